@@ -1,0 +1,259 @@
+//! The configuration file's shape: serde + schemars types. `schemas/roster.schema.json` is
+//! generated from these; loading (with spans and diagnostics) lives in `config::load`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A Roster configuration (`roster.yaml`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "Roster configuration")]
+pub struct Config {
+    /// Configuration format version. Must be 1.
+    pub version: u32,
+    /// Where users and groups come from.
+    pub directory: DirectoryConfig,
+    /// The intranet whose accounts Roster keeps in sync.
+    pub intranet: IntranetConfig,
+    /// DNs of the groups whose members (nested at any depth) get intranet accounts.
+    pub syncing_groups: Vec<String>,
+    /// Intranet field → directory attribute, template (`"{givenName} {sn}"`) or detailed mapping.
+    #[serde(default)]
+    pub field_mappings: BTreeMap<String, Mapping>,
+    /// Admin roles and who should hold them.
+    #[serde(default)]
+    pub admin_roles: BTreeMap<String, AdminRole>,
+    #[serde(default)]
+    pub policy: Policy,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryConfig {
+    /// Offline snapshot: an LDIF file (as `ldapsearch -LLL` writes it), relative to the config.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ldif: Option<PathBuf>,
+    /// Live directory over LDAP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ldap: Option<LdapConfig>,
+    /// The directory's immutable ID attribute: entryUUID, objectGUID, nsUniqueId, ipaUniqueID.
+    #[serde(default = "default_id_attribute")]
+    pub id_attribute: String,
+    /// The attribute that holds the username: uid, or sAMAccountName on Active Directory.
+    #[serde(default = "default_username_attribute")]
+    pub username_attribute: String,
+    /// How a disabled user is recognised. Without it, no user counts as disabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<DisabledRule>,
+}
+
+fn default_id_attribute() -> String {
+    "entryUUID".into()
+}
+fn default_username_attribute() -> String {
+    "uid".into()
+}
+
+/// How a disabled user is recognised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DisabledRule {
+    /// Active Directory: userAccountControl has the ACCOUNTDISABLE bit (0x2).
+    ActiveDirectory,
+    /// The user is disabled when this attribute is present (pwdAccountLockedTime), or, for
+    /// nsAccountLock, when it is TRUE.
+    Attribute(String),
+    /// The user is disabled when the server matches this LDAP filter (live LDAP only).
+    Filter(String),
+}
+
+/// A secret, never written in the YAML itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Secret {
+    /// Read from this environment variable.
+    Env(String),
+    /// Read from this file (relative to the config); surrounding whitespace is trimmed.
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LdapConfig {
+    /// `ldaps://host[:port]` or `ldap://host[:port]` (with `start_tls`, or on loopback).
+    pub url: String,
+    /// DN to bind as; anonymous bind without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bind_dn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<Secret>,
+    /// Search base for users and groups unless they set their own.
+    pub base_dn: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub users: Option<SearchConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<SearchConfig>,
+    /// Upgrade `ldap://` with StartTLS.
+    #[serde(default)]
+    pub start_tls: bool,
+    /// PEM file of CA certificates to verify the server with, instead of the system roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// Allow a password over plain `ldap://` to a non-loopback host.
+    #[serde(default)]
+    pub insecure: bool,
+    /// Paged results page size (RFC 2696).
+    #[serde(default = "default_page_size")]
+    pub page_size: u32,
+    /// Seconds to wait for the connection.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: u64,
+    /// Seconds to wait for each operation.
+    #[serde(default = "default_operation_timeout")]
+    pub timeout: u64,
+}
+
+fn default_page_size() -> u32 {
+    500
+}
+fn default_connect_timeout() -> u64 {
+    10
+}
+fn default_operation_timeout() -> u64 {
+    120
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Scope>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    Base,
+    One,
+    Sub,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IntranetConfig {
+    /// Offline snapshot: `{ "users": <ListResponse>, "groups": <ListResponse> }`, relative to the config.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<PathBuf>,
+    /// Live intranet over SCIM 2.0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scim: Option<ScimConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScimConfig {
+    /// Base URL of the SCIM service, e.g. `https://intranet.example.com/scim/v2`.
+    pub url: String,
+    /// Bearer token.
+    pub token: Secret,
+    /// Extra HTTP headers sent with every request.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// Allow plain `http://` to a non-loopback host.
+    #[serde(default)]
+    pub insecure: bool,
+    /// Requests in flight at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// Seconds to wait for each request.
+    #[serde(default = "default_http_timeout")]
+    pub timeout: u64,
+}
+
+fn default_concurrency() -> usize {
+    4
+}
+fn default_http_timeout() -> u64 {
+    30
+}
+
+/// How an intranet field gets its value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Mapping {
+    /// An attribute name (`mail`) or a template (`"{givenName} {sn}"`).
+    Simple(String),
+    Detailed(DetailedMapping),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DetailedMapping {
+    /// An attribute name or a template.
+    pub from: String,
+    /// Lowercase the value.
+    #[serde(default)]
+    pub lowercase: bool,
+    /// Trim surrounding whitespace.
+    #[serde(default)]
+    pub trim: bool,
+}
+
+impl Mapping {
+    pub fn source(&self) -> &str {
+        match self {
+            Mapping::Simple(s) => s,
+            Mapping::Detailed(d) => &d.from,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdminRole {
+    /// displayName of the intranet group that carries the role.
+    pub intranet_group: String,
+    pub members: RoleMembers,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleMembers {
+    /// Directory group DNs (nested at any depth).
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Usernames (directory users or local intranet accounts such as a break-glass account).
+    #[serde(default)]
+    pub users: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Unblock a returning user.
+    #[serde(default = "yes")]
+    pub reactivate: bool,
+    /// Link an unmanaged account whose username matches a syncing user (first run).
+    #[serde(default = "yes")]
+    pub adopt: bool,
+    /// Usernames never blocked, renamed or stripped of roles.
+    #[serde(default)]
+    pub protected: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy { reactivate: true, adopt: true, protected: Vec::new() }
+    }
+}

@@ -1,0 +1,9 @@
+//! Roster: declarative, reviewed directory → intranet user sync.
+//!
+//! The flow, one stage per module, data flowing one way:
+//! `config` (load) → `directory` / `intranet` (observe) → `reconcile` (pure) → `render` or
+//! `apply` → `audit`.
+
+pub mod config;
+pub mod model;
+pub mod plan;

@@ -1,0 +1,97 @@
+//! Observed state, source-neutral: what a directory and an intranet hold, as plain data.
+//!
+//! Every source (LDIF snapshot, live LDAP, SCIM JSON snapshot, live SCIM) produces these types;
+//! reconcile reads only these. Attribute names are kept lowercase so lookups are case-insensitive,
+//! as LDAP attribute names are.
+
+use std::collections::BTreeMap;
+
+/// One value of a directory attribute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttrValue {
+    Text(String),
+    /// A value that is not valid UTF-8 (objectGUID, jpegPhoto, ...). Never mapped as text.
+    Binary(Vec<u8>),
+}
+
+impl AttrValue {
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            AttrValue::Text(s) => Some(s),
+            AttrValue::Binary(_) => None,
+        }
+    }
+}
+
+/// A directory entry as read: DN and attributes (names lowercased, values in server order).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Entry {
+    pub dn: String,
+    pub attrs: BTreeMap<String, Vec<AttrValue>>,
+}
+
+impl Entry {
+    pub fn new(dn: impl Into<String>) -> Self {
+        Entry { dn: dn.into(), attrs: BTreeMap::new() }
+    }
+    pub fn add(&mut self, name: &str, value: AttrValue) {
+        self.attrs.entry(name.to_ascii_lowercase()).or_default().push(value);
+    }
+    pub fn values(&self, name: &str) -> &[AttrValue] {
+        self.attrs.get(&name.to_ascii_lowercase()).map(Vec::as_slice).unwrap_or(&[])
+    }
+    pub fn first_text(&self, name: &str) -> Option<&str> {
+        self.values(name).iter().find_map(AttrValue::as_text)
+    }
+    pub fn has(&self, name: &str) -> bool {
+        !self.values(name).is_empty()
+    }
+}
+
+/// Everything read from the directory: the user entries and the group entries, unresolved.
+/// Group membership (nested, cyclic) is resolved by `directory::groups`, never by the server.
+#[derive(Debug, Clone, Default)]
+pub struct DirectoryState {
+    pub users: Vec<Entry>,
+    pub groups: Vec<Entry>,
+    /// DNs of users the server itself reported as disabled (the `{ filter: ... }` disabled form).
+    pub disabled_by_filter: Option<std::collections::BTreeSet<String>>,
+}
+
+/// An intranet account as read from SCIM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// The SCIM resource id.
+    pub id: String,
+    pub username: String,
+    /// The directory immutable ID, when the account is managed by Roster.
+    pub external_id: Option<String>,
+    pub active: bool,
+    /// Mapped field values, by intranet field name (e.g. `email`, `scim:nickName`).
+    pub fields: BTreeMap<String, String>,
+    /// Weak ETag from `meta.version`, for If-Match on apply.
+    pub etag: Option<String>,
+}
+
+impl Account {
+    pub fn is_managed(&self) -> bool {
+        self.external_id.as_deref().is_some_and(|s| !s.is_empty())
+    }
+}
+
+/// An intranet group (used for admin roles), as read from SCIM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub id: String,
+    pub display_name: String,
+    /// SCIM ids of the members (Groups have no referential integrity: ids may be dangling).
+    pub members: Vec<String>,
+    pub etag: Option<String>,
+}
+
+/// Everything read from the intranet.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IntranetState {
+    pub accounts: Vec<Account>,
+    pub groups: Vec<Group>,
+}

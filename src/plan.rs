@@ -1,0 +1,207 @@
+//! The plan: plain data. Computed by `reconcile`, drawn by `render`, saved as JSON, carried out
+//! by `apply`. Nothing here computes a plan or performs IO.
+//!
+//! As in Terraform, `reason` is for people: apply acts on `action` and the field values only.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Version of the JSON plan format (`--format json`, `-o plan.json`). Bumped on breaking changes.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Create an account for an enabled user of a syncing group.
+    Create,
+    /// Set `externalId` on an unmanaged account whose username matches a syncing user (adopt).
+    Link,
+    /// Rename a managed account whose directory user changed username (matched by immutable ID).
+    Rename,
+    /// Write mapped fields that differ from the directory.
+    Update,
+    /// Unblock a returning user.
+    Reactivate,
+    /// Block (`active: false`) — never delete.
+    Block,
+    /// Add an account to an admin role's intranet group.
+    Grant,
+    /// Remove an account from an admin role's intranet group.
+    Revoke,
+}
+
+impl Action {
+    pub const ALL: [Action; 8] = [
+        Action::Create,
+        Action::Link,
+        Action::Rename,
+        Action::Update,
+        Action::Reactivate,
+        Action::Block,
+        Action::Grant,
+        Action::Revoke,
+    ];
+
+    /// Terraform-like symbol for text output.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Action::Create => "+",
+            Action::Link => "&",
+            Action::Rename => "→",
+            Action::Update => "~",
+            Action::Reactivate => "↑",
+            Action::Block => "⊘",
+            Action::Grant => "+",
+            Action::Revoke => "-",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Link => "link",
+            Action::Rename => "rename",
+            Action::Update => "update",
+            Action::Reactivate => "reactivate",
+            Action::Block => "block",
+            Action::Grant => "grant",
+            Action::Revoke => "revoke",
+        }
+    }
+
+    /// Role changes act on intranet groups; the others on user accounts.
+    pub fn is_role(self) -> bool {
+        matches!(self, Action::Grant | Action::Revoke)
+    }
+}
+
+/// One field's change: `before` is the intranet's value, `after` the directory's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FieldChange {
+    /// Intranet field name (`email`, `display_name`, `scim:nickName`, or `username` for renames).
+    pub name: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// The admin role a grant or revoke is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RoleRef {
+    /// Role name from the config (`sysadmin`).
+    pub role: String,
+    /// The intranet group that carries it.
+    pub group: String,
+    /// SCIM id of that group.
+    pub group_id: String,
+    /// ETag of the group at plan time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_etag: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Change {
+    pub action: Action,
+    /// The account's username after this change (for a rename, the new one).
+    pub username: String,
+    /// The directory's immutable ID of the user, when known.
+    pub external_id: Option<String>,
+    /// The intranet account's SCIM id; absent for accounts this plan creates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intranet_id: Option<String>,
+    /// ETag of the account at plan time (If-Match on apply).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    /// Field changes. A rename carries `username`; a create carries every mapped field.
+    pub fields: Vec<FieldChange>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<RoleRef>,
+    /// Why, for people. Apply never reads it.
+    pub reason: String,
+}
+
+/// Digests of what the plan was built from, so a stale plan can be refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Inputs {
+    /// `sha256:` of the config file bytes.
+    pub config: String,
+    /// `sha256:` of the directory as read (canonical form).
+    pub directory: String,
+    /// `sha256:` of the intranet as read (canonical form).
+    pub intranet: String,
+}
+
+/// Number of changes per action.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Summary {
+    pub create: usize,
+    pub link: usize,
+    pub rename: usize,
+    pub update: usize,
+    pub reactivate: usize,
+    pub block: usize,
+    pub grant: usize,
+    pub revoke: usize,
+    /// Field values to write, across all updates and links.
+    pub fields: usize,
+}
+
+impl Summary {
+    pub fn of(changes: &[Change]) -> Summary {
+        let mut s = Summary::default();
+        for c in changes {
+            *s.count_mut(c.action) += 1;
+            if matches!(c.action, Action::Update | Action::Link) {
+                s.fields += c.fields.len();
+            }
+        }
+        s
+    }
+    pub fn count(&self, a: Action) -> usize {
+        match a {
+            Action::Create => self.create,
+            Action::Link => self.link,
+            Action::Rename => self.rename,
+            Action::Update => self.update,
+            Action::Reactivate => self.reactivate,
+            Action::Block => self.block,
+            Action::Grant => self.grant,
+            Action::Revoke => self.revoke,
+        }
+    }
+    fn count_mut(&mut self, a: Action) -> &mut usize {
+        match a {
+            Action::Create => &mut self.create,
+            Action::Link => &mut self.link,
+            Action::Rename => &mut self.rename,
+            Action::Update => &mut self.update,
+            Action::Reactivate => &mut self.reactivate,
+            Action::Block => &mut self.block,
+            Action::Grant => &mut self.grant,
+            Action::Revoke => &mut self.revoke,
+        }
+    }
+    pub fn total(&self) -> usize {
+        Action::ALL.iter().map(|a| self.count(*a)).sum()
+    }
+}
+
+/// A plan: what a sync would do, and what it was computed from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Plan {
+    pub format_version: u32,
+    pub inputs: Inputs,
+    pub summary: Summary,
+    /// Things a reviewer must see: grants left out, protected accounts skipped, ...
+    pub warnings: Vec<String>,
+    /// In the order apply carries them out.
+    pub changes: Vec<Change>,
+}
+
+impl Plan {
+    pub fn new(inputs: Inputs, warnings: Vec<String>, changes: Vec<Change>) -> Plan {
+        Plan { format_version: FORMAT_VERSION, inputs, summary: Summary::of(&changes), warnings, changes }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+}
