@@ -5,5 +5,7 @@
 //! `apply` → `audit`.
 
 pub mod config;
+pub mod diag;
+pub mod intranet;
 pub mod model;
 pub mod plan;

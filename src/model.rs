@@ -32,13 +32,22 @@ pub struct Entry {
 
 impl Entry {
     pub fn new(dn: impl Into<String>) -> Self {
-        Entry { dn: dn.into(), attrs: BTreeMap::new() }
+        Entry {
+            dn: dn.into(),
+            attrs: BTreeMap::new(),
+        }
     }
     pub fn add(&mut self, name: &str, value: AttrValue) {
-        self.attrs.entry(name.to_ascii_lowercase()).or_default().push(value);
+        self.attrs
+            .entry(name.to_ascii_lowercase())
+            .or_default()
+            .push(value);
     }
     pub fn values(&self, name: &str) -> &[AttrValue] {
-        self.attrs.get(&name.to_ascii_lowercase()).map(Vec::as_slice).unwrap_or(&[])
+        self.attrs
+            .get(&name.to_ascii_lowercase())
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
     pub fn first_text(&self, name: &str) -> Option<&str> {
         self.values(name).iter().find_map(AttrValue::as_text)

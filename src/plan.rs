@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 /// Version of the JSON plan format (`--format json`, `-o plan.json`). Bumped on breaking changes.
 pub const FORMAT_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// Create an account for an enabled user of a syncing group.
@@ -199,7 +201,13 @@ pub struct Plan {
 
 impl Plan {
     pub fn new(inputs: Inputs, warnings: Vec<String>, changes: Vec<Change>) -> Plan {
-        Plan { format_version: FORMAT_VERSION, inputs, summary: Summary::of(&changes), warnings, changes }
+        Plan {
+            format_version: FORMAT_VERSION,
+            inputs,
+            summary: Summary::of(&changes),
+            warnings,
+            changes,
+        }
     }
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()

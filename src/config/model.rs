@@ -254,6 +254,10 @@ fn yes() -> bool {
 
 impl Default for Policy {
     fn default() -> Self {
-        Policy { reactivate: true, adopt: true, protected: Vec::new() }
+        Policy {
+            reactivate: true,
+            adopt: true,
+            protected: Vec::new(),
+        }
     }
 }

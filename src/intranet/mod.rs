@@ -1,0 +1,4 @@
+//! The intranet side: the SCIM field vocabulary, the offline snapshot, (later) the live SCIM client.
+
+pub mod fields;
+pub mod snapshot;
