@@ -1,0 +1,135 @@
+//! Group membership, resolved by Roster: member / uniqueMember DNs, nested groups at any depth,
+//! cycles tolerated, DNs compared in normalised form. Never relies on memberOf.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::model::{AttrValue, DirectoryState};
+
+/// A DN in comparable form: RDNs trimmed, spaces around `=` and `,` dropped, ASCII lowercased.
+/// (Attribute values in DNs are compared case-insensitively, as directories do for names.)
+pub fn normalize_dn(dn: &str) -> String {
+    let mut out = String::with_capacity(dn.len());
+    let mut rdn = String::new();
+    let mut escaped = false;
+    let flush = |rdn: &mut String, out: &mut String| {
+        let part = match rdn.split_once('=') {
+            Some((a, v)) => format!("{}={}", a.trim(), v.trim()),
+            None => rdn.trim().to_owned(),
+        };
+        if !out.is_empty() {
+            out.push(',');
+        }
+        out.push_str(&part.to_lowercase());
+        rdn.clear();
+    };
+    for c in dn.chars() {
+        if escaped {
+            rdn.push(c);
+            escaped = false;
+        } else if c == '\\' {
+            rdn.push(c);
+            escaped = true;
+        } else if c == ',' || c == ';' {
+            flush(&mut rdn, &mut out);
+        } else {
+            rdn.push(c);
+        }
+    }
+    if !rdn.trim().is_empty() || !out.is_empty() {
+        flush(&mut rdn, &mut out);
+    }
+    out
+}
+
+/// Membership attributes that hold DNs.
+pub const MEMBER_ATTRIBUTES: &[&str] = &["member", "uniquemember"];
+
+/// The group graph: normalised group DN → normalised member DNs.
+pub struct Groups {
+    members: HashMap<String, Vec<String>>,
+}
+
+impl Groups {
+    pub fn new(state: &DirectoryState) -> Groups {
+        let mut members: HashMap<String, Vec<String>> = HashMap::new();
+        for g in &state.groups {
+            let list = members.entry(normalize_dn(&g.dn)).or_default();
+            for attr in MEMBER_ATTRIBUTES {
+                for v in g.values(attr).iter().filter_map(AttrValue::as_text) {
+                    // uniqueMember may carry an optional `#'0101'B` UID suffix.
+                    let dn = match v.rsplit_once("#'") {
+                        Some((dn, bits)) if bits.ends_with("'B") => dn,
+                        _ => v,
+                    };
+                    list.push(normalize_dn(dn));
+                }
+            }
+        }
+        Groups { members }
+    }
+
+    pub fn contains_group(&self, dn: &str) -> bool {
+        self.members.contains_key(&normalize_dn(dn))
+    }
+
+    /// Every non-group DN reachable from these groups, through nested groups at any depth.
+    pub fn transitive_members<'a>(
+        &self,
+        roots: impl IntoIterator<Item = &'a String>,
+    ) -> HashSet<String> {
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut users = HashSet::new();
+        let mut stack: Vec<String> = roots.into_iter().map(|r| normalize_dn(r)).collect();
+        while let Some(dn) = stack.pop() {
+            if !seen.insert(dn.clone()) {
+                continue;
+            }
+            match self.members.get(&dn) {
+                Some(ms) => stack.extend(ms.iter().filter(|m| !seen.contains(*m)).cloned()),
+                None => {
+                    users.insert(dn);
+                }
+            }
+        }
+        users
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Entry;
+
+    fn group(dn: &str, members: &[&str]) -> Entry {
+        let mut e = Entry::new(dn);
+        for m in members {
+            e.add("member", AttrValue::Text((*m).into()));
+        }
+        e
+    }
+
+    #[test]
+    fn normalises() {
+        assert_eq!(
+            normalize_dn("CN=Ada Lovelace , OU=People,DC=Example, DC=com"),
+            "cn=ada lovelace,ou=people,dc=example,dc=com"
+        );
+        assert_eq!(normalize_dn("cn=a\\, b,dc=x"), "cn=a\\, b,dc=x");
+    }
+
+    #[test]
+    fn nested_with_cycle() {
+        let state = DirectoryState {
+            groups: vec![
+                group("cn=a", &["cn=b", "uid=1"]),
+                group("cn=b", &["cn=c", "uid=2"]),
+                group("cn=c", &["CN=A", "uid=3"]),
+            ],
+            ..Default::default()
+        };
+        let g = Groups::new(&state);
+        let m = g.transitive_members(&["cn=b".to_string()]);
+        assert_eq!(m.len(), 3);
+        assert!(m.contains("uid=1"));
+    }
+}

@@ -1,0 +1,4 @@
+//! The directory side: the offline LDIF snapshot, group resolution, (later) the live LDAP source.
+
+pub mod groups;
+pub mod ldif;
