@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod diag;
+pub mod digest;
 pub mod directory;
 pub mod intranet;
 pub mod model;
