@@ -330,6 +330,23 @@ impl Problems<'_> {
         if c.syncing_groups.is_empty() {
             self.at(&keys(&["syncing_groups"]), false, "no syncing groups: nobody would get an account and every managed account would be blocked", "list the DNs of the groups whose members get intranet accounts");
         }
+        let mut dn_lists: Vec<(Vec<Seg>, &Vec<String>)> =
+            vec![(keys(&["syncing_groups"]), &c.syncing_groups)];
+        for (name, role) in &c.admin_roles {
+            dn_lists.push((
+                keys(&["admin_roles", name, "members", "groups"]),
+                &role.members.groups,
+            ));
+        }
+        for (path, list) in dn_lists {
+            for (i, dn) in list.iter().enumerate() {
+                if !dn.contains(['=']) || (!dn.contains(',') && list.len() > 1) {
+                    let mut p = path.clone();
+                    p.push(Seg::Index(i));
+                    self.at(&p, false, &format!("`{dn}` is not a full group DN"), "in a flow list `[a, b]` YAML splits at every comma, and DNs have commas: write one DN per line (`- cn=...,dc=...`) or quote each DN");
+                }
+            }
+        }
         let vocabulary: Vec<String> = VOCABULARY.iter().map(|(n, _)| (*n).to_owned()).collect();
         for (field, mapping) in &c.field_mappings {
             let path = keys(&["field_mappings", field]);
