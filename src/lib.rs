@@ -10,3 +10,4 @@ pub mod directory;
 pub mod intranet;
 pub mod model;
 pub mod plan;
+pub mod reconcile;

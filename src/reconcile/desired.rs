@@ -1,0 +1,210 @@
+//! Desired state: what the directory and the config say the intranet should hold.
+//! Pure: takes the config and the directory as read, returns values.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::config::{Config, DisabledRule};
+use crate::directory::groups::{normalize_dn, Groups};
+use crate::model::{AttrValue, DirectoryState, Entry};
+use crate::reconcile::mapping::Template;
+use crate::reconcile::Conflict;
+
+/// A directory user as Roster sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredUser {
+    pub dn: String,
+    pub id: String,
+    pub username: String,
+    pub enabled: bool,
+    /// Member (at any depth) of a syncing group.
+    pub syncing: bool,
+    /// Mapped field values; `None` means the intranet should hold no value.
+    pub fields: BTreeMap<String, Option<String>>,
+}
+
+/// Who should hold an admin role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredRole {
+    pub name: String,
+    pub intranet_group: String,
+    /// Directory users (by immutable ID) from the role's directory groups.
+    pub member_ids: Vec<String>,
+    /// DNs from the role's groups that are not users Roster knows (no ID or username).
+    pub unknown_members: Vec<String>,
+    /// Usernames listed directly.
+    pub usernames: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Desired {
+    /// Every directory user with an ID and a username, sorted by username.
+    pub users: Vec<DesiredUser>,
+    pub roles: Vec<DesiredRole>,
+    /// The mapped field names, in config order.
+    pub fields: Vec<String>,
+    pub conflicts: Vec<Conflict>,
+    pub warnings: Vec<String>,
+}
+
+fn is_disabled(
+    rule: Option<&DisabledRule>,
+    entry: &Entry,
+    by_filter: Option<&std::collections::BTreeSet<String>>,
+) -> bool {
+    match rule {
+        None => false,
+        Some(DisabledRule::ActiveDirectory) => entry
+            .first_text("userAccountControl")
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .is_some_and(|uac| uac & 0x2 != 0),
+        Some(DisabledRule::Attribute(name)) => entry.values(name).iter().any(|v| match v {
+            AttrValue::Text(t) => !t.trim().eq_ignore_ascii_case("false"),
+            AttrValue::Binary(_) => true,
+        }),
+        Some(DisabledRule::Filter(_)) => {
+            by_filter.is_some_and(|set| set.contains(&normalize_dn(&entry.dn)))
+        }
+    }
+}
+
+/// Compute the desired state. Mappings were validated when the config was loaded; one that
+/// still fails to parse here is skipped.
+pub fn compute(config: &Config, dir: &DirectoryState) -> Desired {
+    let d = &config.directory;
+    let groups = Groups::new(dir);
+    let syncing = groups.transitive_members(&config.syncing_groups);
+    let mappings: Vec<(String, Template)> = config
+        .field_mappings
+        .iter()
+        .filter_map(|(f, m)| Some((f.clone(), Template::parse(m).ok()?)))
+        .collect();
+    let mut out = Desired {
+        fields: config.field_mappings.keys().cloned().collect(),
+        ..Default::default()
+    };
+
+    // username by normalised DN, for `manager` (a DN in the directory, a username in the plan).
+    let username_of: HashMap<String, &str> = dir
+        .users
+        .iter()
+        .filter_map(|u| Some((normalize_dn(&u.dn), u.first_text(&d.username_attribute)?)))
+        .collect();
+
+    let mut by_name: HashMap<String, usize> = HashMap::new();
+    let mut by_id: HashMap<String, usize> = HashMap::new();
+    let mut id_of_dn: HashMap<String, String> = HashMap::new();
+    for entry in &dir.users {
+        let ndn = normalize_dn(&entry.dn);
+        let in_sync = syncing.contains(&ndn);
+        let id = entry
+            .first_text(&d.id_attribute)
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
+        let username = entry
+            .first_text(&d.username_attribute)
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
+        let (Some(id), Some(username)) = (id, username) else {
+            if in_sync {
+                let missing = if id.is_none() {
+                    &d.id_attribute
+                } else {
+                    &d.username_attribute
+                };
+                out.conflicts.push(Conflict {
+                    subject: entry.dn.clone(),
+                    message: format!("member of a syncing group but has no `{missing}`"),
+                    help: format!("every synced user needs an immutable ID (`{}`) and a username (`{}`); ask for operational attributes by name", d.id_attribute, d.username_attribute),
+                });
+            }
+            continue;
+        };
+        id_of_dn.insert(ndn, id.to_owned());
+        let mut fields = BTreeMap::new();
+        for (field, t) in &mappings {
+            let ev = t.eval(entry);
+            for attr in &ev.binary {
+                out.warnings.push(format!(
+                    "{username}: `{attr}` holds a binary value; `{field}` is left without it"
+                ));
+            }
+            let value = if field == "manager" && t.is_plain_attribute() {
+                ev.value
+                    .and_then(|dn| username_of.get(&normalize_dn(&dn)).map(|s| (*s).to_owned()))
+            } else {
+                ev.value
+            };
+            fields.insert(field.clone(), value);
+        }
+        let user = DesiredUser {
+            dn: entry.dn.clone(),
+            id: id.to_owned(),
+            username: username.to_owned(),
+            enabled: !is_disabled(d.disabled.as_ref(), entry, dir.disabled_by_filter.as_ref()),
+            syncing: in_sync,
+            fields,
+        };
+        if let Some(&other) = by_id.get(id) {
+            let o: &DesiredUser = &out.users[other];
+            if o.syncing || in_sync {
+                out.conflicts.push(Conflict {
+                    subject: entry.dn.clone(),
+                    message: format!("has the same {} `{id}` as {}", d.id_attribute, o.dn),
+                    help: "an immutable ID must be unique; fix the directory or choose another `id_attribute`".into(),
+                });
+            }
+            continue;
+        }
+        if in_sync {
+            let key = username.to_lowercase();
+            if let Some(&other) = by_name.get(&key) {
+                out.conflicts.push(Conflict {
+                    subject: username.to_owned(),
+                    message: format!("two directory users have this username: {} and {}", out.users[other].dn, entry.dn),
+                    help: "usernames are the intranet's unique key (compared without case); rename one in the directory or take it out of the syncing groups".into(),
+                });
+            } else {
+                by_name.insert(key, out.users.len());
+            }
+        }
+        by_id.insert(id.to_owned(), out.users.len());
+        out.users.push(user);
+    }
+    out.users
+        .sort_by(|a, b| a.username.cmp(&b.username).then_with(|| a.dn.cmp(&b.dn)));
+
+    for (name, role) in &config.admin_roles {
+        let mut r = DesiredRole {
+            name: name.clone(),
+            intranet_group: role.intranet_group.clone(),
+            member_ids: vec![],
+            unknown_members: vec![],
+            usernames: role.members.users.clone(),
+        };
+        let mut dns: Vec<String> = groups
+            .transitive_members(&role.members.groups)
+            .into_iter()
+            .collect();
+        dns.sort();
+        for dn in dns {
+            match id_of_dn.get(&dn) {
+                Some(id) => r.member_ids.push(id.clone()),
+                None => r.unknown_members.push(dn),
+            }
+        }
+        for g in &role.members.groups {
+            if !groups.contains_group(g) {
+                out.warnings
+                    .push(format!("role {name}: directory group {g} was not found"));
+            }
+        }
+        out.roles.push(r);
+    }
+    for g in &config.syncing_groups {
+        if !groups.contains_group(g) {
+            out.warnings
+                .push(format!("syncing group {g} was not found in the directory"));
+        }
+    }
+    out
+}

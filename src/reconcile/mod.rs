@@ -1,0 +1,583 @@
+//! Reconcile: desired state + observed intranet + policy → changes. Pure: no IO, no clock, no
+//! environment. The only stage that decides anything.
+//!
+//! Rules: only syncing users get accounts; mapped fields follow the directory; nothing is ever
+//! deleted (there is no delete action); accounts are matched by the directory's immutable ID
+//! (`externalId`), so a username change renames; protected accounts are never blocked, renamed
+//! or revoked; unmanaged accounts are never changed except by `link`.
+
+pub mod desired;
+pub mod mapping;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fmt;
+
+use crate::config::Policy;
+use crate::model::{Account, IntranetState};
+use crate::plan::{Action, Change, FieldChange, RoleRef};
+pub use desired::{Desired, DesiredRole, DesiredUser};
+
+/// Something that makes a plan impossible. All conflicts are reported together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    /// What it is about: a username, a DN, a role.
+    pub subject: String,
+    pub message: String,
+    pub help: String,
+}
+
+impl fmt::Display for Conflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.subject, self.message)
+    }
+}
+
+/// The changes and the warnings a reviewer must see.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    pub changes: Vec<Change>,
+    pub warnings: Vec<String>,
+}
+
+/// Where an account stands after the plan.
+#[derive(Debug, Clone)]
+struct Final {
+    username: String,
+    active: bool,
+}
+
+/// Reconcile. Returns the ordered changes, or every conflict found.
+pub fn reconcile(
+    desired: &Desired,
+    observed: &IntranetState,
+    policy: &Policy,
+) -> Result<Outcome, Vec<Conflict>> {
+    let mut conflicts = desired.conflicts.clone();
+    let mut warnings = desired.warnings.clone();
+    let mut changes: Vec<Change> = Vec::new();
+    let accounts = &observed.accounts;
+    let protected: HashSet<String> = policy.protected.iter().map(|p| p.to_lowercase()).collect();
+    let is_protected = |name: &str| protected.contains(&name.to_lowercase());
+
+    let mut by_ext: HashMap<&str, usize> = HashMap::new();
+    let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, a) in accounts.iter().enumerate() {
+        if let Some(ext) = a.external_id.as_deref().filter(|_| a.is_managed()) {
+            by_ext.entry(ext).or_insert(i);
+        }
+        by_name
+            .entry(a.username.to_lowercase())
+            .or_default()
+            .push(i);
+    }
+    // Each account's state after the plan; accounts created by the plan come after.
+    let mut finals: Vec<Final> = accounts
+        .iter()
+        .map(|a| Final {
+            username: a.username.clone(),
+            active: a.active,
+        })
+        .collect();
+    // Directory ID → index in `finals` (existing or created) for syncing users.
+    let mut account_of: HashMap<&str, usize> = HashMap::new();
+    let mut renames: Vec<(usize, Change)> = Vec::new();
+    let mut claimed: HashSet<usize> = HashSet::new();
+
+    for user in desired.users.iter().filter(|u| u.syncing) {
+        let managed = by_ext.get(user.id.as_str()).copied();
+        let adoptable = || {
+            by_name
+                .get(&user.username.to_lowercase())?
+                .iter()
+                .copied()
+                .find(|&i| !accounts[i].is_managed() && !claimed.contains(&i))
+        };
+        let (idx, linked) = match managed {
+            Some(i) => (Some(i), false),
+            None => match adoptable() {
+                Some(i) if policy.adopt => (Some(i), true),
+                Some(i) => {
+                    conflicts.push(Conflict {
+                        subject: user.username.clone(),
+                        message: format!("an unmanaged intranet account `{}` already holds this username", accounts[i].username),
+                        help: "set `policy.adopt: true` to link it to the directory user, or rename the local account".into(),
+                    });
+                    continue;
+                }
+                None => (None, false),
+            },
+        };
+        let Some(i) = idx else {
+            if user.enabled {
+                let fields = user
+                    .fields
+                    .iter()
+                    .filter(|(_, v)| v.is_some())
+                    .map(|(k, v)| FieldChange {
+                        name: k.clone(),
+                        before: None,
+                        after: v.clone(),
+                    })
+                    .collect();
+                account_of.insert(&user.id, finals.len());
+                finals.push(Final {
+                    username: user.username.clone(),
+                    active: true,
+                });
+                changes.push(change(
+                    Action::Create,
+                    user,
+                    None,
+                    fields,
+                    "enabled member of a syncing group without an account",
+                ));
+            }
+            continue;
+        };
+        claimed.insert(i);
+        account_of.insert(&user.id, i);
+        let acct = &accounts[i];
+        let fields = field_diff(user, acct);
+        if linked {
+            changes.push(change(
+                Action::Link,
+                user,
+                Some(acct),
+                fields,
+                "unmanaged account with the username of a syncing user (policy.adopt)",
+            ));
+        } else if !fields.is_empty() {
+            changes.push(change(
+                Action::Update,
+                user,
+                Some(acct),
+                fields,
+                "mapped fields differ from the directory",
+            ));
+        }
+        if acct.username != user.username {
+            if is_protected(&acct.username) {
+                warnings.push(format!(
+                    "{} is protected: not renamed to {}",
+                    acct.username, user.username
+                ));
+            } else {
+                finals[i].username = user.username.clone();
+                let mut c = change(
+                    Action::Rename,
+                    user,
+                    Some(acct),
+                    vec![FieldChange {
+                        name: "username".into(),
+                        before: Some(acct.username.clone()),
+                        after: Some(user.username.clone()),
+                    }],
+                    "the directory user's username changed (same immutable ID)",
+                );
+                c.username = user.username.clone();
+                renames.push((i, c));
+            }
+        }
+        match (user.enabled, acct.active) {
+            (true, false) if policy.reactivate => {
+                finals[i].active = true;
+                changes.push(change(
+                    Action::Reactivate,
+                    user,
+                    Some(acct),
+                    vec![],
+                    "returning user: enabled and in a syncing group again",
+                ));
+            }
+            (true, false) => warnings.push(format!(
+                "{} is enabled in the directory but stays blocked (policy.reactivate is off)",
+                user.username
+            )),
+            (false, true) => block(
+                &mut changes,
+                &mut warnings,
+                &mut finals[i],
+                acct,
+                Some(user),
+                "disabled in the directory while still in a syncing group",
+                &is_protected,
+            ),
+            _ => {}
+        }
+    }
+
+    // Managed accounts no syncing user claims: the user left the syncing groups or the directory.
+    let known: HashMap<&str, &DesiredUser> =
+        desired.users.iter().map(|u| (u.id.as_str(), u)).collect();
+    for (i, acct) in accounts.iter().enumerate() {
+        if !acct.is_managed() || claimed.contains(&i) || !acct.active {
+            continue;
+        }
+        let ext = acct.external_id.as_deref().unwrap_or_default();
+        let user = known.get(ext).copied();
+        let reason = if user.is_some() {
+            "left the syncing groups"
+        } else {
+            "gone from the directory"
+        };
+        block(
+            &mut changes,
+            &mut warnings,
+            &mut finals[i],
+            acct,
+            user,
+            reason,
+            &is_protected,
+        );
+    }
+
+    // No two accounts may end with one username.
+    let mut holders: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, f) in finals.iter().enumerate() {
+        holders
+            .entry(f.username.to_lowercase())
+            .or_default()
+            .push(i);
+    }
+    for (name, idx) in holders.iter().filter(|(_, v)| v.len() > 1) {
+        let who: Vec<String> = idx
+            .iter()
+            .map(|&i| {
+                if i < accounts.len() {
+                    format!("account {} ({})", accounts[i].username, accounts[i].id)
+                } else {
+                    "a new account".to_owned()
+                }
+            })
+            .collect();
+        conflicts.push(Conflict {
+            subject: name.clone(),
+            message: format!("would be held by {} after this plan", who.join(" and ")),
+            help: "a rename or create onto a username held by another account: rename or block the other account first, or fix the directory".into(),
+        });
+    }
+
+    let renames = order_renames(renames, accounts, &mut conflicts);
+    role_changes(
+        desired,
+        observed,
+        &finals,
+        &account_of,
+        accounts,
+        &is_protected,
+        &mut changes,
+        &mut warnings,
+        &mut conflicts,
+    );
+
+    if !conflicts.is_empty() {
+        return Err(conflicts);
+    }
+    Ok(Outcome {
+        changes: order(changes, renames),
+        warnings,
+    })
+}
+
+fn change(
+    action: Action,
+    user: &DesiredUser,
+    acct: Option<&Account>,
+    fields: Vec<FieldChange>,
+    reason: &str,
+) -> Change {
+    Change {
+        action,
+        username: acct.map_or(&user.username, |a| &a.username).clone(),
+        external_id: Some(user.id.clone()),
+        intranet_id: acct.map(|a| a.id.clone()),
+        etag: acct.and_then(|a| a.etag.clone()),
+        fields,
+        role: None,
+        reason: reason.to_owned(),
+    }
+}
+
+fn field_diff(user: &DesiredUser, acct: &Account) -> Vec<FieldChange> {
+    user.fields
+        .iter()
+        .filter_map(|(name, after)| {
+            let before = acct.fields.get(name);
+            (before != after.as_ref()).then(|| FieldChange {
+                name: name.clone(),
+                before: before.cloned(),
+                after: after.clone(),
+            })
+        })
+        .collect()
+}
+
+fn block(
+    changes: &mut Vec<Change>,
+    warnings: &mut Vec<String>,
+    fin: &mut Final,
+    acct: &Account,
+    user: Option<&DesiredUser>,
+    reason: &str,
+    is_protected: &dyn Fn(&str) -> bool,
+) {
+    if is_protected(&acct.username) {
+        warnings.push(format!(
+            "{} is protected: not blocked although {reason}",
+            acct.username
+        ));
+        return;
+    }
+    fin.active = false;
+    changes.push(Change {
+        action: Action::Block,
+        username: acct.username.clone(),
+        external_id: acct
+            .external_id
+            .clone()
+            .or_else(|| user.map(|u| u.id.clone())),
+        intranet_id: Some(acct.id.clone()),
+        etag: acct.etag.clone(),
+        fields: vec![],
+        role: None,
+        reason: reason.to_owned(),
+    });
+}
+
+/// Renames in an order where each target is free when it runs: A→B waits for B→C. A cycle
+/// (A↔B) has no such order and is a conflict.
+fn order_renames(
+    mut pending: Vec<(usize, Change)>,
+    accounts: &[Account],
+    conflicts: &mut Vec<Conflict>,
+) -> Vec<Change> {
+    pending.sort_by(|a, b| a.1.username.cmp(&b.1.username));
+    let mut out = Vec::new();
+    while !pending.is_empty() {
+        let held: HashSet<String> = pending
+            .iter()
+            .map(|(i, _)| accounts[*i].username.to_lowercase())
+            .collect();
+        let (ready, blocked): (Vec<_>, Vec<_>) = pending.into_iter().partition(|(i, c)| {
+            let target = c.username.to_lowercase();
+            target == accounts[*i].username.to_lowercase() || !held.contains(&target)
+        });
+        if ready.is_empty() {
+            for (i, c) in &blocked {
+                conflicts.push(Conflict {
+                    subject: accounts[*i].username.clone(),
+                    message: format!("rename to {} is part of a cycle of renames", c.username),
+                    help:
+                        "rename one of these accounts by hand to a free username, then plan again"
+                            .into(),
+                });
+            }
+            return out;
+        }
+        out.extend(ready.into_iter().map(|(_, c)| c));
+        pending = blocked;
+    }
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+fn role_changes(
+    desired: &Desired,
+    observed: &IntranetState,
+    finals: &[Final],
+    account_of: &HashMap<&str, usize>,
+    accounts: &[Account],
+    is_protected: &dyn Fn(&str) -> bool,
+    changes: &mut Vec<Change>,
+    warnings: &mut Vec<String>,
+    conflicts: &mut Vec<Conflict>,
+) {
+    let users_by_id: HashMap<&str, &DesiredUser> =
+        desired.users.iter().map(|u| (u.id.as_str(), u)).collect();
+    let by_id: HashMap<&str, usize> = accounts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.id.as_str(), i))
+        .collect();
+    for role in &desired.roles {
+        let group = observed
+            .groups
+            .iter()
+            .find(|g| g.display_name == role.intranet_group)
+            .or_else(|| {
+                observed
+                    .groups
+                    .iter()
+                    .find(|g| g.display_name.eq_ignore_ascii_case(&role.intranet_group))
+            });
+        let Some(group) = group else {
+            conflicts.push(Conflict {
+                subject: format!("role {}", role.name),
+                message: format!("the intranet has no group named `{}`", role.intranet_group),
+                help: "create the group in the intranet (Roster never creates or deletes groups), or fix `intranet_group`".into(),
+            });
+            continue;
+        };
+        let role_ref = RoleRef {
+            role: role.name.clone(),
+            group: group.display_name.clone(),
+            group_id: group.id.clone(),
+            group_etag: group.etag.clone(),
+        };
+        // Desired holders, as indices into `finals`.
+        let mut want: BTreeSet<usize> = BTreeSet::new();
+        let mut left_out = |who: String, why: &str| {
+            warnings.push(format!(
+                "role {}: {who} {why}; that grant is left out",
+                role.name
+            ))
+        };
+        for id in &role.member_ids {
+            let user = users_by_id[id.as_str()];
+            match account_of.get(id.as_str()) {
+                Some(&i) if finals[i].active => {
+                    want.insert(i);
+                }
+                _ => left_out(
+                    user.username.clone(),
+                    if !user.syncing {
+                        "is not in a syncing group and will have no active account"
+                    } else {
+                        "will not have an active account"
+                    },
+                ),
+            }
+        }
+        for dn in &role.unknown_members {
+            left_out(dn.clone(), "is not a directory user Roster reads");
+        }
+        for name in &role.usernames {
+            let key = name.to_lowercase();
+            let synced = desired
+                .users
+                .iter()
+                .find(|u| u.syncing && u.username.to_lowercase() == key)
+                .and_then(|u| account_of.get(u.id.as_str()).copied());
+            let found =
+                synced.or_else(|| finals.iter().position(|f| f.username.to_lowercase() == key));
+            match found {
+                Some(i) if finals[i].active => {
+                    want.insert(i);
+                }
+                Some(_) => left_out(name.clone(), "will not have an active account"),
+                None => left_out(name.clone(), "has no intranet account"),
+            }
+        }
+        let current: BTreeSet<&str> = group.members.iter().map(String::as_str).collect();
+        let mut grants: Vec<Change> = want
+            .iter()
+            .filter(|&&i| i >= accounts.len() || !current.contains(accounts[i].id.as_str()))
+            .map(|&i| {
+                role_change(
+                    Action::Grant,
+                    &finals[i].username,
+                    accounts.get(i),
+                    &role_ref,
+                    &format!("should hold {}", role.name),
+                )
+            })
+            .collect();
+        grants.sort_by(|a, b| a.username.cmp(&b.username));
+        changes.extend(grants);
+        let mut revokes = Vec::new();
+        for member in &current {
+            match by_id.get(member) {
+                Some(&i) if want.contains(&i) => {}
+                Some(&i) if is_protected(&accounts[i].username) => {
+                    if !finals[i].active || !want.contains(&i) {
+                        warnings.push(format!(
+                            "{} is protected: keeps {} although the config does not grant it",
+                            accounts[i].username, role.name
+                        ));
+                    }
+                }
+                Some(&i) => {
+                    let why = if finals[i].active {
+                        format!("not among the configured holders of {}", role.name)
+                    } else {
+                        "will not have an active account".to_owned()
+                    };
+                    revokes.push(role_change(
+                        Action::Revoke,
+                        &finals[i].username,
+                        Some(&accounts[i]),
+                        &role_ref,
+                        &why,
+                    ));
+                }
+                None => {
+                    let mut c = role_change(
+                        Action::Revoke,
+                        member,
+                        None,
+                        &role_ref,
+                        "member id matches no intranet account",
+                    );
+                    c.intranet_id = Some((*member).to_owned());
+                    revokes.push(c);
+                }
+            }
+        }
+        revokes.sort_by(|a, b| a.username.cmp(&b.username));
+        changes.extend(revokes);
+    }
+}
+
+fn role_change(
+    action: Action,
+    username: &str,
+    acct: Option<&Account>,
+    role: &RoleRef,
+    reason: &str,
+) -> Change {
+    Change {
+        action,
+        username: username.to_owned(),
+        external_id: acct.and_then(|a| a.external_id.clone()),
+        intranet_id: acct.map(|a| a.id.clone()),
+        etag: None,
+        fields: vec![],
+        role: Some(role.clone()),
+        reason: reason.to_owned(),
+    }
+}
+
+/// The order apply runs in, safe when interrupted: links and renames first (so creates never
+/// collide), then creates, updates and reactivations, grants before revokes, blocks last.
+fn order(changes: Vec<Change>, renames: Vec<Change>) -> Vec<Change> {
+    let rank = |a: Action| match a {
+        Action::Link => 0,
+        Action::Rename => 1,
+        Action::Create => 2,
+        Action::Update => 3,
+        Action::Reactivate => 4,
+        Action::Grant => 5,
+        Action::Revoke => 6,
+        Action::Block => 7,
+    };
+    let mut rest: Vec<Change> = changes;
+    rest.sort_by(|a, b| {
+        rank(a.action)
+            .cmp(&rank(b.action))
+            .then_with(|| {
+                a.role
+                    .as_ref()
+                    .map(|r| &r.role)
+                    .cmp(&b.role.as_ref().map(|r| &r.role))
+            })
+            .then_with(|| a.username.cmp(&b.username))
+    });
+    let split = rest
+        .iter()
+        .position(|c| rank(c.action) > rank(Action::Rename))
+        .unwrap_or(rest.len());
+    let tail = rest.split_off(split);
+    rest.extend(renames);
+    rest.extend(tail);
+    rest
+}
