@@ -239,7 +239,12 @@ pub fn reconcile(
             .or_default()
             .push(i);
     }
-    for (name, idx) in holders.iter().filter(|(_, v)| v.len() > 1) {
+    // A username already in conflict in the directory is not reported twice.
+    let reported: HashSet<String> = conflicts.iter().map(|c| c.subject.to_lowercase()).collect();
+    for (name, idx) in holders
+        .iter()
+        .filter(|(n, v)| v.len() > 1 && !reported.contains(*n))
+    {
         let who: Vec<String> = idx
             .iter()
             .map(|&i| {
