@@ -16,7 +16,7 @@ fn cell(s: &str) -> String {
 
 fn value(v: Option<&str>) -> String {
     match v {
-        Some(s) if s.is_empty() => "`\"\"`".into(),
+        Some("") => "`\"\"`".into(),
         Some(s) => format!("`{}`", cell(&s.replace('`', "'"))),
         None => "*(none)*".into(),
     }

@@ -139,9 +139,9 @@ impl World {
             .iter_mut()
             .find(|g| g.dn == group)
             .expect("known group");
-        g.attrs
-            .get_mut("member")
-            .map(|m| m.retain(|v| v.as_text() != Some(&dn(uid))));
+        if let Some(m) = g.attrs.get_mut("member") {
+            m.retain(|v| v.as_text() != Some(&dn(uid)));
+        }
         self
     }
 
