@@ -2,5 +2,7 @@
 
 mod support;
 
+mod cli;
 mod ldap;
+mod properties;
 mod reconcile;

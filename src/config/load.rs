@@ -70,11 +70,6 @@ pub fn load(path: &Path) -> miette::Result<Loaded> {
     let src = read_source(path)?;
     let config = parse(&src)?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let dir = if dir.as_os_str().is_empty() {
-        PathBuf::from(".")
-    } else {
-        dir
-    };
     Ok(Loaded {
         config,
         path: path.to_path_buf(),
@@ -90,6 +85,8 @@ pub fn parse(src: &Source) -> Result<Config, SourceError> {
         src,
         root: &root,
         errors: Vec::new(),
+        secrets: Vec::new(),
+        prune: Vec::new(),
     };
     if !matches!(root.value, Node::Map(_)) {
         problems.at(
@@ -101,19 +98,32 @@ pub fn parse(src: &Source) -> Result<Config, SourceError> {
         return Err(problems.finish().expect("one problem"));
     }
     problems.literal_secrets(&root, &mut Vec::new());
-    let json = root.value.to_json();
+    let mut json = root.value.to_json();
     problems.schema(&json);
-    if !problems.errors.is_empty() {
-        return Err(problems.finish().expect("problems"));
+    // Report semantic problems too, not only the first layer: check a copy with the broken
+    // parts taken out (a literal secret stands in as an env reference), when it still parses.
+    for path in &problems.secrets {
+        replace(
+            &mut json,
+            path,
+            serde_json::json!({ "env": "ROSTER_REDACTED" }),
+        );
     }
-    let config: Config = serde_json::from_value(json).map_err(|e| {
-        SourceError::new(
-            "roster::config::invalid",
-            src,
-            (0, 0),
-            format!("invalid config: {e}"),
-        )
-    })?;
+    for path in &problems.prune {
+        remove(&mut json, path);
+    }
+    let config: Config = match serde_json::from_value(json) {
+        Ok(c) => c,
+        Err(_) if !problems.errors.is_empty() => return Err(problems.finish().expect("problems")),
+        Err(e) => {
+            return Err(SourceError::new(
+                "roster::config::invalid",
+                src,
+                (0, 0),
+                format!("invalid config: {e}"),
+            ))
+        }
+    };
     problems.semantics(&config);
     match problems.finish() {
         Some(e) => Err(e),
@@ -123,7 +133,15 @@ pub fn parse(src: &Source) -> Result<Config, SourceError> {
 
 fn yaml_error(src: &Source, e: &serde_saphyr::Error) -> SourceError {
     let msg = e.to_string();
-    let first = msg.lines().next().unwrap_or("invalid YAML").to_owned();
+    let first = msg.lines().next().unwrap_or("invalid YAML");
+    // The location is shown by the snippet; keep the message itself.
+    let first = match first
+        .find(": ")
+        .filter(|_| first.starts_with("error: line "))
+    {
+        Some(_) => first.splitn(3, ": ").nth(2).unwrap_or(first).to_owned(),
+        None => first.to_owned(),
+    };
     let err = match e.location() {
         Some(loc) if loc.line() > 0 => SourceError::at(
             "roster::config::yaml",
@@ -142,6 +160,10 @@ struct Problems<'a> {
     src: &'a Source,
     root: &'a Spanned<Node>,
     errors: Vec<SourceError>,
+    /// Paths of literal secrets.
+    secrets: Vec<Vec<Seg>>,
+    /// Paths of unknown keys and invalid values.
+    prune: Vec<Vec<Seg>>,
 }
 
 fn keys(path: &[&str]) -> Vec<Seg> {
@@ -198,6 +220,9 @@ impl Problems<'_> {
                             "a literal secret",
                             format!("use `{}: {{ env: NAME }}` or `{}: {{ file: PATH }}`, and remove this value from the repository's history", k.value, k.value),
                         );
+                        let mut p = path.clone();
+                        p.push(Seg::Key(k.value.clone()));
+                        self.secrets.push(p);
                         continue;
                     }
                     path.push(Seg::Key(k.value.clone()));
@@ -245,6 +270,7 @@ impl Problems<'_> {
                         let mut p = path.clone();
                         p.push(Seg::Key(key.clone()));
                         let f = find(self.root, &p, self.src);
+                        self.prune.push(p);
                         let help = match suggest(&key, &known) {
                             Some(s) => format!("did you mean `{s}`?"),
                             None => format!("{where_} takes: {}", known.join(", ")),
@@ -273,6 +299,7 @@ impl Problems<'_> {
                     );
                 }
                 IssueKind::Other => {
+                    self.prune.push(path.clone());
                     self.push(
                         found.value,
                         "roster::config::invalid",
@@ -477,6 +504,35 @@ fn flatten(err: jsonschema::ValidationError<'_>, out: &mut Vec<Issue>) {
         kind,
         message,
     });
+}
+
+fn replace(json: &mut Value, path: &[Seg], with: Value) {
+    if let Some(slot) = pointer_mut(json, path) {
+        *slot = with;
+    }
+}
+
+fn remove(json: &mut Value, path: &[Seg]) {
+    let Some((last, parent)) = path.split_last() else {
+        return;
+    };
+    match (pointer_mut(json, parent), last) {
+        (Some(Value::Object(m)), Seg::Key(k)) => {
+            m.remove(k);
+        }
+        (Some(Value::Array(a)), Seg::Index(i)) if *i < a.len() => {
+            a.remove(*i);
+        }
+        _ => {}
+    }
+}
+
+fn pointer_mut<'a>(json: &'a mut Value, path: &[Seg]) -> Option<&'a mut Value> {
+    path.iter().try_fold(json, |v, seg| match (v, seg) {
+        (Value::Object(m), Seg::Key(k)) => m.get_mut(k),
+        (Value::Array(a), Seg::Index(i)) => a.get_mut(*i),
+        _ => None,
+    })
 }
 
 /// A readable name for a place in the document.
