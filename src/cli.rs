@@ -15,7 +15,9 @@ Examples:
 Exit codes:
   0  success (with --detailed-exitcode: no changes)
   1  error: bad config or input, a conflict, an unreachable server
-  2  with --detailed-exitcode: success, and the plan has changes";
+  2  with --detailed-exitcode: success, and the plan has changes
+  3  apply: part of the plan was not applied (failed or stale changes)
+  4  refused by the safety policy or the read guard (nothing was changed)";
 
 /// Declarative directory → intranet user sync: plan it, review it, apply it, audit it.
 #[derive(Debug, Parser)]
@@ -69,6 +71,9 @@ pub struct PlanArgs {
     /// Exit 2 when the plan has changes, 0 when it has none.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Allow up to N blocks in this run, whatever `policy.max_blocks` says (recorded in the plan).
+    #[arg(long, value_name = "N")]
+    pub allow_blocks: Option<usize>,
     /// When to colour the text output.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,

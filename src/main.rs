@@ -7,10 +7,23 @@ use clap::{CommandFactory, Parser};
 use miette::{IntoDiagnostic, WrapErr};
 
 use roster::cli::{Cli, ColorChoice, Command, Format, PlanArgs};
-use roster::{config, observe, reconcile, render};
+use roster::{config, exit, observe, policy, reconcile, render};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Diagnostics: honour COLUMNS (terminals and CI logs), and never split a word such as a flag.
+    let width = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(100);
+    let _ = miette::set_hook(Box::new(move |_| {
+        Box::new(
+            miette::MietteHandlerOpts::new()
+                .width(width)
+                .break_words(false)
+                .build(),
+        )
+    }));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -19,14 +32,14 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
+            return ExitCode::from(exit::ERROR);
         }
     };
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(report) => {
             eprintln!("{report:?}");
-            ExitCode::from(1)
+            ExitCode::from(exit::ERROR)
         }
     }
 }
@@ -61,12 +74,14 @@ async fn run(cli: Cli) -> miette::Result<ExitCode> {
 async fn plan(args: PlanArgs) -> miette::Result<ExitCode> {
     let loaded = config::load(&args.config.config)?;
     let observed = observe::observe(&loaded).await?;
-    let plan = reconcile::plan(&loaded.config, &observed)?;
-    if let Some(out) = &args.out {
-        std::fs::write(out, render::json::render(&plan))
-            .into_diagnostic()
-            .wrap_err_with(|| format!("cannot write the plan to {}", out.display()))?;
-    }
+    let mut plan = reconcile::plan(&loaded.config, &observed)?;
+    plan.allowances.allow_blocks = args.allow_blocks;
+    let verdict = policy::check(
+        &plan,
+        &loaded.config,
+        &observed.directory,
+        &observed.intranet,
+    );
     let color = match args.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
@@ -79,19 +94,27 @@ async fn plan(args: PlanArgs) -> miette::Result<ExitCode> {
         Format::Markdown => render::markdown::render(&plan),
         Format::Json => render::json::render(&plan),
     };
-    let mut stdout = std::io::stdout().lock();
     // A closed pipe (`roster plan | head`) is not an error worth a diagnostic.
-    let _ = stdout.write_all(text.as_bytes());
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    if let Err(refused) = verdict {
+        eprintln!("{:?}", miette::Report::new(refused));
+        return Ok(ExitCode::from(exit::REFUSED));
+    }
     if let Some(out) = &args.out {
+        std::fs::write(out, render::json::render(&plan))
+            .into_diagnostic()
+            .wrap_err_with(|| format!("cannot write the plan to {}", out.display()))?;
         eprintln!(
             "Saved the plan to {}. Apply it with: roster apply {}",
             out.display(),
             out.display()
         );
     }
-    Ok(if args.detailed_exitcode && !plan.is_empty() {
-        ExitCode::from(2)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(ExitCode::from(
+        if args.detailed_exitcode && !plan.is_empty() {
+            exit::CHANGES
+        } else {
+            exit::OK
+        },
+    ))
 }

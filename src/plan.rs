@@ -187,12 +187,35 @@ impl Summary {
     }
 }
 
+/// Licence use: active accounts before and after the plan (blocked accounts use none).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Licences {
+    pub before: usize,
+    pub after: usize,
+    /// `policy.licences`, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+}
+
+/// One-run exceptions to the safety policy, given on the command line. Recorded in the plan and
+/// the audit so the exception is reviewed like everything else.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Allowances {
+    /// `--allow-blocks N`: up to N blocks in this run, whatever `policy.max_blocks` says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_blocks: Option<usize>,
+}
+
 /// A plan: what a sync would do, and what it was computed from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Plan {
     pub format_version: u32,
     pub inputs: Inputs,
     pub summary: Summary,
+    #[serde(default)]
+    pub licences: Licences,
+    #[serde(default)]
+    pub allowances: Allowances,
     /// Things a reviewer must see: grants left out, protected accounts skipped, ...
     pub warnings: Vec<String>,
     /// In the order apply carries them out.
@@ -205,6 +228,8 @@ impl Plan {
             format_version: FORMAT_VERSION,
             inputs,
             summary: Summary::of(&changes),
+            licences: Licences::default(),
+            allowances: Allowances::default(),
             warnings,
             changes,
         }

@@ -4,5 +4,6 @@ mod support;
 
 mod cli;
 mod ldap;
+mod policy;
 mod properties;
 mod reconcile;

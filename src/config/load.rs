@@ -359,6 +359,14 @@ impl Problems<'_> {
         }
         let mut dn_lists: Vec<(Vec<Seg>, &Vec<String>)> =
             vec![(keys(&["syncing_groups"]), &c.syncing_groups)];
+        if c.policy.min_sysadmins.is_some() && !c.admin_roles.contains_key("sysadmin") {
+            self.at(
+                &keys(&["policy", "min_sysadmins"]),
+                true,
+                "`min_sysadmins` needs an `admin_roles.sysadmin` role",
+                "declare who holds the sysadmin role under `admin_roles.sysadmin`",
+            );
+        }
         for (name, role) in &c.admin_roles {
             dn_lists.push((
                 keys(&["admin_roles", name, "members", "groups"]),

@@ -618,11 +618,23 @@ pub fn plan(
 ) -> Result<crate::plan::Plan, Conflicts> {
     let desired = desired::compute(config, &observed.directory);
     match reconcile(&desired, &observed.intranet, &config.policy) {
-        Ok(out) => Ok(crate::plan::Plan::new(
-            observed.inputs.clone(),
-            out.warnings,
-            out.changes,
-        )),
+        Ok(out) => {
+            let mut plan =
+                crate::plan::Plan::new(observed.inputs.clone(), out.warnings, out.changes);
+            let before = observed
+                .intranet
+                .accounts
+                .iter()
+                .filter(|a| a.active)
+                .count();
+            let s = &plan.summary;
+            plan.licences = crate::plan::Licences {
+                before,
+                after: before + s.create + s.reactivate - s.block,
+                limit: config.policy.licences,
+            };
+            Ok(plan)
+        }
         Err(cs) => Err(Conflicts {
             conflicts: cs
                 .into_iter()

@@ -27,7 +27,12 @@ pub fn render(plan: &Plan) -> String {
     for w in &plan.warnings {
         let _ = writeln!(out, "> [!WARNING]\n> {}\n", cell(w));
     }
-    let _ = writeln!(out, "**{}**\n", summary_line(&plan.summary));
+    let _ = writeln!(
+        out,
+        "**{}**\n\n{}\n",
+        summary_line(&plan.summary),
+        super::licence_line(plan)
+    );
     if plan.changes.is_empty() {
         return out;
     }

@@ -36,6 +36,16 @@ pub fn summary_line(s: &Summary) -> String {
     format!("Plan: {}.", parts.join(", "))
 }
 
+/// "Licences: 25 → 27 active accounts (limit 1000)."
+pub fn licence_line(plan: &crate::plan::Plan) -> String {
+    let l = &plan.licences;
+    let limit = l.limit.map(|n| format!(" (limit {n})")).unwrap_or_default();
+    format!(
+        "Licences: {} → {} active accounts{limit}.",
+        l.before, l.after
+    )
+}
+
 pub fn plural(n: usize) -> &'static str {
     if n == 1 {
         ""

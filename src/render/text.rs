@@ -44,6 +44,7 @@ pub fn render(plan: &Plan, color: bool) -> String {
             "{}",
             paint(&summary_line(&plan.summary), Style::new().green().bold())
         );
+        let _ = writeln!(out, "{}", super::licence_line(plan));
         return out;
     }
     let _ = writeln!(out, "Roster will perform the following actions:\n");
@@ -55,6 +56,7 @@ pub fn render(plan: &Plan, color: bool) -> String {
         "{}",
         paint(&summary_line(&plan.summary), Style::new().bold())
     );
+    let _ = writeln!(out, "{}", super::licence_line(plan));
     out
 }
 
