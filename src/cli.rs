@@ -9,6 +9,7 @@ Examples:
   roster plan --config examples/quickstart/roster.yaml
   roster plan --format markdown > plan.md          # for a pull-request comment
   roster plan -o plan.json --detailed-exitcode     # CI: 0 = no changes, 2 = changes
+  roster plan --base origin/main --format markdown # what this pull request changes
   roster validate --config roster.yaml
   roster schema > schemas/roster.schema.json
 
@@ -62,6 +63,13 @@ pub struct ConfigArg {
 pub struct PlanArgs {
     #[command(flatten)]
     pub config: ConfigArg,
+    /// Show what the config change since REF does: plan the config at REF and the current one
+    /// against one read of the systems, and compare (drift shown apart).
+    #[arg(long, value_name = "REF")]
+    pub base: Option<String>,
+    /// Plan the config as it is at REF (a branch, tag or commit) instead of the work tree's.
+    #[arg(long, value_name = "REF")]
+    pub rev: Option<String>,
     /// Output format on stdout.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,

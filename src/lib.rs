@@ -13,6 +13,8 @@ pub mod diag;
 pub mod digest;
 pub mod directory;
 pub mod exit;
+pub mod gitops;
+pub mod impact;
 pub mod intranet;
 pub mod model;
 pub mod observe;

@@ -72,9 +72,47 @@ async fn run(cli: Cli) -> miette::Result<ExitCode> {
 }
 
 async fn plan(args: PlanArgs) -> miette::Result<ExitCode> {
-    let loaded = config::load(&args.config.config)?;
-    let observed = observe::observe(&loaded).await?;
-    let mut plan = reconcile::plan(&loaded.config, &observed)?;
+    let path = &args.config.config;
+    let loaded = match &args.rev {
+        Some(rev) => roster::gitops::load_at(path, rev)?,
+        None => config::load(path)?,
+    };
+    let base = match &args.base {
+        Some(rev) => Some(roster::gitops::load_at(path, rev)?),
+        None => None,
+    };
+    let observed = observe::observe_for(&loaded, &base.iter().collect::<Vec<_>>()).await?;
+    let mut plan = reconcile::plan(&loaded, &observed)?;
+    if let Some(base) = &base {
+        let base_plan = reconcile::plan(base, &observed)?;
+        let impact = roster::impact::compare(&base.config, &base_plan, &loaded.config, &plan);
+        let text = match args.format {
+            Format::Text => render::impact::text(&impact),
+            Format::Markdown => render::impact::markdown(&impact),
+            Format::Json => serde_json::to_string_pretty(&impact).into_diagnostic()? + "\n",
+        };
+        let _ = std::io::stdout().lock().write_all(text.as_bytes());
+        if let Some(out) = &args.out {
+            std::fs::write(out, render::json::render(&plan))
+                .into_diagnostic()
+                .wrap_err_with(|| format!("cannot write the plan to {}", out.display()))?;
+        }
+        if let Err(refused) = policy::check(
+            &plan,
+            &loaded.config,
+            &observed.directory,
+            &observed.intranet,
+        ) {
+            eprintln!("{:?}", miette::Report::new(refused));
+            return Ok(ExitCode::from(exit::REFUSED));
+        }
+        let changed = !impact.caused.is_empty() || !impact.avoided_units.is_empty();
+        return Ok(ExitCode::from(if args.detailed_exitcode && changed {
+            exit::CHANGES
+        } else {
+            exit::OK
+        }));
+    }
     plan.allowances.allow_blocks = args.allow_blocks;
     let verdict = policy::check(
         &plan,

@@ -13,7 +13,21 @@ use crate::plan::Inputs;
 pub struct Observed {
     pub directory: DirectoryState,
     pub intranet: IntranetState,
-    pub inputs: Inputs,
+    /// `sha256:` digests of what was read from each side.
+    pub directory_digest: String,
+    pub intranet_digest: String,
+}
+
+impl Observed {
+    /// The inputs a plan of `cfg` against this read records.
+    pub fn inputs(&self, cfg: &Loaded) -> Inputs {
+        Inputs {
+            config: cfg.digest.clone(),
+            directory: self.directory_digest.clone(),
+            intranet: self.intranet_digest.clone(),
+            config_revision: cfg.revision.clone(),
+        }
+    }
 }
 
 /// Read the directory side.
@@ -30,12 +44,11 @@ pub async fn directory(cfg: &Loaded) -> miette::Result<DirectoryState> {
     ))
 }
 
-/// Read the intranet side.
-pub async fn intranet(cfg: &Loaded) -> miette::Result<IntranetState> {
-    let fields: Vec<String> = cfg.config.field_mappings.keys().cloned().collect();
+/// Read the intranet side, with the values of `fields`.
+pub async fn intranet(cfg: &Loaded, fields: &[String]) -> miette::Result<IntranetState> {
     if let Some(path) = &cfg.config.intranet.snapshot {
         let (_, res) = read_snapshot(&cfg.resolve(path))?;
-        return Ok(state_from_resources(&res.users, &res.groups, &fields));
+        return Ok(state_from_resources(&res.users, &res.groups, fields));
     }
     Err(miette::miette!(
         code = "roster::intranet::unsupported",
@@ -44,18 +57,26 @@ pub async fn intranet(cfg: &Loaded) -> miette::Result<IntranetState> {
     ))
 }
 
-/// Read both sides.
+/// Read both sides, as `cfg` says.
 pub async fn observe(cfg: &Loaded) -> miette::Result<Observed> {
+    observe_for(cfg, &[]).await
+}
+
+/// Read both sides once, as `cfg` says, with what `others` need too (`plan --base` plans two
+/// configs against one read).
+pub async fn observe_for(cfg: &Loaded, others: &[&Loaded]) -> miette::Result<Observed> {
+    let mut fields: Vec<String> = cfg.config.field_mappings.keys().cloned().collect();
+    for o in others {
+        fields.extend(o.config.field_mappings.keys().cloned());
+    }
+    fields.sort();
+    fields.dedup();
     let directory = self::directory(cfg).await?;
-    let intranet = self::intranet(cfg).await?;
-    let inputs = Inputs {
-        config: cfg.digest.clone(),
-        directory: crate::digest::directory(&directory),
-        intranet: crate::digest::intranet(&intranet),
-    };
+    let intranet = self::intranet(cfg, &fields).await?;
     Ok(Observed {
+        directory_digest: crate::digest::directory(&directory),
+        intranet_digest: crate::digest::intranet(&intranet),
         directory,
         intranet,
-        inputs,
     })
 }

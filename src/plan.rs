@@ -130,6 +130,18 @@ pub struct Inputs {
     pub directory: String,
     /// `sha256:` of the intranet as read (canonical form).
     pub intranet: String,
+    /// The commit of the config, when it is in a git repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_revision: Option<Revision>,
+}
+
+/// Where a config came from in git.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Revision {
+    /// The commit id.
+    pub commit: String,
+    /// The config file differed from that commit (uncommitted edits in the work tree).
+    pub dirty: bool,
 }
 
 /// Number of changes per action.

@@ -1,9 +1,9 @@
 //! The safety policy: each rule refuses with its figures and passes when raised.
 
 use roster::config::Limit;
+use roster::config::Loaded;
 use roster::model::Entry;
 use roster::observe::Observed;
-use roster::plan::Inputs;
 use roster::policy::{self, Refusal};
 
 use crate::cli::roster;
@@ -13,9 +13,11 @@ fn check(w: &World, allow_blocks: Option<usize>) -> Result<(), Vec<Refusal>> {
     let observed = Observed {
         directory: w.dir.clone(),
         intranet: w.intranet.clone(),
-        inputs: Inputs::default(),
+        directory_digest: String::new(),
+        intranet_digest: String::new(),
     };
-    let mut plan = roster::reconcile::plan(&w.config, &observed).expect("no conflicts");
+    let mut plan = roster::reconcile::plan(&Loaded::from_config(w.config.clone()), &observed)
+        .expect("no conflicts");
     plan.allowances.allow_blocks = allow_blocks;
     policy::check(&plan, &w.config, &w.dir, &w.intranet).map_err(|r| r.refusals)
 }

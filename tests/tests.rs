@@ -3,6 +3,7 @@
 mod support;
 
 mod cli;
+mod gitops;
 mod ldap;
 mod policy;
 mod properties;

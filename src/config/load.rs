@@ -23,9 +23,22 @@ pub struct Loaded {
     pub dir: PathBuf,
     /// `sha256:` of the file's bytes.
     pub digest: String,
+    /// The commit the config comes from, when it is in a git repository.
+    pub revision: Option<crate::plan::Revision>,
 }
 
 impl Loaded {
+    /// A config that comes from no file (tests, generated configs).
+    pub fn from_config(config: Config) -> Loaded {
+        Loaded {
+            config,
+            path: PathBuf::from("roster.yaml"),
+            dir: PathBuf::new(),
+            digest: String::new(),
+            revision: None,
+        }
+    }
+
     /// Resolve a path from the config against the config's folder.
     pub fn resolve(&self, p: &Path) -> PathBuf {
         self.dir.join(p)
@@ -68,13 +81,21 @@ pub fn schema() -> Value {
 
 pub fn load(path: &Path) -> miette::Result<Loaded> {
     let src = read_source(path)?;
-    let config = parse(&src)?;
+    let mut loaded = from_source(path, &src)?;
+    loaded.revision = crate::gitops::revision(path);
+    Ok(loaded)
+}
+
+/// Validate config text that came from `path` (on disk, or at a commit).
+pub fn from_source(path: &Path, src: &Source) -> Result<Loaded, SourceError> {
+    let config = parse(src)?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     Ok(Loaded {
         config,
         path: path.to_path_buf(),
         dir,
         digest: crate::digest::bytes(src.text.as_bytes()),
+        revision: None,
     })
 }
 

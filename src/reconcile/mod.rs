@@ -613,14 +613,14 @@ pub struct Conflicts {
 
 /// The whole pure step: config + both observed sides → a plan recording its inputs.
 pub fn plan(
-    config: &crate::config::Config,
+    cfg: &crate::config::Loaded,
     observed: &crate::observe::Observed,
 ) -> Result<crate::plan::Plan, Conflicts> {
+    let config = &cfg.config;
     let desired = desired::compute(config, &observed.directory);
     match reconcile(&desired, &observed.intranet, &config.policy) {
         Ok(out) => {
-            let mut plan =
-                crate::plan::Plan::new(observed.inputs.clone(), out.warnings, out.changes);
+            let mut plan = crate::plan::Plan::new(observed.inputs(cfg), out.warnings, out.changes);
             let before = observed
                 .intranet
                 .accounts
