@@ -1,10 +1,10 @@
 //! The live LDAP source against a real private slapd.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use roster::config::{DirectoryConfig, DisabledRule, LdapConfig, SearchConfig, Secret};
+use roster::config::{DirectoryConfig, DisabledRule, LdapConfig, SearchConfig};
 use roster::directory::ldap::{equality_filter, read, LdapError};
 use roster::model::{DirectoryState, Entry};
 
@@ -122,35 +122,25 @@ fn group_dn(cn: &str) -> String {
 
 /// A config reading `server` as `bind` (DN, password); the password goes through a file.
 fn config(server: &Slapd, bind: Option<(&str, &str)>) -> (LdapConfig, DirectoryConfig) {
-    let password = bind.map(|(dn, pw)| {
+    config_at(&server.url, server.dir(), bind)
+}
+
+/// A config for `url` with every setting at its default but the timeouts.
+fn config_at(url: &str, dir: &Path, bind: Option<(&str, &str)>) -> (LdapConfig, DirectoryConfig) {
+    let mut ldap =
+        serde_json::json!({ "url": url, "base_dn": BASE_DN, "connect_timeout": 5, "timeout": 30 });
+    if let Some((dn, pw)) = bind {
         let name = format!(
             "pw-{}",
             dn.split(',').next().unwrap_or("x").replace('=', "-")
         );
-        std::fs::write(server.dir().join(&name), format!("{pw}\n")).expect("write password file");
-        Secret::File(PathBuf::from(name))
-    });
-    let ldap = LdapConfig {
-        url: server.url.clone(),
-        bind_dn: bind.map(|(dn, _)| dn.to_owned()),
-        password,
-        base_dn: BASE_DN.into(),
-        users: None,
-        groups: None,
-        start_tls: false,
-        ca_file: None,
-        insecure: false,
-        page_size: 500,
-        connect_timeout: 5,
-        timeout: 30,
-    };
-    let dir = DirectoryConfig {
-        ldif: None,
-        ldap: None,
-        id_attribute: "entryUUID".into(),
-        username_attribute: "uid".into(),
-        disabled: None,
-    };
+        std::fs::write(dir.join(&name), format!("{pw}\n")).expect("write password file");
+        ldap["bind_dn"] = dn.into();
+        ldap["password"] = serde_json::json!({ "file": name });
+    }
+    let ldap: LdapConfig = serde_json::from_value(ldap).expect("an LDAP config");
+    let dir: DirectoryConfig =
+        serde_json::from_value(serde_json::json!({})).expect("a directory config");
     (ldap, dir)
 }
 
@@ -378,21 +368,7 @@ async fn an_unreachable_port_is_a_connect_diagnostic() {
         l.local_addr().expect("addr").port()
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = LdapConfig {
-        url: format!("ldap://127.0.0.1:{port}"),
-        bind_dn: None,
-        password: None,
-        base_dn: BASE_DN.into(),
-        users: None,
-        groups: None,
-        start_tls: false,
-        ca_file: None,
-        insecure: false,
-        page_size: 500,
-        connect_timeout: 5,
-        timeout: 5,
-    };
-    let (_, d) = config(&Slapd::start(""), None);
+    let (cfg, d) = config_at(&format!("ldap://127.0.0.1:{port}"), dir.path(), None);
     let e = read(&cfg, &d, &[], dir.path())
         .await
         .expect_err("nothing listens");

@@ -1317,20 +1317,31 @@ mod tests {
     }
 
     fn cfg(url: &str) -> LdapConfig {
-        LdapConfig {
-            url: url.into(),
-            bind_dn: Some("cn=reader,dc=example,dc=org".into()),
-            password: Some(Secret::Env("ROSTER_UNIT_TEST_UNSET_VARIABLE".into())),
-            base_dn: "dc=example,dc=org".into(),
-            users: None,
-            groups: None,
-            start_tls: false,
-            ca_file: None,
-            insecure: false,
-            page_size: 500,
-            connect_timeout: 10,
-            timeout: 120,
-        }
+        serde_json::from_value(serde_json::json!({
+            "url": url,
+            "base_dn": "dc=example,dc=org",
+            "bind_dn": "cn=reader,dc=example,dc=org",
+            "password": { "env": "ROSTER_UNIT_TEST_UNSET_VARIABLE" },
+        }))
+        .expect("an LDAP config")
+    }
+
+    #[test]
+    fn insecure_allows_a_remote_clear_text_bind_with_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pw"), "  s3cret-pw \n").unwrap();
+        let mut c = cfg("ldap://192.0.2.1");
+        c.password = Some(Secret::File("pw".into()));
+        c.insecure = true;
+        let t = Target::new(&c, dir.path()).unwrap();
+        assert_eq!(
+            t.bind.as_ref().map(|(_, p)| p.0.as_str()),
+            Some("s3cret-pw"),
+            "trimmed"
+        );
+        assert_eq!(t.warnings.len(), 1);
+        assert!(t.warnings[0].contains("clear text") && !t.warnings[0].contains("s3cret-pw"));
+        assert!(t.tls.is_none());
     }
 
     #[test]
@@ -1371,13 +1382,7 @@ mod tests {
             filter: Some("(uid=a".into()),
             scope: None,
         });
-        let d = DirectoryConfig {
-            ldif: None,
-            ldap: None,
-            id_attribute: "entryUUID".into(),
-            username_attribute: "uid".into(),
-            disabled: None,
-        };
+        let d: DirectoryConfig = serde_json::from_value(serde_json::json!({})).unwrap();
         assert!(matches!(
             Searches::new(&c, &d, &[]),
             Err(LdapError::Filter { which: "users", .. })
