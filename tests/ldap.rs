@@ -8,6 +8,7 @@ use roster::config::{DirectoryConfig, DisabledRule, LdapConfig, SearchConfig};
 use roster::directory::ldap::{equality_filter, read, LdapError};
 use roster::model::{DirectoryState, Entry};
 
+use crate::support::proxy::CuttingProxy;
 use crate::support::slapd::{
     Slapd, BASE_DN, CAPPED_DN, CAPPED_PW, GROUPS, LIMITED_DN, LIMITED_PW, PEOPLE, ROOT_DN, ROOT_PW,
 };
@@ -507,4 +508,44 @@ async fn start_tls_to_a_server_without_tls_is_a_diagnostic() {
         "{}",
         rendered(&e)
     );
+}
+
+#[tokio::test]
+async fn a_dropped_connection_is_read_again_once_with_a_warning() {
+    let server = Slapd::start(&users(1200));
+    let proxy = CuttingProxy::start(server.port, 1, 30_000);
+    let (mut cfg, dir) = config(&server, Some((LIMITED_DN, LIMITED_PW)));
+    cfg.url = proxy.url();
+    let state = read_as(&server, &cfg, &dir)
+        .await
+        .expect("the second attempt reads everything");
+    assert_eq!(state.users.len(), 1200);
+    assert_eq!(proxy.connections(), 2);
+    assert_eq!(state.warnings.len(), 1, "{:?}", state.warnings);
+    assert!(
+        state.warnings[0].contains("dropped") && state.warnings[0].contains(&proxy.url()),
+        "{:?}",
+        state.warnings
+    );
+}
+
+#[tokio::test]
+async fn a_connection_that_drops_twice_is_a_diagnostic() {
+    let server = Slapd::start(&users(1200));
+    let proxy = CuttingProxy::start(server.port, 2, 30_000);
+    let (mut cfg, dir) = config(&server, Some((LIMITED_DN, LIMITED_PW)));
+    cfg.url = proxy.url();
+    let e = read_as(&server, &cfg, &dir)
+        .await
+        .expect_err("dropped twice");
+    assert_eq!(code(&e), "roster::ldap::dropped");
+    let text = rendered(&e);
+    assert!(
+        text.contains(&format!(
+            "the connection to {} (as {LIMITED_DN}) dropped twice while reading users",
+            proxy.url()
+        )),
+        "{text}"
+    );
+    assert_eq!(proxy.connections(), 2, "one retry, not more");
 }

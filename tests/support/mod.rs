@@ -1,4 +1,5 @@
 //! Shared test harnesses (each suite uses a part of them).
 #![allow(dead_code)]
 
+pub mod proxy;
 pub mod slapd;
