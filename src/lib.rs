@@ -4,10 +4,17 @@
 //! `config` (load) → `directory` / `intranet` (observe) → `reconcile` (pure) → `render` or
 //! `apply` → `audit`.
 
+// Errors are rare and rich (a source snippet, spans, related problems): their size does not matter.
+#![allow(clippy::result_large_err)]
+
+pub mod cli;
 pub mod config;
 pub mod diag;
+pub mod digest;
 pub mod directory;
 pub mod intranet;
 pub mod model;
+pub mod observe;
 pub mod plan;
 pub mod reconcile;
+pub mod render;

@@ -3,3 +3,4 @@
 
 pub mod proxy;
 pub mod slapd;
+pub mod world;
