@@ -24,6 +24,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, RootCertStore};
 
 use crate::config::{DirectoryConfig, DisabledRule, LdapConfig, Scope, SearchConfig, Secret};
+use crate::directory::groups::normalize_dn;
 use crate::model::{AttrValue, DirectoryState, Entry};
 
 /// Users when `users.filter` is not set: OpenLDAP / 389-DS / FreeIPA people (`inetOrgPerson`) and
@@ -658,7 +659,13 @@ async fn read_once(
     let disabled_by_filter = match &s.disabled {
         Some(d) => {
             let found = run_search(&mut ldap, t, d, &s.id_attribute, progress).await?;
-            Some(found.into_iter().map(|e| e.dn).collect::<BTreeSet<_>>())
+            // Held normalised, as `reconcile` looks them up.
+            Some(
+                found
+                    .iter()
+                    .map(|e| normalize_dn(&e.dn))
+                    .collect::<BTreeSet<_>>(),
+            )
         }
         None => None,
     };

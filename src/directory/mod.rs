@@ -3,3 +3,4 @@
 pub mod groups;
 pub mod ldap;
 pub mod ldif;
+pub mod ldif_write;
