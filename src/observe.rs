@@ -3,7 +3,7 @@
 
 use crate::config::Loaded;
 use crate::diag::read_source;
-use crate::directory::ldif;
+use crate::directory::{ldap, ldif};
 use crate::intranet::snapshot::{read_snapshot, state_from_resources};
 use crate::model::{DirectoryState, IntranetState};
 use crate::plan::Inputs;
@@ -23,11 +23,31 @@ pub async fn directory(cfg: &Loaded) -> miette::Result<DirectoryState> {
         let src = read_source(&cfg.resolve(path))?;
         return Ok(ldif::classify(ldif::parse(&src)?));
     }
+    if let Some(live) = &d.ldap {
+        let attributes = directory_attributes(&cfg.config);
+        let state = ldap::read(live, d, &attributes, &cfg.dir).await?;
+        ldap::check_read(&state)?;
+        return Ok(state);
+    }
     Err(miette::miette!(
         code = "roster::directory::unsupported",
         help = "use `directory.ldif` with a snapshot",
         "the live LDAP source is not available in this build"
     ))
+}
+
+/// The user attributes the mappings read (the live source adds the ID, username, disabled marker
+/// and objectClass itself).
+pub fn directory_attributes(config: &crate::config::Config) -> Vec<String> {
+    let mut attrs: Vec<String> = Vec::new();
+    for m in config.field_mappings.values() {
+        if let Ok(t) = crate::reconcile::mapping::Template::parse(m) {
+            attrs.extend(t.attributes().map(str::to_owned));
+        }
+    }
+    attrs.sort_by_key(|a| a.to_ascii_lowercase());
+    attrs.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    attrs
 }
 
 /// Read the intranet side.

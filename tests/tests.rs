@@ -2,5 +2,6 @@
 
 mod support;
 
+mod cli_ldap;
 mod ldap;
 mod reconcile;

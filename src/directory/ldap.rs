@@ -23,6 +23,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, RootCertStore};
 
+use crate::config::load::PASSWORD_ATTRIBUTES;
 use crate::config::{DirectoryConfig, DisabledRule, LdapConfig, Scope, SearchConfig, Secret};
 use crate::directory::groups::normalize_dn;
 use crate::model::{AttrValue, DirectoryState, Entry};
@@ -479,7 +480,11 @@ impl Searches {
             Some(DisabledRule::Attribute(a)) => want(a),
             Some(DisabledRule::Filter(_)) | None => {}
         }
-        attributes.iter().for_each(|a| want(a));
+        // Password attributes are never read, whatever asks for them.
+        attributes
+            .iter()
+            .filter(|a| !PASSWORD_ATTRIBUTES.contains(&a.to_ascii_lowercase().as_str()))
+            .for_each(|a| want(a));
 
         let users = search(
             "users",

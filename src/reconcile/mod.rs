@@ -618,11 +618,16 @@ pub fn plan(
 ) -> Result<crate::plan::Plan, Conflicts> {
     let desired = desired::compute(config, &observed.directory);
     match reconcile(&desired, &observed.intranet, &config.policy) {
-        Ok(out) => Ok(crate::plan::Plan::new(
-            observed.inputs.clone(),
-            out.warnings,
-            out.changes,
-        )),
+        Ok(out) => {
+            // What the reviewer must know about the read itself comes first.
+            let mut warnings = observed.directory.warnings.clone();
+            warnings.extend(out.warnings);
+            Ok(crate::plan::Plan::new(
+                observed.inputs.clone(),
+                warnings,
+                out.changes,
+            ))
+        }
         Err(cs) => Err(Conflicts {
             conflicts: cs
                 .into_iter()
