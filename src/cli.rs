@@ -11,6 +11,7 @@ Examples:
   roster plan -o plan.json --detailed-exitcode     # CI: 0 = no changes, 2 = changes
   roster plan --base origin/main --format markdown # what this pull request changes
   roster validate --config roster.yaml
+  roster snapshot directory -o directory.ldif      # what the directory holds, as read
   roster schema > schemas/roster.schema.json
 
 Exit codes:
@@ -40,6 +41,9 @@ pub enum Command {
         #[arg(long)]
         plan: bool,
     },
+    /// Write what a source holds right now to a file, as it was read.
+    #[command(subcommand)]
+    Snapshot(Snapshot),
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -57,6 +61,18 @@ pub struct ConfigArg {
         env = "ROSTER_CONFIG"
     )]
     pub config: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Snapshot {
+    /// The directory's users and groups as LDIF (RFC 2849), readable back as `directory.ldif`.
+    Directory {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The LDIF file to write; `-` for stdout.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]

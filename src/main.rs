@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 use miette::{IntoDiagnostic, WrapErr};
 
-use roster::cli::{Cli, ColorChoice, Command, Format, PlanArgs};
+use roster::cli::{Cli, ColorChoice, Command, Format, PlanArgs, Snapshot};
 use roster::{config, exit, observe, policy, reconcile, render};
 
 fn main() -> ExitCode {
@@ -64,11 +64,40 @@ async fn run(cli: Cli) -> miette::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Snapshot(Snapshot::Directory { config, out }) => {
+            let loaded = config::load(&config.config)?;
+            let state =
+                observe::directory(&loaded, &observe::directory_attributes(&loaded.config)).await?;
+            snapshot_directory(&state, &out)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "roster", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn snapshot_directory(
+    state: &roster::model::DirectoryState,
+    out: &std::path::Path,
+) -> miette::Result<()> {
+    let mut buf = Vec::new();
+    roster::directory::ldif_write::write_ldif(state, &mut buf).into_diagnostic()?;
+    if out == std::path::Path::new("-") {
+        let _ = std::io::stdout().lock().write_all(&buf);
+        return Ok(());
+    }
+    std::fs::write(out, buf)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot write the snapshot to {}", out.display()))?;
+    eprintln!(
+        "Wrote {} users and {} groups to {}.",
+        state.users.len(),
+        state.groups.len(),
+        out.display()
+    );
+    Ok(())
 }
 
 async fn plan(args: PlanArgs) -> miette::Result<ExitCode> {

@@ -3,7 +3,7 @@
 
 use crate::config::Loaded;
 use crate::diag::read_source;
-use crate::directory::ldif;
+use crate::directory::{ldap, ldif};
 use crate::intranet::snapshot::{read_snapshot, state_from_resources};
 use crate::model::{DirectoryState, IntranetState};
 use crate::plan::Inputs;
@@ -30,18 +30,36 @@ impl Observed {
     }
 }
 
-/// Read the directory side.
-pub async fn directory(cfg: &Loaded) -> miette::Result<DirectoryState> {
+/// Read the directory side; a live read asks for the user `attributes` the mappings need.
+pub async fn directory(cfg: &Loaded, attributes: &[String]) -> miette::Result<DirectoryState> {
     let d = &cfg.config.directory;
     if let Some(path) = &d.ldif {
         let src = read_source(&cfg.resolve(path))?;
         return Ok(ldif::classify(ldif::parse(&src)?));
+    }
+    if let Some(live) = &d.ldap {
+        // An empty read is refused by the read guard in `policy`, with its own exit code.
+        return Ok(ldap::read(live, d, attributes, &cfg.dir).await?);
     }
     Err(miette::miette!(
         code = "roster::directory::unsupported",
         help = "use `directory.ldif` with a snapshot",
         "the live LDAP source is not available in this build"
     ))
+}
+
+/// The user attributes the mappings read (the live source adds the ID, username, disabled marker
+/// and objectClass itself).
+pub fn directory_attributes(config: &crate::config::Config) -> Vec<String> {
+    let mut attrs: Vec<String> = Vec::new();
+    for m in config.field_mappings.values() {
+        if let Ok(t) = crate::reconcile::mapping::Template::parse(m) {
+            attrs.extend(t.attributes().map(str::to_owned));
+        }
+    }
+    attrs.sort_by_key(|a| a.to_ascii_lowercase());
+    attrs.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    attrs
 }
 
 /// Read the intranet side, with the values of `fields`.
@@ -71,7 +89,13 @@ pub async fn observe_for(cfg: &Loaded, others: &[&Loaded]) -> miette::Result<Obs
     }
     fields.sort();
     fields.dedup();
-    let directory = self::directory(cfg).await?;
+    let mut attributes = directory_attributes(&cfg.config);
+    for o in others {
+        attributes.extend(directory_attributes(&o.config));
+    }
+    attributes.sort_by_key(|a| a.to_ascii_lowercase());
+    attributes.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    let directory = self::directory(cfg, &attributes).await?;
     let intranet = self::intranet(cfg, &fields).await?;
     Ok(Observed {
         directory_digest: crate::digest::directory(&directory),

@@ -3,6 +3,7 @@
 mod support;
 
 mod cli;
+mod cli_ldap;
 mod gitops;
 mod ldap;
 mod policy;

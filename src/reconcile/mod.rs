@@ -620,7 +620,10 @@ pub fn plan(
     let desired = desired::compute(config, &observed.directory);
     match reconcile(&desired, &observed.intranet, &config.policy) {
         Ok(out) => {
-            let mut plan = crate::plan::Plan::new(observed.inputs(cfg), out.warnings, out.changes);
+            // What the reviewer must know about the read itself comes first.
+            let mut warnings = observed.directory.warnings.clone();
+            warnings.extend(out.warnings);
+            let mut plan = crate::plan::Plan::new(observed.inputs(cfg), warnings, out.changes);
             let before = observed
                 .intranet
                 .accounts

@@ -1,5 +1,6 @@
 //! Shared test harnesses (each suite uses a part of them).
 #![allow(dead_code)]
 
+pub mod proxy;
 pub mod slapd;
 pub mod world;

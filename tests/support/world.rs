@@ -87,6 +87,7 @@ impl Default for World {
                 users: vec![],
                 groups: vec![staff, admins],
                 disabled_by_filter: None,
+                warnings: vec![],
             },
             intranet: IntranetState {
                 accounts: vec![],
