@@ -22,3 +22,4 @@ pub mod plan;
 pub mod policy;
 pub mod reconcile;
 pub mod render;
+pub mod state;

@@ -13,6 +13,8 @@ use crate::plan::Inputs;
 pub struct Observed {
     pub directory: DirectoryState,
     pub intranet: IntranetState,
+    /// The last-applied field values (`None` before the first apply).
+    pub state: Option<crate::state::State>,
     /// `sha256:` digests of what was read from each side.
     pub directory_digest: String,
     pub intranet_digest: String,
@@ -97,7 +99,15 @@ pub async fn observe_for(cfg: &Loaded, others: &[&Loaded]) -> miette::Result<Obs
     attributes.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
     let directory = self::directory(cfg, &attributes).await?;
     let intranet = self::intranet(cfg, &fields).await?;
+    let state_path = cfg.resolve(
+        cfg.config
+            .state
+            .as_deref()
+            .unwrap_or(std::path::Path::new(crate::state::DEFAULT_PATH)),
+    );
+    let state = crate::state::read(&state_path)?;
     Ok(Observed {
+        state,
         directory_digest: crate::digest::directory(&directory),
         intranet_digest: crate::digest::intranet(&intranet),
         directory,

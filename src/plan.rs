@@ -84,6 +84,49 @@ pub struct FieldChange {
     pub name: String,
     pub before: Option<String>,
     pub after: Option<String>,
+    /// For updates: which side moved since Roster last applied this field (from the state file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+}
+
+impl FieldChange {
+    pub fn new(
+        name: impl Into<String>,
+        before: Option<String>,
+        after: Option<String>,
+    ) -> FieldChange {
+        FieldChange {
+            name: name.into(),
+            before,
+            after,
+            origin: None,
+        }
+    }
+}
+
+/// Why a mapped field differs, told apart with the last-applied values of the state file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// Changed in the directory since the last apply: an update.
+    Directory,
+    /// Edited in the intranet since the last apply: an override to revert.
+    Intranet,
+    /// Both sides changed since the last apply.
+    Both,
+    /// No last-applied value (first run, or a new field): the values just differ.
+    Differs,
+}
+
+impl Origin {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Origin::Directory => "changed in the directory",
+            Origin::Intranet => "edited in the intranet",
+            Origin::Both => "changed in both",
+            Origin::Differs => "differs",
+        }
+    }
 }
 
 /// The admin role a grant or revoke is about.
@@ -157,6 +200,12 @@ pub struct Summary {
     pub revoke: usize,
     /// Field values to write, across all updates and links.
     pub fields: usize,
+    /// Of those: edits in the intranet to revert (overrides), changes from the directory, and
+    /// differences with no last-applied value to tell them apart.
+    #[serde(default)]
+    pub overrides: usize,
+    #[serde(default)]
+    pub directory_changes: usize,
 }
 
 impl Summary {
@@ -166,6 +215,13 @@ impl Summary {
             *s.count_mut(c.action) += 1;
             if matches!(c.action, Action::Update | Action::Link) {
                 s.fields += c.fields.len();
+                for f in &c.fields {
+                    match f.origin {
+                        Some(Origin::Intranet | Origin::Both) => s.overrides += 1,
+                        Some(Origin::Directory) => s.directory_changes += 1,
+                        _ => {}
+                    }
+                }
             }
         }
         s

@@ -13,6 +13,7 @@ fn check(w: &World, allow_blocks: Option<usize>) -> Result<(), Vec<Refusal>> {
     let observed = Observed {
         directory: w.dir.clone(),
         intranet: w.intranet.clone(),
+        state: None,
         directory_digest: String::new(),
         intranet_digest: String::new(),
     };

@@ -172,7 +172,7 @@ fn build(case: &Case) -> World {
 
 fn plan_of(w: &World) -> Option<Plan> {
     let desired = reconcile::desired::compute(&w.config, &w.dir);
-    let out = reconcile::reconcile(&desired, &w.intranet, &w.config.policy).ok()?;
+    let out = reconcile::reconcile(&desired, &w.intranet, None, &w.config.policy).ok()?;
     Some(Plan::new(Inputs::default(), out.warnings, out.changes))
 }
 

@@ -28,6 +28,10 @@ pub struct Config {
     pub admin_roles: BTreeMap<String, AdminRole>,
     #[serde(default)]
     pub policy: Policy,
+    /// The state file `apply` writes (last-applied field values), relative to the config.
+    /// Default `roster.state.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

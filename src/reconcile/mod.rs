@@ -50,6 +50,7 @@ struct Final {
 pub fn reconcile(
     desired: &Desired,
     observed: &IntranetState,
+    last: Option<&crate::state::State>,
     policy: &Policy,
 ) -> Result<Outcome, Vec<Conflict>> {
     let mut conflicts = desired.conflicts.clone();
@@ -113,11 +114,7 @@ pub fn reconcile(
                     .fields
                     .iter()
                     .filter(|(_, v)| v.is_some())
-                    .map(|(k, v)| FieldChange {
-                        name: k.clone(),
-                        before: None,
-                        after: v.clone(),
-                    })
+                    .map(|(k, v)| FieldChange::new(k.clone(), None, v.clone()))
                     .collect();
                 account_of.insert(&user.id, finals.len());
                 finals.push(Final {
@@ -137,7 +134,7 @@ pub fn reconcile(
         claimed.insert(i);
         account_of.insert(&user.id, i);
         let acct = &accounts[i];
-        let fields = field_diff(user, acct);
+        let fields = field_diff(user, acct, last);
         if linked {
             changes.push(change(
                 Action::Link,
@@ -167,11 +164,11 @@ pub fn reconcile(
                     Action::Rename,
                     user,
                     Some(acct),
-                    vec![FieldChange {
-                        name: "username".into(),
-                        before: Some(acct.username.clone()),
-                        after: Some(user.username.clone()),
-                    }],
+                    vec![FieldChange::new(
+                        "username",
+                        Some(acct.username.clone()),
+                        Some(user.username.clone()),
+                    )],
                     "the directory user's username changed (same immutable ID)",
                 );
                 c.username = user.username.clone();
@@ -304,7 +301,11 @@ fn change(
     }
 }
 
-fn field_diff(user: &DesiredUser, acct: &Account) -> Vec<FieldChange> {
+fn field_diff(
+    user: &DesiredUser,
+    acct: &Account,
+    last: Option<&crate::state::State>,
+) -> Vec<FieldChange> {
     user.fields
         .iter()
         .filter_map(|(name, after)| {
@@ -313,6 +314,10 @@ fn field_diff(user: &DesiredUser, acct: &Account) -> Vec<FieldChange> {
                 name: name.clone(),
                 before: before.cloned(),
                 after: after.clone(),
+                origin: last.map(|s| {
+                    let recorded = acct.external_id.as_deref().and_then(|id| s.last(id, name));
+                    crate::state::origin(recorded, before.map(String::as_str), after.as_deref())
+                }),
             })
         })
         .collect()
@@ -618,7 +623,12 @@ pub fn plan(
 ) -> Result<crate::plan::Plan, Conflicts> {
     let config = &cfg.config;
     let desired = desired::compute(config, &observed.directory);
-    match reconcile(&desired, &observed.intranet, &config.policy) {
+    match reconcile(
+        &desired,
+        &observed.intranet,
+        observed.state.as_ref(),
+        &config.policy,
+    ) {
         Ok(out) => {
             // What the reviewer must know about the read itself comes first.
             let mut warnings = observed.directory.warnings.clone();

@@ -91,9 +91,19 @@ fn change(out: &mut String, c: &Change, color: bool) {
             (_, Some(b), Some(a)) if color => inline(b, a),
             (_, b, a) => format!("{} → {}", show(b.as_deref()), show(a.as_deref())),
         };
+        let note = if c.action == Action::Update {
+            format!("  ({})", super::origin(f))
+        } else {
+            String::new()
+        };
+        let note = if color && !note.is_empty() {
+            note.dimmed().to_string()
+        } else {
+            note
+        };
         let _ = writeln!(
             out,
-            "      {:width$}  {value}",
+            "      {:width$}  {value}{note}",
             format!("{}:", f.name),
             width = width + 1
         );
