@@ -435,8 +435,12 @@ fn role_changes(
             group_id: group.id.clone(),
             group_etag: group.etag.clone(),
         };
-        // Desired holders, as indices into `finals`.
-        let mut want: BTreeSet<usize> = BTreeSet::new();
+        let current: BTreeSet<&str> = group.members.iter().map(String::as_str).collect();
+        let is_member = |i: usize| i < accounts.len() && current.contains(accounts[i].id.as_str());
+        // Holders the config names (as indices into `finals`), and of those the ones whose
+        // accounts will be active: only they are granted. A named holder whose account is
+        // blocked keeps a membership it has (nothing to revoke), but gets no new grant.
+        let mut named: BTreeSet<usize> = BTreeSet::new();
         let mut left_out = |who: String, why: &str| {
             warnings.push(format!(
                 "role {}: {who} {why}; that grant is left out",
@@ -445,18 +449,23 @@ fn role_changes(
         };
         for id in &role.member_ids {
             let user = users_by_id[id.as_str()];
-            match account_of.get(id.as_str()) {
-                Some(&i) if finals[i].active => {
-                    want.insert(i);
+            let found = account_of.get(id.as_str()).copied().or_else(|| {
+                accounts
+                    .iter()
+                    .position(|a| a.is_managed() && a.external_id.as_deref() == Some(id.as_str()))
+            });
+            match found {
+                Some(i) => {
+                    named.insert(i);
+                    if !finals[i].active && !is_member(i) {
+                        left_out(user.username.clone(), "will not have an active account");
+                    }
                 }
-                _ => left_out(
+                None if !user.syncing => left_out(
                     user.username.clone(),
-                    if !user.syncing {
-                        "is not in a syncing group and will have no active account"
-                    } else {
-                        "will not have an active account"
-                    },
+                    "is not in a syncing group and will have no active account",
                 ),
+                None => left_out(user.username.clone(), "will not have an active account"),
             }
         }
         for dn in &role.unknown_members {
@@ -469,17 +478,21 @@ fn role_changes(
                 .iter()
                 .find(|u| u.syncing && u.username.to_lowercase() == key)
                 .and_then(|u| account_of.get(u.id.as_str()).copied());
-            let found =
-                synced.or_else(|| finals.iter().position(|f| f.username.to_lowercase() == key));
-            match found {
-                Some(i) if finals[i].active => {
-                    want.insert(i);
+            match synced.or_else(|| finals.iter().position(|f| f.username.to_lowercase() == key)) {
+                Some(i) => {
+                    named.insert(i);
+                    if !finals[i].active && !is_member(i) {
+                        left_out(name.clone(), "will not have an active account");
+                    }
                 }
-                Some(_) => left_out(name.clone(), "will not have an active account"),
                 None => left_out(name.clone(), "has no intranet account"),
             }
         }
-        let current: BTreeSet<&str> = group.members.iter().map(String::as_str).collect();
+        let want: BTreeSet<usize> = named
+            .iter()
+            .copied()
+            .filter(|&i| finals[i].active)
+            .collect();
         let mut grants: Vec<Change> = want
             .iter()
             .filter(|&&i| i >= accounts.len() || !current.contains(accounts[i].id.as_str()))
@@ -498,20 +511,21 @@ fn role_changes(
         let mut revokes = Vec::new();
         for member in &current {
             match by_id.get(member) {
-                Some(&i) if want.contains(&i) => {}
+                Some(&i) if named.contains(&i) => {}
                 Some(&i) if is_protected(&accounts[i].username) => {
-                    if !finals[i].active || !want.contains(&i) {
-                        warnings.push(format!(
-                            "{} is protected: keeps {} although the config does not grant it",
-                            accounts[i].username, role.name
-                        ));
-                    }
+                    warnings.push(format!(
+                        "{} is protected: keeps {} although the config does not grant it",
+                        accounts[i].username, role.name
+                    ));
                 }
                 Some(&i) => {
                     let why = if finals[i].active {
                         format!("not among the configured holders of {}", role.name)
                     } else {
-                        "will not have an active account".to_owned()
+                        format!(
+                            "not among the configured holders of {} (and blocked)",
+                            role.name
+                        )
                     };
                     revokes.push(role_change(
                         Action::Revoke,
