@@ -44,6 +44,21 @@ pub enum Command {
     /// Write what a source holds right now to a file, as it was read.
     #[command(subcommand)]
     Snapshot(Snapshot),
+    /// Write a starting config from the live systems: intranet groups and their holders as admin
+    /// roles, the populated fields, and the directory's groups to pick syncing groups from.
+    Export {
+        /// A config with at least `directory:` and `intranet:` (where to read from).
+        #[arg(
+            long,
+            short = 'c',
+            default_value = "roster.yaml",
+            env = "ROSTER_CONFIG"
+        )]
+        config: PathBuf,
+        /// Where to write the new config (`-` for stdout).
+        #[arg(long, short = 'o', value_name = "FILE")]
+        out: PathBuf,
+    },
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]

@@ -13,6 +13,7 @@ pub mod diag;
 pub mod digest;
 pub mod directory;
 pub mod exit;
+pub mod export;
 pub mod gitops;
 pub mod impact;
 pub mod intranet;

@@ -71,6 +71,33 @@ async fn run(cli: Cli) -> miette::Result<ExitCode> {
             snapshot_directory(&state, &out)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Export { config: path, out } => {
+            let loaded = config::load::load_connection(&path)?;
+            let directory = observe::directory(&loaded, &roster::export::attributes()).await?;
+            let intranet = observe::intranet(&loaded, &roster::export::fields()).await?;
+            let yaml = roster::export::export(
+                &loaded.config.directory,
+                &loaded.config.intranet,
+                &directory,
+                &intranet,
+            );
+            if out == std::path::Path::new("-") {
+                let _ = std::io::stdout().lock().write_all(yaml.as_bytes());
+            } else {
+                if out.exists() {
+                    miette::bail!(code = "roster::export::exists", help = "choose another file, or remove it first: export never overwrites a config", "{} already exists", out.display());
+                }
+                std::fs::write(&out, yaml)
+                    .into_diagnostic()
+                    .wrap_err_with(|| format!("cannot write {}", out.display()))?;
+                eprintln!(
+                    "Wrote {}. Review it, then: roster plan --config {}",
+                    out.display(),
+                    out.display()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "roster", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)

@@ -28,6 +28,13 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// The same config, as if read from `path` (relative paths resolve from its folder).
+    pub fn at(mut self, path: &Path) -> Loaded {
+        self.dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        self.path = path.to_path_buf();
+        self
+    }
+
     /// A config that comes from no file (tests, generated configs).
     pub fn from_config(config: Config) -> Loaded {
         Loaded {
@@ -84,6 +91,35 @@ pub fn load(path: &Path) -> miette::Result<Loaded> {
     let mut loaded = from_source(path, &src)?;
     loaded.revision = crate::gitops::revision(path);
     Ok(loaded)
+}
+
+/// Read only the `directory` and `intranet` sections of a config (for `roster export`, which
+/// writes the rest). Other keys may be missing or incomplete.
+pub fn load_connection(path: &Path) -> miette::Result<Loaded> {
+    let src = read_source(path)?;
+    let root: Spanned<Node> =
+        serde_saphyr::from_str(&src.text).map_err(|e| yaml_error(&src, &e))?;
+    let mut json = serde_json::json!({ "version": 1, "syncing_groups": ["cn=roster-export"] });
+    for key in ["directory", "intranet"] {
+        match root.value.to_json().get(key) {
+            Some(v) => json[key] = v.clone(),
+            None => {
+                let e = SourceError::new("roster::config::missing_key", &src, (0, 0), format!("missing `{key}:`"))
+                    .help("`roster export` needs the `directory` and `intranet` sections to know where to read from");
+                return Err(e.into());
+            }
+        }
+    }
+    let config: Config = serde_json::from_value(json).map_err(|e| {
+        SourceError::new(
+            "roster::config::invalid",
+            &src,
+            (0, 0),
+            format!("invalid `directory` or `intranet` section: {e}"),
+        )
+        .help("`roster schema` describes both sections")
+    })?;
+    Ok(Loaded::from_config(Config { ..config }).at(path))
 }
 
 /// Validate config text that came from `path` (on disk, or at a commit).
