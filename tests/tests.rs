@@ -10,3 +10,4 @@ mod ldap;
 mod policy;
 mod properties;
 mod reconcile;
+mod workflows;
