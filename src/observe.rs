@@ -4,7 +4,6 @@
 use crate::config::Loaded;
 use crate::diag::read_source;
 use crate::directory::{ldap, ldif};
-use crate::intranet::snapshot::{read_snapshot, state_from_resources};
 use crate::model::{DirectoryState, IntranetState};
 use crate::plan::Inputs;
 
@@ -67,8 +66,7 @@ pub fn directory_attributes(config: &crate::config::Config) -> Vec<String> {
 /// Read the intranet side, with the values of `fields`.
 pub async fn intranet(cfg: &Loaded, fields: &[String]) -> miette::Result<IntranetState> {
     if let Some(path) = &cfg.config.intranet.snapshot {
-        let (_, res) = read_snapshot(&cfg.resolve(path))?;
-        return Ok(state_from_resources(&res.users, &res.groups, fields));
+        return crate::intranet::snapshot::read_state(&cfg.resolve(path), fields);
     }
     Err(miette::miette!(
         code = "roster::intranet::unsupported",
