@@ -1,4 +1,5 @@
-//! The intranet side: the SCIM field vocabulary, the offline snapshot, (later) the live SCIM client.
+//! The intranet side: the SCIM field vocabulary, the offline snapshot, the live SCIM client.
 
 pub mod fields;
+pub mod scim;
 pub mod snapshot;

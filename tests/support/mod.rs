@@ -1,0 +1,4 @@
+//! Shared test harnesses (each suite uses a part of them).
+#![allow(dead_code)]
+
+pub mod scim;

@@ -1,0 +1,5 @@
+//! The one integration test binary: each module is a suite.
+
+mod support;
+
+mod scim;
