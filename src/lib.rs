@@ -4,6 +4,8 @@
 //! `config` (load) → `directory` / `intranet` (observe) → `reconcile` (pure) → `render` or
 //! `apply` → `audit`.
 
+pub mod apply;
+pub mod audit;
 pub mod config;
 pub mod diag;
 pub mod directory;
