@@ -6,10 +6,14 @@
 
 pub mod apply;
 pub mod audit;
+pub mod cli;
 pub mod config;
 pub mod diag;
+pub mod digest;
 pub mod directory;
 pub mod intranet;
 pub mod model;
+pub mod observe;
 pub mod plan;
 pub mod reconcile;
+pub mod render;

@@ -1,3 +1,97 @@
-fn main() {
-    println!("Hello, world!");
+//! The `roster` binary: parse arguments, run, map the outcome to an exit code.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+use miette::{IntoDiagnostic, WrapErr};
+
+use roster::cli::{Cli, ColorChoice, Command, Format, PlanArgs};
+use roster::{config, observe, reconcile, render};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(report) => {
+            eprintln!("{report:?}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> miette::Result<ExitCode> {
+    match cli.command {
+        Command::Validate(c) => {
+            let loaded = config::load(&c.config)?;
+            println!("{} is valid.", loaded.path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plan(args) => plan(args).await,
+        Command::Schema { plan } => {
+            let schema = if plan {
+                render::json::schema()
+            } else {
+                config::load::schema()
+            };
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&schema).into_diagnostic()?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "roster", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn plan(args: PlanArgs) -> miette::Result<ExitCode> {
+    let loaded = config::load(&args.config.config)?;
+    let observed = observe::observe(&loaded).await?;
+    let plan = reconcile::plan(&loaded.config, &observed)?;
+    if let Some(out) = &args.out {
+        std::fs::write(out, render::json::render(&plan))
+            .into_diagnostic()
+            .wrap_err_with(|| format!("cannot write the plan to {}", out.display()))?;
+    }
+    let color = match args.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+        }
+    };
+    let text = match args.format {
+        Format::Text => render::text::render(&plan, color),
+        Format::Markdown => render::markdown::render(&plan),
+        Format::Json => render::json::render(&plan),
+    };
+    let mut stdout = std::io::stdout().lock();
+    // A closed pipe (`roster plan | head`) is not an error worth a diagnostic.
+    let _ = stdout.write_all(text.as_bytes());
+    if let Some(out) = &args.out {
+        eprintln!(
+            "Saved the plan to {}. Apply it with: roster apply {}",
+            out.display(),
+            out.display()
+        );
+    }
+    Ok(if args.detailed_exitcode && !plan.is_empty() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

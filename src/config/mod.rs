@@ -1,5 +1,9 @@
-//! Configuration: the YAML model (`model`) and its loading with diagnostics (`load`).
+//! Configuration: the YAML model (`model`), located YAML nodes (`node`), and loading with
+//! diagnostics (`load`).
 
+pub mod load;
 pub mod model;
+pub mod node;
 
+pub use load::{load, Loaded};
 pub use model::*;

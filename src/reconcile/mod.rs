@@ -288,7 +288,8 @@ fn change(
 ) -> Change {
     Change {
         action,
-        username: acct.map_or(&user.username, |a| &a.username).clone(),
+        // Renames run first, so every change speaks of the account by its new username.
+        username: user.username.clone(),
         external_id: Some(user.id.clone()),
         intranet_id: acct.map(|a| a.id.clone()),
         etag: acct.and_then(|a| a.etag.clone()),
@@ -580,4 +581,52 @@ fn order(changes: Vec<Change>, renames: Vec<Change>) -> Vec<Change> {
     rest.extend(renames);
     rest.extend(tail);
     rest
+}
+
+/// One conflict as a diagnostic.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("{subject}: {message}")]
+#[diagnostic(code(roster::conflict))]
+pub struct ConflictDiagnostic {
+    pub subject: String,
+    pub message: String,
+    #[help]
+    pub help: String,
+}
+
+/// The plan could not be made: every conflict, listed together.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("cannot plan: {} conflict{} between the directory, the intranet and the config", .conflicts.len(), if .conflicts.len() == 1 { "" } else { "s" })]
+#[diagnostic(
+    code(roster::conflicts),
+    help("nothing was changed; resolve these and plan again")
+)]
+pub struct Conflicts {
+    #[related]
+    pub conflicts: Vec<ConflictDiagnostic>,
+}
+
+/// The whole pure step: config + both observed sides → a plan recording its inputs.
+pub fn plan(
+    config: &crate::config::Config,
+    observed: &crate::observe::Observed,
+) -> Result<crate::plan::Plan, Conflicts> {
+    let desired = desired::compute(config, &observed.directory);
+    match reconcile(&desired, &observed.intranet, &config.policy) {
+        Ok(out) => Ok(crate::plan::Plan::new(
+            observed.inputs.clone(),
+            out.warnings,
+            out.changes,
+        )),
+        Err(cs) => Err(Conflicts {
+            conflicts: cs
+                .into_iter()
+                .map(|c| ConflictDiagnostic {
+                    subject: c.subject,
+                    message: c.message,
+                    help: c.help,
+                })
+                .collect(),
+        }),
+    }
 }

@@ -1,0 +1,97 @@
+//! The Markdown plan, for a pull-request comment: summary table first, then the details per
+//! action in collapsible sections, in the plan's stable order.
+
+use std::fmt::Write;
+
+use super::{headline, summary_line};
+use crate::plan::{Action, Plan};
+
+/// Escape text for a Markdown table cell.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|")
+        .replace('\n', " ")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn value(v: Option<&str>) -> String {
+    match v {
+        Some(s) if s.is_empty() => "`\"\"`".into(),
+        Some(s) => format!("`{}`", cell(&s.replace('`', "'"))),
+        None => "*(none)*".into(),
+    }
+}
+
+pub fn render(plan: &Plan) -> String {
+    let mut out = String::from("## Roster plan\n\n");
+    for w in &plan.warnings {
+        let _ = writeln!(out, "> [!WARNING]\n> {}\n", cell(w));
+    }
+    let _ = writeln!(out, "**{}**\n", summary_line(&plan.summary));
+    if plan.changes.is_empty() {
+        return out;
+    }
+    out.push_str("| Action | Count |\n|---|---:|\n");
+    for a in Action::ALL {
+        let n = plan.summary.count(a);
+        if n > 0 {
+            let _ = writeln!(out, "| {} {} | {n} |", a.symbol(), a.name());
+        }
+    }
+    out.push('\n');
+    for a in Action::ALL {
+        let changes: Vec<_> = plan.changes.iter().filter(|c| c.action == a).collect();
+        if changes.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "<details><summary>{} {} ({})</summary>\n",
+            a.symbol(),
+            a.name(),
+            changes.len()
+        );
+        let with_fields = matches!(a, Action::Create | Action::Update | Action::Link);
+        if with_fields {
+            out.push_str("| Account | Field | Before | After |\n|---|---|---|---|\n");
+            for c in changes {
+                if c.fields.is_empty() {
+                    let _ = writeln!(out, "| {} | | | |", cell(&c.username));
+                }
+                for (i, f) in c.fields.iter().enumerate() {
+                    let who = if i == 0 {
+                        cell(&c.username)
+                    } else {
+                        String::new()
+                    };
+                    let _ = writeln!(
+                        out,
+                        "| {who} | {} | {} | {} |",
+                        cell(&f.name),
+                        value(f.before.as_deref()),
+                        value(f.after.as_deref())
+                    );
+                }
+            }
+        } else {
+            out.push_str("| Change | Reason |\n|---|---|\n");
+            for c in changes {
+                let _ = writeln!(out, "| {} | {} |", cell(&headline(c)), cell(&c.reason));
+            }
+        }
+        out.push_str("\n</details>\n\n");
+    }
+    let _ = writeln!(
+        out,
+        "<sub>config `{}` · directory `{}` · intranet `{}`</sub>",
+        short(&plan.inputs.config),
+        short(&plan.inputs.directory),
+        short(&plan.inputs.intranet)
+    );
+    out
+}
+
+fn short(d: &str) -> &str {
+    let hex = d.strip_prefix("sha256:").unwrap_or(d);
+    &hex[..hex.len().min(12)]
+}

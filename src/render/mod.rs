@@ -1,0 +1,76 @@
+//! Drawing a plan for people and machines. Renderers read a `Plan` and never recompute it.
+
+pub mod json;
+pub mod markdown;
+pub mod text;
+
+use crate::plan::{Action, Change, Summary};
+
+/// "Plan: 2 to create, 1 to rename, 3 to block, 4 to update (6 fields), 1 role grant."
+pub fn summary_line(s: &Summary) -> String {
+    if s.total() == 0 {
+        return "No changes. The intranet matches the directory and the config.".into();
+    }
+    let mut parts = Vec::new();
+    for a in [
+        Action::Create,
+        Action::Link,
+        Action::Rename,
+        Action::Update,
+        Action::Reactivate,
+        Action::Block,
+        Action::Grant,
+        Action::Revoke,
+    ] {
+        let n = s.count(a);
+        if n == 0 {
+            continue;
+        }
+        parts.push(match a {
+            Action::Update => format!("{n} to update ({} field{})", s.fields, plural(s.fields)),
+            Action::Grant => format!("{n} role grant{}", plural(n)),
+            Action::Revoke => format!("{n} role revoke{}", plural(n)),
+            _ => format!("{n} to {}", a.name()),
+        });
+    }
+    format!("Plan: {}.", parts.join(", "))
+}
+
+pub fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// The headline of a change, without colour: `rename jdoe → john.doe`, `grant sysadmin to ada`.
+pub fn headline(c: &Change) -> String {
+    match (c.action, &c.role) {
+        (Action::Grant, Some(r)) => format!("grant {} to {} ({})", r.role, c.username, r.group),
+        (Action::Revoke, Some(r)) => format!("revoke {} from {} ({})", r.role, c.username, r.group),
+        (Action::Rename, _) => {
+            let from = c
+                .fields
+                .iter()
+                .find(|f| f.name == "username")
+                .and_then(|f| f.before.clone())
+                .unwrap_or_default();
+            format!("rename {from} → {}", c.username)
+        }
+        (Action::Link, _) => format!(
+            "link {} to directory ID {}",
+            c.username,
+            c.external_id.as_deref().unwrap_or("?")
+        ),
+        (a, _) => format!("{} {}", a.name(), c.username),
+    }
+}
+
+/// A field value for display: quoted, or `(none)`.
+pub fn show(v: Option<&str>) -> String {
+    match v {
+        Some(s) => format!("{s:?}"),
+        None => "(none)".into(),
+    }
+}

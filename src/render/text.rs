@@ -1,0 +1,118 @@
+//! The text plan: Terraform-like symbols, colour on a terminal only, per-field `before → after`
+//! with the changed characters highlighted.
+
+use std::fmt::Write;
+
+use owo_colors::{OwoColorize, Style};
+use similar::{ChangeTag, TextDiff};
+
+use super::{headline, show, summary_line};
+use crate::plan::{Action, Change, Plan};
+
+fn style(a: Action) -> Style {
+    match a {
+        Action::Create | Action::Reactivate | Action::Grant => Style::new().green(),
+        Action::Update => Style::new().yellow(),
+        Action::Rename | Action::Link => Style::new().cyan(),
+        Action::Block | Action::Revoke => Style::new().red(),
+    }
+}
+
+/// Render the plan. `color` adds ANSI colours (the caller decides: a TTY, no NO_COLOR).
+pub fn render(plan: &Plan, color: bool) -> String {
+    let mut out = String::new();
+    let paint = |s: &str, st: Style| {
+        if color {
+            s.style(st).to_string()
+        } else {
+            s.to_owned()
+        }
+    };
+    for w in &plan.warnings {
+        let _ = writeln!(
+            out,
+            "{} {w}",
+            paint("Warning:", Style::new().yellow().bold())
+        );
+    }
+    if !plan.warnings.is_empty() {
+        out.push('\n');
+    }
+    if plan.changes.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}",
+            paint(&summary_line(&plan.summary), Style::new().green().bold())
+        );
+        return out;
+    }
+    let _ = writeln!(out, "Roster will perform the following actions:\n");
+    for c in &plan.changes {
+        change(&mut out, c, color);
+    }
+    let _ = writeln!(
+        out,
+        "{}",
+        paint(&summary_line(&plan.summary), Style::new().bold())
+    );
+    out
+}
+
+fn change(out: &mut String, c: &Change, color: bool) {
+    let st = style(c.action);
+    let sym = c.action.symbol();
+    let head = headline(c);
+    if color {
+        let _ = write!(out, "  {} {}", sym.style(st), head.style(st.bold()));
+    } else {
+        let _ = write!(out, "  {sym} {head}");
+    }
+    let reason = format!("  # {}", c.reason);
+    let _ = writeln!(
+        out,
+        "{}",
+        if color {
+            reason.dimmed().to_string()
+        } else {
+            reason
+        }
+    );
+    let fields: Vec<_> = c
+        .fields
+        .iter()
+        .filter(|f| !(c.action == Action::Rename && f.name == "username"))
+        .collect();
+    let width = fields.iter().map(|f| f.name.len()).max().unwrap_or(0);
+    for f in fields {
+        let value = match (c.action, &f.before, &f.after) {
+            (Action::Create, None, after) => show(after.as_deref()),
+            (_, Some(b), Some(a)) if color => inline(b, a),
+            (_, b, a) => format!("{} → {}", show(b.as_deref()), show(a.as_deref())),
+        };
+        let _ = writeln!(
+            out,
+            "      {:width$}  {value}",
+            format!("{}:", f.name),
+            width = width + 1
+        );
+    }
+    out.push('\n');
+}
+
+/// `"old" → "new"` with the deleted characters in red and the inserted ones in green.
+fn inline(before: &str, after: &str) -> String {
+    let diff = TextDiff::from_chars(before, after);
+    let (mut b, mut a) = (String::new(), String::new());
+    for ch in diff.iter_all_changes() {
+        let v = ch.value();
+        match ch.tag() {
+            ChangeTag::Equal => {
+                b.push_str(v);
+                a.push_str(v);
+            }
+            ChangeTag::Delete => b.push_str(&v.on_red().to_string()),
+            ChangeTag::Insert => a.push_str(&v.on_green().black().to_string()),
+        }
+    }
+    format!("\"{b}\" → \"{a}\"")
+}
