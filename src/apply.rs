@@ -556,3 +556,79 @@ pub async fn apply(
         .collect();
     ApplyReport { outcomes }
 }
+
+/// What `roster apply` needs besides the config and the plan: passed in, so nothing below reads
+/// the clock or the identity of the runner itself.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Where the audit report goes (`audit/` next to the config, by default).
+    pub audit_dir: std::path::PathBuf,
+    /// Write the report without committing it.
+    pub no_commit: bool,
+    pub now: std::time::SystemTime,
+    /// `User name` in the audit report.
+    pub runner: String,
+    /// Commit author; `None`: git config.
+    pub author: Option<crate::audit::Author>,
+}
+
+/// The result of `apply_saved`.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub report: ApplyReport,
+    pub audit: crate::audit::AuditFiles,
+}
+
+/// `roster apply PLAN`: connect, refuse a stale plan (config digest, and a fresh plan from the
+/// directory and intranet now), carry out the saved plan, and write (and commit) the audit
+/// report, also when the apply was partial. Errors before any write are diagnostics
+/// ([`StalePlan`] → [`EXIT_STALE_PLAN`], others → [`EXIT_ERROR`]); after that, the report's
+/// [`ApplyReport::exit_code`] says how it went.
+pub async fn apply_saved(
+    cfg: &crate::config::Loaded,
+    saved: &Plan,
+    opts: &ApplyOptions,
+) -> miette::Result<Applied> {
+    use crate::intranet::scim;
+    let live = scim::connect(cfg).await?;
+    let (directory, intranet) =
+        tokio::try_join!(async { crate::observe::directory(cfg).await }, async {
+            Ok(live.read_state(cfg).await?)
+        },)?;
+    let inputs = crate::plan::Inputs {
+        config: cfg.digest.clone(),
+        directory: crate::digest::directory(&directory),
+        intranet: crate::digest::intranet(&intranet),
+    };
+    let observed = crate::observe::Observed {
+        directory,
+        intranet,
+        inputs,
+    };
+    let fresh = crate::reconcile::plan(&cfg.config, &observed)?;
+    check_fresh(saved, &cfg.digest, &fresh)?;
+    let report = apply(&live.client, &live.caps, saved, &observed.intranet).await;
+    let identity = match live.client.whoami().await {
+        Some(name) => name,
+        None => format!(
+            "scim-token@{}",
+            live.client.base_url().host_str().unwrap_or("intranet")
+        ),
+    };
+    let ctx = crate::audit::AuditContext {
+        now: opts.now,
+        runner: opts.runner.clone(),
+        scim_identity: identity,
+        address: scim::local_address_for(live.client.base_url())
+            .map_or_else(|| "unknown".into(), |ip| ip.to_string()),
+    };
+    let audit = crate::audit::write_report(
+        &opts.audit_dir,
+        saved,
+        &report,
+        &ctx,
+        opts.author.as_ref(),
+        opts.no_commit,
+    )?;
+    Ok(Applied { report, audit })
+}

@@ -37,11 +37,8 @@ pub async fn intranet(cfg: &Loaded) -> miette::Result<IntranetState> {
         let (_, res) = read_snapshot(&cfg.resolve(path))?;
         return Ok(state_from_resources(&res.users, &res.groups, &fields));
     }
-    Err(miette::miette!(
-        code = "roster::intranet::unsupported",
-        help = "use `intranet.snapshot` with a snapshot",
-        "the live SCIM target is not available in this build"
-    ))
+    let live = crate::intranet::scim::connect(cfg).await?;
+    Ok(live.read_state(cfg).await?)
 }
 
 /// Read both sides.

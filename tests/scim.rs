@@ -142,3 +142,465 @@ async fn snapshot_form_round_trips_through_the_snapshot_reader() {
     assert_eq!(from_file, live);
     assert_eq!(live.groups[0].members, vec![ids[0].clone()]);
 }
+
+// ---- apply and audit, end to end through the library (config → observe → plan → apply) ----
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use roster::apply::{apply_saved, check_fresh, ApplyOptions, Outcome, EXIT_OK, EXIT_PARTIAL};
+use roster::plan::{Action, Plan};
+use serde_json::Value;
+
+const QUICKSTART: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/quickstart");
+
+/// A git work tree holding a config that points at `server`, with one committed file and
+/// uncommitted changes of the user's own.
+struct Site {
+    dir: tempfile::TempDir,
+}
+
+impl Site {
+    fn new(server: &ScimServer, ldif: &Path, config_body: &str) -> Site {
+        let dir = tempfile::tempdir().unwrap();
+        let site = Site { dir };
+        site.git(&["init", "-q"]);
+        site.git(&["config", "user.name", "Site Owner"]);
+        site.git(&["config", "user.email", "owner@example.org"]);
+        std::fs::write(site.path("notes.txt"), "committed\n").unwrap();
+        site.git(&["add", "notes.txt"]);
+        site.git(&["commit", "-qm", "init"]);
+        std::fs::write(site.path("notes.txt"), "edited, not committed\n").unwrap();
+        std::fs::write(site.path("scratch.txt"), "untracked\n").unwrap();
+        std::fs::write(site.path("token.txt"), format!("{TOKEN}\n")).unwrap();
+        site.point_at(server, ldif, config_body);
+        site
+    }
+
+    fn point_at(&self, server: &ScimServer, ldif: &Path, config_body: &str) {
+        let scim = format!(
+            "intranet:\n  scim:\n    url: {}\n    token: {{ file: token.txt }}\n    concurrency: 4\n",
+            server.url()
+        );
+        let yaml = format!(
+            "version: 1\ndirectory:\n  ldif: {}\n  id_attribute: entryUUID\n  username_attribute: uid\n  disabled: {{ attribute: pwdAccountLockedTime }}\n{scim}{config_body}",
+            ldif.display()
+        );
+        std::fs::write(self.path("roster.yaml"), yaml).unwrap();
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    fn git(&self, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(self.dir.path())
+            .args(args)
+            .output()
+            .expect("git");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn loaded(&self) -> roster::config::Loaded {
+        roster::config::load(&self.path("roster.yaml")).expect("config loads")
+    }
+
+    async fn plan(&self) -> Plan {
+        let cfg = self.loaded();
+        let observed = roster::observe::observe(&cfg).await.expect("observe");
+        roster::reconcile::plan(&cfg.config, &observed).expect("plan")
+    }
+
+    async fn apply(&self, plan: &Plan) -> roster::apply::Applied {
+        let opts = ApplyOptions {
+            audit_dir: self.path("audit"),
+            no_commit: false,
+            now: std::time::UNIX_EPOCH + Duration::from_secs(1_795_655_984),
+            runner: "ci-runner".into(),
+            author: None,
+        };
+        apply_saved(&self.loaded(), plan, &opts)
+            .await
+            .expect("apply runs")
+    }
+}
+
+/// The quickstart's config body (everything after `intranet:`), reused against a live server.
+fn quickstart_body() -> String {
+    let text = std::fs::read_to_string(format!("{QUICKSTART}/roster.yaml")).unwrap();
+    let start = text.find("syncing_groups:").unwrap();
+    text[start..].to_string()
+}
+
+fn seed_quickstart(server: &ScimServer) {
+    let snap: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{QUICKSTART}/intranet.json")).unwrap(),
+    )
+    .unwrap();
+    let users = snap["users"]["Resources"].as_array().unwrap().clone();
+    let groups = snap["groups"]["Resources"].as_array().unwrap().clone();
+    server.seed_snapshot(&users, &groups);
+}
+
+fn quickstart_site(server: &ScimServer) -> Site {
+    seed_quickstart(server);
+    Site::new(
+        server,
+        &PathBuf::from(format!("{QUICKSTART}/directory.ldif")),
+        &quickstart_body(),
+    )
+}
+
+fn outcome_of<'a>(
+    r: &'a roster::apply::ApplyReport,
+    action: Action,
+    username: &str,
+) -> &'a Outcome {
+    &r.outcomes
+        .iter()
+        .find(|o| o.change.action == action && o.change.username == username)
+        .expect("change")
+        .outcome
+}
+
+#[tokio::test]
+async fn every_action_applies_and_a_second_plan_is_empty() {
+    let server = ScimServer::start();
+    let site = quickstart_site(&server);
+    let plan = site.plan().await;
+    for a in Action::ALL {
+        assert!(
+            plan.changes.iter().any(|c| c.action == a),
+            "the quickstart plan has no {a:?}"
+        );
+    }
+    let applied = site.apply(&plan).await;
+    let failed: Vec<_> = applied
+        .report
+        .outcomes
+        .iter()
+        .filter(|o| o.outcome != Outcome::Applied)
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+    assert_eq!(applied.report.exit_code(), EXIT_OK);
+
+    let again = site.plan().await;
+    assert!(again.is_empty(), "second plan: {:#?}", again.changes);
+
+    // Independent check with curl.
+    let nina = server.user_by_name("nina.new").expect("nina.new created");
+    assert_eq!(nina["emails"][0]["value"], "nina.new@example.com");
+    assert_eq!(nina[ENTERPRISE]["department"], "Engineering");
+    assert!(nina["externalId"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(server.user_by_name("jsmith").is_none());
+    let jane = server.user_by_name("jane.smith").expect("renamed");
+    assert_eq!(jane["emails"][0]["value"], "jane.smith@example.com");
+    assert_eq!(server.user_by_name("carl.former").unwrap()["active"], false);
+    assert_eq!(server.user_by_name("rita.return").unwrap()["active"], true);
+    assert!(server.user_by_name("ivan.petrov").unwrap()["externalId"].is_string());
+    let groups = server.curl_get("Groups");
+    let sysadmins = groups["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["displayName"] == "Sysadmins")
+        .unwrap();
+    let members: Vec<&str> = sysadmins["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_str().unwrap())
+        .collect();
+    let id = |n: &str| {
+        server.user_by_name(n).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(members.contains(&id("bob.ops").as_str()));
+    assert!(!members.contains(&id("carl.former").as_str()));
+    assert!(
+        members.contains(&id("breakglass").as_str()),
+        "protected member kept"
+    );
+
+    // The audit commit holds only the audit files; the user's own changes stay uncommitted.
+    let commit = applied.audit.commit.clone().expect("committed");
+    let files = site.git(&["show", "--name-only", "--format=", &commit]);
+    let mut files: Vec<&str> = files.lines().filter(|l| !l.is_empty()).collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "audit/20261126T011944Z-".to_string() + &short(&plan) + ".csv",
+            "audit/20261126T011944Z-".to_string() + &short(&plan) + ".md"
+        ]
+    );
+    let message = site.git(&["log", "-1", "--format=%B"]);
+    assert!(
+        message.contains(&format!(
+            "Plan-Digest: {}",
+            roster::audit::plan_digest(&plan)
+        )),
+        "{message}"
+    );
+    assert_eq!(
+        site.git(&["log", "-1", "--format=%an <%ae>"]).trim(),
+        "Site Owner <owner@example.org>"
+    );
+    let status = site.git(&["status", "--porcelain"]);
+    assert!(
+        status.contains(" M notes.txt") && status.contains("?? scratch.txt"),
+        "{status}"
+    );
+    assert!(!status.contains("audit/"), "{status}");
+
+    // The CSV: exactly the audit log's columns, one row per change.
+    let mut r = csv::Reader::from_path(&applied.audit.csv).unwrap();
+    let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(
+        header,
+        [
+            "Date/Time",
+            "User name",
+            "Impersonated user",
+            "IP address / Proxy IP",
+            "Type",
+            "Category",
+            "Subcategory",
+            "Object",
+            "Details"
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), plan.changes.len());
+    assert!(rows.iter().all(|row| row.len() == 9
+        && &row[1] == "ci-runner"
+        && &row[5] == "Sync"
+        && &row[3] == "127.0.0.1"));
+    let grant = rows.iter().find(|row| &row[6] == "grant").unwrap();
+    assert_eq!(&grant[4], "Groups");
+    assert!(grant[8].ends_with("outcome: applied"));
+    let md = std::fs::read_to_string(&applied.audit.markdown).unwrap();
+    assert!(
+        md.contains(&format!(
+            "{} applied, 0 failed, 0 stale",
+            plan.changes.len()
+        )),
+        "{md}"
+    );
+    // The token never reaches the report.
+    assert!(
+        !std::fs::read_to_string(&applied.audit.csv)
+            .unwrap()
+            .contains(TOKEN)
+            && !md.contains(TOKEN)
+    );
+}
+
+fn short(plan: &Plan) -> String {
+    roster::audit::plan_digest(plan).trim_start_matches("sha256:")[..12].to_string()
+}
+
+#[tokio::test]
+async fn edit_between_plan_and_apply_is_stale_and_a_rerun_converges() {
+    let server = ScimServer::start();
+    let site = quickstart_site(&server);
+    let plan = site.plan().await;
+    // Someone edits alan.turing (an attribute Roster does not map): the plan still does the
+    // same, but alan's ETag moved.
+    server.replace_attribute("alan.turing", "nickName", "Al");
+    let applied = site.apply(&plan).await;
+    assert!(matches!(
+        outcome_of(&applied.report, Action::Update, "alan.turing"),
+        Outcome::Stale { .. }
+    ));
+    assert_eq!(applied.report.count("stale"), 1);
+    assert_eq!(applied.report.count("applied"), plan.changes.len() - 1);
+    assert_eq!(applied.report.exit_code(), EXIT_PARTIAL);
+    let csv = std::fs::read_to_string(&applied.audit.csv).unwrap();
+    assert!(
+        csv.lines()
+            .any(|l| l.contains("alan.turing") && l.contains("stale")),
+        "{csv}"
+    );
+    // The department was not written.
+    assert_eq!(
+        server.user_by_name("alan.turing").unwrap()[ENTERPRISE]["department"],
+        "Research"
+    );
+
+    let rerun = site.plan().await;
+    assert_eq!(rerun.changes.len(), 1);
+    assert_eq!(
+        (rerun.changes[0].action, rerun.changes[0].username.as_str()),
+        (Action::Update, "alan.turing")
+    );
+    assert!(site.apply(&rerun).await.report.is_complete());
+    assert!(site.plan().await.is_empty());
+    assert_eq!(
+        server.user_by_name("alan.turing").unwrap()[ENTERPRISE]["department"],
+        "Engineering"
+    );
+}
+
+#[tokio::test]
+async fn a_plan_the_intranet_no_longer_matches_is_refused_before_any_write() {
+    let server = ScimServer::start();
+    let site = quickstart_site(&server);
+    let plan = site.plan().await;
+    // A mapped field edited by hand: the fresh plan differs, so nothing may be applied.
+    server.replace_attribute("grace.hopper", "title", "Rear Admiral");
+    let before = server.settled_writes();
+    let opts = ApplyOptions {
+        audit_dir: site.path("audit"),
+        no_commit: true,
+        now: std::time::UNIX_EPOCH,
+        runner: "ci".into(),
+        author: None,
+    };
+    let err = apply_saved(&site.loaded(), &plan, &opts).await.unwrap_err();
+    let stale = err
+        .downcast_ref::<roster::apply::StalePlan>()
+        .expect("a StalePlan diagnostic");
+    assert_eq!(
+        stale.differences,
+        ["- no longer needed: update grace.hopper"]
+    );
+    assert_eq!(
+        server.settled_writes(),
+        before,
+        "no write after the refusal"
+    );
+    assert!(!site.path("audit").exists());
+    // A changed config is refused as well.
+    let fresh = site.plan().await;
+    let e = check_fresh(&fresh, "sha256:other", &fresh).unwrap_err();
+    assert!(e.differences[0].contains("config changed"));
+}
+
+/// A directory of `n` syncing users whose title is `title`.
+fn bulk_ldif(dir: &Path, n: usize, title: &str) -> PathBuf {
+    let mut s = String::from("version: 1\n\ndn: ou=people,dc=example,dc=com\nobjectClass: organizationalUnit\nou: people\n\n");
+    for i in 0..n {
+        s.push_str(&format!(
+            "dn: uid=u{i:05},ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\nuid: u{i:05}\ncn: U {i}\nsn: U\ntitle: {title}\nentryUUID: 00000000-0000-4000-8000-{i:012}\n\n"
+        ));
+    }
+    s.push_str("dn: cn=staff,ou=groups,dc=example,dc=com\nobjectClass: groupOfNames\ncn: staff\n");
+    for i in 0..n {
+        s.push_str(&format!(
+            "member: uid=u{i:05},ou=people,dc=example,dc=com\n"
+        ));
+    }
+    let path = dir.join("directory.ldif");
+    std::fs::write(&path, s).unwrap();
+    path
+}
+
+fn bulk_users(n: usize, title: &str) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            let mut u = user(
+                &format!("u{i:05}"),
+                Some(&format!("00000000-0000-4000-8000-{i:012}")),
+            );
+            u["title"] = json!(title);
+            u
+        })
+        .collect()
+}
+
+const BULK_BODY: &str = "syncing_groups: [\"cn=staff,ou=groups,dc=example,dc=com\"]\nfield_mappings:\n  job_title: title\n";
+
+#[tokio::test]
+async fn server_killed_mid_apply_leaves_a_partial_audit_and_a_rerun_converges() {
+    const N: usize = 400;
+    let mut server = ScimServer::start_dumping();
+    server.seed_users(&bulk_users(N, "Old"));
+    let ldif_dir = tempfile::tempdir().unwrap();
+    let ldif = bulk_ldif(ldif_dir.path(), N, "New");
+    let site = Site::new(&server, &ldif, BULK_BODY);
+    let plan = site.plan().await;
+    assert_eq!(plan.summary.update, N);
+
+    // Interrupt the server once it has taken 60 PATCHes.
+    let apply = site.apply(&plan);
+    let killer = async {
+        while server.logged("PATCH") < 60 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        server.interrupt()
+    };
+    let (applied, dump) = tokio::join!(apply, killer);
+    let r = &applied.report;
+    assert_eq!(r.outcomes.len(), N);
+    assert!(
+        r.count("applied") >= 50 && r.count("failed") > 0,
+        "applied {} failed {}",
+        r.count("applied"),
+        r.count("failed")
+    );
+    assert_eq!(r.count("applied") + r.count("failed"), N);
+    assert_eq!(r.exit_code(), EXIT_PARTIAL);
+    assert!(
+        applied.audit.commit.is_some(),
+        "a partial apply is audited and committed"
+    );
+    let csv = std::fs::read_to_string(&applied.audit.csv).unwrap();
+    assert_eq!(csv.lines().count(), N + 1);
+    assert!(csv.contains("outcome: failed"));
+    let md = std::fs::read_to_string(&applied.audit.markdown).unwrap();
+    assert!(md.contains("partial"), "{md}");
+
+    // The service comes back with what it had stored; plan again and apply: converges.
+    let users: Vec<Value> = dump
+        .into_iter()
+        .filter(|r| r["meta"]["resourceType"] == "User")
+        .collect();
+    assert_eq!(users.len(), N);
+    let back = ScimServer::start();
+    back.seed_snapshot(&users, &[]);
+    site.point_at(&back, &ldif, BULK_BODY);
+    let rerun = site.plan().await;
+    assert!(
+        !rerun.is_empty() && rerun.changes.len() <= N - 50,
+        "rerun has {} changes",
+        rerun.changes.len()
+    );
+    assert!(site.apply(&rerun).await.report.is_complete());
+    assert!(site.plan().await.is_empty());
+    assert!(back.all_users().iter().all(|u| u["title"] == "New"));
+}
+
+#[test]
+fn no_delete_request_anywhere_in_the_code() {
+    fn scan(dir: &Path, hits: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                scan(&path, hits);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                for needle in ["Method::DELETE", ".delete(", "\"DELETE\""] {
+                    if text.contains(needle) {
+                        hits.push(format!("{}: {needle}", path.display()));
+                    }
+                }
+            }
+        }
+    }
+    let mut hits = Vec::new();
+    scan(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut hits,
+    );
+    assert!(hits.is_empty(), "{hits:?}");
+}

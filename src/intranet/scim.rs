@@ -24,7 +24,7 @@ use thiserror::Error;
 use tokio::sync::Semaphore;
 use url::Url;
 
-use crate::config::{ScimConfig, Secret};
+use crate::config::{Loaded, ScimConfig, Secret};
 use crate::intranet::fields::{Field, ENTERPRISE_USER, PATCH_OP};
 use crate::intranet::snapshot::state_from_resources;
 use crate::model::IntranetState;
@@ -795,6 +795,40 @@ impl ScimClient {
     pub async fn whoami(&self) -> Option<String> {
         let me = self.get("Me").await.ok()?;
         me.get("userName").and_then(Value::as_str).map(String::from)
+    }
+}
+
+/// A connected, discovered SCIM service: what `observe` and `apply` start from.
+#[derive(Debug, Clone)]
+pub struct Live {
+    pub client: ScimClient,
+    pub caps: Capabilities,
+}
+
+/// Build the client from `intranet.scim` (token from the environment or a file next to the
+/// config), discover the service, and check it has what the mapped fields need.
+pub async fn connect(cfg: &Loaded) -> Result<Live, ScimError> {
+    let Some(scim) = &cfg.config.intranet.scim else {
+        return Err(ScimError::Unsupported {
+            feature: "a live intranet: the config has no `intranet.scim`".into(),
+        });
+    };
+    let client = ScimClient::from_config(scim, &cfg.dir, |k| std::env::var(k).ok())?;
+    let caps = client.discover().await?;
+    require_schemas(&caps, &mapped_fields(cfg))?;
+    Ok(Live { client, caps })
+}
+
+/// The intranet field names the config maps.
+pub fn mapped_fields(cfg: &Loaded) -> Vec<String> {
+    cfg.config.field_mappings.keys().cloned().collect()
+}
+
+impl Live {
+    pub async fn read_state(&self, cfg: &Loaded) -> Result<IntranetState, ScimError> {
+        self.client
+            .read_state(&mapped_fields(cfg), &self.caps)
+            .await
     }
 }
 

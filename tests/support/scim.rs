@@ -44,6 +44,7 @@ pub struct ScimServer {
     child: Option<Child>,
     pub port: u16,
     pub dir: tempfile::TempDir,
+    dump: Option<PathBuf>,
 }
 
 fn free_port() -> u16 {
@@ -54,7 +55,62 @@ fn free_port() -> u16 {
 impl ScimServer {
     /// Start a server with the default schemas (enterprise extension included).
     pub fn start() -> ScimServer {
-        Self::start_with(&[])
+        Self::start_with(&[], tempfile::tempdir().expect("tempdir"))
+    }
+
+    /// Start a server that writes its resources to `dump.json` when interrupted (SIGINT).
+    pub fn start_dumping() -> ScimServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dump = dir.path().join("dump.json");
+        let mut server = Self::start_with(
+            &["--dump-resources".to_string(), dump.display().to_string()],
+            dir,
+        );
+        server.dump = Some(dump);
+        server
+    }
+
+    /// Interrupt the server (SIGINT by PID): it stops serving at once, writes its dump, exits.
+    /// Returns the dumped resources.
+    pub fn interrupt(&mut self) -> Vec<Value> {
+        let mut child = self.child.take().expect("server running");
+        let status = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let _ = child.wait();
+        let dump = self.dump.as_ref().expect("started with start_dumping");
+        let text = std::fs::read_to_string(dump).expect("dump written");
+        serde_json::from_str(&text).expect("dump is JSON")
+    }
+
+    /// Number of requests with this method the server has logged so far.
+    pub fn logged(&self, method: &str) -> usize {
+        let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        log.lines()
+            .filter(|l| l.contains(&format!("\"{method} ")))
+            .count()
+    }
+
+    /// Writes (POST, PATCH, PUT, DELETE) logged, once the log has been still for 300 ms (the
+    /// server logs a request after answering it).
+    pub fn settled_writes(&self) -> usize {
+        let count = || {
+            ["POST", "PATCH", "PUT", "DELETE"]
+                .iter()
+                .map(|m| self.logged(m))
+                .sum::<usize>()
+        };
+        let mut last = count();
+        loop {
+            std::thread::sleep(Duration::from_millis(300));
+            let now = count();
+            if now == last {
+                return now;
+            }
+            last = now;
+        }
     }
 
     /// Start a server without the enterprise extension.
@@ -89,13 +145,10 @@ impl ScimServer {
             "--resource-type".into(),
             t.display().to_string(),
         ];
-        let mut server = Self::start_with(&args);
-        server.dir = dir;
-        server
+        Self::start_with(&args, dir)
     }
 
-    fn start_with(extra: &[String]) -> ScimServer {
-        let mut dir = tempfile::tempdir().expect("tempdir");
+    fn start_with(extra: &[String], mut dir: tempfile::TempDir) -> ScimServer {
         for _ in 0..3 {
             let port = free_port();
             let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
@@ -123,6 +176,7 @@ impl ScimServer {
                 child: Some(child),
                 port,
                 dir,
+                dump: None,
             };
             if server.wait_ready() {
                 return server;
@@ -254,6 +308,43 @@ impl ScimServer {
         ids
     }
 
+    /// Load an intranet snapshot file's form (`{users, groups}` ListResponses, or a dump's list
+    /// of resources) into the server. Ids are the server's own: group members are mapped to
+    /// them. Returns old id → new id.
+    pub fn seed_snapshot(
+        &self,
+        users: &[Value],
+        groups: &[Value],
+    ) -> std::collections::HashMap<String, String> {
+        let strip = |r: &Value| {
+            let mut r = r.clone();
+            let o = r.as_object_mut().expect("resource object");
+            o.remove("id");
+            o.remove("meta");
+            r
+        };
+        let bodies: Vec<Value> = users.iter().map(strip).collect();
+        let new_ids = self.seed_users(&bodies);
+        let map: std::collections::HashMap<String, String> = users
+            .iter()
+            .zip(new_ids)
+            .map(|(u, n)| (u["id"].as_str().unwrap_or_default().to_string(), n))
+            .collect();
+        for g in groups {
+            let members: Vec<&str> = g["members"]
+                .as_array()
+                .map(|ms| {
+                    ms.iter()
+                        .filter_map(|m| m["value"].as_str())
+                        .map(|v| map.get(v).map_or(v, String::as_str))
+                        .collect()
+                })
+                .unwrap_or_default();
+            self.create_group(g["displayName"].as_str().expect("displayName"), &members);
+        }
+        map
+    }
+
     pub fn create_group(&self, name: &str, members: &[&str]) -> String {
         let members: Vec<Value> = members.iter().map(|m| json!({"value": m})).collect();
         let (status, body) = self.curl_send(
@@ -284,6 +375,19 @@ impl ScimServer {
         self.curl_get(&q)["Resources"]
             .as_array()
             .and_then(|r| r.first().cloned())
+    }
+
+    /// PATCH one attribute of a user by hand, as an intranet admin would (with curl).
+    pub fn replace_attribute(&self, username: &str, path: &str, value: &str) {
+        let user = self.user_by_name(username).expect("user exists");
+        let ops = json!([{"op": "replace", "path": path, "value": value}]);
+        let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
+        let (status, answer) = self.curl_send(
+            "PATCH",
+            &format!("Users/{}", user["id"].as_str().unwrap()),
+            &body,
+        );
+        assert_eq!(status, 204, "{answer}");
     }
 
     pub fn log_path(&self) -> PathBuf {
