@@ -26,10 +26,9 @@ use url::Url;
 
 use crate::config::{Loaded, ScimConfig, Secret};
 use crate::intranet::fields::{Field, ENTERPRISE_USER, PATCH_OP};
-use crate::intranet::snapshot::state_from_resources;
+use crate::intranet::snapshot::{state_from_resources, to_snapshot, Resources};
 use crate::model::IntranetState;
 
-const LIST_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 const SCIM_JSON: &str = "application/scim+json";
 
 /// Page size asked for when the server announces no `maxResults`. The server may answer with
@@ -748,7 +747,7 @@ impl ScimClient {
             self.list_all(Endpoint::Users, &[], caps.max_results),
             self.list_all(Endpoint::Groups, &[], caps.max_results),
         )?;
-        Ok(json!({ "users": list_response(users), "groups": list_response(groups) }))
+        Ok(to_snapshot(&Resources { users, groups }))
     }
 
     /// POST a new User. Returns its id and ETag.
@@ -861,16 +860,6 @@ fn resource_list(v: &Value) -> Vec<Value> {
             .cloned()
             .unwrap_or_default(),
     }
-}
-
-fn list_response(resources: Vec<Value>) -> Value {
-    json!({
-        "schemas": [LIST_RESPONSE],
-        "totalResults": resources.len(),
-        "startIndex": 1,
-        "itemsPerPage": resources.len(),
-        "Resources": resources,
-    })
 }
 
 /// Fail clearly when the service lacks PATCH, or a schema the mapped fields need.
