@@ -604,3 +604,45 @@ fn no_delete_request_anywhere_in_the_code() {
     );
     assert!(hits.is_empty(), "{hits:?}");
 }
+
+#[tokio::test]
+async fn busy_answers_are_retried_after_retry_after() {
+    let server = ScimServer::start();
+    let url = crate::support::scim::flaky_proxy(server.port, 2, 503, 1).await;
+    let opts = ClientOptions {
+        retries: 3,
+        backoff: Duration::from_millis(10),
+        ..ClientOptions::default()
+    };
+    let c = ScimClient::new(&url, Token::new(TOKEN), &BTreeMap::new(), false, opts).unwrap();
+    let started = std::time::Instant::now();
+    let caps = c.discover().await.expect("succeeds after two 503s");
+    assert!(caps.patch);
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "Retry-After: 1 honoured twice: {:?}",
+        started.elapsed()
+    );
+
+    // Out of retries: the 429 is reported with its status.
+    let url = crate::support::scim::flaky_proxy(server.port, 10, 429, 0).await;
+    let opts = ClientOptions {
+        retries: 2,
+        backoff: Duration::from_millis(10),
+        ..ClientOptions::default()
+    };
+    let c = ScimClient::new(&url, Token::new(TOKEN), &BTreeMap::new(), false, opts).unwrap();
+    assert_eq!(c.discover().await.unwrap_err().status(), Some(429));
+}
+
+#[tokio::test]
+async fn other_client_errors_are_not_retried() {
+    let server = ScimServer::start();
+    server.seed_users(&[user("taken", None)]);
+    let c = client(&server);
+    let before = server.settled_writes();
+    let err = c.create_user(&user("taken", None)).await.unwrap_err();
+    assert_eq!(err.status(), Some(409));
+    assert!(err.to_string().contains("uniqueness"), "{err}");
+    assert_eq!(server.settled_writes(), before + 1, "one POST, no retry");
+}

@@ -409,3 +409,44 @@ pub fn user(name: &str, external_id: Option<&str>) -> Value {
     }
     u
 }
+
+/// A loopback fault injector in front of a real server: the first `failures` requests get
+/// `status` with `Retry-After: <retry_after>`; the rest are forwarded byte for byte (HTTP/1.0:
+/// one request per connection). Returns its base URL; it stops with the test's runtime.
+pub async fn flaky_proxy(
+    target_port: u16,
+    failures: usize,
+    status: u16,
+    retry_after: u64,
+) -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind proxy");
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(AtomicUsize::new(0));
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                if seen.fetch_add(1, Ordering::SeqCst) < failures {
+                    let mut buf = [0u8; 8192];
+                    let _ = inbound.read(&mut buf).await;
+                    let answer = format!(
+                        "HTTP/1.0 {status} Busy\r\nRetry-After: {retry_after}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    );
+                    let _ = inbound.write_all(answer.as_bytes()).await;
+                    return;
+                }
+                if let Ok(mut outbound) =
+                    tokio::net::TcpStream::connect(("127.0.0.1", target_port)).await
+                {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    format!("http://127.0.0.1:{port}/v2")
+}
