@@ -58,6 +58,7 @@ async fn main() -> miette::Result<()> {
                         name: "job_title".into(),
                         before: a.fields.get("job_title").cloned(),
                         after: Some(value.clone()),
+                        origin: None,
                     }],
                     role: None,
                     reason: "benchmark".into(),

@@ -16,7 +16,7 @@
 //! - [`EXIT_ERROR`] (1): nothing was written: config, connection or discovery failed.
 //! - [`EXIT_PARTIAL`] (3): the apply ran, but some changes failed or were stale: see the audit
 //!   report; planning again and applying converges.
-//! - [`EXIT_STALE_PLAN`] (4): refused before any write: the config changed, or the directory or
+//! - [`EXIT_STALE_PLAN`] (5): refused before any write: the config changed, or the directory or
 //!   intranet changed so that the plan's changes are no longer what a fresh plan would do.
 
 use std::collections::{BTreeMap, HashMap};
@@ -34,10 +34,11 @@ use crate::intranet::scim::{Capabilities, Endpoint, ScimClient, ScimError, Writt
 use crate::model::IntranetState;
 use crate::plan::{Action, Change, FieldChange, Plan};
 
-pub const EXIT_OK: i32 = 0;
-pub const EXIT_ERROR: i32 = 1;
-pub const EXIT_PARTIAL: i32 = 3;
-pub const EXIT_STALE_PLAN: i32 = 4;
+pub const EXIT_OK: u8 = crate::exit::OK;
+pub const EXIT_ERROR: u8 = crate::exit::ERROR;
+pub const EXIT_PARTIAL: u8 = crate::exit::PARTIAL;
+/// Proposed; `exit.rs` has 4 for a policy refusal, so a stale plan takes 5.
+pub const EXIT_STALE_PLAN: u8 = 5;
 
 /// What became of one change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -110,7 +111,7 @@ impl ApplyReport {
     pub fn is_complete(&self) -> bool {
         self.outcomes.iter().all(|o| o.outcome == Outcome::Applied)
     }
-    pub fn exit_code(&self) -> i32 {
+    pub fn exit_code(&self) -> u8 {
         if self.is_complete() {
             EXIT_OK
         } else {
@@ -590,24 +591,43 @@ pub async fn apply_saved(
     opts: &ApplyOptions,
 ) -> miette::Result<Applied> {
     use crate::intranet::scim;
-    let live = scim::connect(cfg).await?;
-    let (directory, intranet) =
-        tokio::try_join!(async { crate::observe::directory(cfg).await }, async {
-            Ok(live.read_state(cfg).await?)
-        },)?;
-    let inputs = crate::plan::Inputs {
-        config: cfg.digest.clone(),
-        directory: crate::digest::directory(&directory),
-        intranet: crate::digest::intranet(&intranet),
-    };
-    let observed = crate::observe::Observed {
-        directory,
-        intranet,
-        inputs,
-    };
-    let fresh = crate::reconcile::plan(&cfg.config, &observed)?;
+    let (live, observed) = tokio::try_join!(
+        async { Ok::<_, miette::Report>(scim::connect(cfg).await?) },
+        crate::observe::observe(cfg),
+    )?;
+    let fresh = crate::reconcile::plan(cfg, &observed)?;
     check_fresh(saved, &cfg.digest, &fresh)?;
     let report = apply(&live.client, &live.caps, saved, &observed.intranet).await;
+
+    // The state file (last-applied values) goes into the audit commit with the report.
+    let not_applied: std::collections::HashSet<usize> = report
+        .outcomes
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.outcome != Outcome::Applied)
+        .map(|(i, _)| i)
+        .collect();
+    let fields = scim::mapped_fields(cfg);
+    let state = crate::state::after_apply(
+        observed.state.as_ref(),
+        &observed.intranet,
+        saved,
+        &not_applied,
+        &fields,
+    );
+    let state_path = cfg.resolve(
+        cfg.config
+            .state
+            .as_deref()
+            .unwrap_or(std::path::Path::new(crate::state::DEFAULT_PATH)),
+    );
+    std::fs::write(&state_path, crate::state::render(&state)).map_err(|e| {
+        crate::audit::AuditError::Write {
+            path: state_path.display().to_string(),
+            problem: e.to_string(),
+        }
+    })?;
+
     let identity = match live.client.whoami().await {
         Some(name) => name,
         None => format!(
@@ -629,6 +649,7 @@ pub async fn apply_saved(
         &ctx,
         opts.author.as_ref(),
         opts.no_commit,
+        &[state_path],
     )?;
     Ok(Applied { report, audit })
 }

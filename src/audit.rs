@@ -295,8 +295,8 @@ fn write_error(path: &Path, e: std::io::Error) -> AuditError {
     }
 }
 
-/// Write `<dir>/<stem>.csv` and `.md`; then, unless `no_commit`, commit only those files in the
-/// git repository holding `dir`.
+/// Write `<dir>/<stem>.csv` and `.md`; then, unless `no_commit`, commit only those files (and
+/// `also_commit`: the state file) in the git repository holding `dir`.
 pub fn write_report(
     dir: &Path,
     plan: &Plan,
@@ -304,6 +304,7 @@ pub fn write_report(
     ctx: &AuditContext,
     author: Option<&Author>,
     no_commit: bool,
+    also_commit: &[PathBuf],
 ) -> Result<AuditFiles, AuditError> {
     let digest = plan_digest(plan);
     let stem = file_stem(ctx.now, &digest);
@@ -328,13 +329,9 @@ pub fn write_report(
                 .join("\n")
                 + "\n",
         );
-        Some(commit_files(
-            dir,
-            &[csv.clone(), markdown.clone()],
-            author,
-            &message,
-            ctx.now,
-        )?)
+        let mut files = vec![csv.clone(), markdown.clone()];
+        files.extend(also_commit.iter().cloned());
+        Some(commit_files(dir, &files, author, &message, ctx.now)?)
     };
     Ok(AuditFiles {
         csv,
@@ -477,6 +474,7 @@ mod tests {
                 name: "display_name".into(),
                 before: Some("A, \"B\"".into()),
                 after: None,
+                origin: None,
             }],
             role: None,
             reason: String::new(),

@@ -65,6 +65,9 @@ pub struct DirectoryState {
     pub groups: Vec<Entry>,
     /// DNs of users the server itself reported as disabled (the `{ filter: ... }` disabled form).
     pub disabled_by_filter: Option<std::collections::BTreeSet<String>>,
+    /// Things a reviewer must see about the read itself (clear-text bind allowed by `insecure`,
+    /// a connection that dropped and was read again). Carried into the plan's warnings.
+    pub warnings: Vec<String>,
 }
 
 /// An intranet account as read from SCIM.

@@ -1,8 +1,17 @@
 //! The live LDAP source against a real private slapd.
 
+use std::path::Path;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
-use crate::support::slapd::{Slapd, BASE_DN, LIMITED_DN, LIMITED_PW, PEOPLE};
+use roster::config::{DirectoryConfig, DisabledRule, LdapConfig, SearchConfig};
+use roster::directory::ldap::{equality_filter, read, LdapError};
+use roster::model::{DirectoryState, Entry};
+
+use crate::support::proxy::CuttingProxy;
+use crate::support::slapd::{
+    Slapd, BASE_DN, CAPPED_DN, CAPPED_PW, GROUPS, LIMITED_DN, LIMITED_PW, PEOPLE, ROOT_DN, ROOT_PW,
+};
 
 fn ldapsearch(server: &Slapd, args: &[&str]) -> String {
     let out = Command::new("ldapsearch")
@@ -79,4 +88,464 @@ fn harness_serves_tls_with_its_own_ca() {
         out.status.success() && text.contains("Verify return code: 0 (ok)"),
         "{text}"
     );
+}
+
+// --- the live source ---------------------------------------------------------------------------
+
+fn user(uid: &str, extra: &str) -> String {
+    let extra = if extra.is_empty() {
+        String::new()
+    } else {
+        format!("{extra}\n")
+    };
+    format!("dn: uid={uid},{PEOPLE}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid}\nsn: {uid}\nmail: {uid}@example.org\n{extra}\n")
+}
+
+fn users(n: usize) -> String {
+    (0..n).map(|i| user(&format!("u{i:05}"), "")).collect()
+}
+
+fn group_of_names(cn: &str, members: &[String]) -> String {
+    let mut s = format!("dn: cn={cn},{GROUPS}\nobjectClass: groupOfNames\ncn: {cn}\n");
+    for m in members {
+        s.push_str(&format!("member: {m}\n"));
+    }
+    s + "\n"
+}
+
+fn user_dn(uid: &str) -> String {
+    format!("uid={uid},{PEOPLE}")
+}
+
+fn group_dn(cn: &str) -> String {
+    format!("cn={cn},{GROUPS}")
+}
+
+/// A config reading `server` as `bind` (DN, password); the password goes through a file.
+fn config(server: &Slapd, bind: Option<(&str, &str)>) -> (LdapConfig, DirectoryConfig) {
+    config_at(&server.url, server.dir(), bind)
+}
+
+/// A config for `url` with every setting at its default but the timeouts.
+fn config_at(url: &str, dir: &Path, bind: Option<(&str, &str)>) -> (LdapConfig, DirectoryConfig) {
+    let mut ldap =
+        serde_json::json!({ "url": url, "base_dn": BASE_DN, "connect_timeout": 5, "timeout": 30 });
+    if let Some((dn, pw)) = bind {
+        let name = format!(
+            "pw-{}",
+            dn.split(',').next().unwrap_or("x").replace('=', "-")
+        );
+        std::fs::write(dir.join(&name), format!("{pw}\n")).expect("write password file");
+        ldap["bind_dn"] = dn.into();
+        ldap["password"] = serde_json::json!({ "file": name });
+    }
+    let ldap: LdapConfig = serde_json::from_value(ldap).expect("an LDAP config");
+    let dir: DirectoryConfig =
+        serde_json::from_value(serde_json::json!({})).expect("a directory config");
+    (ldap, dir)
+}
+
+async fn read_as(
+    server: &Slapd,
+    cfg: &LdapConfig,
+    dir: &DirectoryConfig,
+) -> Result<DirectoryState, LdapError> {
+    read(
+        cfg,
+        dir,
+        &["mail".to_owned(), "cn".to_owned()],
+        server.dir(),
+    )
+    .await
+}
+
+fn by_uid<'a>(state: &'a DirectoryState, uid: &str) -> &'a Entry {
+    state
+        .users
+        .iter()
+        .find(|u| u.first_text("uid") == Some(uid))
+        .unwrap_or_else(|| panic!("no user {uid}"))
+}
+
+fn members(state: &DirectoryState, cn: &str) -> Vec<String> {
+    let g = state
+        .groups
+        .iter()
+        .find(|g| g.dn == group_dn(cn))
+        .unwrap_or_else(|| panic!("no group {cn}"));
+    let mut m: Vec<String> = ["member", "uniquemember"]
+        .iter()
+        .flat_map(|a| {
+            g.values(a)
+                .iter()
+                .filter_map(|v| v.as_text().map(str::to_owned))
+        })
+        .collect();
+    m.sort();
+    m
+}
+
+/// The full diagnostic as a person sees it (code, message, help), without colour.
+fn rendered(e: &LdapError) -> String {
+    let mut out = String::new();
+    let handler =
+        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor());
+    handler
+        .render_report(&mut out, e)
+        .expect("render diagnostic");
+    out
+}
+
+fn code(e: &LdapError) -> String {
+    miette::Diagnostic::code(e)
+        .map(|c| c.to_string())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn paging_carries_a_read_past_the_identity_size_limit() {
+    let server = Slapd::start(&users(1200));
+    let (cfg, dir) = config(&server, Some((LIMITED_DN, LIMITED_PW)));
+    let state = read_as(&server, &cfg, &dir).await.expect("paged read");
+    assert_eq!(state.users.len(), 1200);
+    let ids: std::collections::BTreeSet<_> = state
+        .users
+        .iter()
+        .filter_map(|u| u.first_text("entryuuid"))
+        .collect();
+    assert_eq!(
+        ids.len(),
+        1200,
+        "every user carries its own entryUUID as text"
+    );
+    let u = by_uid(&state, "u01199");
+    assert_eq!(u.first_text("mail"), Some("u01199@example.org"));
+    assert!(u
+        .values("objectclass")
+        .iter()
+        .any(|c| c.as_text() == Some("inetOrgPerson")));
+    assert!(!u.has("sn"), "only the attributes asked for are read");
+    assert!(state.warnings.is_empty(), "{:?}", state.warnings);
+}
+
+#[tokio::test]
+async fn a_read_truncated_by_the_server_is_an_error_not_a_smaller_directory() {
+    let server = Slapd::start(&users(1200));
+    let (cfg, dir) = config(&server, Some((CAPPED_DN, CAPPED_PW)));
+    let e = read_as(&server, &cfg, &dir)
+        .await
+        .expect_err("a capped read must fail");
+    assert_eq!(code(&e), "roster::ldap::truncated");
+    let text = rendered(&e);
+    assert!(text.contains("sizeLimitExceeded (rc 4)"), "{text}");
+    assert!(
+        text.contains(CAPPED_DN) && text.contains(&server.url),
+        "{text}"
+    );
+    assert!(!text.contains(CAPPED_PW), "{text}");
+}
+
+#[tokio::test]
+async fn nested_groups_with_a_cycle_arrive_with_all_their_members() {
+    let mut ldif = users(3);
+    ldif += &group_of_names("a", &[group_dn("b"), user_dn("u00000")]);
+    ldif += &group_of_names("b", &[group_dn("c"), user_dn("u00001")]);
+    ldif += &group_of_names("c", &[group_dn("a")]);
+    ldif += &format!(
+        "dn: cn=unique,{GROUPS}\nobjectClass: groupOfUniqueNames\ncn: unique\nuniqueMember: {}#'0101'B\nuniqueMember: {}\n\n",
+        user_dn("u00002"),
+        group_dn("a")
+    );
+    let server = Slapd::start(&ldif);
+    let (cfg, dir) = config(&server, None);
+    let state = read_as(&server, &cfg, &dir).await.expect("anonymous read");
+    assert_eq!(state.users.len(), 3);
+    assert_eq!(state.groups.len(), 4);
+    assert_eq!(members(&state, "a"), [group_dn("b"), user_dn("u00000")]);
+    assert_eq!(members(&state, "b"), [group_dn("c"), user_dn("u00001")]);
+    assert_eq!(members(&state, "c"), [group_dn("a")]);
+    assert_eq!(
+        members(&state, "unique"),
+        [group_dn("a"), user_dn("u00002")],
+        "the #'0101'B UID is stripped"
+    );
+    // What the core makes of it: every user, through the cycle, from any group of the ring.
+    let resolved = roster::directory::groups::Groups::new(&state);
+    let mut all: Vec<String> = resolved
+        .transitive_members([&group_dn("c")])
+        .into_iter()
+        .collect();
+    all.sort();
+    assert_eq!(all, [user_dn("u00000"), user_dn("u00001")]);
+}
+
+#[tokio::test]
+async fn a_locked_user_arrives_with_pwd_account_locked_time() {
+    let ldif = user("locked", "pwdAccountLockedTime: 000001010000Z") + &user("open", "");
+    let server = Slapd::start(&ldif);
+    let (cfg, mut dir) = config(&server, Some((LIMITED_DN, LIMITED_PW)));
+    dir.disabled = Some(DisabledRule::Attribute("pwdAccountLockedTime".into()));
+    let state = read_as(&server, &cfg, &dir).await.expect("read");
+    assert_eq!(
+        by_uid(&state, "locked").first_text("pwdaccountlockedtime"),
+        Some("000001010000Z")
+    );
+    assert!(!by_uid(&state, "open").has("pwdaccountlockedtime"));
+}
+
+#[tokio::test]
+async fn a_renamed_user_keeps_its_entry_uuid() {
+    let server = Slapd::start(
+        &(users(2) + &group_of_names("staff", &[user_dn("u00000"), user_dn("u00001")])),
+    );
+    let (cfg, dir) = config(&server, Some((ROOT_DN, ROOT_PW)));
+    let before = read_as(&server, &cfg, &dir).await.expect("read before");
+    let id = by_uid(&before, "u00000")
+        .first_text("entryuuid")
+        .expect("entryUUID")
+        .to_owned();
+
+    server.modify(&format!(
+        "dn: {}\nchangetype: modrdn\nnewrdn: uid=jdoe\ndeleteoldrdn: 1\n",
+        user_dn("u00000")
+    ));
+    let after = read_as(&server, &cfg, &dir).await.expect("read after");
+    let renamed = by_uid(&after, "jdoe");
+    assert_eq!(renamed.first_text("entryuuid"), Some(id.as_str()));
+    assert_eq!(renamed.dn, user_dn("jdoe"));
+    assert!(after
+        .users
+        .iter()
+        .all(|u| u.first_text("uid") != Some("u00000")));
+}
+
+#[tokio::test]
+async fn a_user_removed_from_a_syncing_group_is_gone_from_its_members() {
+    let server = Slapd::start(
+        &(users(2) + &group_of_names("staff", &[user_dn("u00000"), user_dn("u00001")])),
+    );
+    let (cfg, dir) = config(&server, Some((ROOT_DN, ROOT_PW)));
+    assert_eq!(
+        members(&read_as(&server, &cfg, &dir).await.expect("read"), "staff").len(),
+        2
+    );
+    server.modify(&format!(
+        "dn: {}\nchangetype: modify\ndelete: member\nmember: {}\n",
+        group_dn("staff"),
+        user_dn("u00001")
+    ));
+    let after = read_as(&server, &cfg, &dir).await.expect("read after");
+    assert_eq!(members(&after, "staff"), [user_dn("u00000")]);
+    assert_eq!(after.users.len(), 2, "the user is still in the directory");
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_a_bind_diagnostic_without_the_password() {
+    let server = Slapd::start(&users(1));
+    let wrong = "Wr0ng-Passw0rd-7f3a";
+    let (cfg, dir) = config(&server, Some((LIMITED_DN, wrong)));
+    let e = read_as(&server, &cfg, &dir)
+        .await
+        .expect_err("wrong password");
+    assert_eq!(code(&e), "roster::ldap::bind");
+    let text = rendered(&e);
+    assert!(
+        text.contains(&format!(
+            "bind as {LIMITED_DN} to {} failed: invalidCredentials (rc 49)",
+            server.url
+        )),
+        "{text}"
+    );
+    assert!(text.contains("wrong bind DN or password"), "{text}");
+    for shown in [text, e.to_string(), format!("{e:?}"), format!("{cfg:?}")] {
+        assert!(!shown.contains(wrong), "the password leaked: {shown}");
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_port_is_a_connect_diagnostic() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cfg, d) = config_at(&format!("ldap://127.0.0.1:{port}"), dir.path(), None);
+    let e = read(&cfg, &d, &[], dir.path())
+        .await
+        .expect_err("nothing listens");
+    assert_eq!(code(&e), "roster::ldap::connect");
+    let text = rendered(&e);
+    assert!(
+        text.contains(&format!("cannot connect to ldap://127.0.0.1:{port}")),
+        "{text}"
+    );
+    assert!(
+        text.contains("nothing listens on that host and port"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn plain_ldap_with_a_password_to_a_remote_host_is_refused_before_connecting() {
+    let server = Slapd::start("");
+    let (mut cfg, dir) = config(&server, Some((LIMITED_DN, LIMITED_PW)));
+    cfg.url = "ldap://192.0.2.1".into();
+    cfg.connect_timeout = 30;
+    let started = Instant::now();
+    let e = read_as(&server, &cfg, &dir).await.expect_err("refused");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "it must not have tried to connect"
+    );
+    assert_eq!(code(&e), "roster::ldap::insecure");
+    assert!(rendered(&e).contains("refusing to send the password of cn=limited,dc=example,dc=org in clear text to ldap://192.0.2.1"));
+}
+
+#[tokio::test]
+async fn an_escaped_filter_value_matches_the_literal_entry_only() {
+    let tricky = r"a*(b)\c";
+    let ldif =
+        user("lit", &format!("description: {tricky}")) + &user("other", r"description: aXX(b)\c");
+    let server = Slapd::start(&ldif);
+    let (mut cfg, dir) = config(&server, None);
+    cfg.users = Some(SearchConfig {
+        base: Some(PEOPLE.into()),
+        filter: Some(format!(
+            "(&(objectClass=inetOrgPerson){})",
+            equality_filter("description", tricky)
+        )),
+        scope: None,
+    });
+    let state = read_as(&server, &cfg, &dir).await.expect("read");
+    let uids: Vec<_> = state
+        .users
+        .iter()
+        .filter_map(|u| u.first_text("uid"))
+        .collect();
+    assert_eq!(uids, ["lit"]);
+}
+
+#[tokio::test]
+async fn the_disabled_filter_is_evaluated_by_the_server() {
+    let ldif = user("gone", "employeeType: disabled") + &user("here", "employeeType: staff");
+    let server = Slapd::start(&ldif);
+    let (cfg, mut dir) = config(&server, Some((LIMITED_DN, LIMITED_PW)));
+    dir.disabled = Some(DisabledRule::Filter("employeeType=disabled".into()));
+    let state = read_as(&server, &cfg, &dir).await.expect("read");
+    let disabled = state.disabled_by_filter.expect("the filter ran");
+    assert_eq!(disabled.into_iter().collect::<Vec<_>>(), [user_dn("gone")]);
+}
+
+fn tls_server() -> Slapd {
+    Slapd::builder()
+        .tls(&["DNS:localhost", "IP:127.0.0.1"])
+        .ldif(&users(2))
+        .start()
+}
+
+#[tokio::test]
+async fn ldaps_and_start_tls_verify_against_the_ca_file() {
+    let server = tls_server();
+    let (mut cfg, dir) = config(&server, Some((LIMITED_DN, LIMITED_PW)));
+    cfg.ca_file = Some(server.ca_file());
+    cfg.url = server.ldaps_url("localhost");
+    assert_eq!(
+        read_as(&server, &cfg, &dir)
+            .await
+            .expect("ldaps")
+            .users
+            .len(),
+        2
+    );
+    cfg.url = server.url.replace("127.0.0.1", "localhost");
+    cfg.start_tls = true;
+    assert_eq!(
+        read_as(&server, &cfg, &dir)
+            .await
+            .expect("StartTLS")
+            .users
+            .len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn an_untrusted_certificate_and_a_name_mismatch_are_refused() {
+    let server = Slapd::builder()
+        .tls(&["DNS:ldap.example.org"])
+        .ldif(&users(1))
+        .start();
+    let (mut cfg, dir) = config(&server, Some((LIMITED_DN, LIMITED_PW)));
+    cfg.url = server.ldaps_url("127.0.0.1");
+    let e = read_as(&server, &cfg, &dir)
+        .await
+        .expect_err("not a system-trusted CA");
+    assert_eq!(code(&e), "roster::ldap::connect");
+    assert!(rendered(&e).contains("set `ca_file`"), "{}", rendered(&e));
+
+    cfg.ca_file = Some(server.ca_file());
+    let e = read_as(&server, &cfg, &dir)
+        .await
+        .expect_err("the certificate is for ldap.example.org");
+    assert!(
+        rendered(&e).contains("TLS name mismatch"),
+        "{}",
+        rendered(&e)
+    );
+}
+
+#[tokio::test]
+async fn start_tls_to_a_server_without_tls_is_a_diagnostic() {
+    let server = Slapd::start(&users(1));
+    let (mut cfg, dir) = config(&server, None);
+    cfg.start_tls = true;
+    let e = read_as(&server, &cfg, &dir)
+        .await
+        .expect_err("no TLS configured on the server");
+    assert_eq!(code(&e), "roster::ldap::connect");
+    assert!(
+        rendered(&e).contains("StartTLS refused"),
+        "{}",
+        rendered(&e)
+    );
+}
+
+#[tokio::test]
+async fn a_dropped_connection_is_read_again_once_with_a_warning() {
+    let server = Slapd::start(&users(1200));
+    let proxy = CuttingProxy::start(server.port, 1, 30_000);
+    let (mut cfg, dir) = config(&server, Some((LIMITED_DN, LIMITED_PW)));
+    cfg.url = proxy.url();
+    let state = read_as(&server, &cfg, &dir)
+        .await
+        .expect("the second attempt reads everything");
+    assert_eq!(state.users.len(), 1200);
+    assert_eq!(proxy.connections(), 2);
+    assert_eq!(state.warnings.len(), 1, "{:?}", state.warnings);
+    assert!(
+        state.warnings[0].contains("dropped") && state.warnings[0].contains(&proxy.url()),
+        "{:?}",
+        state.warnings
+    );
+}
+
+#[tokio::test]
+async fn a_connection_that_drops_twice_is_a_diagnostic() {
+    let server = Slapd::start(&users(1200));
+    let proxy = CuttingProxy::start(server.port, 2, 30_000);
+    let (mut cfg, dir) = config(&server, Some((LIMITED_DN, LIMITED_PW)));
+    cfg.url = proxy.url();
+    let e = read_as(&server, &cfg, &dir)
+        .await
+        .expect_err("dropped twice");
+    assert_eq!(code(&e), "roster::ldap::dropped");
+    let text = rendered(&e);
+    assert!(
+        text.contains(&format!(
+            "the connection to {} (as {LIMITED_DN}) dropped twice while reading users",
+            proxy.url()
+        )),
+        "{text}"
+    );
+    assert_eq!(proxy.connections(), 2, "one retry, not more");
 }

@@ -215,7 +215,7 @@ impl Site {
     async fn plan(&self) -> Plan {
         let cfg = self.loaded();
         let observed = roster::observe::observe(&cfg).await.expect("observe");
-        roster::reconcile::plan(&cfg.config, &observed).expect("plan")
+        roster::reconcile::plan(&cfg, &observed).expect("plan")
     }
 
     async fn apply(&self, plan: &Plan) -> roster::apply::Applied {
@@ -331,7 +331,8 @@ async fn every_action_applies_and_a_second_plan_is_empty() {
         "protected member kept"
     );
 
-    // The audit commit holds only the audit files; the user's own changes stay uncommitted.
+    // The audit commit holds only the audit files (report and state file); the user's own
+    // changes stay uncommitted.
     let commit = applied.audit.commit.clone().expect("committed");
     let files = site.git(&["show", "--name-only", "--format=", &commit]);
     let mut files: Vec<&str> = files.lines().filter(|l| !l.is_empty()).collect();
@@ -340,7 +341,8 @@ async fn every_action_applies_and_a_second_plan_is_empty() {
         files,
         [
             "audit/20261126T011944Z-".to_string() + &short(&plan) + ".csv",
-            "audit/20261126T011944Z-".to_string() + &short(&plan) + ".md"
+            "audit/20261126T011944Z-".to_string() + &short(&plan) + ".md",
+            "roster.state.json".to_string(),
         ]
     );
     let message = site.git(&["log", "-1", "--format=%B"]);

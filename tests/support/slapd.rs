@@ -252,7 +252,9 @@ fn write_config(dir: &Path, tls: bool) -> PathBuf {
         c.push_str(&format!("include /etc/ldap/schema/{s}.schema\n"));
     }
     // OpenLDAP 2.5+ carries the ppolicy schema (pwdAccountLockedTime) inside the overlay module.
-    c.push_str("modulepath /usr/lib/ldap\nmoduleload back_mdb\nmoduleload ppolicy\n");
+    c.push_str(
+        "modulepath /usr/lib/ldap\nmoduleload back_mdb\nmoduleload ppolicy\nmoduleload refint\n",
+    );
     c.push_str(&format!("pidfile {}\n", dir.join("slapd.pid").display()));
     if tls {
         let d = dir.display();
@@ -270,6 +272,10 @@ fn write_config(dir: &Path, tls: bool) -> PathBuf {
     ));
     c.push_str("access to attrs=userPassword by anonymous auth by * none\naccess to * by * read\n");
     c.push_str("overlay ppolicy\n");
+    // Renames and deletes carry into group members, as on a production server (AD does it itself).
+    c.push_str(&format!(
+        "overlay refint\nrefint_attributes member uniqueMember\nrefint_nothing \"{ROOT_DN}\"\n"
+    ));
     let path = dir.join("slapd.conf");
     std::fs::write(&path, c).expect("write slapd.conf");
     path

@@ -1,0 +1,257 @@
+//! Writing the directory as read to LDIF (RFC 2849), the form `directory::ldif` reads back:
+//! `roster snapshot directory`. Values that are not safe strings go out as base64 (`::`), lines
+//! fold at 76 columns, and the DN is base64 too when it needs to be.
+//!
+//! Only what the directory returned is written: users, then groups, attribute names lowercased as
+//! the model holds them. The bind password is not part of the state and so never reaches the file.
+//! The DNs the server matched with the `disabled: { filter }` rule are noted in a comment above
+//! their entry (comments are not data: a snapshot is evaluated without them).
+
+use std::io::{self, Write};
+
+use base64::Engine;
+
+use crate::model::{AttrValue, DirectoryState, Entry};
+
+/// Longest line written; longer ones are folded (a continuation line starts with one space).
+const WIDTH: usize = 76;
+
+/// Write every user and group of `state` as an LDIF content file.
+pub fn write_ldif(state: &DirectoryState, out: &mut impl Write) -> io::Result<()> {
+    writeln!(out, "version: 1")?;
+    writeln!(
+        out,
+        "# roster snapshot directory: {} users, {} groups",
+        state.users.len(),
+        state.groups.len()
+    )?;
+    for w in &state.warnings {
+        writeln!(out, "# warning: {}", w.replace('\n', " "))?;
+    }
+    let disabled = state.disabled_by_filter.as_ref();
+    for entry in state.users.iter().chain(&state.groups) {
+        writeln!(out)?;
+        if disabled
+            .is_some_and(|set| set.contains(&crate::directory::groups::normalize_dn(&entry.dn)))
+        {
+            writeln!(out, "# disabled: matched by the server's disabled filter")?;
+        }
+        write_entry(entry, out)?;
+    }
+    Ok(())
+}
+
+fn write_entry(entry: &Entry, out: &mut impl Write) -> io::Result<()> {
+    write_line("dn", entry.dn.as_bytes(), out)?;
+    // objectClass first, as people expect to read it; then the rest in name order.
+    let classes = entry.attrs.get_key_value("objectclass");
+    let rest = entry
+        .attrs
+        .iter()
+        .filter(|(name, _)| name.as_str() != "objectclass");
+    for (name, values) in classes.into_iter().chain(rest) {
+        for v in values {
+            let bytes = match v {
+                AttrValue::Text(s) => s.as_bytes(),
+                AttrValue::Binary(b) => b.as_slice(),
+            };
+            write_line(name, bytes, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// `name: value` for a safe string, `name:: base64` otherwise, folded at [`WIDTH`].
+fn write_line(name: &str, value: &[u8], out: &mut impl Write) -> io::Result<()> {
+    let line = if is_safe_string(value) {
+        let mut l = format!("{name}:");
+        if !value.is_empty() {
+            l.push(' ');
+            // Safe strings are ASCII.
+            l.push_str(std::str::from_utf8(value).unwrap_or_default());
+        }
+        l
+    } else {
+        format!(
+            "{name}:: {}",
+            base64::engine::general_purpose::STANDARD.encode(value)
+        )
+    };
+    fold(&line, out)
+}
+
+/// RFC 2849 SAFE-STRING: ASCII without NUL, LF or CR; not starting with space, `:` or `<`. A value
+/// ending in a space is base64 too (RFC 2849 note 8), so that no reader trims it.
+pub fn is_safe_string(value: &[u8]) -> bool {
+    let Some((&first, _)) = value.split_first() else {
+        return true;
+    };
+    if matches!(first, b' ' | b':' | b'<') || value.last() == Some(&b' ') {
+        return false;
+    }
+    value
+        .iter()
+        .all(|&b| b.is_ascii() && !matches!(b, 0 | b'\n' | b'\r'))
+}
+
+/// Lines are ASCII here (safe strings and base64), so byte positions are character positions.
+fn fold(line: &str, out: &mut impl Write) -> io::Result<()> {
+    let bytes = line.as_bytes();
+    let (first, mut rest) = bytes.split_at(bytes.len().min(WIDTH));
+    out.write_all(first)?;
+    out.write_all(b"\n")?;
+    while !rest.is_empty() {
+        let (chunk, tail) = rest.split_at(rest.len().min(WIDTH - 1));
+        out.write_all(b" ")?;
+        out.write_all(chunk)?;
+        out.write_all(b"\n")?;
+        rest = tail;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::Source;
+    use crate::directory::ldif;
+    use proptest::prelude::*;
+    use std::path::Path;
+
+    fn read_back(state: &DirectoryState) -> DirectoryState {
+        let mut out = Vec::new();
+        write_ldif(state, &mut out).unwrap();
+        let text = String::from_utf8(out).expect("LDIF is ASCII");
+        assert!(text.lines().all(|l| l.len() <= WIDTH), "{text}");
+        let src = Source::new(Path::new("snapshot.ldif"), text);
+        ldif::classify(ldif::parse(&src).unwrap())
+    }
+
+    fn entry(dn: &str, class: &str, attrs: &[(&str, AttrValue)]) -> Entry {
+        let mut e = Entry::new(dn);
+        e.add("objectClass", AttrValue::Text(class.into()));
+        for (n, v) in attrs {
+            e.add(n, v.clone());
+        }
+        e
+    }
+
+    #[test]
+    fn unsafe_values_and_dns_go_base64_and_long_lines_fold() {
+        let long = "x".repeat(200);
+        let user = entry(
+            "uid=josé,ou=people,dc=example,dc=org",
+            "inetOrgPerson",
+            &[
+                ("cn", AttrValue::Text("José Núñez".into())),
+                ("description", AttrValue::Text(long.clone())),
+                ("title", AttrValue::Text(":colon".into())),
+                ("l", AttrValue::Text(" leading".into())),
+                ("st", AttrValue::Text("trailing ".into())),
+                ("street", AttrValue::Text("<angle".into())),
+                ("postalAddress", AttrValue::Text("line1\nline2".into())),
+                ("jpegPhoto", AttrValue::Binary(vec![0xff, 0xd8, 0xff, 0x00])),
+                ("mail", AttrValue::Text("a@example.org".into())),
+                ("mail", AttrValue::Text("b@example.org".into())),
+            ],
+        );
+        let state = DirectoryState {
+            users: vec![user.clone()],
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        write_ldif(&state, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("\ndn:: "), "non-ASCII DN in base64: {text}");
+        assert!(text.contains("\nmail: a@example.org\nmail: b@example.org\n"));
+        assert!(text.contains("\ntitle:: "), "{text}");
+        assert!(text.contains("\ndescription: xxx"), "{text}");
+        assert!(text.contains("\n xxx"), "folded: {text}");
+        let back = read_back(&state);
+        assert_eq!(back.users, vec![user]);
+        assert!(back.groups.is_empty());
+    }
+
+    #[test]
+    fn groups_come_back_as_groups_and_disabled_dns_are_noted() {
+        let user = entry(
+            "uid=a,dc=x",
+            "inetOrgPerson",
+            &[("uid", AttrValue::Text("a".into()))],
+        );
+        let g1 = entry(
+            "cn=g,dc=x",
+            "groupOfNames",
+            &[("member", AttrValue::Text("uid=a,dc=x".into()))],
+        );
+        let g2 = entry(
+            "cn=u,dc=x",
+            "groupOfUniqueNames",
+            &[("uniqueMember", AttrValue::Text("cn=g,dc=x".into()))],
+        );
+        let g3 = entry(
+            "CN=ad,DC=x",
+            "group",
+            &[("member", AttrValue::Text("CN=g,DC=x".into()))],
+        );
+        let state = DirectoryState {
+            users: vec![user],
+            groups: vec![g1, g2, g3],
+            disabled_by_filter: Some(["uid=a,dc=x".to_owned()].into()),
+            warnings: vec!["w1".into()],
+        };
+        let back = read_back(&state);
+        assert_eq!(back.users, state.users);
+        assert_eq!(back.groups, state.groups);
+        let mut out = Vec::new();
+        write_ldif(&state, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("# disabled: matched by the server's disabled filter\ndn: uid=a,dc=x\n"),
+            "{text}"
+        );
+        assert!(text.contains("# warning: w1\n"));
+    }
+
+    fn value() -> impl Strategy<Value = AttrValue> {
+        prop_oneof![
+            any::<String>().prop_map(AttrValue::Text),
+            "[ :<a-z]{0,3}[ -~]{0,120}".prop_map(AttrValue::Text),
+            // Binary values are those that are not UTF-8 (the reader makes UTF-8 text).
+            proptest::collection::vec(any::<u8>(), 0..40).prop_map(|mut b| {
+                b.push(0xff);
+                AttrValue::Binary(b)
+            }),
+        ]
+    }
+
+    fn user() -> impl Strategy<Value = Entry> {
+        (
+            "[a-zA-Zé ,=.:<-]{1,90}",
+            proptest::collection::vec(("[a-z][a-zA-Z0-9-]{0,12}", value()), 0..6),
+        )
+            .prop_map(|(dn, attrs)| {
+                let mut e = Entry::new(dn);
+                e.add("objectClass", AttrValue::Text("inetOrgPerson".into()));
+                for (n, v) in attrs {
+                    e.add(&n, v);
+                }
+                e
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn what_is_written_reads_back_the_same(users in proptest::collection::vec(user(), 0..5)) {
+            // The reader takes `version` only as the first line; an attribute by that name is
+            // not something a directory returns.
+            let users: Vec<Entry> = users
+                .into_iter()
+                .map(|mut e| { e.attrs.remove("version"); e.attrs.remove("dn"); e.attrs.remove("changetype"); e })
+                .collect();
+            let state = DirectoryState { users, ..Default::default() };
+            let back = read_back(&state);
+            prop_assert_eq!(back.users, state.users);
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! Carrying out a plan on an in-memory intranet. Used to check that a plan converges (apply it,
+//! plan again: nothing left) and to preview the state a plan leads to. It mirrors what the SCIM
+//! apply does to the server, action for action, and like it never removes an account.
+
+use crate::model::{Account, IntranetState};
+use crate::plan::{Action, Plan};
+
+/// Apply every change of `plan` to `state`. Accounts created get ids `new-<n>`.
+pub fn apply(state: &mut IntranetState, plan: &Plan) {
+    let mut created = 0;
+    for c in &plan.changes {
+        let find = |state: &IntranetState| -> Option<usize> {
+            match &c.intranet_id {
+                Some(id) => state.accounts.iter().position(|a| &a.id == id),
+                None => state
+                    .accounts
+                    .iter()
+                    .position(|a| a.username.eq_ignore_ascii_case(&c.username)),
+            }
+        };
+        match c.action {
+            Action::Create => {
+                created += 1;
+                state.accounts.push(Account {
+                    id: format!("new-{created}"),
+                    username: c.username.clone(),
+                    external_id: c.external_id.clone(),
+                    active: true,
+                    fields: c
+                        .fields
+                        .iter()
+                        .filter_map(|f| Some((f.name.clone(), f.after.clone()?)))
+                        .collect(),
+                    etag: None,
+                });
+            }
+            Action::Grant | Action::Revoke => {
+                let Some(role) = &c.role else { continue };
+                let member = match c.action {
+                    Action::Grant => find(state).map(|i| state.accounts[i].id.clone()),
+                    _ => c.intranet_id.clone(),
+                };
+                let (Some(member), Some(group)) = (
+                    member,
+                    state.groups.iter_mut().find(|g| g.id == role.group_id),
+                ) else {
+                    continue;
+                };
+                if c.action == Action::Grant {
+                    if !group.members.contains(&member) {
+                        group.members.push(member);
+                    }
+                } else {
+                    group.members.retain(|m| m != &member);
+                }
+            }
+            _ => {
+                let Some(i) = find(state) else { continue };
+                let a = &mut state.accounts[i];
+                match c.action {
+                    Action::Link => a.external_id = c.external_id.clone(),
+                    Action::Rename => a.username = c.username.clone(),
+                    Action::Reactivate => a.active = true,
+                    Action::Block => a.active = false,
+                    _ => {}
+                }
+                for f in &c.fields {
+                    if f.name == "username" {
+                        continue;
+                    }
+                    match &f.after {
+                        Some(v) => a.fields.insert(f.name.clone(), v.clone()),
+                        None => a.fields.remove(&f.name),
+                    };
+                }
+            }
+        }
+    }
+}

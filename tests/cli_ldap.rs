@@ -1,0 +1,160 @@
+//! `roster` end to end against a private slapd: snapshot the live directory, and plan a block and
+//! a rename from what the live directory holds.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use serde_json::{json, Value};
+
+use roster::directory::ldif;
+use roster::model::DirectoryState;
+
+use crate::support::slapd::{Slapd, BASE_DN, GROUPS, LIMITED_DN, LIMITED_PW, PEOPLE};
+
+const STAFF: &str = "cn=staff,ou=groups,dc=example,dc=org";
+
+fn person(uid: &str) -> String {
+    format!(
+        "dn: uid={uid},{PEOPLE}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid}\nsn: Núñez\nmail: {uid}@example.org\n\n"
+    )
+}
+
+fn directory() -> String {
+    let mut s: String = ["ada", "bob", "cy"].iter().map(|u| person(u)).collect();
+    s.push_str(&format!(
+        "dn: {STAFF}\nobjectClass: groupOfNames\ncn: staff\nmember: uid=ada,{PEOPLE}\nmember: uid=bob,{PEOPLE}\nmember: cn=nested,{GROUPS}\n\n\
+         dn: cn=nested,{GROUPS}\nobjectClass: groupOfNames\ncn: nested\nmember: uid=cy,{PEOPLE}\nmember: {STAFF}\n\n"
+    ));
+    s
+}
+
+/// A config next to `dir` reading `server` live, with an intranet snapshot holding `accounts`.
+fn write_config(server: &Slapd, dir: &Path, accounts: &[Value]) -> std::path::PathBuf {
+    std::fs::write(dir.join("bind.pw"), LIMITED_PW).expect("password file");
+    let list = |r: &[Value]| {
+        json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+            "totalResults": r.len(), "startIndex": 1, "itemsPerPage": r.len(), "Resources": r,
+        })
+    };
+    let intranet = json!({ "users": list(accounts), "groups": list(&[]) });
+    std::fs::write(dir.join("intranet.json"), intranet.to_string()).expect("intranet snapshot");
+    let config = format!(
+        "version: 1\n\
+         directory:\n  ldap:\n    url: {url}\n    bind_dn: \"{LIMITED_DN}\"\n    password: {{ file: bind.pw }}\n    base_dn: \"{BASE_DN}\"\n\
+         intranet:\n  snapshot: intranet.json\n\
+         syncing_groups: [\"{STAFF}\"]\n\
+         field_mappings:\n  email: mail\n",
+        url = server.url
+    );
+    let path = dir.join("roster.yaml");
+    std::fs::write(&path, config).expect("config");
+    path
+}
+
+fn account(id: &str, username: &str, external_id: &str) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "id": id, "userName": username, "externalId": external_id, "active": true,
+        "emails": [{ "value": format!("{username}@example.org"), "type": "work", "primary": true }],
+    })
+}
+
+fn snapshot(config: &Path, out: &Path) -> DirectoryState {
+    Command::cargo_bin("roster")
+        .expect("the roster binary")
+        .args(["snapshot", "directory", "-c"])
+        .arg(config)
+        .arg("-o")
+        .arg(out)
+        .assert()
+        .success();
+    let src = roster::diag::read_source(out).expect("read the snapshot");
+    ldif::classify(ldif::parse(&src).expect("the snapshot reads back"))
+}
+
+fn uuid_of(state: &DirectoryState, uid: &str) -> String {
+    let u = state
+        .users
+        .iter()
+        .find(|u| u.first_text("uid") == Some(uid))
+        .expect("user");
+    u.first_text("entryuuid").expect("entryUUID").to_owned()
+}
+
+#[test]
+fn snapshot_directory_writes_the_live_read_as_ldif_that_reads_back() {
+    let server = Slapd::start(&directory());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(&server, dir.path(), &[]);
+    let out = dir.path().join("dir.ldif");
+    let state = snapshot(&config, &out);
+    assert_eq!(state.users.len(), 3);
+    assert_eq!(state.groups.len(), 2);
+    let ada = state
+        .users
+        .iter()
+        .find(|u| u.first_text("uid") == Some("ada"))
+        .expect("ada");
+    assert_eq!(ada.first_text("sn"), None, "sn is not mapped, so not read");
+    assert_eq!(ada.first_text("mail"), Some("ada@example.org"));
+    assert_eq!(uuid_of(&state, "ada").len(), 36);
+    let text = std::fs::read_to_string(&out).expect("snapshot text");
+    assert!(
+        !text.contains(LIMITED_PW),
+        "the password is never in a snapshot"
+    );
+    assert!(text.starts_with("version: 1\n"));
+}
+
+#[test]
+fn plan_against_live_ldap_blocks_a_removed_user_and_renames_a_renamed_one() {
+    let server = Slapd::start(&directory());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(&server, dir.path(), &[]);
+    let before = snapshot(&config, &dir.path().join("before.ldif"));
+    let accounts: Vec<Value> = ["ada", "bob", "cy"]
+        .iter()
+        .enumerate()
+        .map(|(i, u)| account(&format!("scim-{i}"), u, &uuid_of(&before, u)))
+        .collect();
+    let config = write_config(&server, dir.path(), &accounts);
+
+    server.modify(&format!(
+        "dn: uid=ada,{PEOPLE}\nchangetype: modrdn\nnewrdn: uid=ada.lovelace\ndeleteoldrdn: 1\n"
+    ));
+    server.modify(&format!(
+        "dn: {STAFF}\nchangetype: modify\ndelete: member\nmember: uid=bob,{PEOPLE}\n"
+    ));
+
+    let out = Command::cargo_bin("roster")
+        .expect("the roster binary")
+        .args(["plan", "--format", "json", "-c"])
+        .arg(&config)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let plan: Value = serde_json::from_slice(&out).expect("a JSON plan");
+    let mut changes: Vec<(String, String)> = plan["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| {
+            (
+                c["action"].as_str().unwrap_or("").to_owned(),
+                c["username"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    changes.sort();
+    assert_eq!(
+        changes,
+        [
+            ("block".to_owned(), "bob".to_owned()),
+            ("rename".to_owned(), "ada.lovelace".to_owned())
+        ],
+        "{plan:#}"
+    );
+}
