@@ -7,6 +7,8 @@
 // Errors are rare and rich (a source snippet, spans, related problems): their size does not matter.
 #![allow(clippy::result_large_err)]
 
+pub mod apply;
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod diag;

@@ -68,11 +68,9 @@ pub async fn intranet(cfg: &Loaded, fields: &[String]) -> miette::Result<Intrane
     if let Some(path) = &cfg.config.intranet.snapshot {
         return crate::intranet::snapshot::read_state(&cfg.resolve(path), fields);
     }
-    Err(miette::miette!(
-        code = "roster::intranet::unsupported",
-        help = "use `intranet.snapshot` with a snapshot",
-        "the live SCIM target is not available in this build"
-    ))
+    let live = crate::intranet::scim::connect(cfg).await?;
+    crate::intranet::scim::require_schemas(&live.caps, fields)?;
+    Ok(live.client.read_state(fields, &live.caps).await?)
 }
 
 /// Read both sides, as `cfg` says.

@@ -10,4 +10,5 @@ mod ldap;
 mod policy;
 mod properties;
 mod reconcile;
+mod scim;
 mod workflows;
