@@ -244,9 +244,11 @@ mod stream {
                 let kind = match key.as_str() {
                     "users" => Kind::Users,
                     "groups" => Kind::Groups,
-                    other => return Err(de::Error::custom(format!(
+                    other => {
+                        return Err(de::Error::custom(format!(
                         "`{other}` is not a snapshot key (the snapshot has `users` and `groups`)"
-                    ))),
+                    )))
+                    }
                 };
                 map.next_value_seed(List {
                     kind,
