@@ -883,32 +883,18 @@ async fn run_search(
 ) -> Result<Vec<Entry>, Failure> {
     let during = format!("reading {} under {}", s.what, s.base);
     progress.phase(s.what);
-    let mut raw = Vec::new();
+    // Entries are decoded as they arrive, while the connection task parses the next ones.
+    let mut decoded = Vec::new();
     let res = paged_search(ldap, t, s, &during, |re| {
-        raw.push(re);
+        decoded.push(decode_entry(re, id_attribute).map_err(|d| d.into_error(t))?);
         progress.inc();
+        Ok(())
     })
     .await?;
-    check_result(t, s, raw.len(), res.rc, res.text)?;
+    check_result(t, s, decoded.len(), res.rc, res.text)?;
 
-    let mut entries = Vec::with_capacity(raw.len());
-    for re in raw {
-        let (mut entry, ranges) =
-            decode_entry(re, id_attribute).map_err(|problem| match problem {
-                Decode::Malformed(problem) => LdapError::Protocol {
-                    url: t.url.clone(),
-                    problem,
-                },
-                Decode::BadId {
-                    dn,
-                    attribute,
-                    problem,
-                } => LdapError::BadId {
-                    dn,
-                    attribute,
-                    problem,
-                },
-            })?;
+    let mut entries = Vec::with_capacity(decoded.len());
+    for (mut entry, ranges) in decoded {
         for (attr, next) in ranges {
             fetch_ranges(ldap, t, &mut entry, &attr, next).await?;
         }
@@ -922,7 +908,7 @@ async fn paged_search(
     t: &Target,
     s: &Search,
     during: &str,
-    mut each: impl FnMut(ResultEntry),
+    mut each: impl FnMut(ResultEntry) -> Result<(), LdapError>,
 ) -> Result<ldap3::LdapResult, Failure> {
     let adapters: Vec<Box<dyn Adapter<'_, String, Vec<String>>>> =
         vec![Box::new(PagedResults::new(t.page_size))];
@@ -944,7 +930,7 @@ async fn paged_search(
             Ok(Ok(Some(re))) => {
                 // Continuation references (AD's DomainDnsZones, ...) and intermediates are not entries.
                 if !re.is_ref() && !re.is_intermediate() {
-                    each(re);
+                    each(re)?;
                 }
             }
         }
@@ -1001,7 +987,11 @@ async fn fetch_ranges(
             attrs: vec![request],
         };
         let mut raw = Vec::new();
-        let res = paged_search(ldap, t, &s, &during, |re| raw.push(re)).await?;
+        let res = paged_search(ldap, t, &s, &during, |re| {
+            raw.push(re);
+            Ok(())
+        })
+        .await?;
         check_result(t, &s, raw.len(), res.rc, res.text)?;
         let mut more = None;
         for re in raw {
@@ -1053,6 +1043,26 @@ enum Decode {
         attribute: String,
         problem: String,
     },
+}
+
+impl Decode {
+    fn into_error(self, t: &Target) -> LdapError {
+        match self {
+            Decode::Malformed(problem) => LdapError::Protocol {
+                url: t.url.clone(),
+                problem,
+            },
+            Decode::BadId {
+                dn,
+                attribute,
+                problem,
+            } => LdapError::BadId {
+                dn,
+                attribute,
+                problem,
+            },
+        }
+    }
 }
 
 type RawAttributes = Vec<(String, Vec<Vec<u8>>)>;
@@ -1118,6 +1128,7 @@ fn decode_entry(
             pending.push((base.clone(), end + 1));
         }
         let is_id = base == id_attribute || base == "objectguid";
+        let mut out = Vec::with_capacity(values.len());
         for v in values {
             let value = if is_id {
                 AttrValue::Text(id_text(&base, &v).map_err(|problem| Decode::BadId {
@@ -1130,8 +1141,9 @@ fn decode_entry(
             } else {
                 text_or_binary(v)
             };
-            entry.add(&base, value);
+            out.push(value);
         }
+        entry.attrs.entry(base).or_default().extend(out);
     }
     Ok((entry, pending))
 }
