@@ -58,6 +58,24 @@ async fn run(cli: Cli) -> miette::Result<ExitCode> {
         }
         Command::Snapshot(Snapshot::Directory { config, out }) => {
             let loaded = config::load(&config.config)?;
+            let d = &loaded.config.directory;
+            if let (Some(live), false) = (&d.ldap, out == std::path::Path::new("-")) {
+                // Streamed: a large directory is never held in memory.
+                let attributes = observe::directory_attributes(&loaded.config);
+                let (users, groups) = roster::directory::ldif_write::snapshot_live(
+                    live,
+                    d,
+                    &attributes,
+                    &loaded.dir,
+                    &out,
+                )
+                .await?;
+                eprintln!(
+                    "Wrote {users} users and {groups} groups to {}.",
+                    out.display()
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
             let state = observe::directory(&loaded).await?;
             snapshot_directory(&state, &out)?;
             Ok(ExitCode::SUCCESS)

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use roster::config::{DirectoryConfig, DisabledRule, LdapConfig, SearchConfig};
 use roster::directory::ldap::{equality_filter, read, LdapError};
+use roster::directory::ldif_write::snapshot_live;
 use roster::model::{DirectoryState, Entry};
 
 use crate::support::proxy::CuttingProxy;
@@ -548,4 +549,47 @@ async fn a_connection_that_drops_twice_is_a_diagnostic() {
         "{text}"
     );
     assert_eq!(proxy.connections(), 2, "one retry, not more");
+}
+
+#[tokio::test]
+async fn a_streamed_snapshot_cut_by_a_dropped_connection_is_rewritten_whole() {
+    let server = Slapd::start(&users(1200));
+    let (cfg, dir) = config(&server, Some((LIMITED_DN, LIMITED_PW)));
+    let direct = server.dir().join("direct.ldif");
+    let counts = snapshot_live(&cfg, &dir, &[], server.dir(), &direct)
+        .await
+        .expect("direct snapshot");
+    assert_eq!(counts, (1200, 0));
+
+    let proxy = CuttingProxy::start(server.port, 1, 30_000);
+    let mut through = cfg.clone();
+    through.url = proxy.url();
+    let retried = server.dir().join("retried.ldif");
+    // Leave a longer file in the way: what the retry does not overwrite must be cut.
+    std::fs::write(&retried, "x".repeat(2_000_000)).expect("stale file");
+    snapshot_live(&through, &dir, &[], server.dir(), &retried)
+        .await
+        .expect("retried snapshot");
+    assert_eq!(proxy.connections(), 2);
+
+    let data = |p: &Path| -> Vec<String> {
+        let text = std::fs::read_to_string(p).expect("snapshot");
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(data(&retried), data(&direct));
+    let text = std::fs::read_to_string(&retried).expect("snapshot");
+    assert!(
+        text.contains("# warning: the connection to"),
+        "the retry is recorded"
+    );
+    let src = roster::diag::read_source(&retried).expect("read");
+    assert_eq!(
+        roster::directory::ldif::classify(roster::directory::ldif::parse(&src).expect("parse"))
+            .users
+            .len(),
+        1200
+    );
 }

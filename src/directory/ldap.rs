@@ -192,6 +192,13 @@ pub enum LdapError {
     )]
     Protocol { url: String, problem: String },
 
+    #[error("cannot write what was read: {problem}")]
+    #[diagnostic(
+        code(roster::ldap::output),
+        help("check the output path, its permissions and the free space")
+    )]
+    Output { problem: String },
+
     #[error("the directory read returned no users")]
     #[diagnostic(
         code(roster::ldap::no_users),
@@ -211,6 +218,43 @@ pub fn check_read(state: &DirectoryState) -> Result<(), LdapError> {
     Ok(())
 }
 
+/// Users or groups: which search an entry came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    User,
+    Group,
+}
+
+/// Where the entries of a read go, as they arrive (a snapshot file, or a [`DirectoryState`]).
+pub trait EntrySink {
+    /// An attempt begins: drop whatever an earlier, dropped attempt delivered. `disabled` holds
+    /// the normalised DNs the server matched with the `disabled: { filter }` rule, if any.
+    fn begin(&mut self, disabled: Option<&BTreeSet<String>>) -> std::io::Result<()>;
+    /// One entry, complete (ranged member values already fetched).
+    fn entry(&mut self, kind: Kind, entry: Entry) -> std::io::Result<()>;
+}
+
+/// Collects a read into a [`DirectoryState`].
+#[derive(Default)]
+struct Collect(DirectoryState);
+
+impl EntrySink for Collect {
+    fn begin(&mut self, disabled: Option<&BTreeSet<String>>) -> std::io::Result<()> {
+        self.0 = DirectoryState {
+            disabled_by_filter: disabled.cloned(),
+            ..DirectoryState::default()
+        };
+        Ok(())
+    }
+    fn entry(&mut self, kind: Kind, entry: Entry) -> std::io::Result<()> {
+        match kind {
+            Kind::User => self.0.users.push(entry),
+            Kind::Group => self.0.groups.push(entry),
+        }
+        Ok(())
+    }
+}
+
 /// Read users and groups from the live directory.
 ///
 /// `attributes` are the user attributes the config needs; the objectClass, the ID, the username
@@ -222,27 +266,42 @@ pub async fn read(
     attributes: &[String],
     base_dir: &Path,
 ) -> Result<DirectoryState, LdapError> {
+    let mut collect = Collect::default();
+    let warnings = read_into(cfg, dir, attributes, base_dir, &mut collect).await?;
+    let mut state = collect.0;
+    state.warnings = warnings;
+    Ok(state)
+}
+
+/// [`read`], handing each entry to `sink` as it arrives instead of holding the directory in
+/// memory (`roster snapshot directory`). Returns the read's warnings.
+pub async fn read_into(
+    cfg: &LdapConfig,
+    dir: &DirectoryConfig,
+    attributes: &[String],
+    base_dir: &Path,
+    sink: &mut impl EntrySink,
+) -> Result<Vec<String>, LdapError> {
     let target = Target::new(cfg, base_dir)?;
     let searches = Searches::new(cfg, dir, attributes)?;
     let mut progress = Progress::new(&target.url);
     let mut warnings = target.warnings.clone();
-    let result = match read_once(&target, &searches, &mut progress).await {
+    let result = match read_once(&target, &searches, &mut progress, sink).await {
         Err(Failure::Dropped { during, problem }) => {
             warnings.push(format!(
                 "the connection to {} dropped while {during} ({problem}); the directory was read again from the start",
                 target.url
             ));
             progress.restart();
-            read_once(&target, &searches, &mut progress)
+            read_once(&target, &searches, &mut progress, sink)
                 .await
                 .map_err(|f| f.into_error(&target))
         }
         other => other.map_err(|f| f.into_error(&target)),
     };
     progress.finish();
-    let mut state = result?;
-    state.warnings = warnings;
-    Ok(state)
+    result?;
+    Ok(warnings)
 }
 
 /// Where and how to connect, all checked before any traffic.
@@ -657,30 +716,39 @@ async fn read_once(
     t: &Target,
     s: &Searches,
     progress: &mut Progress,
-) -> Result<DirectoryState, Failure> {
+    sink: &mut impl EntrySink,
+) -> Result<(), Failure> {
     let mut ldap = connect(t).await?;
-    let users = run_search(&mut ldap, t, &s.users, &s.id_attribute, progress).await?;
-    let groups = run_search(&mut ldap, t, &s.groups, &s.id_attribute, progress).await?;
-    let disabled_by_filter = match &s.disabled {
+    // The disabled DNs first (DNs only, cheap), so that the sink knows them before the users.
+    let disabled = match &s.disabled {
         Some(d) => {
-            let found = run_search(&mut ldap, t, d, &s.id_attribute, progress).await?;
-            // Held normalised, as `reconcile` looks them up.
-            Some(
-                found
-                    .iter()
-                    .map(|e| normalize_dn(&e.dn))
-                    .collect::<BTreeSet<_>>(),
-            )
+            let mut found = BTreeSet::new();
+            run_search(&mut ldap, t, d, &s.id_attribute, progress, |e| {
+                // Held normalised, as `reconcile` looks them up.
+                found.insert(normalize_dn(&e.dn));
+                Ok(())
+            })
+            .await?;
+            Some(found)
         }
         None => None,
     };
+    let output = |e: std::io::Error| {
+        Failure::Fatal(LdapError::Output {
+            problem: e.to_string(),
+        })
+    };
+    sink.begin(disabled.as_ref()).map_err(output)?;
+    for (search, kind) in [(&s.users, Kind::User), (&s.groups, Kind::Group)] {
+        run_search(&mut ldap, t, search, &s.id_attribute, progress, |e| {
+            sink.entry(kind, e).map_err(|e| LdapError::Output {
+                problem: e.to_string(),
+            })
+        })
+        .await?;
+    }
     let _ = ldap.unbind().await;
-    Ok(DirectoryState {
-        users,
-        groups,
-        disabled_by_filter,
-        warnings: Vec::new(),
-    })
+    Ok(())
 }
 
 async fn connect(t: &Target) -> Result<Ldap, Failure> {
@@ -873,34 +941,40 @@ fn truncated_help(rc: u32) -> String {
     )
 }
 
-/// Run one search, paged, to the end; AD ranged member attributes are completed afterwards.
+/// Run one search, paged, to the end, handing each entry to `deliver` as it is decoded. Entries
+/// with AD ranged member values are held until the search ends, then completed and delivered.
 async fn run_search(
     ldap: &mut Ldap,
     t: &Target,
     s: &Search,
     id_attribute: &str,
     progress: &mut Progress,
-) -> Result<Vec<Entry>, Failure> {
+    mut deliver: impl FnMut(Entry) -> Result<(), LdapError>,
+) -> Result<(), Failure> {
     let during = format!("reading {} under {}", s.what, s.base);
     progress.phase(s.what);
-    // Entries are decoded as they arrive, while the connection task parses the next ones.
-    let mut decoded = Vec::new();
+    let mut count = 0;
+    let mut ranged = Vec::new();
     let res = paged_search(ldap, t, s, &during, |re| {
-        decoded.push(decode_entry(re, id_attribute).map_err(|d| d.into_error(t))?);
+        let (entry, ranges) = decode_entry(re, id_attribute).map_err(|d| d.into_error(t))?;
+        count += 1;
         progress.inc();
-        Ok(())
+        if ranges.is_empty() {
+            deliver(entry)
+        } else {
+            ranged.push((entry, ranges));
+            Ok(())
+        }
     })
     .await?;
-    check_result(t, s, decoded.len(), res.rc, res.text)?;
-
-    let mut entries = Vec::with_capacity(decoded.len());
-    for (mut entry, ranges) in decoded {
+    check_result(t, s, count, res.rc, res.text)?;
+    for (mut entry, ranges) in ranged {
         for (attr, next) in ranges {
             fetch_ranges(ldap, t, &mut entry, &attr, next).await?;
         }
-        entries.push(entry);
+        deliver(entry)?;
     }
-    Ok(entries)
+    Ok(())
 }
 
 async fn paged_search(
