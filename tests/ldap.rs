@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use roster::config::{DirectoryConfig, DisabledRule, LdapConfig, SearchConfig};
 use roster::directory::ldap::{equality_filter, read, LdapError};
+use roster::directory::ldif_write::snapshot_live;
 use roster::model::{DirectoryState, Entry};
 
 use crate::support::proxy::CuttingProxy;
@@ -159,6 +160,36 @@ async fn read_as(
     .await
 }
 
+/// 1,200 users behind a relay `relay` makes in front of slapd's port, read as the limited identity.
+fn behind_relay(
+    relay: impl FnOnce(u16) -> CuttingProxy,
+) -> (Slapd, CuttingProxy, LdapConfig, DirectoryConfig) {
+    let server = Slapd::start(&users(1200));
+    let proxy = relay(server.port);
+    let (mut cfg, dir) = config(&server, Some((LIMITED_DN, LIMITED_PW)));
+    cfg.url = proxy.url();
+    (server, proxy, cfg, dir)
+}
+
+/// A read that must fail, and within `limit` (no waiting on a timeout that should not apply).
+async fn fails_within(
+    limit: Duration,
+    cfg: &LdapConfig,
+    dir: &DirectoryConfig,
+    base: &Path,
+) -> LdapError {
+    let started = Instant::now();
+    let e = read(cfg, dir, &[], base)
+        .await
+        .expect_err("the read must fail");
+    assert!(
+        started.elapsed() < limit,
+        "took {:?}: {e}",
+        started.elapsed()
+    );
+    e
+}
+
 fn by_uid<'a>(state: &'a DirectoryState, uid: &str) -> &'a Entry {
     state
         .users
@@ -194,6 +225,13 @@ fn rendered(e: &LdapError) -> String {
         .render_report(&mut out, e)
         .expect("render diagnostic");
     out
+}
+
+/// `e` has this code, and its rendering says `says`.
+fn assert_diagnostic(e: &LdapError, code_is: &str, says: &str) {
+    assert_eq!(code(e), code_is, "{e}");
+    let text = rendered(e);
+    assert!(text.contains(says), "expected {says:?} in:\n{text}");
 }
 
 fn code(e: &LdapError) -> String {
@@ -391,12 +429,8 @@ async fn plain_ldap_with_a_password_to_a_remote_host_is_refused_before_connectin
     let (mut cfg, dir) = config(&server, Some((LIMITED_DN, LIMITED_PW)));
     cfg.url = "ldap://192.0.2.1".into();
     cfg.connect_timeout = 30;
-    let started = Instant::now();
-    let e = read_as(&server, &cfg, &dir).await.expect_err("refused");
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "it must not have tried to connect"
-    );
+    // Refused before connecting: no waiting on the 30 s connect timeout.
+    let e = fails_within(Duration::from_secs(2), &cfg, &dir, server.dir()).await;
     assert_eq!(code(&e), "roster::ldap::insecure");
     assert!(rendered(&e).contains("refusing to send the password of cn=limited,dc=example,dc=org in clear text to ldap://192.0.2.1"));
 }
@@ -512,10 +546,7 @@ async fn start_tls_to_a_server_without_tls_is_a_diagnostic() {
 
 #[tokio::test]
 async fn a_dropped_connection_is_read_again_once_with_a_warning() {
-    let server = Slapd::start(&users(1200));
-    let proxy = CuttingProxy::start(server.port, 1, 30_000);
-    let (mut cfg, dir) = config(&server, Some((LIMITED_DN, LIMITED_PW)));
-    cfg.url = proxy.url();
+    let (server, proxy, cfg, dir) = behind_relay(|port| CuttingProxy::start(port, 1, 30_000));
     let state = read_as(&server, &cfg, &dir)
         .await
         .expect("the second attempt reads everything");
@@ -531,21 +562,86 @@ async fn a_dropped_connection_is_read_again_once_with_a_warning() {
 
 #[tokio::test]
 async fn a_connection_that_drops_twice_is_a_diagnostic() {
-    let server = Slapd::start(&users(1200));
-    let proxy = CuttingProxy::start(server.port, 2, 30_000);
-    let (mut cfg, dir) = config(&server, Some((LIMITED_DN, LIMITED_PW)));
-    cfg.url = proxy.url();
+    let (server, proxy, cfg, dir) = behind_relay(|port| CuttingProxy::start(port, 2, 30_000));
     let e = read_as(&server, &cfg, &dir)
         .await
         .expect_err("dropped twice");
-    assert_eq!(code(&e), "roster::ldap::dropped");
+    let says = format!(
+        "the connection to {} (as {LIMITED_DN}) dropped twice while reading users",
+        proxy.url()
+    );
+    assert_diagnostic(&e, "roster::ldap::dropped", &says);
+    assert_eq!(proxy.connections(), 2, "one retry, not more");
+}
+
+#[tokio::test]
+async fn a_streamed_snapshot_cut_by_a_dropped_connection_is_rewritten_whole() {
+    let server = Slapd::start(&users(1200));
+    let (cfg, dir) = config(&server, Some((LIMITED_DN, LIMITED_PW)));
+    let direct = server.dir().join("direct.ldif");
+    let counts = snapshot_live(&cfg, &dir, &[], server.dir(), &direct)
+        .await
+        .expect("direct snapshot");
+    assert_eq!(counts, (1200, 0));
+
+    let proxy = CuttingProxy::start(server.port, 1, 30_000);
+    let mut through = cfg.clone();
+    through.url = proxy.url();
+    let retried = server.dir().join("retried.ldif");
+    // Leave a longer file in the way: what the retry does not overwrite must be cut.
+    std::fs::write(&retried, "x".repeat(2_000_000)).expect("stale file");
+    snapshot_live(&through, &dir, &[], server.dir(), &retried)
+        .await
+        .expect("retried snapshot");
+    assert_eq!(proxy.connections(), 2);
+
+    let data = |p: &Path| -> Vec<String> {
+        let text = std::fs::read_to_string(p).expect("snapshot");
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(data(&retried), data(&direct));
+    let text = std::fs::read_to_string(&retried).expect("snapshot");
+    assert!(
+        text.contains("# warning: the connection to"),
+        "the retry is recorded"
+    );
+    let src = roster::diag::read_source(&retried).expect("read");
+    assert_eq!(
+        roster::directory::ldif::classify(roster::directory::ldif::parse(&src).expect("parse"))
+            .users
+            .len(),
+        1200
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_stops_answering_is_a_timeout_diagnostic() {
+    let (server, proxy, mut cfg, dir) = behind_relay(|port| CuttingProxy::stalling(port, 30_000));
+    cfg.timeout = 1;
+    let e = fails_within(Duration::from_secs(5), &cfg, &dir, server.dir()).await;
+    let says = format!(
+        "no answer from {} (as {LIMITED_DN}) within 1 s while reading users",
+        proxy.url()
+    );
+    assert_diagnostic(&e, "roster::ldap::timeout", &says);
+}
+
+#[tokio::test]
+async fn a_tls_handshake_that_never_comes_is_a_connect_timeout() {
+    // A listener that never accepts: TCP connects (the kernel's backlog), TLS never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("addr").port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut cfg, d) = config_at(&format!("ldaps://127.0.0.1:{port}"), dir.path(), None);
+    cfg.connect_timeout = 1;
+    let e = fails_within(Duration::from_secs(5), &cfg, &d, dir.path()).await;
+    assert_eq!(code(&e), "roster::ldap::connect");
     let text = rendered(&e);
     assert!(
-        text.contains(&format!(
-            "the connection to {} (as {LIMITED_DN}) dropped twice while reading users",
-            proxy.url()
-        )),
+        text.contains("no connection within 1 s") && text.contains("unreachable"),
         "{text}"
     );
-    assert_eq!(proxy.connections(), 2, "one retry, not more");
 }

@@ -192,6 +192,13 @@ pub enum LdapError {
     )]
     Protocol { url: String, problem: String },
 
+    #[error("cannot write what was read: {problem}")]
+    #[diagnostic(
+        code(roster::ldap::output),
+        help("check the output path, its permissions and the free space")
+    )]
+    Output { problem: String },
+
     #[error("the directory read returned no users")]
     #[diagnostic(
         code(roster::ldap::no_users),
@@ -211,6 +218,43 @@ pub fn check_read(state: &DirectoryState) -> Result<(), LdapError> {
     Ok(())
 }
 
+/// Users or groups: which search an entry came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    User,
+    Group,
+}
+
+/// Where the entries of a read go, as they arrive (a snapshot file, or a [`DirectoryState`]).
+pub trait EntrySink {
+    /// An attempt begins: drop whatever an earlier, dropped attempt delivered. `disabled` holds
+    /// the normalised DNs the server matched with the `disabled: { filter }` rule, if any.
+    fn begin(&mut self, disabled: Option<&BTreeSet<String>>) -> std::io::Result<()>;
+    /// One entry, complete (ranged member values already fetched).
+    fn entry(&mut self, kind: Kind, entry: Entry) -> std::io::Result<()>;
+}
+
+/// Collects a read into a [`DirectoryState`].
+#[derive(Default)]
+struct Collect(DirectoryState);
+
+impl EntrySink for Collect {
+    fn begin(&mut self, disabled: Option<&BTreeSet<String>>) -> std::io::Result<()> {
+        self.0 = DirectoryState {
+            disabled_by_filter: disabled.cloned(),
+            ..DirectoryState::default()
+        };
+        Ok(())
+    }
+    fn entry(&mut self, kind: Kind, entry: Entry) -> std::io::Result<()> {
+        match kind {
+            Kind::User => self.0.users.push(entry),
+            Kind::Group => self.0.groups.push(entry),
+        }
+        Ok(())
+    }
+}
+
 /// Read users and groups from the live directory.
 ///
 /// `attributes` are the user attributes the config needs; the objectClass, the ID, the username
@@ -222,27 +266,42 @@ pub async fn read(
     attributes: &[String],
     base_dir: &Path,
 ) -> Result<DirectoryState, LdapError> {
+    let mut collect = Collect::default();
+    let warnings = read_into(cfg, dir, attributes, base_dir, &mut collect).await?;
+    let mut state = collect.0;
+    state.warnings = warnings;
+    Ok(state)
+}
+
+/// [`read`], handing each entry to `sink` as it arrives instead of holding the directory in
+/// memory (`roster snapshot directory`). Returns the read's warnings.
+pub async fn read_into(
+    cfg: &LdapConfig,
+    dir: &DirectoryConfig,
+    attributes: &[String],
+    base_dir: &Path,
+    sink: &mut impl EntrySink,
+) -> Result<Vec<String>, LdapError> {
     let target = Target::new(cfg, base_dir)?;
     let searches = Searches::new(cfg, dir, attributes)?;
     let mut progress = Progress::new(&target.url);
     let mut warnings = target.warnings.clone();
-    let result = match read_once(&target, &searches, &mut progress).await {
+    let result = match read_once(&target, &searches, &mut progress, sink).await {
         Err(Failure::Dropped { during, problem }) => {
             warnings.push(format!(
                 "the connection to {} dropped while {during} ({problem}); the directory was read again from the start",
                 target.url
             ));
             progress.restart();
-            read_once(&target, &searches, &mut progress)
+            read_once(&target, &searches, &mut progress, sink)
                 .await
                 .map_err(|f| f.into_error(&target))
         }
         other => other.map_err(|f| f.into_error(&target)),
     };
     progress.finish();
-    let mut state = result?;
-    state.warnings = warnings;
-    Ok(state)
+    result?;
+    Ok(warnings)
 }
 
 /// Where and how to connect, all checked before any traffic.
@@ -657,30 +716,39 @@ async fn read_once(
     t: &Target,
     s: &Searches,
     progress: &mut Progress,
-) -> Result<DirectoryState, Failure> {
+    sink: &mut impl EntrySink,
+) -> Result<(), Failure> {
     let mut ldap = connect(t).await?;
-    let users = run_search(&mut ldap, t, &s.users, &s.id_attribute, progress).await?;
-    let groups = run_search(&mut ldap, t, &s.groups, &s.id_attribute, progress).await?;
-    let disabled_by_filter = match &s.disabled {
+    // The disabled DNs first (DNs only, cheap), so that the sink knows them before the users.
+    let disabled = match &s.disabled {
         Some(d) => {
-            let found = run_search(&mut ldap, t, d, &s.id_attribute, progress).await?;
-            // Held normalised, as `reconcile` looks them up.
-            Some(
-                found
-                    .iter()
-                    .map(|e| normalize_dn(&e.dn))
-                    .collect::<BTreeSet<_>>(),
-            )
+            let mut found = BTreeSet::new();
+            run_search(&mut ldap, t, d, &s.id_attribute, progress, |e| {
+                // Held normalised, as `reconcile` looks them up.
+                found.insert(normalize_dn(&e.dn));
+                Ok(())
+            })
+            .await?;
+            Some(found)
         }
         None => None,
     };
+    let output = |e: std::io::Error| {
+        Failure::Fatal(LdapError::Output {
+            problem: e.to_string(),
+        })
+    };
+    sink.begin(disabled.as_ref()).map_err(output)?;
+    for (search, kind) in [(&s.users, Kind::User), (&s.groups, Kind::Group)] {
+        run_search(&mut ldap, t, search, &s.id_attribute, progress, |e| {
+            sink.entry(kind, e).map_err(|e| LdapError::Output {
+                problem: e.to_string(),
+            })
+        })
+        .await?;
+    }
     let _ = ldap.unbind().await;
-    Ok(DirectoryState {
-        users,
-        groups,
-        disabled_by_filter,
-        warnings: Vec::new(),
-    })
+    Ok(())
 }
 
 async fn connect(t: &Target) -> Result<Ldap, Failure> {
@@ -873,48 +941,40 @@ fn truncated_help(rc: u32) -> String {
     )
 }
 
-/// Run one search, paged, to the end; AD ranged member attributes are completed afterwards.
+/// Run one search, paged, to the end, handing each entry to `deliver` as it is decoded. Entries
+/// with AD ranged member values are held until the search ends, then completed and delivered.
 async fn run_search(
     ldap: &mut Ldap,
     t: &Target,
     s: &Search,
     id_attribute: &str,
     progress: &mut Progress,
-) -> Result<Vec<Entry>, Failure> {
+    mut deliver: impl FnMut(Entry) -> Result<(), LdapError>,
+) -> Result<(), Failure> {
     let during = format!("reading {} under {}", s.what, s.base);
     progress.phase(s.what);
-    let mut raw = Vec::new();
+    let mut count = 0;
+    let mut ranged = Vec::new();
     let res = paged_search(ldap, t, s, &during, |re| {
-        raw.push(re);
+        let (entry, ranges) = decode_entry(re, id_attribute).map_err(|d| d.into_error(t))?;
+        count += 1;
         progress.inc();
+        if ranges.is_empty() {
+            deliver(entry)
+        } else {
+            ranged.push((entry, ranges));
+            Ok(())
+        }
     })
     .await?;
-    check_result(t, s, raw.len(), res.rc, res.text)?;
-
-    let mut entries = Vec::with_capacity(raw.len());
-    for re in raw {
-        let (mut entry, ranges) =
-            decode_entry(re, id_attribute).map_err(|problem| match problem {
-                Decode::Malformed(problem) => LdapError::Protocol {
-                    url: t.url.clone(),
-                    problem,
-                },
-                Decode::BadId {
-                    dn,
-                    attribute,
-                    problem,
-                } => LdapError::BadId {
-                    dn,
-                    attribute,
-                    problem,
-                },
-            })?;
+    check_result(t, s, count, res.rc, res.text)?;
+    for (mut entry, ranges) in ranged {
         for (attr, next) in ranges {
             fetch_ranges(ldap, t, &mut entry, &attr, next).await?;
         }
-        entries.push(entry);
+        deliver(entry)?;
     }
-    Ok(entries)
+    Ok(())
 }
 
 async fn paged_search(
@@ -922,7 +982,7 @@ async fn paged_search(
     t: &Target,
     s: &Search,
     during: &str,
-    mut each: impl FnMut(ResultEntry),
+    mut each: impl FnMut(ResultEntry) -> Result<(), LdapError>,
 ) -> Result<ldap3::LdapResult, Failure> {
     let adapters: Vec<Box<dyn Adapter<'_, String, Vec<String>>>> =
         vec![Box::new(PagedResults::new(t.page_size))];
@@ -944,7 +1004,7 @@ async fn paged_search(
             Ok(Ok(Some(re))) => {
                 // Continuation references (AD's DomainDnsZones, ...) and intermediates are not entries.
                 if !re.is_ref() && !re.is_intermediate() {
-                    each(re);
+                    each(re)?;
                 }
             }
         }
@@ -1001,7 +1061,11 @@ async fn fetch_ranges(
             attrs: vec![request],
         };
         let mut raw = Vec::new();
-        let res = paged_search(ldap, t, &s, &during, |re| raw.push(re)).await?;
+        let res = paged_search(ldap, t, &s, &during, |re| {
+            raw.push(re);
+            Ok(())
+        })
+        .await?;
         check_result(t, &s, raw.len(), res.rc, res.text)?;
         let mut more = None;
         for re in raw {
@@ -1053,6 +1117,26 @@ enum Decode {
         attribute: String,
         problem: String,
     },
+}
+
+impl Decode {
+    fn into_error(self, t: &Target) -> LdapError {
+        match self {
+            Decode::Malformed(problem) => LdapError::Protocol {
+                url: t.url.clone(),
+                problem,
+            },
+            Decode::BadId {
+                dn,
+                attribute,
+                problem,
+            } => LdapError::BadId {
+                dn,
+                attribute,
+                problem,
+            },
+        }
+    }
 }
 
 type RawAttributes = Vec<(String, Vec<Vec<u8>>)>;
@@ -1118,6 +1202,7 @@ fn decode_entry(
             pending.push((base.clone(), end + 1));
         }
         let is_id = base == id_attribute || base == "objectguid";
+        let mut out = Vec::with_capacity(values.len());
         for v in values {
             let value = if is_id {
                 AttrValue::Text(id_text(&base, &v).map_err(|problem| Decode::BadId {
@@ -1130,8 +1215,9 @@ fn decode_entry(
             } else {
                 text_or_binary(v)
             };
-            entry.add(&base, value);
+            out.push(value);
         }
+        entry.attrs.entry(base).or_default().extend(out);
     }
     Ok((entry, pending))
 }

@@ -5,12 +5,19 @@
 //! Only what the directory returned is written: users, then groups, attribute names lowercased as
 //! the model holds them. The bind password is not part of the state and so never reaches the file.
 //! The DNs the server matched with the `disabled: { filter }` rule are noted in a comment above
-//! their entry (comments are not data: a snapshot is evaluated without them).
+//! their entry, the read's warnings in comments at the end (comments are not data: a snapshot is
+//! evaluated without them). A live read streams into the file ([`LdifWriter`] is an
+//! [`EntrySink`]), so a large directory is never held in memory.
 
-use std::io::{self, Write};
+use std::collections::BTreeSet;
+use std::io::{self, Seek, SeekFrom, Write};
+use std::path::Path;
 
 use base64::Engine;
 
+use crate::config::{DirectoryConfig, LdapConfig};
+use crate::directory::groups::normalize_dn;
+use crate::directory::ldap::{self, EntrySink, Kind, LdapError};
 use crate::model::{AttrValue, DirectoryState, Entry};
 
 /// Longest line written; longer ones are folded (a continuation line starts with one space).
@@ -18,27 +25,117 @@ const WIDTH: usize = 76;
 
 /// Write every user and group of `state` as an LDIF content file.
 pub fn write_ldif(state: &DirectoryState, out: &mut impl Write) -> io::Result<()> {
-    writeln!(out, "version: 1")?;
-    writeln!(
-        out,
-        "# roster snapshot directory: {} users, {} groups",
-        state.users.len(),
-        state.groups.len()
-    )?;
-    for w in &state.warnings {
-        writeln!(out, "# warning: {}", w.replace('\n', " "))?;
+    let mut w = LdifWriter::new(out);
+    w.begin(state.disabled_by_filter.as_ref())?;
+    for e in &state.users {
+        w.entry(Kind::User, e)?;
     }
-    let disabled = state.disabled_by_filter.as_ref();
-    for entry in state.users.iter().chain(&state.groups) {
-        writeln!(out)?;
-        if disabled
-            .is_some_and(|set| set.contains(&crate::directory::groups::normalize_dn(&entry.dn)))
-        {
-            writeln!(out, "# disabled: matched by the server's disabled filter")?;
+    for e in &state.groups {
+        w.entry(Kind::Group, e)?;
+    }
+    w.finish(&state.warnings)
+}
+
+/// An LDIF snapshot written entry by entry.
+pub struct LdifWriter<W: Write> {
+    out: W,
+    disabled: Option<BTreeSet<String>>,
+    /// Users and groups written since the last `begin`.
+    pub users: usize,
+    pub groups: usize,
+}
+
+impl<W: Write> LdifWriter<W> {
+    pub fn new(out: W) -> Self {
+        LdifWriter {
+            out,
+            disabled: None,
+            users: 0,
+            groups: 0,
         }
-        write_entry(entry, out)?;
     }
-    Ok(())
+
+    /// The header; `disabled` are the normalised DNs matched by the server's disabled filter.
+    pub fn begin(&mut self, disabled: Option<&BTreeSet<String>>) -> io::Result<()> {
+        self.disabled = disabled.cloned();
+        self.users = 0;
+        self.groups = 0;
+        writeln!(self.out, "version: 1")?;
+        writeln!(self.out, "# roster snapshot directory")
+    }
+
+    pub fn entry(&mut self, kind: Kind, entry: &Entry) -> io::Result<()> {
+        writeln!(self.out)?;
+        if self
+            .disabled
+            .as_ref()
+            .is_some_and(|set| set.contains(&normalize_dn(&entry.dn)))
+        {
+            writeln!(
+                self.out,
+                "# disabled: matched by the server's disabled filter"
+            )?;
+        }
+        match kind {
+            Kind::User => self.users += 1,
+            Kind::Group => self.groups += 1,
+        }
+        write_entry(entry, &mut self.out)
+    }
+
+    /// The trailer: counts and the read's warnings, as comments.
+    pub fn finish(&mut self, warnings: &[String]) -> io::Result<()> {
+        writeln!(self.out)?;
+        writeln!(self.out, "# {} users, {} groups", self.users, self.groups)?;
+        for w in warnings {
+            writeln!(self.out, "# warning: {}", w.replace(['\n', '\r'], " "))?;
+        }
+        self.out.flush()
+    }
+
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+/// Streaming a live read into a seekable output: a retried read starts the file over (the caller
+/// truncates at the final position, see [`LdifWriter::into_inner`]).
+impl<W: Write + Seek> EntrySink for LdifWriter<W> {
+    fn begin(&mut self, disabled: Option<&BTreeSet<String>>) -> io::Result<()> {
+        self.out.seek(SeekFrom::Start(0))?;
+        LdifWriter::begin(self, disabled)
+    }
+    fn entry(&mut self, kind: Kind, entry: Entry) -> io::Result<()> {
+        LdifWriter::entry(self, kind, &entry)
+    }
+}
+
+/// `roster snapshot directory` from a live directory: stream the read into `path`. Returns the
+/// number of users and groups written. An empty read is refused, as for a plan.
+pub async fn snapshot_live(
+    cfg: &LdapConfig,
+    dir: &DirectoryConfig,
+    attributes: &[String],
+    base_dir: &Path,
+    path: &Path,
+) -> Result<(usize, usize), LdapError> {
+    let output = |e: io::Error| LdapError::Output {
+        problem: format!("{}: {e}", path.display()),
+    };
+    let file = std::fs::File::create(path).map_err(output)?;
+    let mut w = LdifWriter::new(io::BufWriter::with_capacity(1 << 20, file));
+    let warnings = ldap::read_into(cfg, dir, attributes, base_dir, &mut w).await?;
+    w.finish(&warnings).map_err(output)?;
+    let (users, groups) = (w.users, w.groups);
+    // A retried read may have written less than the dropped one: cut what is left of it.
+    let mut out = w.into_inner();
+    let end = out.stream_position().map_err(output)?;
+    let file = out.into_inner().map_err(|e| output(e.into_error()))?;
+    file.set_len(end).map_err(output)?;
+    if users == 0 {
+        return Err(LdapError::NoUsers);
+    }
+    Ok((users, groups))
 }
 
 fn write_entry(entry: &Entry, out: &mut impl Write) -> io::Result<()> {
@@ -63,41 +160,52 @@ fn write_entry(entry: &Entry, out: &mut impl Write) -> io::Result<()> {
 
 /// `name: value` for a safe string, `name:: base64` otherwise, folded at [`WIDTH`].
 fn write_line(name: &str, value: &[u8], out: &mut impl Write) -> io::Result<()> {
-    let line = if is_safe_string(value) {
-        let mut l = format!("{name}:");
+    let mut line = Vec::with_capacity(name.len() + 3 + value.len() * 4 / 3 + 4);
+    line.extend_from_slice(name.as_bytes());
+    if is_safe_string(value) {
+        line.push(b':');
         if !value.is_empty() {
-            l.push(' ');
-            // Safe strings are ASCII.
-            l.push_str(std::str::from_utf8(value).unwrap_or_default());
+            line.push(b' ');
+            line.extend_from_slice(value);
         }
-        l
     } else {
-        format!(
-            "{name}:: {}",
-            base64::engine::general_purpose::STANDARD.encode(value)
-        )
-    };
+        line.extend_from_slice(b":: ");
+        let start = line.len();
+        line.resize(
+            start + base64::encoded_len(value.len(), true).unwrap_or(0),
+            0,
+        );
+        let written = base64::engine::general_purpose::STANDARD
+            .encode_slice(value, &mut line[start..])
+            .map_err(io::Error::other)?;
+        line.truncate(start + written);
+    }
     fold(&line, out)
 }
 
 /// RFC 2849 SAFE-STRING: ASCII without NUL, LF or CR; not starting with space, `:` or `<`. A value
 /// ending in a space is base64 too (RFC 2849 note 8), so that no reader trims it.
 pub fn is_safe_string(value: &[u8]) -> bool {
-    let Some((&first, _)) = value.split_first() else {
+    let (Some(&first), Some(&last)) = (value.first(), value.last()) else {
         return true;
     };
-    if matches!(first, b' ' | b':' | b'<') || value.last() == Some(&b' ') {
+    if matches!(first, b' ' | b':' | b'<') || last == b' ' {
         return false;
     }
-    value
-        .iter()
-        .all(|&b| b.is_ascii() && !matches!(b, 0 | b'\n' | b'\r'))
+    // Branch-free over the bytes, so that it vectorises: snapshots are mostly this check.
+    let unsafe_bytes = value.iter().fold(false, |bad, &b| {
+        bad | (b >= 0x80) | (b == 0) | (b == b'\n') | (b == b'\r')
+    });
+    !unsafe_bytes
 }
 
 /// Lines are ASCII here (safe strings and base64), so byte positions are character positions.
-fn fold(line: &str, out: &mut impl Write) -> io::Result<()> {
-    let bytes = line.as_bytes();
-    let (first, mut rest) = bytes.split_at(bytes.len().min(WIDTH));
+fn fold(line: &[u8], out: &mut impl Write) -> io::Result<()> {
+    if line.len() <= WIDTH {
+        out.write_all(line)?;
+        return out.write_all(b"\n");
+    }
+    let (first, mut rest) = line.split_at(WIDTH);
     out.write_all(first)?;
     out.write_all(b"\n")?;
     while !rest.is_empty() {

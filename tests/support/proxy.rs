@@ -18,6 +18,16 @@ impl CuttingProxy {
     /// Relay to `127.0.0.1:target`; the first `cuts` connections are closed after the server has
     /// sent `after_bytes` bytes, later ones are relayed whole.
     pub fn start(target: u16, cuts: usize, after_bytes: usize) -> CuttingProxy {
+        CuttingProxy::with(target, cuts, after_bytes, false)
+    }
+
+    /// Relay to `127.0.0.1:target`, but after the server has sent `after_bytes` bytes on a
+    /// connection, go silent for ten seconds: a server that stops answering.
+    pub fn stalling(target: u16, after_bytes: usize) -> CuttingProxy {
+        CuttingProxy::with(target, usize::MAX, after_bytes, true)
+    }
+
+    fn with(target: u16, cuts: usize, after_bytes: usize, stall: bool) -> CuttingProxy {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind the proxy");
         let port = listener.local_addr().expect("proxy address").port();
         let connections = Arc::new(AtomicUsize::new(0));
@@ -34,7 +44,7 @@ impl CuttingProxy {
                     continue;
                 };
                 let limit = if n < cuts { Some(after_bytes) } else { None };
-                relay(client, server, limit);
+                relay(client, server, limit, stall);
             }
         });
         CuttingProxy {
@@ -65,21 +75,25 @@ impl Drop for CuttingProxy {
     }
 }
 
-fn relay(client: TcpStream, server: TcpStream, limit: Option<usize>) {
+fn relay(client: TcpStream, server: TcpStream, limit: Option<usize>, stall: bool) {
     let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else {
         return;
     };
-    std::thread::spawn(move || copy(client, server, None));
-    std::thread::spawn(move || copy(s2, c2, limit));
+    std::thread::spawn(move || copy(client, server, None, false));
+    std::thread::spawn(move || copy(s2, c2, limit, stall));
 }
 
-/// Copy `from` → `to` until EOF, or until `limit` bytes, then close both ways on both sockets.
-fn copy(mut from: TcpStream, mut to: TcpStream, limit: Option<usize>) {
+/// Copy `from` → `to` until EOF, or until `limit` bytes (then, with `stall`, wait ten seconds),
+/// then close both ways on both sockets.
+fn copy(mut from: TcpStream, mut to: TcpStream, limit: Option<usize>, stall: bool) {
     let mut buf = [0u8; 4096];
     let mut sent = 0usize;
     loop {
         let want = limit.map_or(buf.len(), |l| buf.len().min(l - sent));
         if want == 0 {
+            if stall {
+                std::thread::sleep(std::time::Duration::from_secs(10));
+            }
             break;
         }
         match from.read(&mut buf[..want]) {

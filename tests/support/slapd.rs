@@ -4,6 +4,7 @@
 
 use std::io::Write;
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -77,7 +78,16 @@ impl Builder {
             if let Some(p) = tls_port {
                 urls.push_str(&format!(" ldaps://127.0.0.1:{p}/"));
             }
-            let child = Command::new(&slapd)
+            let mut command = Command::new(&slapd);
+            // If the test process dies without dropping us (killed, timed out), so does slapd.
+            // SAFETY: prctl is async-signal-safe and touches only the child being started.
+            unsafe {
+                command.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+            let child = command
                 .arg("-f")
                 .arg(&conf)
                 .args(["-h", &urls, "-d", "0"])
