@@ -346,6 +346,13 @@ sync_map:
     )
     .unwrap();
 
+    // ldap2pg refuses a password in a world-readable file.
+    std::fs::set_permissions(
+        work.join("ldap2pg.yml"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+
     let roster_cmd = |args: &[&str]| {
         let mut c = Command::new(&roster);
         c.args(args)
@@ -368,8 +375,9 @@ sync_map:
     let out = check(roster_cmd(&["plan", "-c", "live.yaml", "--format", "json"]).stdout(Stdio::piped()));
     let plan: serde_json::Value = serde_json::from_str(&out).expect("plan JSON");
     let roster_changes = plan["changes"].as_array().map_or(0, Vec::len);
-    measure(&mut ldap2pg_cmd());
+    let ok = ldap2pg_cmd().status().expect("run ldap2pg").success();
     let log = std::fs::read_to_string(work.join("ldap2pg.out")).unwrap();
+    assert!(ok, "ldap2pg --dry failed:\n{}", log.lines().rev().take(20).collect::<Vec<_>>().join("\n"));
     let ldap2pg_changes = log
         .lines()
         .filter(|l| l.contains("Would ") && !l.contains("Would reassign") && !l.contains("purge ACL"))

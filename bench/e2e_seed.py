@@ -6,7 +6,7 @@ intranet.json), so that Roster and ldap2pg start from the same accounts:
       POST the first LIMIT users to a SCIM 2.0 server in Bulk requests of 1,000, then the groups
       (members translated to the server's new ids). Prints "users seconds".
   e2e_seed.py sql intranet.json LIMIT
-      Print SQL creating one PostgreSQL role per account (LOGIN), and for each group a NOLOGIN
+      Print SQL creating one PostgreSQL role per account (LOGIN, its title as the comment), and for each group a NOLOGIN
       role (lower-cased displayName) granted to its members: the same accounts and role drift.
 """
 import json
@@ -79,6 +79,8 @@ def sql(path, limit):
     out.write("BEGIN;\n")
     for u in users:
         out.write(f'CREATE ROLE "{u["userName"]}" LOGIN;\n')
+        title = u.get("title", "").replace("'", "''")
+        out.write(f'COMMENT ON ROLE "{u["userName"]}" IS \'{title}\';\n')
     for g in groups:
         role = g["displayName"].lower()
         out.write(f'CREATE ROLE "{role}" NOLOGIN;\n')
