@@ -401,6 +401,35 @@ sync_map:
         scim_cpu.push(cpu_seconds(_scim.0.id()) - cpu);
         file_t.push(measure(&mut roster_cmd(&["plan", "-c", "live-ldap.yaml", "--format", "json", "-o", "plan2.json"])).0);
     }
+    // The server's own cost of an apply (bench/scim.sh's figure is bounded by it): scim2-server's
+    // CPU time during `scim_bench apply` (which reads first), less that of `scim_bench read`.
+    let mut apply_probe = None;
+    let scim_bench = PathBuf::from(
+        std::env::var("SCIM_BENCH_BIN")
+            .unwrap_or_else(|_| "target/release/examples/scim_bench".into()),
+    );
+    if scim_bench.exists() {
+        let n = seeded.min(1000);
+        let token_file = work.join("scim.token");
+        let cpu0 = cpu_seconds(_scim.0.id());
+        check(Command::new(&scim_bench).args(["read", &scim_url]).arg(&token_file));
+        let cpu1 = cpu_seconds(_scim.0.id());
+        let out = check(
+            Command::new(&scim_bench)
+                .args(["apply", &scim_url])
+                .arg(&token_file)
+                .args([&n.to_string(), "Probe", "4"]),
+        );
+        let cpu2 = cpu_seconds(_scim.0.id());
+        let wall: f64 = out.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0.0);
+        let cpu = ((cpu2 - cpu1) - (cpu1 - cpu0)).max(0.0);
+        println!(
+            "scim2-server apply probe: {n} PATCHes in {wall:.3} s by Roster (concurrency 4), server CPU {cpu:.3} s = {:.2} ms per PATCH",
+            cpu / n as f64 * 1e3
+        );
+        apply_probe = Some((n, wall, cpu));
+    }
+
     let (rt, lt) = (median(r_t), median(l_t));
     let (rm, lm) = (median(r_m), median(l_m));
     let (dt, st, ft, sc) = (median(dir_t), median(scim_t), median(file_t), median(scim_cpu));
@@ -421,6 +450,8 @@ sync_map:
             "roster_s": rt, "roster_rss_mib": rm, "roster_changes": roster_changes,
             "roster_ldap_s": dt, "roster_scim_s": st, "scim_cpu_read_s": sc, "roster_file_intranet_s": ft,
             "ldap2pg_s": lt, "ldap2pg_rss_mib": lm, "ldap2pg_changes": ldap2pg_changes,
+            "apply_probe_n": apply_probe.map(|p| p.0), "apply_probe_wall_s": apply_probe.map(|p| p.1),
+            "apply_probe_server_cpu_s": apply_probe.map(|p| p.2),
         })
     );
     drop(pg);
