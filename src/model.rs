@@ -4,7 +4,9 @@
 //! reconcile reads only these. Attribute names are kept lowercase so lookups are case-insensitive,
 //! as LDAP attribute names are.
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// One value of a directory attribute.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +29,25 @@ impl AttrValue {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Entry {
     pub dn: String,
-    pub attrs: BTreeMap<String, Vec<AttrValue>>,
+    /// Attribute names, lowercase and interned (one allocation per distinct name, shared by
+    /// every entry), to their values.
+    pub attrs: BTreeMap<Arc<str>, Vec<AttrValue>>,
+}
+
+/// The lowercase, shared form of an attribute name. A directory has few distinct names and
+/// millions of values: each entry holds a pointer, not a copy.
+pub fn attr_name(name: &str) -> Arc<str> {
+    thread_local! {
+        static NAMES: RefCell<HashMap<Box<str>, Arc<str>>> = RefCell::new(HashMap::new());
+    }
+    NAMES.with(|names| {
+        if let Some(n) = names.borrow().get(name) {
+            return n.clone();
+        }
+        let lower: Arc<str> = Arc::from(name.to_ascii_lowercase());
+        names.borrow_mut().insert(name.into(), lower.clone());
+        lower
+    })
 }
 
 impl Entry {
@@ -38,15 +58,12 @@ impl Entry {
         }
     }
     pub fn add(&mut self, name: &str, value: AttrValue) {
-        self.attrs
-            .entry(name.to_ascii_lowercase())
-            .or_default()
-            .push(value);
+        self.attrs.entry(attr_name(name)).or_default().push(value);
     }
     pub fn values(&self, name: &str) -> &[AttrValue] {
         // Names are stored lowercase; most lookups pass a name that is (no allocation then).
         let found = if name.bytes().any(|b| b.is_ascii_uppercase()) {
-            self.attrs.get(&name.to_ascii_lowercase())
+            self.attrs.get(name.to_ascii_lowercase().as_str())
         } else {
             self.attrs.get(name)
         };
