@@ -5,7 +5,7 @@
 //! as LDAP attribute names are.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// One value of a directory attribute.
@@ -38,7 +38,7 @@ pub struct Entry {
 /// millions of values: each entry holds a pointer, not a copy.
 pub fn attr_name(name: &str) -> Arc<str> {
     thread_local! {
-        static NAMES: RefCell<HashMap<Box<str>, Arc<str>>> = RefCell::new(HashMap::new());
+        static NAMES: RefCell<rustc_hash::FxHashMap<Box<str>, Arc<str>>> = RefCell::default();
     }
     NAMES.with(|names| {
         if let Some(n) = names.borrow().get(name) {
