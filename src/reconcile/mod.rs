@@ -311,7 +311,7 @@ fn field_diff(
     user.fields
         .iter()
         .filter_map(|(name, after)| {
-            let before = acct.fields.get(&**name);
+            let before = acct.fields.get(name);
             (before != after.as_ref()).then(|| FieldChange {
                 name: name.to_string(),
                 before: before.cloned(),
@@ -412,6 +412,12 @@ fn role_changes(
         .enumerate()
         .map(|(i, a)| (a.id.as_str(), i))
         .collect();
+    let by_ext: HashMap<&str, usize> = accounts
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.is_managed())
+        .filter_map(|(i, a)| Some((a.external_id.as_deref()?, i)))
+        .collect();
     for role in &desired.roles {
         let group = observed
             .groups
@@ -451,11 +457,10 @@ fn role_changes(
         };
         for id in &role.member_ids {
             let user = users_by_id[id.as_str()];
-            let found = account_of.get(id.as_str()).copied().or_else(|| {
-                accounts
-                    .iter()
-                    .position(|a| a.is_managed() && a.external_id.as_deref() == Some(id.as_str()))
-            });
+            let found = account_of
+                .get(id.as_str())
+                .or_else(|| by_ext.get(id.as_str()))
+                .copied();
             match found {
                 Some(i) => {
                     named.insert(i);
