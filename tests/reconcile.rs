@@ -212,7 +212,7 @@ fn link_adopts_an_unmanaged_account_and_shows_its_field_updates() {
         .person("ada", "1")
         .account_with("ADA", None, |a| {
             a.fields
-                .insert("first_name".into(), "A.".into())
+                .insert("first_name", "A.".into())
                 .map(drop)
                 .unwrap_or(())
         })
