@@ -350,3 +350,32 @@ fn policy_refusals_reach_the_exit_code_with_live_systems() {
     assert_eq!(blocked, 3, "blocked, never deleted");
     assert_eq!(site.scim.all_users().len(), 4);
 }
+
+#[test]
+fn export_from_the_live_systems_plans_with_no_role_changes() {
+    let site = Site::new();
+    site.plan_and_apply();
+    // Someone grants cy sysadmin by hand in the intranet: export takes today's holders.
+    let cy = site.scim.user_by_name("cy").unwrap();
+    let sysadmins = site.scim.curl_get("Groups")["Resources"][0].clone();
+    let mut members: Vec<Value> = sysadmins["members"].as_array().cloned().unwrap_or_default();
+    members.push(serde_json::json!({ "value": cy["id"] }));
+    let (status, _) = site.scim.curl_send("PUT", &format!("Groups/{}", sysadmins["id"].as_str().unwrap()), &serde_json::json!({ "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Sysadmins", "members": members }));
+    assert_eq!(status, 200);
+
+    let (code, _, err) = site.roster(&["export", "-o", "exported.yaml"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = site.roster(&["plan", "--config", "exported.yaml", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let plan: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (
+            plan["summary"]["grant"].as_u64(),
+            plan["summary"]["revoke"].as_u64()
+        ),
+        (Some(0), Some(0)),
+        "{out}"
+    );
+    let yaml = std::fs::read_to_string(site.dir().join("exported.yaml")).unwrap();
+    assert!(yaml.contains("users: [\"bob\", \"cy\"]"), "{yaml}");
+}

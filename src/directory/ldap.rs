@@ -1217,7 +1217,11 @@ fn decode_entry(
             };
             out.push(value);
         }
-        entry.attrs.entry(base).or_default().extend(out);
+        entry
+            .attrs
+            .entry(crate::model::attr_name(&base))
+            .or_default()
+            .extend(out);
     }
     Ok((entry, pending))
 }
