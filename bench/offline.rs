@@ -60,9 +60,6 @@ fn main() {
         (false, _) => ns,
         (true, true) => vec![10_000, 100_000, 1_000_000],
         (true, false) => vec![500],
-    };        vec![10_000, 100_000, 1_000_000]
-    } else {
-        ns
     };
     let exe = Path::new(env!("CARGO_BIN_EXE_roster"));
     println!("| users | plan (s) | bare parse (s) | plan / parse | plan peak RSS (MiB) | parse peak RSS (MiB) | changes |");
@@ -70,7 +67,13 @@ fn main() {
     for n in ns {
         let dir = tempfile::tempdir().expect("temp dir");
         gen::company(dir.path(), n).expect("generate");
-        let runs = if n >= 1_000_000 { 3 } else if n < 1000 { 1 } else { 5 };
+        let runs = if n >= 1_000_000 {
+            3
+        } else if n < 1000 {
+            1
+        } else {
+            5
+        };
         let mut plan_t = Vec::new();
         let mut plan_m = Vec::new();
         let mut parse_t = Vec::new();
