@@ -9,6 +9,7 @@ Examples:
   roster plan --config examples/quickstart/roster.yaml
   roster plan --format markdown > plan.md          # for a pull-request comment
   roster plan -o plan.json --detailed-exitcode     # CI: 0 = no changes, 2 = changes
+  roster plan --base origin/main --format markdown # what this pull request changes
   roster validate --config roster.yaml
   roster snapshot directory -o directory.ldif      # what the directory holds, as read
   roster schema > schemas/roster.schema.json
@@ -16,7 +17,9 @@ Examples:
 Exit codes:
   0  success (with --detailed-exitcode: no changes)
   1  error: bad config or input, a conflict, an unreachable server
-  2  with --detailed-exitcode: success, and the plan has changes";
+  2  with --detailed-exitcode: success, and the plan has changes
+  3  apply: part of the plan was not applied (failed or stale changes)
+  4  refused by the safety policy or the read guard (nothing was changed)";
 
 /// Declarative directory → intranet user sync: plan it, review it, apply it, audit it.
 #[derive(Debug, Parser)]
@@ -41,6 +44,21 @@ pub enum Command {
     /// Write what a source holds right now to a file, as it was read.
     #[command(subcommand)]
     Snapshot(Snapshot),
+    /// Write a starting config from the live systems: intranet groups and their holders as admin
+    /// roles, the populated fields, and the directory's groups to pick syncing groups from.
+    Export {
+        /// A config with at least `directory:` and `intranet:` (where to read from).
+        #[arg(
+            long,
+            short = 'c',
+            default_value = "roster.yaml",
+            env = "ROSTER_CONFIG"
+        )]
+        config: PathBuf,
+        /// Where to write the new config (`-` for stdout).
+        #[arg(long, short = 'o', value_name = "FILE")]
+        out: PathBuf,
+    },
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -76,6 +94,13 @@ pub enum Snapshot {
 pub struct PlanArgs {
     #[command(flatten)]
     pub config: ConfigArg,
+    /// Show what the config change since REF does: plan the config at REF and the current one
+    /// against one read of the systems, and compare (drift shown apart).
+    #[arg(long, value_name = "REF")]
+    pub base: Option<String>,
+    /// Plan the config as it is at REF (a branch, tag or commit) instead of the work tree's.
+    #[arg(long, value_name = "REF")]
+    pub rev: Option<String>,
     /// Output format on stdout.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -85,6 +110,9 @@ pub struct PlanArgs {
     /// Exit 2 when the plan has changes, 0 when it has none.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Allow up to N blocks in this run, whatever `policy.max_blocks` says (recorded in the plan).
+    #[arg(long, value_name = "N")]
+    pub allow_blocks: Option<usize>,
     /// When to colour the text output.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,

@@ -8,21 +8,35 @@ pub fn bytes(data: &[u8]) -> String {
     hex(h)
 }
 
-use crate::model::{DirectoryState, IntranetState};
+use crate::model::{AttrValue, DirectoryState, IntranetState};
 
 /// Digest of a directory as read, independent of the order the server returned entries in:
 /// the LDIF snapshot and the live read of the same data digest alike.
 pub fn directory(state: &DirectoryState) -> String {
     let mut h = Sha256::new();
-    for (kind, list) in [("user", &state.users), ("group", &state.groups)] {
+    for (kind, list) in [(b"user" as &[u8], &state.users), (b"group", &state.groups)] {
         let mut entries: Vec<_> = list.iter().collect();
-        entries.sort_by(|a, b| a.dn.cmp(&b.dn));
+        entries.sort_unstable_by(|a, b| a.dn.cmp(&b.dn));
         for e in entries {
-            h.update(format!("{kind}\0{}\0{:?}\n", e.dn, e.attrs).as_bytes());
+            field(&mut h, kind);
+            field(&mut h, e.dn.as_bytes());
+            for (name, values) in &e.attrs {
+                field(&mut h, name.as_bytes());
+                for v in values {
+                    match v {
+                        AttrValue::Text(t) => field(&mut h, t.as_bytes()),
+                        AttrValue::Binary(b) => field(&mut h, b),
+                    }
+                }
+            }
+            h.update(b"\n");
         }
     }
     if let Some(set) = &state.disabled_by_filter {
-        h.update(format!("disabled\0{set:?}").as_bytes());
+        for dn in set {
+            field(&mut h, b"disabled");
+            field(&mut h, dn.as_bytes());
+        }
     }
     hex(h)
 }
@@ -31,16 +45,40 @@ pub fn directory(state: &DirectoryState) -> String {
 pub fn intranet(state: &IntranetState) -> String {
     let mut h = Sha256::new();
     let mut accounts: Vec<_> = state.accounts.iter().collect();
-    accounts.sort_by(|a, b| a.id.cmp(&b.id));
+    accounts.sort_unstable_by(|a, b| a.id.cmp(&b.id));
     for a in accounts {
-        h.update(format!("{a:?}\n").as_bytes());
+        for part in [
+            a.id.as_str(),
+            &a.username,
+            a.external_id.as_deref().unwrap_or("\u{0}"),
+            if a.active { "1" } else { "0" },
+            a.etag.as_deref().unwrap_or(""),
+        ] {
+            field(&mut h, part.as_bytes());
+        }
+        for (k, v) in &a.fields {
+            field(&mut h, k.as_bytes());
+            field(&mut h, v.as_bytes());
+        }
+        h.update(b"\n");
     }
     let mut groups: Vec<_> = state.groups.iter().collect();
-    groups.sort_by(|a, b| a.id.cmp(&b.id));
+    groups.sort_unstable_by(|a, b| a.id.cmp(&b.id));
     for g in groups {
-        h.update(format!("{g:?}\n").as_bytes());
+        field(&mut h, g.id.as_bytes());
+        field(&mut h, g.display_name.as_bytes());
+        for m in &g.members {
+            field(&mut h, m.as_bytes());
+        }
+        h.update(b"\n");
     }
     hex(h)
+}
+
+/// A length-prefixed field, so that no two different inputs hash alike.
+fn field(h: &mut Sha256, bytes: &[u8]) {
+    h.update((bytes.len() as u64).to_le_bytes());
+    h.update(bytes);
 }
 
 fn hex(h: Sha256) -> String {

@@ -44,10 +44,13 @@ impl Entry {
             .push(value);
     }
     pub fn values(&self, name: &str) -> &[AttrValue] {
-        self.attrs
-            .get(&name.to_ascii_lowercase())
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+        // Names are stored lowercase; most lookups pass a name that is (no allocation then).
+        let found = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.attrs.get(&name.to_ascii_lowercase())
+        } else {
+            self.attrs.get(name)
+        };
+        found.map(Vec::as_slice).unwrap_or(&[])
     }
     pub fn first_text(&self, name: &str) -> Option<&str> {
         self.values(name).iter().find_map(AttrValue::as_text)

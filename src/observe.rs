@@ -4,7 +4,6 @@
 use crate::config::Loaded;
 use crate::diag::read_source;
 use crate::directory::{ldap, ldif};
-use crate::intranet::snapshot::{read_snapshot, state_from_resources};
 use crate::model::{DirectoryState, IntranetState};
 use crate::plan::Inputs;
 
@@ -13,21 +12,35 @@ use crate::plan::Inputs;
 pub struct Observed {
     pub directory: DirectoryState,
     pub intranet: IntranetState,
-    pub inputs: Inputs,
+    /// The last-applied field values (`None` before the first apply).
+    pub state: Option<crate::state::State>,
+    /// `sha256:` digests of what was read from each side.
+    pub directory_digest: String,
+    pub intranet_digest: String,
 }
 
-/// Read the directory side.
-pub async fn directory(cfg: &Loaded) -> miette::Result<DirectoryState> {
+impl Observed {
+    /// The inputs a plan of `cfg` against this read records.
+    pub fn inputs(&self, cfg: &Loaded) -> Inputs {
+        Inputs {
+            config: cfg.digest.clone(),
+            directory: self.directory_digest.clone(),
+            intranet: self.intranet_digest.clone(),
+            config_revision: cfg.revision.clone(),
+        }
+    }
+}
+
+/// Read the directory side; a live read asks for the user `attributes` the mappings need.
+pub async fn directory(cfg: &Loaded, attributes: &[String]) -> miette::Result<DirectoryState> {
     let d = &cfg.config.directory;
     if let Some(path) = &d.ldif {
         let src = read_source(&cfg.resolve(path))?;
         return Ok(ldif::classify(ldif::parse(&src)?));
     }
     if let Some(live) = &d.ldap {
-        let attributes = directory_attributes(&cfg.config);
-        let state = ldap::read(live, d, &attributes, &cfg.dir).await?;
-        ldap::check_read(&state)?;
-        return Ok(state);
+        // An empty read is refused by the read guard in `policy`, with its own exit code.
+        return Ok(ldap::read(live, d, attributes, &cfg.dir).await?);
     }
     Err(miette::miette!(
         code = "roster::directory::unsupported",
@@ -50,32 +63,50 @@ pub fn directory_attributes(config: &crate::config::Config) -> Vec<String> {
     attrs
 }
 
-/// Read the intranet side.
-pub async fn intranet(cfg: &Loaded) -> miette::Result<IntranetState> {
-    let fields: Vec<String> = cfg.config.field_mappings.keys().cloned().collect();
+/// Read the intranet side, with the values of `fields`.
+pub async fn intranet(cfg: &Loaded, fields: &[String]) -> miette::Result<IntranetState> {
     if let Some(path) = &cfg.config.intranet.snapshot {
-        let (_, res) = read_snapshot(&cfg.resolve(path))?;
-        return Ok(state_from_resources(&res.users, &res.groups, &fields));
+        return crate::intranet::snapshot::read_state(&cfg.resolve(path), fields);
     }
-    Err(miette::miette!(
-        code = "roster::intranet::unsupported",
-        help = "use `intranet.snapshot` with a snapshot",
-        "the live SCIM target is not available in this build"
-    ))
+    let live = crate::intranet::scim::connect(cfg).await?;
+    crate::intranet::scim::require_schemas(&live.caps, fields)?;
+    Ok(live.client.read_state(fields, &live.caps).await?)
 }
 
-/// Read both sides.
+/// Read both sides, as `cfg` says.
 pub async fn observe(cfg: &Loaded) -> miette::Result<Observed> {
-    let directory = self::directory(cfg).await?;
-    let intranet = self::intranet(cfg).await?;
-    let inputs = Inputs {
-        config: cfg.digest.clone(),
-        directory: crate::digest::directory(&directory),
-        intranet: crate::digest::intranet(&intranet),
-    };
+    observe_for(cfg, &[]).await
+}
+
+/// Read both sides once, as `cfg` says, with what `others` need too (`plan --base` plans two
+/// configs against one read).
+pub async fn observe_for(cfg: &Loaded, others: &[&Loaded]) -> miette::Result<Observed> {
+    let mut fields: Vec<String> = cfg.config.field_mappings.keys().cloned().collect();
+    for o in others {
+        fields.extend(o.config.field_mappings.keys().cloned());
+    }
+    fields.sort();
+    fields.dedup();
+    let mut attributes = directory_attributes(&cfg.config);
+    for o in others {
+        attributes.extend(directory_attributes(&o.config));
+    }
+    attributes.sort_by_key(|a| a.to_ascii_lowercase());
+    attributes.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    let directory = self::directory(cfg, &attributes).await?;
+    let intranet = self::intranet(cfg, &fields).await?;
+    let state_path = cfg.resolve(
+        cfg.config
+            .state
+            .as_deref()
+            .unwrap_or(std::path::Path::new(crate::state::DEFAULT_PATH)),
+    );
+    let state = crate::state::read(&state_path)?;
     Ok(Observed {
+        state,
+        directory_digest: crate::digest::directory(&directory),
+        intranet_digest: crate::digest::intranet(&intranet),
         directory,
         intranet,
-        inputs,
     })
 }

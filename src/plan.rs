@@ -84,6 +84,49 @@ pub struct FieldChange {
     pub name: String,
     pub before: Option<String>,
     pub after: Option<String>,
+    /// For updates: which side moved since Roster last applied this field (from the state file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+}
+
+impl FieldChange {
+    pub fn new(
+        name: impl Into<String>,
+        before: Option<String>,
+        after: Option<String>,
+    ) -> FieldChange {
+        FieldChange {
+            name: name.into(),
+            before,
+            after,
+            origin: None,
+        }
+    }
+}
+
+/// Why a mapped field differs, told apart with the last-applied values of the state file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// Changed in the directory since the last apply: an update.
+    Directory,
+    /// Edited in the intranet since the last apply: an override to revert.
+    Intranet,
+    /// Both sides changed since the last apply.
+    Both,
+    /// No last-applied value (first run, or a new field): the values just differ.
+    Differs,
+}
+
+impl Origin {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Origin::Directory => "changed in the directory",
+            Origin::Intranet => "edited in the intranet",
+            Origin::Both => "changed in both",
+            Origin::Differs => "differs",
+        }
+    }
 }
 
 /// The admin role a grant or revoke is about.
@@ -130,6 +173,18 @@ pub struct Inputs {
     pub directory: String,
     /// `sha256:` of the intranet as read (canonical form).
     pub intranet: String,
+    /// The commit of the config, when it is in a git repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_revision: Option<Revision>,
+}
+
+/// Where a config came from in git.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Revision {
+    /// The commit id.
+    pub commit: String,
+    /// The config file differed from that commit (uncommitted edits in the work tree).
+    pub dirty: bool,
 }
 
 /// Number of changes per action.
@@ -145,6 +200,12 @@ pub struct Summary {
     pub revoke: usize,
     /// Field values to write, across all updates and links.
     pub fields: usize,
+    /// Of those: edits in the intranet to revert (overrides), changes from the directory, and
+    /// differences with no last-applied value to tell them apart.
+    #[serde(default)]
+    pub overrides: usize,
+    #[serde(default)]
+    pub directory_changes: usize,
 }
 
 impl Summary {
@@ -154,6 +215,13 @@ impl Summary {
             *s.count_mut(c.action) += 1;
             if matches!(c.action, Action::Update | Action::Link) {
                 s.fields += c.fields.len();
+                for f in &c.fields {
+                    match f.origin {
+                        Some(Origin::Intranet | Origin::Both) => s.overrides += 1,
+                        Some(Origin::Directory) => s.directory_changes += 1,
+                        _ => {}
+                    }
+                }
             }
         }
         s
@@ -187,12 +255,35 @@ impl Summary {
     }
 }
 
+/// Licence use: active accounts before and after the plan (blocked accounts use none).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Licences {
+    pub before: usize,
+    pub after: usize,
+    /// `policy.licences`, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+}
+
+/// One-run exceptions to the safety policy, given on the command line. Recorded in the plan and
+/// the audit so the exception is reviewed like everything else.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Allowances {
+    /// `--allow-blocks N`: up to N blocks in this run, whatever `policy.max_blocks` says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_blocks: Option<usize>,
+}
+
 /// A plan: what a sync would do, and what it was computed from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Plan {
     pub format_version: u32,
     pub inputs: Inputs,
     pub summary: Summary,
+    #[serde(default)]
+    pub licences: Licences,
+    #[serde(default)]
+    pub allowances: Allowances,
     /// Things a reviewer must see: grants left out, protected accounts skipped, ...
     pub warnings: Vec<String>,
     /// In the order apply carries them out.
@@ -205,6 +296,8 @@ impl Plan {
             format_version: FORMAT_VERSION,
             inputs,
             summary: Summary::of(&changes),
+            licences: Licences::default(),
+            allowances: Allowances::default(),
             warnings,
             changes,
         }

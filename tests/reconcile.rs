@@ -453,3 +453,64 @@ fn admins_group_alone_does_not_sync() {
     w.member_of(ADMINS, &crate::support::world::dn("ada"));
     assert!(w.plan().is_empty());
 }
+
+// --- provenance -----------------------------------------------------------------------------
+
+#[test]
+fn the_state_file_tells_overrides_from_directory_changes() {
+    use roster::plan::Origin;
+    let w = World::default()
+        .person_with("ada", "1", |e| {
+            e.add("title", roster::model::AttrValue::Text("Director".into()))
+        })
+        .account_with("ada", Some("1"), |a| {
+            a.fields.insert("first_name".into(), "Countess".into());
+            a.fields.insert("job_title".into(), "Engineer".into());
+        });
+    let desired = roster::reconcile::desired::compute(&w.config, &w.dir);
+    let origins = |state: Option<&roster::state::State>| -> Vec<(String, Option<Origin>)> {
+        let out =
+            roster::reconcile::reconcile(&desired, &w.intranet, state, &w.config.policy).unwrap();
+        out.changes[0]
+            .fields
+            .iter()
+            .map(|f| (f.name.clone(), f.origin))
+            .collect()
+    };
+    // No state file: the values just differ.
+    assert_eq!(
+        origins(None),
+        [("first_name".into(), None), ("job_title".into(), None)]
+    );
+    // Last applied: first_name "Ada" (so "Countess" is an intranet edit), job_title "Engineer"
+    // (so "Director" came from the directory).
+    let mut state = roster::state::State::default();
+    state.accounts.insert(
+        "1".into(),
+        [
+            ("first_name".to_owned(), "Ada".to_owned()),
+            ("job_title".to_owned(), "Engineer".to_owned()),
+        ]
+        .into(),
+    );
+    assert_eq!(
+        origins(Some(&state)),
+        [
+            ("first_name".into(), Some(Origin::Intranet)),
+            ("job_title".into(), Some(Origin::Directory))
+        ]
+    );
+    let plan = roster::plan::Plan::new(
+        Default::default(),
+        vec![],
+        roster::reconcile::reconcile(&desired, &w.intranet, Some(&state), &w.config.policy)
+            .unwrap()
+            .changes,
+    );
+    assert_eq!(
+        (plan.summary.overrides, plan.summary.directory_changes),
+        (1, 1)
+    );
+    assert!(roster::render::summary_line(&plan.summary)
+        .contains("1 override to revert, 1 changed in the directory"));
+}

@@ -2,6 +2,13 @@
 
 mod support;
 
+mod cli;
 mod cli_ldap;
+mod export;
+mod gitops;
 mod ldap;
+mod policy;
+mod properties;
 mod reconcile;
+mod scim;
+mod workflows;

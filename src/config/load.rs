@@ -23,9 +23,29 @@ pub struct Loaded {
     pub dir: PathBuf,
     /// `sha256:` of the file's bytes.
     pub digest: String,
+    /// The commit the config comes from, when it is in a git repository.
+    pub revision: Option<crate::plan::Revision>,
 }
 
 impl Loaded {
+    /// The same config, as if read from `path` (relative paths resolve from its folder).
+    pub fn at(mut self, path: &Path) -> Loaded {
+        self.dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        self.path = path.to_path_buf();
+        self
+    }
+
+    /// A config that comes from no file (tests, generated configs).
+    pub fn from_config(config: Config) -> Loaded {
+        Loaded {
+            config,
+            path: PathBuf::from("roster.yaml"),
+            dir: PathBuf::new(),
+            digest: String::new(),
+            revision: None,
+        }
+    }
+
     /// Resolve a path from the config against the config's folder.
     pub fn resolve(&self, p: &Path) -> PathBuf {
         self.dir.join(p)
@@ -68,18 +88,50 @@ pub fn schema() -> Value {
 
 pub fn load(path: &Path) -> miette::Result<Loaded> {
     let src = read_source(path)?;
-    let config = parse(&src)?;
+    let mut loaded = from_source(path, &src)?;
+    loaded.revision = crate::gitops::revision(path);
+    Ok(loaded)
+}
+
+/// Read only the `directory` and `intranet` sections of a config (for `roster export`, which
+/// writes the rest). Other keys may be missing or incomplete.
+pub fn load_connection(path: &Path) -> miette::Result<Loaded> {
+    let src = read_source(path)?;
+    let root: Spanned<Node> =
+        serde_saphyr::from_str(&src.text).map_err(|e| yaml_error(&src, &e))?;
+    let mut json = serde_json::json!({ "version": 1, "syncing_groups": ["cn=roster-export"] });
+    for key in ["directory", "intranet"] {
+        match root.value.to_json().get(key) {
+            Some(v) => json[key] = v.clone(),
+            None => {
+                let e = SourceError::new("roster::config::missing_key", &src, (0, 0), format!("missing `{key}:`"))
+                    .help("`roster export` needs the `directory` and `intranet` sections to know where to read from");
+                return Err(e.into());
+            }
+        }
+    }
+    let config: Config = serde_json::from_value(json).map_err(|e| {
+        SourceError::new(
+            "roster::config::invalid",
+            &src,
+            (0, 0),
+            format!("invalid `directory` or `intranet` section: {e}"),
+        )
+        .help("`roster schema` describes both sections")
+    })?;
+    Ok(Loaded::from_config(Config { ..config }).at(path))
+}
+
+/// Validate config text that came from `path` (on disk, or at a commit).
+pub fn from_source(path: &Path, src: &Source) -> Result<Loaded, SourceError> {
+    let config = parse(src)?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let dir = if dir.as_os_str().is_empty() {
-        PathBuf::from(".")
-    } else {
-        dir
-    };
     Ok(Loaded {
         config,
         path: path.to_path_buf(),
         dir,
         digest: crate::digest::bytes(src.text.as_bytes()),
+        revision: None,
     })
 }
 
@@ -90,6 +142,8 @@ pub fn parse(src: &Source) -> Result<Config, SourceError> {
         src,
         root: &root,
         errors: Vec::new(),
+        secrets: Vec::new(),
+        prune: Vec::new(),
     };
     if !matches!(root.value, Node::Map(_)) {
         problems.at(
@@ -101,19 +155,32 @@ pub fn parse(src: &Source) -> Result<Config, SourceError> {
         return Err(problems.finish().expect("one problem"));
     }
     problems.literal_secrets(&root, &mut Vec::new());
-    let json = root.value.to_json();
+    let mut json = root.value.to_json();
     problems.schema(&json);
-    if !problems.errors.is_empty() {
-        return Err(problems.finish().expect("problems"));
+    // Report semantic problems too, not only the first layer: check a copy with the broken
+    // parts taken out (a literal secret stands in as an env reference), when it still parses.
+    for path in &problems.secrets {
+        replace(
+            &mut json,
+            path,
+            serde_json::json!({ "env": "ROSTER_REDACTED" }),
+        );
     }
-    let config: Config = serde_json::from_value(json).map_err(|e| {
-        SourceError::new(
-            "roster::config::invalid",
-            src,
-            (0, 0),
-            format!("invalid config: {e}"),
-        )
-    })?;
+    for path in &problems.prune {
+        remove(&mut json, path);
+    }
+    let config: Config = match serde_json::from_value(json) {
+        Ok(c) => c,
+        Err(_) if !problems.errors.is_empty() => return Err(problems.finish().expect("problems")),
+        Err(e) => {
+            return Err(SourceError::new(
+                "roster::config::invalid",
+                src,
+                (0, 0),
+                format!("invalid config: {e}"),
+            ))
+        }
+    };
     problems.semantics(&config);
     match problems.finish() {
         Some(e) => Err(e),
@@ -123,7 +190,15 @@ pub fn parse(src: &Source) -> Result<Config, SourceError> {
 
 fn yaml_error(src: &Source, e: &serde_saphyr::Error) -> SourceError {
     let msg = e.to_string();
-    let first = msg.lines().next().unwrap_or("invalid YAML").to_owned();
+    let first = msg.lines().next().unwrap_or("invalid YAML");
+    // The location is shown by the snippet; keep the message itself.
+    let first = match first
+        .find(": ")
+        .filter(|_| first.starts_with("error: line "))
+    {
+        Some(_) => first.splitn(3, ": ").nth(2).unwrap_or(first).to_owned(),
+        None => first.to_owned(),
+    };
     let err = match e.location() {
         Some(loc) if loc.line() > 0 => SourceError::at(
             "roster::config::yaml",
@@ -142,6 +217,10 @@ struct Problems<'a> {
     src: &'a Source,
     root: &'a Spanned<Node>,
     errors: Vec<SourceError>,
+    /// Paths of literal secrets.
+    secrets: Vec<Vec<Seg>>,
+    /// Paths of unknown keys and invalid values.
+    prune: Vec<Vec<Seg>>,
 }
 
 fn keys(path: &[&str]) -> Vec<Seg> {
@@ -198,6 +277,9 @@ impl Problems<'_> {
                             "a literal secret",
                             format!("use `{}: {{ env: NAME }}` or `{}: {{ file: PATH }}`, and remove this value from the repository's history", k.value, k.value),
                         );
+                        let mut p = path.clone();
+                        p.push(Seg::Key(k.value.clone()));
+                        self.secrets.push(p);
                         continue;
                     }
                     path.push(Seg::Key(k.value.clone()));
@@ -245,6 +327,7 @@ impl Problems<'_> {
                         let mut p = path.clone();
                         p.push(Seg::Key(key.clone()));
                         let f = find(self.root, &p, self.src);
+                        self.prune.push(p);
                         let help = match suggest(&key, &known) {
                             Some(s) => format!("did you mean `{s}`?"),
                             None => format!("{where_} takes: {}", known.join(", ")),
@@ -273,6 +356,7 @@ impl Problems<'_> {
                     );
                 }
                 IssueKind::Other => {
+                    self.prune.push(path.clone());
                     self.push(
                         found.value,
                         "roster::config::invalid",
@@ -332,6 +416,14 @@ impl Problems<'_> {
         }
         let mut dn_lists: Vec<(Vec<Seg>, &Vec<String>)> =
             vec![(keys(&["syncing_groups"]), &c.syncing_groups)];
+        if c.policy.min_sysadmins.is_some() && !c.admin_roles.contains_key("sysadmin") {
+            self.at(
+                &keys(&["policy", "min_sysadmins"]),
+                true,
+                "`min_sysadmins` needs an `admin_roles.sysadmin` role",
+                "declare who holds the sysadmin role under `admin_roles.sysadmin`",
+            );
+        }
         for (name, role) in &c.admin_roles {
             dn_lists.push((
                 keys(&["admin_roles", name, "members", "groups"]),
@@ -477,6 +569,35 @@ fn flatten(err: jsonschema::ValidationError<'_>, out: &mut Vec<Issue>) {
         kind,
         message,
     });
+}
+
+fn replace(json: &mut Value, path: &[Seg], with: Value) {
+    if let Some(slot) = pointer_mut(json, path) {
+        *slot = with;
+    }
+}
+
+fn remove(json: &mut Value, path: &[Seg]) {
+    let Some((last, parent)) = path.split_last() else {
+        return;
+    };
+    match (pointer_mut(json, parent), last) {
+        (Some(Value::Object(m)), Seg::Key(k)) => {
+            m.remove(k);
+        }
+        (Some(Value::Array(a)), Seg::Index(i)) if *i < a.len() => {
+            a.remove(*i);
+        }
+        _ => {}
+    }
+}
+
+fn pointer_mut<'a>(json: &'a mut Value, path: &[Seg]) -> Option<&'a mut Value> {
+    path.iter().try_fold(json, |v, seg| match (v, seg) {
+        (Value::Object(m), Seg::Key(k)) => m.get_mut(k),
+        (Value::Array(a), Seg::Index(i)) => a.get_mut(*i),
+        _ => None,
+    })
 }
 
 /// A readable name for a place in the document.

@@ -28,6 +28,10 @@ pub struct Config {
     pub admin_roles: BTreeMap<String, AdminRole>,
     #[serde(default)]
     pub policy: Policy,
+    /// The state file `apply` writes (last-applied field values), relative to the config.
+    /// Default `roster.state.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -246,10 +250,33 @@ pub struct Policy {
     /// Usernames never blocked, renamed or stripped of roles.
     #[serde(default)]
     pub protected: Vec<String>,
+    /// Refuse a plan that blocks more accounts than this: a count (`25`) or a share of the
+    /// active managed accounts (`"10%"`). No limit when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_blocks: Option<Limit>,
+    /// Refuse a plan that leaves fewer active holders of the `sysadmin` role than this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_sysadmins: Option<u32>,
+    /// Refuse a plan after which more accounts are active (licensed) than this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub licences: Option<u64>,
+    /// Refuse to plan when more of the active managed accounts than this would be blocked because
+    /// their users vanished from the directory read: a vanished directory must never look like a
+    /// mass leaving. Default `20%`.
+    #[serde(default = "default_max_vanished")]
+    pub max_vanished: Limit,
+    /// The intranet username Roster applies as (the SCIM token's account). A plan that would
+    /// block or rename it, or revoke its roles, is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apply_as: Option<String>,
 }
 
 fn yes() -> bool {
     true
+}
+
+fn default_max_vanished() -> Limit {
+    Limit::Share("20%".into())
 }
 
 impl Default for Policy {
@@ -258,6 +285,41 @@ impl Default for Policy {
             reactivate: true,
             adopt: true,
             protected: Vec::new(),
+            max_blocks: None,
+            min_sysadmins: None,
+            licences: None,
+            max_vanished: default_max_vanished(),
+            apply_as: None,
+        }
+    }
+}
+
+/// A limit: a count of accounts, or a share of a total (`"10%"`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Limit {
+    Count(u64),
+    Share(#[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?%$"))] String),
+}
+
+impl Limit {
+    /// The largest allowed number out of `total`.
+    pub fn of(&self, total: usize) -> usize {
+        match self {
+            Limit::Count(n) => usize::try_from(*n).unwrap_or(usize::MAX),
+            Limit::Share(s) => {
+                let pct: f64 = s.trim_end_matches('%').parse().unwrap_or(0.0);
+                (total as f64 * pct / 100.0).floor() as usize
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Limit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Limit::Count(n) => write!(f, "{n}"),
+            Limit::Share(s) => f.write_str(s),
         }
     }
 }

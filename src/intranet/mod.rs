@@ -1,5 +1,6 @@
-//! The intranet side: the SCIM field vocabulary, the offline snapshot, (later) the live SCIM client.
+//! The intranet side: the SCIM field vocabulary, the offline snapshot, the live SCIM client.
 
 pub mod fields;
 pub mod memory;
+pub mod scim;
 pub mod snapshot;

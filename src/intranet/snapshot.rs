@@ -15,73 +15,84 @@ use crate::model::{Account, Group, IntranetState};
 /// `manager` is read as the manager's SCIM id and turned into their username here, so plans
 /// speak of usernames only.
 pub fn state_from_resources(users: &[Value], groups: &[Value], fields: &[String]) -> IntranetState {
-    let parsed: Vec<(String, Field)> = fields
+    let parsed = parse_fields(fields);
+    let mut state = IntranetState {
+        accounts: users.iter().filter_map(|u| account(u, &parsed)).collect(),
+        groups: groups.iter().filter_map(group).collect(),
+    };
+    resolve_managers(&mut state);
+    state
+}
+
+/// The fields to read, parsed once.
+pub fn parse_fields(fields: &[String]) -> Vec<(String, Field)> {
+    fields
         .iter()
         .filter_map(|n| Some((n.clone(), Field::parse(n)?)))
-        .collect();
-    let mut accounts: Vec<Account> = users
-        .iter()
-        .filter_map(|u| {
-            let id = u.get("id")?.as_str()?.to_owned();
-            let username = u.get("userName")?.as_str()?.to_owned();
-            let fields = parsed
-                .iter()
-                .filter_map(|(name, f)| Some((name.clone(), f.read(u)?)))
-                .collect();
-            Some(Account {
-                id,
-                username,
-                external_id: u
-                    .get("externalId")
-                    .and_then(Value::as_str)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned),
-                active: u.get("active").and_then(Value::as_bool).unwrap_or(true),
-                fields,
-                etag: etag(u),
-            })
-        })
-        .collect();
-    if fields.iter().any(|f| f == "manager") {
-        let names: HashMap<String, String> = accounts
+        .collect()
+}
+
+/// One SCIM User resource as an account; `None` without `id` or `userName`.
+pub fn account(u: &Value, fields: &[(String, Field)]) -> Option<Account> {
+    Some(Account {
+        id: u.get("id")?.as_str()?.to_owned(),
+        username: u.get("userName")?.as_str()?.to_owned(),
+        external_id: u
+            .get("externalId")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned),
+        active: u.get("active").and_then(Value::as_bool).unwrap_or(true),
+        fields: fields
             .iter()
-            .map(|a| (a.id.clone(), a.username.clone()))
-            .collect();
-        for a in &mut accounts {
-            if let Some(id) = a.fields.get("manager") {
-                match names.get(id) {
-                    Some(name) => {
-                        a.fields.insert("manager".into(), name.clone());
-                    }
-                    None => {
-                        a.fields
-                            .insert("manager".into(), format!("<unknown account {id}>"));
-                    }
-                }
-            }
+            .filter_map(|(name, f)| Some((name.clone(), f.read(u)?)))
+            .collect(),
+        etag: etag(u),
+    })
+}
+
+/// One SCIM Group resource; `None` without `id` or `displayName`.
+pub fn group(g: &Value) -> Option<Group> {
+    let members = g
+        .get("members")
+        .and_then(Value::as_array)
+        .map(|ms| {
+            ms.iter()
+                .filter_map(|m| m.get("value")?.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(Group {
+        id: g.get("id")?.as_str()?.to_owned(),
+        display_name: g.get("displayName")?.as_str()?.to_owned(),
+        members,
+        etag: etag(g),
+    })
+}
+
+/// `manager` holds the manager's SCIM id as read: make it their username.
+fn resolve_managers(state: &mut IntranetState) {
+    if !state
+        .accounts
+        .iter()
+        .any(|a| a.fields.contains_key("manager"))
+    {
+        return;
+    }
+    let names: HashMap<String, String> = state
+        .accounts
+        .iter()
+        .map(|a| (a.id.clone(), a.username.clone()))
+        .collect();
+    for a in &mut state.accounts {
+        if let Some(id) = a.fields.get("manager") {
+            let name = names
+                .get(id)
+                .cloned()
+                .unwrap_or_else(|| format!("<unknown account {id}>"));
+            a.fields.insert("manager".into(), name);
         }
     }
-    let groups = groups
-        .iter()
-        .filter_map(|g| {
-            let members = g
-                .get("members")
-                .and_then(Value::as_array)
-                .map(|ms| {
-                    ms.iter()
-                        .filter_map(|m| m.get("value")?.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default();
-            Some(Group {
-                id: g.get("id")?.as_str()?.to_owned(),
-                display_name: g.get("displayName")?.as_str()?.to_owned(),
-                members,
-                etag: etag(g),
-            })
-        })
-        .collect();
-    IntranetState { accounts, groups }
 }
 
 fn etag(resource: &Value) -> Option<String> {
@@ -162,6 +173,167 @@ fn shape_error(src: &Source, key: &str, what: &str) -> SourceError {
     )
     .label("this key")
     .help("the snapshot is `{ \"users\": <SCIM ListResponse>, \"groups\": <SCIM ListResponse> }`")
+}
+
+/// Read a snapshot file straight into the model, one resource at a time: the file is streamed
+/// and no resource outlives its conversion, so memory holds the model, not the JSON.
+pub fn read_state(path: &Path, fields: &[String]) -> miette::Result<IntranetState> {
+    let file = std::fs::File::open(path).map_err(|source| crate::diag::ReadError {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let parsed = parse_fields(fields);
+    let mut state = IntranetState::default();
+    let mut de =
+        serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(1 << 20, file));
+    let result = serde::de::DeserializeSeed::deserialize(
+        stream::Doc {
+            fields: &parsed,
+            out: &mut state,
+        },
+        &mut de,
+    )
+    .and_then(|()| de.end());
+    if let Err(e) = result {
+        // Only now read the text, for a diagnostic that shows the place.
+        let src = read_source(path)?;
+        return Err(SourceError::at("roster::snapshot::json", &src, e.line(), e.column(), format!("malformed intranet snapshot: {e}"))
+            .label("here")
+            .help("the snapshot is `{ \"users\": <SCIM ListResponse>, \"groups\": <SCIM ListResponse> }`, as `roster snapshot intranet` writes it")
+            .into());
+    }
+    resolve_managers(&mut state);
+    Ok(state)
+}
+
+/// Serde visitors that walk the snapshot document and convert each resource as it is read.
+mod stream {
+    use std::fmt;
+
+    use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use serde_json::Value;
+
+    use crate::intranet::fields::Field;
+    use crate::model::IntranetState;
+
+    pub struct Doc<'a> {
+        pub fields: &'a [(String, Field)],
+        pub out: &'a mut IntranetState,
+    }
+
+    #[derive(Clone, Copy)]
+    enum Kind {
+        Users,
+        Groups,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Doc<'_> {
+        type Value = ();
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Doc<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an object with `users` and `groups`")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(key) = map.next_key::<String>()? {
+                let kind = match key.as_str() {
+                    "users" => Kind::Users,
+                    "groups" => Kind::Groups,
+                    other => {
+                        return Err(de::Error::custom(format!(
+                        "`{other}` is not a snapshot key (the snapshot has `users` and `groups`)"
+                    )))
+                    }
+                };
+                map.next_value_seed(List {
+                    kind,
+                    fields: self.fields,
+                    out: &mut *self.out,
+                })?;
+            }
+            Ok(())
+        }
+    }
+
+    /// A ListResponse, or a list of them (pages).
+    struct List<'a> {
+        kind: Kind,
+        fields: &'a [(String, Field)],
+        out: &'a mut IntranetState,
+    }
+
+    impl<'de> DeserializeSeed<'de> for List<'_> {
+        type Value = ();
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for List<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a SCIM ListResponse (an object with a `Resources` list)")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq
+                .next_element_seed(List {
+                    kind: self.kind,
+                    fields: self.fields,
+                    out: &mut *self.out,
+                })?
+                .is_some()
+            {}
+            Ok(())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(key) = map.next_key::<String>()? {
+                if key == "Resources" {
+                    map.next_value_seed(Resources {
+                        kind: self.kind,
+                        fields: self.fields,
+                        out: &mut *self.out,
+                    })?;
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(())
+        }
+    }
+
+    struct Resources<'a> {
+        kind: Kind,
+        fields: &'a [(String, Field)],
+        out: &'a mut IntranetState,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Resources<'_> {
+        type Value = ();
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Resources<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a list of SCIM resources")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while let Some(r) = seq.next_element::<Value>()? {
+                match self.kind {
+                    Kind::Users => self.out.accounts.extend(super::account(&r, self.fields)),
+                    Kind::Groups => self.out.groups.extend(super::group(&r)),
+                }
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Write resources in the snapshot form (one ListResponse each), as `roster snapshot intranet` does.

@@ -50,6 +50,7 @@ struct Final {
 pub fn reconcile(
     desired: &Desired,
     observed: &IntranetState,
+    last: Option<&crate::state::State>,
     policy: &Policy,
 ) -> Result<Outcome, Vec<Conflict>> {
     let mut conflicts = desired.conflicts.clone();
@@ -113,11 +114,7 @@ pub fn reconcile(
                     .fields
                     .iter()
                     .filter(|(_, v)| v.is_some())
-                    .map(|(k, v)| FieldChange {
-                        name: k.clone(),
-                        before: None,
-                        after: v.clone(),
-                    })
+                    .map(|(k, v)| FieldChange::new(k.clone(), None, v.clone()))
                     .collect();
                 account_of.insert(&user.id, finals.len());
                 finals.push(Final {
@@ -137,7 +134,7 @@ pub fn reconcile(
         claimed.insert(i);
         account_of.insert(&user.id, i);
         let acct = &accounts[i];
-        let fields = field_diff(user, acct);
+        let fields = field_diff(user, acct, last);
         if linked {
             changes.push(change(
                 Action::Link,
@@ -167,11 +164,11 @@ pub fn reconcile(
                     Action::Rename,
                     user,
                     Some(acct),
-                    vec![FieldChange {
-                        name: "username".into(),
-                        before: Some(acct.username.clone()),
-                        after: Some(user.username.clone()),
-                    }],
+                    vec![FieldChange::new(
+                        "username",
+                        Some(acct.username.clone()),
+                        Some(user.username.clone()),
+                    )],
                     "the directory user's username changed (same immutable ID)",
                 );
                 c.username = user.username.clone();
@@ -304,7 +301,11 @@ fn change(
     }
 }
 
-fn field_diff(user: &DesiredUser, acct: &Account) -> Vec<FieldChange> {
+fn field_diff(
+    user: &DesiredUser,
+    acct: &Account,
+    last: Option<&crate::state::State>,
+) -> Vec<FieldChange> {
     user.fields
         .iter()
         .filter_map(|(name, after)| {
@@ -313,6 +314,10 @@ fn field_diff(user: &DesiredUser, acct: &Account) -> Vec<FieldChange> {
                 name: name.clone(),
                 before: before.cloned(),
                 after: after.clone(),
+                origin: last.map(|s| {
+                    let recorded = acct.external_id.as_deref().and_then(|id| s.last(id, name));
+                    crate::state::origin(recorded, before.map(String::as_str), after.as_deref())
+                }),
             })
         })
         .collect()
@@ -430,8 +435,12 @@ fn role_changes(
             group_id: group.id.clone(),
             group_etag: group.etag.clone(),
         };
-        // Desired holders, as indices into `finals`.
-        let mut want: BTreeSet<usize> = BTreeSet::new();
+        let current: BTreeSet<&str> = group.members.iter().map(String::as_str).collect();
+        let is_member = |i: usize| i < accounts.len() && current.contains(accounts[i].id.as_str());
+        // Holders the config names (as indices into `finals`), and of those the ones whose
+        // accounts will be active: only they are granted. A named holder whose account is
+        // blocked keeps a membership it has (nothing to revoke), but gets no new grant.
+        let mut named: BTreeSet<usize> = BTreeSet::new();
         let mut left_out = |who: String, why: &str| {
             warnings.push(format!(
                 "role {}: {who} {why}; that grant is left out",
@@ -440,18 +449,23 @@ fn role_changes(
         };
         for id in &role.member_ids {
             let user = users_by_id[id.as_str()];
-            match account_of.get(id.as_str()) {
-                Some(&i) if finals[i].active => {
-                    want.insert(i);
+            let found = account_of.get(id.as_str()).copied().or_else(|| {
+                accounts
+                    .iter()
+                    .position(|a| a.is_managed() && a.external_id.as_deref() == Some(id.as_str()))
+            });
+            match found {
+                Some(i) => {
+                    named.insert(i);
+                    if !finals[i].active && !is_member(i) {
+                        left_out(user.username.clone(), "will not have an active account");
+                    }
                 }
-                _ => left_out(
+                None if !user.syncing => left_out(
                     user.username.clone(),
-                    if !user.syncing {
-                        "is not in a syncing group and will have no active account"
-                    } else {
-                        "will not have an active account"
-                    },
+                    "is not in a syncing group and will have no active account",
                 ),
+                None => left_out(user.username.clone(), "will not have an active account"),
             }
         }
         for dn in &role.unknown_members {
@@ -464,17 +478,21 @@ fn role_changes(
                 .iter()
                 .find(|u| u.syncing && u.username.to_lowercase() == key)
                 .and_then(|u| account_of.get(u.id.as_str()).copied());
-            let found =
-                synced.or_else(|| finals.iter().position(|f| f.username.to_lowercase() == key));
-            match found {
-                Some(i) if finals[i].active => {
-                    want.insert(i);
+            match synced.or_else(|| finals.iter().position(|f| f.username.to_lowercase() == key)) {
+                Some(i) => {
+                    named.insert(i);
+                    if !finals[i].active && !is_member(i) {
+                        left_out(name.clone(), "will not have an active account");
+                    }
                 }
-                Some(_) => left_out(name.clone(), "will not have an active account"),
                 None => left_out(name.clone(), "has no intranet account"),
             }
         }
-        let current: BTreeSet<&str> = group.members.iter().map(String::as_str).collect();
+        let want: BTreeSet<usize> = named
+            .iter()
+            .copied()
+            .filter(|&i| finals[i].active)
+            .collect();
         let mut grants: Vec<Change> = want
             .iter()
             .filter(|&&i| i >= accounts.len() || !current.contains(accounts[i].id.as_str()))
@@ -493,20 +511,21 @@ fn role_changes(
         let mut revokes = Vec::new();
         for member in &current {
             match by_id.get(member) {
-                Some(&i) if want.contains(&i) => {}
+                Some(&i) if named.contains(&i) => {}
                 Some(&i) if is_protected(&accounts[i].username) => {
-                    if !finals[i].active || !want.contains(&i) {
-                        warnings.push(format!(
-                            "{} is protected: keeps {} although the config does not grant it",
-                            accounts[i].username, role.name
-                        ));
-                    }
+                    warnings.push(format!(
+                        "{} is protected: keeps {} although the config does not grant it",
+                        accounts[i].username, role.name
+                    ));
                 }
                 Some(&i) => {
                     let why = if finals[i].active {
                         format!("not among the configured holders of {}", role.name)
                     } else {
-                        "will not have an active account".to_owned()
+                        format!(
+                            "not among the configured holders of {} (and blocked)",
+                            role.name
+                        )
                     };
                     revokes.push(role_change(
                         Action::Revoke,
@@ -613,20 +632,35 @@ pub struct Conflicts {
 
 /// The whole pure step: config + both observed sides → a plan recording its inputs.
 pub fn plan(
-    config: &crate::config::Config,
+    cfg: &crate::config::Loaded,
     observed: &crate::observe::Observed,
 ) -> Result<crate::plan::Plan, Conflicts> {
+    let config = &cfg.config;
     let desired = desired::compute(config, &observed.directory);
-    match reconcile(&desired, &observed.intranet, &config.policy) {
+    match reconcile(
+        &desired,
+        &observed.intranet,
+        observed.state.as_ref(),
+        &config.policy,
+    ) {
         Ok(out) => {
             // What the reviewer must know about the read itself comes first.
             let mut warnings = observed.directory.warnings.clone();
             warnings.extend(out.warnings);
-            Ok(crate::plan::Plan::new(
-                observed.inputs.clone(),
-                warnings,
-                out.changes,
-            ))
+            let mut plan = crate::plan::Plan::new(observed.inputs(cfg), warnings, out.changes);
+            let before = observed
+                .intranet
+                .accounts
+                .iter()
+                .filter(|a| a.active)
+                .count();
+            let s = &plan.summary;
+            plan.licences = crate::plan::Licences {
+                before,
+                after: before + s.create + s.reactivate - s.block,
+                limit: config.policy.licences,
+            };
+            Ok(plan)
         }
         Err(cs) => Err(Conflicts {
             conflicts: cs

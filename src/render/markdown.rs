@@ -27,7 +27,12 @@ pub fn render(plan: &Plan) -> String {
     for w in &plan.warnings {
         let _ = writeln!(out, "> [!WARNING]\n> {}\n", cell(w));
     }
-    let _ = writeln!(out, "**{}**\n", summary_line(&plan.summary));
+    let _ = writeln!(
+        out,
+        "**{}**\n\n{}\n",
+        summary_line(&plan.summary),
+        super::licence_line(plan)
+    );
     if plan.changes.is_empty() {
         return out;
     }
@@ -53,10 +58,10 @@ pub fn render(plan: &Plan) -> String {
         );
         let with_fields = matches!(a, Action::Create | Action::Update | Action::Link);
         if with_fields {
-            out.push_str("| Account | Field | Before | After |\n|---|---|---|---|\n");
+            out.push_str("| Account | Field | Before | After | Why |\n|---|---|---|---|---|\n");
             for c in changes {
                 if c.fields.is_empty() {
-                    let _ = writeln!(out, "| {} | | | |", cell(&c.username));
+                    let _ = writeln!(out, "| {} | | | | |", cell(&c.username));
                 }
                 for (i, f) in c.fields.iter().enumerate() {
                     let who = if i == 0 {
@@ -64,9 +69,14 @@ pub fn render(plan: &Plan) -> String {
                     } else {
                         String::new()
                     };
+                    let why = if a == Action::Update {
+                        super::origin(f)
+                    } else {
+                        ""
+                    };
                     let _ = writeln!(
                         out,
-                        "| {who} | {} | {} | {} |",
+                        "| {who} | {} | {} | {} | {why} |",
                         cell(&f.name),
                         value(f.before.as_deref()),
                         value(f.after.as_deref())

@@ -1,5 +1,6 @@
 //! Drawing a plan for people and machines. Renderers read a `Plan` and never recompute it.
 
+pub mod impact;
 pub mod json;
 pub mod markdown;
 pub mod text;
@@ -27,13 +28,53 @@ pub fn summary_line(s: &Summary) -> String {
             continue;
         }
         parts.push(match a {
-            Action::Update => format!("{n} to update ({} field{})", s.fields, plural(s.fields)),
+            Action::Update => {
+                let known = s.overrides + s.directory_changes;
+                if known == 0 {
+                    format!(
+                        "{n} to update ({} field{} differ{})",
+                        s.fields,
+                        plural(s.fields),
+                        if s.fields == 1 { "s" } else { "" }
+                    )
+                } else {
+                    let mut parts = Vec::new();
+                    if s.overrides > 0 {
+                        parts.push(format!(
+                            "{} override{} to revert",
+                            s.overrides,
+                            plural(s.overrides)
+                        ));
+                    }
+                    if s.directory_changes > 0 {
+                        parts.push(format!("{} changed in the directory", s.directory_changes));
+                    }
+                    if s.fields > known {
+                        parts.push(format!(
+                            "{} differ{}",
+                            s.fields - known,
+                            if s.fields - known == 1 { "s" } else { "" }
+                        ));
+                    }
+                    format!("{n} to update ({})", parts.join(", "))
+                }
+            }
             Action::Grant => format!("{n} role grant{}", plural(n)),
             Action::Revoke => format!("{n} role revoke{}", plural(n)),
             _ => format!("{n} to {}", a.name()),
         });
     }
     format!("Plan: {}.", parts.join(", "))
+}
+
+/// "Licences: 25 → 27 active accounts (limit 1000)."
+pub fn licence_line(plan: &crate::plan::Plan) -> String {
+    let l = &plan.licences;
+    let limit = l.limit.map(|n| format!(" (limit {n})")).unwrap_or_default();
+    format!(
+        "Licences: {} → {} active accounts{limit}.",
+        l.before, l.after
+    )
 }
 
 pub fn plural(n: usize) -> &'static str {
@@ -65,6 +106,12 @@ pub fn headline(c: &Change) -> String {
         ),
         (a, _) => format!("{} {}", a.name(), c.username),
     }
+}
+
+/// Why a field differs, for display next to it: `edited in the intranet`, or `differs` when no
+/// state file tells.
+pub fn origin(f: &crate::plan::FieldChange) -> &'static str {
+    f.origin.unwrap_or(crate::plan::Origin::Differs).describe()
 }
 
 /// A field value for display: quoted, or `(none)`.

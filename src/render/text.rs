@@ -44,6 +44,7 @@ pub fn render(plan: &Plan, color: bool) -> String {
             "{}",
             paint(&summary_line(&plan.summary), Style::new().green().bold())
         );
+        let _ = writeln!(out, "{}", super::licence_line(plan));
         return out;
     }
     let _ = writeln!(out, "Roster will perform the following actions:\n");
@@ -55,6 +56,7 @@ pub fn render(plan: &Plan, color: bool) -> String {
         "{}",
         paint(&summary_line(&plan.summary), Style::new().bold())
     );
+    let _ = writeln!(out, "{}", super::licence_line(plan));
     out
 }
 
@@ -89,9 +91,19 @@ fn change(out: &mut String, c: &Change, color: bool) {
             (_, Some(b), Some(a)) if color => inline(b, a),
             (_, b, a) => format!("{} → {}", show(b.as_deref()), show(a.as_deref())),
         };
+        let note = if c.action == Action::Update {
+            format!("  ({})", super::origin(f))
+        } else {
+            String::new()
+        };
+        let note = if color && !note.is_empty() {
+            note.dimmed().to_string()
+        } else {
+            note
+        };
         let _ = writeln!(
             out,
-            "      {:width$}  {value}",
+            "      {:width$}  {value}{note}",
             format!("{}:", f.name),
             width = width + 1
         );

@@ -2,5 +2,6 @@
 #![allow(dead_code)]
 
 pub mod proxy;
+pub mod scim;
 pub mod slapd;
 pub mod world;

@@ -51,6 +51,7 @@ pub fn config() -> Config {
         field_mappings,
         admin_roles,
         policy: Policy::default(),
+        state: None,
     }
 }
 
@@ -195,7 +196,7 @@ impl World {
 
     pub fn reconcile(&self) -> Result<reconcile::Outcome, Vec<Conflict>> {
         let desired = reconcile::desired::compute(&self.config, &self.dir);
-        reconcile::reconcile(&desired, &self.intranet, &self.config.policy)
+        reconcile::reconcile(&desired, &self.intranet, None, &self.config.policy)
     }
 
     pub fn plan(&self) -> Plan {

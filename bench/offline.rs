@@ -1,0 +1,106 @@
+//! Offline plan at scale: `roster plan` on LDIF + SCIM JSON snapshots of N users, against the
+//! bare parse of the same two files (the floor), with wall time and peak RSS.
+//!
+//!   cargo bench --bench offline -- [N ...]      (default: 10000 100000 1000000)
+
+#[path = "gen.rs"]
+mod gen;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+/// Run a command, return (seconds, peak RSS in MiB) of that child alone.
+fn measure(cmd: &mut Command) -> (f64, f64) {
+    let start = Instant::now();
+    let mut child = cmd.spawn().expect("spawn");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 on our own child, with valid pointers.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid, "wait4");
+    let secs = start.elapsed().as_secs_f64();
+    let _ = child.try_wait();
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{cmd:?} failed with status {status}"
+    );
+    (secs, usage.ru_maxrss as f64 / 1024.0)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The floor: read and parse the two snapshot files, nothing else.
+fn parse_only() {
+    let ldif = roster::diag::read_source(Path::new("directory.ldif")).unwrap();
+    let entries = roster::directory::ldif::parse(&ldif).unwrap();
+    let json = std::fs::read_to_string("intranet.json").unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(!entries.is_empty() && doc.is_object());
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--parse-only") {
+        return parse_only();
+    }
+    // `--generate N DIR`: only write the company, to look at or to plan by hand.
+    if let Some(i) = args.iter().position(|a| a == "--generate") {
+        let n = args[i + 1].parse().expect("N");
+        std::fs::create_dir_all(&args[i + 2]).unwrap();
+        return gen::company(Path::new(&args[i + 2]), n).unwrap();
+    }
+    let ns: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let ns = if ns.is_empty() {
+        vec![10_000, 100_000, 1_000_000]
+    } else {
+        ns
+    };
+    let exe = Path::new(env!("CARGO_BIN_EXE_roster"));
+    println!("| users | plan (s) | bare parse (s) | plan / parse | plan peak RSS (MiB) | parse peak RSS (MiB) | changes |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    for n in ns {
+        let dir = tempfile::tempdir().expect("temp dir");
+        gen::company(dir.path(), n).expect("generate");
+        let runs = if n >= 1_000_000 { 3 } else { 5 };
+        let mut plan_t = Vec::new();
+        let mut plan_m = Vec::new();
+        let mut parse_t = Vec::new();
+        let mut parse_m = Vec::new();
+        for _ in 0..runs {
+            let (t, m) = measure(
+                Command::new(exe)
+                    .args(["plan", "--format", "json", "-o", "plan.json"])
+                    .current_dir(dir.path())
+                    .stdout(std::process::Stdio::null()),
+            );
+            plan_t.push(t);
+            plan_m.push(m);
+            let (t, m) = measure(
+                Command::new(std::env::current_exe().unwrap())
+                    .args(["--parse-only"])
+                    .current_dir(dir.path()),
+            );
+            parse_t.push(t);
+            parse_m.push(m);
+        }
+        let plan: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("plan.json")).unwrap())
+                .unwrap();
+        let changes = plan["changes"].as_array().map_or(0, Vec::len);
+        let (pt, qt) = (median(plan_t), median(parse_t));
+        println!(
+            "| {n} | {pt:.3} | {qt:.3} | {:.2} | {:.0} | {:.0} | {changes} |",
+            pt / qt,
+            median(plan_m),
+            median(parse_m)
+        );
+    }
+}

@@ -1,0 +1,79 @@
+//! Benchmark driver (not a test): Roster's SCIM read and apply against a running server.
+//! Run through `bench/scim.sh`, which starts scim2-server and times a plain client too.
+//!
+//! `scim_bench read URL TOKEN_FILE` — read every User (as `roster plan` does) and print
+//! `count seconds`.
+//! `scim_bench apply URL TOKEN_FILE N VALUE CONCURRENCY` — plan N job_title updates to VALUE and
+//! apply them; print `applied seconds`.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use roster::intranet::scim::{ClientOptions, ScimClient, Token};
+use roster::plan::{Action, Change, FieldChange, Inputs, Plan};
+
+#[tokio::main]
+async fn main() -> miette::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let usage =
+        || miette::miette!("usage: scim_bench read|apply URL TOKEN_FILE [N VALUE CONCURRENCY]");
+    let (mode, url, token_file) = match &args[..] {
+        [_, mode, url, token, ..] => (mode.as_str(), url.as_str(), token.as_str()),
+        _ => return Err(usage()),
+    };
+    let token =
+        std::fs::read_to_string(token_file).map_err(|e| miette::miette!("{token_file}: {e}"))?;
+    let concurrency = args.get(6).and_then(|c| c.parse().ok()).unwrap_or(4);
+    let opts = ClientOptions {
+        concurrency,
+        timeout: Duration::from_secs(60),
+        ..ClientOptions::default()
+    };
+    let client = ScimClient::new(url, Token::new(token.trim()), &BTreeMap::new(), false, opts)?;
+    let fields = vec!["job_title".to_string()];
+    let start = Instant::now();
+    let caps = client.discover().await?;
+    let state = client.read_state(&fields, &caps).await?;
+    match mode {
+        "read" => println!(
+            "{} {:.3}",
+            state.accounts.len(),
+            start.elapsed().as_secs_f64()
+        ),
+        "apply" => {
+            let n: usize = args.get(4).and_then(|n| n.parse().ok()).ok_or_else(usage)?;
+            let value = args.get(5).ok_or_else(usage)?;
+            let mut accounts = state.accounts.clone();
+            accounts.sort_by(|a, b| a.username.cmp(&b.username));
+            let changes: Vec<Change> = accounts
+                .iter()
+                .take(n)
+                .map(|a| Change {
+                    action: Action::Update,
+                    username: a.username.clone(),
+                    external_id: a.external_id.clone(),
+                    intranet_id: Some(a.id.clone()),
+                    etag: a.etag.clone(),
+                    fields: vec![FieldChange {
+                        name: "job_title".into(),
+                        before: a.fields.get("job_title").cloned(),
+                        after: Some(value.clone()),
+                        origin: None,
+                    }],
+                    role: None,
+                    reason: "benchmark".into(),
+                })
+                .collect();
+            let plan = Plan::new(Inputs::default(), vec![], changes);
+            let start = Instant::now();
+            let report = roster::apply::apply(&client, &caps, &plan, &state).await;
+            println!(
+                "{} {:.3}",
+                report.count("applied"),
+                start.elapsed().as_secs_f64()
+            );
+        }
+        _ => return Err(usage()),
+    }
+    Ok(())
+}

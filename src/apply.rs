@@ -1,0 +1,655 @@
+//! Apply: carry out a `Plan` through the SCIM client and record what became of each change.
+//! The only writer. It POSTs and PATCHes; it has no way to delete.
+//!
+//! Order, safe when interrupted (each phase finishes before the next starts): links, renames
+//! (one at a time, in the plan's dependency order, so a target name is free when its rename
+//! runs), creates, updates, reactivations, grants, revokes, blocks. Within a phase, changes run
+//! concurrently up to the client's `concurrency`.
+//!
+//! Every write carries `If-Match` with the plan's ETag when the service supports ETags; after
+//! Roster's own write to a resource, the ETag the server answered with is used for the next
+//! write to it. A 412 marks the change `stale`; the run goes on. Once the service is
+//! unreachable, the changes not yet tried are marked failed without trying them.
+//!
+//! # Exit codes (for the CLI)
+//! - [`EXIT_OK`] (0): every change applied (or the plan was empty).
+//! - [`EXIT_ERROR`] (1): nothing was written: config, connection or discovery failed.
+//! - [`EXIT_PARTIAL`] (3): the apply ran, but some changes failed or were stale: see the audit
+//!   report; planning again and applying converges.
+//! - [`EXIT_STALE_PLAN`] (5): refused before any write: the config changed, or the directory or
+//!   intranet changed so that the plan's changes are no longer what a fresh plan would do.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use futures_util::future::join_all;
+use miette::Diagnostic;
+use serde::Serialize;
+use serde_json::{json, Value};
+use thiserror::Error;
+
+use crate::intranet::fields::{self, Field};
+use crate::intranet::scim::{Capabilities, Endpoint, ScimClient, ScimError, Written};
+use crate::model::IntranetState;
+use crate::plan::{Action, Change, FieldChange, Plan};
+
+pub const EXIT_OK: u8 = crate::exit::OK;
+pub const EXIT_ERROR: u8 = crate::exit::ERROR;
+pub const EXIT_PARTIAL: u8 = crate::exit::PARTIAL;
+/// Proposed; `exit.rs` has 4 for a policy refusal, so a stale plan takes 5.
+pub const EXIT_STALE_PLAN: u8 = 5;
+
+/// What became of one change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome {
+    Applied,
+    /// Not applied: the server refused it, or it could not be sent.
+    Failed {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        http_status: Option<u16>,
+        detail: String,
+    },
+    /// Not applied: the resource changed since the plan (412 on `If-Match`).
+    Stale {
+        detail: String,
+    },
+}
+
+impl Outcome {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Applied => "applied",
+            Outcome::Failed { .. } => "failed",
+            Outcome::Stale { .. } => "stale",
+        }
+    }
+    fn failed(detail: impl Into<String>) -> Outcome {
+        Outcome::Failed {
+            http_status: None,
+            detail: detail.into(),
+        }
+    }
+    fn from_error(e: &ScimError) -> Outcome {
+        match e {
+            ScimError::Http {
+                status: 412,
+                detail,
+                ..
+            } => Outcome::Stale {
+                detail: detail.clone(),
+            },
+            other => Outcome::Failed {
+                http_status: other.status(),
+                detail: other.to_string(),
+            },
+        }
+    }
+}
+
+/// One change of the plan and its outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChangeOutcome {
+    pub change: Change,
+    pub outcome: Outcome,
+}
+
+/// The outcome of every change, in plan order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ApplyReport {
+    pub outcomes: Vec<ChangeOutcome>,
+}
+
+impl ApplyReport {
+    pub fn count(&self, status: &str) -> usize {
+        self.outcomes
+            .iter()
+            .filter(|o| o.outcome.name() == status)
+            .count()
+    }
+    pub fn is_complete(&self) -> bool {
+        self.outcomes.iter().all(|o| o.outcome == Outcome::Applied)
+    }
+    pub fn exit_code(&self) -> u8 {
+        if self.is_complete() {
+            EXIT_OK
+        } else {
+            EXIT_PARTIAL
+        }
+    }
+}
+
+/// A saved plan that no longer matches what a fresh plan would do.
+#[derive(Debug, Error, Diagnostic)]
+#[error("the plan is stale; nothing was applied:\n{}", differences.iter().map(|d| format!("  {d}")).collect::<Vec<_>>().join("\n"))]
+#[diagnostic(
+    code(roster::apply::stale_plan),
+    help("run `roster plan` again, review it, and apply the new plan")
+)]
+pub struct StalePlan {
+    pub differences: Vec<String>,
+}
+
+/// Check a saved plan against the config digest now and against a plan computed fresh from the
+/// directory and intranet now. ETags and reasons are not compared: an ETag that moved without
+/// changing what the plan does is caught per change by `If-Match` (412 → stale).
+pub fn check_fresh(saved: &Plan, config_digest: &str, fresh: &Plan) -> Result<(), StalePlan> {
+    let mut differences = Vec::new();
+    if saved.inputs.config != config_digest {
+        differences.push(format!(
+            "the config changed since the plan was made ({} → {config_digest})",
+            saved.inputs.config
+        ));
+    }
+    let key = |c: &Change| {
+        (
+            c.action,
+            c.username.clone(),
+            c.role.as_ref().map(|r| r.role.clone()),
+        )
+    };
+    let norm = |c: &Change| {
+        let mut c = c.clone();
+        c.etag = None;
+        c.reason = String::new();
+        if let Some(r) = c.role.as_mut() {
+            r.group_etag = None;
+        }
+        c
+    };
+    let describe = |c: &Change| match &c.role {
+        Some(r) => format!("{} {} ({})", c.action.name(), c.username, r.role),
+        None => format!("{} {}", c.action.name(), c.username),
+    };
+    let old: BTreeMap<_, _> = saved.changes.iter().map(|c| (key(c), norm(c))).collect();
+    let new: BTreeMap<_, _> = fresh.changes.iter().map(|c| (key(c), norm(c))).collect();
+    for (k, c) in &old {
+        match new.get(k) {
+            None => differences.push(format!("- no longer needed: {}", describe(c))),
+            Some(n) if n != c => differences.push(format!("~ differs now: {}", describe(c))),
+            Some(_) => {}
+        }
+    }
+    for (k, c) in &new {
+        if !old.contains_key(k) {
+            differences.push(format!("+ newly needed: {}", describe(c)));
+        }
+    }
+    if differences.is_empty() {
+        Ok(())
+    } else {
+        Err(StalePlan { differences })
+    }
+}
+
+/// Shared state of one run.
+struct Run<'a> {
+    client: &'a ScimClient,
+    etags: bool,
+    /// Lowercased username → SCIM id, from the intranet as read plus creates and renames.
+    ids: Mutex<HashMap<String, String>>,
+    /// SCIM id → ETag after Roster's own write (`None`: written, ETag unknown).
+    written: Mutex<HashMap<String, Option<String>>>,
+    down: AtomicBool,
+}
+
+impl Run<'_> {
+    fn id_of(&self, username: &str) -> Option<String> {
+        self.ids.lock().ok()?.get(&username.to_lowercase()).cloned()
+    }
+
+    fn set_id(&self, username: &str, id: &str) {
+        if let Ok(mut ids) = self.ids.lock() {
+            ids.insert(username.to_lowercase(), id.to_string());
+        }
+    }
+
+    /// The `If-Match` for a write to `id`: the ETag of Roster's last write to it, else the plan's.
+    fn if_match(&self, id: &str, planned: Option<&str>) -> Option<String> {
+        if !self.etags {
+            return None;
+        }
+        match self.written.lock().ok().and_then(|w| w.get(id).cloned()) {
+            Some(after_our_write) => after_our_write,
+            None => planned.map(String::from),
+        }
+    }
+
+    fn record(&self, id: &str, w: &Written) {
+        if let Ok(mut written) = self.written.lock() {
+            written.insert(id.to_string(), w.etag.clone());
+        }
+    }
+
+    fn note(&self, e: &ScimError) {
+        if matches!(e, ScimError::Unreachable { .. }) {
+            self.down.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn skipped(&self) -> Option<Outcome> {
+        self.down.load(Ordering::SeqCst).then(|| {
+            Outcome::failed("not attempted: the SCIM service became unreachable during the apply")
+        })
+    }
+
+    async fn patch(
+        &self,
+        endpoint: Endpoint,
+        id: &str,
+        ops: Vec<Value>,
+        planned: Option<&str>,
+    ) -> Outcome {
+        if let Some(o) = self.skipped() {
+            return o;
+        }
+        if ops.is_empty() {
+            return Outcome::failed("no SCIM operation for these field changes");
+        }
+        let tag = self.if_match(id, planned);
+        match self.client.patch(endpoint, id, ops, tag.as_deref()).await {
+            Ok(w) => {
+                self.record(id, &w);
+                Outcome::Applied
+            }
+            Err(e) => {
+                self.note(&e);
+                Outcome::from_error(&e)
+            }
+        }
+    }
+
+    /// Field changes with `manager` turned from the plan's username into the manager's SCIM id.
+    fn resolve_fields(&self, fields: &[FieldChange]) -> Result<Vec<FieldChange>, String> {
+        fields
+            .iter()
+            .map(|f| {
+                let mut f = f.clone();
+                if f.name == "manager" {
+                    if let Some(name) = &f.after {
+                        f.after =
+                            Some(self.id_of(name).ok_or_else(|| {
+                                format!("manager {name} has no intranet account")
+                            })?);
+                    }
+                }
+                Ok(f)
+            })
+            .collect()
+    }
+
+    async fn user_change(&self, c: &Change) -> Outcome {
+        let Some(id) = c.intranet_id.as_deref() else {
+            return Outcome::failed("the plan gives no intranet id for this account");
+        };
+        let ops = match c.action {
+            Action::Reactivate => vec![json!({"op": "replace", "path": "active", "value": true})],
+            Action::Block => vec![json!({"op": "replace", "path": "active", "value": false})],
+            Action::Rename | Action::Update | Action::Link => {
+                let fields = match self.resolve_fields(&c.fields) {
+                    Ok(f) => f,
+                    Err(detail) => return Outcome::failed(detail),
+                };
+                let mut ops = Vec::new();
+                if c.action == Action::Link {
+                    let Some(ext) = &c.external_id else {
+                        return Outcome::failed("a link needs the directory's immutable ID");
+                    };
+                    ops.push(json!({"op": "replace", "path": "externalId", "value": ext}));
+                }
+                ops.extend(fields::patch_ops(&fields));
+                ops
+            }
+            Action::Create | Action::Grant | Action::Revoke => {
+                return Outcome::failed("not a change to an existing account");
+            }
+        };
+        let outcome = self
+            .patch(Endpoint::Users, id, ops, c.etag.as_deref())
+            .await;
+        if c.action == Action::Rename && outcome == Outcome::Applied {
+            let old = c
+                .fields
+                .iter()
+                .find(|f| f.name == "username")
+                .and_then(|f| f.before.clone());
+            if let (Some(old), Ok(mut ids)) = (old, self.ids.lock()) {
+                ids.remove(&old.to_lowercase());
+            }
+            self.set_id(&c.username, id);
+        }
+        outcome
+    }
+
+    /// POST a new account. A manager that is itself created in this run and not yet known is
+    /// left out and returned, to be set once every create is done.
+    async fn create(&self, c: &Change) -> (Outcome, Option<(String, String)>) {
+        if let Some(o) = self.skipped() {
+            return (o, None);
+        }
+        let mut deferred = None;
+        let mut values: Vec<(Field, Option<String>)> = Vec::new();
+        for f in &c.fields {
+            if f.name == "username" {
+                continue;
+            }
+            let Some(field) = Field::parse(&f.name) else {
+                return (
+                    Outcome::failed(format!("unknown intranet field `{}`", f.name)),
+                    None,
+                );
+            };
+            let mut value = f.after.clone();
+            if f.name == "manager" {
+                if let Some(name) = value.take() {
+                    match self.id_of(&name) {
+                        Some(id) => value = Some(id),
+                        None => deferred = Some(name),
+                    }
+                }
+            }
+            values.push((field, value));
+        }
+        let pairs: Vec<(Field, Option<&str>)> = values
+            .iter()
+            .map(|(f, v)| (f.clone(), v.as_deref()))
+            .collect();
+        let body = fields::user_resource(&c.username, c.external_id.as_deref(), true, &pairs);
+        match self.client.create_user(&body).await {
+            Ok(w) => {
+                let id = w.id.clone().unwrap_or_default();
+                self.set_id(&c.username, &id);
+                self.record(&id, &w);
+                (Outcome::Applied, deferred.map(|m| (id, m)))
+            }
+            Err(e) => {
+                self.note(&e);
+                (Outcome::from_error(&e), None)
+            }
+        }
+    }
+
+    async fn set_manager(&self, id: &str, manager: &str) -> Outcome {
+        let Some(manager_id) = self.id_of(manager) else {
+            return Outcome::failed(format!(
+                "created, but manager {manager} has no intranet account"
+            ));
+        };
+        let op = json!({"op": "replace", "path": Field::Enterprise(vec!["manager".into(), "value".into()]).patch_path(), "value": manager_id});
+        match self.patch(Endpoint::Users, id, vec![op], None).await {
+            Outcome::Applied => Outcome::Applied,
+            Outcome::Failed {
+                http_status,
+                detail,
+            } => Outcome::Failed {
+                http_status,
+                detail: format!("created, but setting the manager failed: {detail}"),
+            },
+            Outcome::Stale { detail } => Outcome::Stale {
+                detail: format!("created, but setting the manager: {detail}"),
+            },
+        }
+    }
+
+    /// One PATCH per group for all of its grants (or revokes) in this phase.
+    async fn role_batch(
+        &self,
+        group_id: &str,
+        planned_etag: Option<&str>,
+        items: &[(usize, &Change)],
+    ) -> Vec<(usize, Outcome)> {
+        let mut out = Vec::new();
+        let mut members = Vec::new();
+        for (i, c) in items {
+            let id = c.intranet_id.clone().or_else(|| self.id_of(&c.username));
+            match id {
+                Some(id) => members.push((*i, id)),
+                None => out.push((
+                    *i,
+                    Outcome::failed(format!(
+                        "{} has no intranet account (its create did not apply)",
+                        c.username
+                    )),
+                )),
+            }
+        }
+        if members.is_empty() {
+            return out;
+        }
+        let grant = items[0].1.action == Action::Grant;
+        let ops = if grant {
+            let values: Vec<Value> = members.iter().map(|(_, id)| json!({"value": id})).collect();
+            vec![json!({"op": "add", "path": "members", "value": values})]
+        } else {
+            members
+                .iter()
+                .map(|(_, id)| json!({"op": "remove", "path": format!("members[value eq \"{}\"]", id.replace('"', "\\\""))}))
+                .collect()
+        };
+        let outcome = self
+            .patch(Endpoint::Groups, group_id, ops, planned_etag)
+            .await;
+        out.extend(members.into_iter().map(|(i, _)| (i, outcome.clone())));
+        out
+    }
+}
+
+/// Carry out `plan`. `observed` is the intranet as read just before (for username → id of
+/// managers). Never fails as a whole: every change gets an outcome.
+pub async fn apply(
+    client: &ScimClient,
+    caps: &Capabilities,
+    plan: &Plan,
+    observed: &IntranetState,
+) -> ApplyReport {
+    let run = Run {
+        client,
+        etags: caps.etag,
+        ids: Mutex::new(
+            observed
+                .accounts
+                .iter()
+                .map(|a| (a.username.to_lowercase(), a.id.clone()))
+                .collect(),
+        ),
+        written: Mutex::new(HashMap::new()),
+        down: AtomicBool::new(false),
+    };
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; plan.changes.len()];
+    let phases = [
+        Action::Link,
+        Action::Rename,
+        Action::Create,
+        Action::Update,
+        Action::Reactivate,
+        Action::Grant,
+        Action::Revoke,
+        Action::Block,
+    ];
+    for phase in phases {
+        let items: Vec<(usize, &Change)> = plan
+            .changes
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.action == phase)
+            .collect();
+        if items.is_empty() {
+            continue;
+        }
+        let results: Vec<(usize, Outcome)> = match phase {
+            Action::Rename => {
+                let mut r = Vec::new();
+                for (i, c) in items {
+                    r.push((i, run.user_change(c).await));
+                }
+                r
+            }
+            Action::Create => {
+                let created = join_all(
+                    items
+                        .iter()
+                        .map(|(i, c)| async { (*i, run.create(c).await) }),
+                )
+                .await;
+                let mut r = Vec::new();
+                let mut deferred = Vec::new();
+                for (i, (o, d)) in created {
+                    match d {
+                        Some((id, manager)) => deferred.push((i, id, manager)),
+                        None => r.push((i, o)),
+                    }
+                }
+                let managers = join_all(
+                    deferred
+                        .iter()
+                        .map(|(i, id, m)| async { (*i, run.set_manager(id, m).await) }),
+                )
+                .await;
+                r.extend(managers);
+                r
+            }
+            Action::Grant | Action::Revoke => {
+                let mut by_group: BTreeMap<&str, Vec<(usize, &Change)>> = BTreeMap::new();
+                let mut r = Vec::new();
+                for (i, c) in items {
+                    match &c.role {
+                        Some(role) => by_group
+                            .entry(role.group_id.as_str())
+                            .or_default()
+                            .push((i, c)),
+                        None => r.push((i, Outcome::failed("a role change without its role"))),
+                    }
+                }
+                let batches = join_all(by_group.iter().map(|(gid, batch)| {
+                    let etag = batch[0]
+                        .1
+                        .role
+                        .as_ref()
+                        .and_then(|r| r.group_etag.as_deref());
+                    run.role_batch(gid, etag, batch)
+                }))
+                .await;
+                r.extend(batches.into_iter().flatten());
+                r
+            }
+            _ => {
+                join_all(
+                    items
+                        .iter()
+                        .map(|(i, c)| async { (*i, run.user_change(c).await) }),
+                )
+                .await
+            }
+        };
+        for (i, o) in results {
+            outcomes[i] = Some(o);
+        }
+    }
+    let outcomes = plan
+        .changes
+        .iter()
+        .zip(outcomes)
+        .map(|(c, o)| ChangeOutcome {
+            change: c.clone(),
+            outcome: o.unwrap_or_else(|| Outcome::failed("not attempted")),
+        })
+        .collect();
+    ApplyReport { outcomes }
+}
+
+/// What `roster apply` needs besides the config and the plan: passed in, so nothing below reads
+/// the clock or the identity of the runner itself.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Where the audit report goes (`audit/` next to the config, by default).
+    pub audit_dir: std::path::PathBuf,
+    /// Write the report without committing it.
+    pub no_commit: bool,
+    pub now: std::time::SystemTime,
+    /// `User name` in the audit report.
+    pub runner: String,
+    /// Commit author; `None`: git config.
+    pub author: Option<crate::audit::Author>,
+}
+
+/// The result of `apply_saved`.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub report: ApplyReport,
+    pub audit: crate::audit::AuditFiles,
+}
+
+/// `roster apply PLAN`: connect, refuse a stale plan (config digest, and a fresh plan from the
+/// directory and intranet now), carry out the saved plan, and write (and commit) the audit
+/// report, also when the apply was partial. Errors before any write are diagnostics
+/// ([`StalePlan`] → [`EXIT_STALE_PLAN`], others → [`EXIT_ERROR`]); after that, the report's
+/// [`ApplyReport::exit_code`] says how it went.
+pub async fn apply_saved(
+    cfg: &crate::config::Loaded,
+    saved: &Plan,
+    opts: &ApplyOptions,
+) -> miette::Result<Applied> {
+    use crate::intranet::scim;
+    let (live, observed) = tokio::try_join!(
+        async { Ok::<_, miette::Report>(scim::connect(cfg).await?) },
+        crate::observe::observe(cfg),
+    )?;
+    let fresh = crate::reconcile::plan(cfg, &observed)?;
+    check_fresh(saved, &cfg.digest, &fresh)?;
+    let report = apply(&live.client, &live.caps, saved, &observed.intranet).await;
+
+    // The state file (last-applied values) goes into the audit commit with the report.
+    let not_applied: std::collections::HashSet<usize> = report
+        .outcomes
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.outcome != Outcome::Applied)
+        .map(|(i, _)| i)
+        .collect();
+    let fields = scim::mapped_fields(cfg);
+    let state = crate::state::after_apply(
+        observed.state.as_ref(),
+        &observed.intranet,
+        saved,
+        &not_applied,
+        &fields,
+    );
+    let state_path = cfg.resolve(
+        cfg.config
+            .state
+            .as_deref()
+            .unwrap_or(std::path::Path::new(crate::state::DEFAULT_PATH)),
+    );
+    std::fs::write(&state_path, crate::state::render(&state)).map_err(|e| {
+        crate::audit::AuditError::Write {
+            path: state_path.display().to_string(),
+            problem: e.to_string(),
+        }
+    })?;
+
+    let identity = match live.client.whoami().await {
+        Some(name) => name,
+        None => format!(
+            "scim-token@{}",
+            live.client.base_url().host_str().unwrap_or("intranet")
+        ),
+    };
+    let ctx = crate::audit::AuditContext {
+        now: opts.now,
+        runner: opts.runner.clone(),
+        scim_identity: identity,
+        address: scim::local_address_for(live.client.base_url())
+            .map_or_else(|| "unknown".into(), |ip| ip.to_string()),
+    };
+    let audit = crate::audit::write_report(
+        &opts.audit_dir,
+        saved,
+        &report,
+        &ctx,
+        opts.author.as_ref(),
+        opts.no_commit,
+        &[state_path],
+    )?;
+    Ok(Applied { report, audit })
+}

@@ -1,0 +1,520 @@
+//! The audit report of an apply: a CSV in the intranet audit log's columns and a Markdown
+//! summary, written to `audit/<UTC time>-<plan digest>.{csv,md}` after every apply (partial and
+//! failed ones too) and committed with git2, staging only those two files.
+//!
+//! Pure parts (rows, CSV, Markdown, names) take the time and the identities as values; only
+//! [`write_report`] and [`commit_files`] touch the disk.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use miette::Diagnostic;
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use crate::apply::{ApplyReport, Outcome};
+use crate::plan::{Change, Plan};
+
+/// The intranet audit log's columns, in its order.
+pub const COLUMNS: [&str; 9] = [
+    "Date/Time",
+    "User name",
+    "Impersonated user",
+    "IP address / Proxy IP",
+    "Type",
+    "Category",
+    "Subcategory",
+    "Object",
+    "Details",
+];
+
+/// Who ran the apply, as whom, from where, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditContext {
+    pub now: SystemTime,
+    /// The person or CI actor running Roster (`User name`).
+    pub runner: String,
+    /// The identity the SCIM token acts as (`Impersonated user`).
+    pub scim_identity: String,
+    /// The runner's address as the intranet sees it (`IP address / Proxy IP`).
+    pub address: String,
+}
+
+/// A commit author.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Author {
+    pub name: String,
+    pub email: String,
+}
+
+#[derive(Debug, Error, Diagnostic)]
+pub enum AuditError {
+    #[error("could not write the audit report {path}: {problem}")]
+    #[diagnostic(
+        code(roster::audit::write),
+        help("check that the audit directory is writable")
+    )]
+    Write { path: String, problem: String },
+
+    #[error("could not commit the audit report: {problem}")]
+    #[diagnostic(
+        code(roster::audit::commit),
+        help("the report files are written; commit them by hand, or run with --no-commit outside a git repository")
+    )]
+    Commit { problem: String },
+
+    #[error("no author for the audit commit")]
+    #[diagnostic(
+        code(roster::audit::author),
+        help(
+            "set GIT_AUTHOR_NAME and GIT_AUTHOR_EMAIL, or user.name and user.email in git config"
+        )
+    )]
+    NoAuthor,
+}
+
+/// The runner's name: the configured one, else `GITHUB_ACTOR`, `USER`, `USERNAME`.
+pub fn runner_identity(configured: Option<&str>, env: impl Fn(&str) -> Option<String>) -> String {
+    configured
+        .map(String::from)
+        .or_else(|| {
+            ["GITHUB_ACTOR", "USER", "USERNAME"]
+                .iter()
+                .find_map(|k| env(k).filter(|v| !v.is_empty()))
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The commit author from the environment: `GIT_AUTHOR_NAME`/`GIT_AUTHOR_EMAIL`, else
+/// `GITHUB_ACTOR` (with its GitHub noreply address). `None`: fall back to git config.
+pub fn author_from_env(env: impl Fn(&str) -> Option<String>) -> Option<Author> {
+    let get = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+    if let (Some(name), Some(email)) = (get("GIT_AUTHOR_NAME"), get("GIT_AUTHOR_EMAIL")) {
+        return Some(Author { name, email });
+    }
+    let actor = get("GITHUB_ACTOR")?;
+    let email = match get("GITHUB_ACTOR_ID") {
+        Some(id) => format!("{id}+{actor}@users.noreply.github.com"),
+        None => format!("{actor}@users.noreply.github.com"),
+    };
+    Some(Author { name: actor, email })
+}
+
+/// `sha256:<hex>` of the plan's JSON form.
+pub fn plan_digest(plan: &Plan) -> String {
+    let bytes = serde_json::to_vec(plan).unwrap_or_default();
+    let hash = Sha256::digest(&bytes);
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// Civil UTC date and time of a Unix time (days-from-civil inverse, proleptic Gregorian).
+fn civil(t: SystemTime) -> (i64, u32, u32, u32, u32, u32) {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (
+        year,
+        month,
+        day,
+        (rem / 3600) as u32,
+        (rem % 3600 / 60) as u32,
+        (rem % 60) as u32,
+    )
+}
+
+/// `2026-11-26 01:19:44 UTC`
+pub fn display_time(t: SystemTime) -> String {
+    let (y, mo, d, h, mi, s) = civil(t);
+    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02} UTC")
+}
+
+/// `20261126T011944Z-<first 12 hex of the plan digest>`
+pub fn file_stem(t: SystemTime, digest: &str) -> String {
+    let (y, mo, d, h, mi, s) = civil(t);
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    let short: String = hex.chars().take(12).collect();
+    format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z-{short}")
+}
+
+/// Neutralise a cell a spreadsheet would run as a formula (OWASP CSV injection): prefix `'`.
+pub fn neutralise(cell: &str) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}")
+    } else {
+        cell.to_string()
+    }
+}
+
+fn show(v: Option<&str>) -> String {
+    v.map_or_else(|| "(none)".to_string(), |s| format!("\"{s}\""))
+}
+
+fn outcome_text(o: &Outcome) -> String {
+    match o {
+        Outcome::Applied => "applied".into(),
+        Outcome::Failed {
+            http_status: Some(s),
+            detail,
+        } => format!("failed (HTTP {s}): {detail}"),
+        Outcome::Failed {
+            http_status: None,
+            detail,
+        } => format!("failed: {detail}"),
+        Outcome::Stale { detail } => format!("stale (changed since the plan): {detail}"),
+    }
+}
+
+fn details(c: &Change, o: &Outcome) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(r) = &c.role {
+        parts.push(format!("role {} via group {}", r.role, r.group));
+    }
+    parts.extend(c.fields.iter().map(|f| {
+        format!(
+            "{}: {} -> {}",
+            f.name,
+            show(f.before.as_deref()),
+            show(f.after.as_deref())
+        )
+    }));
+    parts.push(format!("outcome: {}", outcome_text(o)));
+    parts.join("; ")
+}
+
+/// One row per change, in the plan's order, cells already neutralised.
+pub fn rows(report: &ApplyReport, ctx: &AuditContext) -> Vec<[String; 9]> {
+    let when = display_time(ctx.now);
+    report
+        .outcomes
+        .iter()
+        .map(|co| {
+            let c = &co.change;
+            [
+                when.clone(),
+                ctx.runner.clone(),
+                ctx.scim_identity.clone(),
+                ctx.address.clone(),
+                if c.action.is_role() {
+                    "Groups"
+                } else {
+                    "Users"
+                }
+                .to_string(),
+                "Sync".to_string(),
+                c.action.name().to_string(),
+                c.username.clone(),
+                details(c, &co.outcome),
+            ]
+            .map(|cell| neutralise(&cell))
+        })
+        .collect()
+}
+
+/// RFC 4180 CSV: header row, CRLF line ends, quotes where needed.
+pub fn render_csv(rows: &[[String; 9]]) -> Vec<u8> {
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    // Writing to a Vec cannot fail.
+    let _ = w.write_record(COLUMNS);
+    for r in rows {
+        let _ = w.write_record(r);
+    }
+    w.into_inner().unwrap_or_default()
+}
+
+fn md_escape(s: &str) -> String {
+    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+/// The Markdown summary beside the CSV.
+pub fn render_markdown(
+    plan: &Plan,
+    report: &ApplyReport,
+    ctx: &AuditContext,
+    digest: &str,
+) -> String {
+    let (applied, failed, stale) = (
+        report.count("applied"),
+        report.count("failed"),
+        report.count("stale"),
+    );
+    let mut md = format!("# Roster apply, {}\n\n", display_time(ctx.now));
+    md.push_str(&format!(
+        "- Plan: `{digest}` ({} changes)\n",
+        plan.changes.len()
+    ));
+    md.push_str(&format!(
+        "- Run by: {} as {} from {}\n",
+        ctx.runner, ctx.scim_identity, ctx.address
+    ));
+    md.push_str(&format!(
+        "- Outcome: {applied} applied, {failed} failed, {stale} stale\n"
+    ));
+    if !report.is_complete() {
+        md.push_str("\nThis apply is partial. Plan again and apply to converge.\n");
+    }
+    md.push_str("\n| Outcome | Action | Object | Details |\n|---|---|---|---|\n");
+    for co in &report.outcomes {
+        md.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            co.outcome.name(),
+            co.change.action.name(),
+            md_escape(&co.change.username),
+            md_escape(&details(&co.change, &co.outcome))
+        ));
+    }
+    md
+}
+
+/// The report's two files, written (and committed, unless `no_commit`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditFiles {
+    pub csv: PathBuf,
+    pub markdown: PathBuf,
+    /// The commit's id, when committed.
+    pub commit: Option<String>,
+}
+
+fn write_error(path: &Path, e: std::io::Error) -> AuditError {
+    AuditError::Write {
+        path: path.display().to_string(),
+        problem: e.to_string(),
+    }
+}
+
+/// Write `<dir>/<stem>.csv` and `.md`; then, unless `no_commit`, commit only those files (and
+/// `also_commit`: the state file) in the git repository holding `dir`.
+pub fn write_report(
+    dir: &Path,
+    plan: &Plan,
+    report: &ApplyReport,
+    ctx: &AuditContext,
+    author: Option<&Author>,
+    no_commit: bool,
+    also_commit: &[PathBuf],
+) -> Result<AuditFiles, AuditError> {
+    let digest = plan_digest(plan);
+    let stem = file_stem(ctx.now, &digest);
+    let csv = dir.join(format!("{stem}.csv"));
+    let markdown = dir.join(format!("{stem}.md"));
+    let summary = render_markdown(plan, report, ctx, &digest);
+    std::fs::create_dir_all(dir).map_err(|e| write_error(dir, e))?;
+    std::fs::write(&csv, render_csv(&rows(report, ctx))).map_err(|e| write_error(&csv, e))?;
+    std::fs::write(&markdown, &summary).map_err(|e| write_error(&markdown, e))?;
+    let commit = if no_commit {
+        None
+    } else {
+        let message = format!(
+            "Roster apply: {} applied, {} failed, {} stale\n\n{}\nPlan-Digest: {digest}\n",
+            report.count("applied"),
+            report.count("failed"),
+            report.count("stale"),
+            summary
+                .lines()
+                .filter(|l| l.starts_with("- "))
+                .collect::<Vec<_>>()
+                .join("\n")
+                + "\n",
+        );
+        let mut files = vec![csv.clone(), markdown.clone()];
+        files.extend(also_commit.iter().cloned());
+        Some(commit_files(dir, &files, author, &message, ctx.now)?)
+    };
+    Ok(AuditFiles {
+        csv,
+        markdown,
+        commit,
+    })
+}
+
+/// Commit exactly `files` on top of HEAD: the new tree is HEAD's tree with these files put in;
+/// the index gets these entries only, so the user's other changes stay as they were.
+pub fn commit_files(
+    near: &Path,
+    files: &[PathBuf],
+    author: Option<&Author>,
+    message: &str,
+    now: SystemTime,
+) -> Result<String, AuditError> {
+    let err = |e: git2::Error| AuditError::Commit {
+        problem: e.message().to_string(),
+    };
+    let repo = git2::Repository::discover(near).map_err(err)?;
+    let workdir = repo
+        .workdir()
+        .ok_or_else(|| AuditError::Commit {
+            problem: "the repository is bare".into(),
+        })?
+        .canonicalize()
+        .map_err(|e| AuditError::Commit {
+            problem: e.to_string(),
+        })?;
+    let secs = now
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let sig = match author {
+        Some(a) => {
+            git2::Signature::new(&a.name, &a.email, &git2::Time::new(secs, 0)).map_err(err)?
+        }
+        None => {
+            let cfg = repo.signature().map_err(|_| AuditError::NoAuthor)?;
+            let (name, email) = (
+                cfg.name().unwrap_or_default().to_string(),
+                cfg.email().unwrap_or_default().to_string(),
+            );
+            git2::Signature::new(&name, &email, &git2::Time::new(secs, 0)).map_err(err)?
+        }
+    };
+    let parent = match repo.head() {
+        Ok(h) => Some(h.peel_to_commit().map_err(err)?),
+        Err(e)
+            if e.code() == git2::ErrorCode::UnbornBranch
+                || e.code() == git2::ErrorCode::NotFound =>
+        {
+            None
+        }
+        Err(e) => return Err(err(e)),
+    };
+    let base = match &parent {
+        Some(c) => c.tree().map_err(err)?,
+        None => {
+            let empty = repo.treebuilder(None).map_err(err)?.write().map_err(err)?;
+            repo.find_tree(empty).map_err(err)?
+        }
+    };
+    let mut update = git2::build::TreeUpdateBuilder::new();
+    let mut rels = Vec::new();
+    for f in files {
+        let abs = f.canonicalize().map_err(|e| AuditError::Commit {
+            problem: format!("{}: {e}", f.display()),
+        })?;
+        let rel = abs
+            .strip_prefix(&workdir)
+            .map_err(|_| AuditError::Commit {
+                problem: format!("{} is outside the repository", f.display()),
+            })?
+            .to_path_buf();
+        let bytes = std::fs::read(&abs).map_err(|e| AuditError::Commit {
+            problem: e.to_string(),
+        })?;
+        let blob = repo.blob(&bytes).map_err(err)?;
+        let rel_str = rel.to_string_lossy().replace('\\', "/");
+        update.upsert(&rel_str, blob, git2::FileMode::Blob);
+        rels.push(rel);
+    }
+    let tree_id = update.create_updated(&repo, &base).map_err(err)?;
+    let tree = repo.find_tree(tree_id).map_err(err)?;
+    let parents: Vec<&git2::Commit> = parent.iter().collect();
+    let oid = repo
+        .commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
+        .map_err(err)?;
+    // Stage just these paths so `git status` agrees with the new HEAD for them.
+    let mut index = repo.index().map_err(err)?;
+    for rel in &rels {
+        index.add_path(rel).map_err(err)?;
+    }
+    index.write().map_err(err)?;
+    Ok(oid.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::apply::ChangeOutcome;
+    use crate::plan::{Action, FieldChange, Inputs};
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn civil_time() {
+        assert_eq!(display_time(at(0)), "1970-01-01 00:00:00 UTC");
+        assert_eq!(display_time(at(951_782_400)), "2000-02-29 00:00:00 UTC");
+        assert_eq!(display_time(at(1_795_655_984)), "2026-11-26 01:19:44 UTC");
+        assert_eq!(
+            file_stem(at(1_795_655_984), "sha256:0123456789abcdef"),
+            "20261126T011944Z-0123456789ab"
+        );
+    }
+
+    #[test]
+    fn formula_cells_are_neutralised() {
+        for bad in ["=1+1", "+x", "-2", "@SUM(A1)", "\tx", "\rx"] {
+            assert!(neutralise(bad).starts_with('\''), "{bad:?}");
+        }
+        assert_eq!(neutralise("alice"), "alice");
+    }
+
+    #[test]
+    fn csv_has_the_columns_and_quotes() {
+        let change = Change {
+            action: Action::Update,
+            username: "=cmd|' /C calc'!A0".into(),
+            external_id: None,
+            intranet_id: Some("1".into()),
+            etag: None,
+            fields: vec![FieldChange {
+                name: "display_name".into(),
+                before: Some("A, \"B\"".into()),
+                after: None,
+                origin: None,
+            }],
+            role: None,
+            reason: String::new(),
+        };
+        let report = ApplyReport {
+            outcomes: vec![ChangeOutcome {
+                change,
+                outcome: Outcome::Applied,
+            }],
+        };
+        let ctx = AuditContext {
+            now: at(0),
+            runner: "ci".into(),
+            scim_identity: "scim".into(),
+            address: "127.0.0.1".into(),
+        };
+        let out = String::from_utf8(render_csv(&rows(&report, &ctx))).unwrap();
+        let mut r = csv::Reader::from_reader(out.as_bytes());
+        assert_eq!(r.headers().unwrap().iter().collect::<Vec<_>>(), COLUMNS);
+        let rec = r.records().next().unwrap().unwrap();
+        assert_eq!(&rec[7], "'=cmd|' /C calc'!A0");
+        assert!(rec[8].contains("display_name: \"A, \"B\"\" -> (none)"));
+        assert!(out.contains("\r\n"));
+        let plan = Plan::new(Inputs::default(), vec![], vec![]);
+        assert!(plan_digest(&plan).starts_with("sha256:"));
+    }
+
+    #[test]
+    fn identities_from_env() {
+        let env = |k: &str| match k {
+            "GITHUB_ACTOR" => Some("octo".to_string()),
+            "USER" => Some("root".to_string()),
+            _ => None,
+        };
+        assert_eq!(runner_identity(None, env), "octo");
+        assert_eq!(runner_identity(Some("me"), env), "me");
+        assert_eq!(
+            author_from_env(env).unwrap().email,
+            "octo@users.noreply.github.com"
+        );
+        assert_eq!(author_from_env(|_| None), None);
+    }
+}

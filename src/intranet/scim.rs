@@ -1,0 +1,1019 @@
+//! The live intranet over SCIM 2.0 (RFC 7643/7644): discovery, paged concurrent reads, and the
+//! writes `apply` makes (POST and PATCH only: this module has no way to delete anything).
+//!
+//! The bearer token lives in [`Token`], whose `Debug` is redacted and which is only ever turned
+//! into a sensitive `Authorization` header. Errors carry URLs, statuses and the server's SCIM
+//! error detail, never a header.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use miette::Diagnostic;
+use reqwest::header::{
+    HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, ETAG, IF_MATCH, RETRY_AFTER,
+};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use thiserror::Error;
+use tokio::sync::Semaphore;
+use url::Url;
+
+use crate::config::{Loaded, ScimConfig, Secret};
+use crate::intranet::fields::{Field, ENTERPRISE_USER, PATCH_OP};
+use crate::intranet::snapshot::{state_from_resources, to_snapshot, Resources};
+use crate::model::IntranetState;
+
+const SCIM_JSON: &str = "application/scim+json";
+
+/// Page size asked for when the server announces no `maxResults`. The server may answer with
+/// fewer per page; paging follows what it really returns.
+const DEFAULT_PAGE: usize = 1000;
+
+/// A bearer token. Its `Debug` never shows the value, and it has no `Display`.
+#[derive(Clone)]
+pub struct Token(Arc<str>);
+
+impl Token {
+    pub fn new(value: impl Into<String>) -> Token {
+        Token(Arc::from(value.into()))
+    }
+    fn header(&self) -> Result<HeaderValue, ScimError> {
+        let mut h = HeaderValue::from_str(&format!("Bearer {}", self.0)).map_err(|_| {
+            ScimError::Secret {
+                source_name: "token".into(),
+                problem: "it holds characters not allowed in an HTTP header".into(),
+            }
+        })?;
+        h.set_sensitive(true);
+        Ok(h)
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+/// Read a secret from the environment (through `env`) or from a file relative to `base_dir`.
+pub fn resolve_secret(
+    secret: &Secret,
+    base_dir: &Path,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Token, ScimError> {
+    let (name, value) = match secret {
+        Secret::Env(var) => (
+            format!("environment variable {var}"),
+            env(var).ok_or_else(|| ScimError::Secret {
+                source_name: format!("environment variable {var}"),
+                problem: "it is not set".into(),
+            })?,
+        ),
+        Secret::File(path) => {
+            let path = base_dir.join(path);
+            let name = format!("file {}", path.display());
+            let text = std::fs::read_to_string(&path).map_err(|e| ScimError::Secret {
+                source_name: name.clone(),
+                problem: e.to_string(),
+            })?;
+            (name, text)
+        }
+    };
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(ScimError::Secret {
+            source_name: name,
+            problem: "it is empty".into(),
+        });
+    }
+    Ok(Token::new(value))
+}
+
+/// Everything that can go wrong talking to the SCIM service.
+#[derive(Debug, Error, Diagnostic)]
+pub enum ScimError {
+    #[error("invalid SCIM URL `{url}`: {problem}")]
+    #[diagnostic(
+        code(roster::scim::bad_url),
+        help("intranet.scim.url is the service's base, e.g. https://intranet.example.com/scim/v2")
+    )]
+    BadUrl { url: String, problem: String },
+
+    #[error("refusing plain http:// to {host}: the bearer token would travel unencrypted")]
+    #[diagnostic(
+        code(roster::scim::insecure_url),
+        help("use https://, or set `insecure: true` under intranet.scim if you accept the risk")
+    )]
+    InsecureUrl { host: String },
+
+    #[error("could not read the SCIM token from the {source_name}: {problem}")]
+    #[diagnostic(
+        code(roster::scim::secret),
+        help("intranet.scim.token takes `env: VAR` or `file: path`")
+    )]
+    Secret {
+        source_name: String,
+        problem: String,
+    },
+
+    #[error("invalid header `{name}` in intranet.scim.headers")]
+    #[diagnostic(
+        code(roster::scim::bad_header),
+        help("header names and values must be printable ASCII")
+    )]
+    BadHeader { name: String },
+
+    #[error("the SCIM service at {url} refused the token ({status})")]
+    #[diagnostic(
+        code(roster::scim::unauthorized),
+        help("check the bearer token that intranet.scim.token points to: it is wrong, expired or lacks rights")
+    )]
+    Unauthorized { url: String, status: u16 },
+
+    #[error("cannot reach the SCIM service at {url}: {what}")]
+    #[diagnostic(
+        code(roster::scim::unreachable),
+        help("check intranet.scim.url, that the service is up, and that this machine can reach it (proxy, firewall, DNS)")
+    )]
+    Unreachable { url: String, what: String },
+
+    #[error("the SCIM service does not support the {schema} schema, which the field mappings need for {fields}")]
+    #[diagnostic(
+        code(roster::scim::schema_missing),
+        help("remove those fields from field_mappings, or enable the schema on the intranet (see its /ResourceTypes)")
+    )]
+    SchemaMissing { schema: String, fields: String },
+
+    #[error("the SCIM service does not support {feature}")]
+    #[diagnostic(
+        code(roster::scim::unsupported),
+        help("Roster needs {feature}; see the service's /ServiceProviderConfig")
+    )]
+    Unsupported { feature: String },
+
+    #[error("{method} {url} failed with HTTP {status}{}: {detail}", scim_type.as_deref().map(|t| format!(" ({t})")).unwrap_or_default())]
+    #[diagnostic(code(roster::scim::http), help("the server's answer is quoted above"))]
+    Http {
+        method: String,
+        url: String,
+        status: u16,
+        scim_type: Option<String>,
+        detail: String,
+    },
+
+    #[error("unexpected answer from {url}: {problem}")]
+    #[diagnostic(
+        code(roster::scim::bad_response),
+        help("the service does not answer as SCIM 2.0 (RFC 7644) describes")
+    )]
+    BadResponse { url: String, problem: String },
+}
+
+impl ScimError {
+    /// The HTTP status the server answered with, when the error is one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ScimError::Http { status, .. } | ScimError::Unauthorized { status, .. } => {
+                Some(*status)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Retry and concurrency settings. `from_config` takes them from `intranet.scim`.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    pub concurrency: usize,
+    pub timeout: Duration,
+    /// Attempts after the first on 429/502/503/504 and on connection failures.
+    pub retries: u32,
+    /// First backoff delay; doubled each attempt, with jitter, capped by `max_backoff`.
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            concurrency: 4,
+            timeout: Duration::from_secs(30),
+            retries: 4,
+            backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What the service says it supports (`/ServiceProviderConfig`, `/ResourceTypes`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capabilities {
+    pub patch: bool,
+    pub bulk: bool,
+    pub filter: bool,
+    pub etag: bool,
+    /// `filter.maxResults`: the most resources one page may hold.
+    pub max_results: Option<usize>,
+    /// The User resource type lists the enterprise extension.
+    pub enterprise: bool,
+}
+
+/// A successful write: the resource's id (known for creates) and its new ETag, if the server gave
+/// one (header `ETag`, or `meta.version` of a returned body).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Written {
+    pub id: Option<String>,
+    pub etag: Option<String>,
+}
+
+/// The resource collections Roster reads and writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Users,
+    Groups,
+}
+
+impl Endpoint {
+    fn path(self) -> &'static str {
+        match self {
+            Endpoint::Users => "Users",
+            Endpoint::Groups => "Groups",
+        }
+    }
+}
+
+/// An async SCIM 2.0 client. Cheap to clone; clones share the connection pool and the
+/// concurrency limit.
+#[derive(Clone)]
+pub struct ScimClient {
+    http: reqwest::Client,
+    base: Url,
+    auth: HeaderValue,
+    limit: Arc<Semaphore>,
+    opts: ClientOptions,
+}
+
+impl fmt::Debug for ScimClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScimClient")
+            .field("base", &self.base.as_str())
+            .field("opts", &self.opts)
+            .finish()
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// Check a SCIM base URL: https, or http to loopback, or http with `insecure`.
+pub fn check_url(url: &str, insecure: bool) -> Result<Url, ScimError> {
+    let bad = |problem: &str| ScimError::BadUrl {
+        url: url.to_string(),
+        problem: problem.to_string(),
+    };
+    let mut parsed = Url::parse(url).map_err(|e| bad(&e.to_string()))?;
+    if parsed.host().is_none() {
+        return Err(bad("it has no host"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(bad(
+            "credentials belong in intranet.scim.token, not in the URL",
+        ));
+    }
+    match parsed.scheme() {
+        "https" => {}
+        "http" if insecure || is_loopback(&parsed) => {}
+        "http" => {
+            return Err(ScimError::InsecureUrl {
+                host: parsed.host_str().unwrap_or_default().to_string(),
+            })
+        }
+        other => return Err(bad(&format!("scheme `{other}` is not http or https"))),
+    }
+    if !parsed.path().ends_with('/') {
+        let path = format!("{}/", parsed.path());
+        parsed.set_path(&path);
+    }
+    Ok(parsed)
+}
+
+/// The local address this machine uses to reach the SCIM service (for the audit's IP column).
+/// Sends nothing: a UDP socket is connected, which only picks a route.
+pub fn local_address_for(url: &Url) -> Option<IpAddr> {
+    let addr = url.socket_addrs(|| None).ok()?.into_iter().next()?;
+    let bind = if addr.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    };
+    let sock = std::net::UdpSocket::bind(bind).ok()?;
+    sock.connect(addr).ok()?;
+    Some(sock.local_addr().ok()?.ip())
+}
+
+/// A random number for backoff jitter, without a dependency: `RandomState` is seeded randomly.
+fn jitter(max: Duration) -> Duration {
+    let r = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let ms = max.as_millis().max(1) as u64;
+    Duration::from_millis(r % ms)
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    let mut what = if e.is_timeout() {
+        "the request timed out".to_string()
+    } else if e.is_connect() {
+        "the connection failed".to_string()
+    } else {
+        "the request failed".to_string()
+    };
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        what.push_str(": ");
+        what.push_str(&s.to_string());
+        source = s.source();
+    }
+    what
+}
+
+/// Parse the SCIM error body (`detail`, `scimType`), falling back to the raw text.
+fn error_detail(body: &str) -> (Option<String>, String) {
+    match serde_json::from_str::<Value>(body) {
+        Ok(v) => (
+            v.get("scimType").and_then(Value::as_str).map(String::from),
+            v.get("detail")
+                .and_then(Value::as_str)
+                .map(String::from)
+                .unwrap_or_else(|| body.trim().to_string()),
+        ),
+        Err(_) => (
+            None,
+            body.chars()
+                .take(500)
+                .collect::<String>()
+                .trim()
+                .to_string(),
+        ),
+    }
+}
+
+struct Answer {
+    status: StatusCode,
+    etag: Option<String>,
+    body: Option<Value>,
+}
+
+impl ScimClient {
+    /// Build a client from the config section. `base_dir` resolves a `file:` token; `env` reads
+    /// environment variables (passed in so callers and tests control it).
+    pub fn from_config(
+        cfg: &ScimConfig,
+        base_dir: &Path,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<ScimClient, ScimError> {
+        let token = resolve_secret(&cfg.token, base_dir, env)?;
+        let opts = ClientOptions {
+            concurrency: cfg.concurrency.max(1),
+            timeout: Duration::from_secs(cfg.timeout.max(1)),
+            ..ClientOptions::default()
+        };
+        ScimClient::new(&cfg.url, token, &cfg.headers, cfg.insecure, opts)
+    }
+
+    pub fn new(
+        url: &str,
+        token: Token,
+        headers: &BTreeMap<String, String>,
+        insecure: bool,
+        opts: ClientOptions,
+    ) -> Result<ScimClient, ScimError> {
+        let base = check_url(url, insecure)?;
+        let mut default_headers = HeaderMap::new();
+        for (name, value) in headers {
+            let bad = || ScimError::BadHeader { name: name.clone() };
+            let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad())?;
+            if n == AUTHORIZATION {
+                return Err(bad());
+            }
+            let mut v = HeaderValue::from_str(value).map_err(|_| bad())?;
+            v.set_sensitive(true);
+            default_headers.insert(n, v);
+        }
+        default_headers.insert(reqwest::header::ACCEPT, HeaderValue::from_static(SCIM_JSON));
+        let http = reqwest::Client::builder()
+            .default_headers(default_headers)
+            .timeout(opts.timeout)
+            .connect_timeout(opts.timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("roster/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ScimError::BadUrl {
+                url: url.to_string(),
+                problem: describe(&e),
+            })?;
+        Ok(ScimClient {
+            http,
+            base,
+            auth: token.header()?,
+            limit: Arc::new(Semaphore::new(opts.concurrency.max(1))),
+            opts,
+        })
+    }
+
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    pub fn concurrency(&self) -> usize {
+        self.opts.concurrency
+    }
+
+    fn url(&self, path: &str) -> Result<Url, ScimError> {
+        self.base.join(path).map_err(|e| ScimError::BadUrl {
+            url: format!("{}{path}", self.base),
+            problem: e.to_string(),
+        })
+    }
+
+    /// One request, with bounded concurrency and retries on 429/502/503/504 and on connection
+    /// failures (honouring `Retry-After`). Other 4xx are never retried. Non-2xx become errors.
+    async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+        if_match: Option<&str>,
+    ) -> Result<Answer, ScimError> {
+        let mut attempt = 0u32;
+        loop {
+            let mut req = self
+                .http
+                .request(method.clone(), url.clone())
+                .header(AUTHORIZATION, self.auth.clone());
+            if let Some(b) = body {
+                req = req.header(CONTENT_TYPE, SCIM_JSON).body(b.to_string());
+            }
+            if let Some(tag) = if_match {
+                req = req.header(IF_MATCH, tag);
+            }
+            let result = {
+                let _permit = self
+                    .limit
+                    .acquire()
+                    .await
+                    .map_err(|_| ScimError::BadResponse {
+                        url: url.to_string(),
+                        problem: "client shut down".into(),
+                    })?;
+                match req.send().await {
+                    Ok(resp) => {
+                        let status = resp.status();
+                        let headers = resp.headers().clone();
+                        match resp.text().await {
+                            Ok(text) => Ok((status, headers, text)),
+                            Err(e) => Err(e),
+                        }
+                    }
+                    Err(e) => Err(e),
+                }
+            };
+            let delay = self.backoff(attempt);
+            match result {
+                Err(e) => {
+                    // A request that never reached the server (connect) is safe to resend; a
+                    // timeout after sending is not, for a POST.
+                    let safe = e.is_connect() || (method != Method::POST && e.is_timeout());
+                    if safe && attempt < self.opts.retries {
+                        attempt += 1;
+                        tokio::time::sleep(delay).await;
+                        continue;
+                    }
+                    return Err(ScimError::Unreachable {
+                        url: url.to_string(),
+                        what: describe(&e),
+                    });
+                }
+                Ok((status, headers, text)) => {
+                    let retryable = matches!(status.as_u16(), 429 | 502 | 503 | 504);
+                    if retryable && attempt < self.opts.retries {
+                        attempt += 1;
+                        let wait = retry_after(&headers)
+                            .map(|d| d.min(self.opts.max_backoff * 3))
+                            .unwrap_or(delay);
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    return self.answer(&method, &url, status, &headers, &text);
+                }
+            }
+        }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self
+            .opts
+            .backoff
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.opts.max_backoff);
+        exp / 2 + jitter(exp / 2 + Duration::from_millis(1))
+    }
+
+    fn answer(
+        &self,
+        method: &Method,
+        url: &Url,
+        status: StatusCode,
+        headers: &HeaderMap,
+        text: &str,
+    ) -> Result<Answer, ScimError> {
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            return Err(ScimError::Unauthorized {
+                url: self.base.to_string(),
+                status: status.as_u16(),
+            });
+        }
+        if !status.is_success() {
+            let (scim_type, detail) = error_detail(text);
+            return Err(ScimError::Http {
+                method: method.to_string(),
+                url: url.to_string(),
+                status: status.as_u16(),
+                scim_type,
+                detail,
+            });
+        }
+        let body = if text.trim().is_empty() {
+            None
+        } else {
+            Some(
+                serde_json::from_str::<Value>(text).map_err(|e| ScimError::BadResponse {
+                    url: url.to_string(),
+                    problem: format!("body is not JSON: {e}"),
+                })?,
+            )
+        };
+        let etag = headers
+            .get(ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from)
+            .or_else(|| body.as_ref().and_then(meta_version));
+        Ok(Answer { status, etag, body })
+    }
+
+    async fn get(&self, path: &str) -> Result<Value, ScimError> {
+        let url = self.url(path)?;
+        let ans = self.send(Method::GET, url.clone(), None, None).await?;
+        ans.body.ok_or_else(|| ScimError::BadResponse {
+            url: url.to_string(),
+            problem: "empty body".into(),
+        })
+    }
+
+    /// Read `/ServiceProviderConfig` and the User resource type.
+    pub async fn discover(&self) -> Result<Capabilities, ScimError> {
+        let spc = self.get("ServiceProviderConfig").await?;
+        let supported = |k: &str| {
+            spc.get(k)
+                .and_then(|f| f.get("supported"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+        };
+        let max_results = spc
+            .get("filter")
+            .and_then(|f| f.get("maxResults"))
+            .and_then(Value::as_u64)
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|n| *n > 0);
+        let enterprise = match self.get("ResourceTypes").await {
+            Ok(list) => resource_list(&list).iter().any(|rt| {
+                rt.get("name").and_then(Value::as_str) == Some("User")
+                    && rt
+                        .get("schemaExtensions")
+                        .and_then(Value::as_array)
+                        .is_some_and(|exts| {
+                            exts.iter().any(|e| {
+                                e.get("schema").and_then(Value::as_str) == Some(ENTERPRISE_USER)
+                            })
+                        })
+            }),
+            // A service without /ResourceTypes says nothing: let writes tell.
+            Err(ScimError::Http { status: 404, .. }) => true,
+            Err(e) => return Err(e),
+        };
+        Ok(Capabilities {
+            patch: supported("patch"),
+            bulk: supported("bulk"),
+            filter: supported("filter"),
+            etag: supported("etag"),
+            max_results,
+            enterprise,
+        })
+    }
+
+    /// Every resource of an endpoint. The first page tells the total and the real page size;
+    /// the remaining pages are then fetched concurrently, and any gap a short page leaves is
+    /// filled sequentially. `attributes` limits what the server returns (empty: everything).
+    pub async fn list_all(
+        &self,
+        endpoint: Endpoint,
+        attributes: &[String],
+        page_size: Option<usize>,
+    ) -> Result<Vec<Value>, ScimError> {
+        let count = page_size.unwrap_or(DEFAULT_PAGE).max(1);
+        let first = self.page(endpoint, attributes, 1, count).await?;
+        let total = first.total;
+        let per_page = first.resources.len();
+        let mut pages: BTreeMap<usize, Vec<Value>> = BTreeMap::new();
+        pages.insert(1, first.resources);
+        if per_page > 0 && per_page < total {
+            let starts: Vec<usize> = (1..)
+                .map(|k| 1 + k * per_page)
+                .take_while(|s| *s <= total)
+                .collect();
+            let fetched: Vec<(usize, Vec<Value>)> = stream::iter(starts)
+                .map(|start| async move {
+                    self.page(endpoint, attributes, start, per_page)
+                        .await
+                        .map(|p| (start, p.resources))
+                })
+                .buffer_unordered(self.opts.concurrency.max(1))
+                .try_collect()
+                .await?;
+            pages.extend(fetched);
+        }
+        // Walk the pages in order; fetch what a short page left out.
+        let mut out = Vec::with_capacity(total);
+        let mut seen = std::collections::HashSet::new();
+        let mut pos = 1;
+        while pos <= total {
+            let resources = match pages.remove(&pos) {
+                Some(r) => r,
+                None => self.page(endpoint, attributes, pos, count).await?.resources,
+            };
+            if resources.is_empty() {
+                break;
+            }
+            pos += resources.len();
+            for r in resources {
+                let id = r.get("id").and_then(Value::as_str).map(String::from);
+                if id.as_ref().is_none_or(|id| seen.insert(id.clone())) {
+                    out.push(r);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn page(
+        &self,
+        endpoint: Endpoint,
+        attributes: &[String],
+        start: usize,
+        count: usize,
+    ) -> Result<Page, ScimError> {
+        let mut url = self.url(endpoint.path())?;
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("startIndex", &start.to_string())
+                .append_pair("count", &count.to_string());
+            if !attributes.is_empty() {
+                q.append_pair("attributes", &attributes.join(","));
+            }
+        }
+        let ans = self.send(Method::GET, url.clone(), None, None).await?;
+        let bad = |problem: &str| ScimError::BadResponse {
+            url: url.to_string(),
+            problem: problem.to_string(),
+        };
+        let body = ans.body.ok_or_else(|| bad("empty body"))?;
+        let total = body
+            .get("totalResults")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| bad("ListResponse without totalResults"))?;
+        let resources = match body.get("Resources") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items.clone(),
+            Some(_) => return Err(bad("Resources is not a list")),
+        };
+        Ok(Page {
+            total: usize::try_from(total).map_err(|_| bad("totalResults too large"))?,
+            resources,
+        })
+    }
+
+    /// All Users (with the attributes the mapped `fields` need) and all Groups, concurrently.
+    pub async fn read_resources(
+        &self,
+        fields: &[String],
+        caps: &Capabilities,
+    ) -> Result<(Vec<Value>, Vec<Value>), ScimError> {
+        let users_attrs = user_attributes(fields);
+        let group_attrs: Vec<String> = ["displayName", "members", "meta"]
+            .map(String::from)
+            .to_vec();
+        tokio::try_join!(
+            self.list_all(Endpoint::Users, &users_attrs, caps.max_results),
+            self.list_all(Endpoint::Groups, &group_attrs, caps.max_results),
+        )
+    }
+
+    /// The intranet as the model sees it, through the same conversion as a snapshot file.
+    pub async fn read_state(
+        &self,
+        fields: &[String],
+        caps: &Capabilities,
+    ) -> Result<IntranetState, ScimError> {
+        require_schemas(caps, fields)?;
+        let (users, groups) = self.read_resources(fields, caps).await?;
+        Ok(state_from_resources(&users, &groups, fields))
+    }
+
+    /// The snapshot file form `{ "users": <ListResponse>, "groups": <ListResponse> }`, with full
+    /// resources, as `roster snapshot intranet -o FILE` writes it.
+    pub async fn snapshot(&self, caps: &Capabilities) -> Result<Value, ScimError> {
+        let (users, groups) = tokio::try_join!(
+            self.list_all(Endpoint::Users, &[], caps.max_results),
+            self.list_all(Endpoint::Groups, &[], caps.max_results),
+        )?;
+        Ok(to_snapshot(&Resources { users, groups }))
+    }
+
+    /// POST a new User. Returns its id and ETag.
+    pub async fn create_user(&self, resource: &Value) -> Result<Written, ScimError> {
+        let url = self.url(Endpoint::Users.path())?;
+        let ans = self
+            .send(Method::POST, url.clone(), Some(resource), None)
+            .await?;
+        let id = ans
+            .body
+            .as_ref()
+            .and_then(|b| b.get("id"))
+            .and_then(Value::as_str)
+            .map(String::from);
+        if id.is_none() {
+            return Err(ScimError::BadResponse {
+                url: url.to_string(),
+                problem: "created User has no id".into(),
+            });
+        }
+        Ok(Written { id, etag: ans.etag })
+    }
+
+    /// PATCH a resource with SCIM PatchOp operations, with `If-Match` when given. A `204 No
+    /// Content` answer is success without a body.
+    pub async fn patch(
+        &self,
+        endpoint: Endpoint,
+        id: &str,
+        operations: Vec<Value>,
+        if_match: Option<&str>,
+    ) -> Result<Written, ScimError> {
+        let url = self.url(&format!("{}/{}", endpoint.path(), urlencode(id)))?;
+        let body = json!({ "schemas": [PATCH_OP], "Operations": operations });
+        let ans = self.send(Method::PATCH, url, Some(&body), if_match).await?;
+        debug_assert!(ans.status.is_success());
+        Ok(Written {
+            id: Some(id.to_string()),
+            etag: ans.etag,
+        })
+    }
+
+    /// Who the token acts as, when the service has `/Me` (RFC 7644 §3.11); otherwise `None`.
+    pub async fn whoami(&self) -> Option<String> {
+        let me = self.get("Me").await.ok()?;
+        me.get("userName").and_then(Value::as_str).map(String::from)
+    }
+}
+
+/// A connected, discovered SCIM service: what `observe` and `apply` start from.
+#[derive(Debug, Clone)]
+pub struct Live {
+    pub client: ScimClient,
+    pub caps: Capabilities,
+}
+
+/// Build the client from `intranet.scim` (token from the environment or a file next to the
+/// config), discover the service, and check it has what the mapped fields need.
+pub async fn connect(cfg: &Loaded) -> Result<Live, ScimError> {
+    let Some(scim) = &cfg.config.intranet.scim else {
+        return Err(ScimError::Unsupported {
+            feature: "a live intranet: the config has no `intranet.scim`".into(),
+        });
+    };
+    let client = ScimClient::from_config(scim, &cfg.dir, |k| std::env::var(k).ok())?;
+    let caps = client.discover().await?;
+    require_schemas(&caps, &mapped_fields(cfg))?;
+    Ok(Live { client, caps })
+}
+
+/// The intranet field names the config maps.
+pub fn mapped_fields(cfg: &Loaded) -> Vec<String> {
+    cfg.config.field_mappings.keys().cloned().collect()
+}
+
+impl Live {
+    pub async fn read_state(&self, cfg: &Loaded) -> Result<IntranetState, ScimError> {
+        self.client
+            .read_state(&mapped_fields(cfg), &self.caps)
+            .await
+    }
+}
+
+struct Page {
+    total: usize,
+    resources: Vec<Value>,
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let v = headers.get(RETRY_AFTER)?.to_str().ok()?;
+    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+fn meta_version(body: &Value) -> Option<String> {
+    body.get("meta")?.get("version")?.as_str().map(String::from)
+}
+
+fn resource_list(v: &Value) -> Vec<Value> {
+    match v {
+        Value::Array(items) => items.clone(),
+        other => other
+            .get("Resources")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default(),
+    }
+}
+
+/// Fail clearly when the service lacks PATCH, or a schema the mapped fields need.
+pub fn require_schemas(caps: &Capabilities, fields: &[String]) -> Result<(), ScimError> {
+    if !caps.patch {
+        return Err(ScimError::Unsupported {
+            feature: "PATCH (RFC 7644 §3.5.2)".into(),
+        });
+    }
+    let needing: Vec<&str> = fields
+        .iter()
+        .filter(|f| Field::parse(f).is_some_and(|p| p.schema() == Some(ENTERPRISE_USER)))
+        .map(String::as_str)
+        .collect();
+    if !caps.enterprise && !needing.is_empty() {
+        return Err(ScimError::SchemaMissing {
+            schema: ENTERPRISE_USER.into(),
+            fields: needing.join(", "),
+        });
+    }
+    Ok(())
+}
+
+/// The `attributes=` a read needs: identity, state, version, and the mapped fields' attributes.
+pub fn user_attributes(fields: &[String]) -> Vec<String> {
+    let mut attrs: Vec<String> = ["userName", "externalId", "active", "meta"]
+        .map(String::from)
+        .to_vec();
+    for a in fields
+        .iter()
+        .filter_map(|f| Field::parse(f))
+        .map(|f| f.request_attribute())
+    {
+        if !attrs.contains(&a) {
+            attrs.push(a);
+        }
+    }
+    attrs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_debug_is_redacted() {
+        let t = Token::new("s3cret-value");
+        assert_eq!(format!("{t:?}"), "Token(<redacted>)");
+        let c = ScimClient::new(
+            "http://127.0.0.1:1/",
+            t,
+            &BTreeMap::new(),
+            false,
+            ClientOptions::default(),
+        )
+        .unwrap();
+        assert!(!format!("{c:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn http_only_on_loopback_or_insecure() {
+        assert!(check_url("http://127.0.0.1:8080/scim", false).is_ok());
+        assert!(check_url("http://localhost/scim", false).is_ok());
+        assert!(check_url("http://[::1]/scim", false).is_ok());
+        assert!(matches!(
+            check_url("http://intranet.example/scim", false),
+            Err(ScimError::InsecureUrl { .. })
+        ));
+        assert!(check_url("http://intranet.example/scim", true).is_ok());
+        assert!(check_url("https://intranet.example/scim", false).is_ok());
+        assert!(matches!(
+            check_url("ftp://x/", false),
+            Err(ScimError::BadUrl { .. })
+        ));
+        assert!(matches!(
+            check_url("https://u:p@x/", false),
+            Err(ScimError::BadUrl { .. })
+        ));
+        assert_eq!(
+            check_url("https://x/scim/v2", false).unwrap().as_str(),
+            "https://x/scim/v2/"
+        );
+    }
+
+    #[test]
+    fn secret_from_env_and_file() {
+        let dir = std::env::temp_dir();
+        let env = |k: &str| (k == "TOK").then(|| " abc \n".to_string());
+        assert!(resolve_secret(&Secret::Env("TOK".into()), &dir, env).is_ok());
+        let missing = resolve_secret(&Secret::Env("NOPE".into()), &dir, env).unwrap_err();
+        assert!(missing.to_string().contains("NOPE"));
+        let err = resolve_secret(&Secret::File("/nonexistent/tok".into()), &dir, env).unwrap_err();
+        assert!(matches!(err, ScimError::Secret { .. }));
+    }
+
+    #[test]
+    fn attributes_cover_mapped_fields() {
+        let a = user_attributes(&[
+            "email".into(),
+            "first_name".into(),
+            "surname".into(),
+            "department".into(),
+            "scim:nickName".into(),
+        ]);
+        assert_eq!(
+            a,
+            [
+                "userName",
+                "externalId",
+                "active",
+                "meta",
+                "emails",
+                "name",
+                &format!("{ENTERPRISE_USER}:department"),
+                "nickName"
+            ]
+        );
+    }
+
+    #[test]
+    fn enterprise_fields_need_the_extension() {
+        let caps = Capabilities {
+            patch: true,
+            bulk: false,
+            filter: true,
+            etag: true,
+            max_results: None,
+            enterprise: false,
+        };
+        let err = require_schemas(&caps, &["email".into(), "department".into()]).unwrap_err();
+        assert!(err.to_string().contains("department"));
+        assert!(require_schemas(&caps, &["email".into()]).is_ok());
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let opts = ClientOptions {
+            backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+            ..Default::default()
+        };
+        let c = ScimClient::new(
+            "http://127.0.0.1:1/",
+            Token::new("t"),
+            &BTreeMap::new(),
+            false,
+            opts,
+        )
+        .unwrap();
+        for attempt in 0..20 {
+            let d = c.backoff(attempt);
+            assert!(d <= Duration::from_millis(1001), "{attempt}: {d:?}");
+        }
+        assert!(c.backoff(0) >= Duration::from_millis(50));
+        assert!(c.backoff(5) >= Duration::from_millis(500));
+    }
+}

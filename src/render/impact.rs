@@ -1,0 +1,125 @@
+//! Drawing the impact of a config change (`roster plan --base`), as text or Markdown.
+
+use std::fmt::Write;
+
+use super::show;
+use crate::impact::{Effect, Impact, Unit};
+
+fn revs(i: &Impact) -> String {
+    let short = |r: &Option<crate::plan::Revision>| {
+        r.as_ref().map_or("work tree".to_owned(), |r| {
+            format!(
+                "{}{}",
+                &r.commit[..12.min(r.commit.len())],
+                if r.dirty { " (dirty)" } else { "" }
+            )
+        })
+    };
+    format!("{} → {}", short(&i.base), short(&i.head))
+}
+
+fn unit(u: &Unit) -> String {
+    let mut s = format!("{} {}", u.action.name(), u.username);
+    if let Some(r) = &u.role {
+        let _ = write!(s, " ({r})");
+    }
+    if let Some(f) = &u.field {
+        let _ = write!(
+            s,
+            " {f}: {} → {}",
+            show(u.before.as_deref()),
+            show(u.after.as_deref())
+        );
+    }
+    s
+}
+
+fn effect_line(e: &Effect) -> String {
+    format!("{} {}", e.action.symbol(), e.text)
+}
+
+pub fn text(i: &Impact) -> String {
+    let mut out = format!("Impact of this config change ({}):\n\n", revs(i));
+    if i.config_changes.is_empty() {
+        out.push_str("The config did not change.\n\n");
+    } else {
+        out.push_str("The change:\n");
+        for c in &i.config_changes {
+            let _ = writeln!(out, "  • {c}");
+        }
+        out.push('\n');
+    }
+    if i.effects.is_empty() && i.avoided.is_empty() {
+        out.push_str("It changes nothing in the plan.\n\n");
+    } else {
+        out.push_str("What it does:\n");
+        for e in i.effects.iter().chain(&i.avoided) {
+            let _ = writeln!(out, "  {}", effect_line(e));
+        }
+        out.push('\n');
+        for u in &i.caused {
+            let _ = writeln!(out, "    {} {}", u.action.symbol(), unit(u));
+        }
+        for u in &i.avoided_units {
+            let _ = writeln!(out, "    (no longer) {}", unit(u));
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(
+        out,
+        "Drift, in both plans and not caused by this change: {} change{}.",
+        i.drift.len(),
+        super::plural(i.drift.len())
+    );
+    for u in &i.drift {
+        let _ = writeln!(out, "    {} {}", u.action.symbol(), unit(u));
+    }
+    out
+}
+
+pub fn markdown(i: &Impact) -> String {
+    let cell = |s: &str| s.replace('|', "\\|").replace('<', "&lt;");
+    let mut out = format!(
+        "## Roster: impact of this change\n\n<sub>{}</sub>\n\n",
+        revs(i)
+    );
+    if !i.config_changes.is_empty() {
+        for c in &i.config_changes {
+            let _ = writeln!(out, "- {}", cell(c));
+        }
+        out.push('\n');
+    }
+    if i.effects.is_empty() && i.avoided.is_empty() {
+        out.push_str("**It changes nothing in the plan.**\n\n");
+    } else {
+        out.push_str("| Effect | Accounts |\n|---|---:|\n");
+        for e in i.effects.iter().chain(&i.avoided) {
+            let _ = writeln!(
+                out,
+                "| {} {} | {} |",
+                e.action.symbol(),
+                cell(&e.text),
+                e.accounts
+            );
+        }
+        out.push_str("\n<details><summary>Changes caused by this change</summary>\n\n");
+        for u in &i.caused {
+            let _ = writeln!(out, "- {} {}", u.action.symbol(), cell(&unit(u)));
+        }
+        for u in &i.avoided_units {
+            let _ = writeln!(out, "- no longer: {}", cell(&unit(u)));
+        }
+        out.push_str("\n</details>\n\n");
+    }
+    let _ = writeln!(
+        out,
+        "<details><summary>Drift: {} change{} in both plans, not caused by this change</summary>\n",
+        i.drift.len(),
+        super::plural(i.drift.len())
+    );
+    for u in &i.drift {
+        let _ = writeln!(out, "- {} {}", u.action.symbol(), cell(&unit(u)));
+    }
+    out.push_str("\n</details>\n");
+    out
+}

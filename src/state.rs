@@ -1,0 +1,141 @@
+//! The state file: the value Roster last applied to every mapped field of every managed account.
+//! `apply` writes it beside the audit report; `plan` reads it to tell a change in the directory
+//! (an update) from an edit in the intranet (an override to revert). Pretty JSON with sorted keys,
+//! one field a line, so that its diff in the audit commit reads well.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::diag::{read_source, SourceError};
+use crate::intranet::memory;
+use crate::model::IntranetState;
+use crate::plan::{Origin, Plan};
+
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Default file name, beside the config.
+pub const DEFAULT_PATH: &str = "roster.state.json";
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub format_version: u32,
+    /// Directory immutable ID → field → last-applied value. A field missing from a present
+    /// account was applied as empty.
+    pub accounts: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl State {
+    /// The last-applied value of a field: `None` when unknown (no entry for the account),
+    /// `Some(None)` when it was applied as empty.
+    pub fn last(&self, external_id: &str, field: &str) -> Option<Option<&str>> {
+        self.accounts
+            .get(external_id)
+            .map(|f| f.get(field).map(String::as_str))
+    }
+}
+
+/// Which side moved since the last apply.
+pub fn origin(
+    last: Option<Option<&str>>,
+    intranet: Option<&str>,
+    directory: Option<&str>,
+) -> Origin {
+    match last {
+        None => Origin::Differs,
+        Some(l) => match (intranet != l, directory != l) {
+            (true, true) => Origin::Both,
+            (true, false) => Origin::Intranet,
+            (false, true) => Origin::Directory,
+            (false, false) => Origin::Differs,
+        },
+    }
+}
+
+/// Read the state file; `None` when there is none yet (first run).
+pub fn read(path: &Path) -> miette::Result<Option<State>> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let src = read_source(path)?;
+    let state: State = serde_json::from_str(&src.text).map_err(|e| {
+        SourceError::at("roster::state", &src, e.line(), e.column(), format!("malformed state file: {e}"))
+            .label("here")
+            .help("the state file is written by `roster apply`; restore it from git (`git checkout -- <file>`) or delete it to start over (the next plan then says \"differs\")")
+    })?;
+    Ok(Some(state))
+}
+
+pub fn render(state: &State) -> String {
+    let mut s = serde_json::to_string_pretty(state).expect("state is JSON");
+    s.push('\n');
+    s
+}
+
+/// The state after an apply: the intranet as it was read, with the changes that were applied
+/// carried out; the mapped fields of every managed account recorded. Accounts with a change that
+/// was not applied keep their previous entry, so provenance is not lost for them.
+pub fn after_apply(
+    prev: Option<&State>,
+    before: &IntranetState,
+    plan: &Plan,
+    not_applied: &HashSet<usize>,
+    fields: &[String],
+) -> State {
+    let applied = Plan {
+        changes: plan
+            .changes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !not_applied.contains(i))
+            .map(|(_, c)| c.clone())
+            .collect(),
+        ..plan.clone()
+    };
+    let mut after = before.clone();
+    memory::apply(&mut after, &applied);
+    let untouched: HashSet<&str> = not_applied
+        .iter()
+        .filter_map(|&i| plan.changes.get(i)?.external_id.as_deref())
+        .collect();
+    let mut state = State {
+        format_version: FORMAT_VERSION,
+        accounts: BTreeMap::new(),
+    };
+    for a in after.accounts.iter().filter(|a| a.is_managed()) {
+        let id = a.external_id.clone().unwrap_or_default();
+        if untouched.contains(id.as_str()) {
+            if let Some(old) = prev.and_then(|p| p.accounts.get(&id)) {
+                state.accounts.insert(id, old.clone());
+            }
+            continue;
+        }
+        let values = fields
+            .iter()
+            .filter_map(|f| Some((f.clone(), a.fields.get(f)?.clone())))
+            .collect();
+        state.accounts.insert(id, values);
+    }
+    state
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins() {
+        assert_eq!(origin(None, Some("a"), Some("b")), Origin::Differs);
+        assert_eq!(
+            origin(Some(Some("a")), Some("a"), Some("b")),
+            Origin::Directory
+        );
+        assert_eq!(
+            origin(Some(Some("a")), Some("x"), Some("a")),
+            Origin::Intranet
+        );
+        assert_eq!(origin(Some(Some("a")), Some("x"), Some("b")), Origin::Both);
+        assert_eq!(origin(Some(None), Some("x"), None), Origin::Intranet);
+    }
+}

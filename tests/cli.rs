@@ -1,0 +1,241 @@
+//! The `roster` binary as a user runs it: plans of the bundled example in every format, exit
+//! codes, the schema files, and the diagnostics for bad input (snapshots, no colour).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Run `roster` in `dir` with no colour and a fixed width.
+pub fn roster(dir: &Path, args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_roster"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "100")
+        .env_remove("ROSTER_CONFIG")
+        .output()
+        .expect("run roster");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn quickstart(args: &[&str]) -> Run {
+    let mut all = args.to_vec();
+    all.extend(["--config", "examples/quickstart/roster.yaml"]);
+    roster(&root(), &all)
+}
+
+#[test]
+fn plan_text_of_the_quickstart() {
+    let r = quickstart(&["plan"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    insta::assert_snapshot!("plan_text", r.stdout);
+}
+
+#[test]
+fn plan_shows_every_action() {
+    let r = quickstart(&["plan", "--format", "json"]);
+    let plan: roster::plan::Plan = serde_json::from_str(&r.stdout).unwrap();
+    for a in roster::plan::Action::ALL {
+        assert!(plan.summary.count(a) > 0, "the quickstart shows no {a:?}");
+    }
+}
+
+#[test]
+fn plan_markdown_of_the_quickstart() {
+    let r = quickstart(&["plan", "--format", "markdown"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    insta::assert_snapshot!("plan_markdown", r.stdout);
+}
+
+#[test]
+fn plan_json_of_the_quickstart_matches_its_schema() {
+    let r = quickstart(&["plan", "--format", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let plan: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("schemas/plan.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let v = jsonschema::validator_for(&schema).unwrap();
+    assert!(v.is_valid(&plan));
+    assert_eq!(plan["format_version"], 1);
+    // The config's commit is the commit of this repository: it changes with every commit.
+    let mut plan = plan;
+    plan["inputs"]
+        .as_object_mut()
+        .unwrap()
+        .remove("config_revision");
+    insta::assert_snapshot!("plan_json", serde_json::to_string_pretty(&plan).unwrap());
+}
+
+#[test]
+fn plan_colour_only_when_asked_or_on_a_terminal() {
+    assert!(!quickstart(&["plan"]).stdout.contains('\x1b'));
+    let r = quickstart(&["plan", "--color", "always"]);
+    assert!(r.stdout.contains("\x1b["), "colour was asked for");
+}
+
+#[test]
+fn detailed_exitcode_is_2_with_changes_and_0_without() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = quickstart(&[
+        "plan",
+        "--detailed-exitcode",
+        "-o",
+        dir.path().join("plan.json").to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    // Apply the saved plan to the snapshot in memory and plan again: nothing left.
+    let plan: roster::plan::Plan =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("plan.json")).unwrap())
+            .unwrap();
+    let ex = root().join("examples/quickstart");
+    for f in ["roster.yaml", "directory.ldif"] {
+        std::fs::copy(ex.join(f), dir.path().join(f)).unwrap();
+    }
+    let fields = [
+        "department",
+        "display_name",
+        "email",
+        "first_name",
+        "job_title",
+        "phone",
+        "surname",
+    ]
+    .map(String::from);
+    let (_, res) = roster::intranet::snapshot::read_snapshot(&ex.join("intranet.json")).unwrap();
+    let mut state =
+        roster::intranet::snapshot::state_from_resources(&res.users, &res.groups, &fields);
+    roster::intranet::memory::apply(&mut state, &plan);
+    std::fs::write(
+        dir.path().join("intranet.json"),
+        serde_json::to_string(&to_snapshot(&state)).unwrap(),
+    )
+    .unwrap();
+    let r = roster(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("No changes."), "{}", r.stdout);
+}
+
+/// A model state written back as SCIM resources (the shape the snapshot reader takes).
+fn to_snapshot(state: &roster::model::IntranetState) -> serde_json::Value {
+    use roster::intranet::fields::{user_resource, Field};
+    let users = state
+        .accounts
+        .iter()
+        .map(|a| {
+            let fields: Vec<(Field, Option<&str>)> = a
+                .fields
+                .iter()
+                .map(|(k, v)| (Field::parse(k).unwrap(), Some(v.as_str())))
+                .collect();
+            let mut u = user_resource(&a.username, a.external_id.as_deref(), a.active, &fields);
+            u["id"] = a.id.clone().into();
+            u
+        })
+        .collect();
+    let groups = state.groups.iter().map(|g| serde_json::json!({"id": g.id, "displayName": g.display_name, "members": g.members.iter().map(|m| serde_json::json!({"value": m})).collect::<Vec<_>>()})).collect();
+    roster::intranet::snapshot::to_snapshot(&roster::intranet::snapshot::Resources {
+        users,
+        groups,
+    })
+}
+
+#[test]
+fn validate_accepts_the_quickstart() {
+    let r = quickstart(&["validate"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("is valid"));
+}
+
+#[test]
+fn committed_schemas_match_the_code() {
+    for (file, args) in [
+        ("schemas/roster.schema.json", vec!["schema"]),
+        ("schemas/plan.schema.json", vec!["schema", "--plan"]),
+    ] {
+        let r = roster(&root(), &args);
+        let committed = std::fs::read_to_string(root().join(file)).unwrap();
+        assert!(
+            r.stdout == committed,
+            "{file} is stale: run `cargo run -- schema{} > {file}`",
+            if args.len() > 1 { " --plan" } else { "" }
+        );
+    }
+}
+
+#[test]
+fn help_has_examples_and_exit_codes() {
+    let r = roster(&root(), &["--help"]);
+    assert!(
+        r.stdout.contains("Examples:") && r.stdout.contains("Exit codes:"),
+        "{}",
+        r.stdout
+    );
+    let r = roster(&root(), &["--version"]);
+    assert!(r.stdout.starts_with("roster "));
+    let r = roster(&root(), &["completions", "bash"]);
+    assert!(r.stdout.contains("roster"));
+}
+
+// --- diagnostics for bad input ---------------------------------------------------------------
+
+/// Run `roster validate` / `plan` on a fixture folder and snapshot stderr.
+fn bad(case: &str, cmd: &str) -> String {
+    let dir = root().join("tests/fixtures/bad").join(case);
+    let r = roster(&dir, &[cmd]);
+    assert_eq!(r.code, 1, "{case}: {}{}", r.stdout, r.stderr);
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    r.stderr
+}
+
+#[test]
+fn diagnostic_unknown_keys_and_literal_secrets() {
+    insta::assert_snapshot!("diag_unknown_keys", bad("unknown_keys", "validate"));
+}
+
+#[test]
+fn diagnostic_semantic_problems_all_at_once() {
+    insta::assert_snapshot!("diag_semantics", bad("semantics", "validate"));
+}
+
+#[test]
+fn diagnostic_yaml_syntax() {
+    insta::assert_snapshot!("diag_yaml", bad("yaml", "validate"));
+}
+
+#[test]
+fn diagnostic_malformed_ldif() {
+    insta::assert_snapshot!("diag_ldif", bad("ldif", "plan"));
+}
+
+#[test]
+fn diagnostic_malformed_json() {
+    insta::assert_snapshot!("diag_json", bad("json", "plan"));
+}
+
+#[test]
+fn diagnostic_conflicts() {
+    insta::assert_snapshot!("diag_conflicts", bad("conflicts", "plan"));
+}
+
+#[test]
+fn diagnostic_missing_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = roster(dir.path(), &["plan"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("cannot read roster.yaml"), "{}", r.stderr);
+}

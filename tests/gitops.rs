@@ -1,0 +1,172 @@
+//! Git: `plan --base` (the impact of a config change) and `plan --rev`, on repositories made in
+//! temp dirs with a base and a head commit.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::cli::roster;
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A config repo holding the quickstart, committed as `base`; `edit` makes the head commit.
+fn repo(edit: impl FnOnce(&str) -> String) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart");
+    for f in ["roster.yaml", "directory.ldif", "intranet.json"] {
+        std::fs::copy(ex.join(f), dir.path().join(f)).unwrap();
+    }
+    git(dir.path(), &["init", "-q", "-b", "main"]);
+    git(dir.path(), &["add", "."]);
+    git(dir.path(), &["commit", "-qm", "base"]);
+    let cfg = std::fs::read_to_string(dir.path().join("roster.yaml")).unwrap();
+    std::fs::write(dir.path().join("roster.yaml"), edit(&cfg)).unwrap();
+    git(dir.path(), &["commit", "-qam", "head"]);
+    dir
+}
+
+fn impact(dir: &Path) -> serde_json::Value {
+    let r = roster(dir, &["plan", "--base", "HEAD~1", "--format", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    serde_json::from_str(&r.stdout).unwrap()
+}
+
+fn effects(i: &serde_json::Value) -> Vec<String> {
+    i["effects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["text"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn removing_a_syncing_group_blocks_its_members() {
+    // Sales is reached through intranet-users; make it the only way, then drop it.
+    let dir = repo(|c| {
+        c.replace("  - cn=intranet-users,ou=groups,dc=example,dc=com", "  - cn=engineering,ou=groups,dc=example,dc=com\n  - cn=it-admins,ou=groups,dc=example,dc=com")
+    });
+    let i = impact(dir.path());
+    assert!(
+        i["config_changes"]
+            .to_string()
+            .contains("removes syncing group cn=intranet-users"),
+        "{}",
+        i["config_changes"]
+    );
+    let e = effects(&i);
+    // sofia.garcia is blocked but still named for people_admin: no revoke.
+    assert_eq!(e, ["blocks 8 accounts"]);
+    let avoided = i["avoided"].to_string();
+    assert!(
+        avoided.contains("no longer creates 1 account"),
+        "omar.new is in sales: {avoided}"
+    );
+    // Drift (present in both plans) is shown apart: grace.hopper's title is reverted either way.
+    assert!(i["drift"].to_string().contains("grace.hopper"));
+    assert!(!i["caused"].to_string().contains("grace.hopper"));
+}
+
+#[test]
+fn remapping_a_field_rewrites_it_for_every_account() {
+    let dir = repo(|c| c.replace("  department: departmentNumber", "  department: title"));
+    let i = impact(dir.path());
+    assert!(i["config_changes"]
+        .to_string()
+        .contains("maps department to `title` (was `departmentNumber`)"));
+    let e = effects(&i);
+    assert!(
+        e.iter()
+            .any(|e| e.starts_with("rewrites department for 2") && e.ends_with("accounts")),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn adding_a_role_member_grants_it() {
+    let dir = repo(|c| {
+        c.replace(
+            "      users: [breakglass]",
+            "      users: [breakglass, ada.lovelace]",
+        )
+    });
+    let i = impact(dir.path());
+    assert_eq!(effects(&i), ["grants sysadmin to 1 account"]);
+    let r = roster(dir.path(), &["plan", "--base", "HEAD~1"]);
+    assert!(
+        r.stdout.contains("gives sysadmin to ada.lovelace")
+            && r.stdout.contains("+ grants sysadmin to 1 account"),
+        "{}",
+        r.stdout
+    );
+    let r = roster(
+        dir.path(),
+        &["plan", "--base", "HEAD~1", "--format", "markdown"],
+    );
+    assert!(
+        r.stdout.contains("| + grants sysadmin to 1 account | 1 |"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn plan_at_a_revision_reads_git_not_the_work_tree() {
+    let dir = repo(|c| {
+        c.replace(
+            "      users: [breakglass]",
+            "      users: [breakglass, ada.lovelace]",
+        )
+    });
+    // An uncommitted edit in the work tree is ignored by --rev.
+    std::fs::write(dir.path().join("roster.yaml"), "garbage: [").unwrap();
+    let r = roster(dir.path(), &["plan", "--rev", "HEAD", "--format", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let plan: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(plan["inputs"]["config_revision"]["dirty"], false);
+    assert_eq!(plan["summary"]["grant"], 3);
+    let r = roster(dir.path(), &["plan", "--rev", "no-such-branch"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("cannot resolve `no-such-branch`"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_plan_records_its_config_commit_and_whether_it_was_dirty() {
+    let dir = repo(|c| c.to_owned() + "\n");
+    let r = roster(dir.path(), &["plan", "--format", "json"]);
+    let plan: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(plan["inputs"]["config_revision"]["dirty"], false);
+    assert_eq!(
+        plan["inputs"]["config_revision"]["commit"]
+            .as_str()
+            .unwrap()
+            .len(),
+        40
+    );
+    std::fs::write(
+        dir.path().join("roster.yaml"),
+        std::fs::read_to_string(dir.path().join("roster.yaml")).unwrap() + "\n",
+    )
+    .unwrap();
+    let r = roster(dir.path(), &["plan", "--format", "json"]);
+    let plan: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(plan["inputs"]["config_revision"]["dirty"], true);
+}
