@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use roster::directory::ldif;
 use roster::model::DirectoryState;
 
+use crate::support::proxy::CuttingProxy;
 use crate::support::slapd::{Slapd, BASE_DN, GROUPS, LIMITED_DN, LIMITED_PW, PEOPLE};
 
 const STAFF: &str = "cn=staff,ou=groups,dc=example,dc=org";
@@ -73,6 +74,21 @@ fn snapshot(config: &Path, out: &Path) -> DirectoryState {
     ldif::classify(ldif::parse(&src).expect("the snapshot reads back"))
 }
 
+fn plan_json(config: &Path) -> Value {
+    let out = Command::cargo_bin("roster")
+        .expect("the roster binary")
+        .args(["plan", "--format", "json", "-c"])
+        .arg(config)
+        .output()
+        .expect("run roster plan");
+    assert!(
+        out.status.code().is_some_and(|c| c != 1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("a JSON plan")
+}
+
 fn uuid_of(state: &DirectoryState, uid: &str) -> String {
     let u = state
         .users
@@ -127,16 +143,7 @@ fn plan_against_live_ldap_blocks_a_removed_user_and_renames_a_renamed_one() {
         "dn: {STAFF}\nchangetype: modify\ndelete: member\nmember: uid=bob,{PEOPLE}\n"
     ));
 
-    let out = Command::cargo_bin("roster")
-        .expect("the roster binary")
-        .args(["plan", "--format", "json", "-c"])
-        .arg(&config)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let plan: Value = serde_json::from_slice(&out).expect("a JSON plan");
+    let plan = plan_json(&config);
     let mut changes: Vec<(String, String)> = plan["changes"]
         .as_array()
         .expect("changes")
@@ -155,6 +162,26 @@ fn plan_against_live_ldap_blocks_a_removed_user_and_renames_a_renamed_one() {
             ("block".to_owned(), "bob".to_owned()),
             ("rename".to_owned(), "ada.lovelace".to_owned())
         ],
+        "{plan:#}"
+    );
+}
+
+#[test]
+fn a_read_that_had_to_be_retried_says_so_in_the_plan() {
+    let server = Slapd::start(&directory());
+    let proxy = CuttingProxy::start(server.port, 1, 600);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(&server, dir.path(), &[]);
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(&config, text.replace(&server.url, &proxy.url()))
+        .expect("config through the relay");
+    let plan = plan_json(&config);
+    assert_eq!(proxy.connections(), 2);
+    let warnings = plan["warnings"].as_array().expect("warnings");
+    assert!(
+        warnings.iter().any(|w| w
+            .as_str()
+            .is_some_and(|w| w.contains("dropped") && w.contains(&proxy.url()))),
         "{plan:#}"
     );
 }
