@@ -1400,6 +1400,113 @@ mod tests {
         assert_eq!(parse_range("member;range=x"), None);
     }
 
+    /// A search result entry as ldap3 hands it over (BER already parsed into tags).
+    fn result_entry(dn: &str, attrs: &[(&str, &[&[u8]])]) -> ResultEntry {
+        use ldap3::asn1::{TagClass, PL};
+        let prim = |id: u64, b: &[u8]| StructureTag {
+            class: TagClass::Universal,
+            id,
+            payload: PL::P(b.to_vec()),
+        };
+        let cons = |class: TagClass, id: u64, inner: Vec<StructureTag>| StructureTag {
+            class,
+            id,
+            payload: PL::C(inner),
+        };
+        let attributes = attrs
+            .iter()
+            .map(|(name, values)| {
+                let set = values.iter().map(|v| prim(4, v)).collect();
+                cons(
+                    TagClass::Universal,
+                    16,
+                    vec![prim(4, name.as_bytes()), cons(TagClass::Universal, 17, set)],
+                )
+            })
+            .collect();
+        let entry = cons(
+            TagClass::Application,
+            4,
+            vec![
+                prim(4, dn.as_bytes()),
+                cons(TagClass::Universal, 16, attributes),
+            ],
+        );
+        ResultEntry::new(entry)
+    }
+
+    #[test]
+    fn decoded_entries_carry_text_ids_and_pending_ranges() {
+        // Recorded from AD: a group with more members than MaxValRange, and its objectGUID.
+        let guid: &[u8] = &[
+            0xc9, 0x8b, 0x91, 0x35, 0x6d, 0x19, 0xea, 0x40, 0x97, 0x79, 0x88, 0x9d, 0x79, 0xb7,
+            0x53, 0xf0,
+        ];
+        let re = result_entry(
+            "CN=All Staff,OU=Groups,DC=corp,DC=example",
+            &[
+                ("objectClass", &[b"top", b"group"]),
+                (
+                    "member;range=0-1499",
+                    &[b"CN=A,DC=corp,DC=example", b"CN=B,DC=corp,DC=example"],
+                ),
+                ("objectGUID", &[guid]),
+                ("thumbnailPhoto", &[&[0xff, 0xd8, 0xff]]),
+            ],
+        );
+        let (entry, pending) = decode_entry(re, "objectguid")
+            .map_err(|_| "decode")
+            .unwrap();
+        assert_eq!(pending, [("member".to_owned(), 1500)]);
+        assert_eq!(entry.values("member").len(), 2);
+        assert!(
+            !entry.attrs.keys().any(|k| k.contains(';')),
+            "{:?}",
+            entry.attrs.keys()
+        );
+        assert_eq!(
+            entry.first_text("objectGUID"),
+            Some("35918bc9-196d-40ea-9779-889d79b753f0")
+        );
+        assert_eq!(
+            entry.values("thumbnailphoto"),
+            [AttrValue::Binary(vec![0xff, 0xd8, 0xff])]
+        );
+
+        let short_guid = result_entry("CN=x", &[("objectGUID", &[&guid[..8]])]);
+        assert!(matches!(
+            decode_entry(short_guid, "objectguid"),
+            Err(Decode::BadId { .. })
+        ));
+        let not_an_entry = ResultEntry::new(StructureTag {
+            class: ldap3::asn1::TagClass::Application,
+            id: 5,
+            payload: ldap3::asn1::PL::C(vec![]),
+        });
+        assert!(matches!(
+            decode_entry(not_an_entry, "entryuuid"),
+            Err(Decode::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn password_attributes_are_never_asked_for() {
+        let d: DirectoryConfig = serde_json::from_value(serde_json::json!({})).unwrap();
+        let asked = [
+            "mail".to_owned(),
+            "userPassword".to_owned(),
+            "unicodePwd".to_owned(),
+        ];
+        let s = Searches::new(&cfg("ldaps://x"), &d, &asked).unwrap();
+        assert!(s.users.attrs.iter().any(|a| a == "mail"));
+        for a in &s.users.attrs {
+            assert!(
+                !PASSWORD_ATTRIBUTES.contains(&a.to_ascii_lowercase().as_str()),
+                "{a}"
+            );
+        }
+    }
+
     #[test]
     fn unique_member_uid_suffix_is_stripped() {
         assert_eq!(
