@@ -414,7 +414,9 @@ async fn an_unreachable_port_is_a_connect_diagnostic() {
     assert_eq!(code(&e), "roster::ldap::connect");
     let text = rendered(&e);
     assert!(
-        text.contains(&format!("cannot connect to ldap://127.0.0.1:{port}")),
+        text.contains(&format!(
+            "cannot connect to ldap://127.0.0.1:{port} (to bind as anonymous)"
+        )),
         "{text}"
     );
     assert!(

@@ -101,10 +101,11 @@ pub enum LdapError {
     )]
     CaFile { path: PathBuf, problem: String },
 
-    #[error("cannot connect to {url}: {problem}")]
+    #[error("cannot connect to {url} (to bind as {bind_dn}): {problem}")]
     #[diagnostic(code(roster::ldap::connect))]
     Connect {
         url: String,
+        bind_dn: String,
         problem: String,
         #[help]
         help: String,
@@ -803,6 +804,7 @@ fn connect_error(t: &Target, e: ldap3::LdapError) -> LdapError {
     };
     LdapError::Connect {
         url: t.url.clone(),
+        bind_dn: t.bind_dn(),
         problem,
         help,
     }
