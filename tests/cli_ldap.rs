@@ -61,8 +61,9 @@ fn account(id: &str, username: &str, external_id: &str) -> Value {
     })
 }
 
-fn snapshot(config: &Path, out: &Path) -> DirectoryState {
-    Command::cargo_bin("roster")
+/// `roster snapshot directory -c CONFIG -o OUT`, its stderr; it must succeed.
+fn run_snapshot(config: &Path, out: &Path) -> String {
+    let run = Command::cargo_bin("roster")
         .expect("the roster binary")
         .args(["snapshot", "directory", "-c"])
         .arg(config)
@@ -70,6 +71,11 @@ fn snapshot(config: &Path, out: &Path) -> DirectoryState {
         .arg(out)
         .assert()
         .success();
+    String::from_utf8_lossy(&run.get_output().stderr).into_owned()
+}
+
+fn snapshot(config: &Path, out: &Path) -> DirectoryState {
+    run_snapshot(config, out);
     let src = roster::diag::read_source(out).expect("read the snapshot");
     ldif::classify(ldif::parse(&src).expect("the snapshot reads back"))
 }
@@ -184,4 +190,54 @@ fn a_read_that_had_to_be_retried_says_so_in_the_plan() {
             .is_some_and(|w| w.contains("dropped") && w.contains(&proxy.url()))),
         "{plan:#}"
     );
+}
+
+/// Run `roster` under a pseudo-terminal (`script`), returning what the terminal showed.
+fn on_a_terminal(args: &str) -> String {
+    let roster = assert_cmd::cargo::cargo_bin("roster");
+    let out = std::process::Command::new("script")
+        .args(["-qec", &format!("{} {args}", roster.display()), "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run script (bsdutils)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_read_longer_than_a_second_shows_progress_on_a_terminal_only() {
+    let server = Slapd::start(
+        &(0..1200)
+            .map(|i| person(&format!("p{i:04}")))
+            .collect::<String>(),
+    );
+    let proxy = CuttingProxy::slow(server.port, std::time::Duration::from_millis(40));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(&server, dir.path(), &[]);
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(&config, text.replace(&server.url, &proxy.url()))
+        .expect("config through the relay");
+    let out = dir.path().join("dir.ldif");
+
+    let shown = on_a_terminal(&format!(
+        "snapshot directory -c {} -o {}",
+        config.display(),
+        out.display()
+    ));
+    assert!(
+        shown.contains(&format!("reading users from {}", proxy.url())),
+        "{shown}"
+    );
+    assert!(shown.contains("entries"), "{shown}");
+
+    let stderr = run_snapshot(&config, &out);
+    assert!(
+        !stderr.contains("entries"),
+        "no progress when stderr is not a terminal: {stderr}"
+    );
+    assert!(stderr.contains("Wrote 1200 users"), "{stderr}");
 }
