@@ -1071,29 +1071,44 @@ async fn fetch_ranges(
         check_result(t, &s, raw.len(), res.rc, res.text)?;
         let mut more = None;
         for re in raw {
-            for (name, values) in raw_attributes(re).map_err(|problem| {
+            let attrs = raw_attributes(re).map_err(|problem| {
                 Failure::Fatal(LdapError::Protocol {
                     url: t.url.clone(),
                     problem,
                 })
-            })? {
-                match parse_range(&name) {
-                    Some((base, end)) if base.eq_ignore_ascii_case(attr) => {
-                        for v in values {
-                            entry.add(attr, text_or_binary(v));
-                        }
-                        more = end.map(|e| e + 1);
-                    }
-                    _ => {}
-                }
-            }
+            })?;
+            more = more.or(merge_range(entry, attr, attrs, next));
         }
         match more {
-            Some(n) if n > next => next = n,
-            _ => return Ok(()),
+            Some(n) => next = n,
+            None => return Ok(()),
         }
     }
     Ok(())
+}
+
+/// Add the values of one ranged answer (`member;range=1500-2999`) to `entry`. Returns where the
+/// next range starts, or `None` when this was the last (`...-*`), when the answer holds no range
+/// of `attr`, or when it does not move past `requested` (a server repeating itself).
+fn merge_range(entry: &mut Entry, attr: &str, attrs: RawAttributes, requested: u32) -> Option<u32> {
+    let mut next = None;
+    for (name, values) in attrs {
+        if let Some((base, end)) = parse_range(&name) {
+            if base.eq_ignore_ascii_case(attr) {
+                let list = entry.attrs.entry(attr.to_ascii_lowercase()).or_default();
+                for v in values {
+                    let value = text_or_binary(v);
+                    list.push(if attr.eq_ignore_ascii_case("uniquemember") {
+                        value.map_text(strip_uid_suffix)
+                    } else {
+                        value
+                    });
+                }
+                next = end.map(|e| e + 1).filter(|n| *n > requested);
+            }
+        }
+    }
+    next
 }
 
 /// `member;range=0-1499` → `("member", Some(1499))`; `member;range=1500-*` → `("member", None)`;
@@ -1489,6 +1504,57 @@ mod tests {
             decode_entry(not_an_entry, "entryuuid"),
             Err(Decode::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn ranged_answers_are_merged_until_the_last_range() {
+        // Recorded AD answers to `member;range=1500-*` and `member;range=3000-*`.
+        let mut e = Entry::new("CN=All Staff,DC=corp");
+        e.add("member", AttrValue::Text("CN=A,DC=corp".into()));
+        let answer = |name: &str, values: &[&str]| -> RawAttributes {
+            vec![(
+                name.to_owned(),
+                values.iter().map(|v| v.as_bytes().to_vec()).collect(),
+            )]
+        };
+        let next = merge_range(
+            &mut e,
+            "member",
+            answer("member;range=1500-2999", &["CN=B,DC=corp"]),
+            1500,
+        );
+        assert_eq!(next, Some(3000));
+        let next = merge_range(
+            &mut e,
+            "member",
+            answer("member;range=3000-*", &["CN=C,DC=corp"]),
+            3000,
+        );
+        assert_eq!(next, None);
+        let members: Vec<_> = e
+            .values("member")
+            .iter()
+            .filter_map(AttrValue::as_text)
+            .collect();
+        assert_eq!(members, ["CN=A,DC=corp", "CN=B,DC=corp", "CN=C,DC=corp"]);
+
+        // A server that repeats a range, or answers without one, ends the loop.
+        assert_eq!(
+            merge_range(&mut e, "member", answer("member;range=0-1499", &[]), 3000),
+            None
+        );
+        assert_eq!(
+            merge_range(&mut e, "member", answer("cn", &["x"]), 3000),
+            None
+        );
+        let mut g = Entry::new("cn=u");
+        merge_range(
+            &mut g,
+            "uniqueMember",
+            answer("uniqueMember;range=0-*", &["uid=a,dc=x#'01'B"]),
+            0,
+        );
+        assert_eq!(g.first_text("uniquemember"), Some("uid=a,dc=x"));
     }
 
     #[test]
