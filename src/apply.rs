@@ -38,7 +38,7 @@ pub const EXIT_OK: u8 = crate::exit::OK;
 pub const EXIT_ERROR: u8 = crate::exit::ERROR;
 pub const EXIT_PARTIAL: u8 = crate::exit::PARTIAL;
 /// Proposed; `exit.rs` has 4 for a policy refusal, so a stale plan takes 5.
-pub const EXIT_STALE_PLAN: u8 = 5;
+pub const EXIT_STALE_PLAN: u8 = crate::exit::STALE;
 
 /// What became of one change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -58,6 +58,22 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// In words, for the terminal: `failed (HTTP 400): ...`, `stale: ...`.
+    pub fn describe(&self) -> String {
+        match self {
+            Outcome::Applied => "applied".into(),
+            Outcome::Failed {
+                http_status: Some(s),
+                detail,
+            } => format!("failed (HTTP {s}): {detail}"),
+            Outcome::Failed {
+                http_status: None,
+                detail,
+            } => format!("failed: {detail}"),
+            Outcome::Stale { detail } => format!("stale: {detail}"),
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Outcome::Applied => "applied",
@@ -129,6 +145,35 @@ impl ApplyReport {
 )]
 pub struct StalePlan {
     pub differences: Vec<String>,
+}
+
+/// Check that a saved plan was made from the config commit that is checked out now, and not from
+/// uncommitted edits: what is applied must be what was reviewed.
+pub fn check_revision(saved: &Plan, now: Option<&crate::plan::Revision>) -> Result<(), StalePlan> {
+    let mut differences = Vec::new();
+    match (&saved.inputs.config_revision, now) {
+        (Some(planned), _) if planned.dirty => differences.push(format!("the plan was made from uncommitted edits on top of {}", short(&planned.commit))),
+        (Some(planned), Some(now)) if planned.commit != now.commit => {
+            differences.push(format!("the plan was made from config commit {}, but {} is checked out", short(&planned.commit), short(&now.commit)))
+        }
+        (Some(planned), None) => differences.push(format!("the plan was made from config commit {}, but the config is not in a git repository now", short(&planned.commit))),
+        _ => {}
+    }
+    if let Some(now) = now.filter(|n| n.dirty) {
+        differences.push(format!(
+            "the config has uncommitted edits on top of {}",
+            short(&now.commit)
+        ));
+    }
+    if differences.is_empty() {
+        Ok(())
+    } else {
+        Err(StalePlan { differences })
+    }
+}
+
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(12)]
 }
 
 /// Check a saved plan against the config digest now and against a plan computed fresh from the

@@ -263,6 +263,14 @@ pub fn render_markdown(
     md.push_str(&format!(
         "- Outcome: {applied} applied, {failed} failed, {stale} stale\n"
     ));
+    if let Some(n) = plan.allowances.allow_blocks {
+        md.push_str(&format!(
+            "- Exception: `--allow-blocks {n}` lifted `policy.max_blocks` for this run\n"
+        ));
+    }
+    if let Some(rev) = &plan.inputs.config_revision {
+        md.push_str(&format!("- Config commit: `{}`\n", rev.commit));
+    }
     if !report.is_complete() {
         md.push_str("\nThis apply is partial. Plan again and apply to converge.\n");
     }

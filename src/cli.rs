@@ -19,7 +19,8 @@ Exit codes:
   1  error: bad config or input, a conflict, an unreachable server
   2  with --detailed-exitcode: success, and the plan has changes
   3  apply: part of the plan was not applied (failed or stale changes)
-  4  refused by the safety policy or the read guard (nothing was changed)";
+  4  refused by the safety policy or the read guard (nothing was changed)
+  5  apply: the saved plan is stale (config, commit or systems moved); nothing was changed";
 
 /// Declarative directory → intranet user sync: plan it, review it, apply it, audit it.
 #[derive(Debug, Parser)]
@@ -33,6 +34,9 @@ pub struct Cli {
 pub enum Command {
     /// Show what a sync would do: creates, blocks, reactivations, renames, field reverts, role changes.
     Plan(PlanArgs),
+    /// Carry out a plan: a saved one exactly (`roster apply plan.json`), or a fresh one after
+    /// confirmation. Writes the audit report and commits it.
+    Apply(ApplyArgs),
     /// Check the config file and report every problem in it.
     Validate(ConfigArg),
     /// Print the JSON Schema of the config (or, with --plan, of the JSON plan).
@@ -88,6 +92,34 @@ pub enum Snapshot {
         #[arg(long, short = 'o', value_name = "FILE")]
         out: PathBuf,
     },
+    /// The intranet's users and groups as SCIM ListResponse JSON, readable back as `intranet.json`.
+    Intranet {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The JSON file to write; `-` for stdout.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// A plan saved with `roster plan -o`. Without it, Roster plans now, shows the plan and asks.
+    pub plan: Option<PathBuf>,
+    /// Apply a fresh plan without asking (needed when stdin is not a terminal).
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Allow up to N blocks for a fresh plan, whatever `policy.max_blocks` says (recorded).
+    #[arg(long, value_name = "N")]
+    pub allow_blocks: Option<usize>,
+    /// Where the audit report goes, relative to the config's folder.
+    #[arg(long, default_value = "audit", value_name = "DIR")]
+    pub audit_dir: PathBuf,
+    /// Write the audit report (and state file) without committing them.
+    #[arg(long)]
+    pub no_commit: bool,
 }
 
 #[derive(Debug, Args)]

@@ -56,7 +56,7 @@ pub fn intranet(state: &IntranetState) -> String {
         ] {
             field(&mut h, part.as_bytes());
         }
-        for (k, v) in &a.fields {
+        for (k, v) in a.fields.iter() {
             field(&mut h, k.as_bytes());
             field(&mut h, v.as_bytes());
         }

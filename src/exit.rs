@@ -10,3 +10,6 @@ pub const CHANGES: u8 = 2;
 pub const PARTIAL: u8 = 3;
 /// The safety policy refused the plan (or the read guard refused to plan).
 pub const REFUSED: u8 = 4;
+/// `apply` refused a stale plan before any write: the config or the systems moved since it was
+/// made, or it was made from another commit or from uncommitted edits.
+pub const STALE: u8 = 5;

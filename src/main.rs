@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 use miette::{IntoDiagnostic, WrapErr};
 
-use roster::cli::{Cli, ColorChoice, Command, Format, PlanArgs, Snapshot};
+use roster::cli::{ApplyArgs, Cli, ColorChoice, Command, Format, PlanArgs, Snapshot};
 use roster::{config, exit, observe, policy, reconcile, render};
 
 /// glibc malloc spends much of a large directory read in arena locking and consolidation
@@ -93,6 +93,25 @@ async fn run(cli: Cli) -> miette::Result<ExitCode> {
             snapshot_directory(&state, &out)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Snapshot(Snapshot::Intranet { config, out }) => {
+            let loaded = config::load(&config.config)?;
+            let doc = match &loaded.config.intranet.snapshot {
+                Some(path) => {
+                    let (_, res) =
+                        roster::intranet::snapshot::read_snapshot(&loaded.resolve(path))?;
+                    roster::intranet::snapshot::to_snapshot(&res)
+                }
+                None => {
+                    let live = roster::intranet::scim::connect(&loaded).await?;
+                    live.client.snapshot(&live.caps).await?
+                }
+            };
+            let mut text = serde_json::to_string_pretty(&doc).into_diagnostic()?;
+            text.push('\n');
+            write_out(&out, text.as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Apply(args) => apply(args).await,
         Command::Export { config: path, out } => {
             let loaded = config::load::load_connection(&path)?;
             let directory = observe::directory(&loaded, &roster::export::attributes()).await?;
@@ -155,6 +174,133 @@ fn snapshot_directory(
         out.display()
     );
     Ok(())
+}
+
+/// Write to a file, or to stdout for `-`.
+fn write_out(out: &std::path::Path, bytes: &[u8]) -> miette::Result<()> {
+    if out == std::path::Path::new("-") {
+        let _ = std::io::stdout().lock().write_all(bytes);
+        return Ok(());
+    }
+    std::fs::write(out, bytes)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot write {}", out.display()))?;
+    eprintln!("Wrote {}.", out.display());
+    Ok(())
+}
+
+async fn apply(args: ApplyArgs) -> miette::Result<ExitCode> {
+    use std::io::BufRead;
+    let loaded = config::load(&args.config.config)?;
+    let plan = match &args.plan {
+        Some(path) => {
+            let src = roster::diag::read_source(path)?;
+            let plan: roster::plan::Plan = serde_json::from_str(&src.text).map_err(|e| {
+                roster::diag::SourceError::at(
+                    "roster::apply::plan_file",
+                    &src,
+                    e.line(),
+                    e.column(),
+                    format!("not a Roster plan: {e}"),
+                )
+                .label("here")
+                .help("apply a file written by `roster plan -o plan.json`")
+            })?;
+            if plan.format_version != roster::plan::FORMAT_VERSION {
+                miette::bail!(
+                    code = "roster::apply::format_version",
+                    help = "make the plan again with this Roster",
+                    "the plan has format version {}, this Roster applies {}",
+                    plan.format_version,
+                    roster::plan::FORMAT_VERSION
+                );
+            }
+            if let Err(stale) = roster::apply::check_revision(&plan, loaded.revision.as_ref()) {
+                eprintln!("{:?}", miette::Report::new(stale));
+                return Ok(ExitCode::from(exit::STALE));
+            }
+            plan
+        }
+        None => {
+            let observed = observe::observe(&loaded).await?;
+            let mut plan = reconcile::plan(&loaded, &observed)?;
+            plan.allowances.allow_blocks = args.allow_blocks;
+            let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            let _ = std::io::stdout()
+                .lock()
+                .write_all(render::text::render(&plan, color).as_bytes());
+            if let Err(refused) = policy::check(
+                &plan,
+                &loaded.config,
+                &observed.directory,
+                &observed.intranet,
+            ) {
+                eprintln!("{:?}", miette::Report::new(refused));
+                return Ok(ExitCode::from(exit::REFUSED));
+            }
+            if plan.is_empty() {
+                return Ok(ExitCode::SUCCESS);
+            }
+            if !args.auto_approve {
+                if !std::io::stdin().is_terminal() {
+                    miette::bail!(code = "roster::apply::needs_approval", help = "review a saved plan (`roster plan -o plan.json`) and `roster apply plan.json`, or pass --auto-approve", "not applying without approval: stdin is not a terminal");
+                }
+                eprint!("\nDo you want to apply these changes? Only 'yes' will be accepted: ");
+                let mut answer = String::new();
+                let _ = std::io::stdin().lock().read_line(&mut answer);
+                if answer.trim() != "yes" {
+                    eprintln!("Apply cancelled; nothing was changed.");
+                    return Ok(ExitCode::from(exit::ERROR));
+                }
+            }
+            plan
+        }
+    };
+    let opts = roster::apply::ApplyOptions {
+        audit_dir: loaded.resolve(&args.audit_dir),
+        no_commit: args.no_commit,
+        now: std::time::SystemTime::now(),
+        runner: roster::audit::runner_identity(None, |k| std::env::var(k).ok()),
+        author: roster::audit::author_from_env(|k| std::env::var(k).ok()),
+    };
+    let applied = match roster::apply::apply_saved(&loaded, &plan, &opts).await {
+        Ok(a) => a,
+        Err(e) if e.downcast_ref::<roster::apply::StalePlan>().is_some() => {
+            eprintln!("{e:?}");
+            return Ok(ExitCode::from(exit::STALE));
+        }
+        Err(e) => return Err(e),
+    };
+    let r = &applied.report;
+    eprintln!(
+        "Apply: {} applied, {} failed, {} stale.",
+        r.count("applied"),
+        r.count("failed"),
+        r.count("stale")
+    );
+    for o in r
+        .outcomes
+        .iter()
+        .filter(|o| o.outcome != roster::apply::Outcome::Applied)
+    {
+        eprintln!(
+            "  {} {}: {}",
+            o.change.action.name(),
+            o.change.username,
+            o.outcome.describe()
+        );
+    }
+    let commit = applied
+        .audit
+        .commit
+        .as_deref()
+        .map(|c| format!(" (commit {})", &c[..c.len().min(12)]))
+        .unwrap_or_default();
+    eprintln!("Audit: {}{commit}", applied.audit.csv.display());
+    if !r.is_complete() {
+        eprintln!("Plan again to see what is left; a second apply converges.");
+    }
+    Ok(ExitCode::from(r.exit_code()))
 }
 
 async fn plan(args: PlanArgs) -> miette::Result<ExitCode> {

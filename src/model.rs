@@ -4,7 +4,9 @@
 //! reconcile reads only these. Attribute names are kept lowercase so lookups are case-insensitive,
 //! as LDAP attribute names are.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// One value of a directory attribute.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +29,25 @@ impl AttrValue {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Entry {
     pub dn: String,
-    pub attrs: BTreeMap<String, Vec<AttrValue>>,
+    /// Attribute names, lowercase and interned (one allocation per distinct name, shared by
+    /// every entry), to their values.
+    pub attrs: BTreeMap<Arc<str>, Vec<AttrValue>>,
+}
+
+/// The lowercase, shared form of an attribute name. A directory has few distinct names and
+/// millions of values: each entry holds a pointer, not a copy.
+pub fn attr_name(name: &str) -> Arc<str> {
+    thread_local! {
+        static NAMES: RefCell<rustc_hash::FxHashMap<Box<str>, Arc<str>>> = RefCell::default();
+    }
+    NAMES.with(|names| {
+        if let Some(n) = names.borrow().get(name) {
+            return n.clone();
+        }
+        let lower: Arc<str> = Arc::from(name.to_ascii_lowercase());
+        names.borrow_mut().insert(name.into(), lower.clone());
+        lower
+    })
 }
 
 impl Entry {
@@ -38,15 +58,12 @@ impl Entry {
         }
     }
     pub fn add(&mut self, name: &str, value: AttrValue) {
-        self.attrs
-            .entry(name.to_ascii_lowercase())
-            .or_default()
-            .push(value);
+        self.attrs.entry(attr_name(name)).or_default().push(value);
     }
     pub fn values(&self, name: &str) -> &[AttrValue] {
         // Names are stored lowercase; most lookups pass a name that is (no allocation then).
         let found = if name.bytes().any(|b| b.is_ascii_uppercase()) {
-            self.attrs.get(&name.to_ascii_lowercase())
+            self.attrs.get(name.to_ascii_lowercase().as_str())
         } else {
             self.attrs.get(name)
         };
@@ -83,7 +100,7 @@ pub struct Account {
     pub external_id: Option<String>,
     pub active: bool,
     /// Mapped field values, by intranet field name (e.g. `email`, `scim:nickName`).
-    pub fields: BTreeMap<String, String>,
+    pub fields: Fields,
     /// Weak ETag from `meta.version`, for If-Match on apply.
     pub etag: Option<String>,
 }
@@ -92,6 +109,68 @@ impl Account {
     pub fn is_managed(&self) -> bool {
         self.external_id.as_deref().is_some_and(|s| !s.is_empty())
     }
+}
+
+/// Mapped field values of an account, by field name: a small sorted list (an account has a
+/// handful), with names shared between accounts. Absent means the field holds no value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fields(Vec<(Arc<str>, String)>);
+
+impl Fields {
+    pub fn get(&self, name: &str) -> Option<&String> {
+        self.0.iter().find(|(k, _)| &**k == name).map(|(_, v)| v)
+    }
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+    /// Set a field; returns the value it replaces.
+    pub fn insert(&mut self, name: &str, value: String) -> Option<String> {
+        match self.0.binary_search_by(|(k, _)| (**k).cmp(name)) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
+            Err(i) => {
+                self.0.insert(i, (field_name(name), value));
+                None
+            }
+        }
+    }
+    pub fn remove(&mut self, name: &str) -> Option<String> {
+        let i = self.0.iter().position(|(k, _)| &**k == name)?;
+        Some(self.0.remove(i).1)
+    }
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &String)> {
+        self.0.iter().map(|(k, v)| (&**k, v))
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<K: AsRef<str>> FromIterator<(K, String)> for Fields {
+    fn from_iter<I: IntoIterator<Item = (K, String)>>(iter: I) -> Fields {
+        let mut f = Fields::default();
+        for (k, v) in iter {
+            f.insert(k.as_ref(), v);
+        }
+        f
+    }
+}
+
+/// The shared form of an intranet field name.
+fn field_name(name: &str) -> Arc<str> {
+    thread_local! {
+        static NAMES: RefCell<rustc_hash::FxHashMap<Box<str>, Arc<str>>> = RefCell::default();
+    }
+    NAMES.with(|names| {
+        if let Some(n) = names.borrow().get(name) {
+            return n.clone();
+        }
+        let shared: Arc<str> = Arc::from(name);
+        names.borrow_mut().insert(name.into(), shared.clone());
+        shared
+    })
 }
 
 /// An intranet group (used for admin roles), as read from SCIM.

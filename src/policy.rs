@@ -3,7 +3,7 @@
 //!
 //! A refused plan is still shown, so reviewers see what it would have done; it is not saved.
 
-use std::collections::HashSet;
+use rustc_hash::FxHashSet as HashSet;
 
 use crate::config::Config;
 use crate::model::{DirectoryState, IntranetState};
@@ -158,11 +158,14 @@ fn holders_after(plan: &Plan, intranet: &IntranetState, group: &str) -> usize {
         .filter(|c| c.action == Action::Reactivate)
         .filter_map(|c| c.intranet_id.as_deref())
         .collect();
-    let active = |id: &str| {
-        !blocked.contains(id)
-            && (reactivated.contains(id)
-                || intranet.accounts.iter().any(|a| a.id == id && a.active))
-    };
+    let active_now: HashSet<&str> = intranet
+        .accounts
+        .iter()
+        .filter(|a| a.active)
+        .map(|a| a.id.as_str())
+        .collect();
+    let active =
+        |id: &str| !blocked.contains(id) && (reactivated.contains(id) || active_now.contains(id));
     let in_group = |c: &&crate::plan::Change| c.role.as_ref().is_some_and(|r| r.group_id == g.id);
     let revoked: HashSet<&str> = plan
         .changes

@@ -126,7 +126,7 @@ fn build(case: &Case) -> World {
                 w = w.account_with(&name, Some(&id), |a| {
                     a.active = active;
                     if drift {
-                        a.fields.insert("job_title".into(), "local edit".into());
+                        a.fields.insert("job_title", "local edit".into());
                     }
                 });
                 Some(name)

@@ -59,8 +59,8 @@ fn update_reverts_a_local_override_field_by_field() {
             e.add("title", roster::model::AttrValue::Text("Engineer".into()))
         })
         .account_with("ada", Some("1"), |a| {
-            a.fields.insert("first_name".into(), "Countess".into());
-            a.fields.insert("job_title".into(), "Engineer".into());
+            a.fields.insert("first_name", "Countess".into());
+            a.fields.insert("job_title", "Engineer".into());
         });
     let plan = plan.plan();
     assert_eq!(only(&plan), (Update, "ada".into()));
@@ -81,7 +81,7 @@ fn update_clears_a_field_the_directory_no_longer_has() {
     let plan = World::default()
         .person("ada", "1")
         .account_with("ada", Some("1"), |a| {
-            a.fields.insert("job_title".into(), "Engineer".into());
+            a.fields.insert("job_title", "Engineer".into());
         });
     let plan = plan.plan();
     let f = &plan.changes[0].fields[0];
@@ -93,7 +93,7 @@ fn unmapped_fields_are_never_touched() {
     let plan = World::default()
         .person("ada", "1")
         .account_with("ada", Some("1"), |a| {
-            a.fields.insert("phone".into(), "+1 555".into());
+            a.fields.insert("phone", "+1 555".into());
         });
     assert!(plan.plan().is_empty());
 }
@@ -212,7 +212,7 @@ fn link_adopts_an_unmanaged_account_and_shows_its_field_updates() {
         .person("ada", "1")
         .account_with("ADA", None, |a| {
             a.fields
-                .insert("first_name".into(), "A.".into())
+                .insert("first_name", "A.".into())
                 .map(drop)
                 .unwrap_or(())
         })
@@ -464,8 +464,8 @@ fn the_state_file_tells_overrides_from_directory_changes() {
             e.add("title", roster::model::AttrValue::Text("Director".into()))
         })
         .account_with("ada", Some("1"), |a| {
-            a.fields.insert("first_name".into(), "Countess".into());
-            a.fields.insert("job_title".into(), "Engineer".into());
+            a.fields.insert("first_name", "Countess".into());
+            a.fields.insert("job_title", "Engineer".into());
         });
     let desired = roster::reconcile::desired::compute(&w.config, &w.dir);
     let origins = |state: Option<&roster::state::State>| -> Vec<(String, Option<Origin>)> {

@@ -7,6 +7,7 @@ mod cli_ldap;
 mod export;
 mod gitops;
 mod ldap;
+mod live_workflow;
 mod policy;
 mod properties;
 mod reconcile;

@@ -1,25 +1,51 @@
 //! Group membership, resolved by Roster: member / uniqueMember DNs, nested groups at any depth,
 //! cycles tolerated, DNs compared in normalised form. Never relies on memberOf.
 
-use std::collections::{HashMap, HashSet};
+use std::borrow::Cow;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::model::{AttrValue, DirectoryState};
 
 /// A DN in comparable form: RDNs trimmed, spaces around `=` and `,` dropped, ASCII lowercased.
 /// (Attribute values in DNs are compared case-insensitively, as directories do for names.)
 pub fn normalize_dn(dn: &str) -> String {
+    normalized(dn).into_owned()
+}
+
+/// [`normalize_dn`] without a copy when the DN is already in normal form (the common case:
+/// directories write DNs the way Roster compares them).
+pub fn normalized(dn: &str) -> Cow<'_, str> {
+    let b = dn.as_bytes();
+    let plain = !b.iter().enumerate().any(|(i, &c)| {
+        c.is_ascii_uppercase()
+            || c == b';'
+            || c == b'\\'
+            || !c.is_ascii()
+            || (c == b' '
+                && (i == 0
+                    || i + 1 == b.len()
+                    || matches!(b[i - 1], b',' | b'=')
+                    || matches!(b[i + 1], b',' | b'=')))
+    });
+    if plain {
+        return Cow::Borrowed(dn);
+    }
     let mut out = String::with_capacity(dn.len());
     let mut rdn = String::new();
     let mut escaped = false;
     let flush = |rdn: &mut String, out: &mut String| {
-        let part = match rdn.split_once('=') {
-            Some((a, v)) => format!("{}={}", a.trim(), v.trim()),
-            None => rdn.trim().to_owned(),
-        };
         if !out.is_empty() {
             out.push(',');
         }
-        out.push_str(&part.to_lowercase());
+        match rdn.split_once('=') {
+            Some((a, v)) => {
+                out.push_str(&a.trim().to_lowercase());
+                out.push('=');
+                out.push_str(&v.trim().to_lowercase());
+            }
+            None => out.push_str(&rdn.trim().to_lowercase()),
+        }
         rdn.clear();
     };
     for c in dn.chars() {
@@ -38,7 +64,7 @@ pub fn normalize_dn(dn: &str) -> String {
     if !rdn.trim().is_empty() || !out.is_empty() {
         flush(&mut rdn, &mut out);
     }
-    out
+    Cow::Owned(out)
 }
 
 /// Membership attributes that hold DNs.
@@ -51,7 +77,7 @@ pub struct Groups {
 
 impl Groups {
     pub fn new(state: &DirectoryState) -> Groups {
-        let mut members: HashMap<String, Vec<String>> = HashMap::new();
+        let mut members: HashMap<String, Vec<String>> = HashMap::default();
         for g in &state.groups {
             let list = members.entry(normalize_dn(&g.dn)).or_default();
             for attr in MEMBER_ATTRIBUTES {
@@ -77,8 +103,8 @@ impl Groups {
         &self,
         roots: impl IntoIterator<Item = &'a String>,
     ) -> HashSet<String> {
-        let mut seen: HashSet<String> = HashSet::new();
-        let mut users = HashSet::new();
+        let mut seen: HashSet<String> = HashSet::default();
+        let mut users = HashSet::default();
         let mut stack: Vec<String> = roots.into_iter().map(|r| normalize_dn(r)).collect();
         while let Some(dn) = stack.pop() {
             if !seen.insert(dn.clone()) {

@@ -1095,7 +1095,10 @@ fn merge_range(entry: &mut Entry, attr: &str, attrs: RawAttributes, requested: u
     for (name, values) in attrs {
         if let Some((base, end)) = parse_range(&name) {
             if base.eq_ignore_ascii_case(attr) {
-                let list = entry.attrs.entry(attr.to_ascii_lowercase()).or_default();
+                let list = entry
+                    .attrs
+                    .entry(crate::model::attr_name(attr))
+                    .or_default();
                 for v in values {
                     let value = text_or_binary(v);
                     list.push(if attr.eq_ignore_ascii_case("uniquemember") {
@@ -1211,23 +1214,25 @@ fn decode_entry(
     let mut entry = Entry::new(dn);
     let mut pending = Vec::new();
     for (name, values) in attrs {
-        let (base, range_end) = match parse_range(&name) {
-            Some((base, end)) => (base.to_ascii_lowercase(), Some(end)),
-            None => (name.to_ascii_lowercase(), None),
+        let (raw_base, range_end) = match parse_range(&name) {
+            Some((base, end)) => (base, Some(end)),
+            None => (name.as_str(), None),
         };
+        // Interned and lowercased once per distinct name, not once per entry.
+        let base = crate::model::attr_name(raw_base);
         if let Some(Some(end)) = range_end {
-            pending.push((base.clone(), end + 1));
+            pending.push((base.to_string(), end + 1));
         }
-        let is_id = base == id_attribute || base == "objectguid";
+        let is_id = &*base == id_attribute || &*base == "objectguid";
         let mut out = Vec::with_capacity(values.len());
         for v in values {
             let value = if is_id {
                 AttrValue::Text(id_text(&base, &v).map_err(|problem| Decode::BadId {
                     dn: entry.dn.clone(),
-                    attribute: base.clone(),
+                    attribute: base.to_string(),
                     problem,
                 })?)
-            } else if base == "uniquemember" {
+            } else if &*base == "uniquemember" {
                 text_or_binary(v).map_text(strip_uid_suffix)
             } else {
                 text_or_binary(v)

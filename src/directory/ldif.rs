@@ -1,6 +1,8 @@
 //! The directory snapshot: LDIF (RFC 2849) as `ldapsearch -LLL` writes it — folded lines,
 //! comments, base64 (`::`) values, multi-valued attributes, non-ASCII names.
 
+use std::borrow::Cow;
+
 use base64::Engine;
 
 use crate::diag::{Source, SourceError};
@@ -14,7 +16,19 @@ pub fn parse(src: &Source) -> Result<Vec<Entry>, SourceError> {
     let mut entries = Vec::new();
     let mut errors = Vec::new();
     let mut current: Option<Entry> = None;
-    for (line_no, line) in unfold(&src.text) {
+    let mut lines = src.text.split('\n').enumerate().peekable();
+    while let Some((i, raw)) = lines.next() {
+        let line_no = i + 1;
+        // A physical line beginning with one space continues the previous one (RFC 2849
+        // folding); most lines are not folded and are used in place.
+        let mut line: Cow<str> = Cow::Borrowed(raw.strip_suffix('\r').unwrap_or(raw));
+        if !line.is_empty() {
+            while let Some(rest) = lines.peek().and_then(|(_, next)| next.strip_prefix(' ')) {
+                line.to_mut()
+                    .push_str(rest.strip_suffix('\r').unwrap_or(rest));
+                lines.next();
+            }
+        }
         let err = |msg: String, help: &str| {
             SourceError::at("roster::ldif", src, line_no, 1, msg)
                 .label("this line")
@@ -59,11 +73,10 @@ pub fn parse(src: &Source) -> Result<Vec<Entry>, SourceError> {
         } else {
             AttrValue::Text(value.to_owned())
         };
-        let lname = name.to_ascii_lowercase();
-        if lname == "version" && current.is_none() && entries.is_empty() {
+        if name.eq_ignore_ascii_case("version") && current.is_none() && entries.is_empty() {
             continue;
         }
-        if lname == "dn" {
+        if name.eq_ignore_ascii_case("dn") {
             if let Some(done) = current.take() {
                 entries.push(done);
             }
@@ -76,7 +89,7 @@ pub fn parse(src: &Source) -> Result<Vec<Entry>, SourceError> {
             }
             continue;
         }
-        if lname == "changetype" {
+        if name.eq_ignore_ascii_case("changetype") {
             errors.push(err(
                 "change records (`changetype:`) are not a snapshot".into(),
                 "write the snapshot with `ldapsearch -LLL` or `roster snapshot directory`",
@@ -84,7 +97,7 @@ pub fn parse(src: &Source) -> Result<Vec<Entry>, SourceError> {
             continue;
         }
         match current.as_mut() {
-            Some(entry) => entry.add(&lname, value),
+            Some(entry) => entry.add(name, value),
             None => errors.push(err(
                 format!("`{name}` before any `dn:` line"),
                 "each record starts with `dn: <distinguished name>`",
@@ -104,27 +117,6 @@ fn clip(s: &str) -> String {
     } else {
         s.to_owned()
     }
-}
-
-/// Logical lines with the 1-based number of their first physical line. A physical line
-/// beginning with one space continues the previous one (RFC 2849 folding).
-fn unfold(text: &str) -> Vec<(usize, String)> {
-    let mut out: Vec<(usize, String)> = Vec::new();
-    let mut continuable = false;
-    for (i, raw) in text.split('\n').enumerate() {
-        let raw = raw.strip_suffix('\r').unwrap_or(raw);
-        if let Some(rest) = raw.strip_prefix(' ') {
-            if continuable {
-                if let Some(last) = out.last_mut() {
-                    last.1.push_str(rest);
-                }
-                continue;
-            }
-        }
-        continuable = !raw.is_empty();
-        out.push((i + 1, raw.to_owned()));
-    }
-    out
 }
 
 /// Split entries into users and groups by objectClass.

@@ -2,25 +2,38 @@
 //! plan again: nothing left) and to preview the state a plan leads to. It mirrors what the SCIM
 //! apply does to the server, action for action, and like it never removes an account.
 
+use rustc_hash::FxHashMap as HashMap;
+
 use crate::model::{Account, IntranetState};
 use crate::plan::{Action, Plan};
 
 /// Apply every change of `plan` to `state`. Accounts created get ids `new-<n>`.
 pub fn apply(state: &mut IntranetState, plan: &Plan) {
     let mut created = 0;
+    // Where each account is, by SCIM id and by lowercase username (kept up to date below).
+    let mut by_id: HashMap<String, usize> = state
+        .accounts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.id.clone(), i))
+        .collect();
+    let mut by_name: HashMap<String, usize> = state
+        .accounts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.username.to_lowercase(), i))
+        .collect();
     for c in &plan.changes {
-        let find = |state: &IntranetState| -> Option<usize> {
-            match &c.intranet_id {
-                Some(id) => state.accounts.iter().position(|a| &a.id == id),
-                None => state
-                    .accounts
-                    .iter()
-                    .position(|a| a.username.eq_ignore_ascii_case(&c.username)),
-            }
+        let found = match &c.intranet_id {
+            Some(id) => by_id.get(id).copied(),
+            None => by_name.get(&c.username.to_lowercase()).copied(),
         };
+        let find = |_: &IntranetState| found;
         match c.action {
             Action::Create => {
                 created += 1;
+                by_id.insert(format!("new-{created}"), state.accounts.len());
+                by_name.insert(c.username.to_lowercase(), state.accounts.len());
                 state.accounts.push(Account {
                     id: format!("new-{created}"),
                     username: c.username.clone(),
@@ -59,7 +72,11 @@ pub fn apply(state: &mut IntranetState, plan: &Plan) {
                 let a = &mut state.accounts[i];
                 match c.action {
                     Action::Link => a.external_id = c.external_id.clone(),
-                    Action::Rename => a.username = c.username.clone(),
+                    Action::Rename => {
+                        by_name.remove(&a.username.to_lowercase());
+                        by_name.insert(c.username.to_lowercase(), i);
+                        a.username = c.username.clone();
+                    }
                     Action::Reactivate => a.active = true,
                     Action::Block => a.active = false,
                     _ => {}
@@ -69,7 +86,7 @@ pub fn apply(state: &mut IntranetState, plan: &Plan) {
                         continue;
                     }
                     match &f.after {
-                        Some(v) => a.fields.insert(f.name.clone(), v.clone()),
+                        Some(v) => a.fields.insert(&f.name, v.clone()),
                         None => a.fields.remove(&f.name),
                     };
                 }

@@ -90,7 +90,7 @@ fn resolve_managers(state: &mut IntranetState) {
                 .get(id)
                 .cloned()
                 .unwrap_or_else(|| format!("<unknown account {id}>"));
-            a.fields.insert("manager".into(), name);
+            a.fields.insert("manager", name);
         }
     }
 }

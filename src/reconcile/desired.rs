@@ -1,10 +1,13 @@
 //! Desired state: what the directory and the config say the intranet should hold.
 //! Pure: takes the config and the directory as read, returns values.
 
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::config::{Config, DisabledRule};
-use crate::directory::groups::{normalize_dn, Groups};
+use crate::directory::groups::{normalized, Groups};
 use crate::model::{AttrValue, DirectoryState, Entry};
 use crate::reconcile::mapping::Template;
 use crate::reconcile::Conflict;
@@ -18,8 +21,9 @@ pub struct DesiredUser {
     pub enabled: bool,
     /// Member (at any depth) of a syncing group.
     pub syncing: bool,
-    /// Mapped field values; `None` means the intranet should hold no value.
-    pub fields: BTreeMap<String, Option<String>>,
+    /// Mapped field values by field name, in name order; `None` means the intranet should hold
+    /// no value. Names are shared between users.
+    pub fields: Vec<(Arc<str>, Option<String>)>,
 }
 
 /// Who should hold an admin role.
@@ -62,7 +66,7 @@ fn is_disabled(
             AttrValue::Binary(_) => true,
         }),
         Some(DisabledRule::Filter(_)) => {
-            by_filter.is_some_and(|set| set.contains(&normalize_dn(&entry.dn)))
+            by_filter.is_some_and(|set| set.contains(normalized(&entry.dn).as_ref()))
         }
     }
 }
@@ -84,18 +88,25 @@ pub fn compute(config: &Config, dir: &DirectoryState) -> Desired {
     };
 
     // username by normalised DN, for `manager` (a DN in the directory, a username in the plan).
-    let username_of: HashMap<String, &str> = dir
-        .users
+    let username_of: HashMap<Cow<str>, &str> = if config.field_mappings.contains_key("manager") {
+        dir.users
+            .iter()
+            .filter_map(|u| Some((normalized(&u.dn), u.first_text(&d.username_attribute)?)))
+            .collect()
+    } else {
+        HashMap::default()
+    };
+    let names: Vec<Arc<str>> = mappings
         .iter()
-        .filter_map(|u| Some((normalize_dn(&u.dn), u.first_text(&d.username_attribute)?)))
+        .map(|(f, _)| Arc::from(f.as_str()))
         .collect();
 
-    let mut by_name: HashMap<String, usize> = HashMap::new();
-    let mut by_id: HashMap<String, usize> = HashMap::new();
-    let mut id_of_dn: HashMap<String, String> = HashMap::new();
+    let mut by_name: HashMap<String, usize> = HashMap::default();
+    let mut by_id: HashMap<&str, usize> = HashMap::default();
+    let mut id_of_dn: HashMap<Cow<str>, &str> = HashMap::default();
     for entry in &dir.users {
-        let ndn = normalize_dn(&entry.dn);
-        let in_sync = syncing.contains(&ndn);
+        let ndn = normalized(&entry.dn);
+        let in_sync = syncing.contains(ndn.as_ref());
         let id = entry
             .first_text(&d.id_attribute)
             .map(str::trim)
@@ -119,9 +130,9 @@ pub fn compute(config: &Config, dir: &DirectoryState) -> Desired {
             }
             continue;
         };
-        id_of_dn.insert(ndn, id.to_owned());
-        let mut fields = BTreeMap::new();
-        for (field, t) in &mappings {
+        id_of_dn.insert(ndn, id);
+        let mut fields = Vec::with_capacity(mappings.len());
+        for ((field, t), name) in mappings.iter().zip(&names) {
             let ev = t.eval(entry);
             for attr in &ev.binary {
                 out.warnings.push(format!(
@@ -129,12 +140,15 @@ pub fn compute(config: &Config, dir: &DirectoryState) -> Desired {
                 ));
             }
             let value = if field == "manager" && t.is_plain_attribute() {
-                ev.value
-                    .and_then(|dn| username_of.get(&normalize_dn(&dn)).map(|s| (*s).to_owned()))
+                ev.value.and_then(|dn| {
+                    username_of
+                        .get(normalized(&dn).as_ref())
+                        .map(|s| (*s).to_owned())
+                })
             } else {
                 ev.value
             };
-            fields.insert(field.clone(), value);
+            fields.push((name.clone(), value));
         }
         let user = DesiredUser {
             dn: entry.dn.clone(),
@@ -167,7 +181,7 @@ pub fn compute(config: &Config, dir: &DirectoryState) -> Desired {
                 by_name.insert(key, out.users.len());
             }
         }
-        by_id.insert(id.to_owned(), out.users.len());
+        by_id.insert(id, out.users.len());
         out.users.push(user);
     }
     out.users
@@ -187,8 +201,8 @@ pub fn compute(config: &Config, dir: &DirectoryState) -> Desired {
             .collect();
         dns.sort();
         for dn in dns {
-            match id_of_dn.get(&dn) {
-                Some(id) => r.member_ids.push(id.clone()),
+            match id_of_dn.get(dn.as_str()) {
+                Some(id) => r.member_ids.push((*id).to_owned()),
                 None => r.unknown_members.push(dn),
             }
         }

@@ -9,7 +9,9 @@
 pub mod desired;
 pub mod mapping;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::fmt;
 
 use crate::config::Policy;
@@ -60,8 +62,8 @@ pub fn reconcile(
     let protected: HashSet<String> = policy.protected.iter().map(|p| p.to_lowercase()).collect();
     let is_protected = |name: &str| protected.contains(&name.to_lowercase());
 
-    let mut by_ext: HashMap<&str, usize> = HashMap::new();
-    let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut by_ext: HashMap<&str, usize> = HashMap::default();
+    let mut by_name: HashMap<String, Vec<usize>> = HashMap::default();
     for (i, a) in accounts.iter().enumerate() {
         if let Some(ext) = a.external_id.as_deref().filter(|_| a.is_managed()) {
             by_ext.entry(ext).or_insert(i);
@@ -80,9 +82,9 @@ pub fn reconcile(
         })
         .collect();
     // Directory ID → index in `finals` (existing or created) for syncing users.
-    let mut account_of: HashMap<&str, usize> = HashMap::new();
+    let mut account_of: HashMap<&str, usize> = HashMap::default();
     let mut renames: Vec<(usize, Change)> = Vec::new();
-    let mut claimed: HashSet<usize> = HashSet::new();
+    let mut claimed: HashSet<usize> = HashSet::default();
 
     for user in desired.users.iter().filter(|u| u.syncing) {
         let managed = by_ext.get(user.id.as_str()).copied();
@@ -114,7 +116,7 @@ pub fn reconcile(
                     .fields
                     .iter()
                     .filter(|(_, v)| v.is_some())
-                    .map(|(k, v)| FieldChange::new(k.clone(), None, v.clone()))
+                    .map(|(k, v)| FieldChange::new(k.to_string(), None, v.clone()))
                     .collect();
                 account_of.insert(&user.id, finals.len());
                 finals.push(Final {
@@ -311,7 +313,7 @@ fn field_diff(
         .filter_map(|(name, after)| {
             let before = acct.fields.get(name);
             (before != after.as_ref()).then(|| FieldChange {
-                name: name.clone(),
+                name: name.to_string(),
                 before: before.cloned(),
                 after: after.clone(),
                 origin: last.map(|s| {
@@ -410,6 +412,12 @@ fn role_changes(
         .enumerate()
         .map(|(i, a)| (a.id.as_str(), i))
         .collect();
+    let by_ext: HashMap<&str, usize> = accounts
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.is_managed())
+        .filter_map(|(i, a)| Some((a.external_id.as_deref()?, i)))
+        .collect();
     for role in &desired.roles {
         let group = observed
             .groups
@@ -449,11 +457,10 @@ fn role_changes(
         };
         for id in &role.member_ids {
             let user = users_by_id[id.as_str()];
-            let found = account_of.get(id.as_str()).copied().or_else(|| {
-                accounts
-                    .iter()
-                    .position(|a| a.is_managed() && a.external_id.as_deref() == Some(id.as_str()))
-            });
+            let found = account_of
+                .get(id.as_str())
+                .or_else(|| by_ext.get(id.as_str()))
+                .copied();
             match found {
                 Some(i) => {
                     named.insert(i);

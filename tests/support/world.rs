@@ -56,10 +56,10 @@ pub fn config() -> Config {
 }
 
 /// The account a person would get: same username, ID, and fields.
-pub fn fields_of(uid: &str) -> BTreeMap<String, String> {
-    let mut f = BTreeMap::new();
-    f.insert("first_name".into(), capitalise(uid));
-    f.insert("email".into(), format!("{uid}@example.com"));
+pub fn fields_of(uid: &str) -> roster::model::Fields {
+    let mut f = roster::model::Fields::default();
+    f.insert("first_name", capitalise(uid));
+    f.insert("email", format!("{uid}@example.com"));
     f
 }
 
