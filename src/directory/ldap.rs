@@ -1,6 +1,12 @@
 //! The live directory over LDAP (ldap3, TLS through rustls): connect, bind, read users and groups
 //! with paged searches, and hand back a [`DirectoryState`] holding exactly what was read — immutable
 //! IDs as text, full member lists (AD ranges fetched), and the DNs the server reports as disabled.
+//! [`read_into`] hands entries to an [`EntrySink`] as they arrive instead (the snapshot writer),
+//! so a large directory need not be held in memory.
+//!
+//! A read is all or nothing: a server size or time limit that cuts a search short is an error,
+//! never a smaller directory; a dropped connection is read again once, from the start, and the
+//! plan says so.
 //!
 //! Refusals come before any traffic: a bad URL or filter, a missing password, or a password over
 //! plain `ldap://` to a host that is not loopback (unless `insecure: true`). The password is held in
