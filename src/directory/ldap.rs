@@ -444,31 +444,17 @@ fn resolve_password(
         problem,
         help: help.to_owned(),
     };
-    let value = match secret {
-        Secret::Env(name) => std::env::var(name).map_err(|_| {
-            fail(
-                format!("environment variable {name} is not set (or not UTF-8)"),
-                "export it before running roster, or use `password: { file: PATH }`",
-            )
-        })?,
-        Secret::File(path) => {
-            let full = base_dir.join(path);
-            std::fs::read_to_string(&full).map_err(|e| {
-                fail(
-                    format!("cannot read {}: {e}", full.display()),
-                    "the path is relative to the config file",
-                )
-            })?
-        }
-    };
-    let value = value.trim();
-    if value.is_empty() {
-        return Err(fail(
-            "it is empty".into(),
+    match secret.read(base_dir, |k| std::env::var(k).ok()) {
+        Ok(value) => Ok(Password(value)),
+        Err(e) if e.problem == "it is empty" => Err(fail(
+            format!("{} is empty", e.source_name),
             "an empty password would be an unauthenticated bind",
-        ));
+        )),
+        Err(e) => Err(fail(
+            format!("{}: {}", e.source_name, e.problem),
+            "set it before running roster (a file path is relative to the config file)",
+        )),
     }
-    Ok(Password(value.to_owned()))
 }
 
 fn tls_config(ca_file: Option<&Path>, base_dir: &Path) -> Result<Arc<ClientConfig>, LdapError> {
