@@ -217,14 +217,6 @@ pub enum LdapError {
     NoUsers,
 }
 
-/// The refusal guard for a read: a directory without users is an error, never a plan.
-pub fn check_read(state: &DirectoryState) -> Result<(), LdapError> {
-    if state.users.is_empty() {
-        return Err(LdapError::NoUsers);
-    }
-    Ok(())
-}
-
 /// Users or groups: which search an entry came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
