@@ -54,14 +54,12 @@ fn main() {
         std::fs::create_dir_all(&args[i + 2]).unwrap();
         return gen::company(Path::new(&args[i + 2]), n).unwrap();
     }
-    let ns: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let ns = if ns.is_empty() {
-        vec![10_000, 100_000, 1_000_000]
-    } else {
-        ns
+    let ns: Vec<usize> = args.iter().skip(1).filter_map(|a| a.parse().ok()).collect();
+    // `cargo test --all-targets` runs this target without `--bench`: a quick smoke run then.
+    let ns = match (ns.is_empty(), args.iter().any(|a| a == "--bench")) {
+        (false, _) => ns,
+        (true, true) => vec![10_000, 100_000, 1_000_000],
+        (true, false) => vec![500],
     };
     let exe = Path::new(env!("CARGO_BIN_EXE_roster"));
     println!("| users | plan (s) | bare parse (s) | plan / parse | plan peak RSS (MiB) | parse peak RSS (MiB) | changes |");
@@ -69,7 +67,13 @@ fn main() {
     for n in ns {
         let dir = tempfile::tempdir().expect("temp dir");
         gen::company(dir.path(), n).expect("generate");
-        let runs = if n >= 1_000_000 { 3 } else { 5 };
+        let runs = if n >= 1_000_000 {
+            3
+        } else if n < 1000 {
+            1
+        } else {
+            5
+        };
         let mut plan_t = Vec::new();
         let mut plan_m = Vec::new();
         let mut parse_t = Vec::new();

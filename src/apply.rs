@@ -666,12 +666,14 @@ pub async fn apply_saved(
             .as_deref()
             .unwrap_or(std::path::Path::new(crate::state::DEFAULT_PATH)),
     );
-    std::fs::write(&state_path, crate::state::render(&state)).map_err(|e| {
-        crate::audit::AuditError::Write {
+    if let Err(e) = std::fs::write(&state_path, crate::state::render(&state)) {
+        print_outcomes(&report);
+        return Err(crate::audit::AuditError::Write {
             path: state_path.display().to_string(),
             problem: e.to_string(),
         }
-    })?;
+        .into());
+    }
 
     let identity = match live.client.whoami().await {
         Some(name) => name,
@@ -695,6 +697,28 @@ pub async fn apply_saved(
         opts.author.as_ref(),
         opts.no_commit,
         &[state_path],
-    )?;
-    Ok(Applied { report, audit })
+    );
+    match audit {
+        Ok(audit) => Ok(Applied { report, audit }),
+        Err(e) => {
+            // The writes happened: the record of them must not be lost with the report.
+            print_outcomes(&report);
+            Err(e.into())
+        }
+    }
+}
+
+/// Every outcome on stderr, one line each: the last record when the audit report could not be
+/// written.
+fn print_outcomes(report: &ApplyReport) {
+    eprintln!("The audit report could not be written; what was done:");
+    for o in &report.outcomes {
+        eprintln!(
+            "  {} {} {}: {}",
+            o.outcome.name(),
+            o.change.action.name(),
+            o.change.username,
+            o.outcome.describe()
+        );
+    }
 }

@@ -72,9 +72,9 @@ async fn run(cli: Cli) -> miette::Result<ExitCode> {
         Command::Snapshot(Snapshot::Directory { config, out }) => {
             let loaded = config::load(&config.config)?;
             let d = &loaded.config.directory;
+            let attributes = observe::directory_attributes(&loaded.config);
             if let (Some(live), false) = (&d.ldap, out == std::path::Path::new("-")) {
                 // Streamed: a large directory is never held in memory.
-                let attributes = observe::directory_attributes(&loaded.config);
                 let (users, groups) = roster::directory::ldif_write::snapshot_live(
                     live,
                     d,
@@ -89,8 +89,7 @@ async fn run(cli: Cli) -> miette::Result<ExitCode> {
                 );
                 return Ok(ExitCode::SUCCESS);
             }
-            let state =
-                observe::directory(&loaded, &observe::directory_attributes(&loaded.config)).await?;
+            let state = observe::directory(&loaded, &attributes).await?;
             snapshot_directory(&state, &out)?;
             Ok(ExitCode::SUCCESS)
         }

@@ -31,8 +31,12 @@ pub struct Entry {
     pub dn: String,
     /// Attribute names, lowercase and interned (one allocation per distinct name, shared by
     /// every entry), to their values.
-    pub attrs: BTreeMap<Arc<str>, Vec<AttrValue>>,
+    pub attrs: BTreeMap<Arc<str>, Values>,
 }
+
+/// The values of one attribute. Most attributes hold one value: it is kept inline, without an
+/// allocation of its own.
+pub type Values = smallvec::SmallVec<[AttrValue; 1]>;
 
 /// The lowercase, shared form of an attribute name. A directory has few distinct names and
 /// millions of values: each entry holds a pointer, not a copy.
@@ -67,7 +71,7 @@ impl Entry {
         } else {
             self.attrs.get(name)
         };
-        found.map(Vec::as_slice).unwrap_or(&[])
+        found.map(|v| v.as_slice()).unwrap_or(&[])
     }
     pub fn first_text(&self, name: &str) -> Option<&str> {
         self.values(name).iter().find_map(AttrValue::as_text)

@@ -93,8 +93,11 @@ pub async fn observe_for(cfg: &Loaded, others: &[&Loaded]) -> miette::Result<Obs
     }
     attributes.sort_by_key(|a| a.to_ascii_lowercase());
     attributes.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
-    let directory = self::directory(cfg, &attributes).await?;
-    let intranet = self::intranet(cfg, &fields).await?;
+    // Both sides at once: a live plan waits for the slower server, not for the sum of both.
+    let (directory, intranet) = tokio::try_join!(
+        self::directory(cfg, &attributes),
+        self::intranet(cfg, &fields)
+    )?;
     let state_path = cfg.resolve(
         cfg.config
             .state

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use roster::directory::ldif;
 use roster::model::DirectoryState;
 
+use crate::support::proxy::CuttingProxy;
 use crate::support::slapd::{Slapd, BASE_DN, GROUPS, LIMITED_DN, LIMITED_PW, PEOPLE};
 
 const STAFF: &str = "cn=staff,ou=groups,dc=example,dc=org";
@@ -60,8 +61,9 @@ fn account(id: &str, username: &str, external_id: &str) -> Value {
     })
 }
 
-fn snapshot(config: &Path, out: &Path) -> DirectoryState {
-    Command::cargo_bin("roster")
+/// `roster snapshot directory -c CONFIG -o OUT`, its stderr; it must succeed.
+fn run_snapshot(config: &Path, out: &Path) -> String {
+    let run = Command::cargo_bin("roster")
         .expect("the roster binary")
         .args(["snapshot", "directory", "-c"])
         .arg(config)
@@ -69,8 +71,28 @@ fn snapshot(config: &Path, out: &Path) -> DirectoryState {
         .arg(out)
         .assert()
         .success();
+    String::from_utf8_lossy(&run.get_output().stderr).into_owned()
+}
+
+fn snapshot(config: &Path, out: &Path) -> DirectoryState {
+    run_snapshot(config, out);
     let src = roster::diag::read_source(out).expect("read the snapshot");
     ldif::classify(ldif::parse(&src).expect("the snapshot reads back"))
+}
+
+fn plan_json(config: &Path) -> Value {
+    let out = Command::cargo_bin("roster")
+        .expect("the roster binary")
+        .args(["plan", "--format", "json", "-c"])
+        .arg(config)
+        .output()
+        .expect("run roster plan");
+    assert!(
+        out.status.code().is_some_and(|c| c != 1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("a JSON plan")
 }
 
 fn uuid_of(state: &DirectoryState, uid: &str) -> String {
@@ -127,16 +149,7 @@ fn plan_against_live_ldap_blocks_a_removed_user_and_renames_a_renamed_one() {
         "dn: {STAFF}\nchangetype: modify\ndelete: member\nmember: uid=bob,{PEOPLE}\n"
     ));
 
-    let out = Command::cargo_bin("roster")
-        .expect("the roster binary")
-        .args(["plan", "--format", "json", "-c"])
-        .arg(&config)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let plan: Value = serde_json::from_slice(&out).expect("a JSON plan");
+    let plan = plan_json(&config);
     let mut changes: Vec<(String, String)> = plan["changes"]
         .as_array()
         .expect("changes")
@@ -157,4 +170,74 @@ fn plan_against_live_ldap_blocks_a_removed_user_and_renames_a_renamed_one() {
         ],
         "{plan:#}"
     );
+}
+
+#[test]
+fn a_read_that_had_to_be_retried_says_so_in_the_plan() {
+    let server = Slapd::start(&directory());
+    let proxy = CuttingProxy::start(server.port, 1, 600);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(&server, dir.path(), &[]);
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(&config, text.replace(&server.url, &proxy.url()))
+        .expect("config through the relay");
+    let plan = plan_json(&config);
+    assert_eq!(proxy.connections(), 2);
+    let warnings = plan["warnings"].as_array().expect("warnings");
+    assert!(
+        warnings.iter().any(|w| w
+            .as_str()
+            .is_some_and(|w| w.contains("dropped") && w.contains(&proxy.url()))),
+        "{plan:#}"
+    );
+}
+
+/// Run `roster` under a pseudo-terminal (`script`), returning what the terminal showed.
+fn on_a_terminal(args: &str) -> String {
+    let roster = assert_cmd::cargo::cargo_bin("roster");
+    let out = std::process::Command::new("script")
+        .args(["-qec", &format!("{} {args}", roster.display()), "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run script (bsdutils)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_read_longer_than_a_second_shows_progress_on_a_terminal_only() {
+    let server = Slapd::start(
+        &(0..1200)
+            .map(|i| person(&format!("p{i:04}")))
+            .collect::<String>(),
+    );
+    let proxy = CuttingProxy::slow(server.port, std::time::Duration::from_millis(40));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(&server, dir.path(), &[]);
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(&config, text.replace(&server.url, &proxy.url()))
+        .expect("config through the relay");
+    let out = dir.path().join("dir.ldif");
+
+    let shown = on_a_terminal(&format!(
+        "snapshot directory -c {} -o {}",
+        config.display(),
+        out.display()
+    ));
+    assert!(
+        shown.contains(&format!("reading users from {}", proxy.url())),
+        "{shown}"
+    );
+    assert!(shown.contains("entries"), "{shown}");
+
+    let stderr = run_snapshot(&config, &out);
+    assert!(
+        !stderr.contains("entries"),
+        "no progress when stderr is not a terminal: {stderr}"
+    );
+    assert!(stderr.contains("Wrote 1200 users"), "{stderr}");
 }

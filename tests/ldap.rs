@@ -414,7 +414,9 @@ async fn an_unreachable_port_is_a_connect_diagnostic() {
     assert_eq!(code(&e), "roster::ldap::connect");
     let text = rendered(&e);
     assert!(
-        text.contains(&format!("cannot connect to ldap://127.0.0.1:{port}")),
+        text.contains(&format!(
+            "cannot connect to ldap://127.0.0.1:{port} (to bind as anonymous)"
+        )),
         "{text}"
     );
     assert!(
@@ -643,5 +645,31 @@ async fn a_tls_handshake_that_never_comes_is_a_connect_timeout() {
     assert!(
         text.contains("no connection within 1 s") && text.contains("unreachable"),
         "{text}"
+    );
+}
+
+#[tokio::test]
+async fn object_guid_ids_arrive_as_ad_guid_strings() {
+    // Recorded objectGUID bytes and the GUID string AD tools show for them.
+    let ldif = format!(
+        "dn: uid=ad,{PEOPLE}\nobjectClass: inetOrgPerson\nobjectClass: adUser\nuid: ad\ncn: ad\nsn: ad\n\
+         sAMAccountName: jdoe\nuserAccountControl: 514\nobjectGUID:: yYuRNW0Z6kCXeYidebdT8A==\n\n"
+    );
+    let server = Slapd::start(&ldif);
+    let (cfg, mut dir) = config(&server, None);
+    dir.id_attribute = "objectGUID".into();
+    dir.username_attribute = "sAMAccountName".into();
+    dir.disabled = Some(DisabledRule::ActiveDirectory);
+    let state = read_as(&server, &cfg, &dir).await.expect("read");
+    let u = &state.users[0];
+    assert_eq!(
+        u.first_text("objectguid"),
+        Some("35918bc9-196d-40ea-9779-889d79b753f0")
+    );
+    assert_eq!(u.first_text("samaccountname"), Some("jdoe"));
+    assert_eq!(
+        u.first_text("useraccountcontrol"),
+        Some("514"),
+        "fetched for the AD disabled rule"
     );
 }

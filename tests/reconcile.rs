@@ -352,7 +352,7 @@ fn conflict_two_directory_users_with_one_username() {
             e.attrs
                 .insert(
                     "uid".into(),
-                    vec![roster::model::AttrValue::Text("ADA".into())],
+                    vec![roster::model::AttrValue::Text("ADA".into())].into(),
                 )
                 .map(drop)
                 .unwrap_or(())

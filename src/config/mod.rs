@@ -4,6 +4,7 @@
 pub mod load;
 pub mod model;
 pub mod node;
+pub mod secret;
 
 pub use load::{load, Loaded};
 pub use model::*;

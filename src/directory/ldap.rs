@@ -1,6 +1,12 @@
 //! The live directory over LDAP (ldap3, TLS through rustls): connect, bind, read users and groups
 //! with paged searches, and hand back a [`DirectoryState`] holding exactly what was read — immutable
 //! IDs as text, full member lists (AD ranges fetched), and the DNs the server reports as disabled.
+//! [`read_into`] hands entries to an [`EntrySink`] as they arrive instead (the snapshot writer),
+//! so a large directory need not be held in memory.
+//!
+//! A read is all or nothing: a server size or time limit that cuts a search short is an error,
+//! never a smaller directory; a dropped connection is read again once, from the start, and the
+//! plan says so.
 //!
 //! Refusals come before any traffic: a bad URL or filter, a missing password, or a password over
 //! plain `ldap://` to a host that is not loopback (unless `insecure: true`). The password is held in
@@ -101,10 +107,11 @@ pub enum LdapError {
     )]
     CaFile { path: PathBuf, problem: String },
 
-    #[error("cannot connect to {url}: {problem}")]
+    #[error("cannot connect to {url} (to bind as {bind_dn}): {problem}")]
     #[diagnostic(code(roster::ldap::connect))]
     Connect {
         url: String,
+        bind_dn: String,
         problem: String,
         #[help]
         help: String,
@@ -208,14 +215,6 @@ pub enum LdapError {
         )
     )]
     NoUsers,
-}
-
-/// The refusal guard for a read: a directory without users is an error, never a plan.
-pub fn check_read(state: &DirectoryState) -> Result<(), LdapError> {
-    if state.users.is_empty() {
-        return Err(LdapError::NoUsers);
-    }
-    Ok(())
 }
 
 /// Users or groups: which search an entry came from.
@@ -437,31 +436,17 @@ fn resolve_password(
         problem,
         help: help.to_owned(),
     };
-    let value = match secret {
-        Secret::Env(name) => std::env::var(name).map_err(|_| {
-            fail(
-                format!("environment variable {name} is not set (or not UTF-8)"),
-                "export it before running roster, or use `password: { file: PATH }`",
-            )
-        })?,
-        Secret::File(path) => {
-            let full = base_dir.join(path);
-            std::fs::read_to_string(&full).map_err(|e| {
-                fail(
-                    format!("cannot read {}: {e}", full.display()),
-                    "the path is relative to the config file",
-                )
-            })?
-        }
-    };
-    let value = value.trim();
-    if value.is_empty() {
-        return Err(fail(
-            "it is empty".into(),
+    match secret.read(base_dir, |k| std::env::var(k).ok()) {
+        Ok(value) => Ok(Password(value)),
+        Err(e) if e.problem == "it is empty" => Err(fail(
+            format!("{} is empty", e.source_name),
             "an empty password would be an unauthenticated bind",
-        ));
+        )),
+        Err(e) => Err(fail(
+            format!("{}: {}", e.source_name, e.problem),
+            "set it before running roster (a file path is relative to the config file)",
+        )),
     }
-    Ok(Password(value.to_owned()))
 }
 
 fn tls_config(ca_file: Option<&Path>, base_dir: &Path) -> Result<Arc<ClientConfig>, LdapError> {
@@ -803,6 +788,7 @@ fn connect_error(t: &Target, e: ldap3::LdapError) -> LdapError {
     };
     LdapError::Connect {
         url: t.url.clone(),
+        bind_dn: t.bind_dn(),
         problem,
         help,
     }
@@ -1069,29 +1055,47 @@ async fn fetch_ranges(
         check_result(t, &s, raw.len(), res.rc, res.text)?;
         let mut more = None;
         for re in raw {
-            for (name, values) in raw_attributes(re).map_err(|problem| {
+            let attrs = raw_attributes(re).map_err(|problem| {
                 Failure::Fatal(LdapError::Protocol {
                     url: t.url.clone(),
                     problem,
                 })
-            })? {
-                match parse_range(&name) {
-                    Some((base, end)) if base.eq_ignore_ascii_case(attr) => {
-                        for v in values {
-                            entry.add(attr, text_or_binary(v));
-                        }
-                        more = end.map(|e| e + 1);
-                    }
-                    _ => {}
-                }
-            }
+            })?;
+            more = more.or(merge_range(entry, attr, attrs, next));
         }
         match more {
-            Some(n) if n > next => next = n,
-            _ => return Ok(()),
+            Some(n) => next = n,
+            None => return Ok(()),
         }
     }
     Ok(())
+}
+
+/// Add the values of one ranged answer (`member;range=1500-2999`) to `entry`. Returns where the
+/// next range starts, or `None` when this was the last (`...-*`), when the answer holds no range
+/// of `attr`, or when it does not move past `requested` (a server repeating itself).
+fn merge_range(entry: &mut Entry, attr: &str, attrs: RawAttributes, requested: u32) -> Option<u32> {
+    let mut next = None;
+    for (name, values) in attrs {
+        if let Some((base, end)) = parse_range(&name) {
+            if base.eq_ignore_ascii_case(attr) {
+                let list = entry
+                    .attrs
+                    .entry(crate::model::attr_name(attr))
+                    .or_default();
+                for v in values {
+                    let value = text_or_binary(v);
+                    list.push(if attr.eq_ignore_ascii_case("uniquemember") {
+                        value.map_text(strip_uid_suffix)
+                    } else {
+                        value
+                    });
+                }
+                next = end.map(|e| e + 1).filter(|n| *n > requested);
+            }
+        }
+    }
+    next
 }
 
 /// `member;range=0-1499` → `("member", Some(1499))`; `member;range=1500-*` → `("member", None)`;
@@ -1194,34 +1198,32 @@ fn decode_entry(
     let mut entry = Entry::new(dn);
     let mut pending = Vec::new();
     for (name, values) in attrs {
-        let (base, range_end) = match parse_range(&name) {
-            Some((base, end)) => (base.to_ascii_lowercase(), Some(end)),
-            None => (name.to_ascii_lowercase(), None),
+        let (raw_base, range_end) = match parse_range(&name) {
+            Some((base, end)) => (base, Some(end)),
+            None => (name.as_str(), None),
         };
+        // Interned and lowercased once per distinct name, not once per entry.
+        let base = crate::model::attr_name(raw_base);
         if let Some(Some(end)) = range_end {
-            pending.push((base.clone(), end + 1));
+            pending.push((base.to_string(), end + 1));
         }
-        let is_id = base == id_attribute || base == "objectguid";
+        let is_id = &*base == id_attribute || &*base == "objectguid";
         let mut out = Vec::with_capacity(values.len());
         for v in values {
             let value = if is_id {
                 AttrValue::Text(id_text(&base, &v).map_err(|problem| Decode::BadId {
                     dn: entry.dn.clone(),
-                    attribute: base.clone(),
+                    attribute: base.to_string(),
                     problem,
                 })?)
-            } else if base == "uniquemember" {
+            } else if &*base == "uniquemember" {
                 text_or_binary(v).map_text(strip_uid_suffix)
             } else {
                 text_or_binary(v)
             };
             out.push(value);
         }
-        entry
-            .attrs
-            .entry(crate::model::attr_name(&base))
-            .or_default()
-            .extend(out);
+        entry.attrs.entry(base).or_default().extend(out);
     }
     Ok((entry, pending))
 }
@@ -1402,6 +1404,164 @@ mod tests {
         assert_eq!(parse_range("member"), None);
         assert_eq!(parse_range("member;binary"), None);
         assert_eq!(parse_range("member;range=x"), None);
+    }
+
+    /// A search result entry as ldap3 hands it over (BER already parsed into tags).
+    fn result_entry(dn: &str, attrs: &[(&str, &[&[u8]])]) -> ResultEntry {
+        use ldap3::asn1::{TagClass, PL};
+        let prim = |id: u64, b: &[u8]| StructureTag {
+            class: TagClass::Universal,
+            id,
+            payload: PL::P(b.to_vec()),
+        };
+        let cons = |class: TagClass, id: u64, inner: Vec<StructureTag>| StructureTag {
+            class,
+            id,
+            payload: PL::C(inner),
+        };
+        let attributes = attrs
+            .iter()
+            .map(|(name, values)| {
+                let set = values.iter().map(|v| prim(4, v)).collect();
+                cons(
+                    TagClass::Universal,
+                    16,
+                    vec![prim(4, name.as_bytes()), cons(TagClass::Universal, 17, set)],
+                )
+            })
+            .collect();
+        let entry = cons(
+            TagClass::Application,
+            4,
+            vec![
+                prim(4, dn.as_bytes()),
+                cons(TagClass::Universal, 16, attributes),
+            ],
+        );
+        ResultEntry::new(entry)
+    }
+
+    #[test]
+    fn decoded_entries_carry_text_ids_and_pending_ranges() {
+        // Recorded from AD: a group with more members than MaxValRange, and its objectGUID.
+        let guid: &[u8] = &[
+            0xc9, 0x8b, 0x91, 0x35, 0x6d, 0x19, 0xea, 0x40, 0x97, 0x79, 0x88, 0x9d, 0x79, 0xb7,
+            0x53, 0xf0,
+        ];
+        let re = result_entry(
+            "CN=All Staff,OU=Groups,DC=corp,DC=example",
+            &[
+                ("objectClass", &[b"top", b"group"]),
+                (
+                    "member;range=0-1499",
+                    &[b"CN=A,DC=corp,DC=example", b"CN=B,DC=corp,DC=example"],
+                ),
+                ("objectGUID", &[guid]),
+                ("thumbnailPhoto", &[&[0xff, 0xd8, 0xff]]),
+            ],
+        );
+        let (entry, pending) = decode_entry(re, "objectguid")
+            .map_err(|_| "decode")
+            .unwrap();
+        assert_eq!(pending, [("member".to_owned(), 1500)]);
+        assert_eq!(entry.values("member").len(), 2);
+        assert!(
+            !entry.attrs.keys().any(|k| k.contains(';')),
+            "{:?}",
+            entry.attrs.keys()
+        );
+        assert_eq!(
+            entry.first_text("objectGUID"),
+            Some("35918bc9-196d-40ea-9779-889d79b753f0")
+        );
+        assert_eq!(
+            entry.values("thumbnailphoto"),
+            [AttrValue::Binary(vec![0xff, 0xd8, 0xff])]
+        );
+
+        let short_guid = result_entry("CN=x", &[("objectGUID", &[&guid[..8]])]);
+        assert!(matches!(
+            decode_entry(short_guid, "objectguid"),
+            Err(Decode::BadId { .. })
+        ));
+        let not_an_entry = ResultEntry::new(StructureTag {
+            class: ldap3::asn1::TagClass::Application,
+            id: 5,
+            payload: ldap3::asn1::PL::C(vec![]),
+        });
+        assert!(matches!(
+            decode_entry(not_an_entry, "entryuuid"),
+            Err(Decode::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn ranged_answers_are_merged_until_the_last_range() {
+        // Recorded AD answers to `member;range=1500-*` and `member;range=3000-*`.
+        let mut e = Entry::new("CN=All Staff,DC=corp");
+        e.add("member", AttrValue::Text("CN=A,DC=corp".into()));
+        let answer = |name: &str, values: &[&str]| -> RawAttributes {
+            vec![(
+                name.to_owned(),
+                values.iter().map(|v| v.as_bytes().to_vec()).collect(),
+            )]
+        };
+        let next = merge_range(
+            &mut e,
+            "member",
+            answer("member;range=1500-2999", &["CN=B,DC=corp"]),
+            1500,
+        );
+        assert_eq!(next, Some(3000));
+        let next = merge_range(
+            &mut e,
+            "member",
+            answer("member;range=3000-*", &["CN=C,DC=corp"]),
+            3000,
+        );
+        assert_eq!(next, None);
+        let members: Vec<_> = e
+            .values("member")
+            .iter()
+            .filter_map(AttrValue::as_text)
+            .collect();
+        assert_eq!(members, ["CN=A,DC=corp", "CN=B,DC=corp", "CN=C,DC=corp"]);
+
+        // A server that repeats a range, or answers without one, ends the loop.
+        assert_eq!(
+            merge_range(&mut e, "member", answer("member;range=0-1499", &[]), 3000),
+            None
+        );
+        assert_eq!(
+            merge_range(&mut e, "member", answer("cn", &["x"]), 3000),
+            None
+        );
+        let mut g = Entry::new("cn=u");
+        merge_range(
+            &mut g,
+            "uniqueMember",
+            answer("uniqueMember;range=0-*", &["uid=a,dc=x#'01'B"]),
+            0,
+        );
+        assert_eq!(g.first_text("uniquemember"), Some("uid=a,dc=x"));
+    }
+
+    #[test]
+    fn password_attributes_are_never_asked_for() {
+        let d: DirectoryConfig = serde_json::from_value(serde_json::json!({})).unwrap();
+        let asked = [
+            "mail".to_owned(),
+            "userPassword".to_owned(),
+            "unicodePwd".to_owned(),
+        ];
+        let s = Searches::new(&cfg("ldaps://x"), &d, &asked).unwrap();
+        assert!(s.users.attrs.iter().any(|a| a == "mail"));
+        for a in &s.users.attrs {
+            assert!(
+                !PASSWORD_ATTRIBUTES.contains(&a.to_ascii_lowercase().as_str()),
+                "{a}"
+            );
+        }
     }
 
     #[test]

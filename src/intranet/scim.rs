@@ -67,32 +67,13 @@ pub fn resolve_secret(
     base_dir: &Path,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Token, ScimError> {
-    let (name, value) = match secret {
-        Secret::Env(var) => (
-            format!("environment variable {var}"),
-            env(var).ok_or_else(|| ScimError::Secret {
-                source_name: format!("environment variable {var}"),
-                problem: "it is not set".into(),
-            })?,
-        ),
-        Secret::File(path) => {
-            let path = base_dir.join(path);
-            let name = format!("file {}", path.display());
-            let text = std::fs::read_to_string(&path).map_err(|e| ScimError::Secret {
-                source_name: name.clone(),
-                problem: e.to_string(),
-            })?;
-            (name, text)
-        }
-    };
-    let value = value.trim();
-    if value.is_empty() {
-        return Err(ScimError::Secret {
-            source_name: name,
-            problem: "it is empty".into(),
-        });
-    }
-    Ok(Token::new(value))
+    secret
+        .read(base_dir, env)
+        .map(Token::new)
+        .map_err(|e| ScimError::Secret {
+            source_name: e.source_name,
+            problem: e.problem,
+        })
 }
 
 /// Everything that can go wrong talking to the SCIM service.

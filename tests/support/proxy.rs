@@ -1,11 +1,23 @@
-//! A TCP relay on 127.0.0.1 that cuts its first connections partway through the server's answer:
-//! a dropped connection, on demand, in front of a real server.
+//! A TCP relay on 127.0.0.1 in front of a real server, with a fault on demand: connections cut
+//! partway through the server's answer, a server that goes silent, or a slow network.
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// What the relay does to the server → client direction of a connection.
+#[derive(Clone, Copy)]
+enum Fault {
+    /// The first `connections` are closed after `after` bytes; later ones are relayed whole.
+    Cut { connections: usize, after: usize },
+    /// Every connection goes silent for ten seconds after `after` bytes, then closes.
+    Stall { after: usize },
+    /// Every chunk of at most 4 KiB waits `delay` before it is passed on.
+    Slow { delay: Duration },
+}
 
 pub struct CuttingProxy {
     pub port: u16,
@@ -18,16 +30,27 @@ impl CuttingProxy {
     /// Relay to `127.0.0.1:target`; the first `cuts` connections are closed after the server has
     /// sent `after_bytes` bytes, later ones are relayed whole.
     pub fn start(target: u16, cuts: usize, after_bytes: usize) -> CuttingProxy {
-        CuttingProxy::with(target, cuts, after_bytes, false)
+        CuttingProxy::with(
+            target,
+            Fault::Cut {
+                connections: cuts,
+                after: after_bytes,
+            },
+        )
     }
 
     /// Relay to `127.0.0.1:target`, but after the server has sent `after_bytes` bytes on a
     /// connection, go silent for ten seconds: a server that stops answering.
     pub fn stalling(target: u16, after_bytes: usize) -> CuttingProxy {
-        CuttingProxy::with(target, usize::MAX, after_bytes, true)
+        CuttingProxy::with(target, Fault::Stall { after: after_bytes })
     }
 
-    fn with(target: u16, cuts: usize, after_bytes: usize, stall: bool) -> CuttingProxy {
+    /// Relay to `127.0.0.1:target`, holding each chunk of the server's answer for `delay`.
+    pub fn slow(target: u16, delay: Duration) -> CuttingProxy {
+        CuttingProxy::with(target, Fault::Slow { delay })
+    }
+
+    fn with(target: u16, fault: Fault) -> CuttingProxy {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind the proxy");
         let port = listener.local_addr().expect("proxy address").port();
         let connections = Arc::new(AtomicUsize::new(0));
@@ -43,8 +66,11 @@ impl CuttingProxy {
                 let Ok(server) = TcpStream::connect((Ipv4Addr::LOCALHOST, target)) else {
                     continue;
                 };
-                let limit = if n < cuts { Some(after_bytes) } else { None };
-                relay(client, server, limit, stall);
+                let fault = match fault {
+                    Fault::Cut { connections, .. } if n >= connections => None,
+                    f => Some(f),
+                };
+                relay(client, server, fault);
             }
         });
         CuttingProxy {
@@ -75,30 +101,36 @@ impl Drop for CuttingProxy {
     }
 }
 
-fn relay(client: TcpStream, server: TcpStream, limit: Option<usize>, stall: bool) {
+fn relay(client: TcpStream, server: TcpStream, fault: Option<Fault>) {
     let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else {
         return;
     };
-    std::thread::spawn(move || copy(client, server, None, false));
-    std::thread::spawn(move || copy(s2, c2, limit, stall));
+    std::thread::spawn(move || copy(client, server, None));
+    std::thread::spawn(move || copy(s2, c2, fault));
 }
 
-/// Copy `from` → `to` until EOF, or until `limit` bytes (then, with `stall`, wait ten seconds),
-/// then close both ways on both sockets.
-fn copy(mut from: TcpStream, mut to: TcpStream, limit: Option<usize>, stall: bool) {
+/// Copy `from` → `to` until EOF or until the fault ends it, then close both ways on both sockets.
+fn copy(mut from: TcpStream, mut to: TcpStream, fault: Option<Fault>) {
+    let limit = match fault {
+        Some(Fault::Cut { after, .. } | Fault::Stall { after }) => Some(after),
+        _ => None,
+    };
     let mut buf = [0u8; 4096];
     let mut sent = 0usize;
     loop {
         let want = limit.map_or(buf.len(), |l| buf.len().min(l - sent));
         if want == 0 {
-            if stall {
-                std::thread::sleep(std::time::Duration::from_secs(10));
+            if let Some(Fault::Stall { .. }) = fault {
+                std::thread::sleep(Duration::from_secs(10));
             }
             break;
         }
         match from.read(&mut buf[..want]) {
             Ok(0) | Err(_) => break,
             Ok(n) => {
+                if let Some(Fault::Slow { delay }) = fault {
+                    std::thread::sleep(delay);
+                }
                 if to.write_all(&buf[..n]).is_err() {
                     break;
                 }

@@ -25,6 +25,19 @@ pub const CAPPED_PW: &str = "capped-secret-41d7";
 
 const SCHEMAS: [&str; 4] = ["core", "cosine", "inetorgperson", "nis"];
 
+/// A few Active Directory attributes, with AD's OIDs and syntaxes, on an auxiliary class
+/// `adUser`: objectGUID (16 raw bytes), sAMAccountName, userAccountControl.
+const AD_LIKE_SCHEMA: &str = "\
+attributetype ( 1.2.840.113556.1.4.2 NAME 'objectGUID'
+  EQUALITY octetStringMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.40 SINGLE-VALUE )
+attributetype ( 1.2.840.113556.1.4.221 NAME 'sAMAccountName'
+  EQUALITY caseIgnoreMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )
+attributetype ( 1.2.840.113556.1.4.8 NAME 'userAccountControl'
+  EQUALITY integerMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 SINGLE-VALUE )
+objectclass ( 1.3.6.1.4.1.4203.666.100.1 NAME 'adUser' AUXILIARY
+  MAY ( objectGUID $ sAMAccountName $ userAccountControl ) )
+";
+
 /// What the server is built with.
 #[derive(Default)]
 pub struct Builder {
@@ -261,6 +274,9 @@ fn write_config(dir: &Path, tls: bool) -> PathBuf {
     for s in SCHEMAS {
         c.push_str(&format!("include /etc/ldap/schema/{s}.schema\n"));
     }
+    let ad = dir.join("ad-like.schema");
+    std::fs::write(&ad, AD_LIKE_SCHEMA).expect("write ad-like.schema");
+    c.push_str(&format!("include {}\n", ad.display()));
     // OpenLDAP 2.5+ carries the ppolicy schema (pwdAccountLockedTime) inside the overlay module.
     c.push_str(
         "modulepath /usr/lib/ldap\nmoduleload back_mdb\nmoduleload ppolicy\nmoduleload refint\n",
