@@ -1,0 +1,1 @@
+BENCH_USERS=100000 bench/ldap.sh

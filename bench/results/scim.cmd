@@ -1,0 +1,1 @@
+USERS=10000 UPDATES=2000 bench/scim.sh
