@@ -43,23 +43,29 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Run a command to completion, return (seconds, peak RSS in MiB) of that child alone.
-fn measure(cmd: &mut Command) -> (f64, f64) {
+/// GNU time's report of the peak RSS of the command it ran (KiB), written to this file.
+const RSS_FILE: &str = "peak-rss.txt";
+
+/// A command run under `/usr/bin/time`, which reports the command's own peak RSS. (The child's
+/// `ru_maxrss` from wait4 would not do: at exec Linux carries over the RSS of the process image
+/// that execs, i.e. this driver's, whose heap holds the parsed plan and snapshots.)
+fn timed(work: &Path, program: &Path) -> Command {
+    let mut c = Command::new("/usr/bin/time");
+    c.args(["-f", "%M", "-o"]).arg(work.join(RSS_FILE)).arg(program).current_dir(work);
+    c
+}
+
+/// Run a command made by [`timed`] to completion; return (seconds, peak RSS in MiB).
+fn measure(work: &Path, cmd: &mut Command) -> (f64, f64) {
     let start = Instant::now();
-    let mut child = cmd.spawn().expect("spawn");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: wait4 on our own child, with valid pointers.
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid, "wait4");
+    let status = cmd.status().expect("spawn");
     let secs = start.elapsed().as_secs_f64();
-    let _ = child.try_wait();
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "{cmd:?} failed with status {status}"
-    );
-    (secs, usage.ru_maxrss as f64 / 1024.0)
+    assert!(status.success(), "{cmd:?} failed: {status}");
+    let kib: f64 = std::fs::read_to_string(work.join(RSS_FILE))
+        .ok()
+        .and_then(|t| t.lines().last().and_then(|l| l.trim().parse().ok()))
+        .expect("peak RSS from /usr/bin/time");
+    (secs, kib / 1024.0)
 }
 
 /// CPU seconds (user + system) a process has used so far.
@@ -354,17 +360,14 @@ sync_map:
     .unwrap();
 
     let roster_cmd = |args: &[&str]| {
-        let mut c = Command::new(&roster);
-        c.args(args)
-            .current_dir(&work)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        let mut c = timed(&work, &roster);
+        c.args(args).stdout(Stdio::null()).stderr(Stdio::null());
         c
     };
+    let ldap2pg = PathBuf::from(check(Command::new("sh").args(["-c", "command -v ldap2pg"])).trim());
     let ldap2pg_cmd = || {
-        let mut c = Command::new("ldap2pg");
+        let mut c = timed(&work, &ldap2pg);
         c.args(["--dry", "--no-color", "-c", "ldap2pg.yml"])
-            .current_dir(&work)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(work.join("ldap2pg.out")).unwrap());
         c
@@ -389,17 +392,17 @@ sync_map:
     let (mut dir_t, mut scim_t, mut file_t, mut scim_cpu) = (vec![], vec![], vec![], vec![]);
     for i in 0..runs {
         eprintln!("e2e: run {}/{runs}", i + 1);
-        let (t, m) = measure(&mut roster_cmd(&["plan", "-c", "live.yaml", "--format", "json", "-o", "plan.json"]));
+        let (t, m) = measure(&work, &mut roster_cmd(&["plan", "-c", "live.yaml", "--format", "json", "-o", "plan.json"]));
         r_t.push(t);
         r_m.push(m);
-        let (t, m) = measure(&mut ldap2pg_cmd());
+        let (t, m) = measure(&work, &mut ldap2pg_cmd());
         l_t.push(t);
         l_m.push(m);
-        dir_t.push(measure(&mut roster_cmd(&["snapshot", "directory", "-c", "live.yaml", "-o", "dir.ldif"])).0);
+        dir_t.push(measure(&work, &mut roster_cmd(&["snapshot", "directory", "-c", "live.yaml", "-o", "dir.ldif"])).0);
         let cpu = cpu_seconds(_scim.0.id());
-        scim_t.push(measure(&mut roster_cmd(&["snapshot", "intranet", "-c", "live.yaml", "-o", "scim.json"])).0);
+        scim_t.push(measure(&work, &mut roster_cmd(&["snapshot", "intranet", "-c", "live.yaml", "-o", "scim.json"])).0);
         scim_cpu.push(cpu_seconds(_scim.0.id()) - cpu);
-        file_t.push(measure(&mut roster_cmd(&["plan", "-c", "live-ldap.yaml", "--format", "json", "-o", "plan2.json"])).0);
+        file_t.push(measure(&work, &mut roster_cmd(&["plan", "-c", "live-ldap.yaml", "--format", "json", "-o", "plan2.json"])).0);
     }
     // The server's own cost of an apply (bench/scim.sh's figure is bounded by it): scim2-server's
     // CPU time during `scim_bench apply` (which reads first), less that of `scim_bench read`.
