@@ -1,0 +1,383 @@
+#!/usr/bin/env python3
+"""Turn bench/run's raw results into BENCHMARKS.md and the offline-plan plot.
+
+  report.py RESULTS_DIR REPORT.md PLOT.png
+
+Every figure comes from the files bench/run wrote in RESULTS_DIR; nothing here is typed by hand.
+"""
+import json
+import os
+import re
+import statistics
+import sys
+
+results, report_path, png_path = sys.argv[1:4]
+
+
+def read(name):
+    path = os.path.join(results, name)
+    return open(path).read() if os.path.exists(path) else ""
+
+
+def cmd(name):
+    return read(name + ".cmd").strip()
+
+
+machine = dict(line.split("=", 1) for line in read("machine.txt").splitlines() if "=" in line)
+quick = machine.get("quick") == "1"
+
+# --- 1. offline plan: the Markdown table cargo bench --bench offline prints ----------------------
+offline = []
+for line in read("offline.txt").splitlines():
+    cells = [c.strip() for c in line.strip().strip("|").split("|")]
+    if len(cells) == 7 and cells[0].isdigit():
+        n, plan, parse, ratio, plan_rss, parse_rss, changes = cells
+        offline.append(dict(n=int(n), plan=float(plan), parse=float(parse), ratio=float(ratio),
+                            plan_rss=float(plan_rss), parse_rss=float(parse_rss), changes=int(changes)))
+by_n = {r["n"]: r for r in offline}
+
+# --- 2. LDAP read -------------------------------------------------------------------------------
+ldap_txt = read("ldap.txt")
+
+
+def grab(pattern, text, cast=float):
+    m = re.search(pattern, text)
+    return cast(m.group(1)) if m else None
+
+
+ldap = dict(
+    users=grab(r"users: (\d+)", ldap_txt, int),
+    roster=grab(r"roster snapshot directory\s*:\s*([\d.]+) s", ldap_txt),
+    ldapsearch=grab(r"ldapsearch -E pr=1000\s*:\s*([\d.]+) s", ldap_txt),
+    runs=grab(r"best of (\d+)", ldap_txt, int),
+)
+
+# --- 3. SCIM read / apply: one line each per bench/scim.sh run ----------------------------------
+scim_runs = []
+i = 1
+while read(f"scim.{i}.txt"):
+    t = read(f"scim.{i}.txt")
+    scim_runs.append(dict(
+        users=grab(r"read\s+(\d+) users", t, int),
+        read_plain=grab(r"read .*plain sequential ([\d.]+)s", t),
+        read_roster=grab(r"read .*roster ([\d.]+)s", t),
+        updates=grab(r"apply\s+(\d+) updates", t, int),
+        apply_plain=grab(r"apply .*plain sequential ([\d.]+)s", t),
+        apply_roster=grab(r"apply .*roster ([\d.]+)s", t),
+        lost=grab(r"lost writes: plain (\d+), roster (\d+)", t, str) and
+        re.search(r"lost writes: plain (\d+), roster (\d+)", t).groups(),
+    ))
+    i += 1
+
+
+def med(key):
+    vals = [r[key] for r in scim_runs if r.get(key) is not None]
+    return statistics.median(vals) if vals else None
+
+
+# --- 4. end to end ------------------------------------------------------------------------------
+e2e = {}
+for line in read("e2e.txt").splitlines():
+    if line.startswith("E2E "):
+        e2e = json.loads(line[4:])
+
+
+# --- the table ----------------------------------------------------------------------------------
+def fmt(x, unit="s", digits=3):
+    return "—" if x is None else f"{x:.{digits}f} {unit}".strip()
+
+
+def speed(ratio):
+    return f"{ratio:.2f}× faster" if ratio >= 1 else f"{1 / ratio:.2f}× slower"
+
+
+def verdict(ok):
+    return "not run" if ok is None else ("**met**" if ok else "**missed**")
+
+
+rows = []  # (benchmark, measured, reference, ratio, target, met)
+
+for n in sorted(by_n):
+    r = by_n[n]
+    rows.append((f"offline plan {n:,}×{n:,}", f"{r['plan']:.3f} s, {r['plan_rss']:.0f} MiB",
+                 f"bare parse {r['parse']:.3f} s, {r['parse_rss']:.0f} MiB", f"{r['ratio']:.2f}× parse",
+                 *({100_000: ("≤ 1.0 s and ≤ 2× bare parse", r["plan"] <= 1.0 and r["ratio"] <= 2.0),
+                    1_000_000: ("≤ 10 s and peak RSS ≤ 1.5 GiB", r["plan"] <= 10.0 and r["plan_rss"] <= 1536)}
+                   .get(n, ("—", None)))))
+linear = None
+if 100_000 in by_n and 1_000_000 in by_n:
+    per_small = by_n[100_000]["plan"] / 100_000
+    per_big = by_n[1_000_000]["plan"] / 1_000_000
+    linear = per_big / per_small
+    rows.append(("offline plan: cost per user, 1M vs 100k", f"{per_big * 1e6:.2f} µs/user",
+                 f"{per_small * 1e6:.2f} µs/user at 100k", f"{linear:.2f}×",
+                 "linear in users (≤ 1.25×)", linear <= 1.25))
+if ldap["roster"] is not None:
+    ratio = ldap["roster"] / ldap["ldapsearch"]
+    rows.append((f"live LDAP read, {ldap['users']:,} users (best of {ldap['runs']})", fmt(ldap["roster"]),
+                 f"ldapsearch -E pr=1000 {fmt(ldap['ldapsearch'])}", f"{ratio:.2f}× ldapsearch",
+                 "≤ 1.2× ldapsearch", ratio <= 1.2 if ldap["users"] == 100_000 else None))
+rp = rr = ap = ar = updates = None
+if scim_runs:
+    rp, rr, ap, ar = med("read_plain"), med("read_roster"), med("apply_plain"), med("apply_roster")
+    users, updates, k = scim_runs[0]["users"], scim_runs[0]["updates"], len(scim_runs)
+    rows.append((f"live SCIM read, {users:,} users (median of {k})", fmt(rr),
+                 f"sequential client {fmt(rp)}", speed(rp / rr),
+                 "≥ 2× faster than sequential", rp / rr >= 2 if users == 10_000 else None))
+    rows.append((f"apply {updates:,} updates (median of {k})", fmt(ar),
+                 f"sequential PATCHes {fmt(ap)}", speed(ap / ar),
+                 "≥ 4× faster than sequential", ap / ar >= 4 if updates == 2000 else None))
+if e2e:
+    ratio = e2e["ldap2pg_s"] / e2e["roster_s"]
+    rows.append((f"end to end, {e2e['users']:,} users, {e2e['seeded']:,} intranet accounts "
+                 f"(median of {e2e['runs']})",
+                 f"roster plan {e2e['roster_s']:.3f} s, {e2e['roster_rss_mib']:.0f} MiB",
+                 f"ldap2pg 5.9 --dry {e2e['ldap2pg_s']:.3f} s, {e2e['ldap2pg_rss_mib']:.0f} MiB",
+                 speed(ratio),
+                 "faster than ldap2pg", ratio > 1 if e2e["users"] == 100_000 else None))
+
+# --- the plot -----------------------------------------------------------------------------------
+if offline:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ns = [r["n"] for r in offline]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4.2), dpi=110)
+    ax1.plot(ns, [r["plan"] for r in offline], "o-", label="roster plan")
+    ax1.plot(ns, [r["parse"] for r in offline], "s--", label="bare parse (floor)")
+    ax1.set_title("Offline plan: wall time (median)")
+    ax1.set_ylabel("seconds")
+    ax2.plot(ns, [r["plan_rss"] for r in offline], "o-", label="roster plan")
+    ax2.plot(ns, [r["parse_rss"] for r in offline], "s--", label="bare parse (floor)")
+    ax2.set_title("Offline plan: peak RSS (median)")
+    ax2.set_ylabel("MiB")
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    def human(n):
+        return f"{n / 1e6:g}M" if n >= 1e6 else f"{n / 1e3:g}k" if n >= 1e3 else str(n)
+
+    # A cost linear in users: a line through the largest run's point, slope 1 on log-log axes.
+    big = offline[-1]
+    ax1.plot(ns, [big["plan"] * n / big["n"] for n in ns], ":", color="grey", lw=1, label="linear in N")
+    for ax in (ax1, ax2):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xticks(ns)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: human(int(v))))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("users in directory and intranet")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    for n, r in zip(ns, offline):
+        ax1.annotate(f"{r['plan']:.2f} s", (n, r["plan"]), textcoords="offset points", xytext=(4, 6), fontsize=8)
+        ax2.annotate(f"{r['plan_rss']:.0f}", (n, r["plan_rss"]), textcoords="offset points", xytext=(4, 6), fontsize=8)
+    if 100_000 in by_n or 1_000_000 in by_n:
+        ax1.axhline(1.0, color="grey", lw=0.8, ls=":")
+        ax1.axhline(10.0, color="grey", lw=0.8, ls=":")
+        ax1.text(ns[0], 1.05, "target 100k: 1 s", fontsize=7, color="grey")
+        ax1.text(ns[0], 10.5, "target 1M: 10 s", fontsize=7, color="grey")
+        ax2.axhline(1536, color="grey", lw=0.8, ls=":")
+        ax2.text(ns[0], 1600, "target 1M: 1.5 GiB", fontsize=7, color="grey")
+    fig.tight_layout()
+    fig.savefig(png_path)
+
+# --- the report ---------------------------------------------------------------------------------
+rel_png = os.path.relpath(png_path, os.path.dirname(os.path.abspath(report_path)) or ".")
+L = []
+L.append("# Benchmarks")
+L.append("")
+L.append(f"Generated by `bench/run{' --quick' if quick else ''}` on {machine.get('date', '?')}; "
+         "do not edit by hand — run it again.")
+if quick:
+    L.append("")
+    L.append("**Quick mode**: small N, targets are only judged at the sizes they name.")
+L.append("")
+L.append("## Machine")
+L.append("")
+L.append(f"- CPU: {machine.get('cpu', '?')}, {machine.get('nproc', '?')} cores (nproc)")
+L.append(f"- memory: {machine.get('memory', '?')}")
+L.append(f"- kernel: {machine.get('kernel', '?')}; {machine.get('rustc', '')}")
+load = machine.get("load", "?")
+L.append(f"- load average at the start: {load}"
+         + (" — **the machine was busy** (other builds running): timings are noisy, medians and "
+            "alternated runs soften that but do not remove it"
+            if load != "?" and float(load.split()[0]) >= float(machine.get("nproc", 2)) * 0.5 else ""))
+L.append("")
+L.append("## Results")
+L.append("")
+L.append("| benchmark | Roster | reference | ratio | target | met? |")
+L.append("|---|---:|---:|---:|---|---|")
+for b, m, ref, ratio, target, ok in rows:
+    L.append(f"| {b} | {m} | {ref} | {ratio} | {target} | {verdict(ok)} |")
+L.append("")
+
+if offline:
+    L.append("### 1. Offline plan (LDIF + SCIM JSON snapshots) against the bare parse of the same files")
+    L.append("")
+    L.append(f"`{cmd('offline')}` — median of 5 runs (3 at 1M) each; the floor reads and parses the "
+             "two files and nothing else.")
+    L.append("")
+    L.append("| users | plan (s) | bare parse (s) | plan / parse | plan peak RSS (MiB) | parse peak RSS (MiB) | changes planned |")
+    L.append("|---:|---:|---:|---:|---:|---:|---:|")
+    for r in offline:
+        L.append(f"| {r['n']:,} | {r['plan']:.3f} | {r['parse']:.3f} | {r['ratio']:.2f} | "
+                 f"{r['plan_rss']:.0f} | {r['parse_rss']:.0f} | {r['changes']:,} |")
+    L.append("")
+    L.append(f"![offline plan: time and peak RSS against N]({rel_png})")
+    L.append("")
+
+if ldap["roster"] is not None:
+    L.append("### 2. Live LDAP read against ldapsearch")
+    L.append("")
+    L.append(f"`{cmd('ldap')}` — `roster snapshot directory` and `ldapsearch -E pr=1000` (users, then "
+             "groups, same filters and attributes) from one private slapd, alternated, best of "
+             f"{ldap['runs']} each (as bench/ldap.sh reports).")
+    L.append("")
+    L.append("```")
+    L.extend(l for l in ldap_txt.splitlines() if l.strip())
+    L.append("```")
+    L.append("")
+
+if scim_runs:
+    L.append("### 3–4. Live SCIM read and apply against a sequential client")
+    L.append("")
+    L.append(f"`{cmd('scim')}`, {len(scim_runs)} time(s), each on a fresh scim2-server; medians above.")
+    L.append("")
+    L.append("| run | read: sequential (s) | read: roster (s) | apply: sequential (s) | apply: roster (s) | lost writes (plain, roster) |")
+    L.append("|---:|---:|---:|---:|---:|---|")
+    for k, r in enumerate(scim_runs, 1):
+        L.append(f"| {k} | {r['read_plain']} | {r['read_roster']} | {r['apply_plain']} | {r['apply_roster']} | "
+                 f"{', '.join(r['lost']) if r['lost'] else '?'} |")
+    L.append("")
+    if e2e.get("scim_cpu_read_s") is not None:
+        L.append("**The server bounds these.** scim2-server is single-threaded Python: whatever the client's "
+                 "concurrency, requests queue on one core, so the server's own CPU time is the floor of any "
+                 "client's wall time. Measured on the end-to-end run's scim2-server (same size, "
+                 f"{e2e['seeded']:,} accounts), from its CPU time in /proc:")
+        L.append("")
+        read_cpu = e2e["scim_cpu_read_s"]
+        L.append(f"- read: serving Roster's read of all {e2e['seeded']:,} accounts (`roster snapshot intranet`) "
+                 f"cost the server **{read_cpu:.2f} s of CPU** ({read_cpu / max(e2e['seeded'], 1) * 1e3:.2f} ms "
+                 f"per account) of the read's {e2e['roster_scim_s']:.2f} s of wall time: the server was busy "
+                 f"{read_cpu / e2e['roster_scim_s'] * 100:.0f}% of it, so no client can read that server more than "
+                 f"{e2e['roster_scim_s'] / read_cpu:.2f}× faster than Roster does. The sequential client of "
+                 "bench/scim.sh reads a server seeded with smaller records, so its time is not the same workload.")
+        if e2e.get("apply_probe_server_cpu_s") is not None:
+            n, wall, cpu = e2e["apply_probe_n"], e2e["apply_probe_wall_s"], e2e["apply_probe_server_cpu_s"]
+            per = cpu / max(n, 1)
+            seq_per = ap / updates if ap else None
+            L.append(f"- apply: {n:,} PATCHes by Roster (concurrency 4) took {wall:.2f} s, and the server spent "
+                     f"**{per * 1e3:.2f} ms of CPU per PATCH** (its CPU during the apply less that of a read alone)"
+                     + (f"; the sequential client's whole round trip is {seq_per * 1e3:.2f} ms per PATCH, so "
+                        f"against this server no client can be more than **{seq_per / per:.1f}×** faster than it"
+                        if seq_per and per else "")
+                     + ".")
+        L.append("")
+
+if e2e:
+    L.append("### 5. End to end against ldap2pg 5.9's dry run")
+    L.append("")
+    L.append(f"`{cmd('e2e')}`")
+    L.append("")
+    L.append(
+        f"One company from bench/gen.rs ({e2e['users']:,} directory users; 1% renames, 2% leavers, 1% "
+        "disabled, 5% overrides, 0.5% new hires, role drift) is loaded into a private slapd. Its intranet "
+        f"({e2e['accounts']:,} accounts, {e2e['seeded']:,} seeded) goes into scim2-server for Roster and, "
+        "as one LOGIN role per account plus a `sysadmins` role with the same drifted members, into a "
+        "private PostgreSQL cluster for ldap2pg. Roster: `roster plan` reading slapd (paged, 1,000) and "
+        "scim2-server (concurrency 4), mapping 7 fields, disabled users and one admin role. ldap2pg: "
+        "`ldap2pg --dry`, one search of every person (role `{uid}`, comment `{title}`, LOGIN) and one of "
+        "`cn=admins` (parent `sysadmins`), against the roles it inspects in PostgreSQL. Runs alternate; "
+        "medians.")
+    L.append("")
+    L.append("| | wall time (s) | peak RSS (MiB) | planned |")
+    L.append("|---|---:|---:|---:|")
+    L.append(f"| roster plan (live LDAP + live SCIM) | {e2e['roster_s']:.3f} | {e2e['roster_rss_mib']:.0f} | "
+             f"{e2e['roster_changes']:,} changes |")
+    L.append(f"| — of which LDAP read alone (`roster snapshot directory`) | {e2e['roster_ldap_s']:.3f} | | |")
+    L.append(f"| — of which SCIM read alone (`roster snapshot intranet`) | {e2e['roster_scim_s']:.3f} | | |")
+    L.append(f"| roster plan, live LDAP + the intranet from a snapshot file | {e2e['roster_file_intranet_s']:.3f} | | |")
+    L.append(f"| ldap2pg 5.9 --dry (live LDAP + live PostgreSQL) | {e2e['ldap2pg_s']:.3f} | {e2e['ldap2pg_rss_mib']:.0f} | "
+             f"{e2e['ldap2pg_changes']:,} statements |")
+    L.append("")
+    if e2e["seeded"] < e2e["accounts"]:
+        def dur(secs):
+            return f"{secs:.0f} s" if secs < 120 else f"{secs / 60:.0f} minutes"
+        rate = e2e["seeded"] / e2e["scim_seed_s"]
+        per_read = e2e["roster_scim_s"] / max(e2e["seeded"], 1)
+        L.append(
+            f"**Why the intranets hold {e2e['seeded']:,} accounts, not {e2e['accounts']:,}:** scim2-server "
+            f"(the SCIM server the project tests against) took in {rate:.0f} accounts/s through SCIM Bulk, so "
+            f"seeding all {e2e['accounts']:,} would take about {dur(e2e['accounts'] / rate)}, and it sorts "
+            "and deep-copies every stored user for each page it serves, so one read of them all would take at "
+            f"least {per_read * e2e['accounts']:.0f} s (linear extrapolation of the {per_read * 1e3:.2f} ms per "
+            "account measured here; the per-page sort makes it worse) — per run, on both sides of a benchmark "
+            "meant to measure Roster, not that server. Both intranets (scim2-server and PostgreSQL) therefore "
+            f"hold the same first {e2e['seeded']:,} accounts; the directory still has all "
+            f"{e2e['users']:,} users, so both tools read 100% of it and plan the rest as new accounts/roles.")
+        L.append("")
+    L.append(f"Setup (not timed in the comparison): slapadd + start {e2e['slapd_load_s']:.1f} s; seeding "
+             f"scim2-server through SCIM Bulk {e2e['scim_seed_s']:.1f} s; creating the PostgreSQL roles "
+             f"{e2e['pg_seed_s']:.1f} s.")
+    L.append("")
+
+missed = [r for r in rows if r[5] is False]
+L.append("## Targets missed, and what limits them")
+L.append("")
+if not missed:
+    L.append("None in this run.")
+for b, m, ref, ratio, target, ok in missed:
+    why = ""
+    if b.startswith("live SCIM read") or b.startswith("apply"):
+        why = ("scim2-server is single-threaded Python, so its own time per request is the floor for any "
+               "client: concurrent requests queue on one core. The sequential client already keeps that "
+               "core busy most of the time, which caps the speed-up however concurrent Roster is")
+        if e2e.get("scim_cpu_read_s") and b.startswith("live SCIM read"):
+            why += (f": in the end-to-end run the server was busy "
+                    f"{e2e['scim_cpu_read_s'] / e2e['roster_scim_s'] * 100:.0f}% of Roster's read (see above)")
+        if e2e.get("apply_probe_server_cpu_s") and b.startswith("apply") and ap:
+            per = e2e["apply_probe_server_cpu_s"] / max(e2e["apply_probe_n"], 1)
+            why += (f": the server alone needs {per * 1e3:.2f} ms of CPU per PATCH against the sequential "
+                    f"client's {ap / updates * 1e3:.2f} ms, so at best {ap / updates / per:.1f}× (see above)")
+        why += "."
+    elif b.startswith("end to end"):
+        if e2e and e2e.get("roster_scim_s"):
+            why = (f"Roster's time is mostly the SCIM read from scim2-server ({e2e['roster_scim_s']:.2f} s of "
+                   f"{e2e['roster_s']:.2f} s), a single-threaded Python server"
+                   + (f" that spends {e2e['scim_cpu_read_s']:.2f} s of CPU to serve it"
+                      if e2e.get("scim_cpu_read_s") else "")
+                   + f"; ldap2pg reads its intranet, PostgreSQL, with one catalog query. With the "
+                   f"intranet read from a snapshot file Roster plans in {e2e['roster_file_intranet_s']:.2f} s "
+                   f"against ldap2pg's {e2e['ldap2pg_s']:.2f} s.")
+    elif b.startswith("live LDAP"):
+        why = ("Both read the same paged stream from the same slapd; the difference is Roster's own work "
+               "(decoding, model, LDIF writing) — not analysed further here.")
+    elif b.startswith("offline"):
+        n = int(b.split()[2].split("×")[0].replace(",", ""))
+        r = by_n[n]
+        limit_t = {100_000: 1.0, 1_000_000: 10.0}[n]
+        why = (f"The floor itself — reading and parsing the two files into generic values "
+               f"(`serde_json::Value`, the LDIF parser) — takes {r['parse']:.2f} s and {r['parse_rss']:.0f} MiB")
+        why += (", already over the time target: the target needs a plan cheaper than this bare parse "
+                "(streaming the files straight into the model), not a plan closer to it."
+                if r["parse"] > limit_t else ".")
+        why += f" Roster's plan is {r['ratio']:.2f}× that floor in time"
+        why += (f" and uses {r['plan_rss'] / r['parse_rss']:.2f}× its memory." if r["parse_rss"] else ".")
+    L.append(f"- **{b}**: {m} against {ref} ({ratio}); target {target}. {why}")
+L.append("")
+L.append("## Reproduce")
+L.append("")
+L.append("```sh")
+L.append("bench/run            # everything; writes BENCHMARKS.md and bench/offline.png")
+L.append("bench/run --quick    # small N, a few minutes")
+for name in ("offline", "ldap", "scim", "e2e"):
+    if cmd(name):
+        L.append(cmd(name))
+L.append("```")
+L.append("")
+with open(report_path, "w") as f:
+    f.write("\n".join(L))
+print(f"wrote {report_path}")
