@@ -51,7 +51,10 @@ const RSS_FILE: &str = "peak-rss.txt";
 /// that execs, i.e. this driver's, whose heap holds the parsed plan and snapshots.)
 fn timed(work: &Path, program: &Path) -> Command {
     let mut c = Command::new("/usr/bin/time");
-    c.args(["-f", "%M", "-o"]).arg(work.join(RSS_FILE)).arg(program).current_dir(work);
+    c.args(["-f", "%M", "-o"])
+        .arg(work.join(RSS_FILE))
+        .arg(program)
+        .current_dir(work);
     c
 }
 
@@ -73,9 +76,16 @@ fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name (which may hold spaces): utime and stime are 14 and 15.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<f64> = rest.split_whitespace().map(|x| x.parse().unwrap_or(0.0)).collect();
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
     let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    if f.len() > 12 { (f[11] + f[12]) / tick } else { 0.0 }
+    if f.len() > 12 {
+        (f[11] + f[12]) / tick
+    } else {
+        0.0
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -141,7 +151,11 @@ impl Postgres {
         std::fs::create_dir_all(dir).unwrap();
         let as_root = unsafe { libc::geteuid() } == 0;
         if as_root {
-            check(Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir));
+            check(
+                Command::new("chown")
+                    .args(["-R", "postgres:postgres"])
+                    .arg(dir),
+            );
         }
         let mut pg = Postgres {
             bin,
@@ -178,7 +192,10 @@ impl Postgres {
                 return pg;
             }
         }
-        panic!("PostgreSQL did not start: see {}", dir.join("server.log").display());
+        panic!(
+            "PostgreSQL did not start: see {}",
+            dir.join("server.log").display()
+        );
     }
 
     fn dsn(&self) -> String {
@@ -208,7 +225,11 @@ fn main() {
     let roster = PathBuf::from(
         std::env::var("ROSTER_BIN").unwrap_or_else(|_| "target/release/roster".into()),
     );
-    assert!(roster.exists(), "{} missing: cargo build --release", roster.display());
+    assert!(
+        roster.exists(),
+        "{} missing: cargo build --release",
+        roster.display()
+    );
     let seed_py = std::fs::canonicalize("bench/e2e_seed.py").expect("run from the repository top");
     let roster = std::fs::canonicalize(roster).unwrap();
 
@@ -265,7 +286,11 @@ fn main() {
             .arg(&intranet)
             .arg(seeded.to_string()),
     );
-    let scim_seed: f64 = out.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap();
+    let scim_seed: f64 = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap();
 
     // The "intranet" for ldap2pg: PostgreSQL roles for the same accounts and groups.
     eprintln!("e2e: starting PostgreSQL and creating {seeded} roles ...");
@@ -302,7 +327,9 @@ fn main() {
     assert_ne!(live, offline_cfg, "gen.rs's roster.yaml changed shape");
     let scim_cfg = live.replace(
         "  snapshot: intranet.json\n",
-        &format!("  scim:\n    url: {scim_url}\n    token: {{ file: scim.token }}\n    timeout: 600\n"),
+        &format!(
+            "  scim:\n    url: {scim_url}\n    token: {{ file: scim.token }}\n    timeout: 600\n"
+        ),
     );
     std::fs::write(work.join("live.yaml"), &scim_cfg).unwrap();
     // The same, with the intranet read from a snapshot of that scim2-server (written below).
@@ -364,7 +391,8 @@ sync_map:
         c.args(args).stdout(Stdio::null()).stderr(Stdio::null());
         c
     };
-    let ldap2pg = PathBuf::from(check(Command::new("sh").args(["-c", "command -v ldap2pg"])).trim());
+    let ldap2pg =
+        PathBuf::from(check(Command::new("sh").args(["-c", "command -v ldap2pg"])).trim());
     let ldap2pg_cmd = || {
         let mut c = timed(&work, &ldap2pg);
         c.args(["--dry", "--no-color", "-c", "ldap2pg.yml"])
@@ -374,16 +402,30 @@ sync_map:
     };
 
     // One look first: what each side plans (not timed).
-    check(&mut roster_cmd(&["snapshot", "intranet", "-c", "live.yaml", "-o", "scim-snapshot.json"]));
-    let out = check(roster_cmd(&["plan", "-c", "live.yaml", "--format", "json"]).stdout(Stdio::piped()));
+    check(&mut roster_cmd(&[
+        "snapshot",
+        "intranet",
+        "-c",
+        "live.yaml",
+        "-o",
+        "scim-snapshot.json",
+    ]));
+    let out =
+        check(roster_cmd(&["plan", "-c", "live.yaml", "--format", "json"]).stdout(Stdio::piped()));
     let plan: serde_json::Value = serde_json::from_str(&out).expect("plan JSON");
     let roster_changes = plan["changes"].as_array().map_or(0, Vec::len);
     let ok = ldap2pg_cmd().status().expect("run ldap2pg").success();
     let log = std::fs::read_to_string(work.join("ldap2pg.out")).unwrap();
-    assert!(ok, "ldap2pg --dry failed:\n{}", log.lines().rev().take(20).collect::<Vec<_>>().join("\n"));
+    assert!(
+        ok,
+        "ldap2pg --dry failed:\n{}",
+        log.lines().rev().take(20).collect::<Vec<_>>().join("\n")
+    );
     let ldap2pg_changes = log
         .lines()
-        .filter(|l| l.contains("Would ") && !l.contains("Would reassign") && !l.contains("purge ACL"))
+        .filter(|l| {
+            l.contains("Would ") && !l.contains("Would reassign") && !l.contains("purge ACL")
+        })
         .count();
     eprintln!("e2e: roster plans {roster_changes} changes, ldap2pg {ldap2pg_changes} statements");
 
@@ -392,17 +434,54 @@ sync_map:
     let (mut dir_t, mut scim_t, mut file_t, mut scim_cpu) = (vec![], vec![], vec![], vec![]);
     for i in 0..runs {
         eprintln!("e2e: run {}/{runs}", i + 1);
-        let (t, m) = measure(&work, &mut roster_cmd(&["plan", "-c", "live.yaml", "--format", "json", "-o", "plan.json"]));
+        let (t, m) = measure(
+            &work,
+            &mut roster_cmd(&[
+                "plan",
+                "-c",
+                "live.yaml",
+                "--format",
+                "json",
+                "-o",
+                "plan.json",
+            ]),
+        );
         r_t.push(t);
         r_m.push(m);
         let (t, m) = measure(&work, &mut ldap2pg_cmd());
         l_t.push(t);
         l_m.push(m);
-        dir_t.push(measure(&work, &mut roster_cmd(&["snapshot", "directory", "-c", "live.yaml", "-o", "dir.ldif"])).0);
+        dir_t.push(
+            measure(
+                &work,
+                &mut roster_cmd(&["snapshot", "directory", "-c", "live.yaml", "-o", "dir.ldif"]),
+            )
+            .0,
+        );
         let cpu = cpu_seconds(_scim.0.id());
-        scim_t.push(measure(&work, &mut roster_cmd(&["snapshot", "intranet", "-c", "live.yaml", "-o", "scim.json"])).0);
+        scim_t.push(
+            measure(
+                &work,
+                &mut roster_cmd(&["snapshot", "intranet", "-c", "live.yaml", "-o", "scim.json"]),
+            )
+            .0,
+        );
         scim_cpu.push(cpu_seconds(_scim.0.id()) - cpu);
-        file_t.push(measure(&work, &mut roster_cmd(&["plan", "-c", "live-ldap.yaml", "--format", "json", "-o", "plan2.json"])).0);
+        file_t.push(
+            measure(
+                &work,
+                &mut roster_cmd(&[
+                    "plan",
+                    "-c",
+                    "live-ldap.yaml",
+                    "--format",
+                    "json",
+                    "-o",
+                    "plan2.json",
+                ]),
+            )
+            .0,
+        );
     }
     // The server's own cost of an apply (bench/scim.sh's figure is bounded by it): scim2-server's
     // CPU time during `scim_bench apply` (which reads first), less that of `scim_bench read`.
@@ -415,7 +494,11 @@ sync_map:
         let n = seeded.min(1000);
         let token_file = work.join("scim.token");
         let cpu0 = cpu_seconds(_scim.0.id());
-        check(Command::new(&scim_bench).args(["read", &scim_url]).arg(&token_file));
+        check(
+            Command::new(&scim_bench)
+                .args(["read", &scim_url])
+                .arg(&token_file),
+        );
         let cpu1 = cpu_seconds(_scim.0.id());
         let out = check(
             Command::new(&scim_bench)
@@ -424,7 +507,11 @@ sync_map:
                 .args([&n.to_string(), "Probe", "4"]),
         );
         let cpu2 = cpu_seconds(_scim.0.id());
-        let wall: f64 = out.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0.0);
+        let wall: f64 = out
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0.0);
         let cpu = ((cpu2 - cpu1) - (cpu1 - cpu0)).max(0.0);
         println!(
             "scim2-server apply probe: {n} PATCHes in {wall:.3} s by Roster (concurrency 4), server CPU {cpu:.3} s = {:.2} ms per PATCH",
@@ -435,7 +522,12 @@ sync_map:
 
     let (rt, lt) = (median(r_t), median(l_t));
     let (rm, lm) = (median(r_m), median(l_m));
-    let (dt, st, ft, sc) = (median(dir_t), median(scim_t), median(file_t), median(scim_cpu));
+    let (dt, st, ft, sc) = (
+        median(dir_t),
+        median(scim_t),
+        median(file_t),
+        median(scim_cpu),
+    );
     println!("users in the directory: {users}; accounts in each intranet: {seeded} of {accounts}");
     println!("setup: slapadd+start {slapd_load:.1} s; scim2-server seed {scim_seed:.1} s; PostgreSQL roles {pg_seed:.1} s");
     println!("roster plan (live LDAP + live SCIM): {rt:.3} s, peak RSS {rm:.0} MiB (median of {runs}), {roster_changes} changes");
@@ -444,7 +536,10 @@ sync_map:
     println!("  scim2-server CPU time serving that read:     {sc:.3} s");
     println!("  roster plan, live LDAP + intranet from a snapshot file: {ft:.3} s");
     println!("ldap2pg 5.9 --dry: {lt:.3} s, peak RSS {lm:.0} MiB (median of {runs}), {ldap2pg_changes} statements");
-    println!("ratio ldap2pg / roster: {:.2}x (target > 1: Roster faster)", lt / rt);
+    println!(
+        "ratio ldap2pg / roster: {:.2}x (target > 1: Roster faster)",
+        lt / rt
+    );
     println!(
         "E2E {}",
         serde_json::json!({

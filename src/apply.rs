@@ -70,7 +70,7 @@ impl Outcome {
                 http_status: None,
                 detail,
             } => format!("failed: {detail}"),
-            Outcome::Stale { detail } => format!("stale: {detail}"),
+            Outcome::Stale { detail } => format!("stale (changed since the plan): {detail}"),
         }
     }
 

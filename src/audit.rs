@@ -161,21 +161,6 @@ fn show(v: Option<&str>) -> String {
     v.map_or_else(|| "(none)".to_string(), |s| format!("\"{s}\""))
 }
 
-fn outcome_text(o: &Outcome) -> String {
-    match o {
-        Outcome::Applied => "applied".into(),
-        Outcome::Failed {
-            http_status: Some(s),
-            detail,
-        } => format!("failed (HTTP {s}): {detail}"),
-        Outcome::Failed {
-            http_status: None,
-            detail,
-        } => format!("failed: {detail}"),
-        Outcome::Stale { detail } => format!("stale (changed since the plan): {detail}"),
-    }
-}
-
 fn details(c: &Change, o: &Outcome) -> String {
     let mut parts: Vec<String> = Vec::new();
     if let Some(r) = &c.role {
@@ -189,7 +174,7 @@ fn details(c: &Change, o: &Outcome) -> String {
             show(f.after.as_deref())
         )
     }));
-    parts.push(format!("outcome: {}", outcome_text(o)));
+    parts.push(format!("outcome: {}", o.describe()));
     parts.join("; ")
 }
 

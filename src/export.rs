@@ -4,6 +4,7 @@
 //! (those covering today's active accounts picked, the rest as comments). Planning the exported
 //! config right away shows no role changes. Pure: what was read in, YAML text out.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
 
@@ -116,6 +117,7 @@ pub fn export(
                 groups
                     .transitive_members(std::iter::once(&g.dn))
                     .into_iter()
+                    .map(Cow::into_owned)
                     .collect(),
             )
         })

@@ -176,6 +176,23 @@ fn snapshot_directory(
     Ok(())
 }
 
+/// Check the plan against the safety policy; on a refusal, say why and give the exit code.
+fn refused(
+    plan: &roster::plan::Plan,
+    loaded: &config::Loaded,
+    observed: &observe::Observed,
+) -> Option<ExitCode> {
+    let refused = policy::check(
+        plan,
+        &loaded.config,
+        &observed.directory,
+        &observed.intranet,
+    )
+    .err()?;
+    eprintln!("{:?}", miette::Report::new(refused));
+    Some(ExitCode::from(exit::REFUSED))
+}
+
 /// Write to a file, or to stdout for `-`.
 fn write_out(out: &std::path::Path, bytes: &[u8]) -> miette::Result<()> {
     if out == std::path::Path::new("-") {
@@ -229,14 +246,8 @@ async fn apply(args: ApplyArgs) -> miette::Result<ExitCode> {
             let _ = std::io::stdout()
                 .lock()
                 .write_all(render::text::render(&plan, color).as_bytes());
-            if let Err(refused) = policy::check(
-                &plan,
-                &loaded.config,
-                &observed.directory,
-                &observed.intranet,
-            ) {
-                eprintln!("{:?}", miette::Report::new(refused));
-                return Ok(ExitCode::from(exit::REFUSED));
+            if let Some(code) = refused(&plan, &loaded, &observed) {
+                return Ok(code);
             }
             if plan.is_empty() {
                 return Ok(ExitCode::SUCCESS);
@@ -329,14 +340,8 @@ async fn plan(args: PlanArgs) -> miette::Result<ExitCode> {
                 .into_diagnostic()
                 .wrap_err_with(|| format!("cannot write the plan to {}", out.display()))?;
         }
-        if let Err(refused) = policy::check(
-            &plan,
-            &loaded.config,
-            &observed.directory,
-            &observed.intranet,
-        ) {
-            eprintln!("{:?}", miette::Report::new(refused));
-            return Ok(ExitCode::from(exit::REFUSED));
+        if let Some(code) = refused(&plan, &loaded, &observed) {
+            return Ok(code);
         }
         let changed = !impact.caused.is_empty() || !impact.avoided_units.is_empty();
         return Ok(ExitCode::from(if args.detailed_exitcode && changed {
@@ -346,12 +351,6 @@ async fn plan(args: PlanArgs) -> miette::Result<ExitCode> {
         }));
     }
     plan.allowances.allow_blocks = args.allow_blocks;
-    let verdict = policy::check(
-        &plan,
-        &loaded.config,
-        &observed.directory,
-        &observed.intranet,
-    );
     let color = match args.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
@@ -366,9 +365,9 @@ async fn plan(args: PlanArgs) -> miette::Result<ExitCode> {
     };
     // A closed pipe (`roster plan | head`) is not an error worth a diagnostic.
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
-    if let Err(refused) = verdict {
-        eprintln!("{:?}", miette::Report::new(refused));
-        return Ok(ExitCode::from(exit::REFUSED));
+    // A refused plan is still shown above, but not saved.
+    if let Some(code) = refused(&plan, &loaded, &observed) {
+        return Ok(code);
     }
     if let Some(out) = &args.out {
         std::fs::write(out, render::json::render(&plan))

@@ -123,7 +123,7 @@ pub fn check(
             if hits_me && matches!(c.action, Action::Block | Action::Rename | Action::Revoke) {
                 refusals.push(Refusal {
                     rule: "apply_as",
-                    message: format!("the plan would {} {me}, the account Roster applies as", crate::render::headline(c).split_whitespace().next().unwrap_or("change")),
+                    message: format!("the plan would {} {me}, the account Roster applies as", c.action.name()),
                     help: "Roster must keep the account and roles it applies with: add it to `policy.protected` and to the roles it needs".into(),
                 });
             }

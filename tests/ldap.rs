@@ -312,6 +312,7 @@ async fn nested_groups_with_a_cycle_arrive_with_all_their_members() {
     let mut all: Vec<String> = resolved
         .transitive_members([&group_dn("c")])
         .into_iter()
+        .map(std::borrow::Cow::into_owned)
         .collect();
     all.sort();
     assert_eq!(all, [user_dn("u00000"), user_dn("u00001")]);

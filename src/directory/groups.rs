@@ -70,16 +70,18 @@ pub fn normalized(dn: &str) -> Cow<'_, str> {
 /// Membership attributes that hold DNs.
 pub const MEMBER_ATTRIBUTES: &[&str] = &["member", "uniquemember"];
 
-/// The group graph: normalised group DN → normalised member DNs.
-pub struct Groups {
-    members: HashMap<String, Vec<String>>,
+/// The group graph: normalised group DN → normalised member DNs, borrowed from the directory
+/// as read wherever a DN is already in normal form (nearly always), so a million members cost
+/// no copies.
+pub struct Groups<'a> {
+    members: HashMap<Cow<'a, str>, Vec<Cow<'a, str>>>,
 }
 
-impl Groups {
-    pub fn new(state: &DirectoryState) -> Groups {
-        let mut members: HashMap<String, Vec<String>> = HashMap::default();
+impl<'a> Groups<'a> {
+    pub fn new(state: &'a DirectoryState) -> Groups<'a> {
+        let mut members: HashMap<Cow<'a, str>, Vec<Cow<'a, str>>> = HashMap::default();
         for g in &state.groups {
-            let list = members.entry(normalize_dn(&g.dn)).or_default();
+            let list = members.entry(normalized(&g.dn)).or_default();
             for attr in MEMBER_ATTRIBUTES {
                 for v in g.values(attr).iter().filter_map(AttrValue::as_text) {
                     // uniqueMember may carry an optional `#'0101'B` UID suffix.
@@ -87,7 +89,7 @@ impl Groups {
                         Some((dn, bits)) if bits.ends_with("'B") => dn,
                         _ => v,
                     };
-                    list.push(normalize_dn(dn));
+                    list.push(normalized(dn));
                 }
             }
         }
@@ -95,23 +97,27 @@ impl Groups {
     }
 
     pub fn contains_group(&self, dn: &str) -> bool {
-        self.members.contains_key(&normalize_dn(dn))
+        self.members.contains_key(normalized(dn).as_ref())
     }
 
-    /// Every non-group DN reachable from these groups, through nested groups at any depth.
-    pub fn transitive_members<'a>(
+    /// Every non-group DN reachable from these groups, through nested groups at any depth, in
+    /// normal form.
+    pub fn transitive_members<'r>(
         &self,
-        roots: impl IntoIterator<Item = &'a String>,
-    ) -> HashSet<String> {
-        let mut seen: HashSet<String> = HashSet::default();
-        let mut users = HashSet::default();
-        let mut stack: Vec<String> = roots.into_iter().map(|r| normalize_dn(r)).collect();
+        roots: impl IntoIterator<Item = &'r String>,
+    ) -> HashSet<Cow<'a, str>> {
+        let mut seen: HashSet<Cow<'a, str>> = HashSet::default();
+        let mut users: HashSet<Cow<'a, str>> = HashSet::default();
+        let mut stack: Vec<Cow<'a, str>> = roots
+            .into_iter()
+            .map(|r| Cow::Owned(normalize_dn(r)))
+            .collect();
         while let Some(dn) = stack.pop() {
             if !seen.insert(dn.clone()) {
                 continue;
             }
-            match self.members.get(&dn) {
-                Some(ms) => stack.extend(ms.iter().filter(|m| !seen.contains(*m)).cloned()),
+            match self.members.get(dn.as_ref()) {
+                Some(ms) => stack.extend(ms.iter().filter(|m| !seen.contains(m.as_ref())).cloned()),
                 None => {
                     users.insert(dn);
                 }

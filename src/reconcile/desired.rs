@@ -198,6 +198,7 @@ pub fn compute(config: &Config, dir: &DirectoryState) -> Desired {
         let mut dns: Vec<String> = groups
             .transitive_members(&role.members.groups)
             .into_iter()
+            .map(Cow::into_owned)
             .collect();
         dns.sort();
         for dn in dns {
