@@ -1,27 +1,9 @@
 //! Git: `plan --base` (the impact of a config change) and `plan --rev`, on repositories made in
 //! temp dirs with a base and a head commit.
 
-use std::path::Path;
-use std::process::Command;
-
 use crate::cli::roster;
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use crate::support::git::git;
+use std::path::Path;
 
 /// A config repo holding the quickstart, committed as `base`; `edit` makes the head commit.
 fn repo(edit: impl FnOnce(&str) -> String) -> tempfile::TempDir {

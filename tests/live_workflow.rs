@@ -8,6 +8,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
+use crate::support::git::{git, AUTHOR};
 use crate::support::scim::{ScimServer, TOKEN};
 use crate::support::slapd::{Slapd, BASE_DN, GROUPS, LIMITED_DN, LIMITED_PW, PEOPLE};
 
@@ -91,18 +92,7 @@ impl Site {
     }
 
     fn git(&self, args: &[&str]) -> String {
-        let out = Command::new("git")
-            .args(args)
-            .current_dir(self.dir())
-            .envs(author())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        git(self.dir(), args)
     }
 
     fn roster(&self, args: &[&str]) -> (i32, String, String) {
@@ -111,7 +101,7 @@ impl Site {
             .current_dir(self.dir())
             .env("ROSTER_SCIM_TOKEN", TOKEN)
             .env("NO_COLOR", "1")
-            .envs(author())
+            .envs(AUTHOR)
             .stdin(std::process::Stdio::null())
             .output()
             .unwrap();
@@ -141,15 +131,6 @@ impl Site {
         std::fs::write(self.dir().join("roster.yaml"), text).unwrap();
         self.git(&["commit", "-qam", message]);
     }
-}
-
-fn author() -> Vec<(&'static str, &'static str)> {
-    vec![
-        ("GIT_AUTHOR_NAME", "Roster CI"),
-        ("GIT_AUTHOR_EMAIL", "ci@example.org"),
-        ("GIT_COMMITTER_NAME", "Roster CI"),
-        ("GIT_COMMITTER_EMAIL", "ci@example.org"),
-    ]
 }
 
 fn origins(plan: &Value, username: &str) -> Vec<(String, String)> {

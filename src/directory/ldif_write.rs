@@ -145,7 +145,7 @@ fn write_entry(entry: &Entry, out: &mut impl Write) -> io::Result<()> {
     let rest = entry
         .attrs
         .iter()
-        .filter(|(name, _)| &***name != "objectclass");
+        .filter(|(name, _)| name.as_ref() != "objectclass");
     for (name, values) in classes.into_iter().chain(rest) {
         for v in values {
             let bytes = match v {

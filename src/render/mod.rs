@@ -13,16 +13,7 @@ pub fn summary_line(s: &Summary) -> String {
         return "No changes. The intranet matches the directory and the config.".into();
     }
     let mut parts = Vec::new();
-    for a in [
-        Action::Create,
-        Action::Link,
-        Action::Rename,
-        Action::Update,
-        Action::Reactivate,
-        Action::Block,
-        Action::Grant,
-        Action::Revoke,
-    ] {
+    for a in Action::ALL {
         let n = s.count(a);
         if n == 0 {
             continue;

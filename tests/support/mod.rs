@@ -1,6 +1,7 @@
 //! Shared test harnesses (each suite uses a part of them).
 #![allow(dead_code)]
 
+pub mod git;
 pub mod proxy;
 pub mod scim;
 pub mod slapd;

@@ -125,23 +125,20 @@ impl World {
 
     /// Add `member` to the directory group `group`.
     pub fn member_of(&mut self, group: &str, member: &str) {
-        let g = self
-            .dir
+        self.group(group)
+            .add("member", AttrValue::Text(member.into()));
+    }
+
+    fn group(&mut self, dn: &str) -> &mut Entry {
+        self.dir
             .groups
             .iter_mut()
-            .find(|g| g.dn == group)
-            .expect("known group");
-        g.add("member", AttrValue::Text(member.into()));
+            .find(|g| g.dn == dn)
+            .expect("known group")
     }
 
     pub fn leave(mut self, group: &str, uid: &str) -> Self {
-        let g = self
-            .dir
-            .groups
-            .iter_mut()
-            .find(|g| g.dn == group)
-            .expect("known group");
-        if let Some(m) = g.attrs.get_mut("member") {
+        if let Some(m) = self.group(group).attrs.get_mut("member") {
             m.retain(|v| v.as_text() != Some(&dn(uid)));
         }
         self
