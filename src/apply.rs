@@ -660,12 +660,7 @@ pub async fn apply_saved(
         &not_applied,
         &fields,
     );
-    let state_path = cfg.resolve(
-        cfg.config
-            .state
-            .as_deref()
-            .unwrap_or(std::path::Path::new(crate::state::DEFAULT_PATH)),
-    );
+    let state_path = cfg.state_path();
     if let Err(e) = std::fs::write(&state_path, crate::state::render(&state)) {
         print_outcomes(&report);
         return Err(crate::audit::AuditError::Write {

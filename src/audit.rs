@@ -14,6 +14,7 @@ use thiserror::Error;
 
 use crate::apply::{ApplyReport, Outcome};
 use crate::plan::{Change, Plan};
+use crate::render::show;
 
 /// The intranet audit log's columns, in its order.
 pub const COLUMNS: [&str; 9] = [
@@ -155,10 +156,6 @@ pub fn neutralise(cell: &str) -> String {
     } else {
         cell.to_string()
     }
-}
-
-fn show(v: Option<&str>) -> String {
-    v.map_or_else(|| "(none)".to_string(), |s| format!("\"{s}\""))
 }
 
 fn details(c: &Change, o: &Outcome) -> String {
@@ -489,7 +486,8 @@ mod tests {
         assert_eq!(r.headers().unwrap().iter().collect::<Vec<_>>(), COLUMNS);
         let rec = r.records().next().unwrap().unwrap();
         assert_eq!(&rec[7], "'=cmd|' /C calc'!A0");
-        assert!(rec[8].contains("display_name: \"A, \"B\"\" -> (none)"));
+        // Inner quotes are escaped in the display form, so the value reads back unambiguously.
+        assert!(rec[8].contains(r#"display_name: "A, \"B\"" -> (none)"#), "{}", &rec[8]);
         assert!(out.contains("\r\n"));
         let plan = Plan::new(Inputs::default(), vec![], vec![]);
         assert!(plan_digest(&plan).starts_with("sha256:"));

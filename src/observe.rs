@@ -43,9 +43,9 @@ pub async fn directory(cfg: &Loaded, attributes: &[String]) -> miette::Result<Di
         return Ok(ldap::read(live, d, attributes, &cfg.dir).await?);
     }
     Err(miette::miette!(
-        code = "roster::directory::unsupported",
-        help = "use `directory.ldif` with a snapshot",
-        "the live LDAP source is not available in this build"
+        code = "roster::directory::missing",
+        help = "add `ldif: directory.ldif` (offline) or `ldap: { url: ..., base_dn: ... }` (live)",
+        "the config names no directory to read"
     ))
 }
 
@@ -98,12 +98,7 @@ pub async fn observe_for(cfg: &Loaded, others: &[&Loaded]) -> miette::Result<Obs
         self::directory(cfg, &attributes),
         self::intranet(cfg, &fields)
     )?;
-    let state_path = cfg.resolve(
-        cfg.config
-            .state
-            .as_deref()
-            .unwrap_or(std::path::Path::new(crate::state::DEFAULT_PATH)),
-    );
+    let state_path = cfg.state_path();
     let state = crate::state::read(&state_path)?;
     Ok(Observed {
         state,

@@ -46,6 +46,16 @@ impl Loaded {
         }
     }
 
+    /// The state file (`state:`, default `roster.state.json`), resolved.
+    pub fn state_path(&self) -> PathBuf {
+        self.resolve(
+            self.config
+                .state
+                .as_deref()
+                .unwrap_or(Path::new(crate::state::DEFAULT_PATH)),
+        )
+    }
+
     /// Resolve a path from the config against the config's folder.
     pub fn resolve(&self, p: &Path) -> PathBuf {
         self.dir.join(p)

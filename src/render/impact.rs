@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use super::markdown::cell;
 use super::show;
 use crate::impact::{Effect, Impact, Unit};
 
@@ -78,7 +79,6 @@ pub fn text(i: &Impact) -> String {
 }
 
 pub fn markdown(i: &Impact) -> String {
-    let cell = |s: &str| s.replace('|', "\\|").replace('<', "&lt;");
     let mut out = format!(
         "## Roster: impact of this change\n\n<sub>{}</sub>\n\n",
         revs(i)

@@ -7,7 +7,7 @@ use super::{headline, summary_line};
 use crate::plan::{Action, Plan};
 
 /// Escape text for a Markdown table cell.
-fn cell(s: &str) -> String {
+pub(crate) fn cell(s: &str) -> String {
     s.replace('|', "\\|")
         .replace('\n', " ")
         .replace('<', "&lt;")
