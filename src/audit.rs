@@ -487,7 +487,11 @@ mod tests {
         let rec = r.records().next().unwrap().unwrap();
         assert_eq!(&rec[7], "'=cmd|' /C calc'!A0");
         // Inner quotes are escaped in the display form, so the value reads back unambiguously.
-        assert!(rec[8].contains(r#"display_name: "A, \"B\"" -> (none)"#), "{}", &rec[8]);
+        assert!(
+            rec[8].contains(r#"display_name: "A, \"B\"" -> (none)"#),
+            "{}",
+            &rec[8]
+        );
         assert!(out.contains("\r\n"));
         let plan = Plan::new(Inputs::default(), vec![], vec![]);
         assert!(plan_digest(&plan).starts_with("sha256:"));
