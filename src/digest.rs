@@ -8,7 +8,7 @@ pub fn bytes(data: &[u8]) -> String {
     hex(h)
 }
 
-use crate::model::{AttrValue, DirectoryState, IntranetState};
+use crate::model::{DirectoryState, IntranetState};
 
 /// Digest of a directory as read, independent of the order the server returned entries in:
 /// the LDIF snapshot and the live read of the same data digest alike.
@@ -16,17 +16,14 @@ pub fn directory(state: &DirectoryState) -> String {
     let mut h = Sha256::new();
     for (kind, list) in [(b"user" as &[u8], &state.users), (b"group", &state.groups)] {
         let mut entries: Vec<_> = list.iter().collect();
-        entries.sort_unstable_by(|a, b| a.dn.cmp(&b.dn));
+        entries.sort_unstable_by(|a, b| a.dn().cmp(b.dn()));
         for e in entries {
             field(&mut h, kind);
-            field(&mut h, e.dn.as_bytes());
-            for (name, values) in &e.attrs {
+            field(&mut h, e.dn().as_bytes());
+            for (name, values) in e.attrs() {
                 field(&mut h, name.as_bytes());
-                for v in values {
-                    match v {
-                        AttrValue::Text(t) => field(&mut h, t.as_bytes()),
-                        AttrValue::Binary(b) => field(&mut h, b),
-                    }
+                for v in values.iter() {
+                    field(&mut h, v.as_bytes());
                 }
             }
             h.update(b"\n");

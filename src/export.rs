@@ -100,7 +100,7 @@ pub fn export(
     let dn_of_id: HashMap<&str, String> = dir
         .users
         .iter()
-        .filter_map(|u| Some((u.first_text(id_attr)?, normalize_dn(&u.dn))))
+        .filter_map(|u| Some((u.first_text(id_attr)?, normalize_dn(u.dn()))))
         .collect();
     let active: BTreeSet<String> = net
         .accounts
@@ -113,9 +113,9 @@ pub fn export(
         .iter()
         .map(|g| {
             (
-                g.dn.clone(),
+                g.dn().to_owned(),
                 groups
-                    .transitive_members(std::iter::once(&g.dn))
+                    .transitive_members(std::iter::once(g.dn()))
                     .into_iter()
                     .map(Cow::into_owned)
                     .collect(),

@@ -202,7 +202,7 @@ fn members(state: &DirectoryState, cn: &str) -> Vec<String> {
     let g = state
         .groups
         .iter()
-        .find(|g| g.dn == group_dn(cn))
+        .find(|g| g.dn() == group_dn(cn))
         .unwrap_or_else(|| panic!("no group {cn}"));
     let mut m: Vec<String> = ["member", "uniquemember"]
         .iter()
@@ -351,7 +351,7 @@ async fn a_renamed_user_keeps_its_entry_uuid() {
     let after = read_as(&server, &cfg, &dir).await.expect("read after");
     let renamed = by_uid(&after, "jdoe");
     assert_eq!(renamed.first_text("entryuuid"), Some(id.as_str()));
-    assert_eq!(renamed.dn, user_dn("jdoe"));
+    assert_eq!(renamed.dn(), user_dn("jdoe"));
     assert!(after
         .users
         .iter()

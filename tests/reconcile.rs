@@ -349,13 +349,8 @@ fn conflict_two_directory_users_with_one_username() {
     let c = World::default()
         .person("ada", "1")
         .person_with("x", "2", |e| {
-            e.attrs
-                .insert(
-                    "uid".into(),
-                    vec![roster::model::AttrValue::Text("ADA".into())].into(),
-                )
-                .map(drop)
-                .unwrap_or(())
+            e.remove("uid");
+            e.add("uid", roster::model::AttrValue::Text("ADA".into()));
         })
         .conflicts();
     assert_eq!(c.len(), 1, "{c:#?}");
@@ -400,11 +395,11 @@ fn conflict_unmanaged_account_without_adopt() {
 #[test]
 fn conflict_a_syncing_user_without_id_or_username() {
     let c = World::default()
-        .person_with("ada", "1", |e| drop(e.attrs.remove("entryuuid")))
+        .person_with("ada", "1", |e| e.remove("entryuuid"))
         .conflicts();
     assert!(c[0].message.contains("has no `entryUUID`"), "{c:#?}");
     let c = World::default()
-        .person_with("ada", "1", |e| drop(e.attrs.remove("uid")))
+        .person_with("ada", "1", |e| e.remove("uid"))
         .conflicts();
     assert!(c[0].message.contains("has no `uid`"), "{c:#?}");
 }
@@ -441,7 +436,7 @@ fn all_conflicts_are_reported_together() {
         .person("ada", "1")
         .account_with("ada", None, |_| {})
         .policy(|p| p.adopt = false)
-        .person_with("x", "2", |e| drop(e.attrs.remove("uid")));
+        .person_with("x", "2", |e| e.remove("uid"));
     w.intranet.groups.clear();
     assert_eq!(w.conflicts().len(), 3);
 }

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
-use crate::model::{AttrValue, DirectoryState};
+use crate::model::DirectoryState;
 
 /// A DN in comparable form: RDNs trimmed, spaces around `=` and `,` dropped, ASCII lowercased.
 /// (Attribute values in DNs are compared case-insensitively, as directories do for names.)
@@ -81,9 +81,9 @@ impl<'a> Groups<'a> {
     pub fn new(state: &'a DirectoryState) -> Groups<'a> {
         let mut members: HashMap<Cow<'a, str>, Vec<Cow<'a, str>>> = HashMap::default();
         for g in &state.groups {
-            let list = members.entry(normalized(&g.dn)).or_default();
+            let list = members.entry(normalized(g.dn())).or_default();
             for attr in MEMBER_ATTRIBUTES {
-                for v in g.values(attr).iter().filter_map(AttrValue::as_text) {
+                for v in g.values(attr).texts() {
                     // uniqueMember may carry an optional `#'0101'B` UID suffix.
                     let dn = match v.rsplit_once("#'") {
                         Some((dn, bits)) if bits.ends_with("'B") => dn,
@@ -104,13 +104,13 @@ impl<'a> Groups<'a> {
     /// normal form.
     pub fn transitive_members<'r>(
         &self,
-        roots: impl IntoIterator<Item = &'r String>,
+        roots: impl IntoIterator<Item = &'r (impl AsRef<str> + 'r + ?Sized)>,
     ) -> HashSet<Cow<'a, str>> {
         let mut seen: HashSet<Cow<'a, str>> = HashSet::default();
         let mut users: HashSet<Cow<'a, str>> = HashSet::default();
         let mut stack: Vec<Cow<'a, str>> = roots
             .into_iter()
-            .map(|r| Cow::Owned(normalize_dn(r)))
+            .map(|r| Cow::Owned(normalize_dn(r.as_ref())))
             .collect();
         while let Some(dn) = stack.pop() {
             if !seen.insert(dn.clone()) {
@@ -130,7 +130,7 @@ impl<'a> Groups<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Entry;
+    use crate::model::{AttrValue, Entry};
 
     fn group(dn: &str, members: &[&str]) -> Entry {
         let mut e = Entry::new(dn);

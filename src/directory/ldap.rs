@@ -32,7 +32,7 @@ use rustls::{ClientConfig, RootCertStore};
 use crate::config::load::PASSWORD_ATTRIBUTES;
 use crate::config::{DirectoryConfig, DisabledRule, LdapConfig, Scope, SearchConfig, Secret};
 use crate::directory::groups::normalize_dn;
-use crate::model::{AttrValue, DirectoryState, Entry};
+use crate::model::{DirectoryState, Entry, EntryBuilder, EntryTooLarge, Value};
 
 /// Users when `users.filter` is not set: OpenLDAP / 389-DS / FreeIPA people (`inetOrgPerson`) and
 /// Active Directory people (`objectCategory=person` keeps AD computer accounts, which are also of
@@ -710,7 +710,7 @@ async fn read_once(
             let mut found = BTreeSet::new();
             run_search(&mut ldap, t, d, &s.id_attribute, progress, |e| {
                 // Held normalised, as `reconcile` looks them up.
-                found.insert(normalize_dn(&e.dn));
+                found.insert(normalize_dn(e.dn()));
                 Ok(())
             })
             .await?;
@@ -941,8 +941,10 @@ async fn run_search(
     progress.phase(s.what);
     let mut count = 0;
     let mut ranged = Vec::new();
+    let mut builder = EntryBuilder::default();
     let res = paged_search(ldap, t, s, &during, |re| {
-        let (entry, ranges) = decode_entry(re, id_attribute).map_err(|d| d.into_error(t))?;
+        let (entry, ranges) =
+            decode_entry(re, id_attribute, &mut builder).map_err(|d| d.into_error(t))?;
         count += 1;
         progress.inc();
         if ranges.is_empty() {
@@ -1035,13 +1037,13 @@ async fn fetch_ranges(
     attr: &str,
     mut next: u32,
 ) -> Result<(), Failure> {
-    let during = format!("reading the {attr} values of {}", entry.dn);
+    let during = format!("reading the {attr} values of {}", entry.dn());
     // Each round must move forward; a server that repeats itself would otherwise loop forever.
     for _ in 0..100_000 {
         let request = format!("{attr};range={next}-*");
         let s = Search {
             what: "members",
-            base: entry.dn.clone(),
+            base: entry.dn().to_owned(),
             scope: LdapScope::Base,
             filter: "(objectClass=*)".into(),
             attrs: vec![request],
@@ -1061,7 +1063,13 @@ async fn fetch_ranges(
                     problem,
                 })
             })?;
-            more = more.or(merge_range(entry, attr, attrs, next));
+            let merged = merge_range(entry, attr, attrs, next).map_err(|e| {
+                Failure::Fatal(LdapError::Protocol {
+                    url: t.url.clone(),
+                    problem: format!("{}: {e}", entry.dn()),
+                })
+            })?;
+            more = more.or(merged);
         }
         match more {
             Some(n) => next = n,
@@ -1074,28 +1082,26 @@ async fn fetch_ranges(
 /// Add the values of one ranged answer (`member;range=1500-2999`) to `entry`. Returns where the
 /// next range starts, or `None` when this was the last (`...-*`), when the answer holds no range
 /// of `attr`, or when it does not move past `requested` (a server repeating itself).
-fn merge_range(entry: &mut Entry, attr: &str, attrs: RawAttributes, requested: u32) -> Option<u32> {
+fn merge_range(
+    entry: &mut Entry,
+    attr: &str,
+    attrs: RawAttributes,
+    requested: u32,
+) -> Result<Option<u32>, EntryTooLarge> {
     let mut next = None;
+    let mut b = std::mem::take(entry).into_builder();
+    let mut added = Ok(());
     for (name, values) in attrs {
         if let Some((base, end)) = parse_range(&name) {
             if base.eq_ignore_ascii_case(attr) {
-                let list = entry
-                    .attrs
-                    .entry(crate::model::attr_name(attr))
-                    .or_default();
-                for v in values {
-                    let value = text_or_binary(v);
-                    list.push(if attr.eq_ignore_ascii_case("uniquemember") {
-                        value.map_text(strip_uid_suffix)
-                    } else {
-                        value
-                    });
-                }
+                added =
+                    added.and_then(|()| values.iter().try_for_each(|v| add_value(&mut b, attr, v)));
                 next = end.map(|e| e + 1).filter(|n| *n > requested);
             }
         }
     }
-    next
+    *entry = b.finish();
+    added.map(|()| next)
 }
 
 /// `member;range=0-1499` → `("member", Some(1499))`; `member;range=1500-*` → `("member", None)`;
@@ -1190,12 +1196,15 @@ fn raw_attributes(re: ResultEntry) -> Result<RawAttributes, String> {
 }
 
 /// An entry as Roster holds it, and the ranged attributes still to fetch (name, next start).
+/// `b` is reused from one entry to the next.
 fn decode_entry(
     re: ResultEntry,
     id_attribute: &str,
+    b: &mut EntryBuilder,
 ) -> Result<(Entry, Vec<(String, u32)>), Decode> {
     let (dn, attrs) = raw_entry(re).map_err(Decode::Malformed)?;
-    let mut entry = Entry::new(dn);
+    let too_large = |_| Decode::Malformed(format!("{dn}: {}", crate::model::EntryTooLarge));
+    b.start(&dn).map_err(too_large)?;
     let mut pending = Vec::new();
     for (name, values) in attrs {
         let (raw_base, range_end) = match parse_range(&name) {
@@ -1207,44 +1216,31 @@ fn decode_entry(
         if let Some(Some(end)) = range_end {
             pending.push((base.to_string(), end + 1));
         }
-        let is_id = &*base == id_attribute || &*base == "objectguid";
-        let mut out = Vec::with_capacity(values.len());
+        let is_id = base == id_attribute || base == "objectguid";
         for v in values {
-            let value = if is_id {
-                AttrValue::Text(id_text(&base, &v).map_err(|problem| Decode::BadId {
-                    dn: entry.dn.clone(),
+            if is_id {
+                let id = id_text(base, &v).map_err(|problem| Decode::BadId {
+                    dn: dn.clone(),
                     attribute: base.to_string(),
                     problem,
-                })?)
-            } else if &*base == "uniquemember" {
-                text_or_binary(v).map_text(strip_uid_suffix)
+                })?;
+                b.text(base, &id)
             } else {
-                text_or_binary(v)
-            };
-            out.push(value);
+                add_value(b, base, &v)
+            }
+            .map_err(too_large)?;
         }
-        entry.attrs.entry(base).or_default().extend(out);
     }
-    Ok((entry, pending))
+    Ok((b.finish(), pending))
 }
 
-fn text_or_binary(v: Vec<u8>) -> AttrValue {
-    match String::from_utf8(v) {
-        Ok(s) => AttrValue::Text(s),
-        Err(e) => AttrValue::Binary(e.into_bytes()),
-    }
-}
-
-trait MapText {
-    fn map_text(self, f: impl FnOnce(&str) -> &str) -> AttrValue;
-}
-
-impl MapText for AttrValue {
-    fn map_text(self, f: impl FnOnce(&str) -> &str) -> AttrValue {
-        match self {
-            AttrValue::Text(s) => AttrValue::Text(f(&s).to_owned()),
-            b => b,
-        }
+/// One value as read: text when it is UTF-8 (a `uniqueMember` without its `#uid` suffix),
+/// binary otherwise.
+fn add_value(b: &mut EntryBuilder, name: &str, v: &[u8]) -> Result<(), EntryTooLarge> {
+    match std::str::from_utf8(v) {
+        Ok(t) if name.eq_ignore_ascii_case("uniquemember") => b.text(name, strip_uid_suffix(t)),
+        Ok(t) => b.text(name, t),
+        Err(_) => b.value(name, Value::Binary(v)),
     }
 }
 
@@ -1460,28 +1456,24 @@ mod tests {
                 ("thumbnailPhoto", &[&[0xff, 0xd8, 0xff]]),
             ],
         );
-        let (entry, pending) = decode_entry(re, "objectguid")
+        let (entry, pending) = decode_entry(re, "objectguid", &mut EntryBuilder::default())
             .map_err(|_| "decode")
             .unwrap();
         assert_eq!(pending, [("member".to_owned(), 1500)]);
         assert_eq!(entry.values("member").len(), 2);
-        assert!(
-            !entry.attrs.keys().any(|k| k.contains(';')),
-            "{:?}",
-            entry.attrs.keys()
-        );
+        assert!(!entry.attrs().any(|(k, _)| k.contains(';')), "{entry:?}");
         assert_eq!(
             entry.first_text("objectGUID"),
             Some("35918bc9-196d-40ea-9779-889d79b753f0")
         );
         assert_eq!(
-            entry.values("thumbnailphoto"),
-            [AttrValue::Binary(vec![0xff, 0xd8, 0xff])]
+            entry.values("thumbnailphoto").iter().collect::<Vec<_>>(),
+            [Value::Binary(&[0xff, 0xd8, 0xff])]
         );
 
         let short_guid = result_entry("CN=x", &[("objectGUID", &[&guid[..8]])]);
         assert!(matches!(
-            decode_entry(short_guid, "objectguid"),
+            decode_entry(short_guid, "objectguid", &mut EntryBuilder::default()),
             Err(Decode::BadId { .. })
         ));
         let not_an_entry = ResultEntry::new(StructureTag {
@@ -1490,7 +1482,7 @@ mod tests {
             payload: ldap3::asn1::PL::C(vec![]),
         });
         assert!(matches!(
-            decode_entry(not_an_entry, "entryuuid"),
+            decode_entry(not_an_entry, "entryuuid", &mut EntryBuilder::default()),
             Err(Decode::Malformed(_))
         ));
     }
@@ -1499,7 +1491,10 @@ mod tests {
     fn ranged_answers_are_merged_until_the_last_range() {
         // Recorded AD answers to `member;range=1500-*` and `member;range=3000-*`.
         let mut e = Entry::new("CN=All Staff,DC=corp");
-        e.add("member", AttrValue::Text("CN=A,DC=corp".into()));
+        e.add(
+            "member",
+            crate::model::AttrValue::Text("CN=A,DC=corp".into()),
+        );
         let answer = |name: &str, values: &[&str]| -> RawAttributes {
             vec![(
                 name.to_owned(),
@@ -1512,32 +1507,28 @@ mod tests {
             answer("member;range=1500-2999", &["CN=B,DC=corp"]),
             1500,
         );
-        assert_eq!(next, Some(3000));
+        assert_eq!(next, Ok(Some(3000)));
         let next = merge_range(
             &mut e,
             "member",
             answer("member;range=3000-*", &["CN=C,DC=corp"]),
             3000,
         );
-        assert_eq!(next, None);
-        let members: Vec<_> = e
-            .values("member")
-            .iter()
-            .filter_map(AttrValue::as_text)
-            .collect();
+        assert_eq!(next, Ok(None));
+        let members: Vec<_> = e.values("member").texts().collect();
         assert_eq!(members, ["CN=A,DC=corp", "CN=B,DC=corp", "CN=C,DC=corp"]);
 
         // A server that repeats a range, or answers without one, ends the loop.
         assert_eq!(
             merge_range(&mut e, "member", answer("member;range=0-1499", &[]), 3000),
-            None
+            Ok(None)
         );
         assert_eq!(
             merge_range(&mut e, "member", answer("cn", &["x"]), 3000),
-            None
+            Ok(None)
         );
         let mut g = Entry::new("cn=u");
-        merge_range(
+        let _ = merge_range(
             &mut g,
             "uniqueMember",
             answer("uniqueMember;range=0-*", &["uid=a,dc=x#'01'B"]),

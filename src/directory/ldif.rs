@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use base64::Engine;
 
 use crate::diag::{Source, SourceError};
-use crate::model::{AttrValue, DirectoryState, Entry};
+use crate::model::{DirectoryState, Entry, EntryBuilder, Value};
 
 /// objectClass values that make an entry a group.
 pub const GROUP_CLASSES: &[&str] = &["groupofnames", "groupofuniquenames", "group"];
@@ -15,7 +15,9 @@ pub const GROUP_CLASSES: &[&str] = &["groupofnames", "groupofuniquenames", "grou
 pub fn parse(src: &Source) -> Result<Vec<Entry>, SourceError> {
     let mut entries = Vec::new();
     let mut errors = Vec::new();
-    let mut current: Option<Entry> = None;
+    // The entry being read, if any.
+    let mut current = EntryBuilder::default();
+    let mut open = false;
     let mut lines = src.text.split('\n').enumerate().peekable();
     while let Some((i, raw)) = lines.next() {
         let line_no = i + 1;
@@ -35,7 +37,9 @@ pub fn parse(src: &Source) -> Result<Vec<Entry>, SourceError> {
                 .help(help.to_owned())
         };
         if line.is_empty() {
-            entries.extend(current.take());
+            if std::mem::take(&mut open) {
+                entries.push(current.finish());
+            }
             continue;
         }
         if line.starts_with('#') {
@@ -56,12 +60,16 @@ pub fn parse(src: &Source) -> Result<Vec<Entry>, SourceError> {
             }
             None => (value.strip_prefix(' ').unwrap_or(value), false),
         };
+        let decoded;
         let value = if base64 {
             match base64::engine::general_purpose::STANDARD.decode(value.trim_end()) {
-                Ok(bytes) => match String::from_utf8(bytes) {
-                    Ok(s) => AttrValue::Text(s),
-                    Err(e) => AttrValue::Binary(e.into_bytes()),
-                },
+                Ok(bytes) => {
+                    decoded = bytes;
+                    match std::str::from_utf8(&decoded) {
+                        Ok(s) => Value::Text(s),
+                        Err(_) => Value::Binary(&decoded),
+                    }
+                }
                 Err(e) => {
                     errors.push(err(
                         format!("invalid base64 value for `{name}`: {e}"),
@@ -71,18 +79,27 @@ pub fn parse(src: &Source) -> Result<Vec<Entry>, SourceError> {
                 }
             }
         } else {
-            AttrValue::Text(value.to_owned())
+            Value::Text(value)
         };
-        if name.eq_ignore_ascii_case("version") && current.is_none() && entries.is_empty() {
+        if name.eq_ignore_ascii_case("version") && !open && entries.is_empty() {
             continue;
         }
+        let too_large = |e: crate::model::EntryTooLarge| {
+            err(
+                e.to_string(),
+                "split the value, or leave the attribute out of the snapshot",
+            )
+        };
         if name.eq_ignore_ascii_case("dn") {
-            if let Some(done) = current.take() {
-                entries.push(done);
+            if std::mem::take(&mut open) {
+                entries.push(current.finish());
             }
             match value {
-                AttrValue::Text(dn) => current = Some(Entry::new(dn)),
-                AttrValue::Binary(_) => errors.push(err(
+                Value::Text(dn) => match current.start(dn) {
+                    Ok(()) => open = true,
+                    Err(e) => errors.push(too_large(e)),
+                },
+                Value::Binary(_) => errors.push(err(
                     "the DN is not valid UTF-8".into(),
                     "DNs are UTF-8 strings (RFC 4514)",
                 )),
@@ -96,15 +113,21 @@ pub fn parse(src: &Source) -> Result<Vec<Entry>, SourceError> {
             ));
             continue;
         }
-        match current.as_mut() {
-            Some(entry) => entry.add(name, value),
-            None => errors.push(err(
+        match open {
+            true => {
+                if let Err(e) = current.value(name, value) {
+                    errors.push(too_large(e));
+                }
+            }
+            false => errors.push(err(
                 format!("`{name}` before any `dn:` line"),
                 "each record starts with `dn: <distinguished name>`",
             )),
         }
     }
-    entries.extend(current);
+    if open {
+        entries.push(current.finish());
+    }
     match SourceError::many(errors) {
         Some(e) => Err(e),
         None => Ok(entries),
@@ -125,8 +148,7 @@ pub fn classify(entries: Vec<Entry>) -> DirectoryState {
     for e in entries {
         let is_group = e
             .values("objectclass")
-            .iter()
-            .filter_map(AttrValue::as_text)
+            .texts()
             .any(|c| GROUP_CLASSES.contains(&c.to_ascii_lowercase().as_str()));
         if is_group {
             state.groups.push(e);
@@ -152,10 +174,13 @@ mod tests {
         let state = classify(parse(&src(text)).unwrap());
         assert_eq!(state.users.len(), 1);
         let u = &state.users[0];
-        assert_eq!(u.dn, "uid=jose,dc=x");
+        assert_eq!(u.dn(), "uid=jose,dc=x");
         assert_eq!(u.first_text("CN"), Some("José"));
         assert_eq!(u.values("mail").len(), 2);
-        assert!(matches!(u.values("photo")[0], AttrValue::Binary(_)));
+        assert!(matches!(
+            u.values("photo").get(0),
+            Some(crate::model::Value::Binary(_))
+        ));
         assert_eq!(state.groups[0].first_text("member"), Some("uid=jose,dc=x"));
     }
 

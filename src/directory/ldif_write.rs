@@ -18,7 +18,7 @@ use base64::Engine;
 use crate::config::{DirectoryConfig, LdapConfig};
 use crate::directory::groups::normalize_dn;
 use crate::directory::ldap::{self, EntrySink, Kind, LdapError};
-use crate::model::{AttrValue, DirectoryState, Entry};
+use crate::model::{DirectoryState, Entry};
 
 /// Longest line written; longer ones are folded (a continuation line starts with one space).
 const WIDTH: usize = 76;
@@ -69,7 +69,7 @@ impl<W: Write> LdifWriter<W> {
         if self
             .disabled
             .as_ref()
-            .is_some_and(|set| set.contains(&normalize_dn(&entry.dn)))
+            .is_some_and(|set| set.contains(&normalize_dn(entry.dn())))
         {
             writeln!(
                 self.out,
@@ -139,20 +139,13 @@ pub async fn snapshot_live(
 }
 
 fn write_entry(entry: &Entry, out: &mut impl Write) -> io::Result<()> {
-    write_line("dn", entry.dn.as_bytes(), out)?;
+    write_line("dn", entry.dn().as_bytes(), out)?;
     // objectClass first, as people expect to read it; then the rest in name order.
-    let classes = entry.attrs.get_key_value("objectclass");
-    let rest = entry
-        .attrs
-        .iter()
-        .filter(|(name, _)| name.as_ref() != "objectclass");
-    for (name, values) in classes.into_iter().chain(rest) {
-        for v in values {
-            let bytes = match v {
-                AttrValue::Text(s) => s.as_bytes(),
-                AttrValue::Binary(b) => b.as_slice(),
-            };
-            write_line(name, bytes, out)?;
+    let classes = entry.attrs().filter(|(name, _)| *name == "objectclass");
+    let rest = entry.attrs().filter(|(name, _)| *name != "objectclass");
+    for (name, values) in classes.chain(rest) {
+        for v in values.iter() {
+            write_line(name, v.as_bytes(), out)?;
         }
     }
     Ok(())
@@ -223,6 +216,7 @@ mod tests {
     use super::*;
     use crate::diag::Source;
     use crate::directory::ldif;
+    use crate::model::AttrValue;
     use proptest::prelude::*;
     use std::path::Path;
 
@@ -355,7 +349,7 @@ mod tests {
             // not something a directory returns.
             let users: Vec<Entry> = users
                 .into_iter()
-                .map(|mut e| { e.attrs.remove("version"); e.attrs.remove("dn"); e.attrs.remove("changetype"); e })
+                .map(|mut e| { e.remove("version"); e.remove("dn"); e.remove("changetype"); e })
                 .collect();
             let state = DirectoryState { users, ..Default::default() };
             let back = read_back(&state);

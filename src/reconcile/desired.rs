@@ -8,7 +8,7 @@ use rustc_hash::FxHashMap as HashMap;
 
 use crate::config::{Config, DisabledRule};
 use crate::directory::groups::{normalized, Groups};
-use crate::model::{AttrValue, DirectoryState, Entry};
+use crate::model::{DirectoryState, Entry, Value};
 use crate::reconcile::mapping::Template;
 use crate::reconcile::Conflict;
 
@@ -62,11 +62,11 @@ fn is_disabled(
             .and_then(|v| v.trim().parse::<i64>().ok())
             .is_some_and(|uac| uac & 0x2 != 0),
         Some(DisabledRule::Attribute(name)) => entry.values(name).iter().any(|v| match v {
-            AttrValue::Text(t) => !t.trim().eq_ignore_ascii_case("false"),
-            AttrValue::Binary(_) => true,
+            Value::Text(t) => !t.trim().eq_ignore_ascii_case("false"),
+            Value::Binary(_) => true,
         }),
         Some(DisabledRule::Filter(_)) => {
-            by_filter.is_some_and(|set| set.contains(normalized(&entry.dn).as_ref()))
+            by_filter.is_some_and(|set| set.contains(normalized(entry.dn()).as_ref()))
         }
     }
 }
@@ -91,7 +91,7 @@ pub fn compute(config: &Config, dir: &DirectoryState) -> Desired {
     let username_of: HashMap<Cow<str>, &str> = if config.field_mappings.contains_key("manager") {
         dir.users
             .iter()
-            .filter_map(|u| Some((normalized(&u.dn), u.first_text(&d.username_attribute)?)))
+            .filter_map(|u| Some((normalized(u.dn()), u.first_text(&d.username_attribute)?)))
             .collect()
     } else {
         HashMap::default()
@@ -105,7 +105,7 @@ pub fn compute(config: &Config, dir: &DirectoryState) -> Desired {
     let mut by_id: HashMap<&str, usize> = HashMap::default();
     let mut id_of_dn: HashMap<Cow<str>, &str> = HashMap::default();
     for entry in &dir.users {
-        let ndn = normalized(&entry.dn);
+        let ndn = normalized(entry.dn());
         let in_sync = syncing.contains(ndn.as_ref());
         let id = entry
             .first_text(&d.id_attribute)
@@ -123,7 +123,7 @@ pub fn compute(config: &Config, dir: &DirectoryState) -> Desired {
                     &d.username_attribute
                 };
                 out.conflicts.push(Conflict {
-                    subject: entry.dn.clone(),
+                    subject: entry.dn().to_owned(),
                     message: format!("member of a syncing group but has no `{missing}`"),
                     help: format!("every synced user needs an immutable ID (`{}`) and a username (`{}`); ask for operational attributes by name", d.id_attribute, d.username_attribute),
                 });
@@ -151,7 +151,7 @@ pub fn compute(config: &Config, dir: &DirectoryState) -> Desired {
             fields.push((name.clone(), value));
         }
         let user = DesiredUser {
-            dn: entry.dn.clone(),
+            dn: entry.dn().to_owned(),
             id: id.to_owned(),
             username: username.to_owned(),
             enabled: !is_disabled(d.disabled.as_ref(), entry, dir.disabled_by_filter.as_ref()),
@@ -162,7 +162,7 @@ pub fn compute(config: &Config, dir: &DirectoryState) -> Desired {
             let o: &DesiredUser = &out.users[other];
             if o.syncing || in_sync {
                 out.conflicts.push(Conflict {
-                    subject: entry.dn.clone(),
+                    subject: entry.dn().to_owned(),
                     message: format!("has the same {} `{id}` as {}", d.id_attribute, o.dn),
                     help: "an immutable ID must be unique; fix the directory or choose another `id_attribute`".into(),
                 });
@@ -174,7 +174,7 @@ pub fn compute(config: &Config, dir: &DirectoryState) -> Desired {
             if let Some(&other) = by_name.get(&key) {
                 out.conflicts.push(Conflict {
                     subject: username.to_owned(),
-                    message: format!("two directory users have this username: {} and {}", out.users[other].dn, entry.dn),
+                    message: format!("two directory users have this username: {} and {}", out.users[other].dn, entry.dn()),
                     help: "usernames are the intranet's unique key (compared without case); rename one in the directory or take it out of the syncing groups".into(),
                 });
             } else {

@@ -3,7 +3,7 @@
 //! first value; binary values are never used as text.
 
 use crate::config::Mapping;
-use crate::model::{AttrValue, Entry};
+use crate::model::Entry;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Part {
@@ -109,7 +109,7 @@ impl Template {
                 Part::Lit(l) => out.push_str(l),
                 Part::Attr(a) => {
                     let values = entry.values(a);
-                    match values.iter().find_map(AttrValue::as_text) {
+                    match values.texts().next() {
                         Some(v) => {
                             any = true;
                             out.push_str(v);
@@ -161,6 +161,7 @@ fn check_attr(name: &str, at: usize) -> Result<(), (String, usize)> {
 mod tests {
     use super::*;
     use crate::config::DetailedMapping;
+    use crate::model::AttrValue;
 
     fn entry() -> Entry {
         let mut e = Entry::new("uid=a");

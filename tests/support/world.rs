@@ -133,14 +133,14 @@ impl World {
         self.dir
             .groups
             .iter_mut()
-            .find(|g| g.dn == dn)
+            .find(|g| g.dn() == dn)
             .expect("known group")
     }
 
     pub fn leave(mut self, group: &str, uid: &str) -> Self {
-        if let Some(m) = self.group(group).attrs.get_mut("member") {
-            m.retain(|v| v.as_text() != Some(&dn(uid)));
-        }
+        let member = dn(uid);
+        self.group(group)
+            .retain("member", |v| v.as_text() != Some(member.as_str()));
         self
     }
 
