@@ -2,28 +2,27 @@
 //! Pure: takes the config and the directory as read, returns values.
 
 use std::borrow::Cow;
-use std::sync::Arc;
 
 use rustc_hash::FxHashMap as HashMap;
 
 use crate::config::{Config, DisabledRule};
 use crate::directory::groups::{normalized, Groups};
-use crate::model::{DirectoryState, Entry, Value};
+use crate::model::{attr_name, DirectoryState, Entry, Value};
 use crate::reconcile::mapping::Template;
 use crate::reconcile::Conflict;
 
-/// A directory user as Roster sees it.
+/// A directory user as Roster sees it, borrowed from the directory as read and the config.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DesiredUser {
-    pub dn: String,
-    pub id: String,
-    pub username: String,
+pub struct DesiredUser<'a> {
+    pub dn: &'a str,
+    pub id: &'a str,
+    pub username: &'a str,
     pub enabled: bool,
     /// Member (at any depth) of a syncing group.
     pub syncing: bool,
     /// Mapped field values by field name, in name order; `None` means the intranet should hold
-    /// no value. Names are shared between users.
-    pub fields: Vec<(Arc<str>, Option<String>)>,
+    /// no value. A value is borrowed from the entry unless the mapping made a new one.
+    pub fields: Vec<(&'a str, Option<Cow<'a, str>>)>,
 }
 
 /// Who should hold an admin role.
@@ -40,9 +39,9 @@ pub struct DesiredRole {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Desired {
+pub struct Desired<'a> {
     /// Every directory user with an ID and a username, sorted by username.
-    pub users: Vec<DesiredUser>,
+    pub users: Vec<DesiredUser<'a>>,
     pub roles: Vec<DesiredRole>,
     /// The mapped field names, in config order.
     pub fields: Vec<String>,
@@ -58,13 +57,15 @@ fn is_disabled(
     match rule {
         None => false,
         Some(DisabledRule::ActiveDirectory) => entry
-            .first_text("userAccountControl")
+            .first_text("useraccountcontrol")
             .and_then(|v| v.trim().parse::<i64>().ok())
             .is_some_and(|uac| uac & 0x2 != 0),
-        Some(DisabledRule::Attribute(name)) => entry.values(name).iter().any(|v| match v {
-            Value::Text(t) => !t.trim().eq_ignore_ascii_case("false"),
-            Value::Binary(_) => true,
-        }),
+        Some(DisabledRule::Attribute(name)) => {
+            entry.values(attr_name(name)).iter().any(|v| match v {
+                Value::Text(t) => !t.trim().eq_ignore_ascii_case("false"),
+                Value::Binary(_) => true,
+            })
+        }
         Some(DisabledRule::Filter(_)) => {
             by_filter.is_some_and(|set| set.contains(normalized(entry.dn()).as_ref()))
         }
@@ -73,15 +74,18 @@ fn is_disabled(
 
 /// Compute the desired state. Mappings were validated when the config was loaded; one that
 /// still fails to parse here is skipped.
-pub fn compute(config: &Config, dir: &DirectoryState) -> Desired {
+pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
     let d = &config.directory;
     let groups = Groups::new(dir);
     let syncing = groups.transitive_members(&config.syncing_groups);
-    let mappings: Vec<(String, Template)> = config
+    let mappings: Vec<(&str, Template)> = config
         .field_mappings
         .iter()
-        .filter_map(|(f, m)| Some((f.clone(), Template::parse(m).ok()?)))
+        .filter_map(|(f, m)| Some((f.as_str(), Template::parse(m).ok()?)))
         .collect();
+    // Looked up once per user each: in the lowercase form entries keep their names in.
+    let id_attribute = attr_name(&d.id_attribute);
+    let username_attribute = attr_name(&d.username_attribute);
     let mut out = Desired {
         fields: config.field_mappings.keys().cloned().collect(),
         ..Default::default()
@@ -91,28 +95,24 @@ pub fn compute(config: &Config, dir: &DirectoryState) -> Desired {
     let username_of: HashMap<Cow<str>, &str> = if config.field_mappings.contains_key("manager") {
         dir.users
             .iter()
-            .filter_map(|u| Some((normalized(u.dn()), u.first_text(&d.username_attribute)?)))
+            .filter_map(|u| Some((normalized(u.dn()), u.first_text(username_attribute)?)))
             .collect()
     } else {
         HashMap::default()
     };
-    let names: Vec<Arc<str>> = mappings
-        .iter()
-        .map(|(f, _)| Arc::from(f.as_str()))
-        .collect();
 
-    let mut by_name: HashMap<String, usize> = HashMap::default();
+    let mut by_name: HashMap<Cow<str>, usize> = HashMap::default();
     let mut by_id: HashMap<&str, usize> = HashMap::default();
     let mut id_of_dn: HashMap<Cow<str>, &str> = HashMap::default();
     for entry in &dir.users {
         let ndn = normalized(entry.dn());
         let in_sync = syncing.contains(ndn.as_ref());
         let id = entry
-            .first_text(&d.id_attribute)
+            .first_text(id_attribute)
             .map(str::trim)
             .filter(|s| !s.is_empty());
         let username = entry
-            .first_text(&d.username_attribute)
+            .first_text(username_attribute)
             .map(str::trim)
             .filter(|s| !s.is_empty());
         let (Some(id), Some(username)) = (id, username) else {
@@ -132,28 +132,28 @@ pub fn compute(config: &Config, dir: &DirectoryState) -> Desired {
         };
         id_of_dn.insert(ndn, id);
         let mut fields = Vec::with_capacity(mappings.len());
-        for ((field, t), name) in mappings.iter().zip(&names) {
+        for (field, t) in &mappings {
             let ev = t.eval(entry);
             for attr in &ev.binary {
                 out.warnings.push(format!(
                     "{username}: `{attr}` holds a binary value; `{field}` is left without it"
                 ));
             }
-            let value = if field == "manager" && t.is_plain_attribute() {
+            let value = if *field == "manager" && t.is_plain_attribute() {
                 ev.value.and_then(|dn| {
                     username_of
                         .get(normalized(&dn).as_ref())
-                        .map(|s| (*s).to_owned())
+                        .map(|s| Cow::Borrowed(*s))
                 })
             } else {
                 ev.value
             };
-            fields.push((name.clone(), value));
+            fields.push((*field, value));
         }
         let user = DesiredUser {
-            dn: entry.dn().to_owned(),
-            id: id.to_owned(),
-            username: username.to_owned(),
+            dn: entry.dn(),
+            id,
+            username,
             enabled: !is_disabled(d.disabled.as_ref(), entry, dir.disabled_by_filter.as_ref()),
             syncing: in_sync,
             fields,
@@ -170,7 +170,7 @@ pub fn compute(config: &Config, dir: &DirectoryState) -> Desired {
             continue;
         }
         if in_sync {
-            let key = username.to_lowercase();
+            let key = crate::reconcile::lowercase(username);
             if let Some(&other) = by_name.get(&key) {
                 out.conflicts.push(Conflict {
                     subject: username.to_owned(),
@@ -185,7 +185,7 @@ pub fn compute(config: &Config, dir: &DirectoryState) -> Desired {
         out.users.push(user);
     }
     out.users
-        .sort_by(|a, b| a.username.cmp(&b.username).then_with(|| a.dn.cmp(&b.dn)));
+        .sort_by(|a, b| a.username.cmp(b.username).then_with(|| a.dn.cmp(b.dn)));
 
     for (name, role) in &config.admin_roles {
         let mut r = DesiredRole {

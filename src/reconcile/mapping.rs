@@ -2,13 +2,16 @@
 //! lowercase / trim, evaluated against one directory entry. Multi-valued attributes give their
 //! first value; binary values are never used as text.
 
+use std::borrow::Cow;
+
 use crate::config::Mapping;
-use crate::model::Entry;
+use crate::model::{attr_name, Entry};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Part {
     Lit(String),
-    Attr(String),
+    /// An attribute as written, and its shared lowercase form for lookups.
+    Attr(String, &'static str),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,9 +23,10 @@ pub struct Template {
 
 /// The outcome of evaluating a mapping on an entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Evaluated {
-    /// The value; `None` when empty or every attribute is missing.
-    pub value: Option<String>,
+pub struct Evaluated<'e> {
+    /// The value; `None` when empty or every attribute is missing. Borrowed from the entry when
+    /// the mapping is one attribute that needs no change.
+    pub value: Option<Cow<'e, str>>,
     /// Attributes that held only binary values (left out of the value).
     pub binary: Vec<String>,
 }
@@ -38,7 +42,7 @@ impl Template {
         let mut parts = Vec::new();
         if !source.contains(['{', '}']) {
             check_attr(source, 0)?;
-            parts.push(Part::Attr(source.trim().to_owned()));
+            parts.push(attr(source.trim()));
             return Ok(Template {
                 parts,
                 lowercase,
@@ -62,7 +66,7 @@ impl Template {
                 if !lit.is_empty() {
                     parts.push(Part::Lit(std::mem::take(&mut lit)));
                 }
-                parts.push(Part::Attr(name.to_owned()));
+                parts.push(attr(name));
                 rest = &rest[close + 1..];
                 at += close + 1;
             } else if c == '}' {
@@ -89,32 +93,54 @@ impl Template {
     /// The attributes this mapping reads.
     pub fn attributes(&self) -> impl Iterator<Item = &str> {
         self.parts.iter().filter_map(|p| match p {
-            Part::Attr(a) => Some(a.as_str()),
+            Part::Attr(a, _) => Some(a.as_str()),
             Part::Lit(_) => None,
         })
     }
 
     /// Is this a single attribute with nothing around it?
     pub fn is_plain_attribute(&self) -> bool {
-        matches!(self.parts.as_slice(), [Part::Attr(_)])
+        matches!(self.parts.as_slice(), [Part::Attr(..)])
     }
 
-    pub fn eval(&self, entry: &Entry) -> Evaluated {
-        let mut out = String::new();
+    pub fn eval<'e>(&self, entry: &'e Entry) -> Evaluated<'e> {
         let mut binary = Vec::new();
+        // One attribute: its first text value, borrowed unless it must change.
+        if let [Part::Attr(name, key)] = self.parts.as_slice() {
+            let values = entry.values(key);
+            let Some(v) = values.texts().next() else {
+                if !values.is_empty() {
+                    binary.push(name.clone());
+                }
+                return Evaluated {
+                    value: None,
+                    binary,
+                };
+            };
+            let v = if self.trim { v.trim() } else { v };
+            let value = if self.lowercase {
+                crate::reconcile::lowercase(v)
+            } else {
+                Cow::Borrowed(v)
+            };
+            return Evaluated {
+                value: (!value.is_empty()).then_some(value),
+                binary,
+            };
+        }
+        let mut out = String::new();
         let mut any = false;
-        let templated = !self.is_plain_attribute();
         for p in &self.parts {
             match p {
                 Part::Lit(l) => out.push_str(l),
-                Part::Attr(a) => {
-                    let values = entry.values(a);
+                Part::Attr(name, key) => {
+                    let values = entry.values(key);
                     match values.texts().next() {
                         Some(v) => {
                             any = true;
                             out.push_str(v);
                         }
-                        None if !values.is_empty() => binary.push(a.clone()),
+                        None if !values.is_empty() => binary.push(name.clone()),
                         None => {}
                     }
                 }
@@ -128,19 +154,19 @@ impl Template {
         }
         // A template with a missing part must not leave stray separators: "{givenName} {sn}"
         // with no givenName gives "Lovelace", not " Lovelace".
-        let mut value = if self.trim || templated {
-            out.trim().to_owned()
-        } else {
-            out
-        };
+        let mut value = out.trim().to_owned();
         if self.lowercase {
             value = value.to_lowercase();
         }
         Evaluated {
-            value: (!value.is_empty()).then_some(value),
+            value: (!value.is_empty()).then_some(Cow::Owned(value)),
             binary,
         }
     }
+}
+
+fn attr(name: &str) -> Part {
+    Part::Attr(name.to_owned(), attr_name(name))
 }
 
 fn check_attr(name: &str, at: usize) -> Result<(), (String, usize)> {
@@ -195,7 +221,8 @@ mod tests {
     #[test]
     fn binary_is_never_text() {
         let t = Template::parse(&Mapping::Simple("jpegPhoto".into())).unwrap();
-        let e = t.eval(&entry());
+        let entry = entry();
+        let e = t.eval(&entry);
         assert_eq!(e.value, None);
         assert_eq!(e.binary, vec!["jpegPhoto".to_string()]);
     }

@@ -9,9 +9,11 @@
 pub mod desired;
 pub mod mapping;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::borrow::Cow;
+use std::collections::BTreeSet;
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use smallvec::SmallVec;
 use std::fmt;
 
 use crate::config::Policy;
@@ -43,15 +45,28 @@ pub struct Outcome {
 
 /// Where an account stands after the plan.
 #[derive(Debug, Clone)]
-struct Final {
-    username: String,
+struct Final<'a> {
+    username: &'a str,
     active: bool,
 }
 
+/// `s` compared without case: borrowed when it already is lowercase, as most usernames are.
+pub fn lowercase(s: &str) -> std::borrow::Cow<'_, str> {
+    let unchanged = s.chars().all(|c| {
+        let mut l = c.to_lowercase();
+        l.next() == Some(c) && l.next().is_none()
+    });
+    if unchanged {
+        std::borrow::Cow::Borrowed(s)
+    } else {
+        std::borrow::Cow::Owned(s.to_lowercase())
+    }
+}
+
 /// Reconcile. Returns the ordered changes, or every conflict found.
-pub fn reconcile(
-    desired: &Desired,
-    observed: &IntranetState,
+pub fn reconcile<'a>(
+    desired: &'a Desired,
+    observed: &'a IntranetState,
     last: Option<&crate::state::State>,
     policy: &Policy,
 ) -> Result<Outcome, Vec<Conflict>> {
@@ -63,37 +78,34 @@ pub fn reconcile(
     let is_protected = |name: &str| protected.contains(&name.to_lowercase());
 
     let mut by_ext: HashMap<&str, usize> = HashMap::default();
-    let mut by_name: HashMap<String, Vec<usize>> = HashMap::default();
+    let mut by_name: HashMap<Cow<str>, SmallVec<[usize; 1]>> = HashMap::default();
     for (i, a) in accounts.iter().enumerate() {
         if let Some(ext) = a.external_id.as_deref().filter(|_| a.is_managed()) {
             by_ext.entry(ext).or_insert(i);
         }
-        by_name
-            .entry(a.username.to_lowercase())
-            .or_default()
-            .push(i);
+        by_name.entry(lowercase(&a.username)).or_default().push(i);
     }
     // Each account's state after the plan; accounts created by the plan come after.
-    let mut finals: Vec<Final> = accounts
+    let mut finals: Vec<Final<'a>> = accounts
         .iter()
         .map(|a| Final {
-            username: a.username.clone(),
+            username: &a.username,
             active: a.active,
         })
         .collect();
     // Directory ID → index in `finals` (existing or created) for syncing users.
     let mut account_of: HashMap<&str, usize> = HashMap::default();
     let mut renames: Vec<(usize, Change)> = Vec::new();
-    let mut claimed: HashSet<usize> = HashSet::default();
+    let mut claimed = vec![false; accounts.len()];
 
     for user in desired.users.iter().filter(|u| u.syncing) {
-        let managed = by_ext.get(user.id.as_str()).copied();
+        let managed = by_ext.get(user.id).copied();
         let adoptable = || {
             by_name
-                .get(&user.username.to_lowercase())?
+                .get(lowercase(user.username).as_ref())?
                 .iter()
                 .copied()
-                .find(|&i| !accounts[i].is_managed() && !claimed.contains(&i))
+                .find(|&i| !accounts[i].is_managed() && !claimed[i])
         };
         let (idx, linked) = match managed {
             Some(i) => (Some(i), false),
@@ -101,7 +113,7 @@ pub fn reconcile(
                 Some(i) if policy.adopt => (Some(i), true),
                 Some(i) => {
                     conflicts.push(Conflict {
-                        subject: user.username.clone(),
+                        subject: user.username.to_owned(),
                         message: format!("an unmanaged intranet account `{}` already holds this username", accounts[i].username),
                         help: "set `policy.adopt: true` to link it to the directory user, or rename the local account".into(),
                     });
@@ -116,11 +128,11 @@ pub fn reconcile(
                     .fields
                     .iter()
                     .filter(|(_, v)| v.is_some())
-                    .map(|(k, v)| FieldChange::new(k.to_string(), None, v.clone()))
+                    .map(|(k, v)| FieldChange::new(*k, None, v.as_deref().map(str::to_owned)))
                     .collect();
-                account_of.insert(&user.id, finals.len());
+                account_of.insert(user.id, finals.len());
                 finals.push(Final {
-                    username: user.username.clone(),
+                    username: user.username,
                     active: true,
                 });
                 changes.push(change(
@@ -133,8 +145,8 @@ pub fn reconcile(
             }
             continue;
         };
-        claimed.insert(i);
-        account_of.insert(&user.id, i);
+        claimed[i] = true;
+        account_of.insert(user.id, i);
         let acct = &accounts[i];
         let fields = field_diff(user, acct, last);
         if linked {
@@ -161,7 +173,7 @@ pub fn reconcile(
                     acct.username, user.username
                 ));
             } else {
-                finals[i].username = user.username.clone();
+                finals[i].username = user.username;
                 let mut c = change(
                     Action::Rename,
                     user,
@@ -169,11 +181,11 @@ pub fn reconcile(
                     vec![FieldChange::new(
                         "username",
                         Some(acct.username.clone()),
-                        Some(user.username.clone()),
+                        Some(user.username.to_owned()),
                     )],
                     "the directory user's username changed (same immutable ID)",
                 );
-                c.username = user.username.clone();
+                c.username = user.username.to_owned();
                 renames.push((i, c));
             }
         }
@@ -206,10 +218,9 @@ pub fn reconcile(
     }
 
     // Managed accounts no syncing user claims: the user left the syncing groups or the directory.
-    let known: HashMap<&str, &DesiredUser> =
-        desired.users.iter().map(|u| (u.id.as_str(), u)).collect();
+    let known: HashMap<&str, &DesiredUser> = desired.users.iter().map(|u| (u.id, u)).collect();
     for (i, acct) in accounts.iter().enumerate() {
-        if !acct.is_managed() || claimed.contains(&i) || !acct.active {
+        if !acct.is_managed() || claimed[i] || !acct.active {
             continue;
         }
         let ext = acct.external_id.as_deref().unwrap_or_default();
@@ -231,22 +242,21 @@ pub fn reconcile(
     }
 
     // No two accounts may end with one username.
-    let mut holders: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (i, f) in finals.iter().enumerate() {
-        holders
-            .entry(f.username.to_lowercase())
-            .or_default()
-            .push(i);
-    }
+    let mut holders: Vec<(Cow<str>, usize)> = finals
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (lowercase(f.username), i))
+        .collect();
+    holders.sort_unstable();
     // A username already in conflict in the directory is not reported twice.
     let reported: HashSet<String> = conflicts.iter().map(|c| c.subject.to_lowercase()).collect();
-    for (name, idx) in holders
-        .iter()
-        .filter(|(n, v)| v.len() > 1 && !reported.contains(*n))
+    for held in holders
+        .chunk_by(|a, b| a.0 == b.0)
+        .filter(|h| h.len() > 1 && !reported.contains(h[0].0.as_ref()))
     {
-        let who: Vec<String> = idx
+        let who: Vec<String> = held
             .iter()
-            .map(|&i| {
+            .map(|&(_, i)| {
                 if i < accounts.len() {
                     format!("account {} ({})", accounts[i].username, accounts[i].id)
                 } else {
@@ -255,7 +265,7 @@ pub fn reconcile(
             })
             .collect();
         conflicts.push(Conflict {
-            subject: name.clone(),
+            subject: held[0].0.to_string(),
             message: format!("would be held by {} after this plan", who.join(" and ")),
             help: "a rename or create onto a username held by another account: rename or block the other account first, or fix the directory".into(),
         });
@@ -293,8 +303,8 @@ fn change(
     Change {
         action,
         // Renames run first, so every change speaks of the account by its new username.
-        username: user.username.clone(),
-        external_id: Some(user.id.clone()),
+        username: user.username.to_owned(),
+        external_id: Some(user.id.to_owned()),
         intranet_id: acct.map(|a| a.id.clone()),
         etag: acct.and_then(|a| a.etag.clone()),
         fields,
@@ -311,14 +321,15 @@ fn field_diff(
     user.fields
         .iter()
         .filter_map(|(name, after)| {
-            let before = acct.fields.get(name);
-            (before != after.as_ref()).then(|| FieldChange {
+            let before = acct.fields.get(name).map(String::as_str);
+            let after = after.as_deref();
+            (before != after).then(|| FieldChange {
                 name: name.to_string(),
-                before: before.cloned(),
-                after: after.clone(),
+                before: before.map(str::to_owned),
+                after: after.map(str::to_owned),
                 origin: last.map(|s| {
                     let recorded = acct.external_id.as_deref().and_then(|id| s.last(id, name));
-                    crate::state::origin(recorded, before.map(String::as_str), after.as_deref())
+                    crate::state::origin(recorded, before, after)
                 }),
             })
         })
@@ -348,7 +359,7 @@ fn block(
         external_id: acct
             .external_id
             .clone()
-            .or_else(|| user.map(|u| u.id.clone())),
+            .or_else(|| user.map(|u| u.id.to_owned())),
         intranet_id: Some(acct.id.clone()),
         etag: acct.etag.clone(),
         fields: vec![],
@@ -406,7 +417,7 @@ fn role_changes(
     conflicts: &mut Vec<Conflict>,
 ) {
     let users_by_id: HashMap<&str, &DesiredUser> =
-        desired.users.iter().map(|u| (u.id.as_str(), u)).collect();
+        desired.users.iter().map(|u| (u.id, u)).collect();
     let by_id: HashMap<&str, usize> = accounts
         .iter()
         .enumerate()
@@ -465,14 +476,14 @@ fn role_changes(
                 Some(i) => {
                     named.insert(i);
                     if !finals[i].active && !is_member(i) {
-                        left_out(user.username.clone(), "will not have an active account");
+                        left_out(user.username.to_owned(), "will not have an active account");
                     }
                 }
                 None if !user.syncing => left_out(
-                    user.username.clone(),
+                    user.username.to_owned(),
                     "is not in a syncing group and will have no active account",
                 ),
-                None => left_out(user.username.clone(), "will not have an active account"),
+                None => left_out(user.username.to_owned(), "will not have an active account"),
             }
         }
         for dn in &role.unknown_members {
@@ -484,7 +495,7 @@ fn role_changes(
                 .users
                 .iter()
                 .find(|u| u.syncing && u.username.to_lowercase() == key)
-                .and_then(|u| account_of.get(u.id.as_str()).copied());
+                .and_then(|u| account_of.get(u.id).copied());
             match synced.or_else(|| finals.iter().position(|f| f.username.to_lowercase() == key)) {
                 Some(i) => {
                     named.insert(i);
@@ -506,7 +517,7 @@ fn role_changes(
             .map(|&i| {
                 role_change(
                     Action::Grant,
-                    &finals[i].username,
+                    finals[i].username,
                     accounts.get(i),
                     &role_ref,
                     &format!("should hold {}", role.name),
@@ -536,7 +547,7 @@ fn role_changes(
                     };
                     revokes.push(role_change(
                         Action::Revoke,
-                        &finals[i].username,
+                        finals[i].username,
                         Some(&accounts[i]),
                         &role_ref,
                         &why,
