@@ -56,7 +56,7 @@ async fn main() -> miette::Result<()> {
                     etag: a.etag.clone(),
                     fields: vec![FieldChange {
                         name: "job_title".into(),
-                        before: a.fields.get("job_title").cloned(),
+                        before: a.fields.get("job_title").map(str::to_owned),
                         after: Some(value.clone()),
                         origin: None,
                     }],

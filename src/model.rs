@@ -5,7 +5,9 @@
 //! as LDAP attribute names are.
 
 use std::cell::RefCell;
-use std::sync::Arc;
+use std::sync::{Mutex, RwLock};
+
+use rustc_hash::FxHashMap;
 
 /// One value of a directory attribute, owned: what a reader hands to [`Entry::add`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +71,8 @@ pub struct Entry {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Slot {
-    name: &'static str,
+    /// The attribute name's id (see [`Interner`]).
+    name: u32,
     start: u32,
     /// Length in bytes; the top bit marks a binary (non-UTF-8) value.
     len: u32,
@@ -119,7 +122,7 @@ impl EntryBuilder {
     }
 
     pub fn text(&mut self, name: &str, value: &str) -> Result<(), EntryTooLarge> {
-        self.push(attr_name(name), value.as_bytes(), 0)
+        self.push(attr_id(name), value.as_bytes(), 0)
     }
 
     /// Add raw bytes: text when they are UTF-8, binary otherwise.
@@ -129,17 +132,17 @@ impl EntryBuilder {
         } else {
             BINARY
         };
-        self.push(attr_name(name), value, flag)
+        self.push(attr_id(name), value, flag)
     }
 
     pub fn value(&mut self, name: &str, value: Value<'_>) -> Result<(), EntryTooLarge> {
         match value {
             Value::Text(t) => self.text(name, t),
-            Value::Binary(b) => self.push(attr_name(name), b, BINARY),
+            Value::Binary(b) => self.push(attr_id(name), b, BINARY),
         }
     }
 
-    fn push(&mut self, name: &'static str, value: &[u8], flag: u32) -> Result<(), EntryTooLarge> {
+    fn push(&mut self, name: u32, value: &[u8], flag: u32) -> Result<(), EntryTooLarge> {
         let start = fits(self.buf.len())?;
         let len = fits(value.len())?;
         fits(self.buf.len() + value.len())?;
@@ -155,7 +158,9 @@ impl EntryBuilder {
     /// The entry, at its exact size; the builder is ready for the next.
     pub fn finish(&mut self) -> Entry {
         // Stable: the values of one name keep the order they were added in.
-        self.slots.sort_by(|a, b| a.name.cmp(b.name));
+        // Stable, by name: the values of one name stay adjacent and in the order added.
+        self.slots
+            .sort_by(|a, b| attr_str(a.name).cmp(attr_str(b.name)));
         Entry {
             buf: self.buf.as_slice().into(),
             slots: self.slots.as_slice().into(),
@@ -215,33 +220,124 @@ fn value<'a>(buf: &'a [u8], slot: &Slot) -> Value<'a> {
     }
 }
 
+/// Names shared by millions of records (attribute names, field names): each distinct name is
+/// kept once for the whole run, and records hold its 4-byte id. A directory's schema has a few
+/// hundred names at most, so they are never freed.
+pub struct Interner {
+    ids: Mutex<FxHashMap<&'static str, u32>>,
+    names: RwLock<Vec<&'static str>>,
+}
+
+impl Interner {
+    const fn new() -> Interner {
+        Interner {
+            ids: Mutex::new(FxHashMap::with_hasher(rustc_hash::FxBuildHasher)),
+            names: RwLock::new(Vec::new()),
+        }
+    }
+
+    fn intern(&self, name: &str) -> u32 {
+        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(&id) = ids.get(name) {
+            return id;
+        }
+        let mut names = self.names.write().unwrap_or_else(|e| e.into_inner());
+        let id = names.len() as u32;
+        let name: &'static str = Box::leak(name.into());
+        names.push(name);
+        ids.insert(name, id);
+        id
+    }
+
+    fn find(&self, name: &str) -> Option<u32> {
+        let ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        ids.get(name).copied()
+    }
+
+    fn all(&self) -> Vec<&'static str> {
+        self.names.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+static ATTRIBUTES: Interner = Interner::new();
+static FIELDS: Interner = Interner::new();
+
+thread_local! {
+    /// Per thread, in front of the shared tables: name as given → id, and id → name.
+    static ATTRIBUTE_IDS: RefCell<FxHashMap<Box<str>, u32>> = RefCell::default();
+    static ATTRIBUTE_NAMES: RefCell<Vec<&'static str>> = const { RefCell::new(Vec::new()) };
+    static FIELD_IDS: RefCell<FxHashMap<Box<str>, Option<u32>>> = RefCell::default();
+    static FIELD_NAMES: RefCell<Vec<&'static str>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The id of an attribute name (any case).
+fn attr_id(name: &str) -> u32 {
+    ATTRIBUTE_IDS.with(|cache| {
+        if let Some(&id) = cache.borrow().get(name) {
+            return id;
+        }
+        let id = ATTRIBUTES.intern(&name.to_ascii_lowercase());
+        cache.borrow_mut().insert(name.into(), id);
+        id
+    })
+}
+
+fn attr_str(id: u32) -> &'static str {
+    name_of(&ATTRIBUTE_NAMES, &ATTRIBUTES, id)
+}
+
+fn name_of(
+    cache: &'static std::thread::LocalKey<RefCell<Vec<&'static str>>>,
+    table: &Interner,
+    id: u32,
+) -> &'static str {
+    cache.with(|names| {
+        if let Some(n) = names.borrow().get(id as usize) {
+            return *n;
+        }
+        let all = table.all();
+        let n = all.get(id as usize).copied().unwrap_or("");
+        *names.borrow_mut() = all;
+        n
+    })
+}
+
 /// The lowercase, shared form of an attribute name. A directory has few distinct names (its
 /// schema's) and millions of values: each value refers to its name, interned once per process.
 pub fn attr_name(name: &str) -> &'static str {
-    thread_local! {
-        static CACHE: RefCell<rustc_hash::FxHashMap<Box<str>, &'static str>> = RefCell::default();
-    }
-    static NAMES: std::sync::Mutex<rustc_hash::FxHashSet<&'static str>> = std::sync::Mutex::new(
-        rustc_hash::FxHashSet::with_hasher(rustc_hash::FxBuildHasher),
-    );
-    CACHE.with(|cache| {
-        if let Some(n) = cache.borrow().get(name) {
-            return *n;
+    attr_str(attr_id(name))
+}
+
+/// The id of a field name, interning it.
+fn field_id(name: &str) -> u32 {
+    FIELD_IDS.with(|cache| {
+        if let Some(&Some(id)) = cache.borrow().get(name) {
+            return id;
         }
-        let lower = name.to_ascii_lowercase();
-        let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
-        let shared = match names.get(lower.as_str()) {
-            Some(n) => *n,
-            None => {
-                // Leaked on purpose: bounded by the schema, and shared for the whole run.
-                let n: &'static str = Box::leak(lower.into_boxed_str());
-                names.insert(n);
-                n
-            }
-        };
-        cache.borrow_mut().insert(name.into(), shared);
-        shared
+        let id = FIELDS.intern(name);
+        cache.borrow_mut().insert(name.into(), Some(id));
+        id
     })
+}
+
+/// The id of a field name, if any record holds that field.
+fn find_field(name: &str) -> Option<u32> {
+    FIELD_IDS.with(|cache| {
+        if let Some(&id) = cache.borrow().get(name) {
+            if id.is_some() {
+                return id;
+            }
+        }
+        let id = FIELDS.find(name);
+        if id.is_some() {
+            cache.borrow_mut().insert(name.into(), id);
+        }
+        id
+    })
+}
+
+fn field_str(id: u32) -> &'static str {
+    name_of(&FIELD_NAMES, &FIELDS, id)
 }
 
 impl Entry {
@@ -275,14 +371,15 @@ impl Entry {
 
     /// Keep only the values of `name` for which `keep` holds.
     pub fn retain(&mut self, name: &str, mut keep: impl FnMut(Value<'_>) -> bool) {
-        let name = attr_name(name);
+        let name = attr_id(name);
         let old = std::mem::take(self);
         let mut b = EntryBuilder::default();
         let _ = b.start(old.dn());
         for s in old.slots.iter() {
             let v = value(&old.buf, s);
             if s.name != name || keep(v) {
-                let _ = b.value(s.name, v);
+                let flag = s.len & BINARY;
+                let _ = b.push(s.name, v.as_bytes(), flag);
             }
         }
         *self = b.finish();
@@ -294,15 +391,14 @@ impl Entry {
     }
 
     pub fn values(&self, name: &str) -> Values<'_> {
-        // Names are stored lowercase; most lookups pass a name that is (no allocation then).
-        let lower;
-        let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
-            lower = name.to_ascii_lowercase();
-            lower.as_str()
-        } else {
-            name
-        };
-        let from = self.slots.partition_point(|s| s.name < name);
+        // Slots are sorted by name, so one attribute's values are adjacent; an entry has a
+        // handful of attributes, and comparing ids is cheap.
+        let name = attr_id(name);
+        let from = self
+            .slots
+            .iter()
+            .position(|s| s.name == name)
+            .unwrap_or(self.slots.len());
         let to = from + self.slots[from..].partition_point(|s| s.name == name);
         Values {
             buf: &self.buf,
@@ -325,7 +421,7 @@ impl Entry {
             let (these, more) = rest.split_at(n);
             rest = more;
             Some((
-                name,
+                attr_str(name),
                 Values {
                     buf: &self.buf,
                     slots: these,
@@ -400,66 +496,92 @@ impl Account {
     }
 }
 
-/// Mapped field values of an account, by field name: a small sorted list (an account has a
-/// handful), with names shared between accounts. Absent means the field holds no value.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Fields(Vec<(Arc<str>, String)>);
+/// Mapped field values of an account, by field name. Absent means the field holds no value.
+///
+/// Compact, because an intranet can hold millions of accounts: the values sit back to back in
+/// one string, indexed by (field name id, end offset), in name order.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Fields {
+    text: Box<str>,
+    index: Box<[(u32, u32)]>,
+}
 
 impl Fields {
-    pub fn get(&self, name: &str) -> Option<&String> {
-        self.0.iter().find(|(k, _)| &**k == name).map(|(_, v)| v)
+    pub fn get(&self, name: &str) -> Option<&str> {
+        let id = find_field(name)?;
+        let i = self.index.iter().position(|(n, _)| *n == id)?;
+        Some(self.value(i))
     }
     pub fn contains_key(&self, name: &str) -> bool {
         self.get(name).is_some()
     }
     /// Set a field; returns the value it replaces.
     pub fn insert(&mut self, name: &str, value: String) -> Option<String> {
-        match self.0.binary_search_by(|(k, _)| (**k).cmp(name)) {
-            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
-            Err(i) => {
-                self.0.insert(i, (field_name(name), value));
-                None
-            }
-        }
+        let old = self.remove(name);
+        let mut all: Vec<(&str, &str)> = self.iter().collect();
+        all.push((name, &value));
+        *self = Fields::build(all);
+        old
     }
     pub fn remove(&mut self, name: &str) -> Option<String> {
-        let i = self.0.iter().position(|(k, _)| &**k == name)?;
-        Some(self.0.remove(i).1)
+        let old = self.get(name)?.to_owned();
+        let rest: Vec<(&str, &str)> = self.iter().filter(|(n, _)| *n != name).collect();
+        *self = Fields::build(rest);
+        Some(old)
     }
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &String)> {
-        self.0.iter().map(|(k, v)| (&**k, v))
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &str)> + '_ {
+        (0..self.index.len()).map(|i| (field_str(self.index[i].0), self.value(i)))
     }
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.index.len()
     }
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.index.is_empty()
+    }
+
+    fn value(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.index[i - 1].1 };
+        &self.text[start as usize..self.index[i].1 as usize]
+    }
+
+    /// From (name, value) pairs; a later pair for one name replaces an earlier one.
+    fn build<K: AsRef<str>, V: AsRef<str>>(pairs: impl IntoIterator<Item = (K, V)>) -> Fields {
+        let mut pairs: Vec<(u32, &'static str, V)> = pairs
+            .into_iter()
+            .map(|(k, v)| {
+                let id = field_id(k.as_ref());
+                (id, field_str(id), v)
+            })
+            .collect();
+        pairs.sort_by(|a, b| a.1.cmp(b.1));
+        // Keep the last value given for a name.
+        pairs.reverse();
+        pairs.dedup_by_key(|p| p.0);
+        pairs.reverse();
+        let mut text = String::with_capacity(pairs.iter().map(|p| p.2.as_ref().len()).sum());
+        let mut index = Vec::with_capacity(pairs.len());
+        for (id, _, v) in &pairs {
+            text.push_str(v.as_ref());
+            // Field values are short; one over 4 GiB would not have come through SCIM.
+            index.push((*id, u32::try_from(text.len()).unwrap_or(u32::MAX)));
+        }
+        Fields {
+            text: text.into_boxed_str(),
+            index: index.into_boxed_slice(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Fields {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
     }
 }
 
 impl<K: AsRef<str>> FromIterator<(K, String)> for Fields {
     fn from_iter<I: IntoIterator<Item = (K, String)>>(iter: I) -> Fields {
-        let mut f = Fields::default();
-        for (k, v) in iter {
-            f.insert(k.as_ref(), v);
-        }
-        f
+        Fields::build(iter)
     }
-}
-
-/// The shared form of an intranet field name.
-fn field_name(name: &str) -> Arc<str> {
-    thread_local! {
-        static NAMES: RefCell<rustc_hash::FxHashMap<Box<str>, Arc<str>>> = RefCell::default();
-    }
-    NAMES.with(|names| {
-        if let Some(n) = names.borrow().get(name) {
-            return n.clone();
-        }
-        let shared: Arc<str> = Arc::from(name);
-        names.borrow_mut().insert(name.into(), shared.clone());
-        shared
-    })
 }
 
 /// An intranet group (used for admin roles), as read from SCIM.
@@ -477,4 +599,60 @@ pub struct Group {
 pub struct IntranetState {
     pub accounts: Vec<Account>,
     pub groups: Vec<Group>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_values_keep_order_by_name() {
+        let mut b = EntryBuilder::default();
+        b.start("uid=a,dc=x").unwrap();
+        b.text("mail", "b@x").unwrap();
+        b.text("CN", "A").unwrap();
+        b.bytes("jpegPhoto", &[0xff, 0xd8]).unwrap();
+        b.text("mail", "a@x").unwrap();
+        let e = b.finish();
+        assert_eq!(e.dn(), "uid=a,dc=x");
+        assert_eq!(e.values("MAIL").texts().collect::<Vec<_>>(), ["b@x", "a@x"]);
+        assert_eq!(e.first_text("cn"), Some("A"));
+        assert_eq!(
+            e.values("jpegphoto").get(0),
+            Some(Value::Binary(&[0xff, 0xd8]))
+        );
+        assert!(e.values("never-seen-attribute").is_empty());
+        let names: Vec<_> = e.attrs().map(|(n, v)| (n, v.len())).collect();
+        assert_eq!(names, [("cn", 1), ("jpegphoto", 1), ("mail", 2)]);
+        let mut kept = e.clone();
+        kept.retain("mail", |v| v.as_text() == Some("a@x"));
+        assert_eq!(kept.values("mail").texts().collect::<Vec<_>>(), ["a@x"]);
+        assert_eq!(kept.values("jpegphoto").len(), 1);
+        assert_ne!(kept, e);
+    }
+
+    #[test]
+    fn fields_are_sorted_and_a_later_value_wins() {
+        let mut f: Fields = [("title", "Eng".to_owned()), ("email", "a@x".to_owned())]
+            .into_iter()
+            .collect();
+        assert_eq!(
+            f.iter().collect::<Vec<_>>(),
+            [("email", "a@x"), ("title", "Eng")]
+        );
+        assert_eq!(f.insert("title", "Boss".into()), Some("Eng".into()));
+        assert_eq!(f.insert("department", "R&D".into()), None);
+        assert_eq!(f.get("title"), Some("Boss"));
+        assert_eq!(f.get("no-such-field"), None);
+        assert_eq!(f.remove("email"), Some("a@x".into()));
+        assert_eq!(
+            f.iter().collect::<Vec<_>>(),
+            [("department", "R&D"), ("title", "Boss")]
+        );
+        let dup: Fields = [("x", "1".to_owned()), ("x", "2".to_owned())]
+            .into_iter()
+            .collect();
+        assert_eq!(dup.get("x"), Some("2"));
+        assert_eq!(dup.len(), 1);
+    }
 }

@@ -35,8 +35,12 @@ impl Observed {
 pub async fn directory(cfg: &Loaded, attributes: &[String]) -> miette::Result<DirectoryState> {
     let d = &cfg.config.directory;
     if let Some(path) = &d.ldif {
-        let src = read_source(&cfg.resolve(path))?;
-        return Ok(ldif::classify(ldif::parse(&src)?));
+        let path = cfg.resolve(path);
+        return blocking(move || {
+            let src = read_source(&path)?;
+            Ok(ldif::classify(ldif::parse(&src)?))
+        })
+        .await;
     }
     if let Some(live) = &d.ldap {
         // An empty read is refused by the read guard in `policy`, with its own exit code.
@@ -66,7 +70,8 @@ pub fn directory_attributes(config: &crate::config::Config) -> Vec<String> {
 /// Read the intranet side, with the values of `fields`.
 pub async fn intranet(cfg: &Loaded, fields: &[String]) -> miette::Result<IntranetState> {
     if let Some(path) = &cfg.config.intranet.snapshot {
-        return crate::intranet::snapshot::read_state(&cfg.resolve(path), fields);
+        let (path, fields) = (cfg.resolve(path), fields.to_vec());
+        return blocking(move || crate::intranet::snapshot::read_state(&path, &fields)).await;
     }
     let live = crate::intranet::scim::connect(cfg).await?;
     crate::intranet::scim::require_schemas(&live.caps, fields)?;
@@ -93,18 +98,46 @@ pub async fn observe_for(cfg: &Loaded, others: &[&Loaded]) -> miette::Result<Obs
     }
     attributes.sort_by_key(|a| a.to_ascii_lowercase());
     attributes.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
-    // Both sides at once: a live plan waits for the slower server, not for the sum of both.
-    let (directory, intranet) = tokio::try_join!(
-        self::directory(cfg, &attributes),
-        self::intranet(cfg, &fields)
+    // Both sides at once, each with its digest: a live plan waits for the slower server, not
+    // for the sum of both, and snapshots are parsed on two cores.
+    let ((directory, directory_digest), (intranet, intranet_digest)) = tokio::try_join!(
+        with_digest(self::directory(cfg, &attributes), crate::digest::directory),
+        with_digest(self::intranet(cfg, &fields), crate::digest::intranet),
     )?;
     let state_path = cfg.state_path();
     let state = crate::state::read(&state_path)?;
     Ok(Observed {
         state,
-        directory_digest: crate::digest::directory(&directory),
-        intranet_digest: crate::digest::intranet(&intranet),
+        directory_digest,
+        intranet_digest,
         directory,
         intranet,
     })
+}
+
+/// What `read` read, with its digest (hashed off the async threads).
+async fn with_digest<T: Send + 'static>(
+    read: impl std::future::Future<Output = miette::Result<T>>,
+    digest: fn(&T) -> String,
+) -> miette::Result<(T, String)> {
+    let read = read.await?;
+    blocking(move || {
+        let d = digest(&read);
+        Ok((read, d))
+    })
+    .await
+}
+
+/// Run CPU-bound work (parsing a snapshot, hashing what was read) off the async threads, so both
+/// sides proceed at once. A panic in it is carried on, not turned into an error.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> miette::Result<T> + Send + 'static,
+) -> miette::Result<T> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result,
+        Err(e) => match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(e) => Err(miette::miette!("reading was cancelled: {e}")),
+        },
+    }
 }

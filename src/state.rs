@@ -113,7 +113,7 @@ pub fn after_apply(
         }
         let values = fields
             .iter()
-            .filter_map(|f| Some((f.clone(), a.fields.get(f)?.clone())))
+            .filter_map(|f| Some((f.clone(), a.fields.get(f)?.to_owned())))
             .collect();
         state.accounts.insert(id, values);
     }

@@ -140,7 +140,7 @@ fn to_snapshot(state: &roster::model::IntranetState) -> serde_json::Value {
             let fields: Vec<(Field, Option<&str>)> = a
                 .fields
                 .iter()
-                .map(|(k, v)| (Field::parse(k).unwrap(), Some(v.as_str())))
+                .map(|(k, v)| (Field::parse(k).unwrap(), Some(v)))
                 .collect();
             let mut u = user_resource(&a.username, a.external_id.as_deref(), a.active, &fields);
             u["id"] = a.id.clone().into();

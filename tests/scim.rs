@@ -67,10 +67,7 @@ async fn reads_past_the_page_cap_completely() {
         .iter()
         .find(|a| a.username == "user01234")
         .unwrap();
-    assert_eq!(
-        a.fields.get("email").map(String::as_str),
-        Some("u1234@example.org")
-    );
+    assert_eq!(a.fields.get("email"), Some("u1234@example.org"));
     assert_eq!(a.external_id.as_deref(), Some("ext-1234"));
     assert!(a.etag.as_deref().is_some_and(|e| e.starts_with("W/")));
 }

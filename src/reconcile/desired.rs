@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use rustc_hash::FxHashMap as HashMap;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::config::{Config, DisabledRule};
 use crate::directory::groups::{normalized, Groups};
@@ -20,9 +20,9 @@ pub struct DesiredUser<'a> {
     pub enabled: bool,
     /// Member (at any depth) of a syncing group.
     pub syncing: bool,
-    /// Mapped field values by field name, in name order; `None` means the intranet should hold
-    /// no value. A value is borrowed from the entry unless the mapping made a new one.
-    pub fields: Vec<(&'a str, Option<Cow<'a, str>>)>,
+    /// Mapped field values, one per name in [`Desired::fields`]; `None` means the intranet
+    /// should hold no value. A value is borrowed from the entry unless the mapping made a new one.
+    pub values: Box<[Option<Cow<'a, str>>]>,
 }
 
 /// Who should hold an admin role.
@@ -38,15 +38,35 @@ pub struct DesiredRole {
     pub usernames: Vec<String>,
 }
 
+impl<'a> Desired<'a> {
+    /// The directory user with this immutable ID.
+    pub fn user(&self, id: &str) -> Option<&DesiredUser<'a>> {
+        self.by_id.get(id).map(|&i| &self.users[i])
+    }
+
+    /// A user's mapped fields: name and desired value.
+    pub fn fields_of<'s>(
+        &'s self,
+        user: &'s DesiredUser<'a>,
+    ) -> impl Iterator<Item = (&'a str, Option<&'s str>)> + 's {
+        self.fields
+            .iter()
+            .copied()
+            .zip(user.values.iter().map(|v| v.as_deref()))
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Desired<'a> {
     /// Every directory user with an ID and a username, sorted by username.
     pub users: Vec<DesiredUser<'a>>,
     pub roles: Vec<DesiredRole>,
-    /// The mapped field names, in config order.
-    pub fields: Vec<String>,
+    /// The mapped field names, in name order: the names of every user's `values`.
+    pub fields: Vec<&'a str>,
     pub conflicts: Vec<Conflict>,
     pub warnings: Vec<String>,
+    /// Index of `users` by immutable ID.
+    pub by_id: HashMap<&'a str, usize>,
 }
 
 fn is_disabled(
@@ -87,7 +107,7 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
     let id_attribute = attr_name(&d.id_attribute);
     let username_attribute = attr_name(&d.username_attribute);
     let mut out = Desired {
-        fields: config.field_mappings.keys().cloned().collect(),
+        fields: mappings.iter().map(|(f, _)| *f).collect(),
         ..Default::default()
     };
 
@@ -103,7 +123,16 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
 
     let mut by_name: HashMap<Cow<str>, usize> = HashMap::default();
     let mut by_id: HashMap<&str, usize> = HashMap::default();
-    let mut id_of_dn: HashMap<Cow<str>, &str> = HashMap::default();
+    by_id.reserve(dir.users.len());
+    out.users.reserve_exact(dir.users.len());
+    // The members of each role's groups, and the IDs of those that are users: only they need a
+    // DN → ID lookup, not the whole directory.
+    let role_members: Vec<HashSet<Cow<str>>> = config
+        .admin_roles
+        .values()
+        .map(|role| groups.transitive_members(&role.members.groups))
+        .collect();
+    let mut id_of_dn: HashMap<&str, &str> = HashMap::default();
     for entry in &dir.users {
         let ndn = normalized(entry.dn());
         let in_sync = syncing.contains(ndn.as_ref());
@@ -130,8 +159,10 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
             }
             continue;
         };
-        id_of_dn.insert(ndn, id);
-        let mut fields = Vec::with_capacity(mappings.len());
+        if let Some(dn) = role_members.iter().find_map(|m| m.get(ndn.as_ref())) {
+            id_of_dn.insert(dn, id);
+        }
+        let mut values = Vec::with_capacity(mappings.len());
         for (field, t) in &mappings {
             let ev = t.eval(entry);
             for attr in &ev.binary {
@@ -148,7 +179,7 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
             } else {
                 ev.value
             };
-            fields.push((*field, value));
+            values.push(value);
         }
         let user = DesiredUser {
             dn: entry.dn(),
@@ -156,7 +187,7 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
             username,
             enabled: !is_disabled(d.disabled.as_ref(), entry, dir.disabled_by_filter.as_ref()),
             syncing: in_sync,
-            fields,
+            values: values.into_boxed_slice(),
         };
         if let Some(&other) = by_id.get(id) {
             let o: &DesiredUser = &out.users[other];
@@ -186,8 +217,13 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
     }
     out.users
         .sort_by(|a, b| a.username.cmp(b.username).then_with(|| a.dn.cmp(b.dn)));
+    // Indices after the sort.
+    for (i, u) in out.users.iter().enumerate() {
+        by_id.insert(u.id, i);
+    }
+    out.by_id = by_id;
 
-    for (name, role) in &config.admin_roles {
+    for ((name, role), members) in config.admin_roles.iter().zip(&role_members) {
         let mut r = DesiredRole {
             name: name.clone(),
             intranet_group: role.intranet_group.clone(),
@@ -195,11 +231,7 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
             unknown_members: vec![],
             usernames: role.members.users.clone(),
         };
-        let mut dns: Vec<String> = groups
-            .transitive_members(&role.members.groups)
-            .into_iter()
-            .map(Cow::into_owned)
-            .collect();
+        let mut dns: Vec<String> = members.iter().map(|dn| dn.to_string()).collect();
         dns.sort();
         for dn in dns {
             match id_of_dn.get(dn.as_str()) {

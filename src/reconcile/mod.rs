@@ -83,7 +83,10 @@ pub fn reconcile<'a>(
         if let Some(ext) = a.external_id.as_deref().filter(|_| a.is_managed()) {
             by_ext.entry(ext).or_insert(i);
         }
-        by_name.entry(lowercase(&a.username)).or_default().push(i);
+        // Only unmanaged accounts can be adopted by username.
+        if !a.is_managed() {
+            by_name.entry(lowercase(&a.username)).or_default().push(i);
+        }
     }
     // Each account's state after the plan; accounts created by the plan come after.
     let mut finals: Vec<Final<'a>> = accounts
@@ -124,11 +127,9 @@ pub fn reconcile<'a>(
         };
         let Some(i) = idx else {
             if user.enabled {
-                let fields = user
-                    .fields
-                    .iter()
-                    .filter(|(_, v)| v.is_some())
-                    .map(|(k, v)| FieldChange::new(*k, None, v.as_deref().map(str::to_owned)))
+                let fields = desired
+                    .fields_of(user)
+                    .filter_map(|(k, v)| Some(FieldChange::new(k, None, Some(v?.to_owned()))))
                     .collect();
                 account_of.insert(user.id, finals.len());
                 finals.push(Final {
@@ -148,7 +149,7 @@ pub fn reconcile<'a>(
         claimed[i] = true;
         account_of.insert(user.id, i);
         let acct = &accounts[i];
-        let fields = field_diff(user, acct, last);
+        let fields = field_diff(desired, user, acct, last);
         if linked {
             changes.push(change(
                 Action::Link,
@@ -218,13 +219,12 @@ pub fn reconcile<'a>(
     }
 
     // Managed accounts no syncing user claims: the user left the syncing groups or the directory.
-    let known: HashMap<&str, &DesiredUser> = desired.users.iter().map(|u| (u.id, u)).collect();
     for (i, acct) in accounts.iter().enumerate() {
         if !acct.is_managed() || claimed[i] || !acct.active {
             continue;
         }
         let ext = acct.external_id.as_deref().unwrap_or_default();
-        let user = known.get(ext).copied();
+        let user = desired.user(ext);
         let reason = if user.is_some() {
             "left the syncing groups"
         } else {
@@ -277,6 +277,7 @@ pub fn reconcile<'a>(
         observed,
         &finals,
         &account_of,
+        &by_ext,
         accounts,
         &is_protected,
         &mut changes,
@@ -314,15 +315,15 @@ fn change(
 }
 
 fn field_diff(
+    desired: &Desired,
     user: &DesiredUser,
     acct: &Account,
     last: Option<&crate::state::State>,
 ) -> Vec<FieldChange> {
-    user.fields
-        .iter()
+    desired
+        .fields_of(user)
         .filter_map(|(name, after)| {
-            let before = acct.fields.get(name).map(String::as_str);
-            let after = after.as_deref();
+            let before = acct.fields.get(name);
             (before != after).then(|| FieldChange {
                 name: name.to_string(),
                 before: before.map(str::to_owned),
@@ -410,24 +411,30 @@ fn role_changes(
     observed: &IntranetState,
     finals: &[Final],
     account_of: &HashMap<&str, usize>,
+    by_ext: &HashMap<&str, usize>,
     accounts: &[Account],
     is_protected: &dyn Fn(&str) -> bool,
     changes: &mut Vec<Change>,
     warnings: &mut Vec<String>,
     conflicts: &mut Vec<Conflict>,
 ) {
-    let users_by_id: HashMap<&str, &DesiredUser> =
-        desired.users.iter().map(|u| (u.id, u)).collect();
+    // Accounts by SCIM id, for the members of the roles' groups only (few, against millions).
+    let members: HashSet<&str> = observed
+        .groups
+        .iter()
+        .filter(|g| {
+            desired
+                .roles
+                .iter()
+                .any(|r| g.display_name.eq_ignore_ascii_case(&r.intranet_group))
+        })
+        .flat_map(|g| g.members.iter().map(String::as_str))
+        .collect();
     let by_id: HashMap<&str, usize> = accounts
         .iter()
         .enumerate()
+        .filter(|(_, a)| members.contains(a.id.as_str()))
         .map(|(i, a)| (a.id.as_str(), i))
-        .collect();
-    let by_ext: HashMap<&str, usize> = accounts
-        .iter()
-        .enumerate()
-        .filter(|(_, a)| a.is_managed())
-        .filter_map(|(i, a)| Some((a.external_id.as_deref()?, i)))
         .collect();
     for role in &desired.roles {
         let group = observed
@@ -467,7 +474,9 @@ fn role_changes(
             ))
         };
         for id in &role.member_ids {
-            let user = users_by_id[id.as_str()];
+            let Some(user) = desired.user(id) else {
+                continue;
+            };
             let found = account_of
                 .get(id.as_str())
                 .or_else(|| by_ext.get(id.as_str()))
