@@ -230,7 +230,11 @@ impl CacheFile {
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
         use std::io::Write;
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            builder.create(dir)?;
         }
         let tmp = path.with_extension(format!("json.tmp-{}", std::process::id()));
         let mut opts = std::fs::OpenOptions::new();
@@ -678,7 +682,8 @@ mod tests {
     fn load_refuses_other_keys_and_corrupt_files() {
         let dir = tempfile::tempdir().unwrap();
         let key = Key::new("http://a/", &["email".into()]);
-        let path = key.file(dir.path());
+        let data = dir.path().join(".roster");
+        let path = key.file(&data);
         assert_eq!(CacheFile::load(&path, &key).unwrap_err(), "no cache yet");
         CacheFile::new(key.clone(), vec![u("a", "x", T0)])
             .save(&path)
@@ -688,6 +693,8 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
+            let dir_mode = std::fs::metadata(&data).unwrap().permissions().mode();
+            assert_eq!(dir_mode & 0o077, 0, "{dir_mode:o}");
         }
         assert_eq!(CacheFile::load(&path, &key).unwrap().users.len(), 1);
         let other_url = Key::new("http://b/", &["email".into()]);
