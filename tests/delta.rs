@@ -51,19 +51,16 @@ fn patch(server: &ScimServer, id: &str, op: Value) {
 }
 
 fn client(server: &ScimServer) -> ScimClient {
+    client_for(&server.url())
+}
+
+fn client_for(url: &str) -> ScimClient {
     let opts = ClientOptions {
         retries: 1,
         backoff: Duration::from_millis(20),
         ..ClientOptions::default()
     };
-    ScimClient::new(
-        &server.url(),
-        Token::new(TOKEN),
-        &BTreeMap::new(),
-        false,
-        opts,
-    )
-    .expect("client")
+    ScimClient::new(url, Token::new(TOKEN), &BTreeMap::new(), false, opts).expect("client")
 }
 
 fn settings(dir: &Path, refresh: Refresh) -> CacheSettings {
@@ -261,6 +258,27 @@ async fn bad_or_foreign_caches_and_refresh_full_read_everything() {
     let (_, read) = read_and_compare(&c, &no_filter, &s).await;
     assert_eq!(read.mode, ReadMode::Full);
     assert!(read.note.unwrap().contains("filter"));
+
+    // A server that announces filtering but refuses this filter (400 invalidFilter): the
+    // same cache, read through a proxy that refuses the delta query.
+    let refusing =
+        crate::support::scim::refusing_proxy(server.port, "filter=meta.lastModified").await;
+    let rc = client_for(&refusing);
+    let rkey = Key::new(rc.base_url().as_str(), &fields());
+    let rdir = tempfile::tempdir().unwrap();
+    let rs = settings(rdir.path(), Refresh::Auto);
+    let mut cached = CacheFile::load(&path, &key).unwrap();
+    cached.key = rkey.clone();
+    cached.save(&rkey.file(rdir.path())).unwrap();
+    let (state, read) = cache::read_state(&rc, &caps, &fields(), &rs).await.unwrap();
+    assert_eq!(read.mode, ReadMode::Full, "{read:?}");
+    let note = read.note.unwrap();
+    assert!(
+        note.contains("refused the delta query") && note.contains("invalidFilter"),
+        "{note}"
+    );
+    let full = c.read_state(&fields(), &caps).await.unwrap();
+    assert_eq!(sorted(state), sorted(full));
 
     // The cache is good now; --refresh=full still reads everything, without a delta query.
     let (_, read) = read_and_compare(&c, &caps, &s).await;
