@@ -25,7 +25,7 @@ use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use slapd::{Slapd, BASE_DN, ROOT_DN, ROOT_PW};
 
@@ -41,6 +41,28 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port()
+}
+
+/// PATCH the first user's title (with curl), as an intranet admin would.
+fn touch_one_user(url: &str, token: &str) {
+    let auth = format!("Authorization: Bearer {token}");
+    let page =
+        check(Command::new("curl").args(["-sSf", "-H", &auth, &format!("{url}/Users?count=1")]));
+    let page: serde_json::Value = serde_json::from_str(&page).expect("a ListResponse");
+    let id = page["Resources"][0]["id"].as_str().expect("a user id");
+    let body = r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"title","value":"Touched"}]}"#;
+    check(Command::new("curl").args([
+        "-sSf",
+        "-X",
+        "PATCH",
+        "-H",
+        &auth,
+        "-H",
+        "Content-Type: application/scim+json",
+        "-d",
+        body,
+        &format!("{url}/Users/{id}"),
+    ]));
 }
 
 /// GNU time's report of the peak RSS of the command it ran (KiB), written to this file.
@@ -291,6 +313,13 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap();
+    // The seed is one burst; a real intranet's newest change is some time back. Let the seed age
+    // past the delta read's safety margin and change one account, as the last edit before the
+    // plans, so that the warm plan's delta read does not re-read the end of the seed.
+    std::thread::sleep(Duration::from_secs(
+        roster::intranet::cache::MARGIN_SECS as u64 + 1,
+    ));
+    touch_one_user(&scim_url, &token);
 
     // The "intranet" for ldap2pg: PostgreSQL roles for the same accounts and groups.
     eprintln!("e2e: starting PostgreSQL and creating {seeded} roles ...");
@@ -431,23 +460,45 @@ sync_map:
 
     // Alternate the sides so that a noisy moment on the machine hits both alike.
     let (mut r_t, mut r_m, mut l_t, mut l_m) = (vec![], vec![], vec![], vec![]);
+    let (mut w_t, mut w_m) = (vec![], vec![]);
     let (mut dir_t, mut scim_t, mut file_t, mut scim_cpu) = (vec![], vec![], vec![], vec![]);
     for i in 0..runs {
         eprintln!("e2e: run {}/{runs}", i + 1);
-        let (t, m) = measure(
-            &work,
-            &mut roster_cmd(&[
+        // Cold: the intranet read in full. Warm: the same plan again, the intranet read through
+        // the cache the cold plan wrote.
+        let plan_to = |out: &str, refresh: &str| {
+            let args = [
                 "plan",
                 "-c",
                 "live.yaml",
                 "--format",
                 "json",
                 "-o",
-                "plan.json",
-            ]),
-        );
+                out,
+                refresh,
+            ];
+            measure(&work, &mut roster_cmd(&args))
+        };
+        let (t, m) = plan_to("plan.json", "--refresh=full");
         r_t.push(t);
         r_m.push(m);
+        let (t, m) = plan_to("plan-warm.json", "--refresh=auto");
+        w_t.push(t);
+        w_m.push(m);
+        let read = |f: &str| -> serde_json::Value {
+            serde_json::from_str(&std::fs::read_to_string(work.join(f)).unwrap()).unwrap()
+        };
+        let (cold, warm) = (read("plan.json"), read("plan-warm.json"));
+        assert_eq!(
+            warm["inputs"]["intranet_read"]["mode"], "delta",
+            "warm plan: {}",
+            warm["inputs"]
+        );
+        assert_eq!(
+            cold["inputs"]["intranet"], warm["inputs"]["intranet"],
+            "warm read differs"
+        );
+        assert_eq!(cold["changes"], warm["changes"], "warm plan differs");
         let (t, m) = measure(&work, &mut ldap2pg_cmd());
         l_t.push(t);
         l_m.push(m);
@@ -521,6 +572,7 @@ sync_map:
     }
 
     let (rt, lt) = (median(r_t), median(l_t));
+    let (wt, wm) = (median(w_t), median(w_m));
     let (rm, lm) = (median(r_m), median(l_m));
     let (dt, st, ft, sc) = (
         median(dir_t),
@@ -531,6 +583,7 @@ sync_map:
     println!("users in the directory: {users}; accounts in each intranet: {seeded} of {accounts}");
     println!("setup: slapadd+start {slapd_load:.1} s; scim2-server seed {scim_seed:.1} s; PostgreSQL roles {pg_seed:.1} s");
     println!("roster plan (live LDAP + live SCIM): {rt:.3} s, peak RSS {rm:.0} MiB (median of {runs}), {roster_changes} changes");
+    println!("  roster plan warm (intranet delta read through the cache): {wt:.3} s, peak RSS {wm:.0} MiB");
     println!("  roster snapshot directory (LDAP read alone): {dt:.3} s");
     println!("  roster snapshot intranet (SCIM read alone):  {st:.3} s");
     println!("  scim2-server CPU time serving that read:     {sc:.3} s");
@@ -546,6 +599,7 @@ sync_map:
             "users": users, "accounts": accounts, "seeded": seeded, "runs": runs,
             "slapd_load_s": slapd_load, "scim_seed_s": scim_seed, "pg_seed_s": pg_seed,
             "roster_s": rt, "roster_rss_mib": rm, "roster_changes": roster_changes,
+            "roster_warm_s": wt, "roster_warm_rss_mib": wm,
             "roster_ldap_s": dt, "roster_scim_s": st, "scim_cpu_read_s": sc, "roster_file_intranet_s": ft,
             "ldap2pg_s": lt, "ldap2pg_rss_mib": lm, "ldap2pg_changes": ldap2pg_changes,
             "apply_probe_n": apply_probe.map(|p| p.0), "apply_probe_wall_s": apply_probe.map(|p| p.1),

@@ -3,6 +3,10 @@
 # scim2-server at 127.0.0.1.
 #   read:  10,000 users — Roster (page size from the server, remaining pages concurrently,
 #          attributes= limited to what a plan needs) vs sequential paging of full resources.
+#          Cold: no cache (Roster reads everything and writes its cache). Warm: after a plain
+#          client changed CHURN users (5% by default: PATCH title), Roster's delta read through
+#          the cache (meta.lastModified ge ..., merged, checked against the count), vs the same
+#          sequential full read; Roster's result is checked against a full read (untimed).
 #   apply: 2,000 PATCH updates — Roster apply (concurrency 4, If-Match) vs sequential PATCHes.
 # Checks zero lost writes by reading every user back. Needs scim2-server (pip) and python3.
 set -euo pipefail
@@ -10,6 +14,7 @@ cd "$(dirname "$0")/.."
 USERS=${USERS:-10000}
 UPDATES=${UPDATES:-2000}
 CONCURRENCY=${CONCURRENCY:-4}
+CHURN=${CHURN:-$((USERS / 20))}
 
 work=$(mktemp -d)
 token=bench-token-$RANDOM$RANDOM
@@ -58,6 +63,18 @@ elif mode == "seed":
             for i in range(base, min(n, base + 1000))]
         r = call("POST", "Bulk", {"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": ops})
         assert all(o["status"] == "201" for o in r["Operations"])
+elif mode == "touch":
+    u = call("GET", "Users?startIndex=1&count=1")["Resources"][0]
+    call("PATCH", "Users/" + u["id"], {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+         "Operations": [{"op": "replace", "path": "title", "value": "Touched"}]})
+elif mode == "churn":
+    n = int(sys.argv[4])
+    users = sorted(read_all(), key=lambda u: u["userName"])
+    step = max(1, len(users) // max(n, 1))
+    for u in users[::step][:n]:
+        call("PATCH", "Users/" + u["id"], {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+             "Operations": [{"op": "replace", "path": "title", "value": "Churn"}]})
+    print(min(n, len(users[::step])))
 elif mode == "read":
     t = time.perf_counter(); users = read_all()
     print(len(users), f"{time.perf_counter() - t:.3f}")
@@ -81,20 +98,30 @@ plain wait
 echo "seeding $USERS users..."
 plain seed "$USERS"
 
+# The seed is one burst; a real intranet's newest change is some time back. Let the seed age past
+# the delta read's safety margin (5 s) and change one user, as the last edit before the cold read.
+sleep 6
+plain touch
+
 read -r n_plain t_plain < <(plain read)
-read -r n_roster t_roster < <("$bench" read "$url" "$work/token")
+read -r n_roster t_roster mode_cold _ _ < <("$bench" read "$url" "$work/token" "$work/cache")
 [ "$n_plain" = "$USERS" ] && [ "$n_roster" = "$USERS" ] || { echo "read counts differ: plain $n_plain roster $n_roster" >&2; exit 1; }
+churned=$(plain churn "$CHURN")
+read -r n_warm t_warm mode_warm fetched_warm same_warm < <("$bench" warm "$url" "$work/token" "$work/cache")
+[ "$n_warm" = "$USERS" ] && [ "$same_warm" = true ] || { echo "warm read differs from a full read: $n_warm users, same=$same_warm" >&2; exit 1; }
 
 read -r a_plain ta_plain < <(plain apply "$UPDATES" "Plain")
 lost_plain=$(plain check "$UPDATES" "Plain")
 read -r a_roster ta_roster < <("$bench" apply "$url" "$work/token" "$UPDATES" "Roster" "$CONCURRENCY")
 lost_roster=$(plain check "$UPDATES" "Roster")
 
-python3 - "$USERS" "$t_plain" "$t_roster" "$UPDATES" "$ta_plain" "$ta_roster" "$a_roster" "$lost_plain" "$lost_roster" <<'PY'
+python3 - "$USERS" "$t_plain" "$t_roster" "$UPDATES" "$ta_plain" "$ta_roster" "$a_roster" "$lost_plain" "$lost_roster" "$t_warm" "$churned" "$mode_warm" "$fetched_warm" <<'PY'
 import sys
-users, tp, tr, upd, tap, tar, applied, lostp, lostr = sys.argv[1:]
-tp, tr, tap, tar = map(float, (tp, tr, tap, tar))
+users, tp, tr, upd, tap, tar, applied, lostp, lostr, tw, churned, mode_warm, fetched = sys.argv[1:]
+tp, tr, tap, tar, tw = map(float, (tp, tr, tap, tar, tw))
 print(f"read  {users} users:   plain sequential {tp:.2f}s   roster {tr:.2f}s   speed-up {tp/tr:.1f}x (target >= 2x)")
+print(f"warm  {users} users, {churned} changed:   plain sequential {tp:.2f}s   roster {tw:.2f}s   speed-up {tp/tw:.1f}x "
+      f"(target >= 2x; roster {mode_warm.lower()}, {fetched} users fetched)")
 print(f"apply {upd} updates: plain sequential {tap:.2f}s   roster {tar:.2f}s   speed-up {tap/tar:.1f}x (target >= 4x)")
 print(f"roster applied {applied}/{upd}; lost writes: plain {lostp}, roster {lostr}")
 PY

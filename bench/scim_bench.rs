@@ -1,14 +1,17 @@
 //! Benchmark driver (not a test): Roster's SCIM read and apply against a running server.
 //! Run through `bench/scim.sh`, which starts scim2-server and times a plain client too.
 //!
-//! `scim_bench read URL TOKEN_FILE` — read every User (as `roster plan` does) and print
-//! `count seconds`.
+//! `scim_bench read|warm URL TOKEN_FILE CACHE_DIR` — read the intranet as `roster plan` does,
+//! through the cache in CACHE_DIR (`read`: a cold read, the directory is empty; `warm`: after
+//! an earlier `read`), and print `count seconds mode users_fetched same`, where `same` says
+//! (checked after the timing) whether the state equals a plain full read's.
 //! `scim_bench apply URL TOKEN_FILE N VALUE CONCURRENCY` — plan N job_title updates to VALUE and
 //! apply them; print `applied seconds`.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use roster::intranet::cache::{self, CacheSettings, Refresh};
 use roster::intranet::scim::{ClientOptions, ScimClient, Token};
 use roster::plan::{Action, Change, FieldChange, Inputs, Plan};
 
@@ -31,6 +34,25 @@ async fn main() -> miette::Result<()> {
     };
     let client = ScimClient::new(url, Token::new(token.trim()), &BTreeMap::new(), false, opts)?;
     let fields = vec!["job_title".to_string()];
+    if let ("read" | "warm", Some(dir)) = (mode, args.get(4)) {
+        let settings = CacheSettings {
+            refresh: Refresh::Auto,
+            dir: Some(dir.into()),
+        };
+        let start = Instant::now();
+        let caps = client.discover().await?;
+        let (state, read) = cache::read_state(&client, &caps, &fields, &settings).await?;
+        let seconds = start.elapsed().as_secs_f64();
+        let full = client.read_state(&fields, &caps).await?;
+        let same = roster::digest::intranet(&state) == roster::digest::intranet(&full);
+        println!(
+            "{} {seconds:.3} {:?} {} {same}",
+            state.accounts.len(),
+            read.mode,
+            read.users_read
+        );
+        return Ok(());
+    }
     let start = Instant::now();
     let caps = client.discover().await?;
     let state = client.read_state(&fields, &caps).await?;

@@ -616,6 +616,8 @@ pub struct ApplyOptions {
     pub runner: String,
     /// Commit author; `None`: git config.
     pub author: Option<crate::audit::Author>,
+    /// Whether the freshness re-read of the intranet may use the cache (`--refresh`).
+    pub refresh: crate::intranet::cache::Refresh,
 }
 
 /// The result of `apply_saved`.
@@ -638,7 +640,7 @@ pub async fn apply_saved(
     use crate::intranet::scim;
     let (live, observed) = tokio::try_join!(
         async { Ok::<_, miette::Report>(scim::connect(cfg).await?) },
-        crate::observe::observe(cfg),
+        crate::observe::observe_for(cfg, &[], opts.refresh),
     )?;
     let fresh = crate::reconcile::plan(cfg, &observed)?;
     check_fresh(saved, &cfg.digest, &fresh)?;

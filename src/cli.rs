@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use crate::intranet::cache::Refresh;
+
 const EXAMPLES: &str = "\
 Examples:
   roster plan --config examples/quickstart/roster.yaml
@@ -120,6 +122,10 @@ pub struct ApplyArgs {
     /// Write the audit report (and state file) without committing them.
     #[arg(long)]
     pub no_commit: bool,
+    /// How to read a live intranet: `auto` reads only the Users changed since the cache (when it
+    /// can be verified, else everything); `full` reads everything and rewrites the cache.
+    #[arg(long, value_enum, default_value_t = Refresh::Auto, value_name = "MODE")]
+    pub refresh: Refresh,
 }
 
 #[derive(Debug, Args)]
@@ -148,6 +154,10 @@ pub struct PlanArgs {
     /// When to colour the text output.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// How to read a live intranet: `auto` reads only the Users changed since the cache (when it
+    /// can be verified, else everything); `full` reads everything and rewrites the cache.
+    #[arg(long, value_enum, default_value_t = Refresh::Auto, value_name = "MODE")]
+    pub refresh: Refresh,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

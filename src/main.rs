@@ -239,7 +239,7 @@ async fn apply(args: ApplyArgs) -> miette::Result<ExitCode> {
             plan
         }
         None => {
-            let observed = observe::observe(&loaded).await?;
+            let observed = observe::observe_for(&loaded, &[], args.refresh).await?;
             let mut plan = reconcile::plan(&loaded, &observed)?;
             plan.allowances.allow_blocks = args.allow_blocks;
             let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
@@ -273,6 +273,7 @@ async fn apply(args: ApplyArgs) -> miette::Result<ExitCode> {
         now: std::time::SystemTime::now(),
         runner: roster::audit::runner_identity(None, |k| std::env::var(k).ok()),
         author: roster::audit::author_from_env(|k| std::env::var(k).ok()),
+        refresh: args.refresh,
     };
     let applied = match roster::apply::apply_saved(&loaded, &plan, &opts).await {
         Ok(a) => a,
@@ -324,7 +325,8 @@ async fn plan(args: PlanArgs) -> miette::Result<ExitCode> {
         Some(rev) => Some(roster::gitops::load_at(path, rev)?),
         None => None,
     };
-    let observed = observe::observe_for(&loaded, &base.iter().collect::<Vec<_>>()).await?;
+    let observed =
+        observe::observe_for(&loaded, &base.iter().collect::<Vec<_>>(), args.refresh).await?;
     let mut plan = reconcile::plan(&loaded, &observed)?;
     if let Some(base) = &base {
         let base_plan = reconcile::plan(base, &observed)?;

@@ -4,8 +4,9 @@
 use crate::config::Loaded;
 use crate::diag::read_source;
 use crate::directory::{ldap, ldif};
+use crate::intranet::cache::{CacheSettings, Refresh};
 use crate::model::{DirectoryState, IntranetState};
-use crate::plan::Inputs;
+use crate::plan::{Inputs, IntranetRead};
 
 /// Both sides as read, and the digests a plan records.
 #[derive(Debug, Clone)]
@@ -17,6 +18,8 @@ pub struct Observed {
     /// `sha256:` digests of what was read from each side.
     pub directory_digest: String,
     pub intranet_digest: String,
+    /// How a live intranet was read (`None` for a snapshot file).
+    pub intranet_read: Option<IntranetRead>,
 }
 
 impl Observed {
@@ -27,6 +30,7 @@ impl Observed {
             directory: self.directory_digest.clone(),
             intranet: self.intranet_digest.clone(),
             config_revision: cfg.revision.clone(),
+            intranet_read: self.intranet_read.clone(),
         }
     }
 }
@@ -67,25 +71,43 @@ pub fn directory_attributes(config: &crate::config::Config) -> Vec<String> {
     attrs
 }
 
-/// Read the intranet side, with the values of `fields`.
+/// Read the intranet side, with the values of `fields`, in full (no cache).
 pub async fn intranet(cfg: &Loaded, fields: &[String]) -> miette::Result<IntranetState> {
+    let settings = CacheSettings::default();
+    Ok(intranet_with(cfg, fields, &settings).await?.0)
+}
+
+/// Read the intranet side, with the values of `fields`; a live read uses the cache as
+/// `settings` allow, and says how it read.
+pub async fn intranet_with(
+    cfg: &Loaded,
+    fields: &[String],
+    settings: &CacheSettings,
+) -> miette::Result<(IntranetState, Option<IntranetRead>)> {
     if let Some(path) = &cfg.config.intranet.snapshot {
         let (path, fields) = (cfg.resolve(path), fields.to_vec());
-        return blocking(move || crate::intranet::snapshot::read_state(&path, &fields)).await;
+        let state = blocking(move || crate::intranet::snapshot::read_state(&path, &fields)).await?;
+        return Ok((state, None));
     }
     let live = crate::intranet::scim::connect(cfg).await?;
     crate::intranet::scim::require_schemas(&live.caps, fields)?;
-    Ok(live.client.read_state(fields, &live.caps).await?)
+    let (state, read) =
+        crate::intranet::cache::read_state(&live.client, &live.caps, fields, settings).await?;
+    Ok((state, Some(read)))
 }
 
-/// Read both sides, as `cfg` says.
+/// Read both sides, as `cfg` says (the intranet through its cache, `--refresh=auto`).
 pub async fn observe(cfg: &Loaded) -> miette::Result<Observed> {
-    observe_for(cfg, &[]).await
+    observe_for(cfg, &[], Refresh::Auto).await
 }
 
 /// Read both sides once, as `cfg` says, with what `others` need too (`plan --base` plans two
-/// configs against one read).
-pub async fn observe_for(cfg: &Loaded, others: &[&Loaded]) -> miette::Result<Observed> {
+/// configs against one read). `refresh` says whether a live intranet read may use the cache.
+pub async fn observe_for(
+    cfg: &Loaded,
+    others: &[&Loaded],
+    refresh: Refresh,
+) -> miette::Result<Observed> {
     let mut fields: Vec<String> = cfg.config.field_mappings.keys().cloned().collect();
     for o in others {
         fields.extend(o.config.field_mappings.keys().cloned());
@@ -100,9 +122,15 @@ pub async fn observe_for(cfg: &Loaded, others: &[&Loaded]) -> miette::Result<Obs
     attributes.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
     // Both sides at once, each with its digest: a live plan waits for the slower server, not
     // for the sum of both, and snapshots are parsed on two cores.
-    let ((directory, directory_digest), (intranet, intranet_digest)) = tokio::try_join!(
+    let settings = CacheSettings::for_config(cfg, refresh);
+    let ((directory, directory_digest), ((intranet, intranet_read), intranet_digest)) = tokio::try_join!(
         with_digest(self::directory(cfg, &attributes), crate::digest::directory),
-        with_digest(self::intranet(cfg, &fields), crate::digest::intranet),
+        with_digest(
+            self::intranet_with(cfg, &fields, &settings),
+            |(intranet, _): &(IntranetState, Option<IntranetRead>)| crate::digest::intranet(
+                intranet
+            )
+        ),
     )?;
     let state_path = cfg.state_path();
     let state = crate::state::read(&state_path)?;
@@ -112,6 +140,7 @@ pub async fn observe_for(cfg: &Loaded, others: &[&Loaded]) -> miette::Result<Obs
         intranet_digest,
         directory,
         intranet,
+        intranet_read,
     })
 }
 

@@ -176,6 +176,68 @@ pub struct Inputs {
     /// The commit of the config, when it is in a git repository.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_revision: Option<Revision>,
+    /// How a live intranet was read: in full, or only what changed since a verified cache.
+    /// Absent for an intranet snapshot file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intranet_read: Option<IntranetRead>,
+}
+
+/// How the intranet's Users were read (Groups are always read in full).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct IntranetRead {
+    pub mode: ReadMode,
+    /// For `delta`: the server time the changes were asked from (`meta.lastModified ge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    /// Users the server returned: all of them (`full`), or the changed ones (`delta`).
+    pub users_read: usize,
+    /// Users the intranet holds, as read.
+    pub users: usize,
+    /// For `delta`: seconds since the cache was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_age_seconds: Option<u64>,
+    /// For `full`: why the cache was not used (or not written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadMode {
+    /// Every User was read.
+    Full,
+    /// Only the Users changed since the cache were read, merged into the verified cache.
+    Delta,
+}
+
+impl IntranetRead {
+    /// One line for people: `delta since 2024-05-01T12:00:00Z (12 of 10000 users changed; cache
+    /// 3m old)` or `full (10000 users; no cache yet)`.
+    pub fn describe(&self) -> String {
+        match self.mode {
+            ReadMode::Delta => format!(
+                "delta since {} ({} of {} users changed; cache {} old)",
+                self.since.as_deref().unwrap_or("?"),
+                self.users_read,
+                self.users,
+                age(self.cache_age_seconds.unwrap_or(0))
+            ),
+            ReadMode::Full => match &self.note {
+                Some(note) => format!("full ({} users; {note})", self.users),
+                None => format!("full ({} users)", self.users),
+            },
+        }
+    }
+}
+
+/// `42s`, `5m`, `3h10m`, `2d4h`.
+fn age(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h{}m", s / 3600, s % 3600 / 60),
+        s => format!("{}d{}h", s / 86_400, s % 86_400 / 3600),
+    }
 }
 
 /// Where a config came from in git.

@@ -16,6 +16,7 @@ fn check(w: &World, allow_blocks: Option<usize>) -> Result<(), Vec<Refusal>> {
         state: None,
         directory_digest: String::new(),
         intranet_digest: String::new(),
+        intranet_read: None,
     };
     let mut plan = roster::reconcile::plan(&Loaded::from_config(w.config.clone()), &observed)
         .expect("no conflicts");

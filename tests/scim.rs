@@ -222,6 +222,7 @@ impl Site {
             now: std::time::UNIX_EPOCH + Duration::from_secs(1_795_655_984),
             runner: "ci-runner".into(),
             author: None,
+            refresh: roster::intranet::cache::Refresh::Auto,
         };
         apply_saved(&self.loaded(), plan, &opts)
             .await
@@ -464,6 +465,7 @@ async fn a_plan_the_intranet_no_longer_matches_is_refused_before_any_write() {
         now: std::time::UNIX_EPOCH,
         runner: "ci".into(),
         author: None,
+        refresh: roster::intranet::cache::Refresh::Auto,
     };
     let err = apply_saved(&site.loaded(), &plan, &opts).await.unwrap_err();
     let stale = err

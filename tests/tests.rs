@@ -4,6 +4,7 @@ mod support;
 
 mod cli;
 mod cli_ldap;
+mod delta;
 mod export;
 mod gitops;
 mod ldap;

@@ -179,6 +179,15 @@ pub struct ScimConfig {
     /// Seconds to wait for each request.
     #[serde(default = "default_http_timeout")]
     pub timeout: u64,
+    /// Keep a verified cache of the Users read (in `.roster/` next to the config, or in
+    /// `$ROSTER_DATA_DIR`), so that the next read asks the server only for the Users changed
+    /// since, and falls back to reading everything on any doubt. `false`: always read everything.
+    #[serde(default = "default_cache")]
+    pub cache: bool,
+}
+
+fn default_cache() -> bool {
+    true
 }
 
 fn default_concurrency() -> usize {

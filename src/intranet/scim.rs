@@ -612,8 +612,20 @@ impl ScimClient {
         attributes: &[String],
         page_size: Option<usize>,
     ) -> Result<Vec<Value>, ScimError> {
+        self.list_where(endpoint, attributes, page_size, None).await
+    }
+
+    /// The resources of an endpoint that match a SCIM `filter` (all of them without one), paged
+    /// as [`ScimClient::list_all`] pages.
+    pub async fn list_where(
+        &self,
+        endpoint: Endpoint,
+        attributes: &[String],
+        page_size: Option<usize>,
+        filter: Option<&str>,
+    ) -> Result<Vec<Value>, ScimError> {
         let count = page_size.unwrap_or(DEFAULT_PAGE).max(1);
-        let first = self.page(endpoint, attributes, 1, count).await?;
+        let first = self.page(endpoint, attributes, filter, 1, count).await?;
         let total = first.total;
         let per_page = first.resources.len();
         let mut pages: BTreeMap<usize, Vec<Value>> = BTreeMap::new();
@@ -625,7 +637,7 @@ impl ScimClient {
                 .collect();
             let fetched: Vec<(usize, Vec<Value>)> = stream::iter(starts)
                 .map(|start| async move {
-                    self.page(endpoint, attributes, start, per_page)
+                    self.page(endpoint, attributes, filter, start, per_page)
                         .await
                         .map(|p| (start, p.resources))
                 })
@@ -641,7 +653,11 @@ impl ScimClient {
         while pos <= total {
             let resources = match pages.remove(&pos) {
                 Some(r) => r,
-                None => self.page(endpoint, attributes, pos, count).await?.resources,
+                None => {
+                    self.page(endpoint, attributes, filter, pos, count)
+                        .await?
+                        .resources
+                }
             };
             if resources.is_empty() {
                 break;
@@ -657,10 +673,16 @@ impl ScimClient {
         Ok(out)
     }
 
+    /// How many resources an endpoint holds now (`count=0`: `totalResults` only, no resources).
+    pub async fn total(&self, endpoint: Endpoint) -> Result<usize, ScimError> {
+        Ok(self.page(endpoint, &[], None, 1, 0).await?.total)
+    }
+
     async fn page(
         &self,
         endpoint: Endpoint,
         attributes: &[String],
+        filter: Option<&str>,
         start: usize,
         count: usize,
     ) -> Result<Page, ScimError> {
@@ -671,6 +693,9 @@ impl ScimClient {
                 .append_pair("count", &count.to_string());
             if !attributes.is_empty() {
                 q.append_pair("attributes", &attributes.join(","));
+            }
+            if let Some(f) = filter {
+                q.append_pair("filter", f);
             }
         }
         let ans = self.send(Method::GET, url.clone(), None, None).await?;
@@ -701,9 +726,7 @@ impl ScimClient {
         caps: &Capabilities,
     ) -> Result<(Vec<Value>, Vec<Value>), ScimError> {
         let users_attrs = user_attributes(fields);
-        let group_attrs: Vec<String> = ["displayName", "members", "meta"]
-            .map(String::from)
-            .to_vec();
+        let group_attrs = crate::intranet::cache::group_attributes();
         tokio::try_join!(
             self.list_all(Endpoint::Users, &users_attrs, caps.max_results),
             self.list_all(Endpoint::Groups, &group_attrs, caps.max_results),

@@ -71,7 +71,7 @@ pub fn group(g: &Value) -> Option<Group> {
 }
 
 /// `manager` holds the manager's SCIM id as read: make it their username.
-fn resolve_managers(state: &mut IntranetState) {
+pub fn resolve_managers(state: &mut IntranetState) {
     if !state
         .accounts
         .iter()

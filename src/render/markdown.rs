@@ -91,9 +91,15 @@ pub fn render(plan: &Plan) -> String {
         }
         out.push_str("\n</details>\n\n");
     }
+    let read = plan
+        .inputs
+        .intranet_read
+        .as_ref()
+        .map(|r| format!(" · intranet read: {}", cell(&r.describe())))
+        .unwrap_or_default();
     let _ = writeln!(
         out,
-        "<sub>config `{}` · directory `{}` · intranet `{}`</sub>",
+        "<sub>config `{}` · directory `{}` · intranet `{}`{read}</sub>",
         short(&plan.inputs.config),
         short(&plan.inputs.directory),
         short(&plan.inputs.intranet)

@@ -28,6 +28,9 @@ pub fn render(plan: &Plan, color: bool) -> String {
             s.to_owned()
         }
     };
+    if let Some(read) = &plan.inputs.intranet_read {
+        let _ = writeln!(out, "Intranet read: {}\n", read.describe());
+    }
     for w in &plan.warnings {
         let _ = writeln!(
             out,

@@ -420,30 +420,65 @@ pub async fn flaky_proxy(
     retry_after: u64,
 ) -> String {
     use std::sync::atomic::{AtomicUsize, Ordering};
+    let seen = AtomicUsize::new(0);
+    fault_proxy(target_port, move |_| {
+        (seen.fetch_add(1, Ordering::SeqCst) < failures).then(|| {
+            format!(
+                "HTTP/1.0 {status} Busy\r\nRetry-After: {retry_after}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+        })
+    })
+    .await
+}
+
+/// A loopback proxy in front of a real server that answers `400 invalidFilter` itself to every
+/// request whose head contains `needle`, and forwards the others byte for byte.
+pub async fn refusing_proxy(target_port: u16, needle: &'static str) -> String {
+    fault_proxy(target_port, move |head| {
+        String::from_utf8_lossy(head).contains(needle).then(|| {
+            let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], "status": "400", "scimType": "invalidFilter", "detail": "filter not supported here"}).to_string();
+            format!(
+                "HTTP/1.0 400 Bad Request\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+        })
+    })
+    .await
+}
+
+/// A loopback proxy: for each connection (one request each: HTTP/1.0), `answer` sees the first
+/// chunk of the request and either gives the whole answer to send instead of the server's, or
+/// `None` to forward the request to the server byte for byte. Returns its base URL; it stops
+/// with the test's runtime.
+async fn fault_proxy(
+    target_port: u16,
+    answer: impl Fn(&[u8]) -> Option<String> + Send + Sync + 'static,
+) -> String {
     use std::sync::Arc;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind proxy");
     let port = listener.local_addr().unwrap().port();
-    let seen = Arc::new(AtomicUsize::new(0));
+    let answer = Arc::new(answer);
     tokio::spawn(async move {
         while let Ok((mut inbound, _)) = listener.accept().await {
-            let seen = seen.clone();
+            let answer = answer.clone();
             tokio::spawn(async move {
-                if seen.fetch_add(1, Ordering::SeqCst) < failures {
-                    let mut buf = [0u8; 8192];
-                    let _ = inbound.read(&mut buf).await;
-                    let answer = format!(
-                        "HTTP/1.0 {status} Busy\r\nRetry-After: {retry_after}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                    );
-                    let _ = inbound.write_all(answer.as_bytes()).await;
+                let mut buf = vec![0u8; 16384];
+                let Ok(n) = inbound.read(&mut buf).await else {
+                    return;
+                };
+                if let Some(reply) = answer(&buf[..n]) {
+                    let _ = inbound.write_all(reply.as_bytes()).await;
                     return;
                 }
                 if let Ok(mut outbound) =
                     tokio::net::TcpStream::connect(("127.0.0.1", target_port)).await
                 {
-                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    if outbound.write_all(&buf[..n]).await.is_ok() {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
                 }
             });
         }
