@@ -5,6 +5,7 @@ use std::borrow::Cow;
 
 use base64::Engine;
 
+use crate::config::load::PASSWORD_ATTRIBUTES;
 use crate::diag::{Source, SourceError};
 use crate::model::{DirectoryState, Entry, EntryBuilder, Value};
 
@@ -113,7 +114,14 @@ pub fn parse(src: &Source) -> Result<Vec<Entry>, SourceError> {
             ));
             continue;
         }
+        // A snapshot someone exported with its password hashes: they are dropped as read, never
+        // held, hashed into the plan's digest or written back.
+        let password = || {
+            let base = name.split(';').next().unwrap_or(name).trim();
+            PASSWORD_ATTRIBUTES.contains(&base.to_ascii_lowercase().as_str())
+        };
         match open {
+            true if password() => {}
             true => {
                 if let Err(e) = current.value(name, value) {
                     errors.push(too_large(e));
@@ -182,6 +190,15 @@ mod tests {
             Some(crate::model::Value::Binary(_))
         ));
         assert_eq!(state.groups[0].first_text("member"), Some("uid=jose,dc=x"));
+    }
+
+    #[test]
+    fn password_attributes_are_dropped_as_read() {
+        let text = "dn: uid=a,dc=x\nuid: a\nuserPassword: {SSHA}abc\nuserPassword;binary:: AAE=\nunicodePwd:: AAE=\n";
+        let entries = parse(&src(text)).unwrap();
+        assert_eq!(entries[0].first_text("uid"), Some("a"));
+        let names: Vec<_> = entries[0].attrs().map(|(n, _)| n).collect();
+        assert_eq!(names, ["uid"]);
     }
 
     #[test]
