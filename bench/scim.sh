@@ -3,13 +3,16 @@
 # scim2-server at 127.0.0.1.
 #   read:  10,000 users — Roster (page size from the server, remaining pages concurrently,
 #          attributes= limited to what a plan needs) vs sequential paging of full resources.
-#   apply: 2,000 PATCH updates — Roster apply (concurrency 4, If-Match) vs sequential PATCHes.
+#   apply: 2,000 updates — Roster apply (its default: SCIM Bulk requests, as scim2-server
+#          announces Bulk, each operation with its ETag as version; concurrency 4) vs
+#          sequential single PATCHes.
 # Checks zero lost writes by reading every user back. Needs scim2-server (pip) and python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 USERS=${USERS:-10000}
 UPDATES=${UPDATES:-2000}
 CONCURRENCY=${CONCURRENCY:-4}
+BULK=${BULK:-}   # apply: operations per Bulk request, or `off`; empty: Roster's default
 
 work=$(mktemp -d)
 token=bench-token-$RANDOM$RANDOM
@@ -87,7 +90,7 @@ read -r n_roster t_roster < <("$bench" read "$url" "$work/token")
 
 read -r a_plain ta_plain < <(plain apply "$UPDATES" "Plain")
 lost_plain=$(plain check "$UPDATES" "Plain")
-read -r a_roster ta_roster < <("$bench" apply "$url" "$work/token" "$UPDATES" "Roster" "$CONCURRENCY")
+read -r a_roster ta_roster < <("$bench" apply "$url" "$work/token" "$UPDATES" "Roster" "$CONCURRENCY" ${BULK:+"$BULK"})
 lost_roster=$(plain check "$UPDATES" "Roster")
 
 python3 - "$USERS" "$t_plain" "$t_roster" "$UPDATES" "$ta_plain" "$ta_roster" "$a_roster" "$lost_plain" "$lost_roster" <<'PY'

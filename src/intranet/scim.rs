@@ -1305,6 +1305,153 @@ mod tests {
         assert!(require_schemas(&caps, &["email".into()]).is_ok());
     }
 
+    fn bulk_caps(max_operations: Option<usize>, max_payload: Option<usize>) -> Capabilities {
+        Capabilities {
+            patch: true,
+            bulk: true,
+            filter: true,
+            etag: true,
+            max_results: None,
+            enterprise: true,
+            bulk_max_operations: max_operations,
+            bulk_max_payload: max_payload,
+        }
+    }
+
+    fn bulk_client(batch: Option<usize>) -> ScimClient {
+        let opts = ClientOptions {
+            bulk: batch,
+            ..ClientOptions::default()
+        };
+        ScimClient::new(
+            "http://127.0.0.1:1/",
+            Token::new("t"),
+            &BTreeMap::new(),
+            false,
+            opts,
+        )
+        .unwrap()
+    }
+
+    fn title_patch(i: usize, title: &str) -> Write {
+        Write::Patch(Patch {
+            endpoint: Endpoint::Users,
+            id: format!("id-{i}"),
+            operations: vec![json!({"op": "replace", "path": "title", "value": title})],
+            if_match: Some(format!("W/\"{i}\"")),
+        })
+    }
+
+    /// The body `bulk` sends for a batch, built the same way.
+    fn body_of(writes: &[Write], range: std::ops::Range<usize>) -> String {
+        let ops: Vec<String> = range
+            .map(|i| writes[i].bulk_operation(&bulk_id(i)).to_string())
+            .collect();
+        bulk_body(&ops)
+    }
+
+    #[test]
+    fn batches_keep_to_the_batch_size_and_max_operations() {
+        let writes: Vec<Write> = (0..10).map(|i| title_patch(i, "x")).collect();
+        let b = bulk_client(Some(3)).batches(&bulk_caps(None, None), &writes);
+        assert_eq!(
+            b,
+            [
+                Batch::Bulk(0..3),
+                Batch::Bulk(3..6),
+                Batch::Bulk(6..9),
+                Batch::Single(9)
+            ]
+        );
+        let b = bulk_client(Some(200)).batches(&bulk_caps(Some(4), None), &writes);
+        assert_eq!(
+            b,
+            [Batch::Bulk(0..4), Batch::Bulk(4..8), Batch::Bulk(8..10)]
+        );
+        // Off in the client, or not announced: each on its own.
+        let singles: Vec<Batch> = (0..10).map(Batch::Single).collect();
+        assert_eq!(
+            bulk_client(None).batches(&bulk_caps(None, None), &writes),
+            singles
+        );
+        let mut caps = bulk_caps(None, None);
+        caps.bulk = false;
+        assert_eq!(bulk_client(Some(200)).batches(&caps, &writes), singles);
+    }
+
+    #[test]
+    fn batches_keep_to_the_measured_payload_size() {
+        // Values of different lengths, so that batches hold different numbers of writes.
+        let writes: Vec<Write> = (0..40)
+            .map(|i| title_patch(i, &"t".repeat(1 + (i * 37) % 300)))
+            .collect();
+        let limit = 1500;
+        let b = bulk_client(Some(1000)).batches(&bulk_caps(None, Some(limit)), &writes);
+        let mut next = 0;
+        for batch in &b {
+            let range = match batch {
+                Batch::Single(i) => *i..*i + 1,
+                Batch::Bulk(r) => r.clone(),
+            };
+            assert_eq!(range.start, next, "in order, none left out: {b:?}");
+            next = range.end;
+            let body = body_of(&writes, range.clone());
+            if matches!(batch, Batch::Bulk(_)) {
+                assert!(body.len() <= limit, "{} > {limit}", body.len());
+                assert!(serde_json::from_str::<Value>(&body).is_ok());
+            }
+            // Full: one more write would not have fitted.
+            if range.end < writes.len() {
+                let more = body_of(&writes, range.start..range.end + 1);
+                assert!(more.len() > limit, "{batch:?} could hold one more");
+            }
+        }
+        assert_eq!(next, writes.len());
+        assert!(b.iter().filter(|x| matches!(x, Batch::Bulk(_))).count() >= 3);
+        // A write too large for any Bulk request goes on its own.
+        let big = vec![
+            title_patch(0, "x"),
+            title_patch(1, &"y".repeat(2000)),
+            title_patch(2, "z"),
+        ];
+        let b = bulk_client(Some(1000)).batches(&bulk_caps(None, Some(limit)), &big);
+        assert_eq!(b, [Batch::Single(0), Batch::Single(1), Batch::Single(2)]);
+    }
+
+    #[test]
+    fn bulk_results_read_as_single_answers() {
+        let c = bulk_client(Some(200));
+        let create = Write::Create {
+            resource: json!({"userName": "ada"}),
+        };
+        let ok = json!({"method": "POST", "bulkId": "w0", "version": "W/\"7\"", "location": "http://127.0.0.1:1/Users/a%20b", "status": "201"});
+        assert_eq!(
+            c.bulk_result(&create, &ok).unwrap(),
+            Written {
+                id: Some("a b".into()),
+                etag: Some("W/\"7\"".into())
+            }
+        );
+        let stale = json!({"method": "PATCH", "status": "412", "response": {"status": "412", "detail": "version mismatch"}});
+        let e = c.bulk_result(&title_patch(1, "x"), &stale).unwrap_err();
+        assert!(
+            matches!(e, ScimError::Http { status: 412, ref detail, .. } if detail == "version mismatch"),
+            "{e:?}"
+        );
+        let denied = json!({"status": 403});
+        assert!(matches!(
+            c.bulk_result(&title_patch(1, "x"), &denied).unwrap_err(),
+            ScimError::Unauthorized { status: 403, .. }
+        ));
+        let no_status = json!({"method": "PATCH"});
+        assert!(matches!(
+            c.bulk_result(&title_patch(1, "x"), &no_status).unwrap_err(),
+            ScimError::BadResponse { .. }
+        ));
+        let no_location = json!({"status": "201"});
+        assert!(c.bulk_result(&create, &no_location).is_err());
+    }
+
     #[test]
     fn backoff_grows_and_is_capped() {
         let opts = ClientOptions {
