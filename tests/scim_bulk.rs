@@ -125,8 +125,10 @@ fn kinds(plan: &Plan) -> Vec<(Action, String)> {
         .collect()
 }
 
-/// Writes the server took: single POSTs and PATCHes, and Bulk requests.
+/// Writes the server took: single POSTs and PATCHes, and Bulk requests. (Once its log is still:
+/// it logs a request after answering it.)
 fn writes(server: &ScimServer) -> (usize, usize) {
+    server.settled_writes();
     let bulk = server.logged_at("POST", "Bulk");
     (server.logged("POST") + server.logged("PATCH") - bulk, bulk)
 }
@@ -261,6 +263,7 @@ async fn a_stale_version_fails_only_its_bulk_operation() {
     assert_eq!(plan.summary.update, 20);
     // An admin edits one user (an unmapped attribute): its ETag moves.
     server.replace_attribute("u00007", "nickName", "Seven");
+    server.settled_writes();
     let patches = server.logged("PATCH");
 
     let applied = site.apply(&plan).await;
@@ -281,6 +284,7 @@ async fn a_stale_version_fails_only_its_bulk_operation() {
     assert_eq!(t["u00007"], "Old");
     assert!(t.iter().all(|(u, v)| u == "u00007" || v == "New"), "{t:?}");
     // All in one Bulk request, no single PATCH.
+    server.settled_writes();
     assert_eq!(server.logged_at("POST", "Bulk"), 1);
     assert_eq!(server.logged("PATCH"), patches);
     // Planning again converges.
@@ -377,6 +381,7 @@ async fn a_bulk_request_refused_whole_is_sent_again_as_single_requests() {
         assert!(report.is_complete(), "{status}: {report:#?}");
         assert!(titles(&server).values().all(|t| t == "New"));
         // Applied once each: a second write with the same If-Match would have been stale.
+        server.settled_writes();
         assert_eq!(server.logged_at("POST", "Bulk"), 0, "{status}");
         assert_eq!(server.logged("PATCH"), 10, "{status}");
     }
@@ -386,6 +391,7 @@ async fn a_bulk_request_refused_whole_is_sent_again_as_single_requests() {
     let url = flaky_proxy(server.port, 1, 503, 0).await;
     let (_, report) = apply_through(&server, &site, &url).await;
     assert!(report.is_complete(), "{report:#?}");
+    server.settled_writes();
     assert_eq!(server.logged_at("POST", "Bulk"), 1);
     assert_eq!(server.logged("PATCH"), 0);
 }
