@@ -5,8 +5,10 @@
 //! through the cache in CACHE_DIR (`read`: a cold read, the directory is empty; `warm`: after
 //! an earlier `read`), and print `count seconds mode users_fetched same`, where `same` says
 //! (checked after the timing) whether the state equals a plain full read's.
-//! `scim_bench apply URL TOKEN_FILE N VALUE CONCURRENCY` — plan N job_title updates to VALUE and
-//! apply them; print `applied seconds`.
+//! `scim_bench apply URL TOKEN_FILE N VALUE CONCURRENCY [BULK]` — plan N job_title updates to
+//! VALUE and apply them; print `applied seconds`. `BULK`: operations per SCIM Bulk request, or
+//! `off` for one request per update; without it, apply's default (Bulk when the server announces
+//! it, batches of 200).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -18,8 +20,11 @@ use roster::plan::{Action, Change, FieldChange, Inputs, Plan};
 #[tokio::main]
 async fn main() -> miette::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let usage =
-        || miette::miette!("usage: scim_bench read|apply URL TOKEN_FILE [N VALUE CONCURRENCY]");
+    let usage = || {
+        miette::miette!(
+            "usage: scim_bench read|warm URL TOKEN_FILE CACHE_DIR | apply URL TOKEN_FILE N VALUE CONCURRENCY [BULK]"
+        )
+    };
     let (mode, url, token_file) = match &args[..] {
         [_, mode, url, token, ..] => (mode.as_str(), url.as_str(), token.as_str()),
         _ => return Err(usage()),
@@ -27,8 +32,14 @@ async fn main() -> miette::Result<()> {
     let token =
         std::fs::read_to_string(token_file).map_err(|e| miette::miette!("{token_file}: {e}"))?;
     let concurrency = args.get(6).and_then(|c| c.parse().ok()).unwrap_or(4);
+    let bulk = match args.get(7).map(String::as_str) {
+        None => ClientOptions::default().bulk,
+        Some("off") => None,
+        Some(n) => Some(n.parse().map_err(|_| usage())?),
+    };
     let opts = ClientOptions {
         concurrency,
+        bulk,
         timeout: Duration::from_secs(60),
         ..ClientOptions::default()
     };

@@ -4,12 +4,23 @@
 //! Order, safe when interrupted (each phase finishes before the next starts): links, renames
 //! (one at a time, in the plan's dependency order, so a target name is free when its rename
 //! runs), creates, updates, reactivations, grants, revokes, blocks. Within a phase, changes run
-//! concurrently up to the client's `concurrency`.
+//! concurrently up to the client's `concurrency`. A new account's id is known before the grants
+//! that need it, since grants are a later phase (no `bulkId` references are needed).
 //!
-//! Every write carries `If-Match` with the plan's ETag when the service supports ETags; after
-//! Roster's own write to a resource, the ETag the server answered with is used for the next
-//! write to it. A 412 marks the change `stale`; the run goes on. Once the service is
-//! unreachable, the changes not yet tried are marked failed without trying them.
+//! When the service announces SCIM Bulk (RFC 7644 §3.7) and `intranet.scim.bulk.enabled` is on,
+//! the writes of a phase (but renames, sent one at a time) go as Bulk requests, batched by the
+//! client ([`ScimClient::batches`]); each operation still gets its own outcome. No
+//! `failOnErrors` is sent, so the service goes on past a failed operation as apply goes on past
+//! a failed change. A Bulk request refused as a whole before any operation ran (404, 405, 413,
+//! 501) is resent as single requests, and the rest of the run does without Bulk; one that failed
+//! otherwise is resent only where the client's retry rules make it safe, and then each of its
+//! changes is failed, never resent (see [`ScimClient::bulk`]).
+//!
+//! Every write carries `If-Match` with the plan's ETag when the service supports ETags (in a
+//! Bulk request: the operation's `version`, which acts the same); after Roster's own write to a
+//! resource, the ETag the server answered with is used for the next write to it. A 412 marks the
+//! change `stale`; the run goes on. Once the service is unreachable, the changes not yet tried
+//! are marked failed without trying them.
 //!
 //! # Exit codes (for the CLI)
 //! - [`EXIT_OK`] (0): every change applied (or the plan was empty).
@@ -24,13 +35,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use futures_util::future::join_all;
+use futures_util::stream::{self, StreamExt};
 use miette::Diagnostic;
 use serde::Serialize;
 use serde_json::{json, Value};
 use thiserror::Error;
 
 use crate::intranet::fields::{self, Field};
-use crate::intranet::scim::{Capabilities, Endpoint, ScimClient, ScimError, Written};
+use crate::intranet::scim::{
+    self, Batch, Capabilities, Endpoint, Patch, ScimClient, ScimError, Write, Written,
+};
 use crate::model::IntranetState;
 use crate::plan::{Action, Change, FieldChange, Plan};
 
@@ -85,6 +99,22 @@ impl Outcome {
         Outcome::Failed {
             http_status: None,
             detail: detail.into(),
+        }
+    }
+    /// A change whose write went in a Bulk request that failed as a whole.
+    fn from_bulk_error(e: &ScimError, writes: usize) -> Outcome {
+        match Outcome::from_error(e) {
+            Outcome::Failed {
+                http_status,
+                detail,
+            } => Outcome::Failed {
+                http_status,
+                detail: format!(
+                    "the Bulk request of {writes} writes carrying it failed as a whole (some may \
+                     have been applied: plan again to see what is left): {detail}"
+                ),
+            },
+            other => other,
         }
     }
     fn from_error(e: &ScimError) -> Outcome {
@@ -231,12 +261,22 @@ pub fn check_fresh(saved: &Plan, config_digest: &str, fresh: &Plan) -> Result<()
 /// Shared state of one run.
 struct Run<'a> {
     client: &'a ScimClient,
+    caps: &'a Capabilities,
     etags: bool,
     /// Lowercased username → SCIM id, from the intranet as read plus creates and renames.
     ids: Mutex<HashMap<String, String>>,
     /// SCIM id → ETag after Roster's own write (`None`: written, ETag unknown).
     written: Mutex<HashMap<String, Option<String>>>,
     down: AtomicBool,
+    /// The service refused a Bulk request as a whole: single requests from then on.
+    no_bulk: AtomicBool,
+}
+
+/// A write's result: what the service answered, or the outcome of a write that did not happen.
+type Sent = Result<Written, Outcome>;
+
+fn outcome_of(sent: Sent) -> Outcome {
+    sent.map_or_else(|o| o, |_| Outcome::Applied)
 }
 
 impl Run<'_> {
@@ -279,30 +319,121 @@ impl Run<'_> {
         })
     }
 
-    async fn patch(
-        &self,
-        endpoint: Endpoint,
-        id: &str,
-        ops: Vec<Value>,
-        planned: Option<&str>,
-    ) -> Outcome {
-        if let Some(o) = self.skipped() {
-            return o;
-        }
-        if ops.is_empty() {
-            return Outcome::failed("no SCIM operation for these field changes");
-        }
-        let tag = self.if_match(id, planned);
-        match self.client.patch(endpoint, id, ops, tag.as_deref()).await {
+    /// A PATCH of `id`, with the `If-Match` it is due.
+    fn patch(&self, endpoint: Endpoint, id: &str, ops: Vec<Value>, planned: Option<&str>) -> Write {
+        Write::Patch(Patch {
+            endpoint,
+            id: id.to_string(),
+            operations: ops,
+            if_match: self.if_match(id, planned),
+        })
+    }
+
+    /// What the service answered to one write, recorded (the ETag after Roster's own write).
+    fn settle(&self, answer: Result<Written, ScimError>) -> Sent {
+        match answer {
             Ok(w) => {
-                self.record(id, &w);
-                Outcome::Applied
+                if let Some(id) = &w.id {
+                    self.record(id, &w);
+                }
+                Ok(w)
             }
             Err(e) => {
                 self.note(&e);
-                Outcome::from_error(&e)
+                Err(Outcome::from_error(&e))
             }
         }
+    }
+
+    async fn send_one(&self, write: &Write) -> Sent {
+        if let Some(o) = self.skipped() {
+            return Err(o);
+        }
+        self.settle(self.client.write(write).await)
+    }
+
+    /// Send every write, each as its own request or as an operation of a Bulk request (as the
+    /// client batches them); one result per write, in order. Batches run concurrently up to the
+    /// client's `concurrency`, and start in order, so that once the service is unreachable the
+    /// ones not yet started are not tried.
+    async fn send(&self, writes: &[Write]) -> Vec<Sent> {
+        let batches = if self.no_bulk.load(Ordering::SeqCst) {
+            (0..writes.len()).map(Batch::Single).collect()
+        } else {
+            self.client.batches(self.caps, writes)
+        };
+        let done: Vec<Vec<(usize, Sent)>> = stream::iter(batches)
+            .map(|batch| self.send_batch(writes, batch))
+            .buffered(self.client.concurrency().max(1))
+            .collect()
+            .await;
+        let mut results: Vec<Option<Sent>> = vec![None; writes.len()];
+        for (i, sent) in done.into_iter().flatten() {
+            results[i] = Some(sent);
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(Outcome::failed("not attempted"))))
+            .collect()
+    }
+
+    async fn send_batch(&self, writes: &[Write], batch: Batch) -> Vec<(usize, Sent)> {
+        let range = match batch {
+            Batch::Single(i) => return vec![(i, self.send_one(&writes[i]).await)],
+            Batch::Bulk(range) => range,
+        };
+        if let Some(o) = self.skipped() {
+            return range.map(|i| (i, Err(o.clone()))).collect();
+        }
+        match self.client.bulk(writes, range.clone()).await {
+            Ok(answers) => range
+                .zip(answers)
+                .map(|(i, a)| (i, self.settle(a)))
+                .collect(),
+            // Refused before any operation ran (no Bulk after all, or too large): nothing was
+            // written, so each write goes again on its own, and the rest of the run does without
+            // Bulk.
+            Err(e) if scim::refused_whole(&e) => {
+                self.no_bulk.store(true, Ordering::SeqCst);
+                join_all(range.map(|i| async move { (i, self.send_one(&writes[i]).await) })).await
+            }
+            // Failed as a whole after it may have reached the service (the client already
+            // resent it where that is safe): some of its operations may have run, so none is
+            // sent again; each is reported failed, and the next plan shows what is left.
+            Err(e) => {
+                self.note(&e);
+                let o = Outcome::from_bulk_error(&e, range.len());
+                range.map(|i| (i, Err(o.clone()))).collect()
+            }
+        }
+    }
+
+    /// Send the writes of `prepared` (those that could be made), and pair each key with its
+    /// result.
+    async fn send_prepared<K>(&self, prepared: Vec<(K, Result<Write, Outcome>)>) -> Vec<(K, Sent)> {
+        let mut writes = Vec::new();
+        let keys: Vec<(K, Option<Outcome>)> = prepared
+            .into_iter()
+            .map(|(k, p)| match p {
+                Ok(w) => {
+                    writes.push(w);
+                    (k, None)
+                }
+                Err(o) => (k, Some(o)),
+            })
+            .collect();
+        let mut sent = self.send(&writes).await.into_iter();
+        keys.into_iter()
+            .map(|(k, unsent)| {
+                let result = match unsent {
+                    Some(o) => Err(o),
+                    None => sent
+                        .next()
+                        .unwrap_or_else(|| Err(Outcome::failed("not attempted"))),
+                };
+                (k, result)
+            })
+            .collect()
     }
 
     /// Field changes with `manager` turned from the plan's username into the manager's SCIM id.
@@ -324,22 +455,22 @@ impl Run<'_> {
             .collect()
     }
 
-    async fn user_change(&self, c: &Change) -> Outcome {
+    /// The PATCH of a link, rename, update, reactivation or block.
+    fn user_change(&self, c: &Change) -> Result<Write, Outcome> {
         let Some(id) = c.intranet_id.as_deref() else {
-            return Outcome::failed("the plan gives no intranet id for this account");
+            return Err(Outcome::failed(
+                "the plan gives no intranet id for this account",
+            ));
         };
         let ops = match c.action {
             Action::Reactivate => vec![json!({"op": "replace", "path": "active", "value": true})],
             Action::Block => vec![json!({"op": "replace", "path": "active", "value": false})],
             Action::Rename | Action::Update | Action::Link => {
-                let fields = match self.resolve_fields(&c.fields) {
-                    Ok(f) => f,
-                    Err(detail) => return Outcome::failed(detail),
-                };
+                let fields = self.resolve_fields(&c.fields).map_err(Outcome::failed)?;
                 let mut ops = Vec::new();
                 if c.action == Action::Link {
                     let Some(ext) = &c.external_id else {
-                        return Outcome::failed("a link needs the directory's immutable ID");
+                        return Err(Outcome::failed("a link needs the directory's immutable ID"));
                     };
                     ops.push(json!({"op": "replace", "path": "externalId", "value": ext}));
                 }
@@ -347,12 +478,18 @@ impl Run<'_> {
                 ops
             }
             Action::Create | Action::Grant | Action::Revoke => {
-                return Outcome::failed("not a change to an existing account");
+                return Err(Outcome::failed("not a change to an existing account"));
             }
         };
-        let outcome = self
-            .patch(Endpoint::Users, id, ops, c.etag.as_deref())
-            .await;
+        if ops.is_empty() {
+            return Err(Outcome::failed("no SCIM operation for these field changes"));
+        }
+        Ok(self.patch(Endpoint::Users, id, ops, c.etag.as_deref()))
+    }
+
+    /// After a user change was sent: a rename moves the username → id entry.
+    fn user_changed(&self, c: &Change, sent: Sent) -> Outcome {
+        let outcome = outcome_of(sent);
         if c.action == Action::Rename && outcome == Outcome::Applied {
             let old = c
                 .fields
@@ -362,17 +499,29 @@ impl Run<'_> {
             if let (Some(old), Ok(mut ids)) = (old, self.ids.lock()) {
                 ids.remove(&old.to_lowercase());
             }
-            self.set_id(&c.username, id);
+            if let Some(id) = &c.intranet_id {
+                self.set_id(&c.username, id);
+            }
         }
         outcome
     }
 
-    /// POST a new account. A manager that is itself created in this run and not yet known is
-    /// left out and returned, to be set once every create is done.
-    async fn create(&self, c: &Change) -> (Outcome, Option<(String, String)>) {
-        if let Some(o) = self.skipped() {
-            return (o, None);
-        }
+    /// Link, update, reactivate or block: every change of the phase at once.
+    async fn user_changes(&self, items: &[(usize, &Change)]) -> Vec<(usize, Outcome)> {
+        let prepared = items
+            .iter()
+            .map(|(i, c)| ((*i, *c), self.user_change(c)))
+            .collect();
+        self.send_prepared(prepared)
+            .await
+            .into_iter()
+            .map(|((i, c), sent)| (i, self.user_changed(c, sent)))
+            .collect()
+    }
+
+    /// The POST of a new account. A manager that is itself created in this run (not yet known)
+    /// is left out and returned, to be set once every create is done.
+    fn create(&self, c: &Change) -> Result<(Write, Option<String>), Outcome> {
         let mut deferred = None;
         let mut values: Vec<(Field, Option<String>)> = Vec::new();
         for f in &c.fields {
@@ -380,10 +529,10 @@ impl Run<'_> {
                 continue;
             }
             let Some(field) = Field::parse(&f.name) else {
-                return (
-                    Outcome::failed(format!("unknown intranet field `{}`", f.name)),
-                    None,
-                );
+                return Err(Outcome::failed(format!(
+                    "unknown intranet field `{}`",
+                    f.name
+                )));
             };
             let mut value = f.after.clone();
             if f.name == "manager" {
@@ -400,51 +549,86 @@ impl Run<'_> {
             .iter()
             .map(|(f, v)| (f.clone(), v.as_deref()))
             .collect();
-        let body = fields::user_resource(&c.username, c.external_id.as_deref(), true, &pairs);
-        match self.client.create_user(&body).await {
-            Ok(w) => {
-                let id = w.id.clone().unwrap_or_default();
-                self.set_id(&c.username, &id);
-                self.record(&id, &w);
-                (Outcome::Applied, deferred.map(|m| (id, m)))
-            }
-            Err(e) => {
-                self.note(&e);
-                (Outcome::from_error(&e), None)
-            }
-        }
+        let resource = fields::user_resource(&c.username, c.external_id.as_deref(), true, &pairs);
+        Ok((Write::Create { resource }, deferred))
     }
 
-    async fn set_manager(&self, id: &str, manager: &str) -> Outcome {
+    /// Every create of the phase, then the managers that were created in it.
+    async fn creates(&self, items: &[(usize, &Change)]) -> Vec<(usize, Outcome)> {
+        let prepared = items
+            .iter()
+            .map(|(i, c)| match self.create(c) {
+                Ok((w, deferred)) => ((*i, *c, deferred), Ok(w)),
+                Err(o) => ((*i, *c, None), Err(o)),
+            })
+            .collect();
+        let mut r = Vec::new();
+        let mut deferred = Vec::new();
+        for ((i, c, manager), sent) in self.send_prepared(prepared).await {
+            match sent {
+                Ok(w) => {
+                    let id = w.id.unwrap_or_default();
+                    self.set_id(&c.username, &id);
+                    match manager {
+                        Some(m) => deferred.push((i, id, m)),
+                        None => r.push((i, Outcome::Applied)),
+                    }
+                }
+                Err(o) => r.push((i, o)),
+            }
+        }
+        // Made once every create has its id, so that a manager created in this run resolves.
+        let mut managers = Vec::new();
+        for (i, id, m) in deferred {
+            match self.set_manager(&id, &m) {
+                Ok(w) => managers.push((i, Ok(w))),
+                Err(o) => r.push((i, o)),
+            }
+        }
+        r.extend(
+            self.send_prepared(managers)
+                .await
+                .into_iter()
+                .map(|(i, sent)| {
+                    let o = match outcome_of(sent) {
+                        Outcome::Applied => Outcome::Applied,
+                        Outcome::Failed {
+                            http_status,
+                            detail,
+                        } => Outcome::Failed {
+                            http_status,
+                            detail: format!("created, but setting the manager failed: {detail}"),
+                        },
+                        Outcome::Stale { detail } => Outcome::Stale {
+                            detail: format!("created, but setting the manager: {detail}"),
+                        },
+                    };
+                    (i, o)
+                }),
+        );
+        r
+    }
+
+    /// The PATCH that sets a new account's manager.
+    fn set_manager(&self, id: &str, manager: &str) -> Result<Write, Outcome> {
         let Some(manager_id) = self.id_of(manager) else {
-            return Outcome::failed(format!(
+            return Err(Outcome::failed(format!(
                 "created, but manager {manager} has no intranet account"
-            ));
+            )));
         };
         let op = json!({"op": "replace", "path": Field::Enterprise(vec!["manager".into(), "value".into()]).patch_path(), "value": manager_id});
-        match self.patch(Endpoint::Users, id, vec![op], None).await {
-            Outcome::Applied => Outcome::Applied,
-            Outcome::Failed {
-                http_status,
-                detail,
-            } => Outcome::Failed {
-                http_status,
-                detail: format!("created, but setting the manager failed: {detail}"),
-            },
-            Outcome::Stale { detail } => Outcome::Stale {
-                detail: format!("created, but setting the manager: {detail}"),
-            },
-        }
+        Ok(self.patch(Endpoint::Users, id, vec![op], None))
     }
 
-    /// One PATCH per group for all of its grants (or revokes) in this phase.
-    async fn role_batch(
+    /// One PATCH per group for all of its grants (or revokes) in this phase: the members it
+    /// adds or removes (by change index), or the outcome of changes that cannot be made.
+    fn role_batch(
         &self,
         group_id: &str,
         planned_etag: Option<&str>,
         items: &[(usize, &Change)],
-    ) -> Vec<(usize, Outcome)> {
-        let mut out = Vec::new();
+        out: &mut Vec<(usize, Outcome)>,
+    ) -> Option<(Vec<usize>, Write)> {
         let mut members = Vec::new();
         for (i, c) in items {
             let id = c.intranet_id.clone().or_else(|| self.id_of(&c.username));
@@ -459,10 +643,10 @@ impl Run<'_> {
                 )),
             }
         }
+        let grant = items.first()?.1.action == Action::Grant;
         if members.is_empty() {
-            return out;
+            return None;
         }
-        let grant = items[0].1.action == Action::Grant;
         let ops = if grant {
             let values: Vec<Value> = members.iter().map(|(_, id)| json!({"value": id})).collect();
             vec![json!({"op": "add", "path": "members", "value": values})]
@@ -472,11 +656,39 @@ impl Run<'_> {
                 .map(|(_, id)| json!({"op": "remove", "path": format!("members[value eq \"{}\"]", id.replace('"', "\\\""))}))
                 .collect()
         };
-        let outcome = self
-            .patch(Endpoint::Groups, group_id, ops, planned_etag)
-            .await;
-        out.extend(members.into_iter().map(|(i, _)| (i, outcome.clone())));
-        out
+        let write = self.patch(Endpoint::Groups, group_id, ops, planned_etag);
+        Some((members.into_iter().map(|(i, _)| i).collect(), write))
+    }
+
+    /// Grants (or revokes): one write per group, its outcome for each of its changes.
+    async fn role_changes(&self, items: Vec<(usize, &Change)>) -> Vec<(usize, Outcome)> {
+        let mut by_group: BTreeMap<&str, Vec<(usize, &Change)>> = BTreeMap::new();
+        let mut r = Vec::new();
+        for (i, c) in items {
+            match &c.role {
+                Some(role) => by_group
+                    .entry(role.group_id.as_str())
+                    .or_default()
+                    .push((i, c)),
+                None => r.push((i, Outcome::failed("a role change without its role"))),
+            }
+        }
+        let mut prepared = Vec::new();
+        for (gid, batch) in &by_group {
+            let etag = batch[0]
+                .1
+                .role
+                .as_ref()
+                .and_then(|r| r.group_etag.as_deref());
+            if let Some((members, write)) = self.role_batch(gid, etag, batch, &mut r) {
+                prepared.push((members, Ok(write)));
+            }
+        }
+        for (members, sent) in self.send_prepared(prepared).await {
+            let o = outcome_of(sent);
+            r.extend(members.into_iter().map(|i| (i, o.clone())));
+        }
+        r
     }
 }
 
@@ -490,6 +702,7 @@ pub async fn apply(
 ) -> ApplyReport {
     let run = Run {
         client,
+        caps,
         etags: caps.etag,
         ids: Mutex::new(
             observed
@@ -500,6 +713,7 @@ pub async fn apply(
         ),
         written: Mutex::new(HashMap::new()),
         down: AtomicBool::new(false),
+        no_bulk: AtomicBool::new(false),
     };
     let mut outcomes: Vec<Option<Outcome>> = vec![None; plan.changes.len()];
     let phases = [
@@ -523,69 +737,26 @@ pub async fn apply(
             continue;
         }
         let results: Vec<(usize, Outcome)> = match phase {
+            // One at a time, each sent on its own: a rename's target name is free only once the
+            // renames before it are done.
             Action::Rename => {
                 let mut r = Vec::new();
                 for (i, c) in items {
-                    r.push((i, run.user_change(c).await));
+                    let sent = match run.user_change(c) {
+                        Ok(w) => run
+                            .send(std::slice::from_ref(&w))
+                            .await
+                            .pop()
+                            .unwrap_or_else(|| Err(Outcome::failed("not attempted"))),
+                        Err(o) => Err(o),
+                    };
+                    r.push((i, run.user_changed(c, sent)));
                 }
                 r
             }
-            Action::Create => {
-                let created = join_all(
-                    items
-                        .iter()
-                        .map(|(i, c)| async { (*i, run.create(c).await) }),
-                )
-                .await;
-                let mut r = Vec::new();
-                let mut deferred = Vec::new();
-                for (i, (o, d)) in created {
-                    match d {
-                        Some((id, manager)) => deferred.push((i, id, manager)),
-                        None => r.push((i, o)),
-                    }
-                }
-                let managers = join_all(
-                    deferred
-                        .iter()
-                        .map(|(i, id, m)| async { (*i, run.set_manager(id, m).await) }),
-                )
-                .await;
-                r.extend(managers);
-                r
-            }
-            Action::Grant | Action::Revoke => {
-                let mut by_group: BTreeMap<&str, Vec<(usize, &Change)>> = BTreeMap::new();
-                let mut r = Vec::new();
-                for (i, c) in items {
-                    match &c.role {
-                        Some(role) => by_group
-                            .entry(role.group_id.as_str())
-                            .or_default()
-                            .push((i, c)),
-                        None => r.push((i, Outcome::failed("a role change without its role"))),
-                    }
-                }
-                let batches = join_all(by_group.iter().map(|(gid, batch)| {
-                    let etag = batch[0]
-                        .1
-                        .role
-                        .as_ref()
-                        .and_then(|r| r.group_etag.as_deref());
-                    run.role_batch(gid, etag, batch)
-                }))
-                .await;
-                r.extend(batches.into_iter().flatten());
-                r
-            }
-            _ => {
-                join_all(
-                    items
-                        .iter()
-                        .map(|(i, c)| async { (*i, run.user_change(c).await) }),
-                )
-                .await
-            }
+            Action::Create => run.creates(&items).await,
+            Action::Grant | Action::Revoke => run.role_changes(items).await,
+            _ => run.user_changes(&items).await,
         };
         for (i, o) in results {
             outcomes[i] = Some(o);

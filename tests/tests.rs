@@ -13,4 +13,5 @@ mod policy;
 mod properties;
 mod reconcile;
 mod scim;
+mod scim_bulk;
 mod workflows;

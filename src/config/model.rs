@@ -182,12 +182,47 @@ pub struct ScimConfig {
     /// Keep a verified cache of the Users read (in `.roster/` next to the config, or in
     /// `$ROSTER_DATA_DIR`), so that the next read asks the server only for the Users changed
     /// since, and falls back to reading everything on any doubt. `false`: always read everything.
-    #[serde(default = "default_cache")]
+    #[serde(default = "default_true")]
     pub cache: bool,
+    /// How `apply` groups its writes into SCIM Bulk requests (RFC 7644 §3.7).
+    #[serde(default)]
+    pub bulk: BulkConfig,
 }
 
-fn default_cache() -> bool {
+/// SCIM Bulk for `apply`: many writes in one request, which is much faster against a service
+/// whose cost is per request. Each operation still carries the plan's ETag (as the operation's
+/// `version`, which acts as `If-Match`) and gets its own outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkConfig {
+    /// Send writes as Bulk requests when the service's `/ServiceProviderConfig` announces Bulk
+    /// support (default `true`). `false`: one request per write, as without Bulk.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Operations per Bulk request (default 200), further capped by the service's announced
+    /// `maxOperations`; a request is also kept within its `maxPayloadSize`.
+    #[serde(default = "default_bulk_batch")]
+    #[schemars(range(min = 1))]
+    pub batch: usize,
+}
+
+impl Default for BulkConfig {
+    fn default() -> Self {
+        BulkConfig {
+            enabled: true,
+            batch: default_bulk_batch(),
+        }
+    }
+}
+
+fn default_true() -> bool {
     true
+}
+/// Measured against scim2-server: 200 operations a request was fastest (50: slower, 1000: no
+/// better), and keeps one failed request small.
+pub const DEFAULT_BULK_BATCH: usize = 200;
+fn default_bulk_batch() -> usize {
+    DEFAULT_BULK_BATCH
 }
 
 fn default_concurrency() -> usize {

@@ -30,6 +30,7 @@ use crate::intranet::snapshot::{state_from_resources, to_snapshot, Resources};
 use crate::model::IntranetState;
 
 const SCIM_JSON: &str = "application/scim+json";
+const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
 
 /// Page size asked for when the server announces no `maxResults`. The server may answer with
 /// fewer per page; paging follows what it really returns.
@@ -178,6 +179,9 @@ pub struct ClientOptions {
     /// First backoff delay; doubled each attempt, with jitter, capped by `max_backoff`.
     pub backoff: Duration,
     pub max_backoff: Duration,
+    /// Writes per SCIM Bulk request when the service announces Bulk (capped by its
+    /// `maxOperations`); `None`: never Bulk, one request per write.
+    pub bulk: Option<usize>,
 }
 
 impl Default for ClientOptions {
@@ -188,6 +192,7 @@ impl Default for ClientOptions {
             retries: 4,
             backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(10),
+            bulk: Some(crate::config::DEFAULT_BULK_BATCH),
         }
     }
 }
@@ -203,6 +208,10 @@ pub struct Capabilities {
     pub max_results: Option<usize>,
     /// The User resource type lists the enterprise extension.
     pub enterprise: bool,
+    /// `bulk.maxOperations`: the most operations one Bulk request may hold.
+    pub bulk_max_operations: Option<usize>,
+    /// `bulk.maxPayloadSize`: the largest Bulk request body, in bytes.
+    pub bulk_max_payload: Option<usize>,
 }
 
 /// A successful write: the resource's id (known for creates) and its new ETag, if the server gave
@@ -227,6 +236,91 @@ impl Endpoint {
             Endpoint::Groups => "Groups",
         }
     }
+
+    /// `Users/<id>`, relative to the base URL.
+    fn resource(self, id: &str) -> String {
+        format!("{}/{}", self.path(), urlencode(id))
+    }
+}
+
+/// One write `apply` makes: sent as its own request, or as one operation of a Bulk request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    /// POST a new User.
+    Create {
+        resource: Value,
+    },
+    Patch(Patch),
+}
+
+/// PATCH a resource with PatchOp operations; `if_match` is the ETag it must still have.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Patch {
+    pub endpoint: Endpoint,
+    pub id: String,
+    pub operations: Vec<Value>,
+    pub if_match: Option<String>,
+}
+
+impl Write {
+    /// The operation of a Bulk request (RFC 7644 §3.7) that does this write. `version` carries
+    /// the ETag, and acts as `If-Match` does on a single request (a mismatch answers 412).
+    fn bulk_operation(&self, bulk_id: &str) -> Value {
+        match self {
+            Write::Create { resource } => json!({
+                "method": "POST",
+                "bulkId": bulk_id,
+                "path": format!("/{}", Endpoint::Users.path()),
+                "data": resource,
+            }),
+            Write::Patch(p) => {
+                let mut op = json!({
+                    "method": "PATCH",
+                    "bulkId": bulk_id,
+                    "path": format!("/{}", p.endpoint.resource(&p.id)),
+                    "data": patch_body(&p.operations),
+                });
+                if let Some(tag) = &p.if_match {
+                    op["version"] = json!(tag);
+                }
+                op
+            }
+        }
+    }
+
+    fn method(&self) -> Method {
+        match self {
+            Write::Create { .. } => Method::POST,
+            Write::Patch(_) => Method::PATCH,
+        }
+    }
+}
+
+/// How a list of writes is sent: ranges of indices into it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Batch {
+    /// One write, as its own request.
+    Single(usize),
+    /// These writes, as the operations of one Bulk request.
+    Bulk(std::ops::Range<usize>),
+}
+
+/// The `bulkId` of the write at `index` of the list being sent: unique within any request.
+fn bulk_id(index: usize) -> String {
+    format!("w{index}")
+}
+
+/// A BulkRequest body around serialized operations. No `failOnErrors`: RFC 7644 §3.7.3 has the
+/// service then go on past failed operations, as `apply` goes on past a failed change.
+fn bulk_body(operations: &[String]) -> String {
+    format!(
+        "{{\"schemas\":[\"{BULK_REQUEST}\"],\"Operations\":[{}]}}",
+        operations.join(",")
+    )
+}
+
+fn patch_body(operations: &[Value]) -> Value {
+    json!({ "schemas": [PATCH_OP], "Operations": operations })
 }
 
 /// An async SCIM 2.0 client. Cheap to clone; clones share the connection pool and the
@@ -333,13 +427,7 @@ fn describe(e: &reqwest::Error) -> String {
 /// Parse the SCIM error body (`detail`, `scimType`), falling back to the raw text.
 fn error_detail(body: &str) -> (Option<String>, String) {
     match serde_json::from_str::<Value>(body) {
-        Ok(v) => (
-            v.get("scimType").and_then(Value::as_str).map(String::from),
-            v.get("detail")
-                .and_then(Value::as_str)
-                .map(String::from)
-                .unwrap_or_else(|| body.trim().to_string()),
-        ),
+        Ok(v) => error_parts(&v, body.trim()),
         Err(_) => (
             None,
             body.chars()
@@ -349,6 +437,20 @@ fn error_detail(body: &str) -> (Option<String>, String) {
                 .to_string(),
         ),
     }
+}
+
+/// `scimType` and `detail` of a SCIM Error object; `fallback` when it has no `detail`.
+fn error_parts(error: &Value, fallback: &str) -> (Option<String>, String) {
+    (
+        error
+            .get("scimType")
+            .and_then(Value::as_str)
+            .map(String::from),
+        error
+            .get("detail")
+            .and_then(Value::as_str)
+            .map_or_else(|| fallback.to_string(), String::from),
+    )
 }
 
 struct Answer {
@@ -369,6 +471,7 @@ impl ScimClient {
         let opts = ClientOptions {
             concurrency: cfg.concurrency.max(1),
             timeout: Duration::from_secs(cfg.timeout.max(1)),
+            bulk: cfg.bulk.enabled.then_some(cfg.bulk.batch.max(1)),
             ..ClientOptions::default()
         };
         ScimClient::new(&cfg.url, token, &cfg.headers, cfg.insecure, opts)
@@ -430,12 +533,15 @@ impl ScimClient {
 
     /// One request, with bounded concurrency and retries on 429/502/503/504 and on connection
     /// failures (honouring `Retry-After`). Other 4xx are never retried. Non-2xx become errors.
+    /// A timeout after the request went out is retried only when it is `idempotent`: sending it
+    /// twice must do no more than sending it once.
     async fn send(
         &self,
         method: Method,
         url: Url,
-        body: Option<&Value>,
+        body: Option<&str>,
         if_match: Option<&str>,
+        idempotent: bool,
     ) -> Result<Answer, ScimError> {
         let mut attempt = 0u32;
         loop {
@@ -444,7 +550,7 @@ impl ScimClient {
                 .request(method.clone(), url.clone())
                 .header(AUTHORIZATION, self.auth.clone());
             if let Some(b) = body {
-                req = req.header(CONTENT_TYPE, SCIM_JSON).body(b.to_string());
+                req = req.header(CONTENT_TYPE, SCIM_JSON).body(b.to_owned());
             }
             if let Some(tag) = if_match {
                 req = req.header(IF_MATCH, tag);
@@ -474,8 +580,8 @@ impl ScimClient {
             match result {
                 Err(e) => {
                     // A request that never reached the server (connect) is safe to resend; a
-                    // timeout after sending is not, for a POST.
-                    let safe = e.is_connect() || (method != Method::POST && e.is_timeout());
+                    // timeout after sending is not, unless the request is idempotent.
+                    let safe = e.is_connect() || (idempotent && e.is_timeout());
                     if safe && attempt < self.opts.retries {
                         attempt += 1;
                         tokio::time::sleep(delay).await;
@@ -519,21 +625,8 @@ impl ScimClient {
         headers: &HeaderMap,
         text: &str,
     ) -> Result<Answer, ScimError> {
-        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            return Err(ScimError::Unauthorized {
-                url: self.base.to_string(),
-                status: status.as_u16(),
-            });
-        }
         if !status.is_success() {
-            let (scim_type, detail) = error_detail(text);
-            return Err(ScimError::Http {
-                method: method.to_string(),
-                url: url.to_string(),
-                status: status.as_u16(),
-                scim_type,
-                detail,
-            });
+            return Err(self.refusal(method, url, status.as_u16(), error_detail(text)));
         }
         let body = if text.trim().is_empty() {
             None
@@ -553,9 +646,34 @@ impl ScimClient {
         Ok(Answer { status, etag, body })
     }
 
+    /// The error for a non-2xx status, of a whole request or of one Bulk operation.
+    fn refusal(
+        &self,
+        method: &Method,
+        url: &Url,
+        status: u16,
+        (scim_type, detail): (Option<String>, String),
+    ) -> ScimError {
+        if status == 401 || status == 403 {
+            return ScimError::Unauthorized {
+                url: self.base.to_string(),
+                status,
+            };
+        }
+        ScimError::Http {
+            method: method.to_string(),
+            url: url.to_string(),
+            status,
+            scim_type,
+            detail,
+        }
+    }
+
     async fn get(&self, path: &str) -> Result<Value, ScimError> {
         let url = self.url(path)?;
-        let ans = self.send(Method::GET, url.clone(), None, None).await?;
+        let ans = self
+            .send(Method::GET, url.clone(), None, None, true)
+            .await?;
         ans.body.ok_or_else(|| ScimError::BadResponse {
             url: url.to_string(),
             problem: "empty body".into(),
@@ -577,6 +695,13 @@ impl ScimClient {
             .and_then(Value::as_u64)
             .and_then(|n| usize::try_from(n).ok())
             .filter(|n| *n > 0);
+        let bulk_limit = |k: &str| {
+            spc.get("bulk")
+                .and_then(|b| b.get(k))
+                .and_then(Value::as_u64)
+                .and_then(|n| usize::try_from(n).ok())
+                .filter(|n| *n > 0)
+        };
         let enterprise = match self.get("ResourceTypes").await {
             Ok(list) => resource_list(&list).iter().any(|rt| {
                 rt.get("name").and_then(Value::as_str) == Some("User")
@@ -600,6 +725,8 @@ impl ScimClient {
             etag: supported("etag"),
             max_results,
             enterprise,
+            bulk_max_operations: bulk_limit("maxOperations"),
+            bulk_max_payload: bulk_limit("maxPayloadSize"),
         })
     }
 
@@ -698,7 +825,9 @@ impl ScimClient {
                 q.append_pair("filter", f);
             }
         }
-        let ans = self.send(Method::GET, url.clone(), None, None).await?;
+        let ans = self
+            .send(Method::GET, url.clone(), None, None, true)
+            .await?;
         let bad = |problem: &str| ScimError::BadResponse {
             url: url.to_string(),
             problem: problem.to_string(),
@@ -758,7 +887,13 @@ impl ScimClient {
     pub async fn create_user(&self, resource: &Value) -> Result<Written, ScimError> {
         let url = self.url(Endpoint::Users.path())?;
         let ans = self
-            .send(Method::POST, url.clone(), Some(resource), None)
+            .send(
+                Method::POST,
+                url.clone(),
+                Some(&resource.to_string()),
+                None,
+                false,
+            )
             .await?;
         let id = ans
             .body
@@ -784,9 +919,11 @@ impl ScimClient {
         operations: Vec<Value>,
         if_match: Option<&str>,
     ) -> Result<Written, ScimError> {
-        let url = self.url(&format!("{}/{}", endpoint.path(), urlencode(id)))?;
-        let body = json!({ "schemas": [PATCH_OP], "Operations": operations });
-        let ans = self.send(Method::PATCH, url, Some(&body), if_match).await?;
+        let url = self.url(&endpoint.resource(id))?;
+        let body = patch_body(&operations).to_string();
+        let ans = self
+            .send(Method::PATCH, url, Some(&body), if_match, true)
+            .await?;
         debug_assert!(ans.status.is_success());
         Ok(Written {
             id: Some(id.to_string()),
@@ -794,11 +931,178 @@ impl ScimClient {
         })
     }
 
+    /// One write as its own request.
+    pub async fn write(&self, write: &Write) -> Result<Written, ScimError> {
+        match write {
+            Write::Create { resource } => self.create_user(resource).await,
+            Write::Patch(p) => {
+                self.patch(
+                    p.endpoint,
+                    &p.id,
+                    p.operations.clone(),
+                    p.if_match.as_deref(),
+                )
+                .await
+            }
+        }
+    }
+
+    /// How to send `writes`: as Bulk requests of at most the configured batch size, the
+    /// service's `maxOperations`, and (the serialized body, measured) its `maxPayloadSize`,
+    /// when this client uses Bulk and the service announces it; otherwise each on its own.
+    /// A Bulk request of one write gains nothing, so a lone write (or one too large for any Bulk
+    /// request) goes on its own.
+    pub fn batches(&self, caps: &Capabilities, writes: &[Write]) -> Vec<Batch> {
+        let Some(batch) = self.opts.bulk.filter(|_| caps.bulk) else {
+            return (0..writes.len()).map(Batch::Single).collect();
+        };
+        let max_ops = caps
+            .bulk_max_operations
+            .map_or(batch, |m| m.min(batch))
+            .max(1);
+        let max_bytes = caps.bulk_max_payload.unwrap_or(usize::MAX);
+        let envelope = bulk_body(&[]).len();
+        let mut out = Vec::new();
+        let close = |out: &mut Vec<Batch>, range: std::ops::Range<usize>| match range.len() {
+            0 => {}
+            1 => out.push(Batch::Single(range.start)),
+            _ => out.push(Batch::Bulk(range)),
+        };
+        let (mut start, mut bytes) = (0, envelope);
+        for (i, w) in writes.iter().enumerate() {
+            let len = w.bulk_operation(&bulk_id(i)).to_string().len();
+            if i > start && (i - start >= max_ops || bytes + 1 + len > max_bytes) {
+                close(&mut out, start..i);
+                (start, bytes) = (i, envelope);
+            }
+            bytes += usize::from(i > start) + len;
+        }
+        close(&mut out, start..writes.len());
+        out
+    }
+
+    /// `writes[range]` as one Bulk request (RFC 7644 §3.7): one result per write, in order.
+    /// `Err` when the request as a whole failed; then which of its operations ran is unknown,
+    /// unless the status says the service refused it before running any ([`refused_whole`]).
+    ///
+    /// Resending it is as safe as resending its writes one by one: a PATCH operation carries its
+    /// ETag as `version`, so one that had already run fails with 412 instead of writing twice
+    /// (and without ETags, replace, add-member and remove-member give the same result twice);
+    /// a POST is not idempotent, so a request with a create is not resent after a timeout, as a
+    /// single POST is not.
+    pub async fn bulk(
+        &self,
+        writes: &[Write],
+        range: std::ops::Range<usize>,
+    ) -> Result<Vec<Result<Written, ScimError>>, ScimError> {
+        let url = self.url("Bulk")?;
+        let operations: Vec<String> = range
+            .clone()
+            .map(|i| writes[i].bulk_operation(&bulk_id(i)).to_string())
+            .collect();
+        let idempotent = range.clone().all(|i| matches!(writes[i], Write::Patch(_)));
+        let ans = self
+            .send(
+                Method::POST,
+                url.clone(),
+                Some(&bulk_body(&operations)),
+                None,
+                idempotent,
+            )
+            .await?;
+        let bad = |problem: String| ScimError::BadResponse {
+            url: url.to_string(),
+            problem,
+        };
+        let body = ans.body.ok_or_else(|| bad("empty body".into()))?;
+        let results = body
+            .get("Operations")
+            .and_then(Value::as_array)
+            .ok_or_else(|| bad("BulkResponse without Operations".into()))?;
+        let by_id: std::collections::HashMap<&str, &Value> = results
+            .iter()
+            .filter_map(|r| Some((r.get("bulkId")?.as_str()?, r)))
+            .collect();
+        Ok(range
+            .enumerate()
+            .map(|(k, i)| {
+                let id = bulk_id(i);
+                // By bulkId; a service that does not echo it answers in request order.
+                let result = by_id
+                    .get(id.as_str())
+                    .copied()
+                    .or_else(|| results.get(k).filter(|r| r.get("bulkId").is_none()));
+                match result {
+                    Some(r) => self.bulk_result(&writes[i], r),
+                    None => Err(bad(format!(
+                        "no result for operation {id}: it may or may not have been applied"
+                    ))),
+                }
+            })
+            .collect())
+    }
+
+    /// One operation's result of a BulkResponse, as the same write sent alone would end.
+    fn bulk_result(&self, write: &Write, result: &Value) -> Result<Written, ScimError> {
+        let location = result.get("location").and_then(Value::as_str);
+        let url = match (location, write) {
+            (Some(l), _) => Url::parse(l).or_else(|_| self.url(l.trim_start_matches('/'))),
+            (None, Write::Create { .. }) => self.url(Endpoint::Users.path()),
+            (None, Write::Patch(p)) => self.url(&p.endpoint.resource(&p.id)),
+        }?;
+        let status = match result.get("status") {
+            Some(Value::String(s)) => s.trim().parse::<u16>().ok(),
+            Some(Value::Number(n)) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
+            _ => None,
+        }
+        .ok_or_else(|| ScimError::BadResponse {
+            url: url.to_string(),
+            problem: "Bulk operation result without a status".into(),
+        })?;
+        if !(200..300).contains(&status) {
+            let response = result.get("response").cloned().unwrap_or(Value::Null);
+            let parts = error_parts(&response, &response.to_string());
+            return Err(self.refusal(&write.method(), &url, status, parts));
+        }
+        let etag = result
+            .get("version")
+            .and_then(Value::as_str)
+            .map(String::from);
+        let id = match write {
+            Write::Patch(p) => Some(p.id.clone()),
+            Write::Create { .. } => result
+                .get("response")
+                .and_then(|r| r.get("id"))
+                .and_then(Value::as_str)
+                .map(String::from)
+                .or_else(|| {
+                    location?;
+                    let last = url.path_segments()?.rfind(|s| !s.is_empty())?;
+                    Some(percent_decode(last))
+                }),
+        };
+        if id.is_none() {
+            return Err(ScimError::BadResponse {
+                url: url.to_string(),
+                problem: "created User has no id".into(),
+            });
+        }
+        Ok(Written { id, etag })
+    }
+
     /// Who the token acts as, when the service has `/Me` (RFC 7644 §3.11); otherwise `None`.
     pub async fn whoami(&self) -> Option<String> {
         let me = self.get("Me").await.ok()?;
         me.get("userName").and_then(Value::as_str).map(String::from)
     }
+}
+
+/// Whether a failed Bulk request was refused as a whole before any of its operations ran, so
+/// that its writes can be sent again on their own: no Bulk endpoint (404, 405), Bulk not
+/// implemented after all (501), or a request too large for the service (413: RFC 7644 §3.7.4 has
+/// the service refuse the request, not run part of it).
+pub fn refused_whole(e: &ScimError) -> bool {
+    matches!(e.status(), Some(404 | 405 | 413 | 501))
 }
 
 /// A connected, discovered SCIM service: what `observe` and `apply` start from.
@@ -844,6 +1148,30 @@ fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes())
         .collect::<String>()
         .replace('+', "%20")
+}
+
+/// `%XX` escapes of a URL path segment decoded (a created resource's id from its location).
+fn percent_decode(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
@@ -992,10 +1320,159 @@ mod tests {
             etag: true,
             max_results: None,
             enterprise: false,
+            bulk_max_operations: None,
+            bulk_max_payload: None,
         };
         let err = require_schemas(&caps, &["email".into(), "department".into()]).unwrap_err();
         assert!(err.to_string().contains("department"));
         assert!(require_schemas(&caps, &["email".into()]).is_ok());
+    }
+
+    fn bulk_caps(max_operations: Option<usize>, max_payload: Option<usize>) -> Capabilities {
+        Capabilities {
+            patch: true,
+            bulk: true,
+            filter: true,
+            etag: true,
+            max_results: None,
+            enterprise: true,
+            bulk_max_operations: max_operations,
+            bulk_max_payload: max_payload,
+        }
+    }
+
+    fn bulk_client(batch: Option<usize>) -> ScimClient {
+        let opts = ClientOptions {
+            bulk: batch,
+            ..ClientOptions::default()
+        };
+        ScimClient::new(
+            "http://127.0.0.1:1/",
+            Token::new("t"),
+            &BTreeMap::new(),
+            false,
+            opts,
+        )
+        .unwrap()
+    }
+
+    fn title_patch(i: usize, title: &str) -> Write {
+        Write::Patch(Patch {
+            endpoint: Endpoint::Users,
+            id: format!("id-{i}"),
+            operations: vec![json!({"op": "replace", "path": "title", "value": title})],
+            if_match: Some(format!("W/\"{i}\"")),
+        })
+    }
+
+    /// The body `bulk` sends for a batch, built the same way.
+    fn body_of(writes: &[Write], range: std::ops::Range<usize>) -> String {
+        let ops: Vec<String> = range
+            .map(|i| writes[i].bulk_operation(&bulk_id(i)).to_string())
+            .collect();
+        bulk_body(&ops)
+    }
+
+    #[test]
+    fn batches_keep_to_the_batch_size_and_max_operations() {
+        let writes: Vec<Write> = (0..10).map(|i| title_patch(i, "x")).collect();
+        let b = bulk_client(Some(3)).batches(&bulk_caps(None, None), &writes);
+        assert_eq!(
+            b,
+            [
+                Batch::Bulk(0..3),
+                Batch::Bulk(3..6),
+                Batch::Bulk(6..9),
+                Batch::Single(9)
+            ]
+        );
+        let b = bulk_client(Some(200)).batches(&bulk_caps(Some(4), None), &writes);
+        assert_eq!(
+            b,
+            [Batch::Bulk(0..4), Batch::Bulk(4..8), Batch::Bulk(8..10)]
+        );
+        // Off in the client, or not announced: each on its own.
+        let singles: Vec<Batch> = (0..10).map(Batch::Single).collect();
+        assert_eq!(
+            bulk_client(None).batches(&bulk_caps(None, None), &writes),
+            singles
+        );
+        let mut caps = bulk_caps(None, None);
+        caps.bulk = false;
+        assert_eq!(bulk_client(Some(200)).batches(&caps, &writes), singles);
+    }
+
+    #[test]
+    fn batches_keep_to_the_measured_payload_size() {
+        // Values of different lengths, so that batches hold different numbers of writes.
+        let writes: Vec<Write> = (0..40)
+            .map(|i| title_patch(i, &"t".repeat(1 + (i * 37) % 300)))
+            .collect();
+        let limit = 1500;
+        let b = bulk_client(Some(1000)).batches(&bulk_caps(None, Some(limit)), &writes);
+        let mut next = 0;
+        for batch in &b {
+            let range = match batch {
+                Batch::Single(i) => *i..*i + 1,
+                Batch::Bulk(r) => r.clone(),
+            };
+            assert_eq!(range.start, next, "in order, none left out: {b:?}");
+            next = range.end;
+            let body = body_of(&writes, range.clone());
+            if matches!(batch, Batch::Bulk(_)) {
+                assert!(body.len() <= limit, "{} > {limit}", body.len());
+                assert!(serde_json::from_str::<Value>(&body).is_ok());
+            }
+            // Full: one more write would not have fitted.
+            if range.end < writes.len() {
+                let more = body_of(&writes, range.start..range.end + 1);
+                assert!(more.len() > limit, "{batch:?} could hold one more");
+            }
+        }
+        assert_eq!(next, writes.len());
+        assert!(b.iter().filter(|x| matches!(x, Batch::Bulk(_))).count() >= 3);
+        // A write too large for any Bulk request goes on its own.
+        let big = vec![
+            title_patch(0, "x"),
+            title_patch(1, &"y".repeat(2000)),
+            title_patch(2, "z"),
+        ];
+        let b = bulk_client(Some(1000)).batches(&bulk_caps(None, Some(limit)), &big);
+        assert_eq!(b, [Batch::Single(0), Batch::Single(1), Batch::Single(2)]);
+    }
+
+    #[test]
+    fn bulk_results_read_as_single_answers() {
+        let c = bulk_client(Some(200));
+        let create = Write::Create {
+            resource: json!({"userName": "ada"}),
+        };
+        let ok = json!({"method": "POST", "bulkId": "w0", "version": "W/\"7\"", "location": "http://127.0.0.1:1/Users/a%20b", "status": "201"});
+        assert_eq!(
+            c.bulk_result(&create, &ok).unwrap(),
+            Written {
+                id: Some("a b".into()),
+                etag: Some("W/\"7\"".into())
+            }
+        );
+        let stale = json!({"method": "PATCH", "status": "412", "response": {"status": "412", "detail": "version mismatch"}});
+        let e = c.bulk_result(&title_patch(1, "x"), &stale).unwrap_err();
+        assert!(
+            matches!(e, ScimError::Http { status: 412, ref detail, .. } if detail == "version mismatch"),
+            "{e:?}"
+        );
+        let denied = json!({"status": 403});
+        assert!(matches!(
+            c.bulk_result(&title_patch(1, "x"), &denied).unwrap_err(),
+            ScimError::Unauthorized { status: 403, .. }
+        ));
+        let no_status = json!({"method": "PATCH"});
+        assert!(matches!(
+            c.bulk_result(&title_patch(1, "x"), &no_status).unwrap_err(),
+            ScimError::BadResponse { .. }
+        ));
+        let no_location = json!({"status": "201"});
+        assert!(c.bulk_result(&create, &no_location).is_err());
     }
 
     #[test]

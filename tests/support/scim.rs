@@ -93,6 +93,14 @@ impl ScimServer {
             .count()
     }
 
+    /// Number of requests with this method to this path (`Bulk`, `Users/...`) logged so far.
+    pub fn logged_at(&self, method: &str, path: &str) -> usize {
+        let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        log.lines()
+            .filter(|l| l.contains(&format!("\"{method} /v2/{path}")))
+            .count()
+    }
+
     /// Writes (POST, PATCH, PUT, DELETE) logged, once the log has been still for 300 ms (the
     /// server logs a request after answering it).
     pub fn settled_writes(&self) -> usize {
@@ -111,6 +119,26 @@ impl ScimServer {
             }
             last = now;
         }
+    }
+
+    /// Start a server whose `/ServiceProviderConfig` announces `bulk` (e.g. `{"supported": true,
+    /// "maxOperations": 4, "maxPayloadSize": 1048576}`), everything else as by default.
+    pub fn start_with_bulk(bulk: Value) -> ScimServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let probe = Self::start();
+        let mut spc = probe.curl_get("ServiceProviderConfig");
+        drop(probe);
+        spc["bulk"] = bulk;
+        spc.as_object_mut().expect("object").remove("meta");
+        let file = dir.path().join("spc.json");
+        std::fs::write(&file, spc.to_string()).unwrap();
+        Self::start_with(
+            &[
+                "--service-provider-config".to_string(),
+                file.display().to_string(),
+            ],
+            dir,
+        )
     }
 
     /// Start a server without the enterprise extension.
