@@ -57,11 +57,13 @@ pub fn check(
         .iter()
         .filter(|a| a.is_managed() && a.active)
         .collect();
-    let ids: HashSet<&str> = dir
-        .users
-        .iter()
-        .filter_map(|u| u.first_text(&config.directory.id_attribute))
-        .collect();
+    let mut ids: HashSet<&str> =
+        HashSet::with_capacity_and_hasher(dir.users.len(), Default::default());
+    ids.extend(
+        dir.users
+            .iter()
+            .filter_map(|u| u.first_text(&config.directory.id_attribute)),
+    );
     let vanished = managed
         .iter()
         .filter(|a| !ids.contains(a.external_id.as_deref().unwrap_or_default()))
