@@ -302,6 +302,46 @@ fn name_of(
     })
 }
 
+/// An attribute name, interned: looking it up in an entry compares ids, with no hashing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AttrId(u32);
+
+impl AttrId {
+    /// The id of an attribute name (any case).
+    pub fn of(name: &str) -> AttrId {
+        AttrId(attr_id(name))
+    }
+}
+
+/// What names an attribute in a lookup: its name (any case), or its interned id.
+pub trait AttrKey {
+    fn attr_id(&self) -> u32;
+}
+
+impl AttrKey for str {
+    fn attr_id(&self) -> u32 {
+        attr_id(self)
+    }
+}
+
+impl AttrKey for String {
+    fn attr_id(&self) -> u32 {
+        attr_id(self)
+    }
+}
+
+impl<T: AttrKey + ?Sized> AttrKey for &T {
+    fn attr_id(&self) -> u32 {
+        (**self).attr_id()
+    }
+}
+
+impl AttrKey for AttrId {
+    fn attr_id(&self) -> u32 {
+        self.0
+    }
+}
+
 /// The lowercase, shared form of an attribute name. A directory has few distinct names (its
 /// schema's) and millions of values: each value refers to its name, interned once per process.
 pub fn attr_name(name: &str) -> &'static str {
@@ -390,10 +430,10 @@ impl Entry {
         self.retain(name, |_| false);
     }
 
-    pub fn values(&self, name: &str) -> Values<'_> {
+    pub fn values<K: AttrKey + ?Sized>(&self, name: &K) -> Values<'_> {
         // Slots are sorted by name, so one attribute's values are adjacent; an entry has a
         // handful of attributes, and comparing ids is cheap.
-        let name = attr_id(name);
+        let name = name.attr_id();
         let from = self
             .slots
             .iter()
@@ -405,10 +445,10 @@ impl Entry {
             slots: &self.slots[from..to],
         }
     }
-    pub fn first_text(&self, name: &str) -> Option<&str> {
+    pub fn first_text<K: AttrKey + ?Sized>(&self, name: &K) -> Option<&str> {
         self.values(name).texts().next()
     }
-    pub fn has(&self, name: &str) -> bool {
+    pub fn has<K: AttrKey + ?Sized>(&self, name: &K) -> bool {
         !self.values(name).is_empty()
     }
 

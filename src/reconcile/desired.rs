@@ -7,7 +7,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::config::{Config, DisabledRule};
 use crate::directory::groups::{normalized, Groups};
-use crate::model::{attr_name, DirectoryState, Entry, Value};
+use crate::model::{AttrId, DirectoryState, Entry, Value};
 use crate::reconcile::mapping::Template;
 use crate::reconcile::Conflict;
 
@@ -81,7 +81,7 @@ fn is_disabled(
             .and_then(|v| v.trim().parse::<i64>().ok())
             .is_some_and(|uac| uac & 0x2 != 0),
         Some(DisabledRule::Attribute(name)) => {
-            entry.values(attr_name(name)).iter().any(|v| match v {
+            entry.values(name).iter().any(|v| match v {
                 Value::Text(t) => !t.trim().eq_ignore_ascii_case("false"),
                 Value::Binary(_) => true,
             })
@@ -104,8 +104,8 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
         .filter_map(|(f, m)| Some((f.as_str(), Template::parse(m).ok()?)))
         .collect();
     // Looked up once per user each: in the lowercase form entries keep their names in.
-    let id_attribute = attr_name(&d.id_attribute);
-    let username_attribute = attr_name(&d.username_attribute);
+    let id_attribute = AttrId::of(&d.id_attribute);
+    let username_attribute = AttrId::of(&d.username_attribute);
     let mut out = Desired {
         fields: mappings.iter().map(|(f, _)| *f).collect(),
         ..Default::default()
@@ -115,7 +115,7 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
     let username_of: HashMap<Cow<str>, &str> = if config.field_mappings.contains_key("manager") {
         dir.users
             .iter()
-            .filter_map(|u| Some((normalized(u.dn()), u.first_text(username_attribute)?)))
+            .filter_map(|u| Some((normalized(u.dn()), u.first_text(&username_attribute)?)))
             .collect()
     } else {
         HashMap::default()
@@ -137,11 +137,11 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
         let ndn = normalized(entry.dn());
         let in_sync = syncing.contains(ndn.as_ref());
         let id = entry
-            .first_text(id_attribute)
+            .first_text(&id_attribute)
             .map(str::trim)
             .filter(|s| !s.is_empty());
         let username = entry
-            .first_text(username_attribute)
+            .first_text(&username_attribute)
             .map(str::trim)
             .filter(|s| !s.is_empty());
         let (Some(id), Some(username)) = (id, username) else {
@@ -216,7 +216,7 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
         out.users.push(user);
     }
     out.users
-        .sort_by(|a, b| a.username.cmp(b.username).then_with(|| a.dn.cmp(b.dn)));
+        .sort_unstable_by(|a, b| a.username.cmp(b.username).then_with(|| a.dn.cmp(b.dn)));
     // Indices after the sort.
     for (i, u) in out.users.iter().enumerate() {
         by_id.insert(u.id, i);

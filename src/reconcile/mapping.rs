@@ -5,13 +5,13 @@
 use std::borrow::Cow;
 
 use crate::config::Mapping;
-use crate::model::{attr_name, Entry};
+use crate::model::{AttrId, Entry};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Part {
     Lit(String),
     /// An attribute as written, and its shared lowercase form for lookups.
-    Attr(String, &'static str),
+    Attr(String, AttrId),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,7 +166,7 @@ impl Template {
 }
 
 fn attr(name: &str) -> Part {
-    Part::Attr(name.to_owned(), attr_name(name))
+    Part::Attr(name.to_owned(), AttrId::of(name))
 }
 
 fn check_attr(name: &str, at: usize) -> Result<(), (String, usize)> {
