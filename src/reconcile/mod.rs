@@ -96,7 +96,8 @@ pub fn reconcile<'a>(
             active: a.active,
         })
         .collect();
-    // Directory ID → index in `finals` (existing or created) for syncing users.
+    // Directory ID → index in `finals` for syncing users whose account `by_ext` does not give:
+    // adopted and created ones.
     let mut account_of: HashMap<&str, usize> = HashMap::default();
     let mut renames: Vec<(usize, Change)> = Vec::new();
     let mut claimed = vec![false; accounts.len()];
@@ -147,7 +148,9 @@ pub fn reconcile<'a>(
             continue;
         };
         claimed[i] = true;
-        account_of.insert(user.id, i);
+        if linked {
+            account_of.insert(user.id, i);
+        }
         let acct = &accounts[i];
         let fields = field_diff(desired, user, acct, last);
         if linked {
@@ -436,6 +439,8 @@ fn role_changes(
         .filter(|(_, a)| members.contains(a.id.as_str()))
         .map(|(i, a)| (a.id.as_str(), i))
         .collect();
+    // A directory user's account, existing or created by this plan.
+    let index_of = |id: &str| account_of.get(id).or_else(|| by_ext.get(id)).copied();
     for role in &desired.roles {
         let group = observed
             .groups
@@ -477,11 +482,7 @@ fn role_changes(
             let Some(user) = desired.user(id) else {
                 continue;
             };
-            let found = account_of
-                .get(id.as_str())
-                .or_else(|| by_ext.get(id.as_str()))
-                .copied();
-            match found {
+            match index_of(id) {
                 Some(i) => {
                     named.insert(i);
                     if !finals[i].active && !is_member(i) {
@@ -504,7 +505,7 @@ fn role_changes(
                 .users
                 .iter()
                 .find(|u| u.syncing && u.username.to_lowercase() == key)
-                .and_then(|u| account_of.get(u.id).copied());
+                .and_then(|u| index_of(u.id));
             match synced.or_else(|| finals.iter().position(|f| f.username.to_lowercase() == key)) {
                 Some(i) => {
                     named.insert(i);
