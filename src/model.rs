@@ -452,6 +452,25 @@ impl Entry {
         !self.values(name).is_empty()
     }
 
+    /// Where `text` sits in this entry, when it is a slice of one of its values (as a mapped
+    /// value taken as it is): `(offset, length)`, for [`Entry::text_at`].
+    pub fn span_of(&self, text: &str) -> Option<(u32, u32)> {
+        let base = self.buf.as_ptr() as usize;
+        let at = text.as_ptr() as usize;
+        let inside = at >= base && at + text.len() <= base + self.buf.len();
+        // Under 2 GiB, as every entry is.
+        inside.then(|| ((at - base) as u32, text.len() as u32))
+    }
+
+    /// The text at a span that [`Entry::span_of`] gave.
+    pub fn text_at(&self, start: u32, len: u32) -> &str {
+        let range = start as usize..start as usize + len as usize;
+        self.buf
+            .get(range)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or_default()
+    }
+
     /// Every attribute, in name order, with its values.
     pub fn attrs(&self) -> impl Iterator<Item = (&'static str, Values<'_>)> + '_ {
         let mut rest = &self.slots[..];

@@ -20,9 +20,28 @@ pub struct DesiredUser<'a> {
     pub enabled: bool,
     /// Member (at any depth) of a syncing group.
     pub syncing: bool,
-    /// Mapped field values, one per name in [`Desired::fields`]; `None` means the intranet
-    /// should hold no value. A value is borrowed from the entry unless the mapping made a new one.
-    pub values: Box<[Option<Cow<'a, str>>]>,
+    /// The entry the user was read from.
+    pub entry: &'a Entry,
+    /// Mapped field values, one per name in [`Desired::fields`] (read them with
+    /// [`Desired::fields_of`]): 8 bytes each, as a directory can hold millions of users.
+    values: Box<[Span]>,
+}
+
+/// Where a desired value is: a slice of the user's entry (most values are an attribute taken as
+/// it is), a value the mapping made (in [`Desired`]'s `made`), or none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    start: u32,
+    len: u32,
+}
+
+impl Span {
+    const NONE: Span = Span {
+        start: 0,
+        len: u32::MAX,
+    };
+    /// The top bit of `start` marks a made value.
+    const MADE: u32 = 1 << 31;
 }
 
 /// Who should hold an admin role.
@@ -52,7 +71,41 @@ impl<'a> Desired<'a> {
         self.fields
             .iter()
             .copied()
-            .zip(user.values.iter().map(|v| v.as_deref()))
+            .zip(user.values.iter().map(move |s| self.value(user, *s)))
+    }
+
+    fn value<'s>(&'s self, user: &'s DesiredUser<'a>, s: Span) -> Option<&'s str> {
+        if s == Span::NONE {
+            None
+        } else if s.start & Span::MADE != 0 {
+            let start = (s.start & !Span::MADE) as usize;
+            self.made.get(start..start + s.len as usize)
+        } else {
+            Some(user.entry.text_at(s.start, s.len))
+        }
+    }
+
+    /// Where `value` is kept: in the entry when it is a slice of it, else added to `made`.
+    /// `None` when `made` is full (2 GiB of values the mappings made).
+    fn place(&mut self, entry: &Entry, value: Option<&str>) -> Option<Span> {
+        let Some(v) = value else {
+            return Some(Span::NONE);
+        };
+        if let Some((start, len)) = entry.span_of(v) {
+            return Some(Span { start, len });
+        }
+        let start = u32::try_from(self.made.len())
+            .ok()
+            .filter(|s| s & Span::MADE == 0)?;
+        let len = u32::try_from(v.len()).ok().filter(|l| *l != u32::MAX)?;
+        u32::try_from(self.made.len() + v.len())
+            .ok()
+            .filter(|e| e & Span::MADE == 0)?;
+        self.made.push_str(v);
+        Some(Span {
+            start: start | Span::MADE,
+            len,
+        })
     }
 }
 
@@ -67,6 +120,8 @@ pub struct Desired<'a> {
     pub warnings: Vec<String>,
     /// Index of `users` by immutable ID.
     pub by_id: HashMap<&'a str, usize>,
+    /// The values mappings made (templates, lowercase, a manager's username), back to back.
+    made: String,
 }
 
 fn is_disabled(
@@ -80,12 +135,10 @@ fn is_disabled(
             .first_text("useraccountcontrol")
             .and_then(|v| v.trim().parse::<i64>().ok())
             .is_some_and(|uac| uac & 0x2 != 0),
-        Some(DisabledRule::Attribute(name)) => {
-            entry.values(name).iter().any(|v| match v {
-                Value::Text(t) => !t.trim().eq_ignore_ascii_case("false"),
-                Value::Binary(_) => true,
-            })
-        }
+        Some(DisabledRule::Attribute(name)) => entry.values(name).iter().any(|v| match v {
+            Value::Text(t) => !t.trim().eq_ignore_ascii_case("false"),
+            Value::Binary(_) => true,
+        }),
         Some(DisabledRule::Filter(_)) => {
             by_filter.is_some_and(|set| set.contains(normalized(entry.dn()).as_ref()))
         }
@@ -179,10 +232,21 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
             } else {
                 ev.value
             };
-            values.push(value);
+            match out.place(entry, value.as_deref()) {
+                Some(span) => values.push(span),
+                None => {
+                    out.conflicts.push(Conflict {
+                        subject: entry.dn().to_owned(),
+                        message: "the mapped values made for all users exceed 2 GiB".into(),
+                        help: "map fewer fields, or shorter templates".into(),
+                    });
+                    values.push(Span::NONE);
+                }
+            }
         }
         let user = DesiredUser {
             dn: entry.dn(),
+            entry,
             id,
             username,
             enabled: !is_disabled(d.disabled.as_ref(), entry, dir.disabled_by_filter.as_ref()),
