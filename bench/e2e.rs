@@ -565,7 +565,7 @@ sync_map:
             .unwrap_or(0.0);
         let cpu = ((cpu2 - cpu1) - (cpu1 - cpu0)).max(0.0);
         println!(
-            "scim2-server apply probe: {n} PATCHes in {wall:.3} s by Roster (concurrency 4), server CPU {cpu:.3} s = {:.2} ms per PATCH",
+            "scim2-server apply probe: {n} updates in {wall:.3} s by Roster's apply (SCIM Bulk, its default), server CPU {cpu:.3} s = {:.2} ms per update",
             cpu / n as f64 * 1e3
         );
         apply_probe = Some((n, wall, cpu));

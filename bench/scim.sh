@@ -7,7 +7,6 @@
 #          client changed CHURN users (5% by default: PATCH title), Roster's delta read through
 #          the cache (meta.lastModified ge ..., merged, checked against the count), vs the same
 #          sequential full read; Roster's result is checked against a full read (untimed).
-#   apply: 2,000 PATCH updates — Roster apply (concurrency 4, If-Match) vs sequential PATCHes.
 #   apply: 2,000 updates — Roster apply (its default: SCIM Bulk requests, as scim2-server
 #          announces Bulk, each operation with its ETag as version; concurrency 4) vs
 #          sequential single PATCHes.
