@@ -10,7 +10,8 @@
 //! Environment: BENCH_USERS (directory users, default 100000), BENCH_SCIM_USERS (accounts seeded
 //! into the intranets, default all of them), BENCH_RUNS (default 3), BENCH_WORK (a directory to
 //! work in: bench/run passes one and removes it, stopping a PostgreSQL left behind),
-//! ROSTER_BIN (default target/release/roster).
+//! ROSTER_BIN (default target/release/roster), BENCH_SCIM_CONCURRENCY (Roster's
+//! `intranet.scim.concurrency` against scim2-server, default 1).
 //!
 //! Prints human lines and, last, one `E2E {json}` line for bench/run.
 
@@ -354,10 +355,13 @@ fn main() {
             ),
         );
     assert_ne!(live, offline_cfg, "gen.rs's roster.yaml changed shape");
+    // scim2-server runs one request at a time: concurrent ones only queue behind its interpreter
+    // lock and slow it, so Roster is set to 1, as an admin would for it.
+    let concurrency = std::env::var("BENCH_SCIM_CONCURRENCY").unwrap_or_else(|_| "1".into());
     let scim_cfg = live.replace(
         "  snapshot: intranet.json\n",
         &format!(
-            "  scim:\n    url: {scim_url}\n    token: {{ file: scim.token }}\n    timeout: 600\n"
+            "  scim:\n    url: {scim_url}\n    token: {{ file: scim.token }}\n    timeout: 600\n    concurrency: {concurrency}\n"
         ),
     );
     std::fs::write(work.join("live.yaml"), &scim_cfg).unwrap();
@@ -555,7 +559,7 @@ sync_map:
             Command::new(&scim_bench)
                 .args(["apply", &scim_url])
                 .arg(&token_file)
-                .args([&n.to_string(), "Probe", "4"]),
+                .args([&n.to_string(), "Probe", &concurrency]),
         );
         let cpu2 = cpu_seconds(_scim.0.id());
         let wall: f64 = out

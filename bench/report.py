@@ -321,7 +321,8 @@ if e2e:
         f"({e2e['accounts']:,} accounts, {e2e['seeded']:,} seeded) goes into scim2-server for Roster and, "
         "as one LOGIN role per account plus a `sysadmins` role with the same drifted members, into a "
         "private PostgreSQL cluster for ldap2pg. Roster: `roster plan` reading slapd (paged, 1,000) and "
-        "scim2-server (concurrency 4), mapping 7 fields, disabled users and one admin role. ldap2pg: "
+        "scim2-server (`concurrency: 1`, as that server runs one request at a time), mapping 7 fields, "
+        "disabled users and one admin role. ldap2pg: "
         "`ldap2pg --dry`, one search of every person (role `{uid}`, comment `{title}`, LOGIN) and one of "
         "`cn=admins` (parent `sysadmins`), against the roles it inspects in PostgreSQL. Runs alternate; "
         "medians.")

@@ -31,7 +31,13 @@ async fn main() -> miette::Result<()> {
     };
     let token =
         std::fs::read_to_string(token_file).map_err(|e| miette::miette!("{token_file}: {e}"))?;
-    let concurrency = args.get(6).and_then(|c| c.parse().ok()).unwrap_or(4);
+    // Requests in flight: the apply argument, else $CONCURRENCY (reads too), else Roster's default.
+    let concurrency = args
+        .get(6)
+        .cloned()
+        .or_else(|| std::env::var("CONCURRENCY").ok())
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(ClientOptions::default().concurrency);
     let bulk = match args.get(7).map(String::as_str) {
         None => ClientOptions::default().bulk,
         Some("off") => None,
