@@ -22,6 +22,10 @@ mod slapd;
 #[path = "gen.rs"]
 mod gen;
 
+#[path = "cpu.rs"]
+mod cpu;
+use cpu::cpu_seconds;
+
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -92,23 +96,6 @@ fn measure(work: &Path, cmd: &mut Command) -> (f64, f64) {
         .and_then(|t| t.lines().last().and_then(|l| l.trim().parse().ok()))
         .expect("peak RSS from /usr/bin/time");
     (secs, kib / 1024.0)
-}
-
-/// CPU seconds (user + system) a process has used so far.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces): utime and stime are 14 and 15.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<f64> = rest
-        .split_whitespace()
-        .map(|x| x.parse().unwrap_or(0.0))
-        .collect();
-    let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    if f.len() > 12 {
-        (f[11] + f[12]) / tick
-    } else {
-        0.0
-    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -539,7 +526,7 @@ sync_map:
         );
     }
     // The server's own cost of an apply (bench/scim.sh's figure is bounded by it): scim2-server's
-    // CPU time during `scim_bench apply` (which reads first), less that of `scim_bench read`.
+    // CPU time during the apply itself, which `scim_bench apply` measures around it.
     let mut apply_probe = None;
     let scim_bench = PathBuf::from(
         std::env::var("SCIM_BENCH_BIN")
@@ -548,26 +535,20 @@ sync_map:
     if scim_bench.exists() {
         let n = seeded.min(1000);
         let token_file = work.join("scim.token");
-        let cpu0 = cpu_seconds(_scim.0.id());
-        check(
-            Command::new(&scim_bench)
-                .args(["read", &scim_url])
-                .arg(&token_file),
-        );
-        let cpu1 = cpu_seconds(_scim.0.id());
         let out = check(
             Command::new(&scim_bench)
                 .args(["apply", &scim_url])
                 .arg(&token_file)
-                .args([&n.to_string(), "Probe", &concurrency]),
+                .args([&n.to_string(), "Probe", &concurrency])
+                .env("SERVER_PID", _scim.0.id().to_string()),
         );
-        let cpu2 = cpu_seconds(_scim.0.id());
-        let wall: f64 = out
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0.0);
-        let cpu = ((cpu2 - cpu1) - (cpu1 - cpu0)).max(0.0);
+        let field = |i: usize| -> f64 {
+            out.split_whitespace()
+                .nth(i)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0.0)
+        };
+        let (wall, cpu) = (field(1), field(2));
         println!(
             "scim2-server apply probe: {n} updates in {wall:.3} s by Roster's apply (SCIM Bulk, its default), server CPU {cpu:.3} s = {:.2} ms per update",
             cpu / n as f64 * 1e3

@@ -301,7 +301,7 @@ if scim_runs:
             L.append(f"- apply: {n:,} updates by Roster's apply (SCIM Bulk, its default against a server that "
                      f"announces Bulk: requests of 200 operations, each with its ETag) took {wall:.2f} s, and the "
                      f"server spent **{per * 1e3:.2f} ms of CPU per update** (its CPU during the apply less that of "
-                     f"a read alone; {cpu / wall * 100:.0f}% of one core over the apply's wall time)"
+                     f"the apply alone, measured around it; {cpu / wall * 100:.0f}% of one core over its wall time)"
                      + (f"; the sequential client's whole round trip is {seq_per * 1e3:.2f} ms per PATCH, so "
                         f"against this server a client that sends the same writes can be at most "
                         f"**{seq_per / per:.1f}×** faster than it: the server's own work per write (reading the "
@@ -429,9 +429,12 @@ for b, m, ref, ratio, target, ok in missed:
         why = ("Both read the same paged stream from the same slapd; the difference is Roster's own work "
                "(decoding, model, LDIF writing) — not analysed further here.")
     elif b.startswith("offline plan: cost per user"):
-        why = ("Measured, not analysed further here: the 1M plan also holds far more memory (see its peak "
-               "RSS), and this figure moves between runs on a shared 2-core machine (the bare parse's own "
-               "cost per user grows too: see the table in section 1).")
+        why = ("Every stage is one pass over the users plus hash lookups, except the sorts (their log "
+               "factor grows by a fifth from 100k to 1M). The likely rest: at 1M the indexes reconcile joins "
+               "through (hash tables by immutable ID and username, tens of MiB each) no longer fit in the "
+               "CPU caches, so a lookup is a miss to memory; this was not measured apart. The figure also "
+               "moves by a tenth or more between runs on this shared 2-core machine. A join that streams "
+               "both sides sorted by immutable ID would avoid the lookups; it is not built.")
     elif b.startswith("offline"):
         n = int(b.split()[2].split("×")[0].replace(",", ""))
         r = by_n[n]

@@ -6,9 +6,13 @@
 //! an earlier `read`), and print `count seconds mode users_fetched same`, where `same` says
 //! (checked after the timing) whether the state equals a plain full read's.
 //! `scim_bench apply URL TOKEN_FILE N VALUE CONCURRENCY [BULK]` — plan N job_title updates to
-//! VALUE and apply them; print `applied seconds`. `BULK`: operations per SCIM Bulk request, or
+//! VALUE and apply them; print `applied seconds`, and `server_cpu_seconds` when SERVER_PID names
+//! the server's process. `BULK`: operations per SCIM Bulk request, or
 //! `off` for one request per update; without it, apply's default (Bulk when the server announces
 //! it, batches of 200).
+
+#[path = "cpu.rs"]
+mod cpu;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -104,13 +108,19 @@ async fn main() -> miette::Result<()> {
                 })
                 .collect();
             let plan = Plan::new(Inputs::default(), vec![], changes);
+            // With SERVER_PID, the server's own CPU time during the apply alone is printed too.
+            let server: Option<u32> = std::env::var("SERVER_PID")
+                .ok()
+                .and_then(|p| p.parse().ok());
+            let cpu0 = server.map(cpu::cpu_seconds);
             let start = Instant::now();
             let report = roster::apply::apply(&client, &caps, &plan, &state).await;
-            println!(
-                "{} {:.3}",
-                report.count("applied"),
-                start.elapsed().as_secs_f64()
-            );
+            let wall = start.elapsed().as_secs_f64();
+            print!("{} {wall:.3}", report.count("applied"));
+            if let (Some(pid), Some(cpu0)) = (server, cpu0) {
+                print!(" {:.3}", cpu::cpu_seconds(pid) - cpu0);
+            }
+            println!();
         }
         _ => return Err(usage()),
     }
