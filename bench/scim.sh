@@ -30,6 +30,8 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 url="http://127.0.0.1:$port/v2"
 scim2-server --hostname 127.0.0.1 --port "$port" --bearer-token "$token" 2>"$work/server.log" &
 server=$!
+# The server's own CPU time is measured around each apply (by both clients) through /proc.
+export SERVER_PID=$server
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 cargo build -q --release --example scim_bench
@@ -37,8 +39,12 @@ bench=target/release/examples/scim_bench
 
 # The plain client: Python's urllib, one request after the other.
 cat >"$work/plain.py" <<'PY'
-import json, sys, time, urllib.request
+import json, os, sys, time, urllib.request
 url, token, mode = sys.argv[1], open(sys.argv[2]).read().strip(), sys.argv[3]
+def server_cpu():
+    with open(f"/proc/{os.environ['SERVER_PID']}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 H = {"Authorization": "Bearer " + token, "Content-Type": "application/scim+json"}
 def call(method, path, body=None):
     req = urllib.request.Request(url + "/" + path, method=method, headers=H,
@@ -88,11 +94,11 @@ elif mode == "read":
 elif mode == "apply":
     n, value = int(sys.argv[4]), sys.argv[5]
     users = sorted(read_all(), key=lambda u: u["userName"])[:n]
-    t = time.perf_counter()
+    cpu, t = server_cpu(), time.perf_counter()
     for u in users:
         call("PATCH", "Users/" + u["id"], {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
              "Operations": [{"op": "replace", "path": "title", "value": value}]})
-    print(n, f"{time.perf_counter() - t:.3f}")
+    print(n, f"{time.perf_counter() - t:.3f}", f"{server_cpu() - cpu:.3f}")
 elif mode == "check":
     n, value = int(sys.argv[4]), sys.argv[5]
     users = sorted(read_all(), key=lambda u: u["userName"])
@@ -117,18 +123,19 @@ churned=$(plain churn "$CHURN")
 read -r n_warm t_warm mode_warm fetched_warm same_warm < <("$bench" warm "$url" "$work/token" "$work/cache")
 [ "$n_warm" = "$USERS" ] && [ "$same_warm" = true ] || { echo "warm read differs from a full read: $n_warm users, same=$same_warm" >&2; exit 1; }
 
-read -r a_plain ta_plain < <(plain apply "$UPDATES" "Plain")
+read -r a_plain ta_plain cpu_plain < <(plain apply "$UPDATES" "Plain")
 lost_plain=$(plain check "$UPDATES" "Plain")
-read -r a_roster ta_roster < <("$bench" apply "$url" "$work/token" "$UPDATES" "Roster" "$CONCURRENCY" ${BULK:+"$BULK"})
+read -r a_roster ta_roster cpu_roster < <("$bench" apply "$url" "$work/token" "$UPDATES" "Roster" "$CONCURRENCY" ${BULK:+"$BULK"})
 lost_roster=$(plain check "$UPDATES" "Roster")
 
-python3 - "$USERS" "$t_plain" "$t_roster" "$UPDATES" "$ta_plain" "$ta_roster" "$a_roster" "$lost_plain" "$lost_roster" "$t_warm" "$churned" "$mode_warm" "$fetched_warm" <<'PY'
+python3 - "$USERS" "$t_plain" "$t_roster" "$UPDATES" "$ta_plain" "$ta_roster" "$a_roster" "$lost_plain" "$lost_roster" "$t_warm" "$churned" "$mode_warm" "$fetched_warm" "$cpu_plain" "$cpu_roster" <<'PY'
 import sys
-users, tp, tr, upd, tap, tar, applied, lostp, lostr, tw, churned, mode_warm, fetched = sys.argv[1:]
-tp, tr, tap, tar, tw = map(float, (tp, tr, tap, tar, tw))
+users, tp, tr, upd, tap, tar, applied, lostp, lostr, tw, churned, mode_warm, fetched, cp, cr = sys.argv[1:]
+tp, tr, tap, tar, tw, cp, cr = map(float, (tp, tr, tap, tar, tw, cp, cr))
 print(f"read  {users} users:   plain sequential {tp:.2f}s   roster {tr:.2f}s   speed-up {tp/tr:.1f}x (target >= 2x)")
 print(f"warm  {users} users, {churned} changed:   plain sequential {tp:.2f}s   roster {tw:.2f}s   speed-up {tp/tw:.1f}x "
       f"(target >= 2x; roster {mode_warm.lower()}, {fetched} users fetched)")
 print(f"apply {upd} updates: plain sequential {tap:.2f}s   roster {tar:.2f}s   speed-up {tap/tar:.1f}x (target >= 4x)")
+print(f"apply server CPU per update: plain {cp / int(upd) * 1e3:.2f} ms, roster {cr / int(upd) * 1e3:.2f} ms")
 print(f"roster applied {applied}/{upd}; lost writes: plain {lostp}, roster {lostr}")
 PY
