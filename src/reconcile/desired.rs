@@ -14,7 +14,6 @@ use crate::reconcile::Conflict;
 /// A directory user as Roster sees it, borrowed from the directory as read and the config.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredUser<'a> {
-    pub dn: &'a str,
     pub id: &'a str,
     pub username: &'a str,
     pub enabled: bool,
@@ -55,6 +54,12 @@ pub struct DesiredRole {
     pub unknown_members: Vec<String>,
     /// Usernames listed directly.
     pub usernames: Vec<String>,
+}
+
+impl<'a> DesiredUser<'a> {
+    pub fn dn(&self) -> &'a str {
+        self.entry.dn()
+    }
 }
 
 impl<'a> Desired<'a> {
@@ -245,7 +250,6 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
             }
         }
         let user = DesiredUser {
-            dn: entry.dn(),
             entry,
             id,
             username,
@@ -258,7 +262,7 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
             if o.syncing || in_sync {
                 out.conflicts.push(Conflict {
                     subject: entry.dn().to_owned(),
-                    message: format!("has the same {} `{id}` as {}", d.id_attribute, o.dn),
+                    message: format!("has the same {} `{id}` as {}", d.id_attribute, o.dn()),
                     help: "an immutable ID must be unique; fix the directory or choose another `id_attribute`".into(),
                 });
             }
@@ -269,7 +273,7 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
             if let Some(&other) = by_name.get(&key) {
                 out.conflicts.push(Conflict {
                     subject: username.to_owned(),
-                    message: format!("two directory users have this username: {} and {}", out.users[other].dn, entry.dn()),
+                    message: format!("two directory users have this username: {} and {}", out.users[other].dn(), entry.dn()),
                     help: "usernames are the intranet's unique key (compared without case); rename one in the directory or take it out of the syncing groups".into(),
                 });
             } else {
@@ -280,7 +284,7 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
         out.users.push(user);
     }
     out.users
-        .sort_unstable_by(|a, b| a.username.cmp(b.username).then_with(|| a.dn.cmp(b.dn)));
+        .sort_unstable_by(|a, b| a.username.cmp(b.username).then_with(|| a.dn().cmp(b.dn())));
     // Indices after the sort.
     for (i, u) in out.users.iter().enumerate() {
         by_id.insert(u.id, i);
