@@ -266,19 +266,31 @@ thread_local! {
     /// Per thread, in front of the shared tables: name as given → id, and id → name.
     static ATTRIBUTE_IDS: RefCell<FxHashMap<Box<str>, u32>> = RefCell::default();
     static ATTRIBUTE_NAMES: RefCell<Vec<&'static str>> = const { RefCell::new(Vec::new()) };
-    static FIELD_IDS: RefCell<FxHashMap<Box<str>, Option<u32>>> = RefCell::default();
+    static FIELD_IDS: RefCell<FxHashMap<Box<str>, u32>> = RefCell::default();
     static FIELD_NAMES: RefCell<Vec<&'static str>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The id of an attribute name (any case).
 fn attr_id(name: &str) -> u32 {
-    ATTRIBUTE_IDS.with(|cache| {
+    cached_id(&ATTRIBUTE_IDS, name, || {
+        Some(ATTRIBUTES.intern(&name.to_ascii_lowercase()))
+    })
+    .unwrap_or_default()
+}
+
+/// A name's id from this thread's cache, else from `miss` (cached when it gives one).
+fn cached_id(
+    cache: &'static std::thread::LocalKey<RefCell<FxHashMap<Box<str>, u32>>>,
+    name: &str,
+    miss: impl FnOnce() -> Option<u32>,
+) -> Option<u32> {
+    cache.with(|cache| {
         if let Some(&id) = cache.borrow().get(name) {
-            return id;
+            return Some(id);
         }
-        let id = ATTRIBUTES.intern(&name.to_ascii_lowercase());
+        let id = miss()?;
         cache.borrow_mut().insert(name.into(), id);
-        id
+        Some(id)
     })
 }
 
@@ -350,30 +362,12 @@ pub fn attr_name(name: &str) -> &'static str {
 
 /// The id of a field name, interning it.
 fn field_id(name: &str) -> u32 {
-    FIELD_IDS.with(|cache| {
-        if let Some(&Some(id)) = cache.borrow().get(name) {
-            return id;
-        }
-        let id = FIELDS.intern(name);
-        cache.borrow_mut().insert(name.into(), Some(id));
-        id
-    })
+    cached_id(&FIELD_IDS, name, || Some(FIELDS.intern(name))).unwrap_or_default()
 }
 
 /// The id of a field name, if any record holds that field.
 fn find_field(name: &str) -> Option<u32> {
-    FIELD_IDS.with(|cache| {
-        if let Some(&id) = cache.borrow().get(name) {
-            if id.is_some() {
-                return id;
-            }
-        }
-        let id = FIELDS.find(name);
-        if id.is_some() {
-            cache.borrow_mut().insert(name.into(), id);
-        }
-        id
-    })
+    cached_id(&FIELD_IDS, name, || FIELDS.find(name))
 }
 
 fn field_str(id: u32) -> &'static str {
