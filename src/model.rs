@@ -157,7 +157,6 @@ impl EntryBuilder {
 
     /// The entry, at its exact size; the builder is ready for the next.
     pub fn finish(&mut self) -> Entry {
-        // Stable: the values of one name keep the order they were added in.
         // Stable, by name: the values of one name stay adjacent and in the order added.
         self.slots
             .sort_by(|a, b| attr_str(a.name).cmp(attr_str(b.name)));

@@ -62,6 +62,12 @@ impl Loaded {
     }
 }
 
+/// Is this (with or without `;options`, any case) an attribute that holds a password?
+pub fn is_password_attribute(name: &str) -> bool {
+    let base = name.split(';').next().unwrap_or(name).trim();
+    PASSWORD_ATTRIBUTES.contains(&base.to_ascii_lowercase().as_str())
+}
+
 /// Directory attributes that hold passwords or password hashes. Never read, mapped or logged.
 pub const PASSWORD_ATTRIBUTES: &[&str] = &[
     "userpassword",
@@ -417,7 +423,7 @@ impl Problems<'_> {
             ("id_attribute", &c.directory.id_attribute),
             ("username_attribute", &c.directory.username_attribute),
         ] {
-            if PASSWORD_ATTRIBUTES.contains(&attr.to_ascii_lowercase().as_str()) {
+            if is_password_attribute(attr) {
                 self.at(&keys(&["directory", attr_key]), false, &format!("`{attr}` is a password attribute"), "passwords belong to the directory: Roster never reads, maps, logs or writes them");
             }
         }
@@ -491,7 +497,7 @@ impl Problems<'_> {
                 Ok(t) => {
                     for attr in t.attributes() {
                         let base = attr.split(';').next().unwrap_or(attr).to_ascii_lowercase();
-                        if PASSWORD_ATTRIBUTES.contains(&base.as_str()) {
+                        if is_password_attribute(attr) {
                             let f = find(self.root, &value_path, self.src);
                             self.push(f.value, "roster::config::password_mapping", format!("`{attr}` is a password attribute and cannot be mapped"), "a password attribute", "passwords belong to the directory: Roster never reads, maps, logs or writes them".into());
                         } else if BINARY_ATTRIBUTES.contains(&base.as_str()) {

@@ -77,6 +77,17 @@ pub struct Groups<'a> {
     members: HashMap<Cow<'a, str>, Vec<Cow<'a, str>>>,
 }
 
+/// `uniqueMember` is `DN [ # 'bits'B ]` (RFC 4517 Name and Optional UID): keep the DN.
+pub fn strip_uid_suffix(value: &str) -> &str {
+    if let Some((dn, uid)) = value.rsplit_once('#') {
+        let bits = uid.strip_prefix('\'').and_then(|u| u.strip_suffix("'B"));
+        if bits.is_some_and(|b| b.chars().all(|c| c == '0' || c == '1')) {
+            return dn;
+        }
+    }
+    value
+}
+
 impl<'a> Groups<'a> {
     pub fn new(state: &'a DirectoryState) -> Groups<'a> {
         let mut members: HashMap<Cow<'a, str>, Vec<Cow<'a, str>>> = HashMap::default();
@@ -84,12 +95,7 @@ impl<'a> Groups<'a> {
             let list = members.entry(normalized(g.dn())).or_default();
             for attr in MEMBER_ATTRIBUTES {
                 for v in g.values(attr).texts() {
-                    // uniqueMember may carry an optional `#'0101'B` UID suffix.
-                    let dn = match v.rsplit_once("#'") {
-                        Some((dn, bits)) if bits.ends_with("'B") => dn,
-                        _ => v,
-                    };
-                    list.push(normalized(dn));
+                    list.push(normalized(strip_uid_suffix(v)));
                 }
             }
         }

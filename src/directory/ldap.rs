@@ -29,9 +29,9 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, RootCertStore};
 
-use crate::config::load::PASSWORD_ATTRIBUTES;
+use crate::config::load::is_password_attribute;
 use crate::config::{DirectoryConfig, DisabledRule, LdapConfig, Scope, SearchConfig, Secret};
-use crate::directory::groups::normalize_dn;
+use crate::directory::groups::{normalize_dn, strip_uid_suffix};
 use crate::model::{DirectoryState, Entry, EntryBuilder, EntryTooLarge, Value};
 
 /// Users when `users.filter` is not set: OpenLDAP / 389-DS / FreeIPA people (`inetOrgPerson`) and
@@ -527,7 +527,7 @@ impl Searches {
         // Password attributes are never read, whatever asks for them.
         attributes
             .iter()
-            .filter(|a| !PASSWORD_ATTRIBUTES.contains(&a.to_ascii_lowercase().as_str()))
+            .filter(|a| !is_password_attribute(a))
             .for_each(|a| want(a));
 
         let users = search(
@@ -1244,17 +1244,6 @@ fn add_value(b: &mut EntryBuilder, name: &str, v: &[u8]) -> Result<(), EntryTooL
     }
 }
 
-/// `uniqueMember` is `DN [ # 'bits'B ]` (RFC 4517 Name and Optional UID): keep the DN.
-pub fn strip_uid_suffix(value: &str) -> &str {
-    if let Some((dn, uid)) = value.rsplit_once('#') {
-        let bits = uid.strip_prefix('\'').and_then(|u| u.strip_suffix("'B"));
-        if bits.is_some_and(|b| b.chars().all(|c| c == '0' || c == '1')) {
-            return dn;
-        }
-    }
-    value
-}
-
 /// An immutable ID as text: objectGUID (16 bytes) as AD's canonical GUID string, others as the
 /// UTF-8 text the server sends (entryUUID, nsUniqueId, ipaUniqueID).
 pub fn id_text(attribute: &str, bytes: &[u8]) -> Result<String, String> {
@@ -1544,14 +1533,12 @@ mod tests {
             "mail".to_owned(),
             "userPassword".to_owned(),
             "unicodePwd".to_owned(),
+            "userPassword;binary".to_owned(),
         ];
         let s = Searches::new(&cfg("ldaps://x"), &d, &asked).unwrap();
         assert!(s.users.attrs.iter().any(|a| a == "mail"));
         for a in &s.users.attrs {
-            assert!(
-                !PASSWORD_ATTRIBUTES.contains(&a.to_ascii_lowercase().as_str()),
-                "{a}"
-            );
+            assert!(!is_password_attribute(a), "{a}");
         }
     }
 

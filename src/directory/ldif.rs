@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use base64::Engine;
 
-use crate::config::load::PASSWORD_ATTRIBUTES;
+use crate::config::load::is_password_attribute;
 use crate::diag::{Source, SourceError};
 use crate::model::{DirectoryState, Entry, EntryBuilder, Value};
 
@@ -116,12 +116,8 @@ pub fn parse(src: &Source) -> Result<Vec<Entry>, SourceError> {
         }
         // A snapshot someone exported with its password hashes: they are dropped as read, never
         // held, hashed into the plan's digest or written back.
-        let password = || {
-            let base = name.split(';').next().unwrap_or(name).trim();
-            PASSWORD_ATTRIBUTES.contains(&base.to_ascii_lowercase().as_str())
-        };
         match open {
-            true if password() => {}
+            true if is_password_attribute(name) => {}
             true => {
                 if let Err(e) = current.value(name, value) {
                     errors.push(too_large(e));

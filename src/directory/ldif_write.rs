@@ -16,7 +16,7 @@ use std::path::Path;
 use base64::Engine;
 
 use crate::config::{DirectoryConfig, LdapConfig};
-use crate::directory::groups::normalize_dn;
+use crate::directory::groups::normalized;
 use crate::directory::ldap::{self, EntrySink, Kind, LdapError};
 use crate::model::{DirectoryState, Entry};
 
@@ -69,7 +69,7 @@ impl<W: Write> LdifWriter<W> {
         if self
             .disabled
             .as_ref()
-            .is_some_and(|set| set.contains(&normalize_dn(entry.dn())))
+            .is_some_and(|set| set.contains(normalized(entry.dn()).as_ref()))
         {
             writeln!(
                 self.out,

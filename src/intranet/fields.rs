@@ -248,11 +248,6 @@ pub fn patch_ops(changes: &[FieldChange]) -> Vec<Value> {
         .collect()
 }
 
-/// A whole PatchOp message.
-pub fn patch_message(ops: Vec<Value>) -> Value {
-    json!({ "schemas": [PATCH_OP], "Operations": ops })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

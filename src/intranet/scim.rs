@@ -1131,14 +1131,6 @@ pub fn mapped_fields(cfg: &Loaded) -> Vec<String> {
     cfg.config.field_mappings.keys().cloned().collect()
 }
 
-impl Live {
-    pub async fn read_state(&self, cfg: &Loaded) -> Result<IntranetState, ScimError> {
-        self.client
-            .read_state(&mapped_fields(cfg), &self.caps)
-            .await
-    }
-}
-
 struct Page {
     total: usize,
     resources: Vec<Value>,
