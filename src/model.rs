@@ -444,6 +444,13 @@ impl Entry {
     pub fn has<K: AttrKey + ?Sized>(&self, name: &K) -> bool {
         !self.values(name).is_empty()
     }
+    /// A key attribute (immutable ID, username): its first text value, trimmed; `None` when
+    /// missing or blank. Every reader of a key goes through here, so all agree on it.
+    pub fn key_text<K: AttrKey + ?Sized>(&self, name: &K) -> Option<&str> {
+        self.first_text(name)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    }
 
     /// Where `text` sits in this entry, when it is a slice of one of its values (as a mapped
     /// value taken as it is): `(offset, length)`, for [`Entry::text_at`].
@@ -644,6 +651,20 @@ pub struct Group {
     /// SCIM ids of the members (Groups have no referential integrity: ids may be dangling).
     pub members: Vec<String>,
     pub etag: Option<String>,
+}
+
+impl IntranetState {
+    /// The intranet group a role names: by exact name, else ignoring case.
+    pub fn role_group(&self, name: &str) -> Option<&Group> {
+        self.groups
+            .iter()
+            .find(|g| g.display_name == name)
+            .or_else(|| {
+                self.groups
+                    .iter()
+                    .find(|g| g.display_name.eq_ignore_ascii_case(name))
+            })
+    }
 }
 
 /// Everything read from the intranet.

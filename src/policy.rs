@@ -45,7 +45,7 @@ pub fn check(
     let username = &config.directory.username_attribute;
 
     // The read guard: an empty or vanished directory must never look like a mass leaving.
-    if !dir.users.iter().any(|u| u.has(username)) {
+    if !dir.users.iter().any(|u| u.key_text(username).is_some()) {
         refusals.push(Refusal {
             rule: "empty_directory",
             message: format!("the directory returned no users (no entry with `{username}`)"),
@@ -62,7 +62,7 @@ pub fn check(
     ids.extend(
         dir.users
             .iter()
-            .filter_map(|u| u.first_text(&config.directory.id_attribute)),
+            .filter_map(|u| u.key_text(&config.directory.id_attribute)),
     );
     let vanished = managed
         .iter()
@@ -141,11 +141,7 @@ pub fn check(
 
 /// Active holders of an intranet group after the plan.
 fn holders_after(plan: &Plan, intranet: &IntranetState, group: &str) -> usize {
-    let Some(g) = intranet
-        .groups
-        .iter()
-        .find(|g| g.display_name.eq_ignore_ascii_case(group))
-    else {
+    let Some(g) = intranet.role_group(group) else {
         return 0;
     };
     let blocked: HashSet<&str> = plan

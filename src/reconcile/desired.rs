@@ -173,7 +173,7 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
     let username_of: HashMap<Cow<str>, &str> = if config.field_mappings.contains_key("manager") {
         dir.users
             .iter()
-            .filter_map(|u| Some((normalized(u.dn()), u.first_text(&username_attribute)?)))
+            .filter_map(|u| Some((normalized(u.dn()), u.key_text(&username_attribute)?)))
             .collect()
     } else {
         HashMap::default()
@@ -194,14 +194,8 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
     for entry in &dir.users {
         let ndn = normalized(entry.dn());
         let in_sync = syncing.contains(ndn.as_ref());
-        let id = entry
-            .first_text(&id_attribute)
-            .map(str::trim)
-            .filter(|s| !s.is_empty());
-        let username = entry
-            .first_text(&username_attribute)
-            .map(str::trim)
-            .filter(|s| !s.is_empty());
+        let id = entry.key_text(&id_attribute);
+        let username = entry.key_text(&username_attribute);
         let (Some(id), Some(username)) = (id, username) else {
             if in_sync {
                 let missing = if id.is_none() {

@@ -442,17 +442,7 @@ fn role_changes(
     // A directory user's account, existing or created by this plan.
     let index_of = |id: &str| account_of.get(id).or_else(|| by_ext.get(id)).copied();
     for role in &desired.roles {
-        let group = observed
-            .groups
-            .iter()
-            .find(|g| g.display_name == role.intranet_group)
-            .or_else(|| {
-                observed
-                    .groups
-                    .iter()
-                    .find(|g| g.display_name.eq_ignore_ascii_case(&role.intranet_group))
-            });
-        let Some(group) = group else {
+        let Some(group) = observed.role_group(&role.intranet_group) else {
             conflicts.push(Conflict {
                 subject: format!("role {}", role.name),
                 message: format!("the intranet has no group named `{}`", role.intranet_group),
