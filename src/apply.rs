@@ -23,11 +23,11 @@
 //! are marked failed without trying them.
 //!
 //! # Exit codes (for the CLI)
-//! - [`EXIT_OK`] (0): every change applied (or the plan was empty).
-//! - [`EXIT_ERROR`] (1): nothing was written: config, connection or discovery failed.
-//! - [`EXIT_PARTIAL`] (3): the apply ran, but some changes failed or were stale: see the audit
+//! - [`crate::exit::OK`] (0): every change applied (or the plan was empty).
+//! - [`crate::exit::ERROR`] (1): nothing was written: config, connection or discovery failed.
+//! - [`crate::exit::PARTIAL`] (3): the apply ran, but some changes failed or were stale: see the audit
 //!   report; planning again and applying converges.
-//! - [`EXIT_STALE_PLAN`] (5): refused before any write: the config changed, or the directory or
+//! - [`crate::exit::STALE`] (5): refused before any write: the config changed, or the directory or
 //!   intranet changed so that the plan's changes are no longer what a fresh plan would do.
 
 use std::collections::{BTreeMap, HashMap};
@@ -47,12 +47,6 @@ use crate::intranet::scim::{
 };
 use crate::model::IntranetState;
 use crate::plan::{Action, Change, FieldChange, Plan};
-
-pub const EXIT_OK: u8 = crate::exit::OK;
-pub const EXIT_ERROR: u8 = crate::exit::ERROR;
-pub const EXIT_PARTIAL: u8 = crate::exit::PARTIAL;
-/// Proposed; `exit.rs` has 4 for a policy refusal, so a stale plan takes 5.
-pub const EXIT_STALE_PLAN: u8 = crate::exit::STALE;
 
 /// What became of one change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -154,14 +148,24 @@ impl ApplyReport {
             .filter(|o| o.outcome.name() == status)
             .count()
     }
+    /// "N applied, N failed, N stale": the outcome in one line, as the terminal, the audit
+    /// report and its commit say it.
+    pub fn tally(&self) -> String {
+        format!(
+            "{} applied, {} failed, {} stale",
+            self.count("applied"),
+            self.count("failed"),
+            self.count("stale")
+        )
+    }
     pub fn is_complete(&self) -> bool {
         self.outcomes.iter().all(|o| o.outcome == Outcome::Applied)
     }
     pub fn exit_code(&self) -> u8 {
         if self.is_complete() {
-            EXIT_OK
+            crate::exit::OK
         } else {
-            EXIT_PARTIAL
+            crate::exit::PARTIAL
         }
     }
 }
@@ -262,7 +266,6 @@ pub fn check_fresh(saved: &Plan, config_digest: &str, fresh: &Plan) -> Result<()
 struct Run<'a> {
     client: &'a ScimClient,
     caps: &'a Capabilities,
-    etags: bool,
     /// Lowercased username → SCIM id, from the intranet as read plus creates and renames.
     ids: Mutex<HashMap<String, String>>,
     /// SCIM id → ETag after Roster's own write (`None`: written, ETag unknown).
@@ -292,7 +295,7 @@ impl Run<'_> {
 
     /// The `If-Match` for a write to `id`: the ETag of Roster's last write to it, else the plan's.
     fn if_match(&self, id: &str, planned: Option<&str>) -> Option<String> {
-        if !self.etags {
+        if !self.caps.etag {
             return None;
         }
         match self.written.lock().ok().and_then(|w| w.get(id).cloned()) {
@@ -703,7 +706,6 @@ pub async fn apply(
     let run = Run {
         client,
         caps,
-        etags: caps.etag,
         ids: Mutex::new(
             observed
                 .accounts
@@ -801,7 +803,7 @@ pub struct Applied {
 /// `roster apply PLAN`: connect, refuse a stale plan (config digest, and a fresh plan from the
 /// directory and intranet now), carry out the saved plan, and write (and commit) the audit
 /// report, also when the apply was partial. Errors before any write are diagnostics
-/// ([`StalePlan`] → [`EXIT_STALE_PLAN`], others → [`EXIT_ERROR`]); after that, the report's
+/// ([`StalePlan`] → [`crate::exit::STALE`], others → [`crate::exit::ERROR`]); after that, the report's
 /// [`ApplyReport::exit_code`] says how it went.
 pub async fn apply_saved(
     cfg: &crate::config::Loaded,

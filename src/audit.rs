@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use miette::Diagnostic;
-use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::apply::{ApplyReport, Outcome};
@@ -103,10 +102,7 @@ pub fn author_from_env(env: impl Fn(&str) -> Option<String>) -> Option<Author> {
 
 /// `sha256:<hex>` of the plan's JSON form.
 pub fn plan_digest(plan: &Plan) -> String {
-    let bytes = serde_json::to_vec(plan).unwrap_or_default();
-    let hash = Sha256::digest(&bytes);
-    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    crate::digest::bytes(&serde_json::to_vec(plan).unwrap_or_default())
 }
 
 /// Civil UTC date and time of a Unix time (days-from-civil inverse, proleptic Gregorian).
@@ -228,11 +224,6 @@ pub fn render_markdown(
     ctx: &AuditContext,
     digest: &str,
 ) -> String {
-    let (applied, failed, stale) = (
-        report.count("applied"),
-        report.count("failed"),
-        report.count("stale"),
-    );
     let mut md = format!("# Roster apply, {}\n\n", display_time(ctx.now));
     md.push_str(&format!(
         "- Plan: `{digest}` ({} changes)\n",
@@ -242,9 +233,7 @@ pub fn render_markdown(
         "- Run by: {} as {} from {}\n",
         ctx.runner, ctx.scim_identity, ctx.address
     ));
-    md.push_str(&format!(
-        "- Outcome: {applied} applied, {failed} failed, {stale} stale\n"
-    ));
+    md.push_str(&format!("- Outcome: {}\n", report.tally()));
     if let Some(n) = plan.allowances.allow_blocks {
         md.push_str(&format!(
             "- Exception: `--allow-blocks {n}` lifted `policy.max_blocks` for this run\n"
@@ -308,10 +297,8 @@ pub fn write_report(
         None
     } else {
         let message = format!(
-            "Roster apply: {} applied, {} failed, {} stale\n\n{}\nPlan-Digest: {digest}\n",
-            report.count("applied"),
-            report.count("failed"),
-            report.count("stale"),
+            "Roster apply: {}\n\n{}\nPlan-Digest: {digest}\n",
+            report.tally(),
             summary
                 .lines()
                 .filter(|l| l.starts_with("- "))

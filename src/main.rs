@@ -284,12 +284,7 @@ async fn apply(args: ApplyArgs) -> miette::Result<ExitCode> {
         Err(e) => return Err(e),
     };
     let r = &applied.report;
-    eprintln!(
-        "Apply: {} applied, {} failed, {} stale.",
-        r.count("applied"),
-        r.count("failed"),
-        r.count("stale")
-    );
+    eprintln!("Apply: {}.", r.tally());
     for o in r
         .outcomes
         .iter()

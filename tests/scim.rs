@@ -145,7 +145,8 @@ async fn snapshot_form_round_trips_through_the_snapshot_reader() {
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use roster::apply::{apply_saved, check_fresh, ApplyOptions, Outcome, EXIT_OK, EXIT_PARTIAL};
+use roster::apply::{apply_saved, check_fresh, ApplyOptions, Outcome};
+use roster::exit::{OK as EXIT_OK, PARTIAL as EXIT_PARTIAL};
 use roster::plan::{Action, Plan};
 use serde_json::Value;
 

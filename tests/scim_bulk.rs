@@ -5,7 +5,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use roster::apply::{Outcome, EXIT_OK, EXIT_PARTIAL};
+use roster::apply::Outcome;
+use roster::exit::{OK as EXIT_OK, PARTIAL as EXIT_PARTIAL};
 use roster::intranet::scim::{ClientOptions, ScimClient, Token};
 use roster::plan::{Action, Plan};
 use serde_json::{json, Value};

@@ -642,7 +642,7 @@ impl ScimClient {
             .get(ETAG)
             .and_then(|v| v.to_str().ok())
             .map(String::from)
-            .or_else(|| body.as_ref().and_then(meta_version));
+            .or_else(|| body.as_ref().and_then(crate::intranet::snapshot::etag));
         Ok(Answer { status, etag, body })
     }
 
@@ -1169,10 +1169,6 @@ fn percent_decode(segment: &str) -> String {
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let v = headers.get(RETRY_AFTER)?.to_str().ok()?;
     v.trim().parse::<u64>().ok().map(Duration::from_secs)
-}
-
-fn meta_version(body: &Value) -> Option<String> {
-    body.get("meta")?.get("version")?.as_str().map(String::from)
 }
 
 fn resource_list(v: &Value) -> Vec<Value> {

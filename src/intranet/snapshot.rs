@@ -95,7 +95,8 @@ pub fn resolve_managers(state: &mut IntranetState) {
     }
 }
 
-fn etag(resource: &Value) -> Option<String> {
+/// A resource's ETag: its `meta.version`.
+pub(crate) fn etag(resource: &Value) -> Option<String> {
     resource
         .pointer("/meta/version")
         .and_then(Value::as_str)
