@@ -838,11 +838,7 @@ pub async fn apply_saved(
     let state_path = cfg.state_path();
     if let Err(e) = std::fs::write(&state_path, crate::state::render(&state)) {
         print_outcomes(&report);
-        return Err(crate::audit::AuditError::Write {
-            path: state_path.display().to_string(),
-            problem: e.to_string(),
-        }
-        .into());
+        return Err(crate::audit::write_error(&state_path, e).into());
     }
 
     let identity = match live.client.whoami().await {

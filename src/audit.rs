@@ -267,7 +267,7 @@ pub struct AuditFiles {
     pub commit: Option<String>,
 }
 
-fn write_error(path: &Path, e: std::io::Error) -> AuditError {
+pub(crate) fn write_error(path: &Path, e: std::io::Error) -> AuditError {
     AuditError::Write {
         path: path.display().to_string(),
         problem: e.to_string(),

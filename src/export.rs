@@ -252,7 +252,7 @@ pub fn export(
             let _ = writeln!(
                 out,
                 "      # {dangling} member id{} match no account; the first plan removes them",
-                if dangling == 1 { "" } else { "s" }
+                crate::render::plural(dangling)
             );
         }
     }

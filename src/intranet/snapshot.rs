@@ -137,11 +137,8 @@ pub fn read_snapshot(path: &Path) -> miette::Result<(Source, Resources)> {
 }
 
 pub fn parse_snapshot(src: &Source) -> Result<Resources, SourceError> {
-    let doc: BTreeMap<String, Value> = serde_json::from_str(&src.text).map_err(|e| {
-        SourceError::at("roster::snapshot::json", src, e.line(), e.column(), format!("malformed intranet snapshot: {e}"))
-            .label("here")
-            .help("the snapshot is `{ \"users\": <SCIM ListResponse>, \"groups\": <SCIM ListResponse> }`, as `roster snapshot intranet` writes it")
-    })?;
+    let doc: BTreeMap<String, Value> =
+        serde_json::from_str(&src.text).map_err(|e| malformed(src, &e))?;
     let mut out = Resources::default();
     for (key, v) in &doc {
         let list = resources(v).ok_or_else(|| {
@@ -161,6 +158,13 @@ pub fn parse_snapshot(src: &Source) -> Result<Resources, SourceError> {
         }
     }
     Ok(out)
+}
+
+/// The snapshot is not JSON (or not the JSON it should be) at `e`'s place.
+fn malformed(src: &Source, e: &serde_json::Error) -> SourceError {
+    SourceError::at("roster::snapshot::json", src, e.line(), e.column(), format!("malformed intranet snapshot: {e}"))
+        .label("here")
+        .help("the snapshot is `{ \"users\": <SCIM ListResponse>, \"groups\": <SCIM ListResponse> }`, as `roster snapshot intranet` writes it")
 }
 
 fn shape_error(src: &Source, key: &str, what: &str) -> SourceError {
@@ -198,10 +202,7 @@ pub fn read_state(path: &Path, fields: &[String]) -> miette::Result<IntranetStat
     if let Err(e) = result {
         // Only now read the text, for a diagnostic that shows the place.
         let src = read_source(path)?;
-        return Err(SourceError::at("roster::snapshot::json", &src, e.line(), e.column(), format!("malformed intranet snapshot: {e}"))
-            .label("here")
-            .help("the snapshot is `{ \"users\": <SCIM ListResponse>, \"groups\": <SCIM ListResponse> }`, as `roster snapshot intranet` writes it")
-            .into());
+        return Err(malformed(&src, &e).into());
     }
     resolve_managers(&mut state);
     Ok(state)
