@@ -14,26 +14,23 @@ use std::collections::BTreeSet;
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use smallvec::SmallVec;
-use std::fmt;
 
 use crate::config::Policy;
 use crate::model::{Account, IntranetState};
 use crate::plan::{Action, Change, FieldChange, RoleRef};
 pub use desired::{Desired, DesiredRole, DesiredUser};
 
-/// Something that makes a plan impossible. All conflicts are reported together.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Something that makes a plan impossible. All conflicts are reported together, each as a
+/// diagnostic of its own.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
+#[error("{subject}: {message}")]
+#[diagnostic(code(roster::conflict))]
 pub struct Conflict {
     /// What it is about: a username, a DN, a role.
     pub subject: String,
     pub message: String,
+    #[help]
     pub help: String,
-}
-
-impl fmt::Display for Conflict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.subject, self.message)
-    }
 }
 
 /// The changes and the warnings a reviewer must see.
@@ -625,17 +622,6 @@ fn order(changes: Vec<Change>, renames: Vec<Change>) -> Vec<Change> {
     rest
 }
 
-/// One conflict as a diagnostic.
-#[derive(Debug, thiserror::Error, miette::Diagnostic)]
-#[error("{subject}: {message}")]
-#[diagnostic(code(roster::conflict))]
-pub struct ConflictDiagnostic {
-    pub subject: String,
-    pub message: String,
-    #[help]
-    pub help: String,
-}
-
 /// The plan could not be made: every conflict, listed together.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 #[error("cannot plan: {} conflict{} between the directory, the intranet and the config", .conflicts.len(), if .conflicts.len() == 1 { "" } else { "s" })]
@@ -645,7 +631,7 @@ pub struct ConflictDiagnostic {
 )]
 pub struct Conflicts {
     #[related]
-    pub conflicts: Vec<ConflictDiagnostic>,
+    pub conflicts: Vec<Conflict>,
 }
 
 /// The whole pure step: config + both observed sides → a plan recording its inputs.
@@ -680,15 +666,6 @@ pub fn plan(
             };
             Ok(plan)
         }
-        Err(cs) => Err(Conflicts {
-            conflicts: cs
-                .into_iter()
-                .map(|c| ConflictDiagnostic {
-                    subject: c.subject,
-                    message: c.message,
-                    help: c.help,
-                })
-                .collect(),
-        }),
+        Err(conflicts) => Err(Conflicts { conflicts }),
     }
 }
