@@ -72,7 +72,7 @@ pub fn reconcile<'a>(
     let mut changes: Vec<Change> = Vec::new();
     let accounts = &observed.accounts;
     let protected: HashSet<String> = policy.protected.iter().map(|p| p.to_lowercase()).collect();
-    let is_protected = |name: &str| protected.contains(&name.to_lowercase());
+    let is_protected = |name: &str| protected.contains(lowercase(name).as_ref());
 
     let mut by_ext: HashMap<&str, usize> = HashMap::default();
     let mut by_name: HashMap<Cow<str>, SmallVec<[usize; 1]>> = HashMap::default();
@@ -438,6 +438,31 @@ fn role_changes(
         .collect();
     // A directory user's account, existing or created by this plan.
     let index_of = |id: &str| account_of.get(id).or_else(|| by_ext.get(id)).copied();
+    // Usernames the roles list, found in one pass each over the syncing users and the accounts
+    // (the first one wins, in their order), compared without case.
+    let listed: HashSet<String> = desired
+        .roles
+        .iter()
+        .flat_map(|r| r.usernames.iter().map(|n| n.to_lowercase()))
+        .collect();
+    let mut synced_by_name: HashMap<String, Option<usize>> = HashMap::default();
+    let mut final_by_name: HashMap<String, usize> = HashMap::default();
+    if !listed.is_empty() {
+        for u in desired.users.iter().filter(|u| u.syncing) {
+            let key = lowercase(u.username);
+            if listed.contains(key.as_ref()) {
+                synced_by_name
+                    .entry(key.into_owned())
+                    .or_insert_with(|| index_of(u.id));
+            }
+        }
+        for (i, f) in finals.iter().enumerate() {
+            let key = lowercase(f.username);
+            if listed.contains(key.as_ref()) {
+                final_by_name.entry(key.into_owned()).or_insert(i);
+            }
+        }
+    }
     for role in &desired.roles {
         let Some(group) = observed.role_group(&role.intranet_group) else {
             conflicts.push(Conflict {
@@ -488,12 +513,8 @@ fn role_changes(
         }
         for name in &role.usernames {
             let key = name.to_lowercase();
-            let synced = desired
-                .users
-                .iter()
-                .find(|u| u.syncing && u.username.to_lowercase() == key)
-                .and_then(|u| index_of(u.id));
-            match synced.or_else(|| finals.iter().position(|f| f.username.to_lowercase() == key)) {
+            let synced = synced_by_name.get(&key).copied().flatten();
+            match synced.or_else(|| final_by_name.get(&key).copied()) {
                 Some(i) => {
                     named.insert(i);
                     if !finals[i].active && !is_member(i) {
