@@ -743,16 +743,8 @@ pub async fn apply(
             // renames before it are done.
             Action::Rename => {
                 let mut r = Vec::new();
-                for (i, c) in items {
-                    let sent = match run.user_change(c) {
-                        Ok(w) => run
-                            .send(std::slice::from_ref(&w))
-                            .await
-                            .pop()
-                            .unwrap_or_else(|| Err(Outcome::failed("not attempted"))),
-                        Err(o) => Err(o),
-                    };
-                    r.push((i, run.user_changed(c, sent)));
+                for item in items {
+                    r.extend(run.user_changes(std::slice::from_ref(&item)).await);
                 }
                 r
             }

@@ -108,9 +108,9 @@ pub async fn observe_for(
     others: &[&Loaded],
     refresh: Refresh,
 ) -> miette::Result<Observed> {
-    let mut fields: Vec<String> = cfg.config.field_mappings.keys().cloned().collect();
+    let mut fields = crate::intranet::scim::mapped_fields(cfg);
     for o in others {
-        fields.extend(o.config.field_mappings.keys().cloned());
+        fields.extend(crate::intranet::scim::mapped_fields(o));
     }
     fields.sort();
     fields.dedup();
