@@ -207,7 +207,7 @@ pub fn check_revision(saved: &Plan, now: Option<&crate::plan::Revision>) -> Resu
 }
 
 fn short(commit: &str) -> &str {
-    &commit[..commit.len().min(12)]
+    crate::digest::short(commit, 12)
 }
 
 /// Check a saved plan against the config digest now and against a plan computed fresh from the

@@ -140,8 +140,7 @@ pub fn display_time(t: SystemTime) -> String {
 /// `20261126T011944Z-<first 12 hex of the plan digest>`
 pub fn file_stem(t: SystemTime, digest: &str) -> String {
     let (y, mo, d, h, mi, s) = civil(t);
-    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-    let short: String = hex.chars().take(12).collect();
+    let short = crate::digest::short(digest, 12);
     format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z-{short}")
 }
 

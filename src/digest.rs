@@ -2,6 +2,12 @@
 
 use sha2::{Digest, Sha256};
 
+/// The first `n` hex digits of a digest (without `sha256:`) or of a commit id, for people.
+pub fn short(digest: &str, n: usize) -> &str {
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    hex.get(..n).unwrap_or(hex)
+}
+
 pub fn bytes(data: &[u8]) -> String {
     let mut h = Sha256::new();
     h.update(data);

@@ -105,7 +105,8 @@ pub fn load_at(path: &Path, rev: &str) -> miette::Result<Loaded> {
         path: rel.display().to_string(),
         rev: rev.to_owned(),
     })?;
-    let short = &commit.id().to_string()[..12];
+    let id = commit.id().to_string();
+    let short = crate::digest::short(&id, 12);
     let src = Source::new(
         Path::new(&format!("{}@{short}", path.display())),
         text.to_owned(),

@@ -301,7 +301,7 @@ async fn apply(args: ApplyArgs) -> miette::Result<ExitCode> {
         .audit
         .commit
         .as_deref()
-        .map(|c| format!(" (commit {})", &c[..c.len().min(12)]))
+        .map(|c| format!(" (commit {})", roster::digest::short(c, 12)))
         .unwrap_or_default();
     eprintln!("Audit: {}{commit}", applied.audit.csv.display());
     if !r.is_complete() {

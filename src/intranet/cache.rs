@@ -101,8 +101,10 @@ impl Key {
     pub fn file(&self, dir: &Path) -> PathBuf {
         let text = serde_json::to_string(self).unwrap_or_default();
         let digest = crate::digest::bytes(text.as_bytes());
-        let hex = digest.strip_prefix("sha256:").unwrap_or(&digest);
-        dir.join(format!("intranet-users-{}.json", &hex[..16]))
+        dir.join(format!(
+            "intranet-users-{}.json",
+            crate::digest::short(&digest, 16)
+        ))
     }
 }
 

@@ -108,6 +108,5 @@ pub fn render(plan: &Plan) -> String {
 }
 
 fn short(d: &str) -> &str {
-    let hex = d.strip_prefix("sha256:").unwrap_or(d);
-    &hex[..hex.len().min(12)]
+    crate::digest::short(d, 12)
 }
