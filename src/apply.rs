@@ -809,6 +809,9 @@ pub async fn apply_saved(
     )?;
     let fresh = crate::reconcile::plan(cfg, &observed)?;
     check_fresh(saved, &cfg.digest, &fresh)?;
+    // The policy holds at apply time too, whatever the file says: with the allowances the plan
+    // recorded (`--allow-blocks`), against what was read now.
+    crate::policy::check(saved, &cfg.config, &observed.directory, &observed.intranet)?;
     let report = apply(&live.client, &live.caps, saved, &observed.intranet).await;
 
     // The state file (last-applied values) goes into the audit commit with the report.

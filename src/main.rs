@@ -281,6 +281,10 @@ async fn apply(args: ApplyArgs) -> miette::Result<ExitCode> {
             eprintln!("{e:?}");
             return Ok(ExitCode::from(exit::STALE));
         }
+        Err(e) if e.downcast_ref::<policy::Refused>().is_some() => {
+            eprintln!("{e:?}");
+            return Ok(ExitCode::from(exit::REFUSED));
+        }
         Err(e) => return Err(e),
     };
     let r = &applied.report;
@@ -332,13 +336,14 @@ async fn plan(args: PlanArgs) -> miette::Result<ExitCode> {
             Format::Json => serde_json::to_string_pretty(&impact).into_diagnostic()? + "\n",
         };
         let _ = std::io::stdout().lock().write_all(text.as_bytes());
+        // A refused plan is shown, never saved: `apply` must not be handed it.
+        if let Some(code) = refused(&plan, &loaded, &observed) {
+            return Ok(code);
+        }
         if let Some(out) = &args.out {
             std::fs::write(out, render::json::render(&plan))
                 .into_diagnostic()
                 .wrap_err_with(|| format!("cannot write the plan to {}", out.display()))?;
-        }
-        if let Some(code) = refused(&plan, &loaded, &observed) {
-            return Ok(code);
         }
         let changed = !impact.caused.is_empty() || !impact.avoided_units.is_empty();
         return Ok(ExitCode::from(if args.detailed_exitcode && changed {

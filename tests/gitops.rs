@@ -152,3 +152,19 @@ fn a_plan_records_its_config_commit_and_whether_it_was_dirty() {
     let plan: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(plan["inputs"]["config_revision"]["dirty"], true);
 }
+
+#[test]
+fn a_refused_impact_plan_is_not_saved() {
+    // The head commit drops a syncing group (8 blocks) and caps blocks at 2.
+    let dir = repo(|c| {
+        c.replace("  - cn=intranet-users,ou=groups,dc=example,dc=com", "  - cn=engineering,ou=groups,dc=example,dc=com\n  - cn=it-admins,ou=groups,dc=example,dc=com")
+            .replace("policy:\n", "policy:\n  max_blocks: 2\n")
+    });
+    let r = roster(dir.path(), &["plan", "--base", "HEAD~1", "-o", "plan.json"]);
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(r.stderr.contains("policy.max_blocks"), "{}", r.stderr);
+    assert!(
+        !dir.path().join("plan.json").exists(),
+        "a refused plan must not be saved for apply"
+    );
+}

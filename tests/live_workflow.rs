@@ -320,6 +320,22 @@ fn policy_refusals_reach_the_exit_code_with_live_systems() {
     assert_eq!(site.roster(&["apply", "plan.json"]).0, 5);
     let (code, _, err) = site.roster(&["plan", "-o", "plan.json", "--allow-blocks", "3"]);
     assert_eq!(code, 0, "{err}");
+    // A saved plan stripped of its allowance is refused at apply time too, before any write.
+    let saved = std::fs::read_to_string(site.dir().join("plan.json")).unwrap();
+    let mut stripped: Value = serde_json::from_str(&saved).unwrap();
+    stripped["allowances"]["allow_blocks"] = Value::Null;
+    std::fs::write(
+        site.dir().join("stripped.json"),
+        serde_json::to_string(&stripped).unwrap(),
+    )
+    .unwrap();
+    let (code, _, err) = site.roster(&["apply", "stripped.json"]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("policy.max_blocks"), "{err}");
+    assert!(
+        site.scim.all_users().iter().all(|u| u["active"] == true),
+        "a refused apply writes nothing"
+    );
     let (code, _, err) = site.roster(&["apply", "plan.json"]);
     assert_eq!(code, 0, "{err}");
     let blocked = site
