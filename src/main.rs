@@ -15,7 +15,19 @@ use roster::{config, exit, observe, policy, reconcile, render};
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // A usage mistake is invalid input (exit 1), not clap's 2, which `--detailed-exitcode` uses
+    // for "changes"; --help and --version still exit 0.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::ERROR
+            } else {
+                exit::OK
+            });
+        }
+    };
     // Diagnostics: honour COLUMNS (terminals and CI logs), and never split a word such as a flag.
     let width = std::env::var("COLUMNS")
         .ok()

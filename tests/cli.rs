@@ -239,3 +239,14 @@ fn diagnostic_missing_config() {
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("cannot read roster.yaml"), "{}", r.stderr);
 }
+
+#[test]
+fn a_usage_mistake_is_invalid_input_not_changes() {
+    // Exit 2 means "changes" under --detailed-exitcode: a typo must not read as that.
+    let r = quickstart(&["plan", "--detailed-exitcode", "--no-such-flag"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("--no-such-flag"), "{}", r.stderr);
+    let r = quickstart(&["plan", "--format", "yaml"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(quickstart(&["--help"]).code, 0);
+}
