@@ -97,7 +97,7 @@ def speed(ratio):
 
 
 def verdict(ok):
-    return "not run" if ok is None else ("**met**" if ok else "**missed**")
+    return "— (no target at this size)" if ok is None else ("**met**" if ok else "**missed**")
 
 
 rows = []  # (benchmark, measured, reference, ratio, target, met)
