@@ -140,6 +140,21 @@ async fn run(cli: Cli) -> miette::Result<ExitCode> {
                 if out.exists() {
                     miette::bail!(code = "roster::export::exists", help = "choose another file, or remove it first: export never overwrites a config", "{} already exists", out.display());
                 }
+                // The connection settings are copied as written, and a config's relative paths
+                // (snapshots, ca_file, `file:` secrets) resolve from its own folder.
+                let folder = |p: &std::path::Path| {
+                    let p = if p.as_os_str().is_empty() {
+                        std::path::Path::new(".")
+                    } else {
+                        p
+                    };
+                    std::fs::canonicalize(p).ok()
+                };
+                let home = folder(&loaded.dir);
+                if folder(out.parent().unwrap_or(std::path::Path::new("."))) != home {
+                    let home = home.unwrap_or_else(|| loaded.dir.clone());
+                    miette::bail!(code = "roster::export::elsewhere", help = format!("write it into {} (the config's folder), where its relative paths still resolve", home.display()), "{} is not in the folder of the config it exports", out.display());
+                }
                 std::fs::write(&out, yaml)
                     .into_diagnostic()
                     .wrap_err_with(|| format!("cannot write {}", out.display()))?;

@@ -19,6 +19,22 @@ fn exported_config_validates_and_plans_with_no_role_changes() {
         &["export", "--config", "connect.yaml", "-o", "roster.yaml"],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
+    // Elsewhere, its relative paths would not resolve: refused, nothing written.
+    let other = tempfile::tempdir().unwrap();
+    let elsewhere = other.path().join("roster.yaml");
+    let r = roster(
+        dir.path(),
+        &[
+            "export",
+            "--config",
+            "connect.yaml",
+            "-o",
+            elsewhere.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("the config's folder"), "{}", r.stderr);
+    assert!(!elsewhere.exists());
     let yaml = std::fs::read_to_string(dir.path().join("roster.yaml")).unwrap();
     assert!(
         yaml.contains("intranet_group: \"Sysadmins\"")
