@@ -7,6 +7,7 @@ mod cli_ldap;
 mod delta;
 mod export;
 mod gitops;
+mod hostile;
 mod ldap;
 mod live_workflow;
 mod policy;
