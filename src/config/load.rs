@@ -533,28 +533,31 @@ impl Problems<'_> {
     /// Two fields that write one SCIM attribute (or one inside the other) never converge: each
     /// plan writes one value over the other's.
     fn same_scim_attribute(&mut self, c: &Config) {
-        let written: Vec<(&String, String)> = c
+        // In the file's order, each with its SCIM path as shown and as compared.
+        let mut written: Vec<(Span, &String, String, String)> = c
             .field_mappings
             .keys()
-            .filter_map(|f| Some((f, scim_key(&Field::parse(f)?))))
+            .filter_map(|f| {
+                let (shown, key) = scim_key(&Field::parse(f)?);
+                let found = find(self.root, &keys(&["field_mappings", f]), self.src);
+                Some((found.key.unwrap_or(found.value), f, shown, key))
+            })
             .collect();
-        for (i, (a, ka)) in written.iter().enumerate() {
-            for (b, kb) in &written[i + 1..] {
+        written.sort_by_key(|w| w.0.offset);
+        for (i, (sa, a, ka, ca)) in written.iter().enumerate() {
+            for (sb, b, kb, cb) in &written[i + 1..] {
                 let inside = |outer: &str, inner: &str| {
                     inner
                         .strip_prefix(outer)
                         .is_some_and(|rest| rest.starts_with(['.', '[']))
                 };
-                let how = if ka == kb {
+                let how = if ca == cb {
                     format!("`{a}` and `{b}` both write the SCIM attribute `{ka}`")
-                } else if inside(ka, kb) || inside(kb, ka) {
+                } else if inside(ca, cb) || inside(cb, ca) {
                     format!("`{a}` (SCIM `{ka}`) and `{b}` (SCIM `{kb}`) write the same SCIM attribute, one inside the other")
                 } else {
                     continue;
                 };
-                let fa = find(self.root, &keys(&["field_mappings", a]), self.src);
-                let fb = find(self.root, &keys(&["field_mappings", b]), self.src);
-                let (sa, sb) = (fa.key.unwrap_or(fa.value), fb.key.unwrap_or(fb.value));
                 self.errors.push(
                     SourceError::new(
                         "roster::config::same_scim_attribute",
@@ -571,23 +574,24 @@ impl Problems<'_> {
     }
 }
 
-/// A field's SCIM attribute path in a form two spellings of one attribute share: without the
-/// core schema's URN, case-insensitive (as SCIM compares attribute names), spaces normalised.
-fn scim_key(field: &Field) -> String {
-    let path = field.patch_path().to_ascii_lowercase();
-    let core = format!(
-        "{}:",
-        crate::intranet::fields::CORE_USER.to_ascii_lowercase()
-    );
-    let path = path.strip_prefix(&core).unwrap_or(&path);
-    let mut out = String::with_capacity(path.len());
-    for word in path.split_whitespace() {
-        if !out.is_empty() && !out.ends_with('[') {
-            out.push(' ');
+/// A field's SCIM attribute path without the core schema's URN, as shown and in a form two
+/// spellings of one attribute share: case-insensitive (as SCIM compares attribute names),
+/// spaces normalised.
+fn scim_key(field: &Field) -> (String, String) {
+    let path = field.patch_path();
+    let core = format!("{}:", crate::intranet::fields::CORE_USER);
+    let shown = match path.get(..core.len()) {
+        Some(p) if p.eq_ignore_ascii_case(&core) => path[core.len()..].to_owned(),
+        _ => path,
+    };
+    let mut key = String::with_capacity(shown.len());
+    for word in shown.to_ascii_lowercase().split_whitespace() {
+        if !key.is_empty() && !key.ends_with('[') {
+            key.push(' ');
         }
-        out.push_str(word);
+        key.push_str(word);
     }
-    out.replace(" ]", "]")
+    (shown, key.replace(" ]", "]"))
 }
 
 /// Where a configured group's DN is: the list item, or its `dn:` in the detailed form.

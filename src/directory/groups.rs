@@ -106,6 +106,31 @@ impl<'a> Groups<'a> {
         self.members.contains_key(normalized(dn).as_ref())
     }
 
+    /// The direct members of a group (normal form), or `None` when the directory has no such
+    /// group.
+    pub fn members_of(&self, dn: &str) -> Option<&[Cow<'a, str>]> {
+        self.members.get(normalized(dn).as_ref()).map(Vec::as_slice)
+    }
+
+    /// Does this group reach, through nested groups at any depth, a non-group DN for which
+    /// `found` holds? Stops at the first.
+    pub fn reaches(&self, dn: &str, found: impl Fn(&str) -> bool) -> bool {
+        let mut seen: HashSet<&str> = HashSet::default();
+        let root = normalize_dn(dn);
+        let mut stack: Vec<&str> = vec![root.as_str()];
+        while let Some(dn) = stack.pop() {
+            if !seen.insert(dn) {
+                continue;
+            }
+            match self.members.get(dn) {
+                Some(ms) => stack.extend(ms.iter().map(AsRef::as_ref)),
+                None if found(dn) => return true,
+                None => {}
+            }
+        }
+        false
+    }
+
     /// Every non-group DN reachable from these groups, through nested groups at any depth, in
     /// normal form.
     pub fn transitive_members<'r>(
@@ -169,5 +194,9 @@ mod tests {
         let m = g.transitive_members(&["cn=b".to_string()]);
         assert_eq!(m.len(), 3);
         assert!(m.contains("uid=1"));
+        assert!(g.reaches("CN=C", |dn| dn == "uid=2"));
+        assert!(!g.reaches("cn=c", |dn| dn == "uid=4"));
+        assert_eq!(g.members_of("cn=A").map(<[_]>::len), Some(2));
+        assert!(g.members_of("cn=d").is_none());
     }
 }
