@@ -304,7 +304,12 @@ mod tests {
     /// The template rule, case by case: `(template, attributes present, value)`.
     #[test]
     fn a_missing_attribute_leaves_no_stray_separator() {
-        let cases: &[(&str, &[(&str, &str)], Option<&str>)] = &[
+        type Case = (
+            &'static str,
+            &'static [(&'static str, &'static str)],
+            Option<&'static str>,
+        );
+        let cases: &[Case] = &[
             (
                 "{givenName} {sn}",
                 &[("givenName", "Ada"), ("sn", "Lovelace")],
