@@ -4,12 +4,11 @@
 //! blocked, a field wiped everywhere). Pure: the config and the directory as read in, every
 //! problem out at once, each pointing at its place in the config.
 
-use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt;
 
 use miette::{Diagnostic, LabeledSpan, SourceCode};
-use rustc_hash::FxHashSet as HashSet;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::config::load::{group_path, locate};
 use crate::config::node::Seg;
@@ -43,95 +42,135 @@ pub struct Findings {
 /// `desired` is [`crate::reconcile::desired::compute`] of the same config and directory.
 pub fn check(config: &Config, dir: &DirectoryState, desired: &Desired) -> Findings {
     let mut out = Findings::default();
-    check_groups(config, dir, &mut out);
+    check_groups(config, dir, &Groups::new(dir), &mut out);
     check_attributes(config, desired, &mut out);
     out
 }
 
-fn check_groups(config: &Config, dir: &DirectoryState, out: &mut Findings) {
-    let groups = Groups::new(dir);
-    let mut lists: Vec<(Vec<Seg>, String, &[GroupRef])> = vec![(
-        vec![Seg::Key("syncing_groups".into())],
-        "syncing group".to_owned(),
-        &config.syncing_groups,
-    )];
+/// How many of a group's users are looked for first: one is enough, and nearly every member
+/// of a group is a user.
+const SAMPLE: usize = 64;
+
+fn check_groups(config: &Config, dir: &DirectoryState, groups: &Groups, out: &mut Findings) {
+    // Every configured group: where it is in the config, what it is for, and the group.
+    let mut configured: Vec<(Vec<Seg>, String, &GroupRef)> = Vec::new();
+    let syncing = [Seg::Key("syncing_groups".into())];
+    for (i, g) in config.syncing_groups.iter().enumerate() {
+        configured.push((group_path(&syncing, i, g), "syncing group".into(), g));
+    }
     for (name, role) in &config.admin_roles {
-        lists.push((
-            ["admin_roles", name, "members", "groups"]
-                .iter()
-                .map(|k| Seg::Key((*k).to_owned()))
-                .collect(),
-            format!("role `{name}`'s group"),
-            &role.members.groups,
-        ));
+        let list: Vec<Seg> = ["admin_roles", name, "members", "groups"]
+            .iter()
+            .map(|k| Seg::Key((*k).to_owned()))
+            .collect();
+        for (i, g) in role.members.groups.iter().enumerate() {
+            configured.push((group_path(&list, i, g), format!("role `{name}`'s group"), g));
+        }
     }
     // A read with no users at all is the read guard's to refuse (`policy`, exit 4): every group
     // would be reported as holding no users, which says less.
     let username = &config.directory.username_attribute;
     let read_users = dir.users.iter().any(|u| u.key_text(username).is_some());
-    // The users of the read, by DN: only built when a group has members to look them up in.
-    let mut users: Option<HashSet<Cow<str>>> = None;
-    for (list_path, what, list) in lists {
-        for (i, group) in list.iter().enumerate() {
-            let dn = group.dn();
-            let path = group_path(&list_path, i, group);
-            let members = groups.members_of(dn);
-            if members.is_some() && !read_users {
-                continue;
+
+    // Which groups reach a user: a sample of each group's members first, looked up in one pass
+    // over the users; all members only for a group whose sample holds none.
+    let mut reach: Vec<Option<bool>> = vec![None; configured.len()];
+    for limit in [SAMPLE, usize::MAX] {
+        let mut leaves: Vec<Vec<&str>> = vec![Vec::new(); configured.len()];
+        let mut complete = vec![true; configured.len()];
+        let mut any = false;
+        for (k, (_, _, g)) in configured.iter().enumerate() {
+            if reach[k].is_none() && read_users && groups.members_of(g.dn()).is_some() {
+                (leaves[k], complete[k]) = groups.leaves(g.dn(), limit);
+                any = true;
             }
-            let Some(members) = members else {
-                out.problems.push(Problem {
-                    code: "roster::resolve::group_missing",
-                    message: format!("{what} `{dn}` is not in the directory"),
-                    label: "no such group in the directory".into(),
-                    help: missing_group_help(config, dir, dn),
-                    path,
-                });
-                continue;
-            };
-            let (code, why) = if members.is_empty() {
-                ("roster::resolve::group_empty", "has no members".to_owned())
-            } else {
-                let users = users
-                    .get_or_insert_with(|| dir.users.iter().map(|u| normalized(u.dn())).collect());
-                if groups.reaches(dn, |m| users.contains(m)) {
-                    continue;
-                }
-                (
-                    "roster::resolve::group_without_users",
-                    format!(
-                        "has {} member{}, but none of them (nested at any depth) is a user the directory read holds",
-                        members.len(),
-                        if members.len() == 1 { "" } else { "s" }
-                    ),
-                )
-            };
-            if group.allow_empty() {
-                out.warnings
-                    .push(format!("{what} {dn} {why} (allowed by `allow_empty`)"));
-                continue;
+        }
+        if !any {
+            break;
+        }
+        let found = users_among(dir, &leaves);
+        for (k, (hit, complete)) in found.into_iter().zip(complete).enumerate() {
+            if hit || (complete && !leaves[k].is_empty()) {
+                reach[k] = Some(hit);
             }
-            let consequence = if what == "syncing group" {
-                "its members' accounts would all be blocked"
-            } else {
-                "every holder of the role it grants would be revoked"
-            };
-            out.problems.push(Problem {
-                code,
-                message: format!("{what} `{dn}` {why}: {consequence}"),
-                label: "resolves to no users".into(),
-                help: format!(
-                    "check the group in the directory{}; if it is meant to be empty for now, write it as `{{ dn: \"{dn}\", allow_empty: true }}`",
-                    if config.directory.ldap.is_some() {
-                        " and the users search (`directory.ldap.users`: its base, filter and scope decide who is read)"
-                    } else {
-                        ""
-                    }
-                ),
-                path,
-            });
         }
     }
+
+    for ((path, what, group), reaches) in configured.into_iter().zip(reach) {
+        let dn = group.dn();
+        let Some(members) = groups.members_of(dn) else {
+            out.problems.push(Problem {
+                code: "roster::resolve::group_missing",
+                message: format!("{what} `{dn}` is not in the directory"),
+                label: "no such group in the directory".into(),
+                help: missing_group_help(config, dir, dn),
+                path,
+            });
+            continue;
+        };
+        if !read_users || reaches == Some(true) {
+            continue;
+        }
+        let (code, why) = if members.is_empty() {
+            ("roster::resolve::group_empty", "has no members".to_owned())
+        } else {
+            (
+                "roster::resolve::group_without_users",
+                format!(
+                    "has {} member{}, but none of them (nested at any depth) is a user the directory read holds",
+                    members.len(),
+                    if members.len() == 1 { "" } else { "s" }
+                ),
+            )
+        };
+        if group.allow_empty() {
+            out.warnings
+                .push(format!("{what} {dn} {why} (allowed by `allow_empty`)"));
+            continue;
+        }
+        let consequence = if what == "syncing group" {
+            "its members' accounts would all be blocked"
+        } else {
+            "every holder of the role it grants would be revoked"
+        };
+        out.problems.push(Problem {
+            code,
+            message: format!("{what} `{dn}` {why}: {consequence}"),
+            label: "resolves to no users".into(),
+            help: format!(
+                "check the group in the directory{}; if it is meant to be empty for now, write it as `{{ dn: \"{dn}\", allow_empty: true }}`",
+                if config.directory.ldap.is_some() {
+                    " and the users search (`directory.ldap.users`: its base, filter and scope decide who is read)"
+                } else {
+                    ""
+                }
+            ),
+            path,
+        });
+    }
+}
+
+/// For each list of DNs (normal form), does any of them name a user of the read? One pass over
+/// the users.
+fn users_among(dir: &DirectoryState, lists: &[Vec<&str>]) -> Vec<bool> {
+    let mut lists_of: HashMap<&str, Vec<usize>> = HashMap::default();
+    for (k, list) in lists.iter().enumerate() {
+        for dn in list {
+            lists_of.entry(dn).or_default().push(k);
+        }
+    }
+    let mut found = vec![false; lists.len()];
+    if lists_of.is_empty() {
+        return found;
+    }
+    for u in &dir.users {
+        if let Some(ks) = lists_of.get(normalized(u.dn()).as_ref()) {
+            for &k in ks {
+                found[k] = true;
+            }
+        }
+    }
+    found
 }
 
 /// "Did you mean" the directory's closest group DN, compared in normal form.
@@ -368,5 +407,101 @@ pub fn verify(
         Ok(findings.warnings)
     } else {
         Err(Unresolved::new(cfg, findings.problems))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::AttrValue;
+
+    fn config(groups: &str) -> Config {
+        let text = format!(
+            "version: 1\ndirectory: {{ ldif: d.ldif }}\nintranet: {{ snapshot: i.json }}\nsyncing_groups:\n{groups}field_mappings:\n  email: mail\n"
+        );
+        let src = crate::diag::Source::new(std::path::Path::new("roster.yaml"), text);
+        crate::config::load::parse(&src).expect("a valid config")
+    }
+
+    fn user(uid: &str) -> Entry {
+        let mut e = Entry::new(format!("uid={uid},dc=x"));
+        e.add("uid", AttrValue::Text(uid.into()));
+        e.add("entryUUID", AttrValue::Text(format!("id-{uid}")));
+        e.add("mail", AttrValue::Text(format!("{uid}@x")));
+        e
+    }
+
+    fn group(dn: &str, members: &[String]) -> Entry {
+        let mut e = Entry::new(dn);
+        for m in members {
+            e.add("member", AttrValue::Text(m.clone()));
+        }
+        e
+    }
+
+    fn findings(config: &Config, dir: &DirectoryState) -> Findings {
+        let desired = crate::reconcile::desired::compute(config, dir);
+        check(config, dir, &desired)
+    }
+
+    #[test]
+    fn a_user_behind_many_non_users_is_still_found() {
+        // Popped last: the first sample of the group's members holds only DNs that are no user.
+        let mut members = vec!["uid=ada,dc=x".to_owned()];
+        members.extend((0..200).map(|i| format!("cn=printer{i},dc=x")));
+        let dir = DirectoryState {
+            users: vec![user("ada")],
+            groups: vec![group("cn=staff,dc=x", &members)],
+            ..Default::default()
+        };
+        let f = findings(&config("  - cn=staff,dc=x\n"), &dir);
+        assert_eq!(f, Findings::default());
+        // Without ada, the same group reaches nobody.
+        let dir = DirectoryState {
+            users: vec![user("bob")],
+            groups: vec![group("cn=staff,dc=x", &members[1..])],
+            ..Default::default()
+        };
+        let f = findings(&config("  - cn=staff,dc=x\n  - cn=other,dc=x\n"), &dir);
+        let codes: Vec<&str> = f.problems.iter().map(|p| p.code).collect();
+        assert_eq!(
+            codes,
+            [
+                "roster::resolve::group_without_users",
+                "roster::resolve::group_missing"
+            ]
+        );
+        assert!(f.problems[0].message.contains("has 200 members"));
+    }
+
+    #[test]
+    fn allowed_groups_warn_and_an_empty_read_is_left_to_the_read_guard() {
+        let dir = DirectoryState {
+            users: vec![user("ada")],
+            groups: vec![
+                group("cn=staff,dc=x", &["uid=ada,dc=x".to_owned()]),
+                group("cn=empty,dc=x", &[]),
+            ],
+            ..Default::default()
+        };
+        let f = findings(
+            &config("  - cn=staff,dc=x\n  - { dn: \"CN=Empty, dc=x\", allow_empty: true }\n"),
+            &dir,
+        );
+        assert!(f.problems.is_empty(), "{:?}", f.problems);
+        assert_eq!(
+            f.warnings,
+            ["syncing group CN=Empty, dc=x has no members (allowed by `allow_empty`)"]
+        );
+        // No users at all: the groups are not blamed (the read guard refuses such a read), but
+        // a group the directory does not have is still a typo.
+        let dir = DirectoryState {
+            users: vec![],
+            ..dir
+        };
+        let f = findings(&config("  - cn=staff,dc=x\n  - cn=staf,dc=x\n"), &dir);
+        let codes: Vec<&str> = f.problems.iter().map(|p| p.code).collect();
+        assert_eq!(codes, ["roster::resolve::group_missing"]);
+        assert_eq!(f.problems[0].help, "did you mean `cn=staff,dc=x`?");
     }
 }
