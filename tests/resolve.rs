@@ -121,6 +121,7 @@ fn a_typo_in_a_role_group_is_listed_with_every_other_problem() {
         r.stderr
     );
     assert!(says(&r.stderr, "did you mean `title`?"), "{}", r.stderr);
+    insta::assert_snapshot!("diag_unresolved", r.stderr);
 }
 
 #[test]

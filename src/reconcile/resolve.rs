@@ -272,11 +272,15 @@ fn check_attributes(config: &Config, desired: &Desired, out: &mut Findings) {
                 message: format!(
                     "no syncing user has the attribute `{attr}` that `{field}` is mapped from: `{field}` would be emptied on every account"
                 ),
-                label: format!("none of {} syncing users has `{attr}`", syncing.len()),
-                help: format!(
-                    "{hint}. If `{field}` is meant to stay empty for now, write `{field}: {{ from: \"{}\", allow_empty: true }}`",
-                    mapping.source()
-                ),
+                label: format!("none of the {} syncing users has `{attr}`", syncing.len()),
+                help: match mapping {
+                    Mapping::Simple(source) => format!(
+                        "{hint}. If `{field}` is meant to stay empty for now, write `{field}: {{ from: \"{source}\", allow_empty: true }}`"
+                    ),
+                    Mapping::Detailed(_) => format!(
+                        "{hint}. If `{field}` is meant to stay empty for now, add `allow_empty: true` to its mapping"
+                    ),
+                },
                 path: path.clone(),
             });
         }
