@@ -75,7 +75,35 @@ async fn run(cli: Cli) -> miette::Result<ExitCode> {
             let attributes = observe::directory_attributes(&loaded.config);
             let directory = observe::directory(&loaded, &attributes).await?;
             let desired = reconcile::desired::compute(&loaded.config, &directory);
-            let warnings = reconcile::resolve::verify(&loaded, &directory, &desired)?;
+            let mut checked = reconcile::resolve::verify(&loaded, &directory, &desired, None);
+            // A live read holds only the attributes the config names: for a "did you mean" on
+            // one no user has, look at the names on a whole entry (names only, no values).
+            if let (Err(e), Some(live)) = (&checked, &loaded.config.directory.ldap) {
+                let syncing = desired.users.iter().find(|u| u.syncing);
+                if let Some(user) = syncing.filter(|_| {
+                    e.problems
+                        .iter()
+                        .any(|p| p.code == "roster::resolve::attribute_missing")
+                }) {
+                    let d = &loaded.config.directory;
+                    let names = roster::directory::ldap::attribute_names(
+                        live,
+                        d,
+                        user.username,
+                        &loaded.dir,
+                    )
+                    .await;
+                    if let Some(names) = names {
+                        checked = reconcile::resolve::verify(
+                            &loaded,
+                            &directory,
+                            &desired,
+                            Some((user.username, &names)),
+                        );
+                    }
+                }
+            }
+            let warnings = checked?;
             for w in &warnings {
                 eprintln!("warning: {w}");
             }

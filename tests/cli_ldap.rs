@@ -206,6 +206,48 @@ fn a_mistyped_syncing_group_against_live_ldap_plans_nothing_and_says_which_was_m
 }
 
 #[test]
+fn validate_finds_the_attribute_a_live_mapping_meant_on_a_whole_entry() {
+    let server = Slapd::start(&directory());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(&server, dir.path(), &[]);
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(&config, text.replace("email: mail", "email: mial")).expect("typo");
+    let run = |cmd: &str| {
+        let out = Command::cargo_bin("roster")
+            .expect("the roster binary")
+            .args([cmd, "-c"])
+            .arg(&config)
+            .env("NO_COLOR", "1")
+            .env("COLUMNS", "400")
+            .output()
+            .expect("run roster");
+        assert_eq!(out.status.code(), Some(1), "{cmd}");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!stderr.contains(LIMITED_PW));
+        assert!(
+            stderr.contains("no syncing user has the attribute `mial` that `email` is mapped from"),
+            "{cmd}: {stderr}"
+        );
+        stderr
+    };
+    // The plan's read asked only for `mial`: it says so, and where to look.
+    let plan = run("plan");
+    assert!(
+        plan.contains("a live read asks the directory only for the attributes the config names")
+            && !plan.contains("did you mean `mail`"),
+        "{plan}"
+    );
+    // validate looks at the names on a whole entry (names only: typesOnly).
+    let validate = run("validate");
+    assert!(
+        validate.contains("did you mean `mail`?")
+            && validate.contains("`ada`'s whole entry")
+            && !validate.contains("userpassword"),
+        "{validate}"
+    );
+}
+
+#[test]
 fn a_read_that_had_to_be_retried_says_so_in_the_plan() {
     let server = Slapd::start(&directory());
     let proxy = CuttingProxy::start(server.port, 1, 600);

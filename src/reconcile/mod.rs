@@ -741,7 +741,7 @@ pub fn plan(
 ) -> Result<crate::plan::Plan, PlanError> {
     let config = &cfg.config;
     let desired = desired::compute(config, &observed.directory);
-    let resolved = resolve::verify(cfg, &observed.directory, &desired)?;
+    let resolved = resolve::verify(cfg, &observed.directory, &desired, None)?;
     match reconcile(
         &desired,
         &observed.intranet,

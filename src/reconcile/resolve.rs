@@ -40,10 +40,17 @@ pub struct Findings {
 
 /// Check every configured group and mapped attribute against the directory as read.
 /// `desired` is [`crate::reconcile::desired::compute`] of the same config and directory.
-pub fn check(config: &Config, dir: &DirectoryState, desired: &Desired) -> Findings {
+/// `entry` is the attribute names on one syncing user's whole entry, when known (a live read
+/// holds only the attributes the config names), for a better "did you mean".
+pub fn check(
+    config: &Config,
+    dir: &DirectoryState,
+    desired: &Desired,
+    entry: Option<(&str, &[String])>,
+) -> Findings {
     let mut out = Findings::default();
     check_groups(config, dir, &Groups::new(dir), &mut out);
-    check_attributes(config, desired, &mut out);
+    check_attributes(config, desired, entry, &mut out);
     out
 }
 
@@ -200,7 +207,12 @@ fn missing_group_help(config: &Config, dir: &DirectoryState, dn: &str) -> String
     }
 }
 
-fn check_attributes(config: &Config, desired: &Desired, out: &mut Findings) {
+fn check_attributes(
+    config: &Config,
+    desired: &Desired,
+    entry: Option<(&str, &[String])>,
+    out: &mut Findings,
+) {
     let syncing: Vec<&Entry> = desired
         .users
         .iter()
@@ -211,7 +223,7 @@ fn check_attributes(config: &Config, desired: &Desired, out: &mut Findings) {
     if syncing.is_empty() {
         return;
     }
-    let mut seen: Option<Vec<&'static str>> = None;
+    let mut seen: Option<Vec<String>> = None;
     for (field, mapping) in &config.field_mappings {
         if mapping.allow_empty() {
             continue;
@@ -233,24 +245,25 @@ fn check_attributes(config: &Config, desired: &Desired, out: &mut Findings) {
                 continue;
             }
             let seen = seen.get_or_insert_with(|| {
-                let mut names: Vec<&'static str> = syncing
+                let mut names: BTreeSet<String> = syncing
                     .iter()
-                    .flat_map(|e| e.attrs().map(|(name, _)| name))
-                    .collect::<BTreeSet<_>>()
-                    .into_iter()
+                    .flat_map(|e| e.attrs().map(|(name, _)| name.to_owned()))
                     .collect();
+                if let Some((_, more)) = entry {
+                    names.extend(more.iter().map(|n| n.to_ascii_lowercase()));
+                }
                 names.retain(|n| !n.is_empty());
-                names
+                names.into_iter().collect()
             });
             let close = closest_names(attr, seen);
-            let live = if config.directory.ldap.is_some() {
-                "; a live read asks the directory only for the attributes the config names, so these are all Roster saw"
-            } else {
-                ""
+            let (seen_on, live) = match entry {
+                Some((user, _)) => (format!(" and on `{user}`'s whole entry"), ""),
+                None if config.directory.ldap.is_some() => (String::new(), "; a live read asks the directory only for the attributes the config names, so these are all Roster saw: `roster validate` looks at a whole entry"),
+                None => (String::new(), ""),
             };
             let hint = if close.is_empty() {
                 format!(
-                    "the syncing users have: {}{live}",
+                    "the syncing users{seen_on} have: {}{live}",
                     seen.iter()
                         .take(30)
                         .map(|n| format!("`{n}`"))
@@ -259,7 +272,7 @@ fn check_attributes(config: &Config, desired: &Desired, out: &mut Findings) {
                 )
             } else {
                 format!(
-                    "did you mean {}? (names seen on the syncing users; LDAP names compare without case{live})",
+                    "did you mean {}? (names seen on the syncing users{seen_on}; LDAP names compare without case{live})",
                     close
                         .iter()
                         .map(|n| format!("`{n}`"))
@@ -288,11 +301,11 @@ fn check_attributes(config: &Config, desired: &Desired, out: &mut Findings) {
 }
 
 /// Up to three names close to `word` (a typo's likely intent), best first.
-fn closest_names(word: &str, names: &[&'static str]) -> Vec<&'static str> {
+fn closest_names<'n>(word: &str, names: &'n [String]) -> Vec<&'n str> {
     let word = word.to_ascii_lowercase();
-    let mut scored: Vec<(f64, &'static str)> = names
+    let mut scored: Vec<(f64, &str)> = names
         .iter()
-        .map(|n| (strsim::jaro_winkler(&word, n), *n))
+        .map(|n| (strsim::jaro_winkler(&word, n), n.as_str()))
         .filter(|(score, _)| *score >= 0.8)
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
@@ -347,7 +360,7 @@ impl fmt::Display for Unresolved {
         let n = self.problems.len();
         write!(
             f,
-            "cannot plan: {n} group{} or mapped attribute{} in the config resolve{} to nobody in the directory",
+            "{n} group{} or mapped attribute{} in the config resolve{} to nobody in the directory",
             if n == 1 { "" } else { "s" },
             if n == 1 { "" } else { "s" },
             if n == 1 { "s" } else { "" },
@@ -363,7 +376,7 @@ impl Diagnostic for Unresolved {
     }
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         Some(Box::new(
-            "nothing was planned: a mistyped or emptied group would block everyone in it, a mistyped attribute would empty a field everywhere. Fix these, or mark a group or field that is meant to be empty with `allow_empty: true`",
+            "nothing is planned while these stand: a mistyped or emptied group would block everyone in it, a mistyped attribute would empty a field everywhere. Fix these, or mark a group or field that is meant to be empty with `allow_empty: true`",
         ))
     }
     fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
@@ -405,8 +418,9 @@ pub fn verify(
     cfg: &Loaded,
     dir: &DirectoryState,
     desired: &Desired,
+    entry: Option<(&str, &[String])>,
 ) -> Result<Vec<String>, Unresolved> {
-    let findings = check(&cfg.config, dir, desired);
+    let findings = check(&cfg.config, dir, desired, entry);
     if findings.problems.is_empty() {
         Ok(findings.warnings)
     } else {
@@ -445,7 +459,7 @@ mod tests {
 
     fn findings(config: &Config, dir: &DirectoryState) -> Findings {
         let desired = crate::reconcile::desired::compute(config, dir);
-        check(config, dir, &desired)
+        check(config, dir, &desired, None)
     }
 
     #[test]
