@@ -39,8 +39,9 @@ pub enum Command {
     /// Carry out a plan: a saved one exactly (`roster apply plan.json`), or a fresh one after
     /// confirmation. Writes the audit report and commits it.
     Apply(ApplyArgs),
-    /// Check the config file and report every problem in it.
-    Validate(ConfigArg),
+    /// Check the config file and report every problem in it; then read the directory (as plan
+    /// does) and check that every configured group and mapped attribute resolves to users.
+    Validate(ValidateArgs),
     /// Print the JSON Schema of the config (or, with --plan, of the JSON plan).
     Schema {
         /// The JSON plan's schema instead of the config's.
@@ -82,6 +83,16 @@ pub struct ConfigArg {
         env = "ROSTER_CONFIG"
     )]
     pub config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Check the config file only: do not read the directory, so groups and mapped attributes
+    /// are not checked against it.
+    #[arg(long)]
+    pub config_only: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -62,6 +62,8 @@ pub struct SourceError {
     pub span: SourceSpan,
     src: NamedSource<Arc<String>>,
     pub related: Vec<SourceError>,
+    /// More places in the same file the problem involves, each with its label.
+    also: Vec<(SourceSpan, String)>,
 }
 
 impl SourceError {
@@ -79,6 +81,7 @@ impl SourceError {
             span: span.into(),
             src: src.named(),
             related: Vec::new(),
+            also: Vec::new(),
         }
     }
 
@@ -105,6 +108,12 @@ impl SourceError {
         self
     }
 
+    /// Point at one more place in the same file (a problem between two keys shows both).
+    pub fn also(mut self, span: impl Into<SourceSpan>, label: impl Into<String>) -> Self {
+        self.also.push((span.into(), label.into()));
+        self
+    }
+
     /// Several problems in one file: the first leads, the rest are related, all reported at once.
     pub fn many(mut errors: Vec<SourceError>) -> Option<SourceError> {
         if errors.is_empty() {
@@ -123,6 +132,7 @@ impl SourceError {
             span: (0, 0).into(),
             src,
             related: errors,
+            also: Vec::new(),
         })
     }
 }
@@ -156,9 +166,13 @@ impl Diagnostic for SourceError {
             return None;
         }
         let label = (!self.label.is_empty()).then(|| self.label.clone());
-        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(
-            label, self.span,
-        ))))
+        let also = self
+            .also
+            .iter()
+            .map(|(span, label)| LabeledSpan::new_with_span(Some(label.clone()), *span));
+        Some(Box::new(
+            std::iter::once(LabeledSpan::new_with_span(label, self.span)).chain(also),
+        ))
     }
     fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
         if self.related.is_empty() {

@@ -163,7 +163,9 @@ pub fn compare(base_cfg: &Config, base: &Plan, head_cfg: &Config, head: &Plan) -
 /// The config diff in words.
 pub fn config_changes(base: &Config, head: &Config) -> Vec<String> {
     let mut out = Vec::new();
-    let set = |v: &[String]| v.iter().cloned().collect::<BTreeSet<_>>();
+    fn set<T: std::fmt::Display>(v: &[T]) -> BTreeSet<String> {
+        v.iter().map(T::to_string).collect()
+    }
     let (bs, hs) = (set(&base.syncing_groups), set(&head.syncing_groups));
     out.extend(
         bs.difference(&hs)

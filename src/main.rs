@@ -63,9 +63,55 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> miette::Result<ExitCode> {
     match cli.command {
-        Command::Validate(c) => {
-            let loaded = config::load(&c.config)?;
-            println!("{} is valid.", loaded.path.display());
+        Command::Validate(args) => {
+            let loaded = config::load(&args.config.config)?;
+            if args.config_only {
+                println!(
+                    "{} is valid (config only: the directory was not read, so its groups and mapped attributes were not checked).",
+                    loaded.path.display()
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            let attributes = observe::directory_attributes(&loaded.config);
+            let directory = observe::directory(&loaded, &attributes).await?;
+            let desired = reconcile::desired::compute(&loaded.config, &directory);
+            let mut checked = reconcile::resolve::verify(&loaded, &directory, &desired, None);
+            // A live read holds only the attributes the config names: for a "did you mean" on
+            // one no user has, look at the names on a whole entry (names only, no values).
+            if let (Err(e), Some(live)) = (&checked, &loaded.config.directory.ldap) {
+                let syncing = desired.users.iter().find(|u| u.syncing);
+                if let Some(user) = syncing.filter(|_| {
+                    e.problems
+                        .iter()
+                        .any(|p| p.code == "roster::resolve::attribute_missing")
+                }) {
+                    let d = &loaded.config.directory;
+                    let names = roster::directory::ldap::attribute_names(
+                        live,
+                        d,
+                        user.username,
+                        &loaded.dir,
+                    )
+                    .await;
+                    if let Some(names) = names {
+                        checked = reconcile::resolve::verify(
+                            &loaded,
+                            &directory,
+                            &desired,
+                            Some((user.username, &names)),
+                        );
+                    }
+                }
+            }
+            let warnings = checked?;
+            for w in &warnings {
+                eprintln!("warning: {w}");
+            }
+            let syncing = desired.users.iter().filter(|u| u.syncing).count();
+            println!(
+                "{} is valid: its groups and mapped attributes resolve in the directory ({syncing} syncing users). The intranet was not read.",
+                loaded.path.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan(args) => plan(args).await,

@@ -173,6 +173,81 @@ fn plan_against_live_ldap_blocks_a_removed_user_and_renames_a_renamed_one() {
 }
 
 #[test]
+fn a_mistyped_syncing_group_against_live_ldap_plans_nothing_and_says_which_was_meant() {
+    let server = Slapd::start(&directory());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(&server, dir.path(), &[account("scim-0", "ada", "old-id")]);
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(&config, text.replace("cn=staff,", "cn=staf,")).expect("typo");
+    for args in [&["plan"][..], &["validate"][..]] {
+        let out = Command::cargo_bin("roster")
+            .expect("the roster binary")
+            .args(args)
+            .arg("-c")
+            .arg(&config)
+            .env("NO_COLOR", "1")
+            .env("COLUMNS", "200")
+            .output()
+            .expect("run roster");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            out.stdout.is_empty() || args == ["validate"],
+            "nothing is planned"
+        );
+        assert!(
+            stderr.contains(&format!(
+                "syncing group `cn=staf,{GROUPS}` is not in the directory"
+            )) && stderr.contains(&format!("did you mean `{STAFF}`?")),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains(LIMITED_PW));
+    }
+}
+
+#[test]
+fn validate_finds_the_attribute_a_live_mapping_meant_on_a_whole_entry() {
+    let server = Slapd::start(&directory());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(&server, dir.path(), &[]);
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(&config, text.replace("email: mail", "email: mial")).expect("typo");
+    let run = |cmd: &str| {
+        let out = Command::cargo_bin("roster")
+            .expect("the roster binary")
+            .args([cmd, "-c"])
+            .arg(&config)
+            .env("NO_COLOR", "1")
+            .env("COLUMNS", "400")
+            .output()
+            .expect("run roster");
+        assert_eq!(out.status.code(), Some(1), "{cmd}");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!stderr.contains(LIMITED_PW));
+        assert!(
+            stderr.contains("no syncing user has the attribute `mial` that `email` is mapped from"),
+            "{cmd}: {stderr}"
+        );
+        stderr
+    };
+    // The plan's read asked only for `mial`: it says so, and where to look.
+    let plan = run("plan");
+    assert!(
+        plan.contains("a live read asks the directory only for the attributes the config names")
+            && !plan.contains("did you mean `mail`"),
+        "{plan}"
+    );
+    // validate looks at the names on a whole entry (names only: typesOnly).
+    let validate = run("validate");
+    assert!(
+        validate.contains("did you mean `mail`?")
+            && validate.contains("`ada`'s whole entry")
+            && !validate.contains("userpassword"),
+        "{validate}"
+    );
+}
+
+#[test]
 fn a_read_that_had_to_be_retried_says_so_in_the_plan() {
     let server = Slapd::start(&directory());
     let proxy = CuttingProxy::start(server.port, 1, 600);

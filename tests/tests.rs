@@ -13,6 +13,7 @@ mod live_workflow;
 mod policy;
 mod properties;
 mod reconcile;
+mod resolve;
 mod scim;
 mod scim_bulk;
 mod workflows;

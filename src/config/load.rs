@@ -25,6 +25,9 @@ pub struct Loaded {
     pub digest: String,
     /// The commit the config comes from, when it is in a git repository.
     pub revision: Option<crate::plan::Revision>,
+    /// The config's text, for diagnostics that point into it after loading (a group DN the
+    /// directory does not have). `None` for a config that comes from no file.
+    pub source: Option<Source>,
 }
 
 impl Loaded {
@@ -43,6 +46,7 @@ impl Loaded {
             dir: PathBuf::new(),
             digest: String::new(),
             revision: None,
+            source: None,
         }
     }
 
@@ -148,6 +152,7 @@ pub fn from_source(path: &Path, src: &Source) -> Result<Loaded, SourceError> {
         dir,
         digest: crate::digest::bytes(src.text.as_bytes()),
         revision: None,
+        source: Some(src.clone()),
     })
 }
 
@@ -430,7 +435,7 @@ impl Problems<'_> {
         if c.syncing_groups.is_empty() {
             self.at(&keys(&["syncing_groups"]), false, "no syncing groups: nobody would get an account and every managed account would be blocked", "list the DNs of the groups whose members get intranet accounts");
         }
-        let mut dn_lists: Vec<(Vec<Seg>, &Vec<String>)> =
+        let mut dn_lists: Vec<(Vec<Seg>, &Vec<super::GroupRef>)> =
             vec![(keys(&["syncing_groups"]), &c.syncing_groups)];
         if c.policy.min_sysadmins.is_some() && !c.admin_roles.contains_key("sysadmin") {
             self.at(
@@ -447,10 +452,10 @@ impl Problems<'_> {
             ));
         }
         for (path, list) in dn_lists {
-            for (i, dn) in list.iter().enumerate() {
+            for (i, group) in list.iter().enumerate() {
+                let dn = group.dn();
                 if !dn.contains(['=']) || (!dn.contains(',') && list.len() > 1) {
-                    let mut p = path.clone();
-                    p.push(Seg::Index(i));
+                    let p = group_path(&path, i, group);
                     self.at(&p, false, &format!("`{dn}` is not a full group DN"), "in a flow list `[a, b]` YAML splits at every comma, and DNs have commas: write one DN per line (`- cn=...,dc=...`) or quote each DN");
                 }
             }
@@ -507,6 +512,7 @@ impl Problems<'_> {
                 }
             }
         }
+        self.same_scim_attribute(c);
         for (name, role) in &c.admin_roles {
             if role.intranet_group.trim().is_empty() {
                 self.at(
@@ -521,6 +527,88 @@ impl Problems<'_> {
             }
         }
     }
+}
+
+impl Problems<'_> {
+    /// Two fields that write one SCIM attribute (or one inside the other) never converge: each
+    /// plan writes one value over the other's.
+    fn same_scim_attribute(&mut self, c: &Config) {
+        // In the file's order, each with its SCIM path as shown and as compared.
+        let mut written: Vec<(Span, &String, String, String)> = c
+            .field_mappings
+            .keys()
+            .filter_map(|f| {
+                let (shown, key) = scim_key(&Field::parse(f)?);
+                let found = find(self.root, &keys(&["field_mappings", f]), self.src);
+                Some((found.key.unwrap_or(found.value), f, shown, key))
+            })
+            .collect();
+        written.sort_by_key(|w| w.0.offset);
+        for (i, (sa, a, ka, ca)) in written.iter().enumerate() {
+            for (sb, b, kb, cb) in &written[i + 1..] {
+                let inside = |outer: &str, inner: &str| {
+                    inner
+                        .strip_prefix(outer)
+                        .is_some_and(|rest| rest.starts_with(['.', '[']))
+                };
+                let how = if ca == cb {
+                    format!("`{a}` and `{b}` both write the SCIM attribute `{ka}`")
+                } else if inside(ca, cb) || inside(cb, ca) {
+                    format!("`{a}` (SCIM `{ka}`) and `{b}` (SCIM `{kb}`) write the same SCIM attribute, one inside the other")
+                } else {
+                    continue;
+                };
+                self.errors.push(
+                    SourceError::new(
+                        "roster::config::same_scim_attribute",
+                        self.src,
+                        (sa.offset, sa.len),
+                        how,
+                    )
+                    .label("this field")
+                    .also((sb.offset, sb.len), "and this one")
+                    .help("each plan would write one value over the other, forever: keep one of the two mappings"),
+                );
+            }
+        }
+    }
+}
+
+/// A field's SCIM attribute path without the core schema's URN, as shown and in a form two
+/// spellings of one attribute share: case-insensitive (as SCIM compares attribute names),
+/// spaces normalised.
+fn scim_key(field: &Field) -> (String, String) {
+    let path = field.patch_path();
+    let core = format!("{}:", crate::intranet::fields::CORE_USER);
+    let shown = match path.get(..core.len()) {
+        Some(p) if p.eq_ignore_ascii_case(&core) => path[core.len()..].to_owned(),
+        _ => path,
+    };
+    let mut key = String::with_capacity(shown.len());
+    for word in shown.to_ascii_lowercase().split_whitespace() {
+        if !key.is_empty() && !key.ends_with('[') {
+            key.push(' ');
+        }
+        key.push_str(word);
+    }
+    (shown, key.replace(" ]", "]"))
+}
+
+/// Where a configured group's DN is: the list item, or its `dn:` in the detailed form.
+pub fn group_path(list: &[Seg], i: usize, group: &super::GroupRef) -> Vec<Seg> {
+    let mut p = list.to_vec();
+    p.push(Seg::Index(i));
+    if matches!(group, super::GroupRef::Detailed(_)) {
+        p.push(Seg::Key("dn".into()));
+    }
+    p
+}
+
+/// The span of the value at `path` in config text (the deepest node that exists), for
+/// diagnostics raised after loading.
+pub fn locate(src: &Source, path: &[Seg]) -> Option<Span> {
+    let root: Spanned<Node> = serde_saphyr::from_str(&src.text).ok()?;
+    Some(find(&root, path, src).value)
 }
 
 enum IssueKind {

@@ -18,8 +18,9 @@ pub struct Config {
     pub directory: DirectoryConfig,
     /// The intranet whose accounts Roster keeps in sync.
     pub intranet: IntranetConfig,
-    /// DNs of the groups whose members (nested at any depth) get intranet accounts.
-    pub syncing_groups: Vec<String>,
+    /// The groups whose members (nested at any depth) get intranet accounts: each a DN, or
+    /// `{ dn, allow_empty: true }` for a group that may resolve to no users.
+    pub syncing_groups: Vec<GroupRef>,
     /// Intranet field → directory attribute, template (`"{givenName} {sn}"`) or detailed mapping.
     #[serde(default)]
     pub field_mappings: BTreeMap<String, Mapping>,
@@ -252,6 +253,14 @@ pub struct DetailedMapping {
     /// Trim surrounding whitespace.
     #[serde(default)]
     pub trim: bool,
+    /// The attribute may be missing on every syncing user (the field is then left empty
+    /// everywhere). Without it, an attribute no syncing user has is an error: most likely a typo.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub allow_empty: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Mapping {
@@ -260,6 +269,69 @@ impl Mapping {
             Mapping::Simple(s) => s,
             Mapping::Detailed(d) => &d.from,
         }
+    }
+
+    /// May no syncing user have this mapping's attributes?
+    pub fn allow_empty(&self) -> bool {
+        matches!(self, Mapping::Detailed(d) if d.allow_empty)
+    }
+}
+
+/// A directory group named in the config: its DN, or `{ dn, allow_empty }`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum GroupRef {
+    /// The group's DN.
+    Dn(String),
+    Detailed(DetailedGroup),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DetailedGroup {
+    /// The group's DN.
+    pub dn: String,
+    /// The group may be empty or resolve to no users. It must still exist in the directory.
+    /// Without it, such a group is an error: a mistyped or emptied group must never look like
+    /// everyone leaving.
+    #[serde(default)]
+    pub allow_empty: bool,
+}
+
+impl GroupRef {
+    pub fn dn(&self) -> &str {
+        match self {
+            GroupRef::Dn(dn) => dn,
+            GroupRef::Detailed(d) => &d.dn,
+        }
+    }
+
+    pub fn allow_empty(&self) -> bool {
+        matches!(self, GroupRef::Detailed(d) if d.allow_empty)
+    }
+}
+
+impl AsRef<str> for GroupRef {
+    fn as_ref(&self) -> &str {
+        self.dn()
+    }
+}
+
+impl From<&str> for GroupRef {
+    fn from(dn: &str) -> GroupRef {
+        GroupRef::Dn(dn.to_owned())
+    }
+}
+
+impl From<String> for GroupRef {
+    fn from(dn: String) -> GroupRef {
+        GroupRef::Dn(dn)
+    }
+}
+
+impl std::fmt::Display for GroupRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.dn())
     }
 }
 
@@ -274,9 +346,9 @@ pub struct AdminRole {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleMembers {
-    /// Directory group DNs (nested at any depth).
+    /// Directory groups (nested at any depth): each a DN, or `{ dn, allow_empty: true }`.
     #[serde(default)]
-    pub groups: Vec<String>,
+    pub groups: Vec<GroupRef>,
     /// Usernames (directory users or local intranet accounts such as a break-glass account).
     #[serde(default)]
     pub users: Vec<String>,

@@ -106,6 +106,36 @@ impl<'a> Groups<'a> {
         self.members.contains_key(normalized(dn).as_ref())
     }
 
+    /// The direct members of a group (normal form), or `None` when the directory has no such
+    /// group.
+    pub fn members_of(&self, dn: &str) -> Option<&[Cow<'a, str>]> {
+        self.members.get(normalized(dn).as_ref()).map(Vec::as_slice)
+    }
+
+    /// Up to `limit` non-group DNs this group reaches, through nested groups at any depth, and
+    /// whether that is all of them.
+    pub fn leaves(&self, dn: &str, limit: usize) -> (Vec<&str>, bool) {
+        let mut seen: HashSet<&str> = HashSet::default();
+        let mut out: Vec<&str> = Vec::new();
+        let mut stack: Vec<&str> = self
+            .members_of(dn)
+            .unwrap_or_default()
+            .iter()
+            .map(AsRef::as_ref)
+            .collect();
+        while let Some(dn) = stack.pop() {
+            if !seen.insert(dn) {
+                continue;
+            }
+            match self.members.get(dn) {
+                Some(ms) => stack.extend(ms.iter().map(AsRef::as_ref)),
+                None if out.len() == limit => return (out, false),
+                None => out.push(dn),
+            }
+        }
+        (out, true)
+    }
+
     /// Every non-group DN reachable from these groups, through nested groups at any depth, in
     /// normal form.
     pub fn transitive_members<'r>(
@@ -169,5 +199,12 @@ mod tests {
         let m = g.transitive_members(&["cn=b".to_string()]);
         assert_eq!(m.len(), 3);
         assert!(m.contains("uid=1"));
+        let (mut all, complete) = g.leaves("CN=C", 10);
+        all.sort_unstable();
+        assert_eq!((all, complete), (vec!["uid=1", "uid=2", "uid=3"], true));
+        let (some, complete) = g.leaves("cn=c", 2);
+        assert_eq!((some.len(), complete), (2, false));
+        assert_eq!(g.members_of("cn=A").map(<[_]>::len), Some(2));
+        assert!(g.members_of("cn=d").is_none());
     }
 }

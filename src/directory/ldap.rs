@@ -642,6 +642,41 @@ pub fn equality_filter(attribute: &str, value: &str) -> String {
     format!("({attribute}={})", escape_filter_value(value))
 }
 
+/// The names of the attributes the entry of the user `username` holds, asked with `typesOnly`:
+/// the server sends names and never a value (a password hash included). A live read asks only
+/// for the attributes the config names, so this is how `roster validate` finds the name a
+/// mistyped attribute was meant to be. `None` when it cannot be told; password attributes are
+/// left out.
+pub async fn attribute_names(
+    cfg: &LdapConfig,
+    dir: &DirectoryConfig,
+    username: &str,
+    base_dir: &Path,
+) -> Option<Vec<String>> {
+    let target = Target::new(cfg, base_dir).ok()?;
+    let users = Searches::new(cfg, dir, &[]).ok()?.users;
+    let mut ldap = connect(&target).await.ok()?;
+    let filter = format!(
+        "(&{}{})",
+        users.filter,
+        equality_filter(&dir.username_attribute, username)
+    );
+    let found = ldap
+        .with_timeout(target.timeout)
+        .with_search_options(ldap3::SearchOptions::new().typesonly(true).sizelimit(1))
+        .search(&users.base, users.scope, &filter, vec!["*"])
+        .await;
+    let _ = ldap.unbind().await;
+    let entry = found.ok()?.0.into_iter().next()?;
+    let names = raw_attributes(entry)
+        .ok()?
+        .into_iter()
+        .map(|(name, _)| name)
+        .filter(|name| !is_password_attribute(name))
+        .collect();
+    Some(names)
+}
+
 /// How one attempt failed: a dropped connection is tried once more, anything else is final.
 enum Failure {
     Dropped { during: String, problem: String },

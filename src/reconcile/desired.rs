@@ -301,19 +301,9 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
                 None => r.unknown_members.push(dn),
             }
         }
-        for g in &role.members.groups {
-            if !groups.contains_group(g) {
-                out.warnings
-                    .push(format!("role {name}: directory group {g} was not found"));
-            }
-        }
         out.roles.push(r);
     }
-    for g in &config.syncing_groups {
-        if !groups.contains_group(g) {
-            out.warnings
-                .push(format!("syncing group {g} was not found in the directory"));
-        }
-    }
+    // A configured group that is missing, empty or holds no users is an error found by
+    // `reconcile::resolve`, before any of this is planned.
     out
 }

@@ -17,6 +17,8 @@ enum Part {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
     parts: Vec<Part>,
+    /// The literal text around the placeholders, split as [`Template::join`] uses it.
+    layout: Layout,
     lowercase: bool,
     trim: bool,
 }
@@ -44,6 +46,7 @@ impl Template {
             check_attr(source, 0)?;
             parts.push(attr(source.trim()));
             return Ok(Template {
+                layout: layout(&parts),
                 parts,
                 lowercase,
                 trim,
@@ -84,6 +87,7 @@ impl Template {
             parts.push(Part::Lit(lit));
         }
         Ok(Template {
+            layout: layout(&parts),
             parts,
             lowercase,
             trim,
@@ -128,41 +132,119 @@ impl Template {
                 binary,
             };
         }
-        let mut out = String::new();
-        let mut any = false;
+        // Each placeholder's value; an attribute with no text value, or an empty one, is absent.
+        let mut values: Vec<Option<&str>> = Vec::new();
         for p in &self.parts {
-            match p {
-                Part::Lit(l) => out.push_str(l),
-                Part::Attr(name, key) => {
-                    let values = entry.values(key);
-                    match values.texts().next() {
-                        Some(v) => {
-                            any = true;
-                            out.push_str(v);
-                        }
-                        None if !values.is_empty() => binary.push(name.clone()),
-                        None => {}
-                    }
+            if let Part::Attr(name, key) = p {
+                let vs = entry.values(key);
+                let v = vs.texts().next();
+                if v.is_none() && !vs.is_empty() {
+                    binary.push(name.clone());
                 }
+                values.push(v.filter(|v| !v.is_empty()));
             }
         }
-        if !any {
-            return Evaluated {
-                value: None,
-                binary,
-            };
-        }
-        // A template with a missing part must not leave stray separators: "{givenName} {sn}"
-        // with no givenName gives "Lovelace", not " Lovelace".
-        let mut value = out.trim().to_owned();
+        let mut value = self.join(&values).map(|v| v.trim().to_owned());
         if self.lowercase {
-            value = value.to_lowercase();
+            value = value.map(|v| v.to_lowercase());
         }
         Evaluated {
-            value: (!value.is_empty()).then_some(Cow::Owned(value)),
+            value: value.filter(|v| !v.is_empty()).map(Cow::Owned),
             binary,
         }
     }
+
+    /// A template's value from its placeholders' values (in order; `None` when absent), so that
+    /// a missing attribute leaves no stray separator:
+    ///
+    /// - literal text between two placeholders is their *separator*, except brackets and quotes
+    ///   hugging a placeholder (`(` `[` `{` `<` `"` `'` just before it, `)` `]` `}` `>` `"` `'`
+    ///   just after it), which belong to that placeholder and go with it;
+    /// - absent placeholders are left out with their brackets; between two present ones goes
+    ///   the separator that stands before the second one in the template;
+    /// - text before the first and after the last placeholder is kept when any value is present;
+    /// - when every placeholder is absent, the field has no value.
+    fn join(&self, values: &[Option<&str>]) -> Option<String> {
+        if values.iter().all(Option::is_none) {
+            return None;
+        }
+        let layout = &self.layout;
+        let mut out = layout.lead.clone();
+        let mut first = true;
+        for (slot, value) in layout.slots.iter().zip(values) {
+            let Some(v) = value else { continue };
+            if !first {
+                out.push_str(&slot.sep_before);
+            }
+            first = false;
+            out.push_str(&slot.prefix);
+            out.push_str(v);
+            out.push_str(&slot.suffix);
+        }
+        out.push_str(&layout.trail);
+        Some(out)
+    }
+}
+
+/// The literal text of a template, split around its placeholders (see [`Template::join`]).
+fn layout(parts: &[Part]) -> Layout {
+    const OPENING: &[char] = &['(', '[', '{', '<', '"', '\''];
+    const CLOSING: &[char] = &[')', ']', '}', '>', '"', '\''];
+    // The literal before each placeholder, and the one after the last.
+    let mut lits: Vec<&str> = vec![""];
+    for p in parts {
+        match p {
+            Part::Lit(l) => *lits.last_mut().expect("never empty") = l,
+            Part::Attr(..) => lits.push(""),
+        }
+    }
+    let n = lits.len() - 1;
+    let mut slots: Vec<Slot> = (0..n).map(|_| Slot::default()).collect();
+    let mut lead = String::new();
+    let mut trail = String::new();
+    for (i, lit) in lits.iter().enumerate() {
+        // Closing brackets right after the previous placeholder are its suffix.
+        let rest = if i > 0 {
+            let rest = lit.trim_start_matches(CLOSING);
+            slots[i - 1].suffix = lit[..lit.len() - rest.len()].to_owned();
+            rest
+        } else {
+            lit
+        };
+        // Opening brackets right before the next placeholder are its prefix.
+        let rest = if i < n {
+            let kept = rest.trim_end_matches(OPENING);
+            slots[i].prefix = rest[kept.len()..].to_owned();
+            kept
+        } else {
+            rest
+        };
+        if i == 0 {
+            lead = rest.to_owned();
+        } else if i == n {
+            trail = rest.to_owned();
+        } else {
+            slots[i].sep_before = rest.to_owned();
+        }
+    }
+    Layout { lead, slots, trail }
+}
+
+/// A template's literal text around its placeholders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Layout {
+    lead: String,
+    slots: Vec<Slot>,
+    trail: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Slot {
+    /// Brackets or quotes hugging the placeholder.
+    prefix: String,
+    suffix: String,
+    /// The separator between the previous placeholder and this one.
+    sep_before: String,
 }
 
 fn attr(name: &str) -> Part {
@@ -211,11 +293,83 @@ mod tests {
             from: "mail".into(),
             lowercase: true,
             trim: true,
+            allow_empty: false,
         }))
         .unwrap();
         assert_eq!(t.eval(&entry()).value.as_deref(), Some("ada@example.com"));
         let t = Template::parse(&Mapping::Simple("{{{sn}}}".into())).unwrap();
         assert_eq!(t.eval(&entry()).value.as_deref(), Some("{Lovelace}"));
+    }
+
+    /// The template rule, case by case: `(template, attributes present, value)`.
+    #[test]
+    fn a_missing_attribute_leaves_no_stray_separator() {
+        type Case = (
+            &'static str,
+            &'static [(&'static str, &'static str)],
+            Option<&'static str>,
+        );
+        let cases: &[Case] = &[
+            (
+                "{givenName} {sn}",
+                &[("givenName", "Ada"), ("sn", "Lovelace")],
+                Some("Ada Lovelace"),
+            ),
+            ("{givenName} {sn}", &[("sn", "Lovelace")], Some("Lovelace")),
+            ("{givenName} {sn}", &[("givenName", "Ada")], Some("Ada")),
+            ("{givenName} {sn}", &[], None),
+            (
+                "{sn}, {givenName}",
+                &[("givenName", "Ada"), ("sn", "Lovelace")],
+                Some("Lovelace, Ada"),
+            ),
+            ("{sn}, {givenName}", &[("sn", "Lovelace")], Some("Lovelace")),
+            ("{sn}, {givenName}", &[("givenName", "Ada")], Some("Ada")),
+            ("{a} ({b})", &[("a", "A"), ("b", "B")], Some("A (B)")),
+            ("{a} ({b})", &[("a", "A")], Some("A")),
+            ("{a} ({b})", &[("b", "B")], Some("(B)")),
+            ("{a} ({b})", &[], None),
+            ("{{{sn}}}", &[("sn", "Lovelace")], Some("{Lovelace}")),
+            ("{{{sn}}}", &[], None),
+            ("{{{a}}} {b}", &[("b", "B")], Some("B")),
+            ("{a}-{b}-{c}", &[("a", "A"), ("c", "C")], Some("A-C")),
+            ("{a}-{b}-{c}", &[("b", "B"), ("c", "C")], Some("B-C")),
+            (
+                "Dr. {givenName} {sn}",
+                &[("sn", "Lovelace")],
+                Some("Dr. Lovelace"),
+            ),
+            (
+                "{givenName} {sn} (staff)",
+                &[("givenName", "Ada")],
+                Some("Ada (staff)"),
+            ),
+            ("{givenName} {sn} (staff)", &[], None),
+            (
+                "\"{a}\" <{b}>",
+                &[("a", "A"), ("b", "b@x")],
+                Some("\"A\" <b@x>"),
+            ),
+            ("\"{a}\" <{b}>", &[("b", "b@x")], Some("<b@x>")),
+            // An empty value is absent too.
+            (
+                "{sn}, {givenName}",
+                &[("sn", "Lovelace"), ("givenName", "")],
+                Some("Lovelace"),
+            ),
+        ];
+        for (template, attrs, want) in cases {
+            let mut e = Entry::new("uid=x");
+            for (name, value) in *attrs {
+                e.add(name, AttrValue::Text((*value).into()));
+            }
+            let t = Template::parse(&Mapping::Simple((*template).into())).unwrap();
+            assert_eq!(
+                t.eval(&e).value.as_deref(),
+                *want,
+                "{template} with {attrs:?}"
+            );
+        }
     }
 
     #[test]

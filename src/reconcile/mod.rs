@@ -8,6 +8,7 @@
 
 pub mod desired;
 pub mod mapping;
+pub mod resolve;
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -84,6 +85,10 @@ pub fn reconcile<'a>(
         if !a.is_managed() {
             by_name.entry(lowercase(&a.username)).or_default().push(i);
         }
+    }
+    if let Some(c) = rebuilt_directory(desired, accounts, &by_ext) {
+        conflicts.push(c);
+        return Err(conflicts);
     }
     // Each account's state after the plan; accounts created by the plan come after.
     let mut finals: Vec<Final<'a>> = accounts
@@ -291,6 +296,67 @@ pub fn reconcile<'a>(
     Ok(Outcome {
         changes: order(changes, renames),
         warnings,
+    })
+}
+
+/// A directory rebuilt with new immutable IDs is reported once, not as a conflict per user:
+/// at least this many syncing users…
+pub const REBUILT_MIN_USERS: usize = 5;
+/// …and at least this share (percent) of the syncing users have an ID the intranet does not
+/// know while their username is held by a managed account linked to another ID.
+pub const REBUILT_MIN_SHARE: usize = 50;
+
+/// The directory looks rebuilt (restored, migrated, or `id_attribute` changed): most syncing
+/// users' IDs are unknown to the intranet while managed accounts with other IDs hold their
+/// usernames. Planning on would create a second account for each person and block the first.
+fn rebuilt_directory(
+    desired: &Desired,
+    accounts: &[Account],
+    by_ext: &HashMap<&str, usize>,
+) -> Option<Conflict> {
+    let syncing = desired.users.iter().filter(|u| u.syncing).count();
+    let unknown: Vec<&DesiredUser> = desired
+        .users
+        .iter()
+        .filter(|u| u.syncing && !by_ext.contains_key(u.id))
+        .collect();
+    let enough = |n: usize| n >= REBUILT_MIN_USERS && n * 100 >= syncing * REBUILT_MIN_SHARE;
+    // Cheap first: new hires are a handful, so most runs stop here.
+    if !enough(unknown.len()) {
+        return None;
+    }
+    let managed: HashMap<Cow<str>, &str> = accounts
+        .iter()
+        .filter(|a| a.is_managed())
+        .map(|a| {
+            (
+                lowercase(&a.username),
+                a.external_id.as_deref().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let mut taken: Vec<&str> = unknown
+        .iter()
+        .filter(|u| {
+            managed
+                .get(lowercase(u.username).as_ref())
+                .is_some_and(|ext| *ext != u.id)
+        })
+        .map(|u| u.username)
+        .collect();
+    if !enough(taken.len()) {
+        return None;
+    }
+    taken.sort_unstable();
+    let n = taken.len();
+    let examples = taken.iter().take(5).copied().collect::<Vec<_>>().join(", ");
+    Some(Conflict {
+        subject: "the directory".into(),
+        message: format!(
+            "{n} of {syncing} syncing users have an immutable ID the intranet does not know, while managed accounts with their usernames are linked to other IDs ({examples}{}): the directory looks rebuilt, restored or migrated with new IDs, or `id_attribute` changed",
+            if n > 5 { ", …" } else { "" }
+        ),
+        help: "nothing was planned: it would create a second account for each of these people and block the one they have. If `directory.id_attribute` was changed, change it back. If the directory was rebuilt and these are the same people, re-link their accounts: in the intranet, clear `externalId` on them, and the next plan shows each as a `link` to its directory user by username (with `policy.adopt: true`) for review; or set each account's `externalId` to its user's new ID. If they are different people, rename or block the old accounts first.".into(),
     })
 }
 
@@ -655,13 +721,27 @@ pub struct Conflicts {
     pub conflicts: Vec<Conflict>,
 }
 
-/// The whole pure step: config + both observed sides → a plan recording its inputs.
+/// Why a plan could not be made.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum PlanError {
+    /// The config names groups or attributes that resolve to nobody.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Unresolved(#[from] resolve::Unresolved),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Conflicts(#[from] Conflicts),
+}
+
+/// The whole pure step: config + both observed sides → a plan recording its inputs. A config
+/// whose groups or mapped attributes resolve to nobody plans nothing.
 pub fn plan(
     cfg: &crate::config::Loaded,
     observed: &crate::observe::Observed,
-) -> Result<crate::plan::Plan, Conflicts> {
+) -> Result<crate::plan::Plan, PlanError> {
     let config = &cfg.config;
     let desired = desired::compute(config, &observed.directory);
+    let resolved = resolve::verify(cfg, &observed.directory, &desired, None)?;
     match reconcile(
         &desired,
         &observed.intranet,
@@ -671,6 +751,7 @@ pub fn plan(
         Ok(out) => {
             // What the reviewer must know about the read itself comes first.
             let mut warnings = observed.directory.warnings.clone();
+            warnings.extend(resolved);
             warnings.extend(out.warnings);
             let mut plan = crate::plan::Plan::new(observed.inputs(cfg), warnings, out.changes);
             let before = observed
@@ -687,6 +768,6 @@ pub fn plan(
             };
             Ok(plan)
         }
-        Err(conflicts) => Err(Conflicts { conflicts }),
+        Err(conflicts) => Err(Conflicts { conflicts }.into()),
     }
 }

@@ -22,14 +22,29 @@ pub fn config() -> Config {
     let mut field_mappings = BTreeMap::new();
     field_mappings.insert("first_name".into(), Mapping::Simple("givenName".into()));
     field_mappings.insert("email".into(), Mapping::Simple("mail".into()));
-    field_mappings.insert("job_title".into(), Mapping::Simple("title".into()));
+    // Few people here have a title: allowed to be empty everywhere.
+    field_mappings.insert(
+        "job_title".into(),
+        Mapping::Detailed(roster::config::DetailedMapping {
+            from: "title".into(),
+            lowercase: false,
+            trim: false,
+            allow_empty: true,
+        }),
+    );
     let mut admin_roles = BTreeMap::new();
     admin_roles.insert(
         "sysadmin".into(),
         AdminRole {
             intranet_group: "Sysadmins".into(),
             members: RoleMembers {
-                groups: vec![ADMINS.into()],
+                // Tests start with nobody in it.
+                groups: vec![roster::config::GroupRef::Detailed(
+                    roster::config::DetailedGroup {
+                        dn: ADMINS.into(),
+                        allow_empty: true,
+                    },
+                )],
                 users: vec![],
             },
         },

@@ -1,0 +1,525 @@
+//! Does the config resolve to anybody? A configured group (syncing group, role group) that the
+//! directory read does not have, that is empty, or that reaches no user, and a mapped attribute
+//! that no syncing user has, are mistakes that would otherwise plan a mass change (every account
+//! blocked, a field wiped everywhere). Pure: the config and the directory as read in, every
+//! problem out at once, each pointing at its place in the config.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use miette::{Diagnostic, LabeledSpan, SourceCode};
+use rustc_hash::FxHashMap as HashMap;
+
+use crate::config::load::{group_path, locate};
+use crate::config::node::Seg;
+use crate::config::{Config, GroupRef, Loaded, Mapping};
+use crate::diag::SourceError;
+use crate::directory::groups::{normalized, Groups};
+use crate::model::{AttrId, DirectoryState, Entry};
+use crate::reconcile::desired::Desired;
+use crate::reconcile::mapping::Template;
+
+/// One thing in the config that resolves to nobody, and where it is in the config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub code: &'static str,
+    pub message: String,
+    /// The label at its place in the config.
+    pub label: String,
+    pub help: String,
+    pub path: Vec<Seg>,
+}
+
+/// What the check found: the problems (errors), and what a reviewer should see about groups and
+/// fields allowed to be empty (warnings).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Findings {
+    pub problems: Vec<Problem>,
+    pub warnings: Vec<String>,
+}
+
+/// Check every configured group and mapped attribute against the directory as read.
+/// `desired` is [`crate::reconcile::desired::compute`] of the same config and directory.
+/// `entry` is the attribute names on one syncing user's whole entry, when known (a live read
+/// holds only the attributes the config names), for a better "did you mean".
+pub fn check(
+    config: &Config,
+    dir: &DirectoryState,
+    desired: &Desired,
+    entry: Option<(&str, &[String])>,
+) -> Findings {
+    let mut out = Findings::default();
+    check_groups(config, dir, &Groups::new(dir), &mut out);
+    check_attributes(config, desired, entry, &mut out);
+    out
+}
+
+/// How many of a group's users are looked for first: one is enough, and nearly every member
+/// of a group is a user.
+const SAMPLE: usize = 64;
+
+fn check_groups(config: &Config, dir: &DirectoryState, groups: &Groups, out: &mut Findings) {
+    // Every configured group: where it is in the config, what it is for, and the group.
+    let mut configured: Vec<(Vec<Seg>, String, &GroupRef)> = Vec::new();
+    let syncing = [Seg::Key("syncing_groups".into())];
+    for (i, g) in config.syncing_groups.iter().enumerate() {
+        configured.push((group_path(&syncing, i, g), "syncing group".into(), g));
+    }
+    for (name, role) in &config.admin_roles {
+        let list: Vec<Seg> = ["admin_roles", name, "members", "groups"]
+            .iter()
+            .map(|k| Seg::Key((*k).to_owned()))
+            .collect();
+        for (i, g) in role.members.groups.iter().enumerate() {
+            configured.push((group_path(&list, i, g), format!("role `{name}`'s group"), g));
+        }
+    }
+    // A read with no users at all is the read guard's to refuse (`policy`, exit 4): every group
+    // would be reported as holding no users, which says less.
+    let username = &config.directory.username_attribute;
+    let read_users = dir.users.iter().any(|u| u.key_text(username).is_some());
+
+    // Which groups reach a user: a sample of each group's members first, looked up in one pass
+    // over the users; all members only for a group whose sample holds none.
+    let mut reach: Vec<Option<bool>> = vec![None; configured.len()];
+    for limit in [SAMPLE, usize::MAX] {
+        let mut leaves: Vec<Vec<&str>> = vec![Vec::new(); configured.len()];
+        let mut complete = vec![true; configured.len()];
+        let mut any = false;
+        for (k, (_, _, g)) in configured.iter().enumerate() {
+            if reach[k].is_none() && read_users && groups.members_of(g.dn()).is_some() {
+                (leaves[k], complete[k]) = groups.leaves(g.dn(), limit);
+                any = true;
+            }
+        }
+        if !any {
+            break;
+        }
+        let found = users_among(dir, &leaves);
+        for (k, (hit, complete)) in found.into_iter().zip(complete).enumerate() {
+            if hit || (complete && !leaves[k].is_empty()) {
+                reach[k] = Some(hit);
+            }
+        }
+    }
+
+    for ((path, what, group), reaches) in configured.into_iter().zip(reach) {
+        let dn = group.dn();
+        let Some(members) = groups.members_of(dn) else {
+            out.problems.push(Problem {
+                code: "roster::resolve::group_missing",
+                message: format!("{what} `{dn}` is not in the directory"),
+                label: "no such group in the directory".into(),
+                help: missing_group_help(config, dir, dn),
+                path,
+            });
+            continue;
+        };
+        if !read_users || reaches == Some(true) {
+            continue;
+        }
+        let (code, why) = if members.is_empty() {
+            ("roster::resolve::group_empty", "has no members".to_owned())
+        } else {
+            (
+                "roster::resolve::group_without_users",
+                format!(
+                    "has {} member{}, but none of them (nested at any depth) is a user the directory read holds",
+                    members.len(),
+                    if members.len() == 1 { "" } else { "s" }
+                ),
+            )
+        };
+        if group.allow_empty() {
+            out.warnings
+                .push(format!("{what} {dn} {why} (allowed by `allow_empty`)"));
+            continue;
+        }
+        let consequence = if what == "syncing group" {
+            "its members' accounts would all be blocked"
+        } else {
+            "every holder of the role it grants would be revoked"
+        };
+        out.problems.push(Problem {
+            code,
+            message: format!("{what} `{dn}` {why}: {consequence}"),
+            label: "resolves to no users".into(),
+            help: format!(
+                "check the group in the directory{}; if it is meant to be empty for now, write it as `{{ dn: \"{dn}\", allow_empty: true }}`",
+                if config.directory.ldap.is_some() {
+                    " and the users search (`directory.ldap.users`: its base, filter and scope decide who is read)"
+                } else {
+                    ""
+                }
+            ),
+            path,
+        });
+    }
+}
+
+/// For each list of DNs (normal form), does any of them name a user of the read? One pass over
+/// the users.
+fn users_among(dir: &DirectoryState, lists: &[Vec<&str>]) -> Vec<bool> {
+    let mut lists_of: HashMap<&str, Vec<usize>> = HashMap::default();
+    for (k, list) in lists.iter().enumerate() {
+        for dn in list {
+            lists_of.entry(dn).or_default().push(k);
+        }
+    }
+    let mut found = vec![false; lists.len()];
+    if lists_of.is_empty() {
+        return found;
+    }
+    for u in &dir.users {
+        if let Some(ks) = lists_of.get(normalized(u.dn()).as_ref()) {
+            for &k in ks {
+                found[k] = true;
+            }
+        }
+    }
+    found
+}
+
+/// "Did you mean" the directory's closest group DN, compared in normal form.
+fn missing_group_help(config: &Config, dir: &DirectoryState, dn: &str) -> String {
+    let wanted = normalized(dn);
+    let closest = dir
+        .groups
+        .iter()
+        .map(|g| {
+            let score = strsim::normalized_levenshtein(&wanted, &normalized(g.dn()));
+            (score, g.dn())
+        })
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    let live = if config.directory.ldap.is_some() {
+        " (or widen `directory.ldap.groups` if the group lies outside its search)"
+    } else {
+        ""
+    };
+    match closest {
+        Some((score, best)) if score >= 0.75 => {
+            format!("did you mean `{best}`?{live}")
+        }
+        Some((_, best)) => {
+            format!("check the DN{live}; the closest group the directory has is `{best}`")
+        }
+        None => format!("the directory read holds no groups at all{live}"),
+    }
+}
+
+fn check_attributes(
+    config: &Config,
+    desired: &Desired,
+    entry: Option<(&str, &[String])>,
+    out: &mut Findings,
+) {
+    let syncing: Vec<&Entry> = desired
+        .users
+        .iter()
+        .filter(|u| u.syncing)
+        .map(|u| u.entry)
+        .collect();
+    // With no syncing user, every attribute is missing: the group problems say why.
+    if syncing.is_empty() {
+        return;
+    }
+    let mut seen: Option<Vec<String>> = None;
+    for (field, mapping) in &config.field_mappings {
+        if mapping.allow_empty() {
+            continue;
+        }
+        let Ok(template) = Template::parse(mapping) else {
+            continue;
+        };
+        let mut path = vec![Seg::Key("field_mappings".into()), Seg::Key(field.clone())];
+        if let Mapping::Detailed(_) = mapping {
+            path.push(Seg::Key("from".into()));
+        }
+        let mut asked: BTreeSet<String> = BTreeSet::new();
+        for attr in template.attributes() {
+            if !asked.insert(attr.to_ascii_lowercase()) {
+                continue;
+            }
+            let id = AttrId::of(attr);
+            if syncing.iter().any(|e| e.has(&id)) {
+                continue;
+            }
+            let seen = seen.get_or_insert_with(|| {
+                let mut names: BTreeSet<String> = syncing
+                    .iter()
+                    .flat_map(|e| e.attrs().map(|(name, _)| name.to_owned()))
+                    .collect();
+                if let Some((_, more)) = entry {
+                    names.extend(more.iter().map(|n| n.to_ascii_lowercase()));
+                }
+                names.retain(|n| !n.is_empty());
+                names.into_iter().collect()
+            });
+            let close = closest_names(attr, seen);
+            let (seen_on, live) = match entry {
+                Some((user, _)) => (format!(" and on `{user}`'s whole entry"), ""),
+                None if config.directory.ldap.is_some() => (String::new(), "; a live read asks the directory only for the attributes the config names, so these are all Roster saw: `roster validate` looks at a whole entry"),
+                None => (String::new(), ""),
+            };
+            let hint = if close.is_empty() {
+                format!(
+                    "the syncing users{seen_on} have: {}{live}",
+                    seen.iter()
+                        .take(30)
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            } else {
+                format!(
+                    "did you mean {}? (names seen on the syncing users{seen_on}; LDAP names compare without case{live})",
+                    close
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                )
+            };
+            out.problems.push(Problem {
+                code: "roster::resolve::attribute_missing",
+                message: format!(
+                    "no syncing user has the attribute `{attr}` that `{field}` is mapped from: `{field}` would be emptied on every account"
+                ),
+                label: format!("none of the {} syncing users has `{attr}`", syncing.len()),
+                help: match mapping {
+                    Mapping::Simple(source) => format!(
+                        "{hint}. If `{field}` is meant to stay empty for now, write `{field}: {{ from: \"{source}\", allow_empty: true }}`"
+                    ),
+                    Mapping::Detailed(_) => format!(
+                        "{hint}. If `{field}` is meant to stay empty for now, add `allow_empty: true` to its mapping"
+                    ),
+                },
+                path: path.clone(),
+            });
+        }
+    }
+}
+
+/// Up to three names close to `word` (a typo's likely intent), best first.
+fn closest_names<'n>(word: &str, names: &'n [String]) -> Vec<&'n str> {
+    let word = word.to_ascii_lowercase();
+    let mut scored: Vec<(f64, &str)> = names
+        .iter()
+        .map(|n| (strsim::jaro_winkler(&word, n), n.as_str()))
+        .filter(|(score, _)| *score >= 0.8)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+    scored.into_iter().take(3).map(|(_, n)| n).collect()
+}
+
+/// The config names groups or attributes that resolve to nobody: nothing was planned.
+#[derive(Debug)]
+pub struct Unresolved {
+    pub problems: Vec<Problem>,
+    related: Vec<Box<dyn Diagnostic + Send + Sync>>,
+}
+
+impl Unresolved {
+    /// The problems as diagnostics, pointing into the config's text when it is known.
+    pub fn new(cfg: &Loaded, problems: Vec<Problem>) -> Unresolved {
+        // In the config's order when its text is known.
+        let mut located: Vec<(usize, Box<dyn Diagnostic + Send + Sync>)> = problems
+            .iter()
+            .enumerate()
+            .map(|(i, p)| -> (usize, Box<dyn Diagnostic + Send + Sync>) {
+                let span = cfg
+                    .source
+                    .as_ref()
+                    .and_then(|src| Some((src, locate(src, &p.path)?)));
+                match span {
+                    Some((src, span)) => (
+                        span.offset,
+                        Box::new(
+                            SourceError::new(
+                                p.code,
+                                src,
+                                (span.offset, span.len),
+                                p.message.clone(),
+                            )
+                            .label(p.label.clone())
+                            .help(p.help.clone()),
+                        ),
+                    ),
+                    None => (i, Box::new(Plain(p.clone()))),
+                }
+            })
+            .collect();
+        located.sort_by_key(|(at, _)| *at);
+        let related = located.into_iter().map(|(_, d)| d).collect();
+        Unresolved { problems, related }
+    }
+}
+
+impl fmt::Display for Unresolved {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        write!(
+            f,
+            "{n} group{} or mapped attribute{} in the config resolve{} to nobody in the directory",
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "s" } else { "" },
+        )
+    }
+}
+
+impl std::error::Error for Unresolved {}
+
+impl Diagnostic for Unresolved {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new("roster::unresolved"))
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(
+            "nothing is planned while these stand: a mistyped or emptied group would block everyone in it, a mistyped attribute would empty a field everywhere. Fix these, or mark a group or field that is meant to be empty with `allow_empty: true`",
+        ))
+    }
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
+        Some(Box::new(
+            self.related.iter().map(|d| d.as_ref() as &dyn Diagnostic),
+        ))
+    }
+}
+
+/// A problem shown without a snippet (a config that comes from no file).
+#[derive(Debug)]
+struct Plain(Problem);
+
+impl fmt::Display for Plain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.message)
+    }
+}
+
+impl std::error::Error for Plain {}
+
+impl Diagnostic for Plain {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(self.0.code))
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(&self.0.help))
+    }
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        None
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        None
+    }
+}
+
+/// The check as a diagnostic: the warnings to show in the plan, or every problem at once.
+pub fn verify(
+    cfg: &Loaded,
+    dir: &DirectoryState,
+    desired: &Desired,
+    entry: Option<(&str, &[String])>,
+) -> Result<Vec<String>, Unresolved> {
+    let findings = check(&cfg.config, dir, desired, entry);
+    if findings.problems.is_empty() {
+        Ok(findings.warnings)
+    } else {
+        Err(Unresolved::new(cfg, findings.problems))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::AttrValue;
+
+    fn config(groups: &str) -> Config {
+        let text = format!(
+            "version: 1\ndirectory: {{ ldif: d.ldif }}\nintranet: {{ snapshot: i.json }}\nsyncing_groups:\n{groups}field_mappings:\n  email: mail\n"
+        );
+        let src = crate::diag::Source::new(std::path::Path::new("roster.yaml"), text);
+        crate::config::load::parse(&src).expect("a valid config")
+    }
+
+    fn user(uid: &str) -> Entry {
+        let mut e = Entry::new(format!("uid={uid},dc=x"));
+        e.add("uid", AttrValue::Text(uid.into()));
+        e.add("entryUUID", AttrValue::Text(format!("id-{uid}")));
+        e.add("mail", AttrValue::Text(format!("{uid}@x")));
+        e
+    }
+
+    fn group(dn: &str, members: &[String]) -> Entry {
+        let mut e = Entry::new(dn);
+        for m in members {
+            e.add("member", AttrValue::Text(m.clone()));
+        }
+        e
+    }
+
+    fn findings(config: &Config, dir: &DirectoryState) -> Findings {
+        let desired = crate::reconcile::desired::compute(config, dir);
+        check(config, dir, &desired, None)
+    }
+
+    #[test]
+    fn a_user_behind_many_non_users_is_still_found() {
+        // Popped last: the first sample of the group's members holds only DNs that are no user.
+        let mut members = vec!["uid=ada,dc=x".to_owned()];
+        members.extend((0..200).map(|i| format!("cn=printer{i},dc=x")));
+        let dir = DirectoryState {
+            users: vec![user("ada")],
+            groups: vec![group("cn=staff,dc=x", &members)],
+            ..Default::default()
+        };
+        let f = findings(&config("  - cn=staff,dc=x\n"), &dir);
+        assert_eq!(f, Findings::default());
+        // Without ada, the same group reaches nobody.
+        let dir = DirectoryState {
+            users: vec![user("bob")],
+            groups: vec![group("cn=staff,dc=x", &members[1..])],
+            ..Default::default()
+        };
+        let f = findings(&config("  - cn=staff,dc=x\n  - cn=other,dc=x\n"), &dir);
+        let codes: Vec<&str> = f.problems.iter().map(|p| p.code).collect();
+        assert_eq!(
+            codes,
+            [
+                "roster::resolve::group_without_users",
+                "roster::resolve::group_missing"
+            ]
+        );
+        assert!(f.problems[0].message.contains("has 200 members"));
+    }
+
+    #[test]
+    fn allowed_groups_warn_and_an_empty_read_is_left_to_the_read_guard() {
+        let dir = DirectoryState {
+            users: vec![user("ada")],
+            groups: vec![
+                group("cn=staff,dc=x", &["uid=ada,dc=x".to_owned()]),
+                group("cn=empty,dc=x", &[]),
+            ],
+            ..Default::default()
+        };
+        let f = findings(
+            &config("  - cn=staff,dc=x\n  - { dn: \"CN=Empty, dc=x\", allow_empty: true }\n"),
+            &dir,
+        );
+        assert!(f.problems.is_empty(), "{:?}", f.problems);
+        assert_eq!(
+            f.warnings,
+            ["syncing group CN=Empty, dc=x has no members (allowed by `allow_empty`)"]
+        );
+        // No users at all: the groups are not blamed (the read guard refuses such a read), but
+        // a group the directory does not have is still a typo.
+        let dir = DirectoryState {
+            users: vec![],
+            ..dir
+        };
+        let f = findings(&config("  - cn=staff,dc=x\n  - cn=staf,dc=x\n"), &dir);
+        let codes: Vec<&str> = f.problems.iter().map(|p| p.code).collect();
+        assert_eq!(codes, ["roster::resolve::group_missing"]);
+        assert_eq!(f.problems[0].help, "did you mean `cn=staff,dc=x`?");
+    }
+}
