@@ -106,6 +106,8 @@ struct Outcome {
 }
 
 /// Run roster in `dir`, killed past `max`, measuring its peak RSS (wait4's rusage).
+// The child is reaped by wait4/waitpid below, which clippy cannot see.
+#[allow(clippy::zombie_processes)]
 fn run(dir: &Path, args: &[String], env: &BTreeMap<String, String>, max: Duration) -> Outcome {
     let out_dir = tempfile::tempdir().unwrap();
     let so = out_dir.path().join("stdout");

@@ -373,12 +373,22 @@ impl Problems<'_> {
                 }
                 IssueKind::Other => {
                     self.prune.push(path.clone());
+                    let (message, help) = match limit_kind(&path) {
+                        Some((takes, example)) => (
+                            format!("invalid value for {where_}: it takes {takes}"),
+                            format!("for example {example}; see the safety policy in the README"),
+                        ),
+                        None => (
+                            format!("invalid value for {where_}: {message}"),
+                            "see the config reference in the README, or `roster schema`".into(),
+                        ),
+                    };
                     self.push(
                         found.value,
                         "roster::config::invalid",
-                        format!("invalid value for {where_}: {message}"),
+                        message,
                         "this value",
-                        "see the config reference in the README, or `roster schema`".into(),
+                        help,
                     );
                 }
             }
@@ -585,6 +595,24 @@ fn flatten(err: jsonschema::ValidationError<'_>, out: &mut Vec<Issue>) {
         kind,
         message,
     });
+}
+
+/// What a policy limit at `path` takes, in words, and an example, when it is one.
+fn limit_kind(path: &[Seg]) -> Option<(&'static str, String)> {
+    let [Seg::Key(p), Seg::Key(k)] = path else {
+        return None;
+    };
+    match (p.as_str(), k.as_str()) {
+        ("policy", "max_blocks" | "max_clears" | "max_revokes") => Some((
+            "a count (`25`), a share (`\"10%\"`), or `false` for no limit",
+            format!("`{k}: 25`, `{k}: \"10%\"` or `{k}: false`"),
+        )),
+        ("policy", "max_vanished") => Some((
+            "a count (`25`) or a share (`\"10%\"`)",
+            format!("`{k}: 25` or `{k}: \"20%\"`"),
+        )),
+        _ => None,
+    }
 }
 
 fn replace(json: &mut Value, path: &[Seg], with: Value) {
