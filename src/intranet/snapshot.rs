@@ -183,6 +183,7 @@ fn shape_error(src: &Source, key: &str, what: &str) -> SourceError {
 /// Read a snapshot file straight into the model, one resource at a time: the file is streamed
 /// and no resource outlives its conversion, so memory holds the model, not the JSON.
 pub fn read_state(path: &Path, fields: &[String]) -> miette::Result<IntranetState> {
+    crate::diag::check_regular(path)?;
     let file = std::fs::File::open(path).map_err(|source| crate::diag::ReadError {
         path: path.display().to_string(),
         source,
