@@ -107,14 +107,60 @@ pub fn looks_like_env(line: &str) -> bool {
     }
 }
 
+/// Does this line look like a secret on its own: one word of 12 or more characters that could
+/// be a token, a password or a key (`s3cr3t-t0ken`, base64)? The content of a secret's file
+/// given where a snapshot was expected. Never shown.
+pub fn looks_like_token(line: &str) -> bool {
+    let t = line.trim();
+    t.chars().count() >= 12
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.+/=~!@$%^&*?".contains(c))
+}
+
+/// Why a line of a file must not be shown, if it must not.
+fn hidden(line: &str) -> Option<&'static str> {
+    if looks_like_env(line) {
+        Some("it looks like environment data")
+    } else if looks_like_token(line) {
+        Some("it looks like a secret")
+    } else {
+        None
+    }
+}
+
 /// A short, safe excerpt of file text for a message: at most 40 characters, and nothing of
-/// what looks like environment data (`NAME=…`).
+/// what looks like environment data (`NAME=…`) or a secret (`***`).
 pub fn excerpt(s: &str) -> String {
     if looks_like_env(s) {
-        let name = s.split('=').next().unwrap_or_default();
+        // `DB_PASSWORD=…` says what the line is; a name in lower case may be base64 instead.
+        let name = s
+            .trim_start_matches("export ")
+            .split('=')
+            .next()
+            .unwrap_or_default();
+        if name.chars().any(|c| c.is_ascii_lowercase()) {
+            return "***".into();
+        }
         return format!("{}=…", clip(name));
     }
+    if looks_like_token(s) {
+        return "***".into();
+    }
     clip(s)
+}
+
+/// An attribute or key name for a message: shown when it is one (letters, digits, `-`, `_`,
+/// `.`, `;`, at most 40), else as an excerpt (it may be a line of something else entirely).
+pub fn name_excerpt(s: &str) -> String {
+    let is_name = !s.is_empty()
+        && s.chars().count() <= 40
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.;".contains(c));
+    if is_name {
+        s.to_owned()
+    } else {
+        excerpt(s)
+    }
 }
 
 fn clip(s: &str) -> String {
@@ -134,8 +180,8 @@ fn window(text: &str, span: SourceSpan) -> Option<Range<usize>> {
     let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
     let line_end = |from: usize| text[from..].find('\n').map_or(text.len(), |i| from + i);
     let first = &text[line_start..line_end(line_start)];
-    let safe = |l: &str| l.chars().count() <= SNIPPET_LINE && !looks_like_env(l);
-    if looks_like_env(first) {
+    let safe = |l: &str| l.chars().count() <= SNIPPET_LINE && hidden(l).is_none();
+    if hidden(first).is_some() {
         return None;
     }
     if !safe(first) {
@@ -248,8 +294,14 @@ impl SourceError {
         let mut message = message.into();
         if window.is_none() {
             let (line, column) = src.line_column(span.offset());
+            let why = src
+                .text
+                .lines()
+                .nth(line - 1)
+                .and_then(hidden)
+                .unwrap_or("");
             message.push_str(&format!(
-                " (at line {line}, column {column}; the line is not shown: it looks like environment data)"
+                " (at line {line}, column {column}; the line is not shown: {why})"
             ));
         }
         // The label stays within what is shown.
@@ -446,15 +498,15 @@ mod tests {
     #[test]
     fn a_long_line_is_cut_around_the_place() {
         let text = format!(
-            "first\n{}HERE{}\nlast\n",
-            "a".repeat(5000),
-            "b".repeat(5000)
+            "first\n[{}HERE{}]\nlast\n",
+            "a, ".repeat(2000),
+            " b,".repeat(2000)
         );
         let src = source(&text);
         let at = text.find("HERE").unwrap();
         let out = render(&SourceError::new("x", &src, (at, 4), "bad").label("here"));
-        assert!(out.contains("[f.txt:2:5001]"), "{out}");
-        assert!(out.contains("aaaHEREbbb"), "{out}");
+        assert!(out.contains("[f.txt:2:6002]"), "{out}");
+        assert!(out.contains("a, a, HERE b, b,"), "{out}");
         assert!(out.len() < 1000, "{} bytes: {out}", out.len());
         assert!(
             !out.contains("first"),
@@ -478,6 +530,27 @@ mod tests {
     }
 
     #[test]
+    fn a_line_that_looks_like_a_token_is_never_shown() {
+        let src = source("dGhpcyBpcyBhIHNlY3JldCB0b2tlbg==\n");
+        let out = render(&SourceError::at("x", &src, 1, 1, "not JSON"));
+        assert!(!out.contains("dGhp"), "{out}");
+        assert!(
+            out.contains("at line 1, column 1; the line is not shown: it looks like"),
+            "{out}"
+        );
+        // Ordinary lines of a config, LDIF or JSON are shown.
+        for line in [
+            "  - cn=staff,dc=example,dc=com",
+            "dn: uid=a,dc=x",
+            "{\"users\": 1}",
+            "version",
+        ] {
+            let out = render(&SourceError::at("x", &source(line), 1, 1, "bad"));
+            assert!(out.contains(line), "{out}");
+        }
+    }
+
+    #[test]
     fn masked_text_keeps_its_positions() {
         let src = source("token: hunter2 # é\nnext: 1\n");
         let masked = src.masked(&[7..14, 14..14]);
@@ -492,7 +565,18 @@ mod tests {
     #[test]
     fn excerpts_are_short_and_hide_environment_values() {
         assert_eq!(excerpt("DB_PASSWORD=x"), "DB_PASSWORD=…");
-        assert_eq!(excerpt(&"x".repeat(100)), format!("{}…", "x".repeat(40)));
+        assert_eq!(
+            excerpt(&"ab ".repeat(30)),
+            format!("{}a…", "ab ".repeat(13))
+        );
+        assert_eq!(excerpt("export API_KEY=x"), "API_KEY=…");
+        assert_eq!(excerpt("s3cr3t-t0ken-value"), "***");
+        assert_eq!(excerpt("dGhpcyBpcyBhIHNlY3JldA="), "***");
         assert_eq!(excerpt("cn: a\u{0}b"), "cn: ab");
+        assert_eq!(
+            name_excerpt("telephoneNumber;lang-en"),
+            "telephoneNumber;lang-en"
+        );
+        assert_eq!(name_excerpt("NO_COLOR=1\u{0}SECRET=x"), "NO_COLOR=…");
     }
 }

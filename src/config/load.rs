@@ -288,7 +288,7 @@ fn yaml_problem(e: &serde_saphyr::Error) -> Option<(String, &'static str)> {
             match key {
                 Some(k) => format!(
                     "the key `{}` appears twice in the same mapping",
-                    crate::diag::excerpt(k)
+                    crate::diag::name_excerpt(k)
                 ),
                 None => "a key appears twice in the same mapping".into(),
             },

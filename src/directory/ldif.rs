@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use base64::Engine;
 
 use crate::config::load::is_password_attribute;
-use crate::diag::{excerpt, Source, SourceError};
+use crate::diag::{excerpt, name_excerpt, Source, SourceError};
 use crate::model::{DirectoryState, Entry, EntryBuilder, Value};
 
 /// objectClass values that make an entry a group.
@@ -56,7 +56,7 @@ pub fn parse(src: &Source) -> Result<Vec<Entry>, SourceError> {
                 errors.push(err(
                     format!(
                         "`{}:<` URL values are not supported in a snapshot",
-                        excerpt(name)
+                        name_excerpt(name)
                     ),
                     "inline the value, or use `::` with base64",
                 ));
@@ -76,7 +76,7 @@ pub fn parse(src: &Source) -> Result<Vec<Entry>, SourceError> {
                 }
                 Err(e) => {
                     errors.push(err(
-                        format!("invalid base64 value for `{}`: {e}", excerpt(name)),
+                        format!("invalid base64 value for `{}`: {e}", name_excerpt(name)),
                         "a `::` value is base64 (RFC 2849)",
                     ));
                     continue;
@@ -127,7 +127,7 @@ pub fn parse(src: &Source) -> Result<Vec<Entry>, SourceError> {
                 }
             }
             false => errors.push(err(
-                format!("`{}` before any `dn:` line", excerpt(name)),
+                format!("`{}` before any `dn:` line", name_excerpt(name)),
                 "each record starts with `dn: <distinguished name>`",
             )),
         }
