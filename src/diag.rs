@@ -111,7 +111,8 @@ pub fn looks_like_env(line: &str) -> bool {
 /// be a token, a password or a key (`s3cr3t-t0ken`, base64)? The content of a secret's file
 /// given where a snapshot was expected. Never shown.
 pub fn looks_like_token(line: &str) -> bool {
-    let t = line.trim();
+    // Alone, or as a lone JSON or YAML string.
+    let t = line.trim().trim_end_matches(',').trim_matches(['"', '\'']);
     t.chars().count() >= 12
         && t.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.+/=~!@$%^&*?".contains(c))
@@ -147,6 +148,39 @@ pub fn excerpt(s: &str) -> String {
         return "***".into();
     }
     clip(s)
+}
+
+/// A JSON parser's message without the values it quotes (`invalid type: string "…"` names
+/// the text it found, which may be anything, a secret included) and without its own `at line
+/// N column M`, which the snippet shows.
+pub fn json_message(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    let msg = msg
+        .rsplit_once(" at line ")
+        .map_or(msg.as_str(), |(m, _)| m);
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    while let Some(i) = rest.find("string \"") {
+        out.push_str(&rest[..i]);
+        out.push_str("a string");
+        let after = &rest[i + "string \"".len()..];
+        // serde_json writes the string with its escapes: the value ends at an unescaped quote.
+        let mut end = after.len();
+        let mut escaped = false;
+        for (j, c) in after.char_indices() {
+            match c {
+                '\\' if !escaped => escaped = true,
+                '"' if !escaped => {
+                    end = j + 1;
+                    break;
+                }
+                _ => escaped = false,
+            }
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// An attribute or key name for a message: shown when it is one (letters, digits, `-`, `_`,
@@ -548,6 +582,14 @@ mod tests {
             let out = render(&SourceError::at("x", &source(line), 1, 1, "bad"));
             assert!(out.contains(line), "{out}");
         }
+    }
+
+    #[test]
+    fn json_messages_name_no_value() {
+        let e = serde_json::from_str::<u32>("\"s3cr\\\"et\"").unwrap_err();
+        assert_eq!(json_message(&e), "invalid type: a string, expected u32");
+        let e = serde_json::from_str::<Vec<u32>>("[").unwrap_err();
+        assert_eq!(json_message(&e), "EOF while parsing a list");
     }
 
     #[test]

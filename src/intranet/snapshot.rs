@@ -162,7 +162,7 @@ pub fn parse_snapshot(src: &Source) -> Result<Resources, SourceError> {
 
 /// The snapshot is not JSON (or not the JSON it should be) at `e`'s place.
 fn malformed(src: &Source, e: &serde_json::Error) -> SourceError {
-    SourceError::at("roster::snapshot::json", src, e.line(), e.column(), format!("malformed intranet snapshot: {e}"))
+    SourceError::at("roster::snapshot::json", src, e.line(), e.column(), format!("malformed intranet snapshot: {}", crate::diag::json_message(e)))
         .label("here")
         .help("the snapshot is `{ \"users\": <SCIM ListResponse>, \"groups\": <SCIM ListResponse> }`, as `roster snapshot intranet` writes it")
 }
