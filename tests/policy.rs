@@ -434,3 +434,20 @@ fn one_run_allowances_are_recorded_in_the_saved_plan() {
     assert_eq!(plan["allowances"]["allow_revokes"], 2);
     assert_eq!(plan["allowances"]["allow_clears"], 3);
 }
+
+#[test]
+fn the_audit_names_each_one_run_exception() {
+    let a = Allowances {
+        allow_blocks: Some(6),
+        allow_clears: None,
+        allow_revokes: Some(2),
+    };
+    assert_eq!(
+        a.describe(),
+        [
+            "`--allow-blocks 6` lifted `policy.max_blocks` for this run",
+            "`--allow-revokes 2` lifted `policy.max_revokes` for this run",
+        ]
+    );
+    assert!(Allowances::default().describe().is_empty());
+}
