@@ -239,8 +239,9 @@ pub fn parse(text: &Source) -> Result<Config, SourceError> {
                 "roster::config::invalid",
                 src,
                 (0, 0),
-                format!("invalid config: {e}"),
-            ))
+                format!("invalid config: {}", crate::diag::json_message(&e)),
+            )
+            .help("`roster schema` describes what a config may contain"))
         }
     };
     problems.semantics(&config);

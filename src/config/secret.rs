@@ -277,6 +277,29 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Any text, however broken: the ranges are whole characters inside it, and masking
+        /// them and showing any place in the result never panics.
+        #[test]
+        fn any_text_masks_and_shows_without_panicking(
+            text in "((token|password|- |  |\n|x)(: ?)?[\"'{},#|>&*a-z\\ é\u{1F600}-]{0,6}){0,16}",
+            at in 0usize..100,
+        ) {
+            let ranges = literal_ranges(&text);
+            for r in &ranges {
+                proptest::prop_assert!(r.start <= r.end && r.end <= text.len());
+                proptest::prop_assert!(text.is_char_boundary(r.start) && text.is_char_boundary(r.end));
+            }
+            let src = crate::diag::Source::new(std::path::Path::new("t"), text.clone());
+            let masked = src.masked(&ranges);
+            proptest::prop_assert_eq!(masked.text.len(), text.len());
+            let at = at.min(text.len());
+            let e = crate::diag::SourceError::new("x", &masked, (at, 3), "m");
+            let mut out = String::new();
+            let _ = miette::GraphicalReportHandler::new().render_report(&mut out, &e);
+        }
+    }
+
     #[test]
     fn references_and_other_keys_are_left_alone() {
         for text in [
