@@ -233,10 +233,8 @@ pub fn render_markdown(
         ctx.runner, ctx.scim_identity, ctx.address
     ));
     md.push_str(&format!("- Outcome: {}\n", report.tally()));
-    if let Some(n) = plan.allowances.allow_blocks {
-        md.push_str(&format!(
-            "- Exception: `--allow-blocks {n}` lifted `policy.max_blocks` for this run\n"
-        ));
+    for exception in plan.allowances.describe() {
+        md.push_str(&format!("- Exception: {exception}\n"));
     }
     if let Some(rev) = &plan.inputs.config_revision {
         md.push_str(&format!("- Config commit: `{}`\n", rev.commit));

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub use crate::intranet::cache::Refresh;
+use crate::plan::Allowances;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -124,9 +125,9 @@ pub struct ApplyArgs {
     /// Apply a fresh plan without asking (needed when stdin is not a terminal).
     #[arg(long)]
     pub auto_approve: bool,
-    /// Allow up to N blocks for a fresh plan, whatever `policy.max_blocks` says (recorded).
-    #[arg(long, value_name = "N")]
-    pub allow_blocks: Option<usize>,
+    /// One-run exceptions to the safety policy, for a fresh plan.
+    #[command(flatten)]
+    pub allow: AllowArgs,
     /// Where the audit report goes, relative to the config's folder.
     #[arg(long, default_value = "audit", value_name = "DIR")]
     pub audit_dir: PathBuf,
@@ -159,9 +160,8 @@ pub struct PlanArgs {
     /// Exit 2 when the plan has changes, 0 when it has none.
     #[arg(long)]
     pub detailed_exitcode: bool,
-    /// Allow up to N blocks in this run, whatever `policy.max_blocks` says (recorded in the plan).
-    #[arg(long, value_name = "N")]
-    pub allow_blocks: Option<usize>,
+    #[command(flatten)]
+    pub allow: AllowArgs,
     /// When to colour the text output.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
@@ -169,6 +169,33 @@ pub struct PlanArgs {
     /// can be verified, else everything); `full` reads everything and rewrites the cache.
     #[arg(long, value_enum, default_value_t = Refresh::Auto, value_name = "MODE")]
     pub refresh: Refresh,
+}
+
+/// One-run exceptions to the safety policy's limits, recorded in the plan's `allowances` and the
+/// audit.
+#[derive(Debug, Args)]
+pub struct AllowArgs {
+    /// Allow up to N blocks in this run, whatever `policy.max_blocks` says (recorded in the plan).
+    #[arg(long, value_name = "N")]
+    pub allow_blocks: Option<usize>,
+    /// Allow up to N cleared field values (a mapped field going from a value to none) in this
+    /// run, whatever `policy.max_clears` says (recorded in the plan).
+    #[arg(long, value_name = "N")]
+    pub allow_clears: Option<usize>,
+    /// Allow up to N role revokes in this run, whatever `policy.max_revokes` says (recorded in
+    /// the plan).
+    #[arg(long, value_name = "N")]
+    pub allow_revokes: Option<usize>,
+}
+
+impl AllowArgs {
+    pub fn allowances(&self) -> Allowances {
+        Allowances {
+            allow_blocks: self.allow_blocks,
+            allow_clears: self.allow_clears,
+            allow_revokes: self.allow_revokes,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -2,10 +2,13 @@
 //! error (config, LDIF, SCIM JSON), rendered by miette with a snippet, a label and a help line.
 
 use std::fmt;
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
-use miette::{Diagnostic, LabeledSpan, NamedSource, SourceCode, SourceSpan};
+use miette::{
+    Diagnostic, LabeledSpan, MietteError, MietteSpanContents, SourceCode, SourceSpan, SpanContents,
+};
 
 /// A source file held for diagnostics.
 #[derive(Clone)]
@@ -30,6 +33,17 @@ impl Source {
         }
     }
 
+    /// The 1-based line and column (in characters) of a byte offset.
+    pub fn line_column(&self, offset: usize) -> (usize, usize) {
+        let offset = floor_char(&self.text, offset.min(self.text.len()));
+        let before = &self.text[..offset];
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        (
+            before.matches('\n').count() + 1,
+            before[line_start..].chars().count() + 1,
+        )
+    }
+
     /// Byte offset of a 1-based line and column (column counted in characters).
     pub fn offset(&self, line: usize, column: usize) -> usize {
         let mut off = 0;
@@ -47,8 +61,246 @@ impl Source {
         self.text.len()
     }
 
-    fn named(&self) -> NamedSource<Arc<String>> {
-        NamedSource::new(self.name.clone(), self.text.clone())
+    /// The same source with these byte ranges overwritten by `*` (one per byte, so every
+    /// offset, line and column stays where it was): for literal secrets, before a snippet.
+    pub fn masked(&self, ranges: &[Range<usize>]) -> Source {
+        if ranges.is_empty() {
+            return self.clone();
+        }
+        let mut bytes = self.text.as_bytes().to_vec();
+        for r in ranges {
+            let end = r.end.min(bytes.len());
+            for b in bytes.get_mut(r.start.min(end)..end).into_iter().flatten() {
+                *b = b'*';
+            }
+        }
+        // Whole characters were replaced, byte for byte, by ASCII; a cut through a character
+        // would leave invalid UTF-8, shown lossily rather than panicking.
+        let text = String::from_utf8(bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        Source {
+            name: self.name.clone(),
+            text: Arc::new(text),
+        }
+    }
+}
+
+/// The most characters of a line a snippet shows in full; a longer line is cut around the
+/// place (minified JSON, a binary file, a file that is not what the config says it is).
+const SNIPPET_LINE: usize = 160;
+/// Characters kept either side of the place when a long line is cut.
+const SNIPPET_CUT: usize = 60;
+/// Lines a label may cover in a snippet.
+const SNIPPET_LINES: usize = 12;
+
+/// Does this line look like environment data (`NAME=value`, as in `/proc/*/environ` or a
+/// `.env` file)? Such a line is never shown: it is where secrets live.
+pub fn looks_like_env(line: &str) -> bool {
+    let line = line.trim_start_matches("export ");
+    match line.split_once('=') {
+        Some((name, _)) => {
+            !name.is_empty()
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+        }
+        None => false,
+    }
+}
+
+/// Does this line look like a secret on its own: one word of 12 or more characters that could
+/// be a token, a password or a key (`s3cr3t-t0ken`, base64)? The content of a secret's file
+/// given where a snapshot was expected. Never shown.
+pub fn looks_like_token(line: &str) -> bool {
+    // Alone, or as a lone JSON or YAML string.
+    let t = line.trim().trim_end_matches(',').trim_matches(['"', '\'']);
+    t.chars().count() >= 12
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.+/=~!@$%^&*?".contains(c))
+}
+
+/// Why a line of a file must not be shown, if it must not.
+fn hidden(line: &str) -> Option<&'static str> {
+    if looks_like_env(line) {
+        Some("it looks like environment data")
+    } else if looks_like_token(line) {
+        Some("it looks like a secret")
+    } else {
+        None
+    }
+}
+
+/// A short, safe excerpt of file text for a message: at most 40 characters, and nothing of
+/// what looks like environment data (`NAME=…`) or a secret (`***`).
+pub fn excerpt(s: &str) -> String {
+    if looks_like_env(s) {
+        // `DB_PASSWORD=…` says what the line is; a name in lower case may be base64 instead.
+        let name = s
+            .trim_start_matches("export ")
+            .split('=')
+            .next()
+            .unwrap_or_default();
+        if name.chars().any(|c| c.is_ascii_lowercase()) {
+            return "***".into();
+        }
+        return format!("{}=…", clip(name));
+    }
+    if looks_like_token(s) {
+        return "***".into();
+    }
+    clip(s)
+}
+
+/// A JSON parser's message without the values it quotes (`invalid type: string "…"` names
+/// the text it found, which may be anything, a secret included) and without its own `at line
+/// N column M`, which the snippet shows.
+pub fn json_message(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    let msg = msg
+        .rsplit_once(" at line ")
+        .map_or(msg.as_str(), |(m, _)| m);
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    while let Some(i) = rest.find("string \"") {
+        out.push_str(&rest[..i]);
+        out.push_str("a string");
+        let after = &rest[i + "string \"".len()..];
+        // serde_json writes the string with its escapes: the value ends at an unescaped quote.
+        let mut end = after.len();
+        let mut escaped = false;
+        for (j, c) in after.char_indices() {
+            match c {
+                '\\' if !escaped => escaped = true,
+                '"' if !escaped => {
+                    end = j + 1;
+                    break;
+                }
+                _ => escaped = false,
+            }
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// An attribute or key name for a message: shown when it is one (letters, digits, `-`, `_`,
+/// `.`, `;`, at most 40), else as an excerpt (it may be a line of something else entirely).
+pub fn name_excerpt(s: &str) -> String {
+    let is_name = !s.is_empty()
+        && s.chars().count() <= 40
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.;".contains(c));
+    if is_name {
+        s.to_owned()
+    } else {
+        excerpt(s)
+    }
+}
+
+fn clip(s: &str) -> String {
+    let s: String = s.chars().filter(|c| !c.is_control()).collect();
+    if s.chars().count() > 40 {
+        format!("{}…", s.chars().take(40).collect::<String>())
+    } else {
+        s
+    }
+}
+
+/// What a snippet may show of a source around a span: whole lines that are short and not
+/// environment data, or a cut of one long line; `None` when the place's own line must not be
+/// shown. The range is contiguous in the source, so offsets, lines and columns stay true.
+fn window(text: &str, span: SourceSpan) -> Option<Range<usize>> {
+    let start = floor_char(text, span.offset().min(text.len()));
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = |from: usize| text[from..].find('\n').map_or(text.len(), |i| from + i);
+    let first = &text[line_start..line_end(line_start)];
+    let safe = |l: &str| l.chars().count() <= SNIPPET_LINE && hidden(l).is_none();
+    if hidden(first).is_some() {
+        return None;
+    }
+    if !safe(first) {
+        // One long line: the place and a little either side, no context.
+        let lo = text[line_start..start]
+            .char_indices()
+            .rev()
+            .nth(SNIPPET_CUT.saturating_sub(1))
+            .map_or(line_start, |(i, _)| line_start + i);
+        let end = line_end(line_start);
+        let hi = text[start..end]
+            .char_indices()
+            .nth(SNIPPET_CUT)
+            .map_or(end, |(i, _)| start + i);
+        return Some(lo..hi);
+    }
+    // The span's lines while they are safe, then one line of context either side if safe.
+    let span_end = (span.offset() + span.len()).min(text.len());
+    let mut hi = line_end(line_start);
+    let mut lines = 1;
+    while hi < span_end && lines < SNIPPET_LINES {
+        let next = line_end(hi + 1);
+        if !safe(&text[hi + 1..next]) {
+            break;
+        }
+        hi = next;
+        lines += 1;
+    }
+    if hi < text.len() {
+        let next = line_end(hi + 1);
+        if safe(&text[hi + 1..next]) {
+            hi = next;
+        }
+    }
+    let mut lo = line_start;
+    if line_start > 0 {
+        let prev = text[..line_start - 1].rfind('\n').map_or(0, |i| i + 1);
+        if safe(&text[prev..line_start - 1]) {
+            lo = prev;
+        }
+    }
+    Some(lo..hi)
+}
+
+fn floor_char(text: &str, mut i: usize) -> usize {
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// A source as diagnostics show it: only the window around the problem.
+#[derive(Debug, Clone)]
+struct Shown {
+    name: String,
+    text: Arc<String>,
+    window: Option<Range<usize>>,
+}
+
+impl SourceCode for Shown {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let w = self.window.clone().ok_or(MietteError::OutOfBounds)?;
+        let shown = &self.text[w.clone()];
+        let start = span.offset().saturating_sub(w.start).min(shown.len());
+        let len = span.len().min(shown.len() - start);
+        let c = shown.read_span(&(start, len).into(), before, after)?;
+        let line_start = self.text[..w.start].rfind('\n').map_or(0, |i| i + 1);
+        let base_line = self.text[..w.start].matches('\n').count();
+        let column = match c.line() {
+            0 => w.start - line_start + c.column(),
+            _ => c.column(),
+        };
+        Ok(Box::new(MietteSpanContents::new_named(
+            self.name.clone(),
+            c.data(),
+            (c.span().offset() + w.start, c.span().len()).into(),
+            base_line + c.line(),
+            column,
+            c.line_count(),
+        )))
     }
 }
 
@@ -60,7 +312,7 @@ pub struct SourceError {
     pub label: String,
     pub help: Option<String>,
     pub span: SourceSpan,
-    src: NamedSource<Arc<String>>,
+    src: Shown,
     pub related: Vec<SourceError>,
     /// More places in the same file the problem involves, each with its label.
     also: Vec<(SourceSpan, String)>,
@@ -73,13 +325,46 @@ impl SourceError {
         span: impl Into<SourceSpan>,
         message: impl Into<String>,
     ) -> SourceError {
+        let span = span.into();
+        let window = window(&src.text, span);
+        let mut message = message.into();
+        if window.is_none() {
+            let (line, column) = src.line_column(span.offset());
+            let why = src
+                .text
+                .lines()
+                .nth(line - 1)
+                .and_then(hidden)
+                .unwrap_or("");
+            message.push_str(&format!(
+                " (at line {line}, column {column}; the line is not shown: {why})"
+            ));
+        }
+        // The label stays within what is shown.
+        let span = match &window {
+            Some(w) => {
+                let start = span.offset().clamp(w.start, w.end);
+                (
+                    start,
+                    (span.offset() + span.len())
+                        .min(w.end)
+                        .saturating_sub(start),
+                )
+                    .into()
+            }
+            None => span,
+        };
         SourceError {
             code,
-            message: message.into(),
+            message,
             label: String::new(),
             help: None,
-            span: span.into(),
-            src: src.named(),
+            span,
+            src: Shown {
+                name: src.name.clone(),
+                text: src.text.clone(),
+                window,
+            },
             related: Vec::new(),
             also: Vec::new(),
         }
@@ -122,7 +407,7 @@ impl SourceError {
         if errors.len() == 1 {
             return errors.pop();
         }
-        let message = format!("{} problems in {}", errors.len(), errors[0].src.name());
+        let message = format!("{} problems in {}", errors.len(), errors[0].src.name);
         let src = errors[0].src.clone();
         Some(SourceError {
             code: "roster::problems",
@@ -155,14 +440,14 @@ impl Diagnostic for SourceError {
             .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
     fn source_code(&self) -> Option<&dyn SourceCode> {
-        if self.related.is_empty() {
+        if self.related.is_empty() && self.src.window.is_some() {
             Some(&self.src)
         } else {
             None
         }
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        if !self.related.is_empty() {
+        if !self.related.is_empty() || self.src.window.is_none() {
             return None;
         }
         let label = (!self.label.is_empty()).then(|| self.label.clone());
@@ -195,8 +480,41 @@ pub struct ReadError {
     pub source: std::io::Error,
 }
 
+/// Refuse what is not a regular file: a directory, a device, a pipe, a socket, or a kernel
+/// pseudo-file under `/proc`, `/sys` or `/dev` (which claims to be a regular file). Their
+/// contents are not a config, snapshot or plan, may never end (a pipe, `/dev/zero`), and may
+/// hold secrets (`/proc/self/environ`) that a diagnostic would show.
+pub fn check_regular(path: &Path) -> Result<(), ReadError> {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(()); // reading it says why
+    };
+    let kernel = std::fs::canonicalize(path).is_ok_and(|p| {
+        ["/proc", "/sys", "/dev"]
+            .iter()
+            .any(|root| p.starts_with(root))
+    });
+    if meta.is_file() && !kernel {
+        return Ok(());
+    }
+    let what = if meta.is_dir() {
+        "it is a folder"
+    } else if kernel {
+        "it is a device or kernel file"
+    } else {
+        "it is a device, pipe or socket"
+    };
+    Err(ReadError {
+        path: path.display().to_string(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("not a regular file: {what}"),
+        ),
+    })
+}
+
 /// Read a file as UTF-8 text for diagnostics.
 pub fn read_source(path: &Path) -> Result<Source, ReadError> {
+    check_regular(path)?;
     let bytes = std::fs::read(path).map_err(|source| ReadError {
         path: path.display().to_string(),
         source,
@@ -206,4 +524,115 @@ pub fn read_source(path: &Path) -> Result<Source, ReadError> {
         Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
     };
     Ok(Source::new(path, text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(e: &SourceError) -> String {
+        let mut out = String::new();
+        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+            .with_width(100)
+            .render_report(&mut out, e)
+            .unwrap();
+        out
+    }
+
+    fn source(text: &str) -> Source {
+        Source::new(Path::new("f.txt"), text.to_owned())
+    }
+
+    #[test]
+    fn a_long_line_is_cut_around_the_place() {
+        let text = format!(
+            "first\n[{}HERE{}]\nlast\n",
+            "a, ".repeat(2000),
+            " b,".repeat(2000)
+        );
+        let src = source(&text);
+        let at = text.find("HERE").unwrap();
+        let out = render(&SourceError::new("x", &src, (at, 4), "bad").label("here"));
+        assert!(out.contains("[f.txt:2:6002]"), "{out}");
+        assert!(out.contains("a, a, HERE b, b,"), "{out}");
+        assert!(out.len() < 1000, "{} bytes: {out}", out.len());
+        assert!(
+            !out.contains("first"),
+            "no context around a cut line: {out}"
+        );
+    }
+
+    #[test]
+    fn environment_data_is_never_shown() {
+        let src = source("line: one\nAPI_TOKEN=s3cret\nline: three\nbad\n");
+        let out = render(&SourceError::at("x", &src, 2, 1, "bad"));
+        assert!(!out.contains("s3cret"), "{out}");
+        assert!(out.contains("at line 2, column 1"), "{out}");
+        // Nor as the context of another line.
+        let out = render(&SourceError::at("x", &src, 3, 1, "bad"));
+        assert!(
+            !out.contains("s3cret") && out.contains("line: three"),
+            "{out}"
+        );
+        assert!(out.contains("[f.txt:3:1]"), "{out}");
+    }
+
+    #[test]
+    fn a_line_that_looks_like_a_token_is_never_shown() {
+        let src = source("dGhpcyBpcyBhIHNlY3JldCB0b2tlbg==\n");
+        let out = render(&SourceError::at("x", &src, 1, 1, "not JSON"));
+        assert!(!out.contains("dGhp"), "{out}");
+        assert!(
+            out.contains("at line 1, column 1; the line is not shown: it looks like"),
+            "{out}"
+        );
+        // Ordinary lines of a config, LDIF or JSON are shown.
+        for line in [
+            "  - cn=staff,dc=example,dc=com",
+            "dn: uid=a,dc=x",
+            "{\"users\": 1}",
+            "version",
+        ] {
+            let out = render(&SourceError::at("x", &source(line), 1, 1, "bad"));
+            assert!(out.contains(line), "{out}");
+        }
+    }
+
+    #[test]
+    fn json_messages_name_no_value() {
+        let e = serde_json::from_str::<u32>("\"s3cr\\\"et\"").unwrap_err();
+        assert_eq!(json_message(&e), "invalid type: a string, expected u32");
+        let e = serde_json::from_str::<Vec<u32>>("[").unwrap_err();
+        assert_eq!(json_message(&e), "EOF while parsing a list");
+    }
+
+    #[test]
+    fn masked_text_keeps_its_positions() {
+        let src = source("token: hunter2 # é\nnext: 1\n");
+        let masked = src.masked(&[7..14, 14..14]);
+        assert_eq!(*masked.text, "token: ******* # é\nnext: 1\n");
+        let out = render(&SourceError::at("x", &masked, 2, 1, "bad"));
+        assert!(
+            out.contains("[f.txt:2:1]") && !out.contains("hunter2"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn excerpts_are_short_and_hide_environment_values() {
+        assert_eq!(excerpt("DB_PASSWORD=x"), "DB_PASSWORD=…");
+        assert_eq!(
+            excerpt(&"ab ".repeat(30)),
+            format!("{}a…", "ab ".repeat(13))
+        );
+        assert_eq!(excerpt("export API_KEY=x"), "API_KEY=…");
+        assert_eq!(excerpt("s3cr3t-t0ken-value"), "***");
+        assert_eq!(excerpt("dGhpcyBpcyBhIHNlY3JldA="), "***");
+        assert_eq!(excerpt("cn: a\u{0}b"), "cn: ab");
+        assert_eq!(
+            name_excerpt("telephoneNumber;lang-en"),
+            "telephoneNumber;lang-en"
+        );
+        assert_eq!(name_excerpt("NO_COLOR=1\u{0}SECRET=x"), "NO_COLOR=…");
+    }
 }

@@ -267,5 +267,28 @@ pub fn export(
             .collect::<Vec<_>>()
             .join(", ")
     );
+    // The limits on destructive changes, written out: what the default gives for these systems.
+    let managed = net
+        .accounts
+        .iter()
+        .filter(|a| a.active && a.is_managed())
+        .count();
+    let holders: usize = net.groups.iter().map(|g| g.members.len()).sum();
+    let floor = crate::config::DEFAULT_GUARD_FLOOR;
+    let pct = crate::config::DEFAULT_GUARD_PERCENT;
+    let _ = write!(
+        out,
+        "  # Limits: a plan that goes over one is refused (exit 4). These are the defaults for today's\n  \
+         # systems, the larger of {floor} and {pct}% of {managed} active managed accounts (blocks, cleared field\n  \
+         # values) and of {holders} admin role holders (revokes). Each takes a count, a share (\"10%\") or\n  \
+         # `false`; without the line, the default follows the numbers as they grow.\n  \
+         max_blocks: {}\n  max_clears: {}\n  max_revokes: {}\n  \
+         # The read guard: refuse to plan when more active managed accounts than this lost their user.\n  \
+         max_vanished: {}\n",
+        crate::config::default_guard(managed),
+        crate::config::default_guard(managed),
+        crate::config::default_guard(holders),
+        crate::config::Policy::default().max_vanished,
+    );
     out
 }

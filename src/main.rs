@@ -314,7 +314,7 @@ async fn apply(args: ApplyArgs) -> miette::Result<ExitCode> {
         None => {
             let observed = observe::observe_for(&loaded, &[], args.refresh).await?;
             let mut plan = reconcile::plan(&loaded, &observed)?;
-            plan.allowances.allow_blocks = args.allow_blocks;
+            plan.allowances = args.allow.allowances();
             let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
             let _ = std::io::stdout()
                 .lock()
@@ -400,6 +400,7 @@ async fn plan(args: PlanArgs) -> miette::Result<ExitCode> {
     let observed =
         observe::observe_for(&loaded, &base.iter().collect::<Vec<_>>(), args.refresh).await?;
     let mut plan = reconcile::plan(&loaded, &observed)?;
+    plan.allowances = args.allow.allowances();
     if let Some(base) = &base {
         let base_plan = reconcile::plan(base, &observed)?;
         let impact = roster::impact::compare(&base.config, &base_plan, &loaded.config, &plan);
@@ -425,7 +426,6 @@ async fn plan(args: PlanArgs) -> miette::Result<ExitCode> {
             exit::OK
         }));
     }
-    plan.allowances.allow_blocks = args.allow_blocks;
     let color = match args.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,

@@ -334,6 +334,32 @@ pub struct Allowances {
     /// `--allow-blocks N`: up to N blocks in this run, whatever `policy.max_blocks` says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_blocks: Option<usize>,
+    /// `--allow-clears N`: up to N cleared field values in this run, whatever `policy.max_clears`
+    /// says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_clears: Option<usize>,
+    /// `--allow-revokes N`: up to N role revokes in this run, whatever `policy.max_revokes` says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_revokes: Option<usize>,
+}
+
+impl Allowances {
+    /// Each exception given, for people: `` `--allow-blocks 6` lifted `policy.max_blocks` ``.
+    pub fn describe(&self) -> Vec<String> {
+        [
+            (self.allow_blocks, "--allow-blocks", "max_blocks"),
+            (self.allow_clears, "--allow-clears", "max_clears"),
+            (self.allow_revokes, "--allow-revokes", "max_revokes"),
+        ]
+        .into_iter()
+        .filter_map(|(n, flag, rule)| {
+            Some(format!(
+                "`{flag} {}` lifted `policy.{rule}` for this run",
+                n?
+            ))
+        })
+        .collect()
+    }
 }
 
 /// A plan: what a sync would do, and what it was computed from.

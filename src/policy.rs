@@ -5,7 +5,7 @@
 
 use rustc_hash::FxHashSet as HashSet;
 
-use crate::config::Config;
+use crate::config::{default_guard, Config, Guard, DEFAULT_GUARD_FLOOR, DEFAULT_GUARD_PERCENT};
 use crate::model::{DirectoryState, IntranetState};
 use crate::plan::{Action, Plan};
 
@@ -14,7 +14,8 @@ use crate::plan::{Action, Plan};
 #[error("{message}")]
 #[diagnostic(code(roster::policy))]
 pub struct Refusal {
-    /// `empty_directory`, `max_vanished`, `max_blocks`, `min_sysadmins`, `licences`, `apply_as`.
+    /// `empty_directory`, `max_vanished`, `max_blocks`, `max_clears`, `max_revokes`,
+    /// `min_sysadmins`, `licences`, `apply_as`.
     pub rule: &'static str,
     pub message: String,
     #[help]
@@ -33,7 +34,8 @@ pub struct Refused {
     pub refusals: Vec<Refusal>,
 }
 
-/// Check a plan against the policy. `allow_blocks` is the one-run `--allow-blocks N`.
+/// Check a plan against the policy, with the one-run exceptions the plan records in its
+/// `allowances` (`--allow-blocks N`, `--allow-clears N`, `--allow-revokes N`).
 pub fn check(
     plan: &Plan,
     config: &Config,
@@ -77,18 +79,56 @@ pub fn check(
         });
     }
 
-    let blocks = plan.summary.block;
-    if let Some(limit) = &policy.max_blocks {
-        let max = limit.of(managed.len());
-        let allowed = plan.allowances.allow_blocks.map_or(max, |a| a.max(max));
-        if blocks > allowed {
-            refusals.push(Refusal {
-                rule: "max_blocks",
-                message: format!("the plan blocks {blocks} accounts, over policy.max_blocks ({limit} of {} active managed accounts = {max})", managed.len()),
-                help: format!("raise `policy.max_blocks` in a reviewed commit, or pass `--allow-blocks {blocks}` for this run (recorded in the plan and the audit)"),
-            });
-        }
-    }
+    let holders: usize = config
+        .admin_roles
+        .values()
+        .filter_map(|r| intranet.role_group(&r.intranet_group))
+        .map(|g| g.members.len())
+        .sum();
+    let clears = clears(plan);
+    let guards = [
+        Guarded {
+            rule: "max_blocks",
+            setting: policy.max_blocks.as_ref(),
+            count: plan.summary.block,
+            doing: "blocks",
+            noun: ("account", "accounts"),
+            detail: String::new(),
+            base: managed.len(),
+            base_noun: "active managed accounts",
+            allowance: plan.allowances.allow_blocks,
+            flag: "--allow-blocks",
+        },
+        Guarded {
+            rule: "max_clears",
+            setting: policy.max_clears.as_ref(),
+            count: clears.iter().map(|(_, n)| n).sum(),
+            doing: "clears",
+            noun: ("mapped field value", "mapped field values"),
+            detail: clears
+                .iter()
+                .map(|(f, n)| format!("{f}: {n}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            base: managed.len(),
+            base_noun: "active managed accounts",
+            allowance: plan.allowances.allow_clears,
+            flag: "--allow-clears",
+        },
+        Guarded {
+            rule: "max_revokes",
+            setting: policy.max_revokes.as_ref(),
+            count: plan.summary.revoke,
+            doing: "revokes",
+            noun: ("admin role", "admin roles"),
+            detail: String::new(),
+            base: holders,
+            base_noun: "admin role holders",
+            allowance: plan.allowances.allow_revokes,
+            flag: "--allow-revokes",
+        },
+    ];
+    refusals.extend(guards.iter().filter_map(Guarded::check));
 
     if let (Some(min), Some(role)) = (policy.min_sysadmins, config.admin_roles.get("sysadmin")) {
         let holders = holders_after(plan, intranet, &role.intranet_group);
@@ -184,4 +224,76 @@ fn holders_after(plan: &Plan, intranet: &IntranetState, group: &str) -> usize {
         .filter(in_group)
         .count();
     kept + granted
+}
+
+/// One kind of destructive change under a limit: `policy.max_blocks`, `max_clears`, `max_revokes`.
+struct Guarded<'a> {
+    rule: &'static str,
+    /// The config's setting; `None` is the default.
+    setting: Option<&'a Guard>,
+    count: usize,
+    /// `blocks`, `clears`, `revokes`.
+    doing: &'static str,
+    noun: (&'static str, &'static str),
+    /// Where the count comes from, when that helps (`phone: 12, department: 3`).
+    detail: String,
+    /// What a share is of.
+    base: usize,
+    base_noun: &'static str,
+    allowance: Option<usize>,
+    flag: &'static str,
+}
+
+impl Guarded<'_> {
+    fn check(&self) -> Option<Refusal> {
+        let (max, limit) = match self.setting {
+            Some(Guard::Off(_)) => return None,
+            Some(Guard::Limit(l @ crate::config::Limit::Count(_))) => {
+                (l.of(self.base), format!("{l}"))
+            }
+            Some(Guard::Limit(l)) => {
+                let max = l.of(self.base);
+                (
+                    max,
+                    format!("{l} of {} {} = {max}", self.base, self.base_noun),
+                )
+            }
+            None => {
+                let max = default_guard(self.base);
+                (max, format!("by default the larger of {DEFAULT_GUARD_FLOOR} and {DEFAULT_GUARD_PERCENT}% of {} {} = {max}", self.base, self.base_noun))
+            }
+        };
+        let allowed = self.allowance.map_or(max, |a| a.max(max));
+        if self.count <= allowed {
+            return None;
+        }
+        let n = self.count;
+        let noun = if n == 1 { self.noun.0 } else { self.noun.1 };
+        let detail = if self.detail.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", self.detail)
+        };
+        let rule = self.rule;
+        Some(Refusal {
+            rule,
+            message: format!("the plan {} {n} {noun}{detail}, over policy.{rule} ({limit})", self.doing),
+            help: format!("if this is intended, raise `policy.{rule}` in a reviewed commit (a count, a share such as \"20%\", or `false` for no limit), or pass `{} {n}` for this run (recorded in the plan and the audit)", self.flag),
+        })
+    }
+}
+
+/// Mapped field values the plan clears (from a value to none), per field, most first.
+fn clears(plan: &Plan) -> Vec<(&str, usize)> {
+    let mut per_field: std::collections::BTreeMap<&str, usize> = Default::default();
+    for c in &plan.changes {
+        for f in &c.fields {
+            if f.after.is_none() && f.before.as_deref().is_some_and(|b| !b.is_empty()) {
+                *per_field.entry(f.name.as_str()).or_default() += 1;
+            }
+        }
+    }
+    let mut out: Vec<_> = per_field.into_iter().collect();
+    out.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    out
 }

@@ -60,7 +60,7 @@ pub fn read(path: &Path) -> miette::Result<Option<State>> {
     }
     let src = read_source(path)?;
     let state: State = serde_json::from_str(&src.text).map_err(|e| {
-        SourceError::at("roster::state", &src, e.line(), e.column(), format!("malformed state file: {e}"))
+        SourceError::at("roster::state", &src, e.line(), e.column(), format!("malformed state file: {}", crate::diag::json_message(&e)))
             .label("here")
             .help("the state file is written by `roster apply`; restore it from git (`git checkout -- <file>`) or delete it to start over (the next plan then says \"differs\")")
     })?;

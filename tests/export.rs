@@ -46,6 +46,14 @@ fn exported_config_validates_and_plans_with_no_role_changes() {
         "other groups as comments: {yaml}"
     );
     assert!(yaml.contains("protected: [\"breakglass\", \"kiosk\"]"));
+    // The limits it plans with, written out: the defaults for 24 active managed accounts and
+    // the 7 holders of the intranet's groups.
+    assert!(
+        yaml.contains("the larger of 5 and 10% of 24 active managed accounts")
+            && yaml.contains("  max_blocks: 5\n  max_clears: 5\n  max_revokes: 5\n")
+            && yaml.contains("  max_vanished: 20%\n"),
+        "{yaml}"
+    );
 
     let r = roster(dir.path(), &["validate"]);
     assert_eq!(r.code, 0, "{}", r.stderr);

@@ -22,7 +22,14 @@ fn repo(edit: impl FnOnce(&str) -> String) -> tempfile::TempDir {
 }
 
 fn impact(dir: &Path) -> serde_json::Value {
-    let r = roster(dir, &["plan", "--base", "HEAD~1", "--format", "json"]);
+    impact_with(dir, &[])
+}
+
+/// The impact, with more arguments (one-run allowances).
+fn impact_with(dir: &Path, more: &[&str]) -> serde_json::Value {
+    let mut args = vec!["plan", "--base", "HEAD~1", "--format", "json"];
+    args.extend(more);
+    let r = roster(dir, &args);
     assert_eq!(r.code, 0, "{}", r.stderr);
     serde_json::from_str(&r.stdout).unwrap()
 }
@@ -42,7 +49,16 @@ fn removing_a_syncing_group_blocks_its_members() {
     let dir = repo(|c| {
         c.replace("  - cn=intranet-users,ou=groups,dc=example,dc=com", "  - cn=engineering,ou=groups,dc=example,dc=com\n  - cn=it-admins,ou=groups,dc=example,dc=com")
     });
-    let i = impact(dir.path());
+    // 13 blocks in all: over the default limit (5), so refused, with the impact still shown...
+    let r = roster(
+        dir.path(),
+        &["plan", "--base", "HEAD~1", "--format", "json"],
+    );
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(r.stderr.contains("--allow-blocks 13"), "{}", r.stderr);
+    assert!(r.stdout.contains("blocks 8 accounts"), "{}", r.stdout);
+    // ... and allowed for one run.
+    let i = impact_with(dir.path(), &["--allow-blocks", "13"]);
     assert!(
         i["config_changes"]
             .to_string()

@@ -116,9 +116,9 @@ pub fn load(path: &Path) -> miette::Result<Loaded> {
 /// Read only the `directory` and `intranet` sections of a config (for `roster export`, which
 /// writes the rest). Other keys may be missing or incomplete.
 pub fn load_connection(path: &Path) -> miette::Result<Loaded> {
-    let src = read_source(path)?;
-    let root: Spanned<Node> =
-        serde_saphyr::from_str(&src.text).map_err(|e| yaml_error(&src, &e))?;
+    let text = read_source(path)?;
+    let root = read_yaml(&text.text).map_err(|e| yaml_error(&shown(&text, None), &e))?;
+    let src = shown(&text, Some(&root));
     let mut json = serde_json::json!({ "version": 1, "syncing_groups": ["cn=roster-export"] });
     for key in ["directory", "intranet"] {
         match root.value.to_json().get(key) {
@@ -130,16 +130,30 @@ pub fn load_connection(path: &Path) -> miette::Result<Loaded> {
             }
         }
     }
-    let config: Config = serde_json::from_value(json).map_err(|e| {
+    // The same checks as a full config's, on these two sections: a literal secret or a wrong
+    // value is reported at its place, and never quoted.
+    let mut problems = Problems {
+        src: &src,
+        root: &root,
+        errors: Vec::new(),
+        secrets: Vec::new(),
+        prune: Vec::new(),
+    };
+    problems.literal_secrets(&root, &mut Vec::new());
+    problems.schema(&json);
+    if let Some(e) = problems.finish() {
+        return Err(e.into());
+    }
+    let config: Config = serde_json::from_value(json).map_err(|_| {
         SourceError::new(
             "roster::config::invalid",
             &src,
             (0, 0),
-            format!("invalid `directory` or `intranet` section: {e}"),
+            "invalid `directory` or `intranet` section",
         )
-        .help("`roster schema` describes both sections")
+        .help("`roster validate` on a full config points at the problem; `roster schema` describes both sections")
     })?;
-    Ok(Loaded::from_config(Config { ..config }).at(path))
+    Ok(Loaded::from_config(config).at(path))
 }
 
 /// Validate config text that came from `path` (on disk, or at a commit).
@@ -156,9 +170,41 @@ pub fn from_source(path: &Path, src: &Source) -> Result<Loaded, SourceError> {
     })
 }
 
-/// Parse and validate config text.
-pub fn parse(src: &Source) -> Result<Config, SourceError> {
-    let root: Spanned<Node> = serde_saphyr::from_str(&src.text).map_err(|e| yaml_error(src, &e))?;
+/// The config as diagnostics show it: the values written after secret-like keys (found in
+/// the text, and in the parsed document when there is one) overwritten with `*`, in place.
+fn shown(src: &Source, root: Option<&Spanned<Node>>) -> Source {
+    fn walk(node: &Spanned<Node>, src: &Source, out: &mut Vec<std::ops::Range<usize>>) {
+        match &node.value {
+            Node::Map(entries) => {
+                for (k, v) in entries {
+                    if k.value == "field_mappings" {
+                        continue; // attribute names: `password: userPassword` is shown
+                    }
+                    if super::secret::is_secret_key(&k.value)
+                        && matches!(v.value, Node::Str(_) | Node::Int(_) | Node::Float(_))
+                    {
+                        let s = span_of(v, src);
+                        out.push(s.offset..s.offset + s.len);
+                    }
+                    walk(v, src, out);
+                }
+            }
+            Node::Seq(items) => items.iter().for_each(|i| walk(i, src, out)),
+            _ => {}
+        }
+    }
+    let mut ranges = super::secret::literal_ranges(&src.text);
+    if let Some(root) = root {
+        walk(root, src, &mut ranges);
+    }
+    src.masked(&ranges)
+}
+
+/// Parse and validate config text. No diagnostic shows the value of a secret written in it.
+pub fn parse(text: &Source) -> Result<Config, SourceError> {
+    let root = read_yaml(&text.text).map_err(|e| yaml_error(&shown(text, None), &e))?;
+    let shown = shown(text, Some(&root));
+    let src = &shown;
     let mut problems = Problems {
         src,
         root: &root,
@@ -198,8 +244,9 @@ pub fn parse(src: &Source) -> Result<Config, SourceError> {
                 "roster::config::invalid",
                 src,
                 (0, 0),
-                format!("invalid config: {e}"),
-            ))
+                format!("invalid config: {}", crate::diag::json_message(&e)),
+            )
+            .help("`roster schema` describes what a config may contain"))
         }
     };
     problems.semantics(&config);
@@ -209,7 +256,78 @@ pub fn parse(src: &Source) -> Result<Config, SourceError> {
     }
 }
 
+/// At most this many values (mappings, lists and scalars, aliases expanded) in a config: far
+/// more than any real config holds, and a YAML bomb (aliases that multiply) stops here, early.
+pub const MAX_CONFIG_NODES: usize = 100_000;
+/// At most this many levels of nesting in a config.
+pub const MAX_CONFIG_DEPTH: usize = 64;
+
+/// Parse YAML into located nodes, within the budget above.
+fn read_yaml(text: &str) -> Result<Spanned<Node>, serde_saphyr::Error> {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_nodes = MAX_CONFIG_NODES;
+    budget.max_depth = MAX_CONFIG_DEPTH;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    serde_saphyr::from_str_with_options(text, options)
+}
+
+/// A YAML error in the user's terms: what the parser's own words (`budget breached: Nodes {
+/// nodes: 250001 }`, `set DuplicateKeyPolicy in Options`) mean for a config file.
+fn yaml_problem(e: &serde_saphyr::Error) -> Option<(String, &'static str)> {
+    use serde_saphyr::budget::BudgetBreach as B;
+    use serde_saphyr::Error as E;
+    let mut inner = e;
+    while let E::WithSnippet { error, .. } | E::AliasError { error, .. } = inner {
+        inner = error;
+    }
+    let too_large = (
+        format!("the config is too large: more than {MAX_CONFIG_NODES} values once its aliases (`*name`) are expanded"),
+        "a config lists groups, fields and roles and never needs this many values; look for aliases that repeat large parts of the document",
+    );
+    let too_deep = (
+        format!("the config is nested too deeply: more than {MAX_CONFIG_DEPTH} levels"),
+        "a config is a few levels deep; look for an unclosed `[` or `{`, or aliases that nest in each other",
+    );
+    Some(match inner {
+        E::DuplicateMappingKey { key, .. } => (
+            match key {
+                Some(k) => format!(
+                    "the key `{}` appears twice in the same mapping",
+                    crate::diag::name_excerpt(k)
+                ),
+                None => "a key appears twice in the same mapping".into(),
+            },
+            "YAML keeps only one of the two: remove one, or merge them",
+        ),
+        E::Budget {
+            breach: B::Depth { .. },
+            ..
+        }
+        | E::AliasReplayStackDepthExceeded { .. } => too_deep,
+        E::Budget { .. }
+        | E::AliasReplayLimitExceeded { .. }
+        | E::AliasExpansionLimitExceeded { .. }
+        | E::AliasReplayCounterOverflow { .. } => too_large,
+        _ if e.to_string().contains("recursion limit") => too_deep,
+        _ => return None,
+    })
+}
+
 fn yaml_error(src: &Source, e: &serde_saphyr::Error) -> SourceError {
+    let located = |message: String| match e.location() {
+        Some(loc) if loc.line() > 0 => SourceError::at(
+            "roster::config::yaml",
+            src,
+            loc.line() as usize,
+            loc.column().max(1) as usize,
+            message,
+        ),
+        _ => SourceError::new("roster::config::yaml", src, (0, 0), message),
+    };
+    if let Some((message, help)) = yaml_problem(e) {
+        return located(message).label("here").help(help);
+    }
     let msg = e.to_string();
     let first = msg.lines().next().unwrap_or("invalid YAML");
     // The location is shown by the snippet; keep the message itself.
@@ -220,17 +338,8 @@ fn yaml_error(src: &Source, e: &serde_saphyr::Error) -> SourceError {
         Some(_) => first.splitn(3, ": ").nth(2).unwrap_or(first).to_owned(),
         None => first.to_owned(),
     };
-    let err = match e.location() {
-        Some(loc) if loc.line() > 0 => SourceError::at(
-            "roster::config::yaml",
-            src,
-            loc.line() as usize,
-            loc.column().max(1) as usize,
-            first,
-        ),
-        _ => SourceError::new("roster::config::yaml", src, (0, 0), first),
-    };
-    err.label("here")
+    located(first)
+        .label("here")
         .help("fix the YAML syntax; `roster schema` prints what a config may contain")
 }
 
@@ -378,12 +487,22 @@ impl Problems<'_> {
                 }
                 IssueKind::Other => {
                     self.prune.push(path.clone());
+                    let (message, help) = match limit_kind(&path) {
+                        Some((takes, example)) => (
+                            format!("invalid value for {where_}: it takes {takes}"),
+                            format!("for example {example}; see the safety policy in the README"),
+                        ),
+                        None => (
+                            format!("invalid value for {where_}: {message}"),
+                            "see the config reference in the README, or `roster schema`".into(),
+                        ),
+                    };
                     self.push(
                         found.value,
                         "roster::config::invalid",
-                        format!("invalid value for {where_}: {message}"),
+                        message,
                         "this value",
-                        "see the config reference in the README, or `roster schema`".into(),
+                        help,
                     );
                 }
             }
@@ -418,6 +537,33 @@ impl Problems<'_> {
             (Some(_), Some(_)) => self.at(&keys(&["intranet", "scim"]), true, "`intranet` has both `snapshot` and `scim`", "keep one: `snapshot` for offline JSON, `scim` for the live intranet"),
             (None, None) => self.at(&keys(&["intranet"]), true, "`intranet` needs `snapshot` or `scim`", "add `snapshot: intranet.json` (offline) or `scim: { url: ..., token: { env: ... } }` (live)"),
             _ => {}
+        }
+        // A data file that is a secret's file would be parsed, and its text shown in a
+        // diagnostic: the LDAP password file given as the intranet snapshot, say.
+        let secret_files: Vec<(&str, &Path)> = [
+            (
+                "directory.ldap.password",
+                c.directory.ldap.as_ref().and_then(|l| l.password.as_ref()),
+            ),
+            (
+                "intranet.scim.token",
+                c.intranet.scim.as_ref().map(|s| &s.token),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(name, secret)| match secret {
+            Some(super::Secret::File(p)) => Some((name, p.as_path())),
+            _ => None,
+        })
+        .collect();
+        for (path, file) in [
+            (["directory", "ldif"], c.directory.ldif.as_deref()),
+            (["intranet", "snapshot"], c.intranet.snapshot.as_deref()),
+        ] {
+            let Some(file) = file else { continue };
+            if let Some((secret, _)) = secret_files.iter().find(|(_, s)| same_path(s, file)) {
+                self.at(&keys(&path), false, &format!("`{}` names the file that holds `{secret}`", path.join(".")), "a snapshot is data Roster parses and may quote in a diagnostic: point it at the LDIF or JSON snapshot, never at a secret's file");
+            }
         }
         if matches!(c.directory.disabled, Some(super::DisabledRule::Filter(_)))
             && c.directory.ldap.is_none()
@@ -673,6 +819,44 @@ fn flatten(err: jsonschema::ValidationError<'_>, out: &mut Vec<Issue>) {
         kind,
         message,
     });
+}
+
+/// The same path, written differently (`./a` and `a`, `x/../a` and `a`), without the disk.
+fn same_path(a: &Path, b: &Path) -> bool {
+    fn norm(p: &Path) -> Vec<std::path::Component<'_>> {
+        let mut out = Vec::new();
+        for c in p.components() {
+            match c {
+                std::path::Component::CurDir => {}
+                std::path::Component::ParentDir
+                    if matches!(out.last(), Some(std::path::Component::Normal(_))) =>
+                {
+                    out.pop();
+                }
+                c => out.push(c),
+            }
+        }
+        out
+    }
+    norm(a) == norm(b)
+}
+
+/// What a policy limit at `path` takes, in words, and an example, when it is one.
+fn limit_kind(path: &[Seg]) -> Option<(&'static str, String)> {
+    let [Seg::Key(p), Seg::Key(k)] = path else {
+        return None;
+    };
+    match (p.as_str(), k.as_str()) {
+        ("policy", "max_blocks" | "max_clears" | "max_revokes") => Some((
+            "a count (`25`), a share (`\"10%\"`), or `false` for no limit",
+            format!("`{k}: 25`, `{k}: \"10%\"` or `{k}: false`"),
+        )),
+        ("policy", "max_vanished") => Some((
+            "a count (`25`) or a share (`\"10%\"`)",
+            format!("`{k}: 25` or `{k}: \"20%\"`"),
+        )),
+        _ => None,
+    }
 }
 
 fn replace(json: &mut Value, path: &[Seg], with: Value) {

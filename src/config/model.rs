@@ -366,10 +366,23 @@ pub struct Policy {
     /// Usernames never blocked, renamed or stripped of roles.
     #[serde(default)]
     pub protected: Vec<String>,
-    /// Refuse a plan that blocks more accounts than this: a count (`25`) or a share of the
-    /// active managed accounts (`"10%"`). No limit when absent.
+    /// Refuse a plan that blocks more accounts than this: a count (`25`), a share of the active
+    /// managed accounts (`"10%"`), or `false` for no limit. Default (absent or null): the larger
+    /// of 5 and 10% of the active managed accounts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_blocks: Option<Limit>,
+    pub max_blocks: Option<Guard>,
+    /// Refuse a plan that clears more mapped field values (a field going from a value to none,
+    /// counted once per account and field) than this: a count, a share of the active managed
+    /// accounts, or `false` for no limit. Default (absent or null): the larger of 5 and 10% of
+    /// the active managed accounts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_clears: Option<Guard>,
+    /// Refuse a plan that revokes more admin roles (one per account and role) than this: a count,
+    /// a share of today's role holders (the members of the admin roles' intranet groups, counted
+    /// once per role), or `false` for no limit. Default (absent or null): the larger of 5 and 10%
+    /// of today's role holders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_revokes: Option<Guard>,
     /// Refuse a plan that leaves fewer active holders of the `sysadmin` role than this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_sysadmins: Option<u32>,
@@ -402,6 +415,8 @@ impl Default for Policy {
             adopt: true,
             protected: Vec::new(),
             max_blocks: None,
+            max_clears: None,
+            max_revokes: None,
             min_sysadmins: None,
             licences: None,
             max_vanished: default_max_vanished(),
@@ -438,4 +453,57 @@ impl std::fmt::Display for Limit {
             Limit::Share(s) => f.write_str(s),
         }
     }
+}
+
+/// A guard on one kind of destructive change: a limit, or `false` to turn it off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Guard {
+    /// A count (`25`) or a share (`"10%"`).
+    Limit(Limit),
+    /// `false`: no limit.
+    Off(Off),
+}
+
+/// The value `false`, and nothing else: a guard turned off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Off;
+
+impl Serialize for Off {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bool(false)
+    }
+}
+
+impl<'de> Deserialize<'de> for Off {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Off, D::Error> {
+        match bool::deserialize(d)? {
+            false => Ok(Off),
+            true => Err(serde::de::Error::custom(
+                "`true` is not a limit: write a count, a share (\"10%\") or `false` for no limit",
+            )),
+        }
+    }
+}
+
+impl JsonSchema for Off {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Off".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "`false`: no limit.",
+            "const": false
+        })
+    }
+}
+
+/// The default limit on blocks, clears and revokes: at least this many...
+pub const DEFAULT_GUARD_FLOOR: usize = 5;
+/// ... or this share of the base, whichever is larger (as Entra Connect's deletion threshold).
+pub const DEFAULT_GUARD_PERCENT: usize = 10;
+
+/// The default limit out of `total`: the larger of 5 and 10% of it.
+pub fn default_guard(total: usize) -> usize {
+    DEFAULT_GUARD_FLOOR.max(total * DEFAULT_GUARD_PERCENT / 100)
 }

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use base64::Engine;
 
 use crate::config::load::is_password_attribute;
-use crate::diag::{Source, SourceError};
+use crate::diag::{excerpt, name_excerpt, Source, SourceError};
 use crate::model::{DirectoryState, Entry, EntryBuilder, Value};
 
 /// objectClass values that make an entry a group.
@@ -47,14 +47,17 @@ pub fn parse(src: &Source) -> Result<Vec<Entry>, SourceError> {
             continue;
         }
         let Some((name, value)) = line.split_once(':') else {
-            errors.push(err(format!("expected `attribute: value`, found `{}`", clip(&line)), "every line of an LDIF record is `name: value`, `name:: base64` or a continuation starting with one space"));
+            errors.push(err(format!("expected `attribute: value`, found `{}`", excerpt(&line)), "every line of an LDIF record is `name: value`, `name:: base64` or a continuation starting with one space"));
             continue;
         };
         let (value, base64) = match value.strip_prefix(':') {
             Some(v) => (v.trim_start(), true),
             None if value.starts_with('<') => {
                 errors.push(err(
-                    format!("`{name}:<` URL values are not supported in a snapshot"),
+                    format!(
+                        "`{}:<` URL values are not supported in a snapshot",
+                        name_excerpt(name)
+                    ),
                     "inline the value, or use `::` with base64",
                 ));
                 continue;
@@ -73,7 +76,7 @@ pub fn parse(src: &Source) -> Result<Vec<Entry>, SourceError> {
                 }
                 Err(e) => {
                     errors.push(err(
-                        format!("invalid base64 value for `{name}`: {e}"),
+                        format!("invalid base64 value for `{}`: {e}", name_excerpt(name)),
                         "a `::` value is base64 (RFC 2849)",
                     ));
                     continue;
@@ -124,7 +127,7 @@ pub fn parse(src: &Source) -> Result<Vec<Entry>, SourceError> {
                 }
             }
             false => errors.push(err(
-                format!("`{name}` before any `dn:` line"),
+                format!("`{}` before any `dn:` line", name_excerpt(name)),
                 "each record starts with `dn: <distinguished name>`",
             )),
         }
@@ -135,14 +138,6 @@ pub fn parse(src: &Source) -> Result<Vec<Entry>, SourceError> {
     match SourceError::many(errors) {
         Some(e) => Err(e),
         None => Ok(entries),
-    }
-}
-
-fn clip(s: &str) -> String {
-    if s.chars().count() > 40 {
-        format!("{}…", s.chars().take(40).collect::<String>())
-    } else {
-        s.to_owned()
     }
 }
 

@@ -162,7 +162,7 @@ pub fn parse_snapshot(src: &Source) -> Result<Resources, SourceError> {
 
 /// The snapshot is not JSON (or not the JSON it should be) at `e`'s place.
 fn malformed(src: &Source, e: &serde_json::Error) -> SourceError {
-    SourceError::at("roster::snapshot::json", src, e.line(), e.column(), format!("malformed intranet snapshot: {e}"))
+    SourceError::at("roster::snapshot::json", src, e.line(), e.column(), format!("malformed intranet snapshot: {}", crate::diag::json_message(e)))
         .label("here")
         .help("the snapshot is `{ \"users\": <SCIM ListResponse>, \"groups\": <SCIM ListResponse> }`, as `roster snapshot intranet` writes it")
 }
@@ -183,6 +183,7 @@ fn shape_error(src: &Source, key: &str, what: &str) -> SourceError {
 /// Read a snapshot file straight into the model, one resource at a time: the file is streamed
 /// and no resource outlives its conversion, so memory holds the model, not the JSON.
 pub fn read_state(path: &Path, fields: &[String]) -> miette::Result<IntranetState> {
+    crate::diag::check_regular(path)?;
     let file = std::fs::File::open(path).map_err(|source| crate::diag::ReadError {
         path: path.display().to_string(),
         source,
