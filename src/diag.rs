@@ -394,8 +394,33 @@ impl SourceError {
     }
 
     /// Point at one more place in the same file (a problem between two keys shows both).
+    /// The snippet grows to show both places when every line between them may be shown; else the
+    /// other place is named by line and column in the message.
     pub fn also(mut self, span: impl Into<SourceSpan>, label: impl Into<String>) -> Self {
-        self.also.push((span.into(), label.into()));
+        let span = span.into();
+        let label = label.into();
+        let text = &self.src.text;
+        let union = match (&self.src.window, window(text, span)) {
+            (Some(a), Some(b)) => {
+                let u = a.start.min(b.start)..a.end.max(b.end);
+                let safe = text[u.clone()]
+                    .lines()
+                    .all(|l| l.chars().count() <= SNIPPET_LINE && hidden(l).is_none());
+                safe.then_some(u)
+            }
+            _ => None,
+        };
+        match union {
+            Some(u) => {
+                self.src.window = Some(u);
+                self.also.push((span, label));
+            }
+            None => {
+                let line = text[..span.offset().min(text.len())].matches('\n').count() + 1;
+                self.message
+                    .push_str(&format!(" (and at line {line}: {label})"));
+            }
+        }
         self
     }
 
