@@ -170,7 +170,8 @@ fn details(c: &Change, o: &Outcome) -> String {
     parts.join("; ")
 }
 
-/// One row per change, in the plan's order, cells already neutralised.
+/// One row per change, in the plan's order, cells already escaped (control characters shown as
+/// `\n`, `\x1b`…, as in the plan: see [`crate::text`]) and neutralised.
 pub fn rows(report: &ApplyReport, ctx: &AuditContext) -> Vec<[String; 9]> {
     let when = display_time(ctx.now);
     report
@@ -194,7 +195,7 @@ pub fn rows(report: &ApplyReport, ctx: &AuditContext) -> Vec<[String; 9]> {
                 c.username.clone(),
                 details(c, &co.outcome),
             ]
-            .map(|cell| neutralise(&cell))
+            .map(|cell| neutralise(&crate::text::escape(&cell)))
         })
         .collect()
 }
@@ -212,8 +213,9 @@ pub fn render_csv(rows: &[[String; 9]]) -> Vec<u8> {
     w.into_inner().unwrap_or_default()
 }
 
-fn md_escape(s: &str) -> String {
-    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+/// A cell of the audit Markdown: escaped as in the Markdown plan ([`crate::text::markdown`]).
+fn md_escape(s: &str) -> std::borrow::Cow<'_, str> {
+    crate::text::markdown(s)
 }
 
 /// The Markdown summary beside the CSV.
@@ -230,7 +232,9 @@ pub fn render_markdown(
     ));
     md.push_str(&format!(
         "- Run by: {} as {} from {}\n",
-        ctx.runner, ctx.scim_identity, ctx.address
+        md_escape(&ctx.runner),
+        md_escape(&ctx.scim_identity),
+        md_escape(&ctx.address)
     ));
     md.push_str(&format!("- Outcome: {}\n", report.tally()));
     if let Some(n) = plan.allowances.allow_blocks {
@@ -250,7 +254,7 @@ pub fn render_markdown(
             "| {} | {} | {} | {} |\n",
             co.outcome.name(),
             co.change.action.name(),
-            md_escape(&co.change.username),
+            md_escape(&crate::text::shown(&co.change.username)),
             md_escape(&details(&co.change, &co.outcome))
         ));
     }

@@ -5,6 +5,7 @@ use std::fmt::Write;
 use super::markdown::cell;
 use super::show;
 use crate::impact::{Effect, Impact, Unit};
+use crate::text::{escape, shown};
 
 fn revs(i: &Impact) -> String {
     let short = |r: &Option<crate::plan::Revision>| {
@@ -20,14 +21,15 @@ fn revs(i: &Impact) -> String {
 }
 
 fn unit(u: &Unit) -> String {
-    let mut s = format!("{} {}", u.action.name(), u.username);
+    let mut s = format!("{} {}", u.action.name(), shown(&u.username));
     if let Some(r) = &u.role {
-        let _ = write!(s, " ({r})");
+        let _ = write!(s, " ({})", shown(r));
     }
     if let Some(f) = &u.field {
         let _ = write!(
             s,
-            " {f}: {} → {}",
+            " {}: {} → {}",
+            escape(f),
             show(u.before.as_deref()),
             show(u.after.as_deref())
         );
@@ -36,7 +38,7 @@ fn unit(u: &Unit) -> String {
 }
 
 fn effect_line(e: &Effect) -> String {
-    format!("{} {}", e.action.symbol(), e.text)
+    format!("{} {}", e.action.symbol(), escape(&e.text))
 }
 
 pub fn text(i: &Impact) -> String {
@@ -46,7 +48,7 @@ pub fn text(i: &Impact) -> String {
     } else {
         out.push_str("The change:\n");
         for c in &i.config_changes {
-            let _ = writeln!(out, "  • {c}");
+            let _ = writeln!(out, "  • {}", escape(c));
         }
         out.push('\n');
     }
