@@ -54,7 +54,10 @@ pub fn parse(src: &Source) -> Result<Vec<Entry>, SourceError> {
             Some(v) => (v.trim_start(), true),
             None if value.starts_with('<') => {
                 errors.push(err(
-                    format!("`{name}:<` URL values are not supported in a snapshot"),
+                    format!(
+                        "`{}:<` URL values are not supported in a snapshot",
+                        clip(name)
+                    ),
                     "inline the value, or use `::` with base64",
                 ));
                 continue;
@@ -73,7 +76,7 @@ pub fn parse(src: &Source) -> Result<Vec<Entry>, SourceError> {
                 }
                 Err(e) => {
                     errors.push(err(
-                        format!("invalid base64 value for `{name}`: {e}"),
+                        format!("invalid base64 value for `{}`: {e}", clip(name)),
                         "a `::` value is base64 (RFC 2849)",
                     ));
                     continue;
@@ -138,11 +141,13 @@ pub fn parse(src: &Source) -> Result<Vec<Entry>, SourceError> {
     }
 }
 
+/// A line quoted in a message: escaped ([`crate::text::escape`]) and cut at 40 characters.
 fn clip(s: &str) -> String {
+    let s = crate::text::escape(s);
     if s.chars().count() > 40 {
         format!("{}…", s.chars().take(40).collect::<String>())
     } else {
-        s.to_owned()
+        s.into_owned()
     }
 }
 
