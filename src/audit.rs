@@ -488,6 +488,62 @@ mod tests {
     }
 
     #[test]
+    fn hostile_values_are_escaped_in_the_csv_and_the_markdown() {
+        let change = Change {
+            action: Action::Update,
+            username: "mallory\n  ⊘ block ceo".into(),
+            external_id: None,
+            intranet_id: Some("1".into()),
+            etag: None,
+            fields: vec![FieldChange {
+                name: "job_title".into(),
+                before: Some("\x1b]0;pwned\x07".into()),
+                after: Some("<b>x</b> | \x1b[2J\r\u{202e}".into()),
+                origin: None,
+            }],
+            role: None,
+            reason: String::new(),
+        };
+        let report = ApplyReport {
+            outcomes: vec![ChangeOutcome {
+                change,
+                outcome: Outcome::Applied,
+            }],
+        };
+        let ctx = AuditContext {
+            now: at(0),
+            runner: "ci\x1b[2J".into(),
+            scim_identity: "scim".into(),
+            address: "127.0.0.1".into(),
+        };
+        let csv = String::from_utf8(render_csv(&rows(&report, &ctx))).unwrap();
+        let rec = csv::Reader::from_reader(csv.as_bytes())
+            .records()
+            .next()
+            .unwrap()
+            .unwrap();
+        assert_eq!(&rec[1], "ci\\x1b[2J");
+        assert_eq!(&rec[7], "mallory\\n  ⊘ block ceo");
+        assert!(
+            rec[8].contains(r#"job_title: "\x1b]0;pwned\x07" -> "<b>x</b> | \x1b[2J\r\u{202e}""#),
+            "{}",
+            &rec[8]
+        );
+        let plan = Plan::new(Inputs::default(), vec![], vec![]);
+        let md = render_markdown(&plan, &report, &ctx, "sha256:00");
+        for out in [&csv, &md] {
+            for raw in ['\x1b', '\u{202e}', '\x07'] {
+                assert!(!out.contains(raw), "{raw:?} in {out}");
+            }
+            assert!(!out.contains("mallory\n"), "{out}");
+            assert!(!out.contains("\r\u{202e}"), "{out}");
+        }
+        assert!(md.contains(r#"| "mallory\\n  ⊘ block ceo" |"#), "{md}");
+        assert!(md.contains("&lt;b&gt;x&lt;/b&gt; \\|"), "{md}");
+        assert!(!md.contains("<b>"), "{md}");
+    }
+
+    #[test]
     fn identities_from_env() {
         let env = |k: &str| match k {
             "GITHUB_ACTOR" => Some("octo".to_string()),
