@@ -442,18 +442,22 @@ mod tests {
         assert_eq!(neutralise("alice"), "alice");
     }
 
-    #[test]
-    fn csv_has_the_columns_and_quotes() {
+    /// An apply of one update of `username`'s `field`, run by `runner`.
+    fn one_update(
+        username: &str,
+        field: (&str, Option<&str>, Option<&str>),
+        runner: &str,
+    ) -> (ApplyReport, AuditContext) {
         let change = Change {
             action: Action::Update,
-            username: "=cmd|' /C calc'!A0".into(),
+            username: username.into(),
             external_id: None,
             intranet_id: Some("1".into()),
             etag: None,
             fields: vec![FieldChange {
-                name: "display_name".into(),
-                before: Some("A, \"B\"".into()),
-                after: None,
+                name: field.0.into(),
+                before: field.1.map(Into::into),
+                after: field.2.map(Into::into),
                 origin: None,
             }],
             role: None,
@@ -467,10 +471,20 @@ mod tests {
         };
         let ctx = AuditContext {
             now: at(0),
-            runner: "ci".into(),
+            runner: runner.into(),
             scim_identity: "scim".into(),
             address: "127.0.0.1".into(),
         };
+        (report, ctx)
+    }
+
+    #[test]
+    fn csv_has_the_columns_and_quotes() {
+        let (report, ctx) = one_update(
+            "=cmd|' /C calc'!A0",
+            ("display_name", Some("A, \"B\""), None),
+            "ci",
+        );
         let out = String::from_utf8(render_csv(&rows(&report, &ctx))).unwrap();
         let mut r = csv::Reader::from_reader(out.as_bytes());
         assert_eq!(r.headers().unwrap().iter().collect::<Vec<_>>(), COLUMNS);
@@ -489,33 +503,15 @@ mod tests {
 
     #[test]
     fn hostile_values_are_escaped_in_the_csv_and_the_markdown() {
-        let change = Change {
-            action: Action::Update,
-            username: "mallory\n  ⊘ block ceo".into(),
-            external_id: None,
-            intranet_id: Some("1".into()),
-            etag: None,
-            fields: vec![FieldChange {
-                name: "job_title".into(),
-                before: Some("\x1b]0;pwned\x07".into()),
-                after: Some("<b>x</b> | \x1b[2J\r\u{202e}".into()),
-                origin: None,
-            }],
-            role: None,
-            reason: String::new(),
-        };
-        let report = ApplyReport {
-            outcomes: vec![ChangeOutcome {
-                change,
-                outcome: Outcome::Applied,
-            }],
-        };
-        let ctx = AuditContext {
-            now: at(0),
-            runner: "ci\x1b[2J".into(),
-            scim_identity: "scim".into(),
-            address: "127.0.0.1".into(),
-        };
+        let (report, ctx) = one_update(
+            "mallory\n  ⊘ block ceo",
+            (
+                "job_title",
+                Some("\x1b]0;pwned\x07"),
+                Some("<b>x</b> | \x1b[2J\r\u{202e}"),
+            ),
+            "ci\x1b[2J",
+        );
         let csv = String::from_utf8(render_csv(&rows(&report, &ctx))).unwrap();
         let rec = csv::Reader::from_reader(csv.as_bytes())
             .records()
