@@ -6,18 +6,13 @@ use std::path::Path;
 
 use crate::cli::roster;
 
-/// The quickstart with the hostile case's LDIF and intranet snapshot, in a temporary folder.
-fn hostile_quickstart() -> tempfile::TempDir {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+/// The hostile case's config, LDIF and intranet snapshot, in a temporary folder.
+fn hostile_case() -> tempfile::TempDir {
+    let case =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hostile/escape_hostile_text");
     let dir = tempfile::tempdir().unwrap();
-    for from in [
-        root.join("examples/quickstart"),
-        root.join("tests/fixtures/hostile/escape_hostile_text"),
-    ] {
-        for e in std::fs::read_dir(from).unwrap() {
-            let e = e.unwrap();
-            std::fs::copy(e.path(), dir.path().join(e.file_name())).unwrap();
-        }
+    for name in ["roster.yaml", "directory.ldif", "intranet.json"] {
+        std::fs::copy(case.join(name), dir.path().join(name)).unwrap();
     }
     dir
 }
@@ -46,7 +41,7 @@ fn without_colour(s: &str) -> String {
 
 #[test]
 fn color_always_sends_no_escape_sequence_but_roster_colours() {
-    let dir = hostile_quickstart();
+    let dir = hostile_case();
     let r = roster(dir.path(), &["plan", "--color", "always"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("\x1b[32m"), "no colour: {}", r.stdout);
@@ -71,7 +66,7 @@ fn color_always_sends_no_escape_sequence_but_roster_colours() {
 
 #[test]
 fn json_plan_keeps_the_values_exact_and_no_raw_control_character() {
-    let dir = hostile_quickstart();
+    let dir = hostile_case();
     let r = roster(dir.path(), &["plan", "--format", "json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     for raw in ['\x1b', '\0', '\x07', '\r', '\u{202e}'] {
