@@ -170,7 +170,8 @@ fn details(c: &Change, o: &Outcome) -> String {
     parts.join("; ")
 }
 
-/// One row per change, in the plan's order, cells already neutralised.
+/// One row per change, in the plan's order, cells already escaped (control characters shown as
+/// `\n`, `\x1b`…, as in the plan: see [`crate::text`]) and neutralised.
 pub fn rows(report: &ApplyReport, ctx: &AuditContext) -> Vec<[String; 9]> {
     let when = display_time(ctx.now);
     report
@@ -194,7 +195,7 @@ pub fn rows(report: &ApplyReport, ctx: &AuditContext) -> Vec<[String; 9]> {
                 c.username.clone(),
                 details(c, &co.outcome),
             ]
-            .map(|cell| neutralise(&cell))
+            .map(|cell| neutralise(&crate::text::escape(&cell)))
         })
         .collect()
 }
@@ -212,8 +213,9 @@ pub fn render_csv(rows: &[[String; 9]]) -> Vec<u8> {
     w.into_inner().unwrap_or_default()
 }
 
-fn md_escape(s: &str) -> String {
-    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+/// A cell of the audit Markdown: escaped as in the Markdown plan ([`crate::text::markdown`]).
+fn md_escape(s: &str) -> std::borrow::Cow<'_, str> {
+    crate::text::markdown(s)
 }
 
 /// The Markdown summary beside the CSV.
@@ -230,7 +232,9 @@ pub fn render_markdown(
     ));
     md.push_str(&format!(
         "- Run by: {} as {} from {}\n",
-        ctx.runner, ctx.scim_identity, ctx.address
+        md_escape(&ctx.runner),
+        md_escape(&ctx.scim_identity),
+        md_escape(&ctx.address)
     ));
     md.push_str(&format!("- Outcome: {}\n", report.tally()));
     for exception in plan.allowances.describe() {
@@ -248,7 +252,7 @@ pub fn render_markdown(
             "| {} | {} | {} | {} |\n",
             co.outcome.name(),
             co.change.action.name(),
-            md_escape(&co.change.username),
+            md_escape(&crate::text::shown(&co.change.username)),
             md_escape(&details(&co.change, &co.outcome))
         ));
     }
@@ -436,18 +440,22 @@ mod tests {
         assert_eq!(neutralise("alice"), "alice");
     }
 
-    #[test]
-    fn csv_has_the_columns_and_quotes() {
+    /// An apply of one update of `username`'s `field`, run by `runner`.
+    fn one_update(
+        username: &str,
+        field: (&str, Option<&str>, Option<&str>),
+        runner: &str,
+    ) -> (ApplyReport, AuditContext) {
         let change = Change {
             action: Action::Update,
-            username: "=cmd|' /C calc'!A0".into(),
+            username: username.into(),
             external_id: None,
             intranet_id: Some("1".into()),
             etag: None,
             fields: vec![FieldChange {
-                name: "display_name".into(),
-                before: Some("A, \"B\"".into()),
-                after: None,
+                name: field.0.into(),
+                before: field.1.map(Into::into),
+                after: field.2.map(Into::into),
                 origin: None,
             }],
             role: None,
@@ -461,10 +469,20 @@ mod tests {
         };
         let ctx = AuditContext {
             now: at(0),
-            runner: "ci".into(),
+            runner: runner.into(),
             scim_identity: "scim".into(),
             address: "127.0.0.1".into(),
         };
+        (report, ctx)
+    }
+
+    #[test]
+    fn csv_has_the_columns_and_quotes() {
+        let (report, ctx) = one_update(
+            "=cmd|' /C calc'!A0",
+            ("display_name", Some("A, \"B\""), None),
+            "ci",
+        );
         let out = String::from_utf8(render_csv(&rows(&report, &ctx))).unwrap();
         let mut r = csv::Reader::from_reader(out.as_bytes());
         assert_eq!(r.headers().unwrap().iter().collect::<Vec<_>>(), COLUMNS);
@@ -479,6 +497,44 @@ mod tests {
         assert!(out.contains("\r\n"));
         let plan = Plan::new(Inputs::default(), vec![], vec![]);
         assert!(plan_digest(&plan).starts_with("sha256:"));
+    }
+
+    #[test]
+    fn hostile_values_are_escaped_in_the_csv_and_the_markdown() {
+        let (report, ctx) = one_update(
+            "mallory\n  ⊘ block ceo",
+            (
+                "job_title",
+                Some("\x1b]0;pwned\x07"),
+                Some("<b>x</b> | \x1b[2J\r\u{202e}"),
+            ),
+            "ci\x1b[2J",
+        );
+        let csv = String::from_utf8(render_csv(&rows(&report, &ctx))).unwrap();
+        let rec = csv::Reader::from_reader(csv.as_bytes())
+            .records()
+            .next()
+            .unwrap()
+            .unwrap();
+        assert_eq!(&rec[1], "ci\\x1b[2J");
+        assert_eq!(&rec[7], "mallory\\n  ⊘ block ceo");
+        assert!(
+            rec[8].contains(r#"job_title: "\x1b]0;pwned\x07" -> "<b>x</b> | \x1b[2J\r\u{202e}""#),
+            "{}",
+            &rec[8]
+        );
+        let plan = Plan::new(Inputs::default(), vec![], vec![]);
+        let md = render_markdown(&plan, &report, &ctx, "sha256:00");
+        for out in [&csv, &md] {
+            for raw in ['\x1b', '\u{202e}', '\x07'] {
+                assert!(!out.contains(raw), "{raw:?} in {out}");
+            }
+            assert!(!out.contains("mallory\n"), "{out}");
+            assert!(!out.contains("\r\u{202e}"), "{out}");
+        }
+        assert!(md.contains(r#"| "mallory\\n  ⊘ block ceo" |"#), "{md}");
+        assert!(md.contains("&lt;b&gt;x&lt;/b&gt; \\|"), "{md}");
+        assert!(!md.contains("<b>"), "{md}");
     }
 
     #[test]

@@ -124,6 +124,13 @@ fn hidden(line: &str) -> Option<&'static str> {
         Some("it looks like environment data")
     } else if looks_like_token(line) {
         Some("it looks like a secret")
+    } else if line
+        .trim_end_matches('\r')
+        .chars()
+        .any(|c| c != '\t' && crate::text::is_hostile(c))
+    {
+        // A snippet prints the line as it is: an escape sequence would reach the terminal.
+        Some("it holds control characters")
     } else {
         None
     }
@@ -197,12 +204,14 @@ pub fn name_excerpt(s: &str) -> String {
     }
 }
 
+/// Escaped ([`crate::text::escape`]: no control, bidi or line-break character reaches the
+/// terminal) and cut at 40 characters.
 fn clip(s: &str) -> String {
-    let s: String = s.chars().filter(|c| !c.is_control()).collect();
+    let s = crate::text::escape(s);
     if s.chars().count() > 40 {
         format!("{}…", s.chars().take(40).collect::<String>())
     } else {
-        s
+        s.into_owned()
     }
 }
 
@@ -537,18 +546,66 @@ pub fn check_regular(path: &Path) -> Result<(), ReadError> {
     })
 }
 
-/// Read a file as UTF-8 text for diagnostics.
-pub fn read_source(path: &Path) -> Result<Source, ReadError> {
+/// A file that could not be read as text: unreadable, or not UTF-8.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+pub enum SourceReadError {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Read(#[from] ReadError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    NotUtf8(#[from] SourceError),
+}
+
+/// Read a file as UTF-8 text. Bytes that are not UTF-8 are an error at the first of them (file,
+/// line, column), never replaced with U+FFFD: a config or an LDIF file is text, and a binary LDIF
+/// value is written base64-encoded (`attr:: …`).
+pub fn read_source(path: &Path) -> Result<Source, SourceReadError> {
     check_regular(path)?;
     let bytes = std::fs::read(path).map_err(|source| ReadError {
         path: path.display().to_string(),
         source,
     })?;
-    let text = match String::from_utf8(bytes) {
-        Ok(t) => t,
-        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-    };
-    Ok(Source::new(path, text))
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(Source::new(path, text)),
+        Err(e) => Err(not_utf8(path, e.as_bytes(), e.utf8_error()).into()),
+    }
+}
+
+/// Where the first invalid byte is, pointed at in the file as shown (invalid bytes as U+FFFD).
+fn not_utf8(path: &Path, bytes: &[u8], e: std::str::Utf8Error) -> SourceError {
+    let at = e.valid_up_to();
+    // The bytes before `at` are valid UTF-8, so this is the same text, unchanged.
+    let before = std::str::from_utf8(&bytes[..at]).unwrap_or_default();
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    let bad = e.error_len().unwrap_or(bytes.len() - at);
+    let hex: Vec<String> = bytes[at..at + bad]
+        .iter()
+        .map(|b| format!("0x{b:02X}"))
+        .collect();
+    let src = Source::new(path, String::from_utf8_lossy(bytes).into_owned());
+    let width = src.text[at..].chars().next().map_or(0, char::len_utf8);
+    SourceError::new(
+        "roster::not_utf8",
+        &src,
+        (at, width),
+        format!(
+            "{} is not valid UTF-8: byte{} {} at line {line}, column {column}",
+            path.display(),
+            if bad == 1 { "" } else { "s" },
+            hex.join(" ")
+        ),
+    )
+    .label("not UTF-8")
+    .help(
+        if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("ldif")) {
+            "save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`); a binary value is written base64-encoded, as `attribute:: …`"
+        } else {
+            "save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)"
+        },
+    )
 }
 
 #[cfg(test)]

@@ -26,3 +26,4 @@ pub mod policy;
 pub mod reconcile;
 pub mod render;
 pub mod state;
+pub mod text;

@@ -5,6 +5,7 @@ mod support;
 mod cli;
 mod cli_ldap;
 mod delta;
+mod escape;
 mod export;
 mod gitops;
 mod hostile;

@@ -7,10 +7,15 @@ use rustc_hash::FxHashMap as HashMap;
 use crate::model::{Account, IntranetState};
 use crate::plan::{Action, Plan};
 
+fn key(username: &str) -> String {
+    crate::text::username_key(username).into_owned()
+}
+
 /// Apply every change of `plan` to `state`. Accounts created get ids `new-<n>`.
 pub fn apply(state: &mut IntranetState, plan: &Plan) {
     let mut created = 0;
-    // Where each account is, by SCIM id and by lowercase username (kept up to date below).
+    // Where each account is, by SCIM id and by username as compared (NFC, lowercase: kept up to
+    // date below).
     let mut by_id: HashMap<String, usize> = state
         .accounts
         .iter()
@@ -21,19 +26,19 @@ pub fn apply(state: &mut IntranetState, plan: &Plan) {
         .accounts
         .iter()
         .enumerate()
-        .map(|(i, a)| (a.username.to_lowercase(), i))
+        .map(|(i, a)| (key(&a.username), i))
         .collect();
     for c in &plan.changes {
         let found = match &c.intranet_id {
             Some(id) => by_id.get(id).copied(),
-            None => by_name.get(&c.username.to_lowercase()).copied(),
+            None => by_name.get(&key(&c.username)).copied(),
         };
         let find = |_: &IntranetState| found;
         match c.action {
             Action::Create => {
                 created += 1;
                 by_id.insert(format!("new-{created}"), state.accounts.len());
-                by_name.insert(c.username.to_lowercase(), state.accounts.len());
+                by_name.insert(key(&c.username), state.accounts.len());
                 state.accounts.push(Account {
                     id: format!("new-{created}"),
                     username: c.username.clone(),
@@ -73,8 +78,8 @@ pub fn apply(state: &mut IntranetState, plan: &Plan) {
                 match c.action {
                     Action::Link => a.external_id = c.external_id.clone(),
                     Action::Rename => {
-                        by_name.remove(&a.username.to_lowercase());
-                        by_name.insert(c.username.to_lowercase(), i);
+                        by_name.remove(&key(&a.username));
+                        by_name.insert(key(&c.username), i);
                         a.username = c.username.clone();
                     }
                     Action::Reactivate => a.active = true,

@@ -10,6 +10,7 @@ use crate::directory::groups::{normalized, Groups};
 use crate::model::{AttrId, DirectoryState, Entry, Value};
 use crate::reconcile::mapping::Template;
 use crate::reconcile::Conflict;
+use crate::text::{escape, mixed_scripts, shown, username_key};
 
 /// A directory user as Roster sees it, borrowed from the directory as read and the config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,7 +205,7 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
                     &d.username_attribute
                 };
                 out.conflicts.push(Conflict {
-                    subject: entry.dn().to_owned(),
+                    subject: shown(entry.dn()).into_owned(),
                     message: format!("member of a syncing group but has no `{missing}`"),
                     help: format!("every synced user needs an immutable ID (`{}`) and a username (`{}`); ask for operational attributes by name", d.id_attribute, d.username_attribute),
                 });
@@ -219,7 +220,8 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
             let ev = t.eval(entry);
             for attr in &ev.binary {
                 out.warnings.push(format!(
-                    "{username}: `{attr}` holds a binary value; `{field}` is left without it"
+                    "{}: `{attr}` holds a binary value; `{field}` is left without it",
+                    shown(username)
                 ));
             }
             let value = if *field == "manager" && t.is_plain_attribute() {
@@ -235,7 +237,7 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
                 Some(span) => values.push(span),
                 None => {
                     out.conflicts.push(Conflict {
-                        subject: entry.dn().to_owned(),
+                        subject: shown(entry.dn()).into_owned(),
                         message: "the mapped values made for all users exceed 2 GiB".into(),
                         help: "map fewer fields, or shorter templates".into(),
                     });
@@ -255,22 +257,29 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
             let o: &DesiredUser = &out.users[other];
             if o.syncing || in_sync {
                 out.conflicts.push(Conflict {
-                    subject: entry.dn().to_owned(),
-                    message: format!("has the same {} `{id}` as {}", d.id_attribute, o.dn()),
+                    subject: shown(entry.dn()).into_owned(),
+                    message: format!("has the same {} `{}` as {}", d.id_attribute, escape(id), shown(o.dn())),
                     help: "an immutable ID must be unique; fix the directory or choose another `id_attribute`".into(),
                 });
             }
             continue;
         }
         if in_sync {
-            let key = crate::reconcile::lowercase(username);
+            let key = username_key(username);
             if let Some(&other) = by_name.get(&key) {
                 out.conflicts.push(Conflict {
-                    subject: username.to_owned(),
-                    message: format!("two directory users have this username: {} and {}", out.users[other].dn(), entry.dn()),
-                    help: "usernames are the intranet's unique key (compared without case); rename one in the directory or take it out of the syncing groups".into(),
+                    subject: shown(username).into_owned(),
+                    message: format!("two directory users have this username: {} and {}", shown(out.users[other].dn()), shown(entry.dn())),
+                    help: "usernames are the intranet's unique key (compared without case, in Unicode NFC); rename one in the directory or take it out of the syncing groups".into(),
                 });
             } else {
+                if let Some(scripts) = mixed_scripts(username) {
+                    out.warnings.push(format!(
+                        "username {} mixes scripts ({}): it can pass for another username; check it in the directory",
+                        shown(username),
+                        scripts.join(", ")
+                    ));
+                }
                 by_name.insert(key, out.users.len());
             }
         }

@@ -19,6 +19,7 @@ use smallvec::SmallVec;
 use crate::config::Policy;
 use crate::model::{Account, IntranetState};
 use crate::plan::{Action, Change, FieldChange, RoleRef};
+use crate::text::{nfc, shown, username_key};
 pub use desired::{Desired, DesiredRole, DesiredUser};
 
 /// Something that makes a plan impossible. All conflicts are reported together, each as a
@@ -44,11 +45,13 @@ pub struct Outcome {
 /// Where an account stands after the plan.
 #[derive(Debug, Clone)]
 struct Final<'a> {
-    username: &'a str,
+    /// In NFC, as the plan writes it.
+    username: Cow<'a, str>,
     active: bool,
 }
 
-/// `s` compared without case: borrowed when it already is lowercase, as most usernames are.
+/// `s` in lowercase: borrowed when it already is, as most values are. (Usernames are compared
+/// with [`username_key`], which also normalises them to NFC.)
 pub fn lowercase(s: &str) -> std::borrow::Cow<'_, str> {
     let unchanged = s.chars().all(|c| {
         let mut l = c.to_lowercase();
@@ -72,8 +75,12 @@ pub fn reconcile<'a>(
     let mut warnings = desired.warnings.clone();
     let mut changes: Vec<Change> = Vec::new();
     let accounts = &observed.accounts;
-    let protected: HashSet<String> = policy.protected.iter().map(|p| p.to_lowercase()).collect();
-    let is_protected = |name: &str| protected.contains(lowercase(name).as_ref());
+    let protected: HashSet<String> = policy
+        .protected
+        .iter()
+        .map(|p| username_key(p).into_owned())
+        .collect();
+    let is_protected = |name: &str| protected.contains(username_key(name).as_ref());
 
     let mut by_ext: HashMap<&str, usize> = HashMap::default();
     let mut by_name: HashMap<Cow<str>, SmallVec<[usize; 1]>> = HashMap::default();
@@ -83,7 +90,10 @@ pub fn reconcile<'a>(
         }
         // Only unmanaged accounts can be adopted by username.
         if !a.is_managed() {
-            by_name.entry(lowercase(&a.username)).or_default().push(i);
+            by_name
+                .entry(username_key(&a.username))
+                .or_default()
+                .push(i);
         }
     }
     if let Some(c) = rebuilt_directory(desired, accounts, &by_ext) {
@@ -94,7 +104,7 @@ pub fn reconcile<'a>(
     let mut finals: Vec<Final<'a>> = accounts
         .iter()
         .map(|a| Final {
-            username: &a.username,
+            username: Cow::Borrowed(&a.username),
             active: a.active,
         })
         .collect();
@@ -108,7 +118,7 @@ pub fn reconcile<'a>(
         let managed = by_ext.get(user.id).copied();
         let adoptable = || {
             by_name
-                .get(lowercase(user.username).as_ref())?
+                .get(username_key(user.username).as_ref())?
                 .iter()
                 .copied()
                 .find(|&i| !accounts[i].is_managed() && !claimed[i])
@@ -119,8 +129,8 @@ pub fn reconcile<'a>(
                 Some(i) if policy.adopt => (Some(i), true),
                 Some(i) => {
                     conflicts.push(Conflict {
-                        subject: user.username.to_owned(),
-                        message: format!("an unmanaged intranet account `{}` already holds this username", accounts[i].username),
+                        subject: shown(user.username).into_owned(),
+                        message: format!("an unmanaged intranet account `{}` already holds this username", shown(&accounts[i].username)),
                         help: "set `policy.adopt: true` to link it to the directory user, or rename the local account".into(),
                     });
                     continue;
@@ -136,7 +146,7 @@ pub fn reconcile<'a>(
                     .collect();
                 account_of.insert(user.id, finals.len());
                 finals.push(Final {
-                    username: user.username,
+                    username: nfc(user.username),
                     active: true,
                 });
                 changes.push(change(
@@ -172,14 +182,16 @@ pub fn reconcile<'a>(
                 "mapped fields differ from the directory",
             ));
         }
-        if acct.username != user.username {
+        let username = nfc(user.username);
+        if acct.username != username {
             if is_protected(&acct.username) {
                 warnings.push(format!(
                     "{} is protected: not renamed to {}",
-                    acct.username, user.username
+                    shown(&acct.username),
+                    shown(&username)
                 ));
             } else {
-                finals[i].username = user.username;
+                finals[i].username = username.clone();
                 let mut c = change(
                     Action::Rename,
                     user,
@@ -187,11 +199,11 @@ pub fn reconcile<'a>(
                     vec![FieldChange::new(
                         "username",
                         Some(acct.username.clone()),
-                        Some(user.username.to_owned()),
+                        Some(username.clone().into_owned()),
                     )],
                     "the directory user's username changed (same immutable ID)",
                 );
-                c.username = user.username.to_owned();
+                c.username = username.into_owned();
                 renames.push((i, c));
             }
         }
@@ -208,7 +220,7 @@ pub fn reconcile<'a>(
             }
             (true, false) => warnings.push(format!(
                 "{} is enabled in the directory but stays blocked (policy.reactivate is off)",
-                user.username
+                shown(user.username)
             )),
             (false, true) => block(
                 &mut changes,
@@ -250,27 +262,35 @@ pub fn reconcile<'a>(
     let mut holders: Vec<(Cow<str>, usize)> = finals
         .iter()
         .enumerate()
-        .map(|(i, f)| (lowercase(f.username), i))
+        .map(|(i, f)| (username_key(&f.username), i))
         .collect();
     holders.sort_unstable();
-    // A username already in conflict in the directory is not reported twice.
-    let reported: HashSet<String> = conflicts.iter().map(|c| c.subject.to_lowercase()).collect();
+    // A username already in conflict in the directory is not reported twice (subjects are shown
+    // escaped, and compared so).
+    let reported: HashSet<String> = conflicts
+        .iter()
+        .map(|c| username_key(&c.subject).into_owned())
+        .collect();
     for held in holders
         .chunk_by(|a, b| a.0 == b.0)
-        .filter(|h| h.len() > 1 && !reported.contains(h[0].0.as_ref()))
+        .filter(|h| h.len() > 1 && !reported.contains(username_key(&shown(&h[0].0)).as_ref()))
     {
         let who: Vec<String> = held
             .iter()
             .map(|&(_, i)| {
                 if i < accounts.len() {
-                    format!("account {} ({})", accounts[i].username, accounts[i].id)
+                    format!(
+                        "account {} ({})",
+                        shown(&accounts[i].username),
+                        shown(&accounts[i].id)
+                    )
                 } else {
                     "a new account".to_owned()
                 }
             })
             .collect();
         conflicts.push(Conflict {
-            subject: held[0].0.to_string(),
+            subject: shown(&held[0].0).into_owned(),
             message: format!("would be held by {} after this plan", who.join(" and ")),
             help: "a rename or create onto a username held by another account: rename or block the other account first, or fix the directory".into(),
         });
@@ -369,8 +389,8 @@ fn change(
 ) -> Change {
     Change {
         action,
-        // Renames run first, so every change speaks of the account by its new username.
-        username: user.username.to_owned(),
+        // Renames run first, so every change speaks of the account by its new username, in NFC.
+        username: nfc(user.username).into_owned(),
         external_id: Some(user.id.to_owned()),
         intranet_id: acct.map(|a| a.id.clone()),
         etag: acct.and_then(|a| a.etag.clone()),
@@ -415,7 +435,7 @@ fn block(
     if is_protected(&acct.username) {
         warnings.push(format!(
             "{} is protected: not blocked although {reason}",
-            acct.username
+            shown(&acct.username)
         ));
         return;
     }
@@ -447,17 +467,20 @@ fn order_renames(
     while !pending.is_empty() {
         let held: HashSet<String> = pending
             .iter()
-            .map(|(i, _)| accounts[*i].username.to_lowercase())
+            .map(|(i, _)| username_key(&accounts[*i].username).into_owned())
             .collect();
         let (ready, blocked): (Vec<_>, Vec<_>) = pending.into_iter().partition(|(i, c)| {
-            let target = c.username.to_lowercase();
-            target == accounts[*i].username.to_lowercase() || !held.contains(&target)
+            let target = username_key(&c.username);
+            target == username_key(&accounts[*i].username) || !held.contains(target.as_ref())
         });
         if ready.is_empty() {
             for (i, c) in &blocked {
                 conflicts.push(Conflict {
-                    subject: accounts[*i].username.clone(),
-                    message: format!("rename to {} is part of a cycle of renames", c.username),
+                    subject: shown(&accounts[*i].username).into_owned(),
+                    message: format!(
+                        "rename to {} is part of a cycle of renames",
+                        shown(&c.username)
+                    ),
                     help:
                         "rename one of these accounts by hand to a free username, then plan again"
                             .into(),
@@ -509,13 +532,13 @@ fn role_changes(
     let listed: HashSet<String> = desired
         .roles
         .iter()
-        .flat_map(|r| r.usernames.iter().map(|n| n.to_lowercase()))
+        .flat_map(|r| r.usernames.iter().map(|n| username_key(n).into_owned()))
         .collect();
     let mut synced_by_name: HashMap<String, Option<usize>> = HashMap::default();
     let mut final_by_name: HashMap<String, usize> = HashMap::default();
     if !listed.is_empty() {
         for u in desired.users.iter().filter(|u| u.syncing) {
-            let key = lowercase(u.username);
+            let key = username_key(u.username);
             if listed.contains(key.as_ref()) {
                 synced_by_name
                     .entry(key.into_owned())
@@ -523,7 +546,7 @@ fn role_changes(
             }
         }
         for (i, f) in finals.iter().enumerate() {
-            let key = lowercase(f.username);
+            let key = username_key(&f.username);
             if listed.contains(key.as_ref()) {
                 final_by_name.entry(key.into_owned()).or_insert(i);
             }
@@ -533,7 +556,7 @@ fn role_changes(
         let Some(group) = observed.role_group(&role.intranet_group) else {
             conflicts.push(Conflict {
                 subject: format!("role {}", role.name),
-                message: format!("the intranet has no group named `{}`", role.intranet_group),
+                message: format!("the intranet has no group named `{}`", shown(&role.intranet_group)),
                 help: "create the group in the intranet (Roster never creates or deletes groups), or fix `intranet_group`".into(),
             });
             continue;
@@ -564,30 +587,39 @@ fn role_changes(
                 Some(i) => {
                     named.insert(i);
                     if !finals[i].active && !is_member(i) {
-                        left_out(user.username.to_owned(), "will not have an active account");
+                        left_out(
+                            shown(user.username).into_owned(),
+                            "will not have an active account",
+                        );
                     }
                 }
                 None if !user.syncing => left_out(
-                    user.username.to_owned(),
+                    shown(user.username).into_owned(),
                     "is not in a syncing group and will have no active account",
                 ),
-                None => left_out(user.username.to_owned(), "will not have an active account"),
+                None => left_out(
+                    shown(user.username).into_owned(),
+                    "will not have an active account",
+                ),
             }
         }
         for dn in &role.unknown_members {
-            left_out(dn.clone(), "is not a directory user Roster reads");
+            left_out(
+                shown(dn).into_owned(),
+                "is not a directory user Roster reads",
+            );
         }
         for name in &role.usernames {
-            let key = name.to_lowercase();
-            let synced = synced_by_name.get(&key).copied().flatten();
-            match synced.or_else(|| final_by_name.get(&key).copied()) {
+            let key = username_key(name);
+            let synced = synced_by_name.get(key.as_ref()).copied().flatten();
+            match synced.or_else(|| final_by_name.get(key.as_ref()).copied()) {
                 Some(i) => {
                     named.insert(i);
                     if !finals[i].active && !is_member(i) {
-                        left_out(name.clone(), "will not have an active account");
+                        left_out(shown(name).into_owned(), "will not have an active account");
                     }
                 }
-                None => left_out(name.clone(), "has no intranet account"),
+                None => left_out(shown(name).into_owned(), "has no intranet account"),
             }
         }
         let want: BTreeSet<usize> = named
@@ -601,7 +633,7 @@ fn role_changes(
             .map(|&i| {
                 role_change(
                     Action::Grant,
-                    finals[i].username,
+                    &finals[i].username,
                     accounts.get(i),
                     &role_ref,
                     &format!("should hold {}", role.name),
@@ -617,7 +649,8 @@ fn role_changes(
                 Some(&i) if is_protected(&accounts[i].username) => {
                     warnings.push(format!(
                         "{} is protected: keeps {} although the config does not grant it",
-                        accounts[i].username, role.name
+                        shown(&accounts[i].username),
+                        role.name
                     ));
                 }
                 Some(&i) => {
@@ -631,7 +664,7 @@ fn role_changes(
                     };
                     revokes.push(role_change(
                         Action::Revoke,
-                        finals[i].username,
+                        &finals[i].username,
                         Some(&accounts[i]),
                         &role_ref,
                         &why,

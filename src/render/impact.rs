@@ -5,6 +5,7 @@ use std::fmt::Write;
 use super::markdown::cell;
 use super::show;
 use crate::impact::{Effect, Impact, Unit};
+use crate::text::{escape, shown};
 
 fn revs(i: &Impact) -> String {
     let short = |r: &Option<crate::plan::Revision>| {
@@ -20,14 +21,15 @@ fn revs(i: &Impact) -> String {
 }
 
 fn unit(u: &Unit) -> String {
-    let mut s = format!("{} {}", u.action.name(), u.username);
+    let mut s = format!("{} {}", u.action.name(), shown(&u.username));
     if let Some(r) = &u.role {
-        let _ = write!(s, " ({r})");
+        let _ = write!(s, " ({})", shown(r));
     }
     if let Some(f) = &u.field {
         let _ = write!(
             s,
-            " {f}: {} → {}",
+            " {}: {} → {}",
+            escape(f),
             show(u.before.as_deref()),
             show(u.after.as_deref())
         );
@@ -36,7 +38,7 @@ fn unit(u: &Unit) -> String {
 }
 
 fn effect_line(e: &Effect) -> String {
-    format!("{} {}", e.action.symbol(), e.text)
+    format!("{} {}", e.action.symbol(), escape(&e.text))
 }
 
 pub fn text(i: &Impact) -> String {
@@ -46,7 +48,7 @@ pub fn text(i: &Impact) -> String {
     } else {
         out.push_str("The change:\n");
         for c in &i.config_changes {
-            let _ = writeln!(out, "  • {c}");
+            let _ = writeln!(out, "  • {}", escape(c));
         }
         out.push('\n');
     }
@@ -122,4 +124,54 @@ pub fn markdown(i: &Impact) -> String {
     }
     out.push_str("\n</details>\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Action;
+
+    #[test]
+    fn hostile_usernames_and_values_are_escaped() {
+        let unit = |action, username: &str| Unit {
+            action,
+            username: username.into(),
+            field: Some("job_title".into()),
+            role: None,
+            before: Some("\x1b]0;pwned\x07".into()),
+            after: Some("<b>x</b>".into()),
+        };
+        let i = Impact {
+            format_version: 1,
+            base: None,
+            head: None,
+            config_changes: vec!["adds syncing group cn=x\n  • removes everything".into()],
+            effects: vec![Effect {
+                action: Action::Update,
+                field: Some("job_title".into()),
+                role: None,
+                accounts: 1,
+                text: "rewrites job_title for 1 account".into(),
+            }],
+            avoided: vec![],
+            caused: vec![unit(Action::Update, "mallory\n    ⊘ block ceo")],
+            avoided_units: vec![],
+            drift: vec![unit(Action::Block, "eve\x1b[2J")],
+        };
+        let text = text(&i);
+        let md = markdown(&i);
+        for out in [&text, &md] {
+            assert!(!out.contains('\x1b') && !out.contains('\x07'), "{out}");
+            assert!(!out.contains("\n    ⊘ block ceo"), "{out}");
+            assert!(!out.contains("\n  • removes"), "{out}");
+        }
+        assert!(
+            text.contains(
+                r#"update "mallory\n    ⊘ block ceo" job_title: "\x1b]0;pwned\x07" → "<b>x</b>""#
+            ),
+            "{text}"
+        );
+        assert!(md.contains("&lt;b&gt;x&lt;/b&gt;"), "{md}");
+        assert!(!md.contains("<b>"), "{md}");
+    }
 }

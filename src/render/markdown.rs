@@ -5,19 +5,18 @@ use std::fmt::Write;
 
 use super::{headline, summary_line};
 use crate::plan::{Action, Plan};
+use crate::text::shown;
 
-/// Escape text for a Markdown table cell.
-pub(crate) fn cell(s: &str) -> String {
-    s.replace('|', "\\|")
-        .replace('\n', " ")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+/// Text for a Markdown table cell or list item: see [`crate::text::markdown`].
+pub(crate) fn cell(s: &str) -> std::borrow::Cow<'_, str> {
+    crate::text::markdown(s)
 }
 
+/// A field value as a code span ([`crate::text::code`]); `""` for the empty string.
 fn value(v: Option<&str>) -> String {
     match v {
         Some("") => "`\"\"`".into(),
-        Some(s) => format!("`{}`", cell(&s.replace('`', "'"))),
+        Some(s) => crate::text::code(s),
         None => "*(none)*".into(),
     }
 }
@@ -61,11 +60,11 @@ pub fn render(plan: &Plan) -> String {
             out.push_str("| Account | Field | Before | After | Why |\n|---|---|---|---|---|\n");
             for c in changes {
                 if c.fields.is_empty() {
-                    let _ = writeln!(out, "| {} | | | | |", cell(&c.username));
+                    let _ = writeln!(out, "| {} | | | | |", cell(&shown(&c.username)));
                 }
                 for (i, f) in c.fields.iter().enumerate() {
                     let who = if i == 0 {
-                        cell(&c.username)
+                        cell(&shown(&c.username)).into_owned()
                     } else {
                         String::new()
                     };

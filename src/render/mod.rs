@@ -6,6 +6,7 @@ pub mod markdown;
 pub mod text;
 
 use crate::plan::{Action, Change, Summary};
+use crate::text::{quoted, shown};
 
 /// "Plan: 2 to create, 1 to rename, 3 to block, 4 to update (6 fields), 1 role grant."
 pub fn summary_line(s: &Summary) -> String {
@@ -77,10 +78,20 @@ pub fn plural(n: usize) -> &'static str {
 }
 
 /// The headline of a change, without colour: `rename jdoe → john.doe`, `grant sysadmin to ada`.
+/// Every value in it is [`shown`](crate::text::shown): escaped, and quoted when it needs it.
 pub fn headline(c: &Change) -> String {
+    let user = shown(&c.username);
     match (c.action, &c.role) {
-        (Action::Grant, Some(r)) => format!("grant {} to {} ({})", r.role, c.username, r.group),
-        (Action::Revoke, Some(r)) => format!("revoke {} from {} ({})", r.role, c.username, r.group),
+        (Action::Grant, Some(r)) => {
+            format!("grant {} to {user} ({})", shown(&r.role), shown(&r.group))
+        }
+        (Action::Revoke, Some(r)) => {
+            format!(
+                "revoke {} from {user} ({})",
+                shown(&r.role),
+                shown(&r.group)
+            )
+        }
         (Action::Rename, _) => {
             let from = c
                 .fields
@@ -88,14 +99,13 @@ pub fn headline(c: &Change) -> String {
                 .find(|f| f.name == "username")
                 .and_then(|f| f.before.clone())
                 .unwrap_or_default();
-            format!("rename {from} → {}", c.username)
+            format!("rename {} → {user}", shown(&from))
         }
         (Action::Link, _) => format!(
-            "link {} to directory ID {}",
-            c.username,
-            c.external_id.as_deref().unwrap_or("?")
+            "link {user} to directory ID {}",
+            shown(c.external_id.as_deref().unwrap_or("?"))
         ),
-        (a, _) => format!("{} {}", a.name(), c.username),
+        (a, _) => format!("{} {user}", a.name()),
     }
 }
 
@@ -105,10 +115,10 @@ pub fn origin(f: &crate::plan::FieldChange) -> &'static str {
     f.origin.unwrap_or(crate::plan::Origin::Differs).describe()
 }
 
-/// A field value for display: quoted, or `(none)`.
+/// A field value for display: quoted and escaped ([`quoted`]), or `(none)`.
 pub fn show(v: Option<&str>) -> String {
     match v {
-        Some(s) => format!("{s:?}"),
+        Some(s) => quoted(s),
         None => "(none)".into(),
     }
 }

@@ -8,6 +8,7 @@ use similar::{ChangeTag, TextDiff};
 
 use super::{headline, show, summary_line};
 use crate::plan::{Action, Change, Plan};
+use crate::text::{escape, quoted_inner};
 
 fn style(a: Action) -> Style {
     match a {
@@ -29,13 +30,14 @@ pub fn render(plan: &Plan, color: bool) -> String {
         }
     };
     if let Some(read) = &plan.inputs.intranet_read {
-        let _ = writeln!(out, "Intranet read: {}\n", read.describe());
+        let _ = writeln!(out, "Intranet read: {}\n", escape(&read.describe()));
     }
     for w in &plan.warnings {
         let _ = writeln!(
             out,
-            "{} {w}",
-            paint("Warning:", Style::new().yellow().bold())
+            "{} {}",
+            paint("Warning:", Style::new().yellow().bold()),
+            escape(w)
         );
     }
     if !plan.warnings.is_empty() {
@@ -72,7 +74,7 @@ fn change(out: &mut String, c: &Change, color: bool) {
     } else {
         let _ = write!(out, "  {sym} {head}");
     }
-    let reason = format!("  # {}", c.reason);
+    let reason = format!("  # {}", escape(&c.reason));
     let _ = writeln!(
         out,
         "{}",
@@ -87,7 +89,11 @@ fn change(out: &mut String, c: &Change, color: bool) {
         .iter()
         .filter(|f| !(c.action == Action::Rename && f.name == "username"))
         .collect();
-    let width = fields.iter().map(|f| f.name.len()).max().unwrap_or(0);
+    let width = fields
+        .iter()
+        .map(|f| escape(&f.name).len())
+        .max()
+        .unwrap_or(0);
     for f in fields {
         let value = match (c.action, &f.before, &f.after) {
             (Action::Create, None, after) => show(after.as_deref()),
@@ -107,19 +113,21 @@ fn change(out: &mut String, c: &Change, color: bool) {
         let _ = writeln!(
             out,
             "      {:width$}  {value}{note}",
-            format!("{}:", f.name),
+            format!("{}:", escape(&f.name)),
             width = width + 1
         );
     }
     out.push('\n');
 }
 
-/// `"old" → "new"` with the deleted characters in red and the inserted ones in green.
+/// `"old" → "new"` with the deleted characters in red and the inserted ones in green. Colour
+/// wraps escaped text only: an escape sequence in a value is shown as `\x1b`, never sent.
 fn inline(before: &str, after: &str) -> String {
     let diff = TextDiff::from_chars(before, after);
     let (mut b, mut a) = (String::new(), String::new());
     for ch in diff.iter_all_changes() {
-        let v = ch.value();
+        let v = quoted_inner(ch.value());
+        let v = v.as_ref();
         match ch.tag() {
             ChangeTag::Equal => {
                 b.push_str(v);
