@@ -181,6 +181,28 @@ pub struct StalePlan {
     pub differences: Vec<String>,
 }
 
+/// A saved plan whose recorded figures (summary counts, licence use) are not what its changes
+/// give: edited by hand, or not written by Roster. Refused before anything is read or written.
+#[derive(Debug, Error, Diagnostic)]
+#[error("the plan's recorded figures do not match its changes; nothing was applied:\n{}", mismatches.iter().map(|d| format!("  {d}")).collect::<Vec<_>>().join("\n"))]
+#[diagnostic(
+    code(roster::apply::inconsistent_plan),
+    help("a plan's counts are derived from its changes: make the plan again with `roster plan -o plan.json`, review it, and apply that")
+)]
+pub struct InconsistentPlan {
+    pub mismatches: Vec<String>,
+}
+
+/// Refuse a saved plan whose summary or licence figures disagree with its changes.
+pub fn check_figures(saved: &Plan) -> Result<(), InconsistentPlan> {
+    let mismatches = saved.figure_mismatches();
+    if mismatches.is_empty() {
+        Ok(())
+    } else {
+        Err(InconsistentPlan { mismatches })
+    }
+}
+
 /// Check that a saved plan was made from the config commit that is checked out now, and not from
 /// uncommitted edits: what is applied must be what was reviewed.
 pub fn check_revision(saved: &Plan, now: Option<&crate::plan::Revision>) -> Result<(), StalePlan> {
@@ -803,15 +825,27 @@ pub async fn apply_saved(
     opts: &ApplyOptions,
 ) -> miette::Result<Applied> {
     use crate::intranet::scim;
+    check_figures(saved)?;
     let (live, observed) = tokio::try_join!(
         async { Ok::<_, miette::Report>(scim::connect(cfg).await?) },
         crate::observe::observe_for(cfg, &[], opts.refresh),
     )?;
     let fresh = crate::reconcile::plan(cfg, &observed)?;
     check_fresh(saved, &cfg.digest, &fresh)?;
-    // The policy holds at apply time too, whatever the file says: with the allowances the plan
-    // recorded (`--allow-blocks`), against what was read now.
-    crate::policy::check(saved, &cfg.config, &observed.directory, &observed.intranet)?;
+    // The policy holds at apply time too, whatever the file says: on the plan made fresh now
+    // (its counts and licence use derived from what was read, never the file's figures; its
+    // changes are the saved plan's, as `check_fresh` just made sure), with the one-run
+    // allowances the saved plan recorded.
+    let checked = Plan {
+        allowances: saved.allowances.clone(),
+        ..fresh
+    };
+    crate::policy::check(
+        &checked,
+        &cfg.config,
+        &observed.directory,
+        &observed.intranet,
+    )?;
     let report = apply(&live.client, &live.caps, saved, &observed.intranet).await;
 
     // The state file (last-applied values) goes into the audit commit with the report.

@@ -259,6 +259,10 @@ async fn apply(args: ApplyArgs) -> miette::Result<ExitCode> {
                     roster::plan::FORMAT_VERSION
                 );
             }
+            if let Err(lie) = roster::apply::check_figures(&plan) {
+                eprintln!("{:?}", miette::Report::new(lie));
+                return Ok(ExitCode::from(exit::STALE));
+            }
             if let Err(stale) = roster::apply::check_revision(&plan, loaded.revision.as_ref()) {
                 eprintln!("{:?}", miette::Report::new(stale));
                 return Ok(ExitCode::from(exit::STALE));
@@ -304,7 +308,11 @@ async fn apply(args: ApplyArgs) -> miette::Result<ExitCode> {
     };
     let applied = match roster::apply::apply_saved(&loaded, &plan, &opts).await {
         Ok(a) => a,
-        Err(e) if e.downcast_ref::<roster::apply::StalePlan>().is_some() => {
+        Err(e)
+            if e.downcast_ref::<roster::apply::StalePlan>().is_some()
+                || e.downcast_ref::<roster::apply::InconsistentPlan>()
+                    .is_some() =>
+        {
             eprintln!("{e:?}");
             return Ok(ExitCode::from(exit::STALE));
         }
@@ -354,6 +362,8 @@ async fn plan(args: PlanArgs) -> miette::Result<ExitCode> {
     let observed =
         observe::observe_for(&loaded, &base.iter().collect::<Vec<_>>(), args.refresh).await?;
     let mut plan = reconcile::plan(&loaded, &observed)?;
+    // The one-run allowances are part of the plan, with --base too (checked and saved with it).
+    plan.allowances.allow_blocks = args.allow_blocks;
     if let Some(base) = &base {
         let base_plan = reconcile::plan(base, &observed)?;
         let impact = roster::impact::compare(&base.config, &base_plan, &loaded.config, &plan);
@@ -379,7 +389,6 @@ async fn plan(args: PlanArgs) -> miette::Result<ExitCode> {
             exit::OK
         }));
     }
-    plan.allowances.allow_blocks = args.allow_blocks;
     let color = match args.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
