@@ -239,6 +239,8 @@ impl Site {
             runner: "ci-runner".into(),
             author: None,
             refresh: roster::intranet::cache::Refresh::Auto,
+            allow_dirty: false,
+            interrupt: Default::default(),
         };
         apply_saved(&self.loaded(), plan, &opts)
             .await
@@ -488,6 +490,8 @@ async fn a_plan_the_intranet_no_longer_matches_is_refused_before_any_write() {
         runner: "ci".into(),
         author: None,
         refresh: roster::intranet::cache::Refresh::Auto,
+        allow_dirty: false,
+        interrupt: Default::default(),
     };
     let err = apply_saved(&site.loaded(), &plan, &opts).await.unwrap_err();
     let stale = err
