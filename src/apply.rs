@@ -22,13 +22,24 @@
 //! change `stale`; the run goes on. Once the service is unreachable, the changes not yet tried
 //! are marked failed without trying them.
 //!
+//! On SIGINT or SIGTERM ([`Interrupt`]) no write starts any more (those changes end
+//! `not_started`); writes in flight are waited for, at most the SCIM timeout; a second signal
+//! stops waiting (those end `unknown`). The audit report and state file are written and
+//! committed all the same.
+//!
 //! # Exit codes (for the CLI)
 //! - [`crate::exit::OK`] (0): every change applied (or the plan was empty).
-//! - [`crate::exit::ERROR`] (1): nothing was written: config, connection or discovery failed.
-//! - [`crate::exit::PARTIAL`] (3): the apply ran, but some changes failed or were stale: see the audit
-//!   report; planning again and applying converges.
+//! - [`crate::exit::ERROR`] (1): nothing was written: config, connection or discovery failed, or
+//!   the record could not be kept ([`preflight`]: git repository, audit folder, state file).
+//! - [`crate::exit::PARTIAL`] (3): the apply ran, but some changes failed, were stale or were not
+//!   started (interrupted); or the writes happened and their record failed ([`NotRecorded`]).
+//!   Planning again shows what is left, and applying converges.
+//! - [`crate::exit::REFUSED`] (4): the safety policy refused the plan, checked on the figures
+//!   derived now (never the file's), with the allowances the plan recorded.
 //! - [`crate::exit::STALE`] (5): refused before any write: the config changed, or the directory or
-//!   intranet changed so that the plan's changes are no longer what a fresh plan would do.
+//!   intranet changed so that the plan's changes are no longer what a fresh plan would do; the
+//!   plan's recorded figures do not match its changes ([`InconsistentPlan`]); the config has
+//!   uncommitted changes ([`DirtyConfig`], unless `--allow-dirty`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -303,7 +314,7 @@ pub fn check_figures(saved: &Plan) -> Result<(), InconsistentPlan> {
 
 /// The config has uncommitted changes, and `--allow-dirty` was not given.
 #[derive(Debug, Error, Diagnostic)]
-#[error("{path} has uncommitted changes on top of {commit}: commit it first; nothing was applied")]
+#[error("{path} has uncommitted edits on top of {commit}: commit it first; nothing was applied")]
 #[diagnostic(
     code(roster::apply::dirty_config),
     help("what is applied must be a reviewed commit: commit the config (and plan again), or pass --allow-dirty to apply anyway (recorded in the audit report)")

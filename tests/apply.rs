@@ -481,7 +481,7 @@ fn a_config_with_uncommitted_changes_is_refused_unless_allowed_and_recorded() {
         let r = roster(&dir, args);
         assert_eq!(r.code, 5, "{args:?}: {}", r.stderr);
         assert!(
-            r.stderr.contains("has uncommitted changes")
+            r.stderr.contains("has uncommitted edits")
                 && r.stderr.contains("commit it first")
                 && r.stderr.contains("--allow-dirty"),
             "{}",
