@@ -263,6 +263,19 @@ impl Interrupt {
         first.as_ref().map(|(_, name)| name.clone())
     }
 
+    /// Resolves at the first signal.
+    async fn signalled(&self) {
+        loop {
+            let notified = self.inner.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.stopping() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
     /// Resolves once writes in flight are no longer waited for: at a second signal, or `grace`
     /// after the first.
     async fn abandoned(&self, grace: std::time::Duration) {
@@ -1199,10 +1212,20 @@ pub async fn apply_saved(
         opts.no_commit,
         opts.author.as_ref(),
     )?;
-    let (live, observed) = tokio::try_join!(
-        async { Ok::<_, miette::Report>(scim::connect(cfg).await?) },
-        crate::observe::observe_for(cfg, &[], opts.refresh),
-    )?;
+    let read = async {
+        tokio::try_join!(
+            async { Ok::<_, miette::Report>(scim::connect(cfg).await?) },
+            crate::observe::observe_for(cfg, &[], opts.refresh),
+        )
+    };
+    // A signal while reading (nothing written yet) ends the run at once.
+    let (live, observed) = tokio::select! {
+        read = read => read?,
+        _ = opts.interrupt.signalled() => {
+            let signal = opts.interrupt.signal_name().unwrap_or_default();
+            return Err(InterruptedBeforeWrites { signal }.into());
+        }
+    };
     let fresh = crate::reconcile::plan(cfg, &observed)?;
     check_fresh(saved, &cfg.digest, &fresh)?;
     // The policy holds at apply time too, whatever the file says: on the plan made fresh now
@@ -1300,6 +1323,8 @@ pub async fn apply_saved(
             audit,
             interrupted,
         }),
+        // An empty plan wrote nothing: its failure to record is an error like any other.
+        Err(e) if report.outcomes.is_empty() => Err(e.into()),
         other => {
             if let Err(e) = other {
                 problems.push(e.to_string());

@@ -494,3 +494,32 @@ fn a_config_with_uncommitted_changes_is_refused_unless_allowed_and_recorded() {
     let log = site.git(&["log", "-1", "--format=%B"]);
     assert!(log.contains("`--allow-dirty`"), "recorded: {log}");
 }
+
+#[tokio::test]
+async fn a_signal_before_the_first_write_ends_the_run_with_nothing_written() {
+    let server = ScimServer::start();
+    let site = committed_quickstart(&server, "");
+    let plan = site.plan().await;
+    let before = server.settled_writes();
+    let interrupt = roster::apply::Interrupt::default();
+    interrupt.signal("SIGTERM");
+    let opts = roster::apply::ApplyOptions {
+        audit_dir: site.path("audit"),
+        no_commit: false,
+        now: std::time::UNIX_EPOCH,
+        runner: "ci".into(),
+        author: None,
+        refresh: roster::intranet::cache::Refresh::Auto,
+        allow_dirty: false,
+        interrupt,
+    };
+    let err = roster::apply::apply_saved(&site.loaded(), &plan, &opts)
+        .await
+        .unwrap_err();
+    let e = err
+        .downcast_ref::<roster::apply::InterruptedBeforeWrites>()
+        .expect("interrupted before any write");
+    assert_eq!(e.signal, "SIGTERM");
+    assert_eq!(server.settled_writes(), before, "no SCIM write");
+    assert!(!site.path("audit").exists() && !site.path("roster.state.json").exists());
+}
