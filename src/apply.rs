@@ -22,13 +22,24 @@
 //! change `stale`; the run goes on. Once the service is unreachable, the changes not yet tried
 //! are marked failed without trying them.
 //!
+//! On SIGINT or SIGTERM ([`Interrupt`]) no write starts any more (those changes end
+//! `not_started`); writes in flight are waited for, at most the SCIM timeout; a second signal
+//! stops waiting (those end `unknown`). The audit report and state file are written and
+//! committed all the same.
+//!
 //! # Exit codes (for the CLI)
 //! - [`crate::exit::OK`] (0): every change applied (or the plan was empty).
-//! - [`crate::exit::ERROR`] (1): nothing was written: config, connection or discovery failed.
-//! - [`crate::exit::PARTIAL`] (3): the apply ran, but some changes failed or were stale: see the audit
-//!   report; planning again and applying converges.
+//! - [`crate::exit::ERROR`] (1): nothing was written: config, connection or discovery failed, or
+//!   the record could not be kept ([`preflight`]: git repository, audit folder, state file).
+//! - [`crate::exit::PARTIAL`] (3): the apply ran, but some changes failed, were stale or were not
+//!   started (interrupted); or the writes happened and their record failed ([`NotRecorded`]).
+//!   Planning again shows what is left, and applying converges.
+//! - [`crate::exit::REFUSED`] (4): the safety policy refused the plan, checked on the figures
+//!   derived now (never the file's), with the allowances the plan recorded.
 //! - [`crate::exit::STALE`] (5): refused before any write: the config changed, or the directory or
-//!   intranet changed so that the plan's changes are no longer what a fresh plan would do.
+//!   intranet changed so that the plan's changes are no longer what a fresh plan would do; the
+//!   plan's recorded figures do not match its changes ([`InconsistentPlan`]); the config has
+//!   uncommitted changes ([`DirtyConfig`], unless `--allow-dirty`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -63,6 +74,15 @@ pub enum Outcome {
     Stale {
         detail: String,
     },
+    /// Not applied: the apply was interrupted (SIGINT, SIGTERM) before this write started.
+    NotStarted {
+        detail: String,
+    },
+    /// Unknown: the write was sent, and the apply stopped waiting for its answer (a second
+    /// signal, or the in-flight bound after the first). Planning again shows whether it landed.
+    Unknown {
+        detail: String,
+    },
 }
 
 impl Outcome {
@@ -79,6 +99,8 @@ impl Outcome {
                 detail,
             } => format!("failed: {detail}"),
             Outcome::Stale { detail } => format!("stale (changed since the plan): {detail}"),
+            Outcome::NotStarted { detail } => format!("not started ({detail})"),
+            Outcome::Unknown { detail } => format!("unknown: {detail}"),
         }
     }
 
@@ -87,6 +109,20 @@ impl Outcome {
             Outcome::Applied => "applied",
             Outcome::Failed { .. } => "failed",
             Outcome::Stale { .. } => "stale",
+            Outcome::NotStarted { .. } => "not_started",
+            Outcome::Unknown { .. } => "unknown",
+        }
+    }
+    fn not_started() -> Outcome {
+        Outcome::NotStarted {
+            detail: "interrupted".into(),
+        }
+    }
+    fn unknown() -> Outcome {
+        Outcome::Unknown {
+            detail: "sent, but the apply was interrupted before the answer came: plan again to \
+                     see whether it was applied"
+                .into(),
         }
     }
     fn failed(detail: impl Into<String>) -> Outcome {
@@ -151,12 +187,19 @@ impl ApplyReport {
     /// "N applied, N failed, N stale": the outcome in one line, as the terminal, the audit
     /// report and its commit say it.
     pub fn tally(&self) -> String {
-        format!(
+        let mut t = format!(
             "{} applied, {} failed, {} stale",
             self.count("applied"),
             self.count("failed"),
             self.count("stale")
-        )
+        );
+        for (status, words) in [("not_started", "not started"), ("unknown", "unknown")] {
+            let n = self.count(status);
+            if n > 0 {
+                t.push_str(&format!(", {n} {words}"));
+            }
+        }
+        t
     }
     pub fn is_complete(&self) -> bool {
         self.outcomes.iter().all(|o| o.outcome == Outcome::Applied)
@@ -181,19 +224,150 @@ pub struct StalePlan {
     pub differences: Vec<String>,
 }
 
+/// SIGINT or SIGTERM during an apply, as the executor sees it. The first signal stops new
+/// writes from starting and lets those in flight finish (for a bounded time); a second stops
+/// waiting for them. Cloned handles share one state; the CLI's signal listener calls
+/// [`Interrupt::signal`].
+#[derive(Debug, Clone, Default)]
+pub struct Interrupt {
+    inner: std::sync::Arc<InterruptState>,
+}
+
+#[derive(Debug, Default)]
+struct InterruptState {
+    signals: std::sync::atomic::AtomicUsize,
+    /// When the first signal came, and its name.
+    first: Mutex<Option<(std::time::Instant, String)>>,
+    notify: tokio::sync::Notify,
+}
+
+impl Interrupt {
+    /// A signal arrived (`name`: `SIGINT`, `SIGTERM`). Returns how many have arrived.
+    pub fn signal(&self, name: &str) -> usize {
+        if let Ok(mut first) = self.inner.first.lock() {
+            first.get_or_insert_with(|| (std::time::Instant::now(), name.to_string()));
+        }
+        let n = self.inner.signals.fetch_add(1, Ordering::SeqCst) + 1;
+        self.inner.notify.notify_waiters();
+        n
+    }
+
+    /// At least one signal arrived: no new write may start.
+    pub fn stopping(&self) -> bool {
+        self.inner.signals.load(Ordering::SeqCst) > 0
+    }
+
+    /// The name of the first signal, once one arrived.
+    pub fn signal_name(&self) -> Option<String> {
+        let first = self.inner.first.lock().ok()?;
+        first.as_ref().map(|(_, name)| name.clone())
+    }
+
+    /// Resolves at the first signal.
+    async fn signalled(&self) {
+        loop {
+            let notified = self.inner.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.stopping() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Resolves once writes in flight are no longer waited for: at a second signal, or `grace`
+    /// after the first.
+    async fn abandoned(&self, grace: std::time::Duration) {
+        loop {
+            let notified = self.inner.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let since = self
+                .inner
+                .first
+                .lock()
+                .ok()
+                .and_then(|f| f.as_ref().map(|(at, _)| *at));
+            match (self.inner.signals.load(Ordering::SeqCst), since) {
+                (0, _) | (_, None) => notified.await,
+                (1, Some(at)) => {
+                    tokio::select! {
+                        _ = notified => {}
+                        _ = tokio::time::sleep_until((at + grace).into()) => return,
+                    }
+                }
+                _ => return,
+            }
+        }
+    }
+}
+
+/// A saved plan whose recorded figures (summary counts, licence use) are not what its changes
+/// give: edited by hand, or not written by Roster. Refused before anything is read or written.
+#[derive(Debug, Error, Diagnostic)]
+#[error("the plan's recorded figures do not match its changes; nothing was applied:\n{}", mismatches.iter().map(|d| format!("  {d}")).collect::<Vec<_>>().join("\n"))]
+#[diagnostic(
+    code(roster::apply::inconsistent_plan),
+    help("a plan's counts are derived from its changes: make the plan again with `roster plan -o plan.json`, review it, and apply that")
+)]
+pub struct InconsistentPlan {
+    pub mismatches: Vec<String>,
+}
+
+/// Refuse a saved plan whose summary or licence figures disagree with its changes.
+pub fn check_figures(saved: &Plan) -> Result<(), InconsistentPlan> {
+    let mismatches = saved.figure_mismatches();
+    if mismatches.is_empty() {
+        Ok(())
+    } else {
+        Err(InconsistentPlan { mismatches })
+    }
+}
+
+/// The config has uncommitted changes, and `--allow-dirty` was not given.
+#[derive(Debug, Error, Diagnostic)]
+#[error("{path} has uncommitted edits on top of {commit}: commit it first; nothing was applied")]
+#[diagnostic(
+    code(roster::apply::dirty_config),
+    help("what is applied must be a reviewed commit: commit the config (and plan again), or pass --allow-dirty to apply anyway (recorded in the audit report)")
+)]
+pub struct DirtyConfig {
+    pub path: String,
+    pub commit: String,
+}
+
+/// Refuse a config with uncommitted changes, unless `allow_dirty`. A config outside a git
+/// repository has nothing to compare with (apply's preflight then needs `--no-commit`).
+pub fn check_clean(cfg: &crate::config::Loaded, allow_dirty: bool) -> Result<(), DirtyConfig> {
+    match &cfg.revision {
+        Some(rev) if rev.dirty && !allow_dirty => Err(DirtyConfig {
+            path: cfg.path.display().to_string(),
+            commit: short(&rev.commit).to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Check that a saved plan was made from the config commit that is checked out now, and not from
-/// uncommitted edits: what is applied must be what was reviewed.
-pub fn check_revision(saved: &Plan, now: Option<&crate::plan::Revision>) -> Result<(), StalePlan> {
+/// uncommitted edits: what is applied must be what was reviewed. With `allow_dirty`
+/// (`--allow-dirty`), uncommitted edits are accepted on both sides (the config digest still has to
+/// match, see [`check_fresh`]).
+pub fn check_revision(
+    saved: &Plan,
+    now: Option<&crate::plan::Revision>,
+    allow_dirty: bool,
+) -> Result<(), StalePlan> {
     let mut differences = Vec::new();
     match (&saved.inputs.config_revision, now) {
-        (Some(planned), _) if planned.dirty => differences.push(format!("the plan was made from uncommitted edits on top of {}", short(&planned.commit))),
+        (Some(planned), _) if planned.dirty && !allow_dirty => differences.push(format!("the plan was made from uncommitted edits on top of {}", short(&planned.commit))),
         (Some(planned), Some(now)) if planned.commit != now.commit => {
             differences.push(format!("the plan was made from config commit {}, but {} is checked out", short(&planned.commit), short(&now.commit)))
         }
         (Some(planned), None) => differences.push(format!("the plan was made from config commit {}, but the config is not in a git repository now", short(&planned.commit))),
         _ => {}
     }
-    if let Some(now) = now.filter(|n| n.dirty) {
+    if let Some(now) = now.filter(|n| n.dirty && !allow_dirty) {
         differences.push(format!(
             "the config has uncommitted edits on top of {}",
             short(&now.commit)
@@ -273,6 +447,9 @@ struct Run<'a> {
     down: AtomicBool,
     /// The service refused a Bulk request as a whole: single requests from then on.
     no_bulk: AtomicBool,
+    interrupt: &'a Interrupt,
+    /// How long writes in flight are waited for after the first signal.
+    grace: std::time::Duration,
 }
 
 /// A write's result: what the service answered, or the outcome of a write that did not happen.
@@ -316,10 +493,23 @@ impl Run<'_> {
         }
     }
 
+    /// Why a write must not start: the apply was interrupted, or the service is unreachable.
     fn skipped(&self) -> Option<Outcome> {
+        if self.interrupt.stopping() {
+            return Some(Outcome::not_started());
+        }
         self.down.load(Ordering::SeqCst).then(|| {
             Outcome::failed("not attempted: the SCIM service became unreachable during the apply")
         })
+    }
+
+    /// A request in flight, waited for until the interrupt gives up on it (`None`).
+    async fn in_flight<T>(&self, request: impl std::future::Future<Output = T>) -> Option<T> {
+        tokio::select! {
+            biased;
+            answer = request => Some(answer),
+            _ = self.interrupt.abandoned(self.grace) => None,
+        }
     }
 
     /// A PATCH of `id`, with the `If-Match` it is due.
@@ -352,7 +542,10 @@ impl Run<'_> {
         if let Some(o) = self.skipped() {
             return Err(o);
         }
-        self.settle(self.client.write(write).await)
+        match self.in_flight(self.client.write(write)).await {
+            Some(answer) => self.settle(answer),
+            None => Err(Outcome::unknown()),
+        }
     }
 
     /// Send every write, each as its own request or as an operation of a Bulk request (as the
@@ -388,7 +581,13 @@ impl Run<'_> {
         if let Some(o) = self.skipped() {
             return range.map(|i| (i, Err(o.clone()))).collect();
         }
-        match self.client.bulk(writes, range.clone()).await {
+        let Some(answer) = self
+            .in_flight(self.client.bulk(writes, range.clone()))
+            .await
+        else {
+            return range.map(|i| (i, Err(Outcome::unknown()))).collect();
+        };
+        match answer {
             Ok(answers) => range
                 .zip(answers)
                 .map(|(i, a)| (i, self.settle(a)))
@@ -605,6 +804,16 @@ impl Run<'_> {
                         Outcome::Stale { detail } => Outcome::Stale {
                             detail: format!("created, but setting the manager: {detail}"),
                         },
+                        // The account exists: the change is not "not started".
+                        Outcome::NotStarted { detail } => Outcome::Failed {
+                            http_status: None,
+                            detail: format!(
+                                "created, but setting the manager was not started ({detail})"
+                            ),
+                        },
+                        Outcome::Unknown { detail } => Outcome::Unknown {
+                            detail: format!("created; setting the manager: {detail}"),
+                        },
                     };
                     (i, o)
                 }),
@@ -703,7 +912,32 @@ pub async fn apply(
     plan: &Plan,
     observed: &IntranetState,
 ) -> ApplyReport {
+    let never = Interrupt::default();
+    apply_interruptible(
+        client,
+        caps,
+        plan,
+        observed,
+        &never,
+        std::time::Duration::ZERO,
+    )
+    .await
+}
+
+/// [`apply`], stopping at `interrupt`: once it is signalled no write starts (the changes not
+/// started are marked so), writes in flight are waited for up to `grace` after the first
+/// signal, and not at all after a second (their outcome is unknown).
+pub async fn apply_interruptible(
+    client: &ScimClient,
+    caps: &Capabilities,
+    plan: &Plan,
+    observed: &IntranetState,
+    interrupt: &Interrupt,
+    grace: std::time::Duration,
+) -> ApplyReport {
     let run = Run {
+        interrupt,
+        grace,
         client,
         caps,
         ids: Mutex::new(
@@ -736,6 +970,12 @@ pub async fn apply(
             .filter(|(_, c)| c.action == phase)
             .collect();
         if items.is_empty() {
+            continue;
+        }
+        if interrupt.stopping() {
+            for (i, _) in items {
+                outcomes[i] = Some(Outcome::not_started());
+            }
             continue;
         }
         let results: Vec<(usize, Outcome)> = match phase {
@@ -783,6 +1023,11 @@ pub struct ApplyOptions {
     pub author: Option<crate::audit::Author>,
     /// Whether the freshness re-read of the intranet may use the cache (`--refresh`).
     pub refresh: crate::intranet::cache::Refresh,
+    /// `--allow-dirty`: the config had uncommitted changes and the run was allowed anyway
+    /// (recorded in the audit report).
+    pub allow_dirty: bool,
+    /// Signalled on SIGINT/SIGTERM (by the CLI); never signalled: the apply runs to its end.
+    pub interrupt: Interrupt,
 }
 
 /// The result of `apply_saved`.
@@ -790,30 +1035,237 @@ pub struct ApplyOptions {
 pub struct Applied {
     pub report: ApplyReport,
     pub audit: crate::audit::AuditFiles,
+    /// The signal that interrupted the apply, if one did.
+    pub interrupted: Option<String>,
+}
+
+/// The checks before the first write failed: nothing was written.
+#[derive(Debug, Error, Diagnostic)]
+#[error("apply cannot record what it would write; nothing was written:\n{}", problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+#[diagnostic(
+    code(roster::apply::preflight),
+    help("every apply writes an audit report and the state file and commits them: run it in the config's git repository with write access to both (or pass --no-commit to write them without committing)")
+)]
+pub struct NotReady {
+    pub problems: Vec<String>,
+}
+
+/// Writes happened, but their record (state file, audit report, commit) is incomplete. Exit
+/// code [`crate::exit::PARTIAL`]: planning again shows what is left.
+#[derive(Debug, Error, Diagnostic)]
+#[error("the apply wrote to the intranet ({tally}), but its record is incomplete:\n{}", problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+#[diagnostic(
+    code(roster::apply::not_recorded),
+    help("the outcome of every change is listed above; fix the problem, commit what was written by hand, and plan again to see what is left")
+)]
+pub struct NotRecorded {
+    pub tally: String,
+    pub problems: Vec<String>,
+    pub report: ApplyReport,
+}
+
+/// An interruption before the first write: nothing was written.
+#[derive(Debug, Error, Diagnostic)]
+#[error("interrupted by {signal} before the first write; nothing was written")]
+#[diagnostic(code(roster::apply::interrupted))]
+pub struct InterruptedBeforeWrites {
+    pub signal: String,
+}
+
+/// The existing folder nearest to `path` (itself, when it exists).
+fn nearest_existing(path: &std::path::Path) -> Option<std::path::PathBuf> {
+    let path = if path.as_os_str().is_empty() {
+        std::path::Path::new(".")
+    } else {
+        path
+    };
+    let abs = std::path::absolute(path).ok()?;
+    abs.ancestors()
+        .find(|p| p.is_dir())
+        .map(|p| p.to_path_buf())
+}
+
+/// Create and remove a probe file in `folder`.
+fn probe(folder: &std::path::Path) -> Result<(), String> {
+    let file = folder.join(format!(".roster-probe-{}", std::process::id()));
+    std::fs::write(&file, b"").map_err(|e| e.to_string())?;
+    std::fs::remove_file(&file).map_err(|e| e.to_string())
+}
+
+/// Check, before any write to the intranet, that its record can be kept: the audit folder can
+/// be created and written, the state file written, and (unless `no_commit`) both are in a git
+/// work tree with an author for the commit. Touches nothing (probe files are removed).
+pub fn preflight(
+    audit_dir: &std::path::Path,
+    state_path: &std::path::Path,
+    no_commit: bool,
+    author: Option<&crate::audit::Author>,
+) -> Result<(), NotReady> {
+    let mut problems = Vec::new();
+    let audit_base = nearest_existing(audit_dir);
+    match &audit_base {
+        Some(base) if audit_dir.exists() && !audit_dir.is_dir() => problems.push(format!(
+            "the audit folder {} is a file ({} exists)",
+            audit_dir.display(),
+            base.display()
+        )),
+        Some(base) => {
+            if let Err(e) = probe(base) {
+                problems.push(format!(
+                    "the audit folder {} cannot be written ({}: {e})",
+                    audit_dir.display(),
+                    base.display()
+                ));
+            }
+        }
+        None => problems.push(format!(
+            "the audit folder {} has no existing parent",
+            audit_dir.display()
+        )),
+    }
+    let state_dir = nearest_existing(
+        state_path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new(".")),
+    );
+    match &state_dir {
+        Some(dir) => {
+            if let Err(e) = probe(dir) {
+                problems.push(format!(
+                    "the state file's folder {} cannot be written: {e}",
+                    dir.display()
+                ));
+            } else if state_path.exists() {
+                if let Err(e) = std::fs::OpenOptions::new().append(true).open(state_path) {
+                    problems.push(format!(
+                        "the state file {} cannot be written: {e}",
+                        state_path.display()
+                    ));
+                }
+            }
+        }
+        None => problems.push(format!(
+            "the state file {} has no existing folder",
+            state_path.display()
+        )),
+    }
+    if !no_commit {
+        if let Some(base) = &audit_base {
+            match git2::Repository::discover(base) {
+                Err(_) => problems.push(format!(
+                    "the audit folder {} is not in a git repository, so the record cannot be committed",
+                    audit_dir.display()
+                )),
+                Ok(repo) => match repo.workdir().and_then(|w| w.canonicalize().ok()) {
+                    None => problems.push("the git repository is bare".into()),
+                    Some(workdir) => {
+                        let inside = |p: &Option<std::path::PathBuf>| {
+                            p.as_ref()
+                                .and_then(|p| p.canonicalize().ok())
+                                .is_some_and(|p| p.starts_with(&workdir))
+                        };
+                        if !inside(&state_dir) {
+                            problems.push(format!(
+                                "the state file {} is outside the git work tree {} of the audit folder",
+                                state_path.display(),
+                                workdir.display()
+                            ));
+                        }
+                        if author.is_none() && repo.signature().is_err() {
+                            problems.push(
+                                "no author for the audit commit: set GIT_AUTHOR_NAME and \
+                                 GIT_AUTHOR_EMAIL, or user.name and user.email in git config"
+                                    .into(),
+                            );
+                        }
+                    }
+                },
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(NotReady { problems })
+    }
 }
 
 /// `roster apply PLAN`: connect, refuse a stale plan (config digest, and a fresh plan from the
-/// directory and intranet now), carry out the saved plan, and write (and commit) the audit
-/// report, also when the apply was partial. Errors before any write are diagnostics
-/// ([`StalePlan`] → [`crate::exit::STALE`], others → [`crate::exit::ERROR`]); after that, the report's
-/// [`ApplyReport::exit_code`] says how it went.
+/// directory and intranet now), check that the record can be kept, carry out the saved plan, and
+/// write (and commit) the audit report and the state file, also when the apply was partial or
+/// interrupted. Errors before any write are diagnostics ([`StalePlan`], [`InconsistentPlan`] →
+/// [`crate::exit::STALE`], [`crate::policy::Refused`] → [`crate::exit::REFUSED`], others →
+/// [`crate::exit::ERROR`]); after the first write, [`NotRecorded`] ([`crate::exit::PARTIAL`]) or
+/// the report's [`ApplyReport::exit_code`].
 pub async fn apply_saved(
     cfg: &crate::config::Loaded,
     saved: &Plan,
     opts: &ApplyOptions,
 ) -> miette::Result<Applied> {
     use crate::intranet::scim;
-    let (live, observed) = tokio::try_join!(
-        async { Ok::<_, miette::Report>(scim::connect(cfg).await?) },
-        crate::observe::observe_for(cfg, &[], opts.refresh),
+    check_figures(saved)?;
+    let state_path = cfg.state_path();
+    preflight(
+        &opts.audit_dir,
+        &state_path,
+        opts.no_commit,
+        opts.author.as_ref(),
     )?;
+    let read = async {
+        tokio::try_join!(
+            async { Ok::<_, miette::Report>(scim::connect(cfg).await?) },
+            crate::observe::observe_for(cfg, &[], opts.refresh),
+        )
+    };
+    // A signal while reading (nothing written yet) ends the run at once.
+    let (live, observed) = tokio::select! {
+        read = read => read?,
+        _ = opts.interrupt.signalled() => {
+            let signal = opts.interrupt.signal_name().unwrap_or_default();
+            return Err(InterruptedBeforeWrites { signal }.into());
+        }
+    };
     let fresh = crate::reconcile::plan(cfg, &observed)?;
     check_fresh(saved, &cfg.digest, &fresh)?;
-    // The policy holds at apply time too, whatever the file says: with the allowances the plan
-    // recorded (`--allow-blocks`), against what was read now.
-    crate::policy::check(saved, &cfg.config, &observed.directory, &observed.intranet)?;
-    let report = apply(&live.client, &live.caps, saved, &observed.intranet).await;
+    // The policy holds at apply time too, whatever the file says: on the plan made fresh now
+    // (its counts and licence use derived from what was read, never the file's figures; its
+    // changes are the saved plan's, as `check_fresh` just made sure), with the one-run
+    // allowances the saved plan recorded.
+    let checked = Plan {
+        allowances: saved.allowances.clone(),
+        ..fresh
+    };
+    crate::policy::check(
+        &checked,
+        &cfg.config,
+        &observed.directory,
+        &observed.intranet,
+    )?;
+    if let Some(signal) = opts.interrupt.signal_name() {
+        return Err(InterruptedBeforeWrites { signal }.into());
+    }
+    // Writes in flight after a first signal are waited for as long as one request may take.
+    let grace = std::time::Duration::from_secs(
+        cfg.config
+            .intranet
+            .scim
+            .as_ref()
+            .map_or(30, |s| s.timeout.max(1)),
+    );
+    let report = apply_interruptible(
+        &live.client,
+        &live.caps,
+        saved,
+        &observed.intranet,
+        &opts.interrupt,
+        grace,
+    )
+    .await;
+    let interrupted = opts.interrupt.signal_name();
 
+    // From here on, writes happened: every problem is collected, and the rest still recorded.
+    let mut problems = Vec::new();
     // The state file (last-applied values) goes into the audit commit with the report.
     let not_applied: std::collections::HashSet<usize> = report
         .outcomes
@@ -830,25 +1282,31 @@ pub async fn apply_saved(
         &not_applied,
         &fields,
     );
-    let state_path = cfg.state_path();
-    if let Err(e) = std::fs::write(&state_path, crate::state::render(&state)) {
-        print_outcomes(&report);
-        return Err(crate::audit::write_error(&state_path, e).into());
+    let mut also_commit = Vec::new();
+    match std::fs::write(&state_path, crate::state::render(&state)) {
+        Ok(()) => also_commit.push(state_path.clone()),
+        Err(e) => problems.push(crate::audit::write_error(&state_path, e).to_string()),
     }
 
-    let identity = match live.client.whoami().await {
-        Some(name) => name,
-        None => format!(
+    // Asking the service who the token is would wait on it again: not after a signal.
+    let whoami = match interrupted {
+        None => live.client.whoami().await,
+        Some(_) => None,
+    };
+    let identity = whoami.unwrap_or_else(|| {
+        format!(
             "scim-token@{}",
             live.client.base_url().host_str().unwrap_or("intranet")
-        ),
-    };
+        )
+    });
     let ctx = crate::audit::AuditContext {
         now: opts.now,
         runner: opts.runner.clone(),
         scim_identity: identity,
         address: scim::local_address_for(live.client.base_url())
             .map_or_else(|| "unknown".into(), |ip| ip.to_string()),
+        allow_dirty: opts.allow_dirty,
+        interrupted: interrupted.clone(),
     };
     let audit = crate::audit::write_report(
         &opts.audit_dir,
@@ -857,14 +1315,28 @@ pub async fn apply_saved(
         &ctx,
         opts.author.as_ref(),
         opts.no_commit,
-        &[state_path],
+        &also_commit,
     );
     match audit {
-        Ok(audit) => Ok(Applied { report, audit }),
-        Err(e) => {
+        Ok(audit) if problems.is_empty() => Ok(Applied {
+            report,
+            audit,
+            interrupted,
+        }),
+        // An empty plan wrote nothing: its failure to record is an error like any other.
+        Err(e) if report.outcomes.is_empty() => Err(e.into()),
+        other => {
+            if let Err(e) = other {
+                problems.push(e.to_string());
+            }
             // The writes happened: the record of them must not be lost with the report.
             print_outcomes(&report);
-            Err(e.into())
+            Err(NotRecorded {
+                tally: report.tally(),
+                problems,
+                report,
+            }
+            .into())
         }
     }
 }
@@ -872,7 +1344,7 @@ pub async fn apply_saved(
 /// Every outcome on stderr, one line each: the last record when the audit report could not be
 /// written.
 fn print_outcomes(report: &ApplyReport) {
-    eprintln!("The audit report could not be written; what was done:");
+    eprintln!("The record of this apply is incomplete; what was done:");
     for o in &report.outcomes {
         eprintln!(
             "  {} {} {}: {}",

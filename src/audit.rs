@@ -38,6 +38,10 @@ pub struct AuditContext {
     pub scim_identity: String,
     /// The runner's address as the intranet sees it (`IP address / Proxy IP`).
     pub address: String,
+    /// `--allow-dirty`: applied with uncommitted changes in the config.
+    pub allow_dirty: bool,
+    /// The signal that interrupted the apply, if one did.
+    pub interrupted: Option<String>,
 }
 
 /// A commit author.
@@ -240,8 +244,18 @@ pub fn render_markdown(
     for exception in plan.allowances.describe() {
         md.push_str(&format!("- Exception: {exception}\n"));
     }
+    if ctx.allow_dirty {
+        md.push_str(
+            "- Exception: `--allow-dirty` applied with uncommitted changes in the config\n",
+        );
+    }
     if let Some(rev) = &plan.inputs.config_revision {
         md.push_str(&format!("- Config commit: `{}`\n", rev.commit));
+    }
+    if let Some(signal) = &ctx.interrupted {
+        md.push_str(&format!(
+            "- Interrupted: by {signal}; no write started after it (changes marked `not_started`), and writes in flight were waited for (or, after a second signal, marked `unknown`)\n"
+        ));
     }
     if !report.is_complete() {
         md.push_str("\nThis apply is partial. Plan again and apply to converge.\n");
@@ -472,6 +486,8 @@ mod tests {
             runner: runner.into(),
             scim_identity: "scim".into(),
             address: "127.0.0.1".into(),
+            allow_dirty: false,
+            interrupted: None,
         };
         (report, ctx)
     }

@@ -21,9 +21,11 @@ Exit codes:
   0  success (with --detailed-exitcode: no changes)
   1  error: bad config or input, a conflict, an unreachable server
   2  with --detailed-exitcode: success, and the plan has changes
-  3  apply: part of the plan was not applied (failed or stale changes)
+  3  apply: part of the plan was not applied (failed, stale or interrupted), or something was
+     written and then a later step failed (audit report, state file, commit)
   4  refused by the safety policy or the read guard (nothing was changed)
-  5  apply: the saved plan is stale (config, commit or systems moved); nothing was changed";
+  5  apply: the saved plan is stale (config, commit or systems moved) or its figures do not
+     match its changes, or the config has uncommitted changes; nothing was changed";
 
 /// Declarative directory → intranet user sync: plan it, review it, apply it, audit it.
 #[derive(Debug, Parser)]
@@ -134,6 +136,10 @@ pub struct ApplyArgs {
     /// Write the audit report (and state file) without committing them.
     #[arg(long)]
     pub no_commit: bool,
+    /// Apply although the config has uncommitted changes (recorded in the audit report).
+    /// Without it, apply refuses a config that differs from its last commit: commit it first.
+    #[arg(long)]
+    pub allow_dirty: bool,
     /// How to read a live intranet: `auto` reads only the Users changed since the cache (when it
     /// can be verified, else everything); `full` reads everything and rewrites the cache.
     #[arg(long, value_enum, default_value_t = Refresh::Auto, value_name = "MODE")]

@@ -282,6 +282,11 @@ fn write_out(out: &std::path::Path, bytes: &[u8]) -> miette::Result<()> {
 async fn apply(args: ApplyArgs) -> miette::Result<ExitCode> {
     use std::io::BufRead;
     let loaded = config::load(&args.config.config)?;
+    // What is applied must be a reviewed commit.
+    if let Err(dirty) = roster::apply::check_clean(&loaded, args.allow_dirty) {
+        eprintln!("{:?}", miette::Report::new(dirty));
+        return Ok(ExitCode::from(exit::STALE));
+    }
     let plan = match &args.plan {
         Some(path) => {
             let src = roster::diag::read_source(path)?;
@@ -305,7 +310,13 @@ async fn apply(args: ApplyArgs) -> miette::Result<ExitCode> {
                     roster::plan::FORMAT_VERSION
                 );
             }
-            if let Err(stale) = roster::apply::check_revision(&plan, loaded.revision.as_ref()) {
+            if let Err(lie) = roster::apply::check_figures(&plan) {
+                eprintln!("{:?}", miette::Report::new(lie));
+                return Ok(ExitCode::from(exit::STALE));
+            }
+            if let Err(stale) =
+                roster::apply::check_revision(&plan, loaded.revision.as_ref(), args.allow_dirty)
+            {
                 eprintln!("{:?}", miette::Report::new(stale));
                 return Ok(ExitCode::from(exit::STALE));
             }
@@ -347,10 +358,22 @@ async fn apply(args: ApplyArgs) -> miette::Result<ExitCode> {
         runner: roster::audit::runner_identity(None, |k| std::env::var(k).ok()),
         author: roster::audit::author_from_env(|k| std::env::var(k).ok()),
         refresh: args.refresh,
+        allow_dirty: args.allow_dirty,
+        interrupt: roster::apply::Interrupt::default(),
     };
+    listen_for_signals(&opts.interrupt);
     let applied = match roster::apply::apply_saved(&loaded, &plan, &opts).await {
         Ok(a) => a,
-        Err(e) if e.downcast_ref::<roster::apply::StalePlan>().is_some() => {
+        // Something was written: a failure to record it is a partial apply, never exit 1.
+        Err(e) if e.downcast_ref::<roster::apply::NotRecorded>().is_some() => {
+            eprintln!("{e:?}");
+            return Ok(ExitCode::from(exit::PARTIAL));
+        }
+        Err(e)
+            if e.downcast_ref::<roster::apply::StalePlan>().is_some()
+                || e.downcast_ref::<roster::apply::InconsistentPlan>()
+                    .is_some() =>
+        {
             eprintln!("{e:?}");
             return Ok(ExitCode::from(exit::STALE));
         }
@@ -361,7 +384,14 @@ async fn apply(args: ApplyArgs) -> miette::Result<ExitCode> {
         Err(e) => return Err(e),
     };
     let r = &applied.report;
-    eprintln!("Apply: {}.", r.tally());
+    if let Some(signal) = &applied.interrupted {
+        eprintln!(
+            "Apply interrupted by {signal}: no write started after it; {}.",
+            r.tally()
+        );
+    } else {
+        eprintln!("Apply: {}.", r.tally());
+    }
     for o in r
         .outcomes
         .iter()
@@ -387,6 +417,44 @@ async fn apply(args: ApplyArgs) -> miette::Result<ExitCode> {
     Ok(ExitCode::from(r.exit_code()))
 }
 
+/// SIGINT and SIGTERM during the apply: the first stops new writes, the second stops waiting
+/// for those in flight; either way the apply then records what it knows and exits 3.
+fn listen_for_signals(interrupt: &roster::apply::Interrupt) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return;
+        };
+        let interrupt = interrupt.clone();
+        tokio::spawn(async move {
+            loop {
+                let name = tokio::select! {
+                    _ = int.recv() => "SIGINT",
+                    _ = term.recv() => "SIGTERM",
+                };
+                if interrupt.signal(name) == 1 {
+                    eprintln!("\n{name}: starting no new write; waiting for the writes in flight, then recording what was done (signal again to stop waiting).");
+                } else {
+                    eprintln!("\n{name}: not waiting for the writes in flight (their outcome is unknown); recording what is known.");
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    {
+        let interrupt = interrupt.clone();
+        tokio::spawn(async move {
+            while tokio::signal::ctrl_c().await.is_ok() {
+                interrupt.signal("Ctrl-C");
+            }
+        });
+    }
+}
+
 async fn plan(args: PlanArgs) -> miette::Result<ExitCode> {
     let path = &args.config.config;
     let loaded = match &args.rev {
@@ -400,6 +468,7 @@ async fn plan(args: PlanArgs) -> miette::Result<ExitCode> {
     let observed =
         observe::observe_for(&loaded, &base.iter().collect::<Vec<_>>(), args.refresh).await?;
     let mut plan = reconcile::plan(&loaded, &observed)?;
+    // The one-run allowances are part of the plan, with --base too (checked and saved with it).
     plan.allowances = args.allow.allowances();
     if let Some(base) = &base {
         let base_plan = reconcile::plan(base, &observed)?;
@@ -448,8 +517,14 @@ async fn plan(args: PlanArgs) -> miette::Result<ExitCode> {
         std::fs::write(out, render::json::render(&plan))
             .into_diagnostic()
             .wrap_err_with(|| format!("cannot write the plan to {}", out.display()))?;
+        // The hint names the config when it is not the one `apply` would read by default.
+        let config = if args.config.config == std::path::Path::new("roster.yaml") {
+            String::new()
+        } else {
+            format!("--config {} ", args.config.config.display())
+        };
         eprintln!(
-            "Saved the plan to {}. Apply it with: roster apply {}",
+            "Saved the plan to {}. Apply it with: roster apply {config}{}",
             out.display(),
             out.display()
         );

@@ -393,4 +393,43 @@ impl Plan {
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
     }
+
+    /// Licence use after the plan, given the active accounts before it: blocked accounts use
+    /// none, creates and reactivations one each.
+    pub fn licences_after(summary: &Summary, before: usize) -> usize {
+        (before + summary.create + summary.reactivate).saturating_sub(summary.block)
+    }
+
+    /// Where the recorded figures (`summary`, `licences`) disagree with what the changes give,
+    /// one line each: a saved plan is data from a file, and its counts are derived from its
+    /// changes, never trusted. Empty when they agree.
+    pub fn figure_mismatches(&self) -> Vec<String> {
+        let derived = Summary::of(&self.changes);
+        let mut out = Vec::new();
+        let (Ok(serde_json::Value::Object(recorded)), Ok(serde_json::Value::Object(derived_map))) = (
+            serde_json::to_value(&self.summary),
+            serde_json::to_value(&derived),
+        ) else {
+            return out;
+        };
+        for (key, value) in &derived_map {
+            let said = recorded
+                .get(key)
+                .cloned()
+                .unwrap_or(serde_json::Value::Null);
+            if &said != value {
+                out.push(format!(
+                    "summary.{key} says {said}, but the changes give {value}"
+                ));
+            }
+        }
+        let after = Plan::licences_after(&derived, self.licences.before);
+        if self.licences.after != after {
+            out.push(format!(
+                "licences.after says {}, but {} active before with these changes give {after}",
+                self.licences.after, self.licences.before
+            ));
+        }
+        out
+    }
 }

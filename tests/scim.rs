@@ -150,7 +150,7 @@ use roster::exit::{OK as EXIT_OK, PARTIAL as EXIT_PARTIAL};
 use roster::plan::{Action, Plan};
 use serde_json::Value;
 
-const QUICKSTART: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/quickstart");
+pub(crate) const QUICKSTART: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/quickstart");
 
 /// A git work tree holding a config that points at `server`, with one committed file and
 /// uncommitted changes of the user's own.
@@ -206,7 +206,7 @@ impl Site {
         self.dir.path().join(p)
     }
 
-    fn git(&self, args: &[&str]) -> String {
+    pub(crate) fn git(&self, args: &[&str]) -> String {
         let out = Command::new("git")
             .arg("-C")
             .arg(self.dir.path())
@@ -239,6 +239,8 @@ impl Site {
             runner: "ci-runner".into(),
             author: None,
             refresh: roster::intranet::cache::Refresh::Auto,
+            allow_dirty: false,
+            interrupt: Default::default(),
         };
         apply_saved(&self.loaded(), plan, &opts)
             .await
@@ -247,13 +249,13 @@ impl Site {
 }
 
 /// The quickstart's config body (everything after `intranet:`), reused against a live server.
-fn quickstart_body() -> String {
+pub(crate) fn quickstart_body() -> String {
     let text = std::fs::read_to_string(format!("{QUICKSTART}/roster.yaml")).unwrap();
     let start = text.find("syncing_groups:").unwrap();
     text[start..].to_string()
 }
 
-fn seed_quickstart(server: &ScimServer) {
+pub(crate) fn seed_quickstart(server: &ScimServer) {
     let snap: Value = serde_json::from_str(
         &std::fs::read_to_string(format!("{QUICKSTART}/intranet.json")).unwrap(),
     )
@@ -488,6 +490,8 @@ async fn a_plan_the_intranet_no_longer_matches_is_refused_before_any_write() {
         runner: "ci".into(),
         author: None,
         refresh: roster::intranet::cache::Refresh::Auto,
+        allow_dirty: false,
+        interrupt: Default::default(),
     };
     let err = apply_saved(&site.loaded(), &plan, &opts).await.unwrap_err();
     let stale = err

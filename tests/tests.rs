@@ -2,6 +2,7 @@
 
 mod support;
 
+mod apply;
 mod cli;
 mod cli_ldap;
 mod delta;

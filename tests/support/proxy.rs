@@ -17,6 +17,9 @@ enum Fault {
     Stall { after: usize },
     /// Every chunk of at most 4 KiB waits `delay` before it is passed on.
     Slow { delay: Duration },
+    /// The answer to a write (a request that begins `POST` or `PATCH`) waits `delay` before it
+    /// is passed on; the server has carried the write out by then. Reads pass at once.
+    SlowWrites { delay: Duration },
 }
 
 pub struct CuttingProxy {
@@ -48,6 +51,17 @@ impl CuttingProxy {
     /// Relay to `127.0.0.1:target`, holding each chunk of the server's answer for `delay`.
     pub fn slow(target: u16, delay: Duration) -> CuttingProxy {
         CuttingProxy::with(target, Fault::Slow { delay })
+    }
+
+    /// Relay to `127.0.0.1:target`, holding the answer to each write (POST, PATCH) for `delay`:
+    /// writes stay in flight that long after the server has done them.
+    pub fn slow_writes(target: u16, delay: Duration) -> CuttingProxy {
+        CuttingProxy::with(target, Fault::SlowWrites { delay })
+    }
+
+    /// `http://127.0.0.1:<port><path>`: the relay's address for an HTTP server.
+    pub fn http_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
     }
 
     fn with(target: u16, fault: Fault) -> CuttingProxy {
@@ -105,8 +119,23 @@ fn relay(client: TcpStream, server: TcpStream, fault: Option<Fault>) {
     let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else {
         return;
     };
-    std::thread::spawn(move || copy(client, server, None));
-    std::thread::spawn(move || copy(s2, c2, fault));
+    std::thread::spawn(move || {
+        // The request's first bytes, peeked before anything reads them, and left in the socket.
+        let mut held = None;
+        if let Some(Fault::SlowWrites { delay }) = fault {
+            let mut head = [0u8; 5];
+            if matches!(client.peek(&mut head), Ok(n) if n >= 4)
+                && (head.starts_with(b"POST") || head.starts_with(b"PATCH"))
+            {
+                held = Some(delay);
+            }
+        }
+        std::thread::spawn(move || copy(client, server, None));
+        if let Some(delay) = held {
+            std::thread::sleep(delay);
+        }
+        copy(s2, c2, fault)
+    });
 }
 
 /// Copy `from` → `to` until EOF or until the fault ends it, then close both ways on both sockets.
