@@ -461,12 +461,19 @@ fn outcome_of(sent: Sent) -> Outcome {
 
 impl Run<'_> {
     fn id_of(&self, username: &str) -> Option<String> {
-        self.ids.lock().ok()?.get(&username.to_lowercase()).cloned()
+        self.ids
+            .lock()
+            .ok()?
+            .get(crate::text::username_key(username).as_ref())
+            .cloned()
     }
 
     fn set_id(&self, username: &str, id: &str) {
         if let Ok(mut ids) = self.ids.lock() {
-            ids.insert(username.to_lowercase(), id.to_string());
+            ids.insert(
+                crate::text::username_key(username).into_owned(),
+                id.to_string(),
+            );
         }
     }
 
@@ -699,7 +706,7 @@ impl Run<'_> {
                 .find(|f| f.name == "username")
                 .and_then(|f| f.before.clone());
             if let (Some(old), Ok(mut ids)) = (old, self.ids.lock()) {
-                ids.remove(&old.to_lowercase());
+                ids.remove(crate::text::username_key(&old).as_ref());
             }
             if let Some(id) = &c.intranet_id {
                 self.set_id(&c.username, id);
@@ -944,7 +951,12 @@ pub async fn apply_interruptible(
             observed
                 .accounts
                 .iter()
-                .map(|a| (a.username.to_lowercase(), a.id.clone()))
+                .map(|a| {
+                    (
+                        crate::text::username_key(&a.username).into_owned(),
+                        a.id.clone(),
+                    )
+                })
                 .collect(),
         ),
         written: Mutex::new(HashMap::new()),
@@ -1350,8 +1362,8 @@ fn print_outcomes(report: &ApplyReport) {
             "  {} {} {}: {}",
             o.outcome.name(),
             o.change.action.name(),
-            o.change.username,
-            o.outcome.describe()
+            crate::text::shown(&o.change.username),
+            crate::text::escape(&o.outcome.describe())
         );
     }
 }

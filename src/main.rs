@@ -296,7 +296,7 @@ async fn apply(args: ApplyArgs) -> miette::Result<ExitCode> {
                     &src,
                     e.line(),
                     e.column(),
-                    format!("not a Roster plan: {e}"),
+                    format!("not a Roster plan: {}", roster::diag::json_message(&e)),
                 )
                 .label("here")
                 .help("apply a file written by `roster plan -o plan.json`")
@@ -400,8 +400,8 @@ async fn apply(args: ApplyArgs) -> miette::Result<ExitCode> {
         eprintln!(
             "  {} {}: {}",
             o.change.action.name(),
-            o.change.username,
-            o.outcome.describe()
+            roster::text::shown(&o.change.username),
+            roster::text::escape(&o.outcome.describe())
         );
     }
     let commit = applied
@@ -461,8 +461,19 @@ async fn plan(args: PlanArgs) -> miette::Result<ExitCode> {
         Some(rev) => roster::gitops::load_at(path, rev)?,
         None => config::load(path)?,
     };
+    // A base that cannot be planned (the change fixes its config, a group it names or a
+    // conflict) has no impact to compare with: the whole plan of this config is shown instead.
+    let cannot_compare = |rev: &str, why: &dyn std::fmt::Display| {
+        eprintln!("Note: the config at {rev} cannot be planned ({why}); showing the whole plan of this config instead of what the change does.");
+    };
     let base = match &args.base {
-        Some(rev) => Some(roster::gitops::load_at(path, rev)?),
+        Some(rev) => match roster::gitops::load_at(path, rev) {
+            Ok(base) => Some(base),
+            Err(e) => {
+                cannot_compare(rev, &e);
+                None
+            }
+        },
         None => None,
     };
     let observed =
@@ -470,9 +481,14 @@ async fn plan(args: PlanArgs) -> miette::Result<ExitCode> {
     let mut plan = reconcile::plan(&loaded, &observed)?;
     // The one-run allowances are part of the plan, with --base too (checked and saved with it).
     plan.allowances = args.allow.allowances();
-    if let Some(base) = &base {
-        let base_plan = reconcile::plan(base, &observed)?;
-        let impact = roster::impact::compare(&base.config, &base_plan, &loaded.config, &plan);
+    let base_plan = base.as_ref().and_then(|base| {
+        reconcile::plan(base, &observed)
+            .map(|p| (base, p))
+            .map_err(|e| cannot_compare(args.base.as_deref().unwrap_or_default(), &e))
+            .ok()
+    });
+    if let Some((base, base_plan)) = &base_plan {
+        let impact = roster::impact::compare(&base.config, base_plan, &loaded.config, &plan);
         let text = match args.format {
             Format::Text => render::impact::text(&impact),
             Format::Markdown => render::impact::markdown(&impact),

@@ -152,7 +152,8 @@ pub fn check(
     }
 
     if let Some(me) = &policy.apply_as {
-        let mine = |name: &str| name.eq_ignore_ascii_case(me);
+        let me_key = crate::text::username_key(me);
+        let mine = |name: &str| crate::text::username_key(name) == me_key;
         let ids: HashSet<&str> = intranet
             .accounts
             .iter()

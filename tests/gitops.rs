@@ -184,3 +184,32 @@ fn a_refused_impact_plan_is_not_saved() {
         "a refused plan must not be saved for apply"
     );
 }
+
+#[test]
+fn a_change_that_fixes_a_base_config_which_cannot_plan_shows_the_whole_plan() {
+    // The base names a group that does not exist (the typo); the change fixes it.
+    let dir = tempfile::tempdir().unwrap();
+    let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart");
+    for f in ["roster.yaml", "directory.ldif", "intranet.json"] {
+        std::fs::copy(ex.join(f), dir.path().join(f)).unwrap();
+    }
+    let good = std::fs::read_to_string(dir.path().join("roster.yaml")).unwrap();
+    let typo = good.replace("cn=intranet-users,", "cn=intranet-user,");
+    assert_ne!(good, typo);
+    std::fs::write(dir.path().join("roster.yaml"), &typo).unwrap();
+    git(dir.path(), &["init", "-q", "-b", "main"]);
+    git(dir.path(), &["add", "."]);
+    git(dir.path(), &["commit", "-qm", "base with a typo"]);
+    std::fs::write(dir.path().join("roster.yaml"), &good).unwrap();
+    git(dir.path(), &["commit", "-qam", "fix the typo"]);
+
+    let r = roster(dir.path(), &["plan", "--base", "HEAD~1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("the config at HEAD~1 cannot be planned"),
+        "{}",
+        r.stderr
+    );
+    let whole = roster(dir.path(), &["plan"]);
+    assert_eq!(r.stdout, whole.stdout, "the whole plan of the fixed config");
+}
