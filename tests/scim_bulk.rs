@@ -428,11 +428,13 @@ async fn a_bulk_request_cut_off_after_it_ran_is_not_sent_twice() {
 
 #[tokio::test]
 async fn server_killed_mid_bulk_apply_leaves_a_partial_audit_and_a_rerun_converges() {
-    // Bulk requests of 20; interrupted after 3 of them: their 60 writes are applied.
+    // Bulk requests of 20; interrupted after the service answered 3 of them. The answer to the
+    // last may still be on its way when the service stops (seen under load), so at least 40 of
+    // their 60 writes are reported applied, as the single-request twin allows for its last few.
     killed_mid_apply(
         "    bulk: { batch: 20 }\n",
         |s| s.logged_at("POST", "Bulk") >= 3,
-        60,
+        40,
     )
     .await;
 }
