@@ -710,7 +710,7 @@ mod tests {
         assert_eq!(excerpt("export API_KEY=x"), "API_KEY=…");
         assert_eq!(excerpt("s3cr3t-t0ken-value"), "***");
         assert_eq!(excerpt("dGhpcyBpcyBhIHNlY3JldA="), "***");
-        assert_eq!(excerpt("cn: a\u{0}b"), "cn: ab");
+        assert_eq!(excerpt("cn: a\u{0}b"), "cn: a\\0b", "escaped, not dropped");
         assert_eq!(
             name_excerpt("telephoneNumber;lang-en"),
             "telephoneNumber;lang-en"
