@@ -32,17 +32,34 @@ pub fn parse_fields(fields: &[String]) -> Vec<(String, Field)> {
         .collect()
 }
 
-/// One SCIM User resource as an account; `None` without `id` or `userName`.
+/// A string attribute that holds something: `None` when absent, null, empty or not a string.
+fn text<'a>(r: &'a Value, key: &str) -> Option<&'a str> {
+    r.get(key)?.as_str().filter(|s| !s.trim().is_empty())
+}
+
+/// `active`: true or false; absent or null counts as active (RFC 7643 gives it no default, and
+/// a service that does not keep the attribute has no disabled accounts). `None` when it is
+/// anything else.
+fn active(u: &Value) -> Option<bool> {
+    match u.get("active") {
+        None | Some(Value::Null) => Some(true),
+        Some(Value::Bool(b)) => Some(*b),
+        Some(_) => None,
+    }
+}
+
+/// One SCIM User resource as an account; `None` when it is not one Roster can plan from, as
+/// [`user_problems`] says why.
 pub fn account(u: &Value, fields: &[(String, Field)]) -> Option<Account> {
     Some(Account {
-        id: u.get("id")?.as_str()?.to_owned(),
-        username: u.get("userName")?.as_str()?.to_owned(),
+        id: text(u, "id")?.to_owned(),
+        username: text(u, "userName")?.to_owned(),
         external_id: u
             .get("externalId")
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
             .map(str::to_owned),
-        active: u.get("active").and_then(Value::as_bool).unwrap_or(true),
+        active: active(u)?,
         fields: fields
             .iter()
             .filter_map(|(name, f)| Some((name.clone(), f.read(u)?)))
@@ -51,7 +68,78 @@ pub fn account(u: &Value, fields: &[(String, Field)]) -> Option<Account> {
     })
 }
 
-/// One SCIM Group resource; `None` without `id` or `displayName`.
+/// What makes a SCIM User resource one Roster cannot plan from (empty: nothing): not an
+/// object, no string `id` or `userName`, an `active` that is not a boolean. [`account`] is
+/// `None` exactly when this is not empty.
+pub fn user_problems(u: &Value) -> Vec<String> {
+    resource_problems(u, "User", "userName", |p| {
+        if active(u).is_none() {
+            p.push(format!(
+                "`active` is {}, not true or false",
+                shown(u.get("active").unwrap_or(&Value::Null))
+            ));
+        }
+    })
+}
+
+/// What makes a SCIM Group resource one Roster cannot plan from: not an object, no string
+/// `id` or `displayName`. [`group`] is `None` exactly when this is not empty.
+pub fn group_problems(g: &Value) -> Vec<String> {
+    resource_problems(g, "Group", "displayName", |_| {})
+}
+
+fn resource_problems(
+    r: &Value,
+    what: &str,
+    name: &str,
+    more: impl FnOnce(&mut Vec<String>),
+) -> Vec<String> {
+    if !r.is_object() {
+        return vec![format!("{} where a {what} resource is expected", shown(r))];
+    }
+    let mut p = Vec::new();
+    for key in ["id", name] {
+        match r.get(key) {
+            None | Some(Value::Null) => p.push(format!("no `{key}`")),
+            Some(Value::String(_)) if text(r, key).is_none() => p.push(format!("an empty `{key}`")),
+            Some(Value::String(_)) => {}
+            Some(v) => p.push(format!("`{key}` is {}, not a string", shown(v))),
+        }
+    }
+    more(&mut p);
+    p
+}
+
+/// A JSON value as a diagnostic shows it: escaped, and short.
+fn shown(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => format!("the string \"{}\"", short(s)),
+        Value::Array(_) => "a list".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
+/// At most 60 characters of `s`, control characters escaped.
+fn short(s: &str) -> String {
+    let mut out: String = s.chars().take(60).flat_map(char::escape_debug).collect();
+    if s.chars().count() > 60 {
+        out.push('…');
+    }
+    out
+}
+
+/// How a diagnostic names the resource at `index` (0-based) of a list: `#3 (id `abc`)`.
+pub fn resource_name(r: &Value, index: usize) -> String {
+    match r.get("id").and_then(Value::as_str) {
+        Some(id) => format!("#{} (id `{}`)", index + 1, short(id)),
+        None => format!("#{}", index + 1),
+    }
+}
+
+/// One SCIM Group resource; `None` when [`group_problems`] finds any.
 pub fn group(g: &Value) -> Option<Group> {
     let members = g
         .get("members")
@@ -63,8 +151,8 @@ pub fn group(g: &Value) -> Option<Group> {
         })
         .unwrap_or_default();
     Some(Group {
-        id: g.get("id")?.as_str()?.to_owned(),
-        display_name: g.get("displayName")?.as_str()?.to_owned(),
+        id: text(g, "id")?.to_owned(),
+        display_name: text(g, "displayName")?.to_owned(),
         members,
         etag: etag(g),
     })
@@ -157,14 +245,33 @@ pub fn parse_snapshot(src: &Source) -> Result<Resources, SourceError> {
             }
         }
     }
+    // The shape is right: now every resource, and no key twice.
+    if let Some(e) = check(src) {
+        return Err(e);
+    }
     Ok(out)
 }
 
 /// The snapshot is not JSON (or not the JSON it should be) at `e`'s place.
 fn malformed(src: &Source, e: &serde_json::Error) -> SourceError {
-    SourceError::at("roster::snapshot::json", src, e.line(), e.column(), format!("malformed intranet snapshot: {e}"))
+    malformed_in(src, e, None)
+}
+
+/// As [`malformed`], naming the resource the parser was in (`user #3 in `users``).
+fn malformed_in(src: &Source, e: &serde_json::Error, inside: Option<String>) -> SourceError {
+    let mut message = e.to_string();
+    // serde_json appends the place; the snippet shows it.
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    if let Some(bare) = message.strip_suffix(&suffix) {
+        message = bare.to_string();
+    }
+    let message = match inside {
+        Some(r) => format!("malformed intranet snapshot: {r}: {message}"),
+        None => format!("malformed intranet snapshot: {message}"),
+    };
+    SourceError::at("roster::snapshot::json", src, e.line(), e.column(), message)
         .label("here")
-        .help("the snapshot is `{ \"users\": <SCIM ListResponse>, \"groups\": <SCIM ListResponse> }`, as `roster snapshot intranet` writes it")
+        .help("the snapshot is `{ \"users\": <SCIM ListResponse>, \"groups\": <SCIM ListResponse> }`, as `roster snapshot intranet` writes it; an object may not repeat a key")
 }
 
 fn shape_error(src: &Source, key: &str, what: &str) -> SourceError {
@@ -182,51 +289,370 @@ fn shape_error(src: &Source, key: &str, what: &str) -> SourceError {
 
 /// Read a snapshot file straight into the model, one resource at a time: the file is streamed
 /// and no resource outlives its conversion, so memory holds the model, not the JSON.
+///
+/// Every resource is checked ([`user_problems`], [`group_problems`], no id twice, no object
+/// with a key twice). When one fails, the file is read again as text to report every problem
+/// with its place: the cost of the places is paid only for a broken file.
 pub fn read_state(path: &Path, fields: &[String]) -> miette::Result<IntranetState> {
     let file = std::fs::File::open(path).map_err(|source| crate::diag::ReadError {
         path: path.display().to_string(),
         source,
     })?;
     let parsed = parse_fields(fields);
-    let mut state = IntranetState::default();
+    let mut sink = stream::Model {
+        fields: &parsed,
+        out: IntranetState::default(),
+        broken: false,
+    };
     let mut de =
         serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(1 << 20, file));
-    let result = serde::de::DeserializeSeed::deserialize(
-        stream::Doc {
-            fields: &parsed,
-            out: &mut state,
-        },
-        &mut de,
-    )
-    .and_then(|()| de.end());
-    if let Err(e) = result {
-        // Only now read the text, for a diagnostic that shows the place.
+    let result = serde::de::DeserializeSeed::deserialize(stream::Doc { sink: &mut sink }, &mut de)
+        .and_then(|()| de.end());
+    let mut state = sink.out;
+    let broken = sink.broken || result.is_err() || has_duplicate_ids(&state);
+    if broken {
+        // Only now read the text, for diagnostics that show the places.
         let src = read_source(path)?;
-        return Err(malformed(&src, &e).into());
+        return Err(match check(&src) {
+            Some(e) => e.into(),
+            None => match result {
+                Err(e) => malformed(&src, &e).into(),
+                Ok(()) => miette::miette!("the intranet snapshot {} is invalid", path.display()),
+            },
+        });
     }
     resolve_managers(&mut state);
     Ok(state)
 }
 
-/// Serde visitors that walk the snapshot document and convert each resource as it is read.
+fn has_duplicate_ids(state: &IntranetState) -> bool {
+    let mut seen = std::collections::HashSet::with_capacity(state.accounts.len());
+    if !state.accounts.iter().all(|a| seen.insert(a.id.as_str())) {
+        return true;
+    }
+    seen.clear();
+    !state.groups.iter().all(|g| seen.insert(g.id.as_str()))
+}
+
+/// Every problem in a snapshot's text, each at its place; `None` when it has none.
+pub fn check(src: &Source) -> Option<SourceError> {
+    let pos = std::rc::Rc::new(std::cell::Cell::new(0));
+    let reader = stream::Counting {
+        bytes: src.text.as_bytes(),
+        pos: pos.clone(),
+    };
+    let mut sink = stream::Check::new(pos);
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    let result = serde::de::DeserializeSeed::deserialize(stream::Doc { sink: &mut sink }, &mut de)
+        .and_then(|()| de.end());
+    if let Err(e) = result {
+        return Some(malformed_in(src, &e, sink.inside()));
+    }
+    const SHOWN: usize = 50;
+    let text = src.text.as_bytes();
+    let mut errors = Vec::new();
+    let mut total = 0;
+    let mut first_of: HashMap<(stream::Kind, &str), usize> = HashMap::new();
+    for r in &sink.records {
+        let mut problems = r.problems.clone();
+        if let Some(id) = &r.id {
+            if let Some(first) = first_of.get(&(r.kind, id.as_str())) {
+                problems.push(format!(
+                    "its id is also the id of {} #{}",
+                    r.kind.singular(),
+                    first + 1
+                ));
+            } else {
+                first_of.insert((r.kind, id.as_str()), r.index);
+            }
+        }
+        if problems.is_empty() {
+            continue;
+        }
+        total += 1;
+        if errors.len() == SHOWN {
+            continue;
+        }
+        // The resource starts after the separators that precede it.
+        let start = (r.start..r.end)
+            .find(|&i| !matches!(text[i], b' ' | b'\t' | b'\r' | b'\n' | b',' | b'['))
+            .unwrap_or(r.start);
+        let len = if text.get(start) == Some(&b'n') { 4 } else { 1 };
+        let name = match &r.id {
+            Some(id) => format!("#{} (id `{}`)", r.index + 1, short(id)),
+            None => format!("#{}", r.index + 1),
+        };
+        let (code, help) = if problems.iter().any(|p| p.starts_with("its id is also")) {
+            ("roster::snapshot::duplicate_id", "an id names one resource: the snapshot holds this one twice (a paging fault of the service it was taken from?)")
+        } else if r.kind == stream::Kind::Users {
+            ("roster::snapshot::invalid_resource", "a User needs a string `id` and `userName`, and `active`, when present, is true or false (RFC 7643 §4.1)")
+        } else {
+            (
+                "roster::snapshot::invalid_resource",
+                "a Group needs a string `id` and `displayName` (RFC 7643 §4.2)",
+            )
+        };
+        errors.push(
+            SourceError::new(
+                code,
+                src,
+                (start, len),
+                format!(
+                    "{} {name} in `{}`: {}",
+                    r.kind.singular(),
+                    r.kind.key(),
+                    problems.join(", ")
+                ),
+            )
+            .label(format!("this {}", r.kind.singular()))
+            .help(help),
+        );
+    }
+    if total > errors.len() {
+        let more = total - errors.len();
+        errors.push(
+            SourceError::new(
+                "roster::snapshot::invalid_resource",
+                src,
+                (0, 0),
+                format!("and {more} more invalid resources"),
+            )
+            .help("fix the ones above, then run again to see the rest"),
+        );
+    }
+    SourceError::many(errors)
+}
+
+/// Serde visitors that walk the snapshot document and hand each resource to a sink as it is
+/// read: the model ([`Model`]) on the fast path, or the checks with places ([`Check`]).
 mod stream {
+    use std::cell::Cell;
     use std::fmt;
+    use std::rc::Rc;
 
     use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
-    use serde_json::Value;
+    use serde_json::{Map, Value};
 
     use crate::intranet::fields::Field;
     use crate::model::IntranetState;
 
-    pub struct Doc<'a> {
-        pub fields: &'a [(String, Field)],
-        pub out: &'a mut IntranetState,
-    }
-
-    #[derive(Clone, Copy)]
-    enum Kind {
+    #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+    pub enum Kind {
         Users,
         Groups,
+    }
+
+    impl Kind {
+        pub fn singular(self) -> &'static str {
+            match self {
+                Kind::Users => "User",
+                Kind::Groups => "Group",
+            }
+        }
+        pub fn key(self) -> &'static str {
+            match self {
+                Kind::Users => "users",
+                Kind::Groups => "groups",
+            }
+        }
+    }
+
+    /// Where the resources go.
+    pub trait Sink {
+        /// A `Resources` list of `kind` begins.
+        fn begin(&mut self, kind: Kind);
+        fn resource(&mut self, kind: Kind, r: Value);
+    }
+
+    /// The fast path: resources into the model; `broken` when one is not valid.
+    pub struct Model<'a> {
+        pub fields: &'a [(String, Field)],
+        pub out: IntranetState,
+        pub broken: bool,
+    }
+
+    impl Sink for Model<'_> {
+        fn begin(&mut self, _: Kind) {}
+        fn resource(&mut self, kind: Kind, r: Value) {
+            match kind {
+                Kind::Users => match super::account(&r, self.fields) {
+                    Some(a) => self.out.accounts.push(a),
+                    None => self.broken = true,
+                },
+                Kind::Groups => match super::group(&r) {
+                    Some(g) => self.out.groups.push(g),
+                    None => self.broken = true,
+                },
+            }
+        }
+    }
+
+    /// Text handed to serde_json one read at a time, counting what it consumed: the place of
+    /// each resource for [`Check`].
+    pub struct Counting<'a> {
+        pub bytes: &'a [u8],
+        pub pos: Rc<Cell<usize>>,
+    }
+
+    impl std::io::Read for Counting<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let at = self.pos.get();
+            let n = buf.len().min(self.bytes.len() - at);
+            buf[..n].copy_from_slice(&self.bytes[at..at + n]);
+            self.pos.set(at + n);
+            Ok(n)
+        }
+    }
+
+    /// One resource as checked: where it is (`start..end` holds it, after separators), its id
+    /// and its problems.
+    pub struct Record {
+        pub kind: Kind,
+        pub index: usize,
+        pub start: usize,
+        pub end: usize,
+        pub id: Option<String>,
+        pub problems: Vec<String>,
+    }
+
+    /// The slow path: every resource's problems, with its place.
+    pub struct Check {
+        pos: Rc<Cell<usize>>,
+        last: usize,
+        counts: [usize; 2],
+        current: Option<Kind>,
+        pub records: Vec<Record>,
+    }
+
+    impl Check {
+        pub fn new(pos: Rc<Cell<usize>>) -> Check {
+            Check {
+                pos,
+                last: 0,
+                counts: [0, 0],
+                current: None,
+                records: Vec::new(),
+            }
+        }
+
+        /// The resource being read when parsing stopped, as a diagnostic names it.
+        pub fn inside(&self) -> Option<String> {
+            let kind = self.current?;
+            Some(format!(
+                "{} #{} in `{}`",
+                kind.singular(),
+                self.counts[kind as usize] + 1,
+                kind.key()
+            ))
+        }
+    }
+
+    impl Sink for Check {
+        fn begin(&mut self, kind: Kind) {
+            self.current = Some(kind);
+            self.last = self.pos.get();
+        }
+        fn resource(&mut self, kind: Kind, r: Value) {
+            let end = self.pos.get();
+            let index = self.counts[kind as usize];
+            self.counts[kind as usize] += 1;
+            let problems = match kind {
+                Kind::Users => super::user_problems(&r),
+                Kind::Groups => super::group_problems(&r),
+            };
+            self.records.push(Record {
+                kind,
+                index,
+                start: self.last,
+                end,
+                id: super::text(&r, "id").map(str::to_owned),
+                problems,
+            });
+            self.last = end;
+        }
+    }
+
+    /// A JSON value as `serde_json::Value` reads it, except that an object repeating a key is an
+    /// error: serde_json would keep the last one silently, and which of two `userName`s or `id`s
+    /// counts must not be a guess.
+    pub struct Strict;
+
+    impl<'de> DeserializeSeed<'de> for Strict {
+        type Value = Value;
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Strict {
+        type Value = Value;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON value")
+        }
+        fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+            Ok(Value::Bool(v))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+            Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+            Ok(Value::String(v.to_owned()))
+        }
+        fn visit_string<E>(self, v: String) -> Result<Value, E> {
+            Ok(Value::String(v))
+        }
+        fn visit_unit<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_none<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+            d.deserialize_any(Strict)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+            let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+            while let Some(v) = seq.next_element_seed(Strict)? {
+                items.push(v);
+            }
+            Ok(Value::Array(items))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+            let mut out = Map::new();
+            while let Some(key) = map.next_key::<String>()? {
+                let value = map.next_value_seed(Strict)?;
+                match out.entry(key) {
+                    serde_json::map::Entry::Vacant(e) => {
+                        e.insert(value);
+                    }
+                    serde_json::map::Entry::Occupied(e) => {
+                        return Err(de::Error::custom(format!(
+                            "the key `{}` appears twice in one object",
+                            super::short(e.key())
+                        )))
+                    }
+                }
+            }
+            Ok(Value::Object(out))
+        }
+    }
+
+    /// Parse JSON text as [`Strict`] does.
+    pub fn strict_from_str(text: &str) -> Result<Value, serde_json::Error> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let v = Strict.deserialize(&mut de)?;
+        de.end()?;
+        Ok(v)
+    }
+
+    pub struct Doc<'a> {
+        pub sink: &'a mut dyn Sink,
     }
 
     impl<'de> DeserializeSeed<'de> for Doc<'_> {
@@ -242,20 +668,27 @@ mod stream {
             f.write_str("an object with `users` and `groups`")
         }
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut seen = [false, false];
             while let Some(key) = map.next_key::<String>()? {
                 let kind = match key.as_str() {
                     "users" => Kind::Users,
                     "groups" => Kind::Groups,
                     other => {
                         return Err(de::Error::custom(format!(
-                        "`{other}` is not a snapshot key (the snapshot has `users` and `groups`)"
-                    )))
+                            "`{}` is not a snapshot key (the snapshot has `users` and `groups`)",
+                            super::short(other)
+                        )))
                     }
                 };
+                if std::mem::replace(&mut seen[kind as usize], true) {
+                    return Err(de::Error::custom(format!(
+                        "the key `{}` appears twice",
+                        kind.key()
+                    )));
+                }
                 map.next_value_seed(List {
                     kind,
-                    fields: self.fields,
-                    out: &mut *self.out,
+                    sink: &mut *self.sink,
                 })?;
             }
             Ok(())
@@ -265,8 +698,7 @@ mod stream {
     /// A ListResponse, or a list of them (pages).
     struct List<'a> {
         kind: Kind,
-        fields: &'a [(String, Field)],
-        out: &'a mut IntranetState,
+        sink: &'a mut dyn Sink,
     }
 
     impl<'de> DeserializeSeed<'de> for List<'_> {
@@ -285,20 +717,22 @@ mod stream {
             while seq
                 .next_element_seed(List {
                     kind: self.kind,
-                    fields: self.fields,
-                    out: &mut *self.out,
+                    sink: &mut *self.sink,
                 })?
                 .is_some()
             {}
             Ok(())
         }
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut resources = false;
             while let Some(key) = map.next_key::<String>()? {
                 if key == "Resources" {
+                    if std::mem::replace(&mut resources, true) {
+                        return Err(de::Error::custom("the key `Resources` appears twice"));
+                    }
                     map.next_value_seed(Resources {
                         kind: self.kind,
-                        fields: self.fields,
-                        out: &mut *self.out,
+                        sink: &mut *self.sink,
                     })?;
                 } else {
                     map.next_value::<IgnoredAny>()?;
@@ -310,8 +744,7 @@ mod stream {
 
     struct Resources<'a> {
         kind: Kind,
-        fields: &'a [(String, Field)],
-        out: &'a mut IntranetState,
+        sink: &'a mut dyn Sink,
     }
 
     impl<'de> DeserializeSeed<'de> for Resources<'_> {
@@ -327,15 +760,18 @@ mod stream {
             f.write_str("a list of SCIM resources")
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-            while let Some(r) = seq.next_element::<Value>()? {
-                match self.kind {
-                    Kind::Users => self.out.accounts.extend(super::account(&r, self.fields)),
-                    Kind::Groups => self.out.groups.extend(super::group(&r)),
-                }
+            self.sink.begin(self.kind);
+            while let Some(r) = seq.next_element_seed(Strict)? {
+                self.sink.resource(self.kind, r);
             }
             Ok(())
         }
     }
+}
+
+/// Parse JSON text as strictly as a snapshot is read: an object repeating a key is an error.
+pub fn strict_json(text: &str) -> Result<Value, serde_json::Error> {
+    stream::strict_from_str(text)
 }
 
 /// Write resources in the snapshot form (one ListResponse each), as `roster snapshot intranet` does.
