@@ -12,6 +12,7 @@ mod ldap;
 mod live_workflow;
 mod policy;
 mod properties;
+mod reads;
 mod reconcile;
 mod scim;
 mod scim_bulk;
