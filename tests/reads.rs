@@ -131,7 +131,7 @@ fn list(total: u64, start: usize, resources: Vec<Value>) -> Value {
 
 fn person(i: usize) -> Value {
     json!({"id": format!("id-{i:04}"), "userName": format!("user{i:04}"), "active": true,
-           "meta": {"version": "W/\"1\""}})
+           "meta": {"version": "W/\"1\"", "lastModified": "2024-05-01T12:00:00Z"}})
 }
 
 /// Users `from..to` (1-based, inclusive start) of a service holding `total`.
@@ -214,6 +214,43 @@ fn the_same_first_page_for_every_start_index_is_an_error_and_nothing_is_planned(
     assert!(!dir.path().join("plan.json").exists(), "no plan is saved");
     // Tried twice (a change during the read could have explained it), then given up.
     assert_eq!(fake.users_at(21), 2);
+    // `snapshot intranet` reads the same way: no file from an incomplete read.
+    let r = roster(dir.path(), &["snapshot", "intranet", "-o", "snap.json"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(flat(&r.stderr).contains("(260 repeated)"), "{}", r.stderr);
+    assert!(!dir.path().join("snap.json").exists());
+}
+
+#[tokio::test]
+async fn a_delta_read_from_skewed_pages_falls_back_to_a_full_read_that_adds_up() {
+    use roster::intranet::cache::{self, CacheSettings, Refresh};
+    // Full reads are honest; the delta query (filtered) repeats its first page for every page.
+    let fake = Fake::start(Box::new(|req, _| {
+        let start = req.param("startindex").unwrap_or(1);
+        if req.target.contains("filter=") {
+            return ok(&list(45, start, people(1, 20, 45)));
+        }
+        honest(req, 45)
+    }));
+    let c = client(&fake.url(), quick());
+    let caps = c.discover().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let settings = CacheSettings {
+        refresh: Refresh::Auto,
+        dir: Some(dir.path().to_path_buf()),
+    };
+    let (first, read) = cache::read_state(&c, &caps, &[], &settings).await.unwrap();
+    assert_eq!(first.accounts.len(), 45);
+    assert_eq!(read.note.as_deref(), Some("no cache yet"));
+    let (second, read) = cache::read_state(&c, &caps, &[], &settings).await.unwrap();
+    assert_eq!(read.mode, roster::plan::ReadMode::Full);
+    assert!(
+        read.note
+            .as_deref()
+            .is_some_and(|n| n.contains("(40 repeated)")),
+        "{read:?}"
+    );
+    assert_eq!(second, first);
 }
 
 #[tokio::test]
@@ -223,7 +260,8 @@ async fn a_page_echoing_another_start_index_is_an_error() {
     assert!(matches!(err, ScimError::Paging { .. }), "{err:?}");
     let text = err.to_string();
     assert!(
-        text.contains("answered the page at startIndex=1") && text.contains("startIndex=21"),
+        text.contains("asked for the page at startIndex=")
+            && text.contains("the service answered the page at startIndex=1"),
         "{text}"
     );
 }
