@@ -1858,6 +1858,25 @@ mod tests {
     }
 
     #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let at = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(RETRY_AFTER, HeaderValue::from_str(v).unwrap());
+            // 1994-11-06T08:49:00Z
+            let now = std::time::UNIX_EPOCH + Duration::from_secs(784_111_740);
+            retry_after(&h, now)
+        };
+        assert_eq!(at("120"), Some(Duration::from_secs(120)));
+        assert_eq!(
+            at("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(Duration::from_secs(37))
+        );
+        assert_eq!(at("Sun, 06 Nov 1994 08:00:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(at("soon"), None);
+        assert_eq!(at("Sun, 06 Nov 1994 08:49:37 CET"), None);
+    }
+
+    #[test]
     fn backoff_grows_and_is_capped() {
         let opts = ClientOptions {
             backoff: Duration::from_millis(100),

@@ -787,3 +787,80 @@ pub fn to_snapshot(res: &Resources) -> Value {
     };
     serde_json::json!({ "users": list(&res.users), "groups": list(&res.groups) })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn account_is_none_exactly_when_user_problems_says_why() {
+        let fields = parse_fields(&[]);
+        let cases = [
+            (json!({"id": "1", "userName": "ann"}), vec![]),
+            (
+                json!({"id": "1", "userName": "ann", "active": false}),
+                vec![],
+            ),
+            (
+                json!({"id": "1", "userName": "ann", "active": null}),
+                vec![],
+            ),
+            (json!({"id": "1"}), vec!["no `userName`"]),
+            (
+                json!({"id": "1", "userName": ""}),
+                vec!["an empty `userName`"],
+            ),
+            (
+                json!({"id": 7, "userName": ["a"]}),
+                vec![
+                    "`id` is 7, not a string",
+                    "`userName` is a list, not a string",
+                ],
+            ),
+            (
+                json!({"id": "1", "userName": "ann", "active": "yes"}),
+                vec!["`active` is the string \"yes\", not true or false"],
+            ),
+            (
+                json!({"id": "1", "userName": "ann", "active": 1}),
+                vec!["`active` is 1, not true or false"],
+            ),
+            (Value::Null, vec!["null where a User resource is expected"]),
+            (
+                json!("ann"),
+                vec!["the string \"ann\" where a User resource is expected"],
+            ),
+        ];
+        for (r, want) in cases {
+            assert_eq!(user_problems(&r), want, "{r}");
+            assert_eq!(account(&r, &fields).is_none(), !want.is_empty(), "{r}");
+        }
+        // Absent `active` is active.
+        assert!(
+            account(&json!({"id": "1", "userName": "ann"}), &fields)
+                .unwrap()
+                .active
+        );
+        let g = json!({"id": "g", "members": []});
+        assert_eq!(group_problems(&g), ["no `displayName`"]);
+        assert!(group(&g).is_none());
+    }
+
+    #[test]
+    fn strict_json_refuses_a_repeated_key_at_any_depth() {
+        assert!(strict_json(r#"{"a": 1, "b": {"c": [1, 2.5, null, true, "x"]}}"#).is_ok());
+        let e = strict_json(r#"{"a": 1, "b": {"c": 1, "c": 2}}"#).unwrap_err();
+        assert!(e.to_string().contains("the key `c` appears twice"), "{e}");
+        assert!(e.line() == 1 && e.column() > 0, "{e}");
+    }
+
+    #[test]
+    fn shown_values_are_escaped_and_short() {
+        assert_eq!(
+            shown(&json!("a\u{1b}[31mb")),
+            "the string \"a\\u{1b}[31mb\""
+        );
+        assert!(shown(&json!("x".repeat(500))).ends_with("…\""));
+    }
+}
