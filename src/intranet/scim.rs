@@ -1183,7 +1183,8 @@ impl ScimClient {
             Some(Value::Array(items)) => items.clone(),
             Some(_) => return Err(bad("Resources is not a list")),
         };
-        if resources.len() > count {
+        // `count=0` asks for the total only; a service that sends resources anyway is harmless.
+        if count > 0 && resources.len() > count {
             return Err(ScimError::Paging {
                 url: url.to_string(),
                 problem: format!(
