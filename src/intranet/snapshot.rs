@@ -462,6 +462,8 @@ mod stream {
         /// A `Resources` list of `kind` begins.
         fn begin(&mut self, kind: Kind);
         fn resource(&mut self, kind: Kind, r: Value);
+        /// The `Resources` list ended.
+        fn end(&mut self) {}
     }
 
     /// The fast path: resources into the model; `broken` when one is not valid.
@@ -569,6 +571,9 @@ mod stream {
                 problems,
             });
             self.last = end;
+        }
+        fn end(&mut self) {
+            self.current = None;
         }
     }
 
@@ -764,6 +769,7 @@ mod stream {
             while let Some(r) = seq.next_element_seed(Strict)? {
                 self.sink.resource(self.kind, r);
             }
+            self.sink.end();
             Ok(())
         }
     }
@@ -853,6 +859,45 @@ mod tests {
         let e = strict_json(r#"{"a": 1, "b": {"c": 1, "c": 2}}"#).unwrap_err();
         assert!(e.to_string().contains("the key `c` appears twice"), "{e}");
         assert!(e.line() == 1 && e.column() > 0, "{e}");
+    }
+
+    fn problems(text: &str) -> Vec<String> {
+        let src = Source::new(Path::new("intranet.json"), text.to_string());
+        match check(&src) {
+            None => vec![],
+            Some(e) if e.related.is_empty() => vec![e.message],
+            Some(e) => e.related.into_iter().map(|r| r.message).collect(),
+        }
+    }
+
+    #[test]
+    fn problems_are_placed_and_counted_across_pages() {
+        let doc = r#"{"users": [
+            {"Resources": [{"id": "a", "userName": "ann"}, {"id": "b", "userName": "bo"}]},
+            {"Resources": [{"id": "c"}, {"id": "a", "userName": "al"}]}
+          ], "groups": {"Resources": [null]}}"#;
+        assert_eq!(
+            problems(doc),
+            [
+                "User #3 (id `c`) in `users`: no `userName`",
+                "User #4 (id `a`) in `users`: its id is also the id of User #1",
+                "Group #1 in `groups`: null where a Group resource is expected",
+            ]
+        );
+        let src = Source::new(Path::new("intranet.json"), doc.to_string());
+        let e = check(&src).unwrap();
+        let offsets: Vec<usize> = e.related.iter().map(|r| r.span.offset()).collect();
+        assert_eq!(&doc[offsets[0]..offsets[0] + 11], "{\"id\": \"c\"}");
+        assert_eq!(&doc[offsets[2]..offsets[2] + 4], "null");
+        // A fault after a list names no resource; one inside a resource names it.
+        let after = problems(r#"{"users": {"Resources": [], "x": }}"#);
+        assert!(!after[0].contains("User #"), "{after:?}");
+        let inside = problems(r#"{"users": {"Resources": [{"id": "a", "id": "b"}]}}"#);
+        assert!(
+            inside[0].contains("User #1 in `users`: the key `id` appears twice"),
+            "{inside:?}"
+        );
+        assert!(problems(r#"{"users": {"Resources": [{"id": "a", "userName": "x"}]}}"#).is_empty());
     }
 
     #[test]
