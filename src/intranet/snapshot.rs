@@ -269,8 +269,13 @@ fn malformed_in(src: &Source, e: &serde_json::Error, inside: Option<String>) -> 
         Some(r) => format!("malformed intranet snapshot: {r}: {message}"),
         None => format!("malformed intranet snapshot: {message}"),
     };
-    SourceError::at("roster::snapshot::json", src, e.line(), e.column(), message)
-        .label("here")
+    let (shown_src, at, place) = near(src, src.offset(e.line(), e.column()));
+    let len = shown_src.text[at..]
+        .chars()
+        .next()
+        .map_or(0, char::len_utf8);
+    SourceError::new("roster::snapshot::json", &shown_src, (at, len), message)
+        .label(format!("here{place}"))
         .help("the snapshot is `{ \"users\": <SCIM ListResponse>, \"groups\": <SCIM ListResponse> }`, as `roster snapshot intranet` writes it; an object may not repeat a key")
 }
 
@@ -334,6 +339,43 @@ fn has_duplicate_ids(state: &IntranetState) -> bool {
     !state.groups.iter().all(|g| seen.insert(g.id.as_str()))
 }
 
+/// The text a diagnostic at `offset` shows: the file itself, or, when that line is too long to
+/// show (a snapshot written on one line), a window of it around the place, with the real line
+/// and column for the label. Returns the source, the offset in it, and the label's addition.
+fn near(src: &Source, offset: usize) -> (Source, usize, String) {
+    const WIDE: usize = 400;
+    let text = src.text.as_str();
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+    if line_end - line_start <= WIDE {
+        return (src.clone(), offset, String::new());
+    }
+    let floor = |mut i: usize| {
+        while !text.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    };
+    let from = floor(offset.saturating_sub(WIDE / 3).max(line_start));
+    let to = floor((offset + WIDE * 2 / 3).min(line_end));
+    let line = text.as_bytes()[..offset]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1;
+    let column = text[line_start..offset].chars().count() + 1;
+    let window = Source {
+        name: src.name.clone(),
+        text: std::sync::Arc::new(format!("…{}…", &text[from..to])),
+    };
+    (
+        window,
+        '…'.len_utf8() + offset - from,
+        format!(" (line {line}, column {column}; the line is shown in part)"),
+    )
+}
+
 /// Every problem in a snapshot's text, each at its place; `None` when it has none.
 pub fn check(src: &Source) -> Option<SourceError> {
     let pos = std::rc::Rc::new(std::cell::Cell::new(0));
@@ -392,11 +434,12 @@ pub fn check(src: &Source) -> Option<SourceError> {
                 "a Group needs a string `id` and `displayName` (RFC 7643 §4.2)",
             )
         };
+        let (shown_src, at, place) = near(src, start);
         errors.push(
             SourceError::new(
                 code,
-                src,
-                (start, len),
+                &shown_src,
+                (at, len),
                 format!(
                     "{} {name} in `{}`: {}",
                     r.kind.singular(),
@@ -404,7 +447,7 @@ pub fn check(src: &Source) -> Option<SourceError> {
                     problems.join(", ")
                 ),
             )
-            .label(format!("this {}", r.kind.singular()))
+            .label(format!("this {}{place}", r.kind.singular()))
             .help(help),
         );
     }
@@ -898,6 +941,31 @@ mod tests {
             "{inside:?}"
         );
         assert!(problems(r#"{"users": {"Resources": [{"id": "a", "userName": "x"}]}}"#).is_empty());
+    }
+
+    #[test]
+    fn a_place_on_a_very_long_line_is_shown_in_part() {
+        let users: Vec<String> = (0..200)
+            .map(|i| format!(r#"{{"id": "u{i}", "userName": "n{i}"}}"#))
+            .collect();
+        let doc = format!(
+            r#"{{"users": {{"Resources": [{}, {{"id": "bad"}}]}}}}"#,
+            users.join(", ")
+        );
+        let src = Source::new(Path::new("intranet.json"), doc.clone());
+        let e = check(&src).unwrap();
+        let column = doc.find(r#"{"id": "bad"}"#).unwrap() + 1;
+        assert!(
+            e.label.ends_with(&format!(
+                "(line 1, column {column}; the line is shown in part)"
+            )),
+            "{}",
+            e.label
+        );
+        let shown = miette::Diagnostic::source_code(&e).unwrap();
+        let span = miette::SourceSpan::from((0, 1));
+        let text = shown.read_span(&span, 0, usize::MAX).unwrap();
+        assert!(text.data().len() < 1000, "{}", text.data().len());
     }
 
     #[test]
