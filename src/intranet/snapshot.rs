@@ -365,13 +365,17 @@ fn near(src: &Source, offset: usize) -> (Source, usize, String) {
         .count()
         + 1;
     let column = text[line_start..offset].chars().count() + 1;
+    let (before, after) = (
+        if from > line_start { "…" } else { "" },
+        if to < line_end { "…" } else { "" },
+    );
     let window = Source {
         name: src.name.clone(),
-        text: std::sync::Arc::new(format!("…{}…", &text[from..to])),
+        text: std::sync::Arc::new(format!("{before}{}{after}", &text[from..to])),
     };
     (
         window,
-        '…'.len_utf8() + offset - from,
+        before.len() + offset - from,
         format!(" (line {line}, column {column}; the line is shown in part)"),
     )
 }
