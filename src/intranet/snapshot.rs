@@ -276,7 +276,7 @@ fn malformed_in(src: &Source, e: &serde_json::Error, inside: Option<String>) -> 
         .map_or(0, char::len_utf8);
     SourceError::new("roster::snapshot::json", &shown_src, (at, len), message)
         .label(format!("here{place}"))
-        .help("the snapshot is `{ \"users\": <SCIM ListResponse>, \"groups\": <SCIM ListResponse> }`, as `roster snapshot intranet` writes it; an object may not repeat a key")
+        .help("the snapshot is `{ \"users\": <SCIM ListResponse>, \"groups\": <SCIM ListResponse> }`, as `roster snapshot intranet` writes it")
 }
 
 fn shape_error(src: &Source, key: &str, what: &str) -> SourceError {
