@@ -494,7 +494,8 @@ async fn a_repeated_key_in_a_live_answer_is_an_error() {
     }));
     let err = read_users(&fake, quick()).await.unwrap_err();
     assert!(
-        err.to_string().contains("the key `userName` appears twice"),
+        err.to_string().contains("(in resource #1 of the page)")
+            && err.to_string().contains("the key `userName` appears twice"),
         "{err}"
     );
 }

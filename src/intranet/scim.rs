@@ -820,9 +820,12 @@ impl ScimClient {
             None
         } else {
             Some(crate::intranet::snapshot::strict_json(text).map_err(|e| {
+                let place = crate::intranet::snapshot::faulty_resource(text)
+                    .map(|i| format!(" (in resource #{i} of the page)"))
+                    .unwrap_or_default();
                 ScimError::BadResponse {
                     url: url.to_string(),
-                    problem: format!("body is not JSON: {e}"),
+                    problem: format!("body is not valid JSON{place}: {e}"),
                 }
             })?)
         };

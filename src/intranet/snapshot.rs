@@ -584,6 +584,12 @@ mod stream {
             }
         }
 
+        /// The 1-based index of the resource being read when parsing stopped.
+        pub fn inside_index(&self) -> Option<usize> {
+            let kind = self.current?;
+            Some(self.counts[kind as usize] + 1)
+        }
+
         /// The resource being read when parsing stopped, as a diagnostic names it.
         pub fn inside(&self) -> Option<String> {
             let kind = self.current?;
@@ -747,6 +753,15 @@ mod stream {
         }
     }
 
+    /// One ListResponse of Users, into `sink`.
+    pub fn page<'de, D: de::Deserializer<'de>>(sink: &mut dyn Sink, d: D) -> Result<(), D::Error> {
+        List {
+            kind: Kind::Users,
+            sink,
+        }
+        .deserialize(d)
+    }
+
     /// A ListResponse, or a list of them (pages).
     struct List<'a> {
         kind: Kind,
@@ -825,6 +840,22 @@ mod stream {
 /// Parse JSON text as strictly as a snapshot is read: an object repeating a key is an error.
 pub fn strict_json(text: &str) -> Result<Value, serde_json::Error> {
     stream::strict_from_str(text)
+}
+
+/// In a ListResponse body that [`strict_json`] refused, the resource (1-based, in its
+/// `Resources`) the fault is in, when it is in one.
+pub fn faulty_resource(text: &str) -> Option<usize> {
+    let pos = std::rc::Rc::new(std::cell::Cell::new(0));
+    let reader = stream::Counting {
+        bytes: text.as_bytes(),
+        pos: pos.clone(),
+    };
+    let mut sink = stream::Check::new(pos);
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    match stream::page(&mut sink, &mut de) {
+        Ok(()) => None,
+        Err(_) => sink.inside_index(),
+    }
 }
 
 /// Write resources in the snapshot form (one ListResponse each), as `roster snapshot intranet` does.
@@ -939,6 +970,16 @@ mod tests {
         // A fault after a list names no resource; one inside a resource names it.
         let after = problems(r#"{"users": {"Resources": [], "x": }}"#);
         assert!(!after[0].contains("User #"), "{after:?}");
+        assert_eq!(
+            faulty_resource(
+                r#"{"totalResults": 2, "Resources": [{"id": "a"}, {"id": "b", "id": "c"}]}"#
+            ),
+            Some(2)
+        );
+        assert_eq!(
+            faulty_resource(r#"{"totalResults": 2, "x": 1, "x": 2}"#),
+            None
+        );
         let inside = problems(r#"{"users": {"Resources": [{"id": "a", "id": "b"}]}}"#);
         assert!(
             inside[0].contains("User #1 in `users`: the key `id` appears twice"),
