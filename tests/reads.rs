@@ -143,9 +143,7 @@ fn people(start: usize, count: usize, total: usize) -> Vec<Value> {
 
 /// A well-behaved page of a service holding `total` Users, 20 a page.
 fn honest(req: &Seen, total: usize) -> String {
-    let start = req.param("startindex").unwrap_or(1);
-    let count = req.param("count").unwrap_or(20).min(20);
-    ok(&list(total as u64, start, people(start, count, total)))
+    honest_claiming(req, total as u64, total)
 }
 
 fn client(url: &str, opts: ClientOptions) -> ScimClient {
@@ -334,6 +332,26 @@ async fn an_absurd_total_is_refused_before_paging() {
         "{err}"
     );
     assert_eq!(fake.seen().len(), 1, "one request, no paging");
+}
+
+#[tokio::test]
+async fn an_empty_page_before_the_total_stops_the_read() {
+    // Claims 100,000 Users, holds 40: the first empty page ends the read, not the 5,000th.
+    let fake = Fake::start(Box::new(|req, _| honest_claiming(req, 100_000, 40)));
+    let err = read_users(&fake, quick()).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("held no Users, though the service said 100000"),
+        "{err}"
+    );
+    assert!(fake.seen().len() < 200, "{} requests", fake.seen().len());
+}
+
+/// A page of a service that holds `holds` Users but says it holds `claims`.
+fn honest_claiming(req: &Seen, claims: u64, holds: usize) -> String {
+    let start = req.param("startindex").unwrap_or(1);
+    let count = req.param("count").unwrap_or(20).min(20);
+    ok(&list(claims, start, people(start, count, holds)))
 }
 
 #[tokio::test]

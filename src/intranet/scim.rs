@@ -1029,6 +1029,13 @@ impl ScimClient {
                             p.total
                         ))));
                     }
+                    // Stop at once rather than page on through a total that is not there.
+                    if p.resources.is_empty() {
+                        return Err(Listing::Skewed(paging(format!(
+                            "the page at startIndex={start} held no {}, though the service said {total}",
+                            endpoint.path()
+                        ))));
+                    }
                     Ok((start, p.resources))
                 })
                 .try_collect()
@@ -1036,8 +1043,10 @@ impl ScimClient {
             pages.extend(fetched);
         }
         // Walk the pages in order; fetch what a short page left out.
-        let mut out = Vec::with_capacity(total);
-        let mut seen = std::collections::HashSet::with_capacity(total);
+        // Room for what was read, not for what the service claims.
+        let read: usize = pages.values().map(Vec::len).sum();
+        let mut out = Vec::with_capacity(read.min(total));
+        let mut seen = std::collections::HashSet::with_capacity(read.min(total));
         let mut repeated = 0usize;
         let mut example: Option<String> = None;
         let mut pos = 1;
