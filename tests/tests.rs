@@ -14,6 +14,7 @@ mod ldap;
 mod live_workflow;
 mod policy;
 mod properties;
+mod reads;
 mod reconcile;
 mod resolve;
 mod scim;

@@ -394,10 +394,12 @@ impl Problems<'_> {
         match &node.value {
             Node::Map(entries) => {
                 for (k, v) in entries {
-                    let is_secret_key = matches!(k.value.as_str(), "password" | "token")
+                    let is_secret_key = (matches!(k.value.as_str(), "password" | "token")
                         && path
                             .iter()
-                            .any(|s| matches!(s, Seg::Key(k) if k == "ldap" || k == "scim"));
+                            .any(|s| matches!(s, Seg::Key(k) if k == "ldap" || k == "scim")))
+                        || (path.ends_with(&keys(&["scim", "headers"]))
+                            && super::is_auth_like_header(&k.value));
                     if is_secret_key && matches!(v.value, Node::Str(_) | Node::Int(_)) {
                         let span = span_of(v, self.src);
                         self.push(

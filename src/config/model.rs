@@ -168,9 +168,12 @@ pub struct ScimConfig {
     pub url: String,
     /// Bearer token.
     pub token: Secret,
-    /// Extra HTTP headers sent with every request.
+    /// Extra HTTP headers sent with every request (to the configured origin only: redirects are
+    /// not followed). A value is a plain string, or `{ env: NAME }` / `{ file: PATH }` like the
+    /// token; an auth-like header (Authorization, Cookie, X-Api-Key, or a name containing
+    /// token, secret, key, auth or password) must use `env:` or `file:`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub headers: BTreeMap<String, String>,
+    pub headers: BTreeMap<String, HeaderSetting>,
     /// Allow plain `http://` to a non-loopback host.
     #[serde(default)]
     pub insecure: bool,
@@ -188,6 +191,64 @@ pub struct ScimConfig {
     /// How `apply` groups its writes into SCIM Bulk requests (RFC 7644 §3.7).
     #[serde(default)]
     pub bulk: BulkConfig,
+    /// The largest response body accepted, in bytes (default 64 MiB): a larger answer is an
+    /// error, not read into memory.
+    #[serde(default = "default_max_response_bytes")]
+    #[schemars(range(min = 1))]
+    pub max_response_bytes: u64,
+    /// The most resources one list read accepts (default 10,000,000): a service claiming more in
+    /// `totalResults` is refused before any paging.
+    #[serde(default = "default_max_resources")]
+    #[schemars(range(min = 1))]
+    pub max_resources: u64,
+    /// Seconds a whole read of the intranet (all pages of Users and Groups, retries included)
+    /// may take (default 3600).
+    #[serde(default = "default_read_timeout")]
+    #[schemars(range(min = 1))]
+    pub read_timeout: u64,
+}
+
+/// The value of a configured HTTP header: literal text, or read like a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum HeaderSetting {
+    /// Literal text (refused for auth-like header names).
+    Text(String),
+    /// `{ env: NAME }` or `{ file: PATH }`.
+    Secret(Secret),
+}
+
+/// Header names whose value is a credential: a literal value for one is refused.
+pub fn is_auth_like_header(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    matches!(
+        n.as_str(),
+        "authorization" | "proxy-authorization" | "cookie"
+    ) || [
+        "token",
+        "secret",
+        "key",
+        "auth",
+        "password",
+        "session",
+        "credential",
+    ]
+    .iter()
+    .any(|w| n.contains(w))
+}
+
+/// 64 MiB: a page of 1,000 Users is a few MiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+fn default_max_response_bytes() -> u64 {
+    DEFAULT_MAX_RESPONSE_BYTES
+}
+/// Ten million resources per collection.
+pub const DEFAULT_MAX_RESOURCES: u64 = 10_000_000;
+fn default_max_resources() -> u64 {
+    DEFAULT_MAX_RESOURCES
+}
+fn default_read_timeout() -> u64 {
+    3600
 }
 
 /// SCIM Bulk for `apply`: many writes in one request, which is much faster against a service

@@ -24,7 +24,7 @@ use thiserror::Error;
 use tokio::sync::Semaphore;
 use url::Url;
 
-use crate::config::{Loaded, ScimConfig, Secret};
+use crate::config::{is_auth_like_header, HeaderSetting, Loaded, ScimConfig, Secret};
 use crate::intranet::fields::{Field, ENTERPRISE_USER, PATCH_OP};
 use crate::intranet::snapshot::{state_from_resources, to_snapshot, Resources};
 use crate::model::IntranetState;
@@ -104,12 +104,84 @@ pub enum ScimError {
         problem: String,
     },
 
-    #[error("invalid header `{name}` in intranet.scim.headers")]
+    #[error("invalid header `{name}` in intranet.scim.headers: {problem}")]
     #[diagnostic(
         code(roster::scim::bad_header),
-        help("header names and values must be printable ASCII")
+        help("a header name is an HTTP token (letters, digits, `-`), a value is printable text without line breaks; a credential header takes `{{ env: NAME }}` or `{{ file: PATH }}`")
     )]
-    BadHeader { name: String },
+    BadHeader { name: String, problem: String },
+
+    #[error("the SCIM service at {url} answered HTTP {status}, redirecting to {location}")]
+    #[diagnostic(
+        code(roster::scim::redirect),
+        help("Roster does not follow redirects: the bearer token and the configured headers would go along to wherever it points. Set intranet.scim.url to the address the service really answers at")
+    )]
+    Redirected {
+        url: String,
+        status: u16,
+        location: String,
+    },
+
+    #[error("the answer of {url} is larger than {cap} bytes")]
+    #[diagnostic(
+        code(roster::scim::too_large),
+        help("raise intranet.scim.max_response_bytes if this service's answers really are this large (a smaller page size on the service helps too)")
+    )]
+    TooLarge { url: String, cap: u64 },
+
+    #[error("{url} answered HTTP {status} and asked to retry after {wait} s, longer than the {left} s left of intranet.scim.timeout")]
+    #[diagnostic(
+        code(roster::scim::retry_after),
+        help("the service is busy; run again later, or raise intranet.scim.timeout to wait that long")
+    )]
+    RetryTooLate {
+        url: String,
+        status: u16,
+        wait: u64,
+        left: u64,
+    },
+
+    #[error("reading {what} from {url} took longer than intranet.scim.read_timeout ({seconds} s)")]
+    #[diagnostic(
+        code(roster::scim::read_timeout),
+        help("nothing was planned from this partial read; raise intranet.scim.read_timeout for a very large or slow intranet")
+    )]
+    ReadTimeout {
+        url: String,
+        what: String,
+        seconds: u64,
+    },
+
+    #[error("the SCIM service at {url} claims {total} {what}, more than intranet.scim.max_resources ({cap})")]
+    #[diagnostic(
+        code(roster::scim::too_many),
+        help("a service claiming this many is most likely broken; raise intranet.scim.max_resources if the intranet really is that large")
+    )]
+    TooMany {
+        url: String,
+        what: String,
+        total: u64,
+        cap: u64,
+    },
+
+    #[error("incomplete read of {url}: {problem}")]
+    #[diagnostic(
+        code(roster::scim::paging),
+        help("the service's paging (startIndex, count, totalResults: RFC 7644 §3.4.2.4) does not add up, so the read is incomplete and nothing was planned from it. The read was tried twice where a change on the service during the read could explain it")
+    )]
+    Paging { url: String, problem: String },
+
+    #[error("the SCIM service at {url} returned {count} invalid {what}: {}", .problems.join("; "))]
+    #[diagnostic(
+        code(roster::scim::invalid_resource),
+        help("Roster plans only from complete, well-formed resources (RFC 7643): fix these on the intranet, or ask its vendor")
+    )]
+    InvalidResources {
+        url: String,
+        what: String,
+        count: usize,
+        problems: Vec<String>,
+    },
 
     #[error("the SCIM service at {url} refused the token ({status})")]
     #[diagnostic(
@@ -182,6 +254,13 @@ pub struct ClientOptions {
     /// Writes per SCIM Bulk request when the service announces Bulk (capped by its
     /// `maxOperations`); `None`: never Bulk, one request per write.
     pub bulk: Option<usize>,
+    /// The largest response body read, in bytes (`intranet.scim.max_response_bytes`).
+    pub max_response_bytes: u64,
+    /// The most resources one list read accepts (`intranet.scim.max_resources`).
+    pub max_resources: u64,
+    /// How long one list read, all its pages and retries included, may take
+    /// (`intranet.scim.read_timeout`).
+    pub read_timeout: Duration,
 }
 
 impl Default for ClientOptions {
@@ -193,6 +272,9 @@ impl Default for ClientOptions {
             backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(10),
             bulk: Some(crate::config::DEFAULT_BULK_BATCH),
+            max_response_bytes: crate::config::DEFAULT_MAX_RESPONSE_BYTES,
+            max_resources: crate::config::DEFAULT_MAX_RESOURCES,
+            read_timeout: Duration::from_secs(3600),
         }
     }
 }
@@ -234,6 +316,13 @@ impl Endpoint {
         match self {
             Endpoint::Users => "Users",
             Endpoint::Groups => "Groups",
+        }
+    }
+
+    fn singular(self) -> &'static str {
+        match self {
+            Endpoint::Users => "User",
+            Endpoint::Groups => "Group",
         }
     }
 
@@ -467,14 +556,41 @@ impl ScimClient {
         base_dir: &Path,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<ScimClient, ScimError> {
-        let token = resolve_secret(&cfg.token, base_dir, env)?;
+        let token = resolve_secret(&cfg.token, base_dir, &env)?;
+        let mut headers = BTreeMap::new();
+        for (name, setting) in &cfg.headers {
+            let value = match setting {
+                HeaderSetting::Text(_) if is_auth_like_header(name) => {
+                    return Err(ScimError::BadHeader {
+                        name: name.clone(),
+                        problem: "a credential header's value is written in the config".into(),
+                    })
+                }
+                HeaderSetting::Text(v) => v.clone(),
+                HeaderSetting::Secret(secret) => {
+                    secret
+                        .read(base_dir, &env)
+                        .map_err(|e| ScimError::BadHeader {
+                            name: name.clone(),
+                            problem: format!(
+                                "cannot read it from the {}: {}",
+                                e.source_name, e.problem
+                            ),
+                        })?
+                }
+            };
+            headers.insert(name.clone(), value);
+        }
         let opts = ClientOptions {
             concurrency: cfg.concurrency.max(1),
             timeout: Duration::from_secs(cfg.timeout.max(1)),
             bulk: cfg.bulk.enabled.then_some(cfg.bulk.batch.max(1)),
+            max_response_bytes: cfg.max_response_bytes.max(1),
+            max_resources: cfg.max_resources.max(1),
+            read_timeout: Duration::from_secs(cfg.read_timeout.max(1)),
             ..ClientOptions::default()
         };
-        ScimClient::new(&cfg.url, token, &cfg.headers, cfg.insecure, opts)
+        ScimClient::new(&cfg.url, token, &headers, cfg.insecure, opts)
     }
 
     pub fn new(
@@ -487,12 +603,19 @@ impl ScimClient {
         let base = check_url(url, insecure)?;
         let mut default_headers = HeaderMap::new();
         for (name, value) in headers {
-            let bad = || ScimError::BadHeader { name: name.clone() };
-            let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad())?;
-            if n == AUTHORIZATION {
-                return Err(bad());
+            let bad = |problem: &str| ScimError::BadHeader {
+                name: name.clone(),
+                problem: problem.into(),
+            };
+            let n = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| bad("the name is not an HTTP header name"))?;
+            if n == AUTHORIZATION || n == reqwest::header::HOST {
+                return Err(bad(
+                    "Roster sets this header itself (the token goes in intranet.scim.token)",
+                ));
             }
-            let mut v = HeaderValue::from_str(value).map_err(|_| bad())?;
+            let mut v = HeaderValue::from_str(value)
+                .map_err(|_| bad("the value holds a line break or a control character"))?;
             v.set_sensitive(true);
             default_headers.insert(n, v);
         }
@@ -502,6 +625,9 @@ impl ScimClient {
             .timeout(opts.timeout)
             .connect_timeout(opts.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("roster/", env!("CARGO_PKG_VERSION")))
+            // Never follow a redirect: the token and the configured headers would go along to
+            // wherever it points. A 3xx is reported instead (`ScimError::Redirected`).
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ScimError::BadUrl {
                 url: url.to_string(),
@@ -544,6 +670,8 @@ impl ScimClient {
         idempotent: bool,
     ) -> Result<Answer, ScimError> {
         let mut attempt = 0u32;
+        // Time spent waiting between attempts: never more than `timeout` in all.
+        let mut waited = Duration::ZERO;
         loop {
             let mut req = self
                 .http
@@ -568,7 +696,7 @@ impl ScimClient {
                     Ok(resp) => {
                         let status = resp.status();
                         let headers = resp.headers().clone();
-                        match resp.text().await {
+                        match self.body(&url, resp).await? {
                             Ok(text) => Ok((status, headers, text)),
                             Err(e) => Err(e),
                         }
@@ -576,14 +704,16 @@ impl ScimClient {
                     Err(e) => Err(e),
                 }
             };
-            let delay = self.backoff(attempt);
+            let left = self.opts.timeout.saturating_sub(waited);
+            let delay = self.backoff(attempt).min(left);
             match result {
                 Err(e) => {
                     // A request that never reached the server (connect) is safe to resend; a
                     // timeout after sending is not, unless the request is idempotent.
                     let safe = e.is_connect() || (idempotent && e.is_timeout());
-                    if safe && attempt < self.opts.retries {
+                    if safe && attempt < self.opts.retries && !left.is_zero() {
                         attempt += 1;
+                        waited += delay;
                         tokio::time::sleep(delay).await;
                         continue;
                     }
@@ -595,17 +725,65 @@ impl ScimClient {
                 Ok((status, headers, text)) => {
                     let retryable = matches!(status.as_u16(), 429 | 502 | 503 | 504);
                     if retryable && attempt < self.opts.retries {
-                        attempt += 1;
-                        let wait = retry_after(&headers)
-                            .map(|d| d.min(self.opts.max_backoff * 3))
-                            .unwrap_or(delay);
-                        tokio::time::sleep(wait).await;
-                        continue;
+                        let wait = match retry_after(&headers, std::time::SystemTime::now()) {
+                            // Asked to wait longer than the budget has left: give up now
+                            // rather than retry before the service is ready.
+                            Some(asked) if asked > left => {
+                                return Err(ScimError::RetryTooLate {
+                                    url: url.to_string(),
+                                    status: status.as_u16(),
+                                    wait: asked.as_secs_f64().ceil() as u64,
+                                    left: left.as_secs(),
+                                })
+                            }
+                            Some(asked) => asked,
+                            None => delay,
+                        };
+                        if !left.is_zero() {
+                            attempt += 1;
+                            waited += wait;
+                            tokio::time::sleep(wait).await;
+                            continue;
+                        }
                     }
                     return self.answer(&method, &url, status, &headers, &text);
                 }
             }
         }
+    }
+
+    /// Read a response body, at most `max_response_bytes` of it. The outer `Err` is a body over
+    /// the cap; the inner one a failure while reading it.
+    async fn body(
+        &self,
+        url: &Url,
+        mut resp: reqwest::Response,
+    ) -> Result<Result<String, reqwest::Error>, ScimError> {
+        let cap = self.opts.max_response_bytes;
+        let too_large = || ScimError::TooLarge {
+            url: url.to_string(),
+            cap,
+        };
+        if resp.content_length().is_some_and(|n| n > cap) {
+            return Err(too_large());
+        }
+        let mut bytes = Vec::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    if (bytes.len() + chunk.len()) as u64 > cap {
+                        return Err(too_large());
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+        Ok(Ok(match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        }))
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
@@ -625,18 +803,31 @@ impl ScimClient {
         headers: &HeaderMap,
         text: &str,
     ) -> Result<Answer, ScimError> {
+        if status.is_redirection() {
+            return Err(ScimError::Redirected {
+                url: url.to_string(),
+                status: status.as_u16(),
+                location: headers
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .map_or_else(|| "no Location".into(), |l| format!("`{l}`")),
+            });
+        }
         if !status.is_success() {
             return Err(self.refusal(method, url, status.as_u16(), error_detail(text)));
         }
         let body = if text.trim().is_empty() {
             None
         } else {
-            Some(
-                serde_json::from_str::<Value>(text).map_err(|e| ScimError::BadResponse {
+            Some(crate::intranet::snapshot::strict_json(text).map_err(|e| {
+                let place = crate::intranet::snapshot::faulty_resource(text)
+                    .map(|i| format!(" (in resource #{i} of the page)"))
+                    .unwrap_or_default();
+                ScimError::BadResponse {
                     url: url.to_string(),
-                    problem: format!("body is not JSON: {e}"),
-                })?,
-            )
+                    problem: format!("body is not valid JSON{place}: {e}"),
+                }
+            })?)
         };
         let etag = headers
             .get(ETAG)
@@ -744,6 +935,16 @@ impl ScimClient {
 
     /// The resources of an endpoint that match a SCIM `filter` (all of them without one), paged
     /// as [`ScimClient::list_all`] pages.
+    ///
+    /// Every page is checked: it must echo the `startIndex` asked for, hold no more than the
+    /// `count` asked for, and repeat the first page's `totalResults`; at the end the distinct
+    /// resources must be exactly `totalResults`, none read twice, and each resource well formed
+    /// ([`crate::intranet::snapshot::user_problems`]). A `totalResults` above `max_resources` is
+    /// refused before paging, and the whole read is bounded by `read_timeout`.
+    ///
+    /// A service that changes while it is read (a User created or deleted mid-read) shifts its
+    /// pages, which looks like a repeated or missing resource: such a read is tried once more
+    /// from the start, and an error if it does not add up again.
     pub async fn list_where(
         &self,
         endpoint: Endpoint,
@@ -751,39 +952,120 @@ impl ScimClient {
         page_size: Option<usize>,
         filter: Option<&str>,
     ) -> Result<Vec<Value>, ScimError> {
+        let read = async {
+            match self
+                .list_once(endpoint, attributes, page_size, filter)
+                .await
+            {
+                Err(Listing::Skewed(_)) => self
+                    .list_once(endpoint, attributes, page_size, filter)
+                    .await
+                    .map_err(Listing::into_error),
+                other => other.map_err(Listing::into_error),
+            }
+        };
+        match tokio::time::timeout(self.opts.read_timeout, read).await {
+            Ok(result) => result,
+            Err(_) => Err(ScimError::ReadTimeout {
+                url: self.base.to_string(),
+                what: endpoint.path().into(),
+                seconds: self.opts.read_timeout.as_secs(),
+            }),
+        }
+    }
+
+    async fn list_once(
+        &self,
+        endpoint: Endpoint,
+        attributes: &[String],
+        page_size: Option<usize>,
+        filter: Option<&str>,
+    ) -> Result<Vec<Value>, Listing> {
         let count = page_size.unwrap_or(DEFAULT_PAGE).max(1);
-        let first = self.page(endpoint, attributes, filter, 1, count).await?;
+        let list_url = self.url(endpoint.path()).map_err(Listing::Failed)?;
+        let paging = |problem: String| ScimError::Paging {
+            url: list_url.to_string(),
+            problem,
+        };
+        let first = self
+            .page(endpoint, attributes, filter, 1, count)
+            .await
+            .map_err(Listing::Failed)?;
         let total = first.total;
+        if total > self.opts.max_resources {
+            return Err(Listing::Failed(ScimError::TooMany {
+                url: list_url.to_string(),
+                what: endpoint.path().into(),
+                total,
+                cap: self.opts.max_resources,
+            }));
+        }
+        let total = total as usize;
         let per_page = first.resources.len();
+        if first.start_index.is_none() && per_page < total {
+            return Err(Listing::Failed(paging(format!(
+                "the service said {total} {}, sent {per_page} on the first page, and no `startIndex` (RFC 7644 §3.4.2.4 requires it when paging)",
+                endpoint.path()
+            ))));
+        }
         let mut pages: BTreeMap<usize, Vec<Value>> = BTreeMap::new();
         pages.insert(1, first.resources);
         if per_page > 0 && per_page < total {
-            let starts: Vec<usize> = (1..)
-                .map(|k| 1 + k * per_page)
-                .take_while(|s| *s <= total)
-                .collect();
+            let starts = (1..).map(|k| 1 + k * per_page).take_while(|s| *s <= total);
             let fetched: Vec<(usize, Vec<Value>)> = stream::iter(starts)
                 .map(|start| async move {
-                    self.page(endpoint, attributes, filter, start, per_page)
-                        .await
-                        .map(|p| (start, p.resources))
+                    let p = self
+                        .page(endpoint, attributes, filter, start, per_page)
+                        .await?;
+                    Ok::<_, ScimError>((start, p))
                 })
                 .buffer_unordered(self.opts.concurrency.max(1))
+                .map(|r| {
+                    let (start, p) = r.map_err(Listing::Failed)?;
+                    if p.total != total as u64 {
+                        return Err(Listing::Skewed(paging(format!(
+                            "the service said {total} {} on the first page and {} on the page at startIndex={start}",
+                            endpoint.path(),
+                            p.total
+                        ))));
+                    }
+                    // Stop at once rather than page on through a total that is not there.
+                    if p.resources.is_empty() {
+                        return Err(Listing::Skewed(paging(format!(
+                            "the page at startIndex={start} held no {}, though the service said {total}",
+                            endpoint.path()
+                        ))));
+                    }
+                    Ok((start, p.resources))
+                })
                 .try_collect()
                 .await?;
             pages.extend(fetched);
         }
         // Walk the pages in order; fetch what a short page left out.
-        let mut out = Vec::with_capacity(total);
-        let mut seen = std::collections::HashSet::new();
+        // Room for what was read, not for what the service claims.
+        let read: usize = pages.values().map(Vec::len).sum();
+        let mut out = Vec::with_capacity(read.min(total));
+        let mut seen = std::collections::HashSet::with_capacity(read.min(total));
+        let mut repeated = 0usize;
+        let mut example: Option<String> = None;
         let mut pos = 1;
         while pos <= total {
             let resources = match pages.remove(&pos) {
                 Some(r) => r,
                 None => {
-                    self.page(endpoint, attributes, filter, pos, count)
-                        .await?
-                        .resources
+                    let p = self
+                        .page(endpoint, attributes, filter, pos, count)
+                        .await
+                        .map_err(Listing::Failed)?;
+                    if p.total != total as u64 {
+                        return Err(Listing::Skewed(paging(format!(
+                            "the service said {total} {} on the first page and {} on the page at startIndex={pos}",
+                            endpoint.path(),
+                            p.total
+                        ))));
+                    }
+                    p.resources
                 }
             };
             if resources.is_empty() {
@@ -791,20 +1073,76 @@ impl ScimClient {
             }
             pos += resources.len();
             for r in resources {
-                let id = r.get("id").and_then(Value::as_str).map(String::from);
-                if id.as_ref().is_none_or(|id| seen.insert(id.clone())) {
-                    out.push(r);
+                match r.get("id").and_then(Value::as_str) {
+                    Some(id) if !seen.insert(id.to_owned()) => {
+                        repeated += 1;
+                        example.get_or_insert_with(|| id.to_owned());
+                    }
+                    _ => out.push(r),
                 }
             }
+        }
+        if repeated > 0 || out.len() != total {
+            let mut problem = format!(
+                "the service said {total} {}, its pages held {} distinct ({repeated} repeated)",
+                endpoint.path(),
+                out.len()
+            );
+            if let Some(id) = example {
+                problem.push_str(&format!(", e.g. id `{id}` more than once"));
+            }
+            return Err(Listing::Skewed(paging(problem)));
+        }
+        let problems: Vec<String> = out
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                let p = match endpoint {
+                    Endpoint::Users => crate::intranet::snapshot::user_problems(r),
+                    Endpoint::Groups => crate::intranet::snapshot::group_problems(r),
+                };
+                (!p.is_empty()).then(|| {
+                    format!(
+                        "{} {}: {}",
+                        endpoint.singular(),
+                        crate::intranet::snapshot::resource_name(r, i),
+                        p.join(", ")
+                    )
+                })
+            })
+            .collect();
+        if !problems.is_empty() {
+            let count = problems.len();
+            let mut shown: Vec<String> = problems.into_iter().take(20).collect();
+            if count > shown.len() {
+                shown.push(format!("and {} more", count - shown.len()));
+            }
+            return Err(Listing::Failed(ScimError::InvalidResources {
+                url: list_url.to_string(),
+                what: endpoint.path().into(),
+                count,
+                problems: shown,
+            }));
         }
         Ok(out)
     }
 
     /// How many resources an endpoint holds now (`count=0`: `totalResults` only, no resources).
     pub async fn total(&self, endpoint: Endpoint) -> Result<usize, ScimError> {
-        Ok(self.page(endpoint, &[], None, 1, 0).await?.total)
+        let total = self.page(endpoint, &[], None, 1, 0).await?.total;
+        if total > self.opts.max_resources {
+            return Err(ScimError::TooMany {
+                url: self.url(endpoint.path())?.to_string(),
+                what: endpoint.path().into(),
+                total,
+                cap: self.opts.max_resources,
+            });
+        }
+        Ok(total as usize)
     }
 
+    /// One page, checked on its own: a ListResponse with a `totalResults`, a `Resources` list of
+    /// at most `count`, and the `startIndex` asked for when it gives one.
     async fn page(
         &self,
         endpoint: Endpoint,
@@ -836,14 +1174,41 @@ impl ScimClient {
         let total = body
             .get("totalResults")
             .and_then(Value::as_u64)
-            .ok_or_else(|| bad("ListResponse without totalResults"))?;
+            .ok_or_else(|| bad("ListResponse without a whole, non-negative totalResults"))?;
+        let start_index = match body.get("startIndex") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(
+                v.as_u64()
+                    .ok_or_else(|| bad("startIndex is not a number"))?,
+            ),
+        };
+        if let Some(echoed) = start_index.filter(|s| *s != start as u64) {
+            return Err(ScimError::Paging {
+                url: url.to_string(),
+                problem: format!(
+                    "asked for the page at startIndex={start}, the service answered the page at startIndex={echoed}"
+                ),
+            });
+        }
         let resources = match body.get("Resources") {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(items)) => items.clone(),
             Some(_) => return Err(bad("Resources is not a list")),
         };
+        // `count=0` asks for the total only; a service that sends resources anyway is harmless.
+        if count > 0 && resources.len() > count {
+            return Err(ScimError::Paging {
+                url: url.to_string(),
+                problem: format!(
+                    "asked for at most {count} {}, the page held {}",
+                    endpoint.path(),
+                    resources.len()
+                ),
+            });
+        }
         Ok(Page {
-            total: usize::try_from(total).map_err(|_| bad("totalResults too large"))?,
+            total,
+            start_index,
             resources,
         })
     }
@@ -1132,8 +1497,24 @@ pub fn mapped_fields(cfg: &Loaded) -> Vec<String> {
 }
 
 struct Page {
-    total: usize,
+    total: u64,
+    start_index: Option<u64>,
     resources: Vec<Value>,
+}
+
+/// Why a list read failed: `Skewed` when a change on the service during the read could explain
+/// it (then the read is tried again once), `Failed` otherwise.
+enum Listing {
+    Skewed(ScimError),
+    Failed(ScimError),
+}
+
+impl Listing {
+    fn into_error(self) -> ScimError {
+        match self {
+            Listing::Skewed(e) | Listing::Failed(e) => e,
+        }
+    }
 }
 
 fn urlencode(s: &str) -> String {
@@ -1166,9 +1547,35 @@ fn percent_decode(segment: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let v = headers.get(RETRY_AFTER)?.to_str().ok()?;
-    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+/// `Retry-After` (RFC 9110 §10.2.3): seconds, or an HTTP date (then the time from `now` to it).
+fn retry_after(headers: &HeaderMap, now: std::time::SystemTime) -> Option<Duration> {
+    let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = http_date(v)?;
+    let now = now.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs() as i64;
+    Some(Duration::from_secs(at.saturating_sub(now).max(0) as u64))
+}
+
+/// Seconds since the epoch of an IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`.
+fn http_date(s: &str) -> Option<i64> {
+    let mut parts = s.split_ascii_whitespace();
+    let _weekday = parts.next()?;
+    let day: i64 = parts.next()?.parse().ok()?;
+    let month = parts.next()?;
+    let year: i64 = parts.next()?.parse().ok()?;
+    let time = parts.next()?;
+    if parts.next()? != "GMT" || parts.next().is_some() {
+        return None;
+    }
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = MONTHS.iter().position(|m| *m == month)? + 1;
+    let stamp = format!("{year:04}-{month:02}-{day:02}T{time}Z");
+    let nanos = crate::intranet::cache::parse_time(&stamp)?;
+    Some((nanos / 1_000_000_000) as i64)
 }
 
 fn resource_list(v: &Value) -> Vec<Value> {
@@ -1461,6 +1868,25 @@ mod tests {
         ));
         let no_location = json!({"status": "201"});
         assert!(c.bulk_result(&create, &no_location).is_err());
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let at = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(RETRY_AFTER, HeaderValue::from_str(v).unwrap());
+            // 1994-11-06T08:49:00Z
+            let now = std::time::UNIX_EPOCH + Duration::from_secs(784_111_740);
+            retry_after(&h, now)
+        };
+        assert_eq!(at("120"), Some(Duration::from_secs(120)));
+        assert_eq!(
+            at("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(Duration::from_secs(37))
+        );
+        assert_eq!(at("Sun, 06 Nov 1994 08:00:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(at("soon"), None);
+        assert_eq!(at("Sun, 06 Nov 1994 08:49:37 CET"), None);
     }
 
     #[test]
