@@ -1523,28 +1523,12 @@ fn urlencode(s: &str) -> String {
         .replace('+', "%20")
 }
 
-/// `%XX` escapes of a URL path segment decoded (a created resource's id from its location).
+/// `%XX` escapes of a URL path segment decoded (a created resource's id from its location); a
+/// `%` not followed by two hex digits stays as it is, bytes that are not UTF-8 become U+FFFD.
 fn percent_decode(segment: &str) -> String {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// `Retry-After` (RFC 9110 §10.2.3): seconds, or an HTTP date (then the time from `now` to it).
@@ -1887,6 +1871,20 @@ mod tests {
         assert_eq!(at("Sun, 06 Nov 1994 08:00:00 GMT"), Some(Duration::ZERO));
         assert_eq!(at("soon"), None);
         assert_eq!(at("Sun, 06 Nov 1994 08:49:37 CET"), None);
+    }
+
+    #[test]
+    fn a_location_segment_is_percent_decoded_and_bad_escapes_stay() {
+        assert_eq!(percent_decode("a%2Fb%20c"), "a/b c");
+        assert_eq!(percent_decode("caf%C3%A9"), "café");
+        assert_eq!(percent_decode("%c3%a9"), "é");
+        // A `%` without two hex digits after it is kept as it is.
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(percent_decode("%%41"), "%A");
+        // Bytes that are not UTF-8 are replaced, not an error.
+        assert_eq!(percent_decode("x%FFy"), "x\u{FFFD}y");
+        assert_eq!(percent_decode("plain-id"), "plain-id");
     }
 
     #[test]
