@@ -1538,28 +1538,19 @@ fn retry_after(headers: &HeaderMap, now: std::time::SystemTime) -> Option<Durati
         return Some(Duration::from_secs(secs));
     }
     let at = http_date(v)?;
-    let now = now.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs() as i64;
-    Some(Duration::from_secs(at.saturating_sub(now).max(0) as u64))
+    let now = jiff::Timestamp::try_from(now).ok()?;
+    Some(Duration::try_from(now.duration_until(at)).unwrap_or(Duration::ZERO))
 }
 
-/// Seconds since the epoch of an IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`.
-fn http_date(s: &str) -> Option<i64> {
-    let mut parts = s.split_ascii_whitespace();
-    let _weekday = parts.next()?;
-    let day: i64 = parts.next()?.parse().ok()?;
-    let month = parts.next()?;
-    let year: i64 = parts.next()?.parse().ok()?;
-    let time = parts.next()?;
-    if parts.next()? != "GMT" || parts.next().is_some() {
+/// An IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT` (RFC 9110 §5.6.7): RFC 2822 with `GMT`. A
+/// weekday that does not match the date is let through, as servers get it wrong.
+fn http_date(s: &str) -> Option<jiff::Timestamp> {
+    static PARSER: jiff::fmt::rfc2822::DateTimeParser =
+        jiff::fmt::rfc2822::DateTimeParser::new().relaxed_weekday(true);
+    if !s.ends_with(" GMT") {
         return None;
     }
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let month = MONTHS.iter().position(|m| *m == month)? + 1;
-    let stamp = format!("{year:04}-{month:02}-{day:02}T{time}Z");
-    let nanos = crate::intranet::cache::parse_time(&stamp)?;
-    Some((nanos / 1_000_000_000) as i64)
+    PARSER.parse_timestamp(s).ok()
 }
 
 fn resource_list(v: &Value) -> Vec<Value> {
@@ -1871,6 +1862,23 @@ mod tests {
         assert_eq!(at("Sun, 06 Nov 1994 08:00:00 GMT"), Some(Duration::ZERO));
         assert_eq!(at("soon"), None);
         assert_eq!(at("Sun, 06 Nov 1994 08:49:37 CET"), None);
+        // The weekday is not checked against the date (the old reader ignored it too), a
+        // one-digit day reads, a day that does not exist does not.
+        assert_eq!(
+            at("Mon, 06 Nov 1994 08:50:00 GMT"),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            at("Sun, 6 Nov 1994 08:49:37 GMT"),
+            Some(Duration::from_secs(37))
+        );
+        assert_eq!(
+            at("Tue, 07 Nov 1995 08:49:00 GMT"),
+            Some(Duration::from_secs(366 * 86_400))
+        );
+        assert_eq!(at("Thu, 31 Nov 1994 08:49:37 GMT"), None);
+        assert_eq!(at("Sun, 06 Nov 1994 08:49:37 +0000"), None);
+        assert_eq!(at("Sun, 06 Nov 1994 08:49:37 GMT trailing"), None);
     }
 
     #[test]
