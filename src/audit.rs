@@ -6,8 +6,9 @@
 //! [`write_report`] and [`commit_files`] touch the disk.
 
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
+use jiff::Timestamp;
 use miette::Diagnostic;
 use thiserror::Error;
 
@@ -109,43 +110,20 @@ pub fn plan_digest(plan: &Plan) -> String {
     crate::digest::bytes(&serde_json::to_vec(plan).unwrap_or_default())
 }
 
-/// Civil UTC date and time of a Unix time (days-from-civil inverse, proleptic Gregorian).
-fn civil(t: SystemTime) -> (i64, u32, u32, u32, u32, u32) {
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (
-        year,
-        month,
-        day,
-        (rem / 3600) as u32,
-        (rem % 3600 / 60) as u32,
-        (rem % 60) as u32,
-    )
+/// The instant of a system time (the epoch for one outside jiff's years -9999 to 9999).
+fn utc(t: SystemTime) -> Timestamp {
+    Timestamp::try_from(t).unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
 /// `2026-11-26 01:19:44 UTC`
 pub fn display_time(t: SystemTime) -> String {
-    let (y, mo, d, h, mi, s) = civil(t);
-    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02} UTC")
+    utc(t).strftime("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
 /// `20261126T011944Z-<first 12 hex of the plan digest>`
 pub fn file_stem(t: SystemTime, digest: &str) -> String {
-    let (y, mo, d, h, mi, s) = civil(t);
     let short = crate::digest::short(digest, 12);
-    format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z-{short}")
+    format!("{}-{short}", utc(t).strftime("%Y%m%dT%H%M%SZ"))
 }
 
 /// Neutralise a cell a spreadsheet would run as a formula (OWASP CSV injection): prefix `'`.
@@ -354,10 +332,7 @@ pub fn commit_files(
         .map_err(|e| AuditError::Commit {
             problem: e.to_string(),
         })?;
-    let secs = now
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let secs = utc(now).as_second();
     let sig = match author {
         Some(a) => {
             git2::Signature::new(&a.name, &a.email, &git2::Time::new(secs, 0)).map_err(err)?
@@ -432,7 +407,7 @@ mod tests {
     use crate::plan::{Action, FieldChange, Inputs};
 
     fn at(secs: u64) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(secs)
+        std::time::UNIX_EPOCH + Duration::from_secs(secs)
     }
 
     #[test]
@@ -444,6 +419,10 @@ mod tests {
             file_stem(at(1_795_655_984), "sha256:0123456789abcdef"),
             "20261126T011944Z-0123456789ab"
         );
+        // A fraction of a second is dropped, never rounded up.
+        let late = at(1_795_655_984) + Duration::from_millis(999);
+        assert_eq!(display_time(late), "2026-11-26 01:19:44 UTC");
+        assert_eq!(display_time(at(1_798_761_599)), "2026-12-31 23:59:59 UTC");
     }
 
     #[test]

@@ -460,20 +460,10 @@ async fn retry_after_longer_than_the_budget_gives_up_at_once() {
 
 /// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
 fn httpdate(t: std::time::SystemTime) -> String {
-    let secs = t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-    let stamp = roster::intranet::cache::format_time(secs); // 1994-11-06T08:49:37Z
-    let (date, time) = stamp.trim_end_matches('Z').split_once('T').unwrap();
-    let mut ymd = date.split('-');
-    let (y, m, d) = (
-        ymd.next().unwrap(),
-        ymd.next().unwrap(),
-        ymd.next().unwrap(),
-    );
-    let months = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let m = months[m.parse::<usize>().unwrap() - 1];
-    format!("Mon, {d} {m} {y} {time} GMT")
+    let t = jiff::Timestamp::try_from(t).unwrap();
+    jiff::fmt::rfc2822::DateTimePrinter::new()
+        .timestamp_to_rfc9110_string(&t)
+        .unwrap()
 }
 
 #[test]

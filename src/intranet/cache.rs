@@ -22,8 +22,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
+use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -184,9 +184,7 @@ pub struct CacheFile {
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    u64::try_from(Timestamp::now().as_second()).unwrap_or(0)
 }
 
 impl CacheFile {
@@ -261,15 +259,17 @@ impl CacheFile {
     /// The `meta.lastModified` the delta query starts from: the newest cached one minus
     /// [`MARGIN_SECS`], whole seconds, UTC.
     pub fn since(&self) -> Result<String, String> {
-        let mut newest: Option<i128> = None;
+        let mut newest: Option<Timestamp> = None;
         for u in &self.users {
             let t = parse_time(&u.last_modified)
                 .ok_or_else(|| format!("the cache holds a bad timestamp `{}`", u.last_modified))?;
             newest = Some(newest.map_or(t, |n| n.max(t)));
         }
         let newest = newest.ok_or("the cache holds no users")?;
-        let secs = newest.div_euclid(1_000_000_000) as i64 - MARGIN_SECS;
-        Ok(format_time(secs))
+        let since = newest
+            .checked_sub(SignedDuration::from_secs(MARGIN_SECS))
+            .map_err(|_| format!("the cache's newest timestamp `{newest}` is out of range"))?;
+        Ok(format_time(since))
     }
 
     fn age(&self) -> u64 {
@@ -492,105 +492,25 @@ fn save(cache: &CacheFile, path: &Path) {
     }
 }
 
-/// Nanoseconds since the epoch of an RFC 3339 timestamp (`2024-05-01T12:00:00.123Z`,
-/// `...+02:00`).
-pub fn parse_time(s: &str) -> Option<i128> {
-    let b = s.as_bytes();
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let part = s.get(r)?;
-        part.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| part.parse().ok())?
-    };
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[13] != b':' || b[16] != b':' {
+/// The instant of an RFC 3339 timestamp (`2024-05-01T12:00:00.123Z`, `...+02:00`; a `t` or
+/// space separator, a lowercase `z`). RFC 3339 allows any number of fraction digits; past nine
+/// (nanoseconds) they are dropped.
+pub fn parse_time(s: &str) -> Option<Timestamp> {
+    if let Ok(t) = s.parse() {
+        return Some(t);
+    }
+    let dot = s.find('.')?;
+    let digits = s[dot + 1..].bytes().take_while(u8::is_ascii_digit).count();
+    if digits <= 9 {
         return None;
     }
-    if !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hour, min, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
-        return None;
-    }
-    let mut i = 19;
-    let mut nanos: i128 = 0;
-    if b[i] == b'.' {
-        let start = i + 1;
-        i = start;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-        let digits = &s[start..i.min(start + 9)];
-        nanos = digits.parse::<i128>().ok()? * 10i128.pow(9 - digits.len() as u32);
-    }
-    let offset = match &s[i..] {
-        "Z" | "z" => 0,
-        tz if tz.len() == 6
-            && matches!(tz.as_bytes()[0], b'+' | b'-')
-            && tz.as_bytes()[3] == b':' =>
-        {
-            let h = num(i + 1..i + 3)?;
-            let m = num(i + 4..i + 6)?;
-            let off = h * 3600 + m * 60;
-            if tz.starts_with('-') {
-                -off
-            } else {
-                off
-            }
-        }
-        _ => return None,
-    };
-    let days = days_from_civil(year, month, day);
-    let secs = days * 86_400 + hour * 3600 + min * 60 + sec - offset;
-    Some(secs as i128 * 1_000_000_000 + nanos)
+    let nine = format!("{}{}", &s[..dot + 10], &s[dot + 1 + digits..]);
+    nine.parse().ok()
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the epoch.
-pub fn format_time(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (
-        if m <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        m,
-        d,
-    )
+/// `YYYY-MM-DDTHH:MM:SSZ`: whole seconds (the fraction dropped), UTC.
+pub fn format_time(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 #[cfg(test)]
@@ -648,6 +568,8 @@ mod tests {
 
     #[test]
     fn timestamps_parse_and_since_keeps_a_margin() {
+        let parse_time = |s: &str| parse_time(s).map(|t| t.as_nanosecond());
+        let format_time = |secs: i64| format_time(Timestamp::from_second(secs).unwrap());
         assert_eq!(parse_time("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(parse_time("1970-01-01T00:00:01.25Z"), Some(1_250_000_000));
         assert_eq!(
@@ -665,6 +587,8 @@ mod tests {
             "2024-05-01T00:00:00",
             "x024-05-01T00:00:00Z",
             "2024-05-01T00:00:00.Z",
+            "2024-05-01T00:00:00.1234567890",
+            "2024-02-30T00:00:00Z",
         ] {
             assert_eq!(parse_time(bad), None, "{bad}");
         }
@@ -678,6 +602,56 @@ mod tests {
         assert_eq!(file.since().unwrap(), "2024-05-01T12:29:55Z");
         let empty = CacheFile::new(Key::new("http://x/", &[]), vec![]);
         assert!(empty.since().is_err());
+    }
+
+    #[test]
+    fn every_rfc3339_form_a_scim_server_sends_parses_and_offsets_are_honoured() {
+        let at = |s: &str| parse_time(s).map(|t| t.as_nanosecond());
+        let noon = Some(1_714_564_800_000_000_000); // 2024-05-01T12:00:00Z
+        for same in [
+            "2024-05-01T12:00:00Z",
+            "2024-05-01t12:00:00z",
+            "2024-05-01 12:00:00Z",
+            "2024-05-01T12:00:00.000Z",
+            "2024-05-01T12:00:00.000000000Z",
+            "2024-05-01T14:00:00+02:00",
+            "2024-05-01T07:30:00-04:30",
+            "2024-05-01T12:00:00+00:00",
+            "2024-05-01T12:00:00-00:00",
+            "2024-05-02T01:00:00+13:00",
+            "2024-04-30T23:00:00-13:00",
+        ] {
+            assert_eq!(at(same), noon, "{same}");
+        }
+        // Fractions of any length, with an offset too; past nanoseconds the digits are dropped.
+        let half = Some(1_714_564_800_500_000_000);
+        for same in [
+            "2024-05-01T12:00:00.5Z",
+            "2024-05-01T14:00:00.5+02:00",
+            "2024-05-01T12:00:00.5000000Z",
+            "2024-05-01T12:00:00.500000000999Z",
+            "2024-05-01T09:00:00.500000000999-03:00",
+        ] {
+            assert_eq!(at(same), half, "{same}");
+        }
+        assert_eq!(
+            at("2024-05-01T12:00:00.123456789Z"),
+            Some(1_714_564_800_123_456_789)
+        );
+        assert_eq!(
+            at("2024-05-01T12:00:00.1234567Z"),
+            Some(1_714_564_800_123_456_700)
+        );
+        // The newest of mixed forms is by instant, not by text, and `since` is UTC.
+        let file = CacheFile::new(
+            Key::new("http://x/", &[]),
+            vec![
+                u("a", "x", "2024-05-01T13:00:00Z"),
+                u("b", "x", "2024-05-01T15:30:00.9+02:00"),
+                u("c", "x", "2024-05-01T08:00:00-04:00"),
+            ],
+        );
+        assert_eq!(file.since().unwrap(), "2024-05-01T13:29:55Z");
     }
 
     #[test]

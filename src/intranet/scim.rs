@@ -1523,28 +1523,12 @@ fn urlencode(s: &str) -> String {
         .replace('+', "%20")
 }
 
-/// `%XX` escapes of a URL path segment decoded (a created resource's id from its location).
+/// `%XX` escapes of a URL path segment decoded (a created resource's id from its location); a
+/// `%` not followed by two hex digits stays as it is, bytes that are not UTF-8 become U+FFFD.
 fn percent_decode(segment: &str) -> String {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// `Retry-After` (RFC 9110 §10.2.3): seconds, or an HTTP date (then the time from `now` to it).
@@ -1554,28 +1538,19 @@ fn retry_after(headers: &HeaderMap, now: std::time::SystemTime) -> Option<Durati
         return Some(Duration::from_secs(secs));
     }
     let at = http_date(v)?;
-    let now = now.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs() as i64;
-    Some(Duration::from_secs(at.saturating_sub(now).max(0) as u64))
+    let now = jiff::Timestamp::try_from(now).ok()?;
+    Some(Duration::try_from(now.duration_until(at)).unwrap_or(Duration::ZERO))
 }
 
-/// Seconds since the epoch of an IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`.
-fn http_date(s: &str) -> Option<i64> {
-    let mut parts = s.split_ascii_whitespace();
-    let _weekday = parts.next()?;
-    let day: i64 = parts.next()?.parse().ok()?;
-    let month = parts.next()?;
-    let year: i64 = parts.next()?.parse().ok()?;
-    let time = parts.next()?;
-    if parts.next()? != "GMT" || parts.next().is_some() {
+/// An IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT` (RFC 9110 §5.6.7): RFC 2822 with `GMT`. A
+/// weekday that does not match the date is let through, as servers get it wrong.
+fn http_date(s: &str) -> Option<jiff::Timestamp> {
+    static PARSER: jiff::fmt::rfc2822::DateTimeParser =
+        jiff::fmt::rfc2822::DateTimeParser::new().relaxed_weekday(true);
+    if !s.ends_with(" GMT") {
         return None;
     }
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let month = MONTHS.iter().position(|m| *m == month)? + 1;
-    let stamp = format!("{year:04}-{month:02}-{day:02}T{time}Z");
-    let nanos = crate::intranet::cache::parse_time(&stamp)?;
-    Some((nanos / 1_000_000_000) as i64)
+    PARSER.parse_timestamp(s).ok()
 }
 
 fn resource_list(v: &Value) -> Vec<Value> {
@@ -1887,6 +1862,37 @@ mod tests {
         assert_eq!(at("Sun, 06 Nov 1994 08:00:00 GMT"), Some(Duration::ZERO));
         assert_eq!(at("soon"), None);
         assert_eq!(at("Sun, 06 Nov 1994 08:49:37 CET"), None);
+        // The weekday is not checked against the date (the old reader ignored it too), a
+        // one-digit day reads, a day that does not exist does not.
+        assert_eq!(
+            at("Mon, 06 Nov 1994 08:50:00 GMT"),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            at("Sun, 6 Nov 1994 08:49:37 GMT"),
+            Some(Duration::from_secs(37))
+        );
+        assert_eq!(
+            at("Tue, 07 Nov 1995 08:49:00 GMT"),
+            Some(Duration::from_secs(366 * 86_400))
+        );
+        assert_eq!(at("Thu, 31 Nov 1994 08:49:37 GMT"), None);
+        assert_eq!(at("Sun, 06 Nov 1994 08:49:37 +0000"), None);
+        assert_eq!(at("Sun, 06 Nov 1994 08:49:37 GMT trailing"), None);
+    }
+
+    #[test]
+    fn a_location_segment_is_percent_decoded_and_bad_escapes_stay() {
+        assert_eq!(percent_decode("a%2Fb%20c"), "a/b c");
+        assert_eq!(percent_decode("caf%C3%A9"), "café");
+        assert_eq!(percent_decode("%c3%a9"), "é");
+        // A `%` without two hex digits after it is kept as it is.
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(percent_decode("%%41"), "%A");
+        // Bytes that are not UTF-8 are replaced, not an error.
+        assert_eq!(percent_decode("x%FFy"), "x\u{FFFD}y");
+        assert_eq!(percent_decode("plain-id"), "plain-id");
     }
 
     #[test]
