@@ -140,9 +140,9 @@ fn config_at(url: &str, dir: &Path, bind: Option<(&str, &str)>) -> (LdapConfig, 
         ldap["bind_dn"] = dn.into();
         ldap["password"] = serde_json::json!({ "file": name });
     }
+    let dir: DirectoryConfig = serde_json::from_value(serde_json::json!({ "ldap": ldap.clone() }))
+        .expect("a directory config");
     let ldap: LdapConfig = serde_json::from_value(ldap).expect("an LDAP config");
-    let dir: DirectoryConfig =
-        serde_json::from_value(serde_json::json!({})).expect("a directory config");
     (ldap, dir)
 }
 

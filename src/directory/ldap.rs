@@ -1563,7 +1563,8 @@ mod tests {
 
     #[test]
     fn password_attributes_are_never_asked_for() {
-        let d: DirectoryConfig = serde_json::from_value(serde_json::json!({})).unwrap();
+        let d: DirectoryConfig =
+            serde_json::from_value(serde_json::json!({ "ldif": "d.ldif" })).unwrap();
         let asked = [
             "mail".to_owned(),
             "userPassword".to_owned(),
@@ -1657,7 +1658,8 @@ mod tests {
             filter: Some("(uid=a".into()),
             scope: None,
         });
-        let d: DirectoryConfig = serde_json::from_value(serde_json::json!({})).unwrap();
+        let d: DirectoryConfig =
+            serde_json::from_value(serde_json::json!({ "ldif": "d.ldif" })).unwrap();
         assert!(matches!(
             Searches::new(&c, &d, &[]),
             Err(LdapError::Filter { which: "users", .. })

@@ -146,7 +146,7 @@ fn check_groups(config: &Config, dir: &DirectoryState, groups: &Groups, out: &mu
             label: "resolves to no users".into(),
             help: format!(
                 "check the group in the directory{}; if it is meant to be empty for now, write it as `{{ dn: \"{dn}\", allow_empty: true }}`",
-                if config.directory.ldap.is_some() {
+                if config.directory.source.ldap().is_some() {
                     " and the users search (`directory.ldap.users`: its base, filter and scope decide who is read)"
                 } else {
                     ""
@@ -191,7 +191,7 @@ fn missing_group_help(config: &Config, dir: &DirectoryState, dn: &str) -> String
             (score, g.dn())
         })
         .max_by(|a, b| a.0.total_cmp(&b.0));
-    let live = if config.directory.ldap.is_some() {
+    let live = if config.directory.source.ldap().is_some() {
         " (or widen `directory.ldap.groups` if the group lies outside its search)"
     } else {
         ""
@@ -258,7 +258,7 @@ fn check_attributes(
             let close = closest_names(attr, seen);
             let (seen_on, live) = match entry {
                 Some((user, _)) => (format!(" and on `{user}`'s whole entry"), ""),
-                None if config.directory.ldap.is_some() => (String::new(), "; a live read asks the directory only for the attributes the config names, so these are all Roster saw: `roster validate` looks at a whole entry"),
+                None if config.directory.source.ldap().is_some() => (String::new(), "; a live read asks the directory only for the attributes the config names, so these are all Roster saw: `roster validate` looks at a whole entry"),
                 None => (String::new(), ""),
             };
             let hint = if close.is_empty() {
