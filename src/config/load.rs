@@ -610,7 +610,10 @@ impl Problems<'_> {
         })
         .collect();
         for (path, file) in [
-            (["directory", "ldif"], c.directory.source.ldif()),
+            (
+                ["directory", c.directory.source.key()],
+                c.directory.source.file(),
+            ),
             (["intranet", "snapshot"], c.intranet.snapshot.as_deref()),
         ] {
             let Some(file) = file else { continue };

@@ -74,11 +74,19 @@ impl SourceConfig {
         }
     }
 
-    /// The snapshot file, when the source is `ldif`.
-    pub fn ldif(&self) -> Option<&std::path::Path> {
+    /// The data file the source reads (relative to the config), when it reads one.
+    pub fn file(&self) -> Option<&std::path::Path> {
         match self {
             SourceConfig::Ldif(p) => Some(p),
             SourceConfig::Ldap(_) => None,
+        }
+    }
+
+    /// The key this source is written under in `directory:`.
+    pub fn key(&self) -> &'static str {
+        match self {
+            SourceConfig::Ldif(_) => "ldif",
+            SourceConfig::Ldap(_) => "ldap",
         }
     }
 }

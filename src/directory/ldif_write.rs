@@ -301,6 +301,7 @@ mod tests {
             groups: vec![g1, g2, g3],
             disabled_by_filter: Some(["uid=a,dc=x".to_owned()].into()),
             warnings: vec!["w1".into()],
+            ..Default::default()
         };
         let back = read_back(&state);
         assert_eq!(back.users, state.users);

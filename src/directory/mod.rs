@@ -35,9 +35,12 @@ enum Kind<'a> {
 
 /// How a source names its groups, as `syncing_groups` and `admin_roles.*.members.groups` write
 /// them: the source decides how two names are compared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// Members are named the same way: a group's member values are the names of users and groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum GroupIdentity {
     /// An LDAP DN, compared in normalised form (LDAP and LDIF).
+    #[default]
     Dn,
 }
 
@@ -46,6 +49,19 @@ impl GroupIdentity {
     pub fn normalize<'s>(&self, name: &'s str) -> Cow<'s, str> {
         match self {
             GroupIdentity::Dn => groups::normalized(name),
+        }
+    }
+
+    /// [`normalize`](Self::normalize), owned.
+    pub fn key(&self, name: &str) -> String {
+        self.normalize(name).into_owned()
+    }
+
+    /// A member value as a group entry holds it, in normal form (`uniqueMember`'s optional
+    /// `#'bits'B` UID dropped).
+    pub fn member<'s>(&self, value: &'s str) -> Cow<'s, str> {
+        match self {
+            GroupIdentity::Dn => groups::normalized(groups::strip_uid_suffix(value)),
         }
     }
 
@@ -87,6 +103,12 @@ impl<'a> DirectorySource<'a> {
     /// source adds its ID, username, disabled marker and object class itself); an empty read is
     /// refused by the read guard in `policy`, with its own exit code.
     pub async fn read(&self, attributes: &[String]) -> miette::Result<DirectoryState> {
+        let mut state = self.read_as_is(attributes).await?;
+        state.identity = self.group_identity();
+        Ok(state)
+    }
+
+    async fn read_as_is(&self, attributes: &[String]) -> miette::Result<DirectoryState> {
         match &self.kind {
             Kind::Ldif(path) => {
                 let path = path.clone();
@@ -147,5 +169,40 @@ impl<'a> DirectorySource<'a> {
                 ldap::attribute_names(live, self.directory, username, self.base_dir).await
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dn_identity_compares_normalised_dns_and_drops_the_unique_member_uid() {
+        let id = GroupIdentity::Dn;
+        assert_eq!(
+            id.normalize("CN=Staff , OU=Groups,DC=Example"),
+            "cn=staff,ou=groups,dc=example"
+        );
+        assert_eq!(id.member("UID=Ada,DC=x#'0101'B"), "uid=ada,dc=x");
+        assert_eq!(id.noun(), "DN");
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_is_read_through_the_seam_with_its_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("d.ldif"),
+            "dn: uid=ada,dc=x\nobjectClass: inetOrgPerson\nuid: ada\n\ndn: cn=Staff,dc=x\nobjectClass: groupOfNames\nmember: UID=Ada,DC=x\n",
+        )
+        .unwrap();
+        let cfg: DirectoryConfig =
+            serde_json::from_value(serde_json::json!({ "ldif": "d.ldif" })).unwrap();
+        let source = DirectorySource::new(&cfg, dir.path());
+        let state = source.read(&[]).await.unwrap();
+        assert_eq!(state.identity, GroupIdentity::Dn);
+        let groups = groups::Groups::new(&state);
+        let members = groups.transitive_members(["cn=staff,DC=X"]);
+        assert!(members.contains("uid=ada,dc=x"), "{members:?}");
+        assert_eq!(source.attribute_names("ada").await, None);
     }
 }

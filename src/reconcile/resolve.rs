@@ -14,7 +14,7 @@ use crate::config::load::{group_path, locate};
 use crate::config::node::Seg;
 use crate::config::{Config, GroupRef, Loaded, Mapping};
 use crate::diag::SourceError;
-use crate::directory::groups::{normalized, Groups};
+use crate::directory::groups::Groups;
 use crate::model::{AttrId, DirectoryState, Entry};
 use crate::reconcile::desired::Desired;
 use crate::reconcile::mapping::Template;
@@ -171,7 +171,7 @@ fn users_among(dir: &DirectoryState, lists: &[Vec<&str>]) -> Vec<bool> {
         return found;
     }
     for u in &dir.users {
-        if let Some(ks) = lists_of.get(normalized(u.dn()).as_ref()) {
+        if let Some(ks) = lists_of.get(dir.identity.normalize(u.dn()).as_ref()) {
             for &k in ks {
                 found[k] = true;
             }
@@ -182,12 +182,12 @@ fn users_among(dir: &DirectoryState, lists: &[Vec<&str>]) -> Vec<bool> {
 
 /// "Did you mean" the directory's closest group DN, compared in normal form.
 fn missing_group_help(config: &Config, dir: &DirectoryState, dn: &str) -> String {
-    let wanted = normalized(dn);
+    let wanted = dir.identity.normalize(dn);
     let closest = dir
         .groups
         .iter()
         .map(|g| {
-            let score = strsim::normalized_levenshtein(&wanted, &normalized(g.dn()));
+            let score = strsim::normalized_levenshtein(&wanted, &dir.identity.normalize(g.dn()));
             (score, g.dn())
         })
         .max_by(|a, b| a.0.total_cmp(&b.0));

@@ -104,6 +104,7 @@ impl Default for World {
                 groups: vec![staff, admins],
                 disabled_by_filter: None,
                 warnings: vec![],
+                identity: Default::default(),
             },
             intranet: IntranetState {
                 accounts: vec![],
