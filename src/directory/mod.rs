@@ -1,32 +1,33 @@
 //! The directory side behind one seam: [`DirectorySource`] reads what the mappings need into the
 //! source-neutral model, writes the snapshot `roster snapshot directory` produces, and says how
 //! the groups it holds are named ([`GroupIdentity`]). Each kind of source is one module here and
-//! one variant of `config::SourceConfig`; nothing outside this file matches on the kind.
+//! one variant of `config::SourceConfig`: reading, snapshots and group names go through this
+//! file and never match on the kind elsewhere (checks of one kind's settings stay with the config).
 
 pub mod groups;
 pub mod ldap;
 pub mod ldif;
-pub mod ldif_write;
 
 use std::borrow::Cow;
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use miette::{IntoDiagnostic, WrapErr};
 
 use crate::config::{DirectoryConfig, LdapConfig, Loaded, SourceConfig};
-use crate::model::DirectoryState;
+use crate::model::{DirectoryState, Entry};
 
 /// The directory a config names, ready to read: the source's settings and the folder its
 /// relative paths (snapshot, `password: { file }`, `ca_file`) resolve from.
 pub struct DirectorySource<'a> {
-    kind: Kind<'a>,
+    backend: Backend<'a>,
     directory: &'a DirectoryConfig,
     base_dir: &'a Path,
 }
 
 /// The implementations, one per key under `directory:`.
-enum Kind<'a> {
+enum Backend<'a> {
     /// An LDIF snapshot file, resolved.
     Ldif(PathBuf),
     /// The live directory over LDAP.
@@ -73,6 +74,22 @@ impl GroupIdentity {
     }
 }
 
+/// Users or groups: which search an entry came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    User,
+    Group,
+}
+
+/// Where the entries of a read go, as they arrive (a snapshot file, or a [`DirectoryState`]).
+pub trait EntrySink {
+    /// An attempt begins: drop whatever an earlier, dropped attempt delivered. `disabled` holds
+    /// the normalised DNs the server matched with the `disabled: { filter }` rule, if any.
+    fn begin(&mut self, disabled: Option<&BTreeSet<String>>) -> std::io::Result<()>;
+    /// One entry, complete (ranged member values already fetched).
+    fn entry(&mut self, kind: Kind, entry: Entry) -> std::io::Result<()>;
+}
+
 impl<'a> DirectorySource<'a> {
     /// The source `cfg` names.
     pub fn of(cfg: &'a Loaded) -> Self {
@@ -81,12 +98,12 @@ impl<'a> DirectorySource<'a> {
 
     /// The source of `directory`, with relative paths resolved from `base_dir`.
     pub fn new(directory: &'a DirectoryConfig, base_dir: &'a Path) -> Self {
-        let kind = match &directory.source {
-            SourceConfig::Ldif(path) => Kind::Ldif(base_dir.join(path)),
-            SourceConfig::Ldap(live) => Kind::Ldap(live),
+        let backend = match &directory.source {
+            SourceConfig::Ldif(path) => Backend::Ldif(base_dir.join(path)),
+            SourceConfig::Ldap(live) => Backend::Ldap(live),
         };
         DirectorySource {
-            kind,
+            backend,
             directory,
             base_dir,
         }
@@ -94,8 +111,8 @@ impl<'a> DirectorySource<'a> {
 
     /// How this source's groups are named and compared.
     pub fn group_identity(&self) -> GroupIdentity {
-        match self.kind {
-            Kind::Ldif(_) | Kind::Ldap(_) => GroupIdentity::Dn,
+        match self.backend {
+            Backend::Ldif(_) | Backend::Ldap(_) => GroupIdentity::Dn,
         }
     }
 
@@ -109,8 +126,8 @@ impl<'a> DirectorySource<'a> {
     }
 
     async fn read_as_is(&self, attributes: &[String]) -> miette::Result<DirectoryState> {
-        match &self.kind {
-            Kind::Ldif(path) => {
+        match &self.backend {
+            Backend::Ldif(path) => {
                 let path = path.clone();
                 crate::observe::blocking(move || {
                     let src = crate::diag::read_source(&path)?;
@@ -118,7 +135,7 @@ impl<'a> DirectorySource<'a> {
                 })
                 .await
             }
-            Kind::Ldap(live) => {
+            Backend::Ldap(live) => {
                 Ok(ldap::read(live, self.directory, attributes, self.base_dir).await?)
             }
         }
@@ -133,16 +150,28 @@ impl<'a> DirectorySource<'a> {
         out: &Path,
     ) -> miette::Result<Option<(usize, usize)>> {
         let stdout = out == Path::new("-");
-        if let (Kind::Ldap(live), false) = (&self.kind, stdout) {
-            let written =
-                ldif_write::snapshot_live(live, self.directory, attributes, self.base_dir, out)
+        let cannot_write = || format!("cannot write the snapshot to {}", out.display());
+        if let (Backend::Ldap(live), false) = (&self.backend, stdout) {
+            let mut file = ldif::write::SnapshotFile::create(out)
+                .into_diagnostic()
+                .wrap_err_with(cannot_write)?;
+            let warnings =
+                ldap::read_into(live, self.directory, attributes, self.base_dir, file.sink())
                     .await?;
-            return Ok(Some(written));
+            let (users, groups) = file
+                .finish(&warnings)
+                .into_diagnostic()
+                .wrap_err_with(cannot_write)?;
+            // An empty read is refused, as for a plan.
+            if users == 0 {
+                return Err(ldap::LdapError::NoUsers.into());
+            }
+            return Ok(Some((users, groups)));
         }
         let state = self.read(attributes).await?;
         if stdout {
             // A closed pipe (`roster snapshot directory -o - | head`) is not worth a diagnostic.
-            let _ = ldif_write::write_ldif(
+            let _ = ldif::write::write_ldif(
                 &state,
                 &mut std::io::BufWriter::new(std::io::stdout().lock()),
             );
@@ -150,12 +179,10 @@ impl<'a> DirectorySource<'a> {
         }
         let written = std::fs::File::create(out).and_then(|f| {
             let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
-            ldif_write::write_ldif(&state, &mut w)?;
+            ldif::write::write_ldif(&state, &mut w)?;
             w.flush()
         });
-        written
-            .into_diagnostic()
-            .wrap_err_with(|| format!("cannot write the snapshot to {}", out.display()))?;
+        written.into_diagnostic().wrap_err_with(cannot_write)?;
         Ok(Some((state.users.len(), state.groups.len())))
     }
 
@@ -163,9 +190,9 @@ impl<'a> DirectorySource<'a> {
     /// on a mapped attribute no user has. `None` where the read already holds whole entries (a
     /// snapshot) or it cannot be told.
     pub async fn attribute_names(&self, username: &str) -> Option<Vec<String>> {
-        match &self.kind {
-            Kind::Ldif(_) => None,
-            Kind::Ldap(live) => {
+        match &self.backend {
+            Backend::Ldif(_) => None,
+            Backend::Ldap(live) => {
                 ldap::attribute_names(live, self.directory, username, self.base_dir).await
             }
         }

@@ -201,7 +201,10 @@ fn missing_group_help(config: &Config, dir: &DirectoryState, dn: &str) -> String
             format!("did you mean `{best}`?{live}")
         }
         Some((_, best)) => {
-            format!("check the DN{live}; the closest group the directory has is `{best}`")
+            format!(
+                "check the {}{live}; the closest group the directory has is `{best}`",
+                dir.identity.noun()
+            )
         }
         None => format!("the directory read holds no groups at all{live}"),
     }

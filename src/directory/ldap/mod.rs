@@ -22,6 +22,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::config::load::is_password_attribute;
 use crate::config::{DirectoryConfig, LdapConfig};
 use crate::directory::groups::normalize_dn;
+use crate::directory::{EntrySink, Kind};
 use crate::model::{DirectoryState, Entry};
 
 mod connect;
@@ -46,22 +47,6 @@ use decode::*;
 use error::*;
 use range::*;
 use search::*;
-
-/// Users or groups: which search an entry came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    User,
-    Group,
-}
-
-/// Where the entries of a read go, as they arrive (a snapshot file, or a [`DirectoryState`]).
-pub trait EntrySink {
-    /// An attempt begins: drop whatever an earlier, dropped attempt delivered. `disabled` holds
-    /// the normalised DNs the server matched with the `disabled: { filter }` rule, if any.
-    fn begin(&mut self, disabled: Option<&BTreeSet<String>>) -> std::io::Result<()>;
-    /// One entry, complete (ranged member values already fetched).
-    fn entry(&mut self, kind: Kind, entry: Entry) -> std::io::Result<()>;
-}
 
 /// Collects a read into a [`DirectoryState`].
 #[derive(Default)]
