@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
 
 use crate::config::{DirectoryConfig, IntranetConfig};
-use crate::directory::groups::{normalize_dn, Groups};
+use crate::directory::groups::Groups;
 use crate::intranet::fields::VOCABULARY;
 use crate::model::{DirectoryState, IntranetState};
 
@@ -100,7 +100,7 @@ pub fn export(
     let dn_of_id: HashMap<&str, String> = dir
         .users
         .iter()
-        .filter_map(|u| Some((u.first_text(id_attr)?, normalize_dn(u.dn()))))
+        .filter_map(|u| Some((u.first_text(id_attr)?, dir.identity.key(u.dn()))))
         .collect();
     let active: BTreeSet<String> = net
         .accounts

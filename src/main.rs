@@ -78,21 +78,16 @@ async fn run(cli: Cli) -> miette::Result<ExitCode> {
             let mut checked = reconcile::resolve::verify(&loaded, &directory, &desired, None);
             // A live read holds only the attributes the config names: for a "did you mean" on
             // one no user has, look at the names on a whole entry (names only, no values).
-            if let (Err(e), Some(live)) = (&checked, &loaded.config.directory.ldap) {
+            if let Err(e) = &checked {
                 let syncing = desired.users.iter().find(|u| u.syncing);
                 if let Some(user) = syncing.filter(|_| {
                     e.problems
                         .iter()
                         .any(|p| p.code == "roster::resolve::attribute_missing")
                 }) {
-                    let d = &loaded.config.directory;
-                    let names = roster::directory::ldap::attribute_names(
-                        live,
-                        d,
-                        user.username,
-                        &loaded.dir,
-                    )
-                    .await;
+                    let names = roster::directory::DirectorySource::of(&loaded)
+                        .attribute_names(user.username)
+                        .await;
                     if let Some(names) = names {
                         checked = reconcile::resolve::verify(
                             &loaded,
@@ -129,26 +124,16 @@ async fn run(cli: Cli) -> miette::Result<ExitCode> {
         }
         Command::Snapshot(Snapshot::Directory { config, out }) => {
             let loaded = config::load(&config.config)?;
-            let d = &loaded.config.directory;
             let attributes = observe::directory_attributes(&loaded.config);
-            if let (Some(live), false) = (&d.ldap, out == std::path::Path::new("-")) {
-                // Streamed: a large directory is never held in memory.
-                let (users, groups) = roster::directory::ldif_write::snapshot_live(
-                    live,
-                    d,
-                    &attributes,
-                    &loaded.dir,
-                    &out,
-                )
+            let written = roster::directory::DirectorySource::of(&loaded)
+                .snapshot(&attributes, &out)
                 .await?;
+            if let Some((users, groups)) = written {
                 eprintln!(
                     "Wrote {users} users and {groups} groups to {}.",
                     out.display()
                 );
-                return Ok(ExitCode::SUCCESS);
             }
-            let state = observe::directory(&loaded, &attributes).await?;
-            snapshot_directory(&state, &out)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Snapshot(Snapshot::Intranet { config, out }) => {
@@ -217,36 +202,6 @@ async fn run(cli: Cli) -> miette::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-fn snapshot_directory(
-    state: &roster::model::DirectoryState,
-    out: &std::path::Path,
-) -> miette::Result<()> {
-    use roster::directory::ldif_write::write_ldif;
-    if out == std::path::Path::new("-") {
-        // A closed pipe (`roster snapshot directory -o - | head`) is not worth a diagnostic.
-        let _ = write_ldif(
-            state,
-            &mut std::io::BufWriter::new(std::io::stdout().lock()),
-        );
-        return Ok(());
-    }
-    let written = std::fs::File::create(out).and_then(|f| {
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
-        write_ldif(state, &mut w)?;
-        w.flush()
-    });
-    written
-        .into_diagnostic()
-        .wrap_err_with(|| format!("cannot write the snapshot to {}", out.display()))?;
-    eprintln!(
-        "Wrote {} users and {} groups to {}.",
-        state.users.len(),
-        state.groups.len(),
-        out.display()
-    );
-    Ok(())
 }
 
 /// Check the plan against the safety policy; on a refusal, say why and give the exit code.

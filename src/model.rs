@@ -527,6 +527,8 @@ impl std::fmt::Debug for DebugAttrs<'_> {
 pub struct DirectoryState {
     pub users: Vec<Entry>,
     pub groups: Vec<Entry>,
+    /// How the source names groups and members, and so how names are compared.
+    pub identity: crate::directory::GroupIdentity,
     /// DNs of users the server itself reported as disabled (the `{ filter: ... }` disabled form).
     pub disabled_by_filter: Option<std::collections::BTreeSet<String>>,
     /// Things a reviewer must see about the read itself (clear-text bind allowed by `insecure`,

@@ -2,8 +2,6 @@
 //! servers) into the source-neutral model, with digests of what was read.
 
 use crate::config::Loaded;
-use crate::diag::read_source;
-use crate::directory::{ldap, ldif};
 use crate::intranet::cache::{CacheSettings, Refresh};
 use crate::model::{DirectoryState, IntranetState};
 use crate::plan::{Inputs, IntranetRead};
@@ -37,24 +35,9 @@ impl Observed {
 
 /// Read the directory side; a live read asks for the user `attributes` the mappings need.
 pub async fn directory(cfg: &Loaded, attributes: &[String]) -> miette::Result<DirectoryState> {
-    let d = &cfg.config.directory;
-    if let Some(path) = &d.ldif {
-        let path = cfg.resolve(path);
-        return blocking(move || {
-            let src = read_source(&path)?;
-            Ok(ldif::classify(ldif::parse(&src)?))
-        })
-        .await;
-    }
-    if let Some(live) = &d.ldap {
-        // An empty read is refused by the read guard in `policy`, with its own exit code.
-        return Ok(ldap::read(live, d, attributes, &cfg.dir).await?);
-    }
-    Err(miette::miette!(
-        code = "roster::directory::missing",
-        help = "add `ldif: directory.ldif` (offline) or `ldap: { url: ..., base_dn: ... }` (live)",
-        "the config names no directory to read"
-    ))
+    crate::directory::DirectorySource::of(cfg)
+        .read(attributes)
+        .await
 }
 
 /// The user attributes the mappings read (the live source adds the ID, username, disabled marker
@@ -159,7 +142,7 @@ async fn with_digest<T: Send + 'static>(
 
 /// Run CPU-bound work (parsing a snapshot, hashing what was read) off the async threads, so both
 /// sides proceed at once. A panic in it is carried on, not turned into an error.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> miette::Result<T> + Send + 'static,
 ) -> miette::Result<T> {
     match tokio::task::spawn_blocking(work).await {

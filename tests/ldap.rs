@@ -4,9 +4,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use roster::config::{DirectoryConfig, DisabledRule, LdapConfig, SearchConfig};
+use roster::config::{DirectoryConfig, DisabledRule, LdapConfig, SearchConfig, SourceConfig};
 use roster::directory::ldap::{equality_filter, read, LdapError};
-use roster::directory::ldif_write::snapshot_live;
+use roster::directory::DirectorySource;
 use roster::model::{DirectoryState, Entry};
 
 use crate::support::proxy::CuttingProxy;
@@ -140,9 +140,9 @@ fn config_at(url: &str, dir: &Path, bind: Option<(&str, &str)>) -> (LdapConfig, 
         ldap["bind_dn"] = dn.into();
         ldap["password"] = serde_json::json!({ "file": name });
     }
+    let dir: DirectoryConfig = serde_json::from_value(serde_json::json!({ "ldap": ldap.clone() }))
+        .expect("a directory config");
     let ldap: LdapConfig = serde_json::from_value(ldap).expect("an LDAP config");
-    let dir: DirectoryConfig =
-        serde_json::from_value(serde_json::json!({})).expect("a directory config");
     (ldap, dir)
 }
 
@@ -582,10 +582,11 @@ async fn a_streamed_snapshot_cut_by_a_dropped_connection_is_rewritten_whole() {
     let server = Slapd::start(&users(1200));
     let (cfg, dir) = config(&server, Some((LIMITED_DN, LIMITED_PW)));
     let direct = server.dir().join("direct.ldif");
-    let counts = snapshot_live(&cfg, &dir, &[], server.dir(), &direct)
+    let counts = DirectorySource::new(&dir, server.dir())
+        .snapshot(&[], &direct)
         .await
         .expect("direct snapshot");
-    assert_eq!(counts, (1200, 0));
+    assert_eq!(counts, Some((1200, 0)));
 
     let proxy = CuttingProxy::start(server.port, 1, 30_000);
     let mut through = cfg.clone();
@@ -593,7 +594,12 @@ async fn a_streamed_snapshot_cut_by_a_dropped_connection_is_rewritten_whole() {
     let retried = server.dir().join("retried.ldif");
     // Leave a longer file in the way: what the retry does not overwrite must be cut.
     std::fs::write(&retried, "x".repeat(2_000_000)).expect("stale file");
-    snapshot_live(&through, &dir, &[], server.dir(), &retried)
+    let through = DirectoryConfig {
+        source: SourceConfig::Ldap(through),
+        ..dir.clone()
+    };
+    DirectorySource::new(&through, server.dir())
+        .snapshot(&[], &retried)
         .await
         .expect("retried snapshot");
     assert_eq!(proxy.connections(), 2);

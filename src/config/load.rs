@@ -455,6 +455,11 @@ impl Problems<'_> {
                 IssueKind::Unknown(unexpected) => {
                     let known = known_keys(&schema, &path);
                     for key in unexpected {
+                        if known.contains(&key) {
+                            // `unevaluatedProperties` names a key that only a failed branch
+                            // knows (an invalid `ldap:`): that branch's error says what is wrong.
+                            continue;
+                        }
                         let key = key.clone();
                         let mut p = path.clone();
                         p.push(Seg::Key(key.clone()));
@@ -485,6 +490,67 @@ impl Problems<'_> {
                         format!("missing required key `{name}` in {where_}"),
                         "in this mapping",
                         format!("add `{name}:`; `roster schema` describes it"),
+                    );
+                }
+                IssueKind::NoChoice | IssueKind::SeveralChoices => {
+                    let choices = choice_keys(&schema, &path);
+                    let listed = choices
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(" or ");
+                    let is_directory = path == keys(&["directory"]);
+                    if matches!(kind, IssueKind::NoChoice) {
+                        let span = if path.is_empty() {
+                            Span { offset: 0, len: 0 }
+                        } else {
+                            found.key.unwrap_or(found.value)
+                        };
+                        let help = if is_directory {
+                            "add `ldif: directory.ldif` (offline) or `ldap: { url: ..., base_dn: ... }` (live)".to_owned()
+                        } else {
+                            "add one of them; `roster schema` describes each".to_owned()
+                        };
+                        self.push(
+                            span,
+                            "roster::config::missing_key",
+                            format!("{where_} needs one of {listed}"),
+                            "in this mapping",
+                            help,
+                        );
+                        continue;
+                    }
+                    // On the second key written: the first one is the one to keep, or not.
+                    let written: Vec<&String> = choices
+                        .iter()
+                        .filter(|k| {
+                            let mut p = path.clone();
+                            p.push(Seg::Key((*k).clone()));
+                            pointer(json, &p).is_some()
+                        })
+                        .collect();
+                    let mut second = path.clone();
+                    second.push(Seg::Key(
+                        written.get(1).map(|k| (*k).clone()).unwrap_or_default(),
+                    ));
+                    let f = find(self.root, &second, self.src);
+                    let both = written
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(" and ");
+                    let help = if is_directory {
+                        "keep one: `ldif` for an offline snapshot, `ldap` for the live directory"
+                            .to_owned()
+                    } else {
+                        format!("keep one of {listed}")
+                    };
+                    self.push(
+                        f.key.unwrap_or(f.value),
+                        "roster::config::invalid",
+                        format!("{where_} has both {both}: it takes one of {listed}"),
+                        "here",
+                        help,
                     );
                 }
                 IssueKind::Other => {
@@ -520,21 +586,6 @@ impl Problems<'_> {
                 "this Roster reads `version: 1`",
             );
         }
-        match (&c.directory.ldif, &c.directory.ldap) {
-            (Some(_), Some(_)) => self.at(
-                &keys(&["directory", "ldap"]),
-                true,
-                "`directory` has both `ldif` and `ldap`",
-                "keep one: `ldif` for an offline snapshot, `ldap` for the live directory",
-            ),
-            (None, None) => self.at(
-                &keys(&["directory"]),
-                true,
-                "`directory` needs `ldif` or `ldap`",
-                "add `ldif: directory.ldif` (offline) or `ldap: { url: ..., base_dn: ... }` (live)",
-            ),
-            _ => {}
-        }
         match (&c.intranet.snapshot, &c.intranet.scim) {
             (Some(_), Some(_)) => self.at(&keys(&["intranet", "scim"]), true, "`intranet` has both `snapshot` and `scim`", "keep one: `snapshot` for offline JSON, `scim` for the live intranet"),
             (None, None) => self.at(&keys(&["intranet"]), true, "`intranet` needs `snapshot` or `scim`", "add `snapshot: intranet.json` (offline) or `scim: { url: ..., token: { env: ... } }` (live)"),
@@ -545,7 +596,7 @@ impl Problems<'_> {
         let secret_files: Vec<(&str, &Path)> = [
             (
                 "directory.ldap.password",
-                c.directory.ldap.as_ref().and_then(|l| l.password.as_ref()),
+                c.directory.source.ldap().and_then(|l| l.password.as_ref()),
             ),
             (
                 "intranet.scim.token",
@@ -559,7 +610,10 @@ impl Problems<'_> {
         })
         .collect();
         for (path, file) in [
-            (["directory", "ldif"], c.directory.ldif.as_deref()),
+            (
+                ["directory", c.directory.source.key()],
+                c.directory.source.file(),
+            ),
             (["intranet", "snapshot"], c.intranet.snapshot.as_deref()),
         ] {
             let Some(file) = file else { continue };
@@ -568,7 +622,7 @@ impl Problems<'_> {
             }
         }
         if matches!(c.directory.disabled, Some(super::DisabledRule::Filter(_)))
-            && c.directory.ldap.is_none()
+            && c.directory.source.ldap().is_none()
         {
             self.at(&keys(&["directory", "disabled"]), false, "`disabled: { filter: ... }` is evaluated by the LDAP server", "use `attribute:` or `active_directory` with an LDIF snapshot, or read the live directory with `ldap:`");
         }
@@ -762,6 +816,10 @@ pub fn locate(src: &Source, path: &[Seg]) -> Option<Span> {
 enum IssueKind {
     Unknown(Vec<String>),
     Required(String),
+    /// None of the keys of a choice (`oneOf` of one required key each) is there.
+    NoChoice,
+    /// More than one of them is.
+    SeveralChoices,
     Other,
 }
 
@@ -787,7 +845,10 @@ fn flatten(err: jsonschema::ValidationError<'_>, out: &mut Vec<Issue>) {
         .collect();
     let here = parts.instance_path.as_str().to_owned();
     let kind = match parts.kind {
-        K::AdditionalProperties { unexpected } => IssueKind::Unknown(unexpected),
+        K::AdditionalProperties { unexpected } | K::UnevaluatedProperties { unexpected } => {
+            IssueKind::Unknown(unexpected)
+        }
+        K::OneOfMultipleValid { .. } => IssueKind::SeveralChoices,
         K::Required { property } => {
             IssueKind::Required(property.as_str().unwrap_or_default().to_owned())
         }
@@ -802,9 +863,30 @@ fn flatten(err: jsonschema::ValidationError<'_>, out: &mut Vec<Issue>) {
                     ) && e.instance_path().as_str() == here
                 })
             };
-            let best = context
+            // A branch that failed only for want of its own key (`ldap` when the config has
+            // `ldif`) was not the one meant: when none was meant, say which keys are allowed.
+            let unchosen = |b: &Vec<jsonschema::ValidationError<'static>>| {
+                b.iter().all(|e| {
+                    matches!(e.kind(), K::Required { .. }) && e.instance_path().as_str() == here
+                })
+            };
+            let candidates: Vec<_> = context
                 .into_iter()
                 .filter(|b| !b.is_empty() && !shallow(b))
+                .collect();
+            let unchosen_count = candidates.iter().filter(|b| unchosen(b)).count();
+            if unchosen_count > 1 && unchosen_count == candidates.len() {
+                out.push(Issue {
+                    path,
+                    kind: IssueKind::NoChoice,
+                    message,
+                });
+                return;
+            }
+            let chosen = candidates.iter().any(|b| !unchosen(b));
+            let best = candidates
+                .into_iter()
+                .filter(|b| !chosen || !unchosen(b))
                 .min_by_key(Vec::len);
             if let Some(branch) = best {
                 for e in branch {
@@ -882,6 +964,14 @@ fn remove(json: &mut Value, path: &[Seg]) {
     }
 }
 
+fn pointer<'a>(json: &'a Value, path: &[Seg]) -> Option<&'a Value> {
+    path.iter().try_fold(json, |v, seg| match (v, seg) {
+        (Value::Object(m), Seg::Key(k)) => m.get(k),
+        (Value::Array(a), Seg::Index(i)) => a.get(*i),
+        _ => None,
+    })
+}
+
 fn pointer_mut<'a>(json: &'a mut Value, path: &[Seg]) -> Option<&'a mut Value> {
     path.iter().try_fold(json, |v, seg| match (v, seg) {
         (Value::Object(m), Seg::Key(k)) => m.get_mut(k),
@@ -912,6 +1002,43 @@ fn describe(path: &[Seg]) -> String {
 
 /// Keys the schema allows at an object path (following $ref, properties, items, anyOf/oneOf).
 fn known_keys(schema: &Value, path: &[Seg]) -> Vec<String> {
+    let mut keys: Vec<String> = schemas_at(schema, path)
+        .into_iter()
+        .filter_map(|s| s.get("properties").and_then(Value::as_object))
+        .flat_map(|p| p.keys().cloned())
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// The keys of a choice at an object path: `oneOf` branches that each require one key (the
+/// source kinds under `directory`, `env`/`file` of a secret), in schema order.
+fn choice_keys(schema: &Value, path: &[Seg]) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    for s in schemas_at(schema, path) {
+        for b in s
+            .get("oneOf")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some([Value::String(k)]) = b
+                .get("required")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+            {
+                if !keys.contains(k) {
+                    keys.push(k.clone());
+                }
+            }
+        }
+    }
+    keys
+}
+
+/// Every schema (branches included) that applies at an object path.
+fn schemas_at<'a>(schema: &'a Value, path: &[Seg]) -> Vec<&'a Value> {
     fn resolve<'a>(root: &'a Value, mut s: &'a Value) -> &'a Value {
         while let Some(r) = s.get("$ref").and_then(Value::as_str) {
             match r.strip_prefix('#').and_then(|p| root.pointer(p)) {
@@ -945,15 +1072,10 @@ fn known_keys(schema: &Value, path: &[Seg]) -> Vec<String> {
             })
             .collect();
     }
-    let mut keys: Vec<String> = current
+    current
         .into_iter()
         .flat_map(|s| branches(schema, s))
-        .filter_map(|s| s.get("properties").and_then(Value::as_object))
-        .flat_map(|p| p.keys().cloned())
-        .collect();
-    keys.sort();
-    keys.dedup();
-    keys
+        .collect()
 }
 
 /// The closest known name, if one is close enough to be a typo.

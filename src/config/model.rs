@@ -35,15 +35,13 @@ pub struct Config {
     pub state: Option<PathBuf>,
 }
 
+/// `directory:`: exactly one source key (`ldif` or `ldap`), and how its entries are read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DirectoryConfig {
-    /// Offline snapshot: an LDIF file (as `ldapsearch -LLL` writes it), relative to the config.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ldif: Option<PathBuf>,
-    /// Live directory over LDAP.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ldap: Option<LdapConfig>,
+    /// Where users and groups are read from: one key per kind of source.
+    #[serde(flatten)]
+    pub source: SourceConfig,
     /// The directory's immutable ID attribute: entryUUID, objectGUID, nsUniqueId, ipaUniqueID.
     #[serde(default = "default_id_attribute")]
     pub id_attribute: String,
@@ -53,6 +51,44 @@ pub struct DirectoryConfig {
     /// How a disabled user is recognised. Without it, no user counts as disabled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled: Option<DisabledRule>,
+}
+
+/// The kinds of directory source. Each is one key under `directory:`; the schema allows exactly
+/// one. A new kind of source is one variant here and one module in `directory`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)] // one per config, read once
+pub enum SourceConfig {
+    /// Offline snapshot: an LDIF file (as `ldapsearch -LLL` writes it), relative to the config.
+    Ldif(PathBuf),
+    /// Live directory over LDAP.
+    Ldap(LdapConfig),
+}
+
+impl SourceConfig {
+    /// The live LDAP settings, when the source is `ldap`.
+    pub fn ldap(&self) -> Option<&LdapConfig> {
+        match self {
+            SourceConfig::Ldap(l) => Some(l),
+            SourceConfig::Ldif(_) => None,
+        }
+    }
+
+    /// The data file the source reads (relative to the config), when it reads one.
+    pub fn file(&self) -> Option<&std::path::Path> {
+        match self {
+            SourceConfig::Ldif(p) => Some(p),
+            SourceConfig::Ldap(_) => None,
+        }
+    }
+
+    /// The key this source is written under in `directory:`.
+    pub fn key(&self) -> &'static str {
+        match self {
+            SourceConfig::Ldif(_) => "ldif",
+            SourceConfig::Ldap(_) => "ldap",
+        }
+    }
 }
 
 fn default_id_attribute() -> String {

@@ -5,6 +5,7 @@ use std::borrow::Cow;
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
+use crate::directory::GroupIdentity;
 use crate::model::DirectoryState;
 
 /// A DN in comparable form: RDNs trimmed, spaces around `=` and `,` dropped, ASCII lowercased.
@@ -75,6 +76,7 @@ pub const MEMBER_ATTRIBUTES: &[&str] = &["member", "uniquemember"];
 /// no copies.
 pub struct Groups<'a> {
     members: HashMap<Cow<'a, str>, Vec<Cow<'a, str>>>,
+    identity: GroupIdentity,
 }
 
 /// `uniqueMember` is `DN [ # 'bits'B ]` (RFC 4517 Name and Optional UID): keep the DN.
@@ -90,26 +92,30 @@ pub fn strip_uid_suffix(value: &str) -> &str {
 
 impl<'a> Groups<'a> {
     pub fn new(state: &'a DirectoryState) -> Groups<'a> {
+        let identity = state.identity;
         let mut members: HashMap<Cow<'a, str>, Vec<Cow<'a, str>>> = HashMap::default();
         for g in &state.groups {
-            let list = members.entry(normalized(g.dn())).or_default();
+            let list = members.entry(identity.normalize(g.dn())).or_default();
             for attr in MEMBER_ATTRIBUTES {
                 for v in g.values(attr).texts() {
-                    list.push(normalized(strip_uid_suffix(v)));
+                    list.push(identity.member(v));
                 }
             }
         }
-        Groups { members }
+        Groups { members, identity }
     }
 
     pub fn contains_group(&self, dn: &str) -> bool {
-        self.members.contains_key(normalized(dn).as_ref())
+        self.members
+            .contains_key(self.identity.normalize(dn).as_ref())
     }
 
     /// The direct members of a group (normal form), or `None` when the directory has no such
     /// group.
     pub fn members_of(&self, dn: &str) -> Option<&[Cow<'a, str>]> {
-        self.members.get(normalized(dn).as_ref()).map(Vec::as_slice)
+        self.members
+            .get(self.identity.normalize(dn).as_ref())
+            .map(Vec::as_slice)
     }
 
     /// Up to `limit` non-group DNs this group reaches, through nested groups at any depth, and
@@ -146,7 +152,7 @@ impl<'a> Groups<'a> {
         let mut users: HashSet<Cow<'a, str>> = HashSet::default();
         let mut stack: Vec<Cow<'a, str>> = roots
             .into_iter()
-            .map(|r| Cow::Owned(normalize_dn(r.as_ref())))
+            .map(|r| Cow::Owned(self.identity.key(r.as_ref())))
             .collect();
         while let Some(dn) = stack.pop() {
             if !seen.insert(dn.clone()) {

@@ -1,6 +1,235 @@
-//! The directory side: the offline LDIF snapshot, group resolution, (later) the live LDAP source.
+//! The directory side behind one seam: [`DirectorySource`] reads what the mappings need into the
+//! source-neutral model, writes the snapshot `roster snapshot directory` produces, and says how
+//! the groups it holds are named ([`GroupIdentity`]). Each kind of source is one module here and
+//! one variant of `config::SourceConfig`: reading, snapshots and group names go through this
+//! file and never match on the kind elsewhere (checks of one kind's settings stay with the config).
 
 pub mod groups;
 pub mod ldap;
 pub mod ldif;
-pub mod ldif_write;
+
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use miette::{IntoDiagnostic, WrapErr};
+
+use crate::config::{DirectoryConfig, LdapConfig, Loaded, SourceConfig};
+use crate::model::{DirectoryState, Entry};
+
+/// The directory a config names, ready to read: the source's settings and the folder its
+/// relative paths (snapshot, `password: { file }`, `ca_file`) resolve from.
+pub struct DirectorySource<'a> {
+    backend: Backend<'a>,
+    directory: &'a DirectoryConfig,
+    base_dir: &'a Path,
+}
+
+/// The implementations, one per key under `directory:`.
+enum Backend<'a> {
+    /// An LDIF snapshot file, resolved.
+    Ldif(PathBuf),
+    /// The live directory over LDAP.
+    Ldap(&'a LdapConfig),
+}
+
+/// How a source names its groups, as `syncing_groups` and `admin_roles.*.members.groups` write
+/// them: the source decides how two names are compared.
+///
+/// Members are named the same way: a group's member values are the names of users and groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GroupIdentity {
+    /// An LDAP DN, compared in normalised form (LDAP and LDIF).
+    #[default]
+    Dn,
+}
+
+impl GroupIdentity {
+    /// `name` in the form two names of the same group share.
+    pub fn normalize<'s>(&self, name: &'s str) -> Cow<'s, str> {
+        match self {
+            GroupIdentity::Dn => groups::normalized(name),
+        }
+    }
+
+    /// [`normalize`](Self::normalize), owned.
+    pub fn key(&self, name: &str) -> String {
+        self.normalize(name).into_owned()
+    }
+
+    /// A member value as a group entry holds it, in normal form (`uniqueMember`'s optional
+    /// `#'bits'B` UID dropped).
+    pub fn member<'s>(&self, value: &'s str) -> Cow<'s, str> {
+        match self {
+            GroupIdentity::Dn => groups::normalized(groups::strip_uid_suffix(value)),
+        }
+    }
+
+    /// What a group's name is, in the user's terms (`"DN"`).
+    pub fn noun(&self) -> &'static str {
+        match self {
+            GroupIdentity::Dn => "DN",
+        }
+    }
+}
+
+/// Users or groups: which search an entry came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    User,
+    Group,
+}
+
+/// Where the entries of a read go, as they arrive (a snapshot file, or a [`DirectoryState`]).
+pub trait EntrySink {
+    /// An attempt begins: drop whatever an earlier, dropped attempt delivered. `disabled` holds
+    /// the normalised DNs the server matched with the `disabled: { filter }` rule, if any.
+    fn begin(&mut self, disabled: Option<&BTreeSet<String>>) -> std::io::Result<()>;
+    /// One entry, complete (ranged member values already fetched).
+    fn entry(&mut self, kind: Kind, entry: Entry) -> std::io::Result<()>;
+}
+
+impl<'a> DirectorySource<'a> {
+    /// The source `cfg` names.
+    pub fn of(cfg: &'a Loaded) -> Self {
+        DirectorySource::new(&cfg.config.directory, &cfg.dir)
+    }
+
+    /// The source of `directory`, with relative paths resolved from `base_dir`.
+    pub fn new(directory: &'a DirectoryConfig, base_dir: &'a Path) -> Self {
+        let backend = match &directory.source {
+            SourceConfig::Ldif(path) => Backend::Ldif(base_dir.join(path)),
+            SourceConfig::Ldap(live) => Backend::Ldap(live),
+        };
+        DirectorySource {
+            backend,
+            directory,
+            base_dir,
+        }
+    }
+
+    /// How this source's groups are named and compared.
+    pub fn group_identity(&self) -> GroupIdentity {
+        match self.backend {
+            Backend::Ldif(_) | Backend::Ldap(_) => GroupIdentity::Dn,
+        }
+    }
+
+    /// Read users and groups. A live read asks for the user `attributes` the mappings need (the
+    /// source adds its ID, username, disabled marker and object class itself); an empty read is
+    /// refused by the read guard in `policy`, with its own exit code.
+    pub async fn read(&self, attributes: &[String]) -> miette::Result<DirectoryState> {
+        let mut state = self.read_as_is(attributes).await?;
+        state.identity = self.group_identity();
+        Ok(state)
+    }
+
+    async fn read_as_is(&self, attributes: &[String]) -> miette::Result<DirectoryState> {
+        match &self.backend {
+            Backend::Ldif(path) => {
+                let path = path.clone();
+                crate::observe::blocking(move || {
+                    let src = crate::diag::read_source(&path)?;
+                    Ok(ldif::classify(ldif::parse(&src)?))
+                })
+                .await
+            }
+            Backend::Ldap(live) => {
+                Ok(ldap::read(live, self.directory, attributes, self.base_dir).await?)
+            }
+        }
+    }
+
+    /// `roster snapshot directory`: write what the source holds as LDIF to `out` (`-` for
+    /// stdout). A live read into a file is streamed, so a large directory is never held in
+    /// memory. Returns the users and groups written, `None` for stdout.
+    pub async fn snapshot(
+        &self,
+        attributes: &[String],
+        out: &Path,
+    ) -> miette::Result<Option<(usize, usize)>> {
+        let stdout = out == Path::new("-");
+        let cannot_write = || format!("cannot write the snapshot to {}", out.display());
+        if let (Backend::Ldap(live), false) = (&self.backend, stdout) {
+            let mut file = ldif::write::SnapshotFile::create(out)
+                .into_diagnostic()
+                .wrap_err_with(cannot_write)?;
+            let warnings =
+                ldap::read_into(live, self.directory, attributes, self.base_dir, file.sink())
+                    .await?;
+            let (users, groups) = file
+                .finish(&warnings)
+                .into_diagnostic()
+                .wrap_err_with(cannot_write)?;
+            // An empty read is refused, as for a plan.
+            if users == 0 {
+                return Err(ldap::LdapError::NoUsers.into());
+            }
+            return Ok(Some((users, groups)));
+        }
+        let state = self.read(attributes).await?;
+        if stdout {
+            // A closed pipe (`roster snapshot directory -o - | head`) is not worth a diagnostic.
+            let _ = ldif::write::write_ldif(
+                &state,
+                &mut std::io::BufWriter::new(std::io::stdout().lock()),
+            );
+            return Ok(None);
+        }
+        let written = std::fs::File::create(out).and_then(|f| {
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+            ldif::write::write_ldif(&state, &mut w)?;
+            w.flush()
+        });
+        written.into_diagnostic().wrap_err_with(cannot_write)?;
+        Ok(Some((state.users.len(), state.groups.len())))
+    }
+
+    /// The names of the attributes the entry of the user `username` holds, for a "did you mean"
+    /// on a mapped attribute no user has. `None` where the read already holds whole entries (a
+    /// snapshot) or it cannot be told.
+    pub async fn attribute_names(&self, username: &str) -> Option<Vec<String>> {
+        match &self.backend {
+            Backend::Ldif(_) => None,
+            Backend::Ldap(live) => {
+                ldap::attribute_names(live, self.directory, username, self.base_dir).await
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dn_identity_compares_normalised_dns_and_drops_the_unique_member_uid() {
+        let id = GroupIdentity::Dn;
+        assert_eq!(
+            id.normalize("CN=Staff , OU=Groups,DC=Example"),
+            "cn=staff,ou=groups,dc=example"
+        );
+        assert_eq!(id.member("UID=Ada,DC=x#'0101'B"), "uid=ada,dc=x");
+        assert_eq!(id.noun(), "DN");
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_is_read_through_the_seam_with_its_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("d.ldif"),
+            "dn: uid=ada,dc=x\nobjectClass: inetOrgPerson\nuid: ada\n\ndn: cn=Staff,dc=x\nobjectClass: groupOfNames\nmember: UID=Ada,DC=x\n",
+        )
+        .unwrap();
+        let cfg: DirectoryConfig =
+            serde_json::from_value(serde_json::json!({ "ldif": "d.ldif" })).unwrap();
+        let source = DirectorySource::new(&cfg, dir.path());
+        let state = source.read(&[]).await.unwrap();
+        assert_eq!(state.identity, GroupIdentity::Dn);
+        let groups = groups::Groups::new(&state);
+        let members = groups.transitive_members(["cn=staff,DC=X"]);
+        assert!(members.contains("uid=ada,dc=x"), "{members:?}");
+        assert_eq!(source.attribute_names("ada").await, None);
+    }
+}

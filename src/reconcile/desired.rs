@@ -174,7 +174,12 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
     let username_of: HashMap<Cow<str>, &str> = if config.field_mappings.contains_key("manager") {
         dir.users
             .iter()
-            .filter_map(|u| Some((normalized(u.dn()), u.key_text(&username_attribute)?)))
+            .filter_map(|u| {
+                Some((
+                    dir.identity.normalize(u.dn()),
+                    u.key_text(&username_attribute)?,
+                ))
+            })
             .collect()
     } else {
         HashMap::default()
@@ -193,7 +198,7 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
         .collect();
     let mut id_of_dn: HashMap<&str, &str> = HashMap::default();
     for entry in &dir.users {
-        let ndn = normalized(entry.dn());
+        let ndn = dir.identity.normalize(entry.dn());
         let in_sync = syncing.contains(ndn.as_ref());
         let id = entry.key_text(&id_attribute);
         let username = entry.key_text(&username_attribute);
@@ -227,7 +232,7 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
             let value = if *field == "manager" && t.is_plain_attribute() {
                 ev.value.and_then(|dn| {
                     username_of
-                        .get(normalized(&dn).as_ref())
+                        .get(dir.identity.normalize(&dn).as_ref())
                         .map(|s| Cow::Borrowed(*s))
                 })
             } else {

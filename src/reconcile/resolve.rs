@@ -14,7 +14,7 @@ use crate::config::load::{group_path, locate};
 use crate::config::node::Seg;
 use crate::config::{Config, GroupRef, Loaded, Mapping};
 use crate::diag::SourceError;
-use crate::directory::groups::{normalized, Groups};
+use crate::directory::groups::Groups;
 use crate::model::{AttrId, DirectoryState, Entry};
 use crate::reconcile::desired::Desired;
 use crate::reconcile::mapping::Template;
@@ -146,7 +146,7 @@ fn check_groups(config: &Config, dir: &DirectoryState, groups: &Groups, out: &mu
             label: "resolves to no users".into(),
             help: format!(
                 "check the group in the directory{}; if it is meant to be empty for now, write it as `{{ dn: \"{dn}\", allow_empty: true }}`",
-                if config.directory.ldap.is_some() {
+                if config.directory.source.ldap().is_some() {
                     " and the users search (`directory.ldap.users`: its base, filter and scope decide who is read)"
                 } else {
                     ""
@@ -171,7 +171,7 @@ fn users_among(dir: &DirectoryState, lists: &[Vec<&str>]) -> Vec<bool> {
         return found;
     }
     for u in &dir.users {
-        if let Some(ks) = lists_of.get(normalized(u.dn()).as_ref()) {
+        if let Some(ks) = lists_of.get(dir.identity.normalize(u.dn()).as_ref()) {
             for &k in ks {
                 found[k] = true;
             }
@@ -182,16 +182,16 @@ fn users_among(dir: &DirectoryState, lists: &[Vec<&str>]) -> Vec<bool> {
 
 /// "Did you mean" the directory's closest group DN, compared in normal form.
 fn missing_group_help(config: &Config, dir: &DirectoryState, dn: &str) -> String {
-    let wanted = normalized(dn);
+    let wanted = dir.identity.normalize(dn);
     let closest = dir
         .groups
         .iter()
         .map(|g| {
-            let score = strsim::normalized_levenshtein(&wanted, &normalized(g.dn()));
+            let score = strsim::normalized_levenshtein(&wanted, &dir.identity.normalize(g.dn()));
             (score, g.dn())
         })
         .max_by(|a, b| a.0.total_cmp(&b.0));
-    let live = if config.directory.ldap.is_some() {
+    let live = if config.directory.source.ldap().is_some() {
         " (or widen `directory.ldap.groups` if the group lies outside its search)"
     } else {
         ""
@@ -201,7 +201,10 @@ fn missing_group_help(config: &Config, dir: &DirectoryState, dn: &str) -> String
             format!("did you mean `{best}`?{live}")
         }
         Some((_, best)) => {
-            format!("check the DN{live}; the closest group the directory has is `{best}`")
+            format!(
+                "check the {}{live}; the closest group the directory has is `{best}`",
+                dir.identity.noun()
+            )
         }
         None => format!("the directory read holds no groups at all{live}"),
     }
@@ -258,7 +261,7 @@ fn check_attributes(
             let close = closest_names(attr, seen);
             let (seen_on, live) = match entry {
                 Some((user, _)) => (format!(" and on `{user}`'s whole entry"), ""),
-                None if config.directory.ldap.is_some() => (String::new(), "; a live read asks the directory only for the attributes the config names, so these are all Roster saw: `roster validate` looks at a whole entry"),
+                None if config.directory.source.ldap().is_some() => (String::new(), "; a live read asks the directory only for the attributes the config names, so these are all Roster saw: `roster validate` looks at a whole entry"),
                 None => (String::new(), ""),
             };
             let hint = if close.is_empty() {

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use roster::config::{
     AdminRole, Config, DirectoryConfig, DisabledRule, IntranetConfig, Mapping, Policy, RoleMembers,
+    SourceConfig,
 };
 use roster::model::{Account, AttrValue, DirectoryState, Entry, Group, IntranetState};
 use roster::plan::{Action, Change, Inputs, Plan};
@@ -52,8 +53,7 @@ pub fn config() -> Config {
     Config {
         version: 1,
         directory: DirectoryConfig {
-            ldif: Some("d.ldif".into()),
-            ldap: None,
+            source: SourceConfig::Ldif("d.ldif".into()),
             id_attribute: "entryUUID".into(),
             username_attribute: "uid".into(),
             disabled: Some(DisabledRule::Attribute("pwdAccountLockedTime".into())),
@@ -104,6 +104,7 @@ impl Default for World {
                 groups: vec![staff, admins],
                 disabled_by_filter: None,
                 warnings: vec![],
+                identity: Default::default(),
             },
             intranet: IntranetState {
                 accounts: vec![],

@@ -1,4 +1,4 @@
-//! Writing the directory as read to LDIF (RFC 2849), the form `directory::ldif` reads back:
+//! Writing the directory as read to LDIF (RFC 2849), the form `ldif::read` reads back:
 //! `roster snapshot directory`. Values that are not safe strings go out as base64 (`::`), lines
 //! fold at 76 columns, and the DN is base64 too when it needs to be.
 //!
@@ -15,9 +15,8 @@ use std::path::Path;
 
 use base64::Engine;
 
-use crate::config::{DirectoryConfig, LdapConfig};
 use crate::directory::groups::normalized;
-use crate::directory::ldap::{self, EntrySink, Kind, LdapError};
+use crate::directory::{EntrySink, Kind};
 use crate::model::{DirectoryState, Entry};
 
 /// Longest line written; longer ones are folded (a continuation line starts with one space).
@@ -110,32 +109,37 @@ impl<W: Write + Seek> EntrySink for LdifWriter<W> {
     }
 }
 
-/// `roster snapshot directory` from a live directory: stream the read into `path`. Returns the
-/// number of users and groups written. An empty read is refused, as for a plan.
-pub async fn snapshot_live(
-    cfg: &LdapConfig,
-    dir: &DirectoryConfig,
-    attributes: &[String],
-    base_dir: &Path,
-    path: &Path,
-) -> Result<(usize, usize), LdapError> {
-    let output = |e: io::Error| LdapError::Output {
-        problem: format!("{}: {e}", path.display()),
-    };
-    let file = std::fs::File::create(path).map_err(output)?;
-    let mut w = LdifWriter::new(io::BufWriter::with_capacity(1 << 20, file));
-    let warnings = ldap::read_into(cfg, dir, attributes, base_dir, &mut w).await?;
-    w.finish(&warnings).map_err(output)?;
-    let (users, groups) = (w.users, w.groups);
-    // A retried read may have written less than the dropped one: cut what is left of it.
-    let mut out = w.into_inner();
-    let end = out.stream_position().map_err(output)?;
-    let file = out.into_inner().map_err(|e| output(e.into_error()))?;
-    file.set_len(end).map_err(output)?;
-    if users == 0 {
-        return Err(LdapError::NoUsers);
+/// A snapshot file a read streams into entry by entry (`roster snapshot directory` from a live
+/// directory), so a large directory is never held in memory.
+pub struct SnapshotFile {
+    writer: LdifWriter<io::BufWriter<std::fs::File>>,
+}
+
+impl SnapshotFile {
+    pub fn create(path: &Path) -> io::Result<SnapshotFile> {
+        let file = std::fs::File::create(path)?;
+        Ok(SnapshotFile {
+            writer: LdifWriter::new(io::BufWriter::with_capacity(1 << 20, file)),
+        })
     }
-    Ok((users, groups))
+
+    /// Where the read hands its entries.
+    pub fn sink(&mut self) -> &mut impl EntrySink {
+        &mut self.writer
+    }
+
+    /// The trailer with the read's `warnings`; returns the number of users and groups written.
+    pub fn finish(mut self, warnings: &[String]) -> io::Result<(usize, usize)> {
+        let w = &mut self.writer;
+        w.finish(warnings)?;
+        let counts = (w.users, w.groups);
+        // A retried read may have written less than the dropped one: cut what is left of it.
+        let mut out = self.writer.into_inner();
+        let end = out.stream_position()?;
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        file.set_len(end)?;
+        Ok(counts)
+    }
 }
 
 fn write_entry(entry: &Entry, out: &mut impl Write) -> io::Result<()> {
@@ -301,6 +305,7 @@ mod tests {
             groups: vec![g1, g2, g3],
             disabled_by_filter: Some(["uid=a,dc=x".to_owned()].into()),
             warnings: vec!["w1".into()],
+            ..Default::default()
         };
         let back = read_back(&state);
         assert_eq!(back.users, state.users);
