@@ -78,7 +78,7 @@ pub fn plural(n: usize) -> &'static str {
 }
 
 /// The headline of a change, without colour: `rename jdoe → john.doe`, `grant sysadmin to ada`.
-/// Every value in it is [`shown`](crate::text::shown): escaped, and quoted when it needs it.
+/// Every value in it is [`shown`]: escaped, and quoted when it needs it.
 pub fn headline(c: &Change) -> String {
     let user = shown(&c.username);
     match (c.action, &c.role) {
