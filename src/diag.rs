@@ -501,6 +501,62 @@ impl Diagnostic for SourceError {
     }
 }
 
+/// Whether printed diagnostics are in colour: the SGR sequences miette writes then are kept.
+static COLOUR: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// Say once, before any diagnostic is printed, whether miette was set to write colour.
+pub fn set_colour(on: bool) {
+    let _ = COLOUR.set(on);
+}
+
+/// A diagnostic as it reaches a terminal: rendered by miette, then made [`terminal_safe`]. Every
+/// value from a file is escaped where the message is made; this is the net under all of them.
+pub fn rendered(report: &miette::Report) -> String {
+    terminal_safe(
+        &format!("{report:?}"),
+        COLOUR.get().copied().unwrap_or(false),
+    )
+}
+
+/// Print a diagnostic on stderr ([`rendered`]); a closed stderr loses it, never the run.
+pub fn print(report: &miette::Report) {
+    crate::say!("{}", rendered(report));
+}
+
+/// Text with every hostile character ([`crate::text::is_hostile`]) as a visible escape, except
+/// line breaks and, when `colour`, SGR colour sequences (`ESC [ digits;… m`): OSC (a title, a
+/// link), other CSI (clear the screen, move the cursor), CR, NUL and bidi controls are shown.
+pub fn terminal_safe(s: &str, colour: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(c) = rest.chars().next() {
+        if colour && c == '\x1b' {
+            if let Some(n) = sgr_len(rest) {
+                out.push_str(&rest[..n]);
+                rest = &rest[n..];
+                continue;
+            }
+        }
+        let n = c.len_utf8();
+        if c == '\n' {
+            out.push(c);
+        } else {
+            out.push_str(&crate::text::escape(&rest[..n]));
+        }
+        rest = &rest[n..];
+    }
+    out
+}
+
+/// The length of the SGR sequence `s` starts with (`ESC [ 1;31 m`), if it starts with one.
+fn sgr_len(s: &str) -> Option<usize> {
+    let params = s.strip_prefix("\x1b[")?;
+    let n = params
+        .find(|c: char| !(c.is_ascii_digit() || c == ';'))
+        .unwrap_or(params.len());
+    params[n..].starts_with('m').then_some(2 + n + 1)
+}
+
 /// A file that could not be read at all.
 #[derive(Debug, thiserror::Error, Diagnostic)]
 #[error("cannot read {path}: {source}")]
@@ -686,6 +742,20 @@ mod tests {
         assert_eq!(json_message(&e), "invalid type: a string, expected u32");
         let e = serde_json::from_str::<Vec<u32>>("[").unwrap_err();
         assert_eq!(json_message(&e), "EOF while parsing a list");
+    }
+
+    #[test]
+    fn printed_diagnostics_are_terminal_safe() {
+        let raw = "\x1b[31m× bad\x1b[0m `a\x1b]0;pwned\x07\x1b[2J\r\0\u{202e}`\n  next";
+        assert_eq!(
+            terminal_safe(raw, true),
+            "\x1b[31m× bad\x1b[0m `a\\x1b]0;pwned\\x07\\x1b[2J\\r\\0\\u{202e}`\n  next"
+        );
+        assert_eq!(
+            terminal_safe(raw, false),
+            "\\x1b[31m× bad\\x1b[0m `a\\x1b]0;pwned\\x07\\x1b[2J\\r\\0\\u{202e}`\n  next"
+        );
+        assert_eq!(terminal_safe("\x1b[", true), "\\x1b[");
     }
 
     #[test]
