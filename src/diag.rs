@@ -557,18 +557,30 @@ fn sgr_len(s: &str) -> Option<usize> {
     params[n..].starts_with('m').then_some(2 + n + 1)
 }
 
-/// A file that could not be read at all.
-#[derive(Debug, thiserror::Error, Diagnostic)]
-#[error("cannot read {path}: {source}")]
+/// A file that could not be read at all: "cannot read PATH: why", once (the OS's reason is in the
+/// message, so it is not also the error's cause, which miette would print again).
+#[derive(Debug, Diagnostic)]
 #[diagnostic(
     code(roster::io),
     help("check the path; relative paths in the config resolve from the config's folder")
 )]
 pub struct ReadError {
     pub path: String,
-    #[source]
     pub source: std::io::Error,
 }
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cannot read {}: {}",
+            crate::text::shown(&self.path),
+            crate::text::escape(&self.source.to_string())
+        )
+    }
+}
+
+impl std::error::Error for ReadError {}
 
 /// Refuse what is not a regular file: a directory, a device, a pipe, a socket, or a kernel
 /// pseudo-file under `/proc`, `/sys` or `/dev` (which claims to be a regular file). Their

@@ -66,3 +66,22 @@ fn a_closed_pipe_keeps_the_documented_exit_code() {
     std::fs::write(dir.path().join("roster.yaml"), b"version: 1\nx: caf\xe9\n").unwrap();
     assert_eq!(with_closed_pipes(dir.path(), &["plan"]), 1, "bad config");
 }
+
+#[test]
+fn a_missing_file_is_said_once() {
+    let dir = quickstart();
+    let r = crate::cli::roster(dir.path(), &["plan", "--config", "nope.yaml"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("cannot read nope.yaml: No such file or directory"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        r.stderr.matches("No such file or directory").count(),
+        1,
+        "{}",
+        r.stderr
+    );
+}

@@ -206,8 +206,8 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
                 };
                 out.conflicts.push(Conflict {
                     subject: shown(entry.dn()).into_owned(),
-                    message: format!("member of a syncing group but has no `{missing}`"),
-                    help: format!("every synced user needs an immutable ID (`{}`) and a username (`{}`); ask for operational attributes by name", d.id_attribute, d.username_attribute),
+                    message: format!("member of a syncing group but has no `{}`", shown(missing)),
+                    help: format!("every synced user needs an immutable ID (`{}`) and a username (`{}`); ask for operational attributes by name", shown(&d.id_attribute), shown(&d.username_attribute)),
                 });
             }
             continue;
@@ -258,7 +258,7 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
             if o.syncing || in_sync {
                 out.conflicts.push(Conflict {
                     subject: shown(entry.dn()).into_owned(),
-                    message: format!("has the same {} `{}` as {}", d.id_attribute, escape(id), shown(o.dn())),
+                    message: format!("has the same {} `{}` as {}", shown(&d.id_attribute), escape(id), shown(o.dn())),
                     help: "an immutable ID must be unique; fix the directory or choose another `id_attribute`".into(),
                 });
             }
