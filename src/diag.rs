@@ -15,6 +15,9 @@ use miette::{
 pub struct Source {
     pub name: String,
     pub text: Arc<String>,
+    /// Its secrets' places are known and masked ([`Source::masked`], the config): lines are not
+    /// also hidden for their key's name (the config shows `password: userPassword`, a mapping).
+    pub secrets_masked: bool,
 }
 
 impl fmt::Debug for Source {
@@ -30,6 +33,7 @@ impl Source {
         Source {
             name: path.display().to_string(),
             text: Arc::new(text),
+            secrets_masked: false,
         }
     }
 
@@ -65,7 +69,10 @@ impl Source {
     /// offset, line and column stays where it was): for literal secrets, before a snippet.
     pub fn masked(&self, ranges: &[Range<usize>]) -> Source {
         if ranges.is_empty() {
-            return self.clone();
+            return Source {
+                secrets_masked: true,
+                ..self.clone()
+            };
         }
         let mut bytes = self.text.as_bytes().to_vec();
         for r in ranges {
@@ -81,6 +88,7 @@ impl Source {
         Source {
             name: self.name.clone(),
             text: Arc::new(text),
+            secrets_masked: true,
         }
     }
 }
@@ -118,10 +126,91 @@ pub fn looks_like_token(line: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "-_.+/=~!@$%^&*?".contains(c))
 }
 
+/// Does a key name a secret? Config secret keys (`password`, `client_secret`, `api-key`…),
+/// words that mark credentials elsewhere (`auth`, `private_key`, `session`), and the LDAP
+/// password attributes (`userPassword`, `unicodePwd`, `sambaNTPassword`…).
+pub fn is_secret_name(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    crate::config::secret::is_secret_key(key)
+        || crate::config::load::is_password_attribute(key)
+        || ["pwd", "auth", "private", "session", "credential"]
+            .iter()
+            .any(|w| k.contains(w))
+}
+
+/// Is a value, as written after its key, a literal (not a `{ env: … }` / `{ file: … }`
+/// reference, not the opening of a nested mapping or list, not empty)? A password hash's
+/// scheme tag (`{SSHA}…`, `{CRYPT}…`) opens a literal.
+fn is_literal(value: &str) -> bool {
+    let v = value.trim();
+    if let Some(inner) = v.strip_prefix('{') {
+        let tag = inner.split('}').next().unwrap_or_default();
+        return inner.contains('}')
+            && !tag.is_empty()
+            && tag
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    }
+    !v.is_empty() && !v.starts_with('[')
+}
+
+/// Does a line give a secret-named key a literal value: YAML or LDIF `key: value` /
+/// `key:: base64`, `.env` or properties `key=value`, or JSON `"key": value` anywhere on the line
+/// (minified JSON is one line)? Such a line is never shown.
+pub fn holds_secret(line: &str) -> bool {
+    // JSON (and quoted YAML keys): every `"key": value` on the line.
+    let mut rest = line;
+    while let Some(open) = rest.find('"') {
+        let after = &rest[open + 1..];
+        let mut end = None;
+        let mut escaped = false;
+        for (i, c) in after.char_indices() {
+            match c {
+                '\\' if !escaped => escaped = true,
+                '"' if !escaped => {
+                    end = Some(i);
+                    break;
+                }
+                _ => escaped = false,
+            }
+        }
+        let Some(end) = end else { break };
+        let key = &after[..end];
+        let tail = after[end + 1..].trim_start();
+        if let Some(value) = tail.strip_prefix(':') {
+            if is_secret_name(key) && is_literal(value) {
+                return true;
+            }
+        }
+        rest = &after[end + 1..];
+    }
+    // YAML, LDIF, `.env`: a key at the start of the line (after indentation and a list dash).
+    let t = line.trim_start();
+    let t = t.strip_prefix("- ").unwrap_or(t).trim_start();
+    let t = t.strip_prefix("export ").unwrap_or(t);
+    let n = t
+        .find(|c: char| !(c.is_ascii_alphanumeric() || "_-.;".contains(c)))
+        .unwrap_or(t.len());
+    let (key, after) = t.split_at(n);
+    let after = after.trim_start();
+    let value = if let Some(v) = after.strip_prefix("::") {
+        v
+    } else if let Some(v) = after.strip_prefix(':') {
+        v
+    } else if let Some(v) = after.strip_prefix('=') {
+        v
+    } else {
+        return false;
+    };
+    !key.is_empty() && is_secret_name(key) && is_literal(value)
+}
+
 /// Why a line of a file must not be shown, if it must not.
-fn hidden(line: &str) -> Option<&'static str> {
+fn hidden(line: &str, masked: bool) -> Option<&'static str> {
     if looks_like_env(line) {
         Some("it looks like environment data")
+    } else if !masked && holds_secret(line) {
+        Some("it holds a secret")
     } else if looks_like_token(line) {
         Some("it looks like a secret")
     } else if line
@@ -151,7 +240,7 @@ pub fn excerpt(s: &str) -> String {
         }
         return format!("{}=…", clip(name));
     }
-    if looks_like_token(s) {
+    if looks_like_token(s) || holds_secret(s) {
         return "***".into();
     }
     clip(s)
@@ -218,13 +307,13 @@ fn clip(s: &str) -> String {
 /// What a snippet may show of a source around a span: whole lines that are short and not
 /// environment data, or a cut of one long line; `None` when the place's own line must not be
 /// shown. The range is contiguous in the source, so offsets, lines and columns stay true.
-fn window(text: &str, span: SourceSpan) -> Option<Range<usize>> {
+fn window(text: &str, span: SourceSpan, masked: bool) -> Option<Range<usize>> {
     let start = floor_char(text, span.offset().min(text.len()));
     let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
     let line_end = |from: usize| text[from..].find('\n').map_or(text.len(), |i| from + i);
     let first = &text[line_start..line_end(line_start)];
-    let safe = |l: &str| l.chars().count() <= SNIPPET_LINE && hidden(l).is_none();
-    if hidden(first).is_some() {
+    let safe = |l: &str| l.chars().count() <= SNIPPET_LINE && hidden(l, masked).is_none();
+    if hidden(first, masked).is_some() {
         return None;
     }
     if !safe(first) {
@@ -281,6 +370,7 @@ fn floor_char(text: &str, mut i: usize) -> usize {
 struct Shown {
     name: String,
     text: Arc<String>,
+    masked: bool,
     window: Option<Range<usize>>,
 }
 
@@ -335,7 +425,7 @@ impl SourceError {
         message: impl Into<String>,
     ) -> SourceError {
         let span = span.into();
-        let window = window(&src.text, span);
+        let window = window(&src.text, span, src.secrets_masked);
         let mut message = message.into();
         if window.is_none() {
             let (line, column) = src.line_column(span.offset());
@@ -343,7 +433,7 @@ impl SourceError {
                 .text
                 .lines()
                 .nth(line - 1)
-                .and_then(hidden)
+                .and_then(|l| hidden(l, src.secrets_masked))
                 .unwrap_or("");
             message.push_str(&format!(
                 " (at line {line}, column {column}; the line is not shown: {why})"
@@ -372,6 +462,7 @@ impl SourceError {
             src: Shown {
                 name: src.name.clone(),
                 text: src.text.clone(),
+                masked: src.secrets_masked,
                 window,
             },
             related: Vec::new(),
@@ -409,12 +500,13 @@ impl SourceError {
         let span = span.into();
         let label = label.into();
         let text = &self.src.text;
-        let union = match (&self.src.window, window(text, span)) {
+        let masked = self.src.masked;
+        let union = match (&self.src.window, window(text, span, masked)) {
             (Some(a), Some(b)) => {
                 let u = a.start.min(b.start)..a.end.max(b.end);
                 let safe = text[u.clone()]
                     .lines()
-                    .all(|l| l.chars().count() <= SNIPPET_LINE && hidden(l).is_none());
+                    .all(|l| l.chars().count() <= SNIPPET_LINE && hidden(l, masked).is_none());
                 safe.then_some(u)
             }
             _ => None,
@@ -754,6 +846,52 @@ mod tests {
         assert_eq!(json_message(&e), "invalid type: a string, expected u32");
         let e = serde_json::from_str::<Vec<u32>>("[").unwrap_err();
         assert_eq!(json_message(&e), "EOF while parsing a list");
+    }
+
+    #[test]
+    fn a_line_that_gives_a_secret_key_a_value_is_never_shown() {
+        for line in [
+            "password: pa55-w0rd-VALUE",
+            "userPassword: {SSHA}abc",
+            "userPassword:: e1NTSEF9YWJj",
+            "unicodePwd:: IgBhAGIAYwAiAA==",
+            "sambaNTPassword: 0123456789ABCDEF",
+            "pwdHistory: 20240101000000Z#1.3.6.1.4.1.1466.115.121.1.40#20#{SSHA}x",
+            "  - token: \"x\"",
+            "db.password=hunter2",
+            "api-key = abc",
+            r#"{"client_secret": "s3cr3t-VALUE-xyz", "client_id": "a"}"#,
+            r#"  "private_key_id": "0123abcd","#,
+            r#"  "private_key": "-----BEGIN PRIVATE KEY-----\nMII","#,
+            r#"{"auths":{"r.example.com":{"auth":"dXNlcjpwYXNzd29yZA=="}}}"#,
+            r#"    {"userName": "a", "password": "pa55-w0rd-VALUE""#,
+            r#"  "Session\"Id": 1, "sessionId": 12"#,
+        ] {
+            assert!(holds_secret(line), "{line}");
+            assert_eq!(hidden(line, false), Some("it holds a secret"), "{line}");
+            assert_eq!(excerpt(line), "***", "{line}");
+        }
+        for line in [
+            "  token: { env: ROSTER_SCIM_TOKEN }",
+            "  password: { file: ldap.pw }",
+            "password:",
+            r#"  "auths": {"#,
+            r#"  "credentials": ["#,
+            "dn: uid=a,dc=x",
+            r#"{"userName": "password", "displayName": "token"}"#,
+            "display_name: \"{givenName} {sn}\"",
+        ] {
+            assert!(!holds_secret(line), "{line}");
+        }
+        let src = source("dn: uid=a,dc=x\nuserPassword: {SSHA}abcVALUE\nbad line\n");
+        let out = render(&SourceError::at("x", &src, 3, 1, "bad"));
+        assert!(!out.contains("VALUE") && out.contains("bad line"), "{out}");
+        let out = render(&SourceError::at("x", &src, 2, 1, "bad"));
+        assert!(
+            !out.contains("VALUE")
+                && out.contains("line 2, column 1; the line is not shown: it holds a secret"),
+            "{out}"
+        );
     }
 
     #[test]
