@@ -279,6 +279,113 @@ pub fn json_message(e: &serde_json::Error) -> String {
     out
 }
 
+/// What is wrong with a JSON document that does not fit its type, in the user's terms and by
+/// the key's path: "`allowances.allow_blocks` must be a whole number", "`allowances` has no key
+/// `allow_blockz` (it takes `allow_blocks`, …)", "the plan lacks `changes`". `whole` names the
+/// document ("the plan"). Other errors (syntax) are [`json_message`].
+pub fn json_problem(src: &Source, e: &serde_json::Error, whole: &str) -> String {
+    let msg = json_message(e);
+    if !e.is_data() {
+        return msg;
+    }
+    let mut path = json_path_at(&src.text, src.offset(e.line(), e.column()));
+    let named = |path: &[String]| match path {
+        [] => whole.to_owned(),
+        p => format!("`{}`", p.join(".").replace(".[", "[")),
+    };
+    let after = |s: &str, p: &str| s.split_once(p).map(|(_, r)| r.to_owned());
+    let takes = |rest: &str| match rest.split_once(", expected ") {
+        Some((_, "there are no fields")) => " (it takes no keys)".to_owned(),
+        Some((_, e)) => format!(" (it takes {})", e.trim_start_matches("one of ")),
+        None => String::new(),
+    };
+    if let Some(rest) = after(&msg, "unknown field ") {
+        path.pop();
+        let key = rest.split(", expected").next().unwrap_or_default();
+        let key = crate::text::escape(key);
+        return format!("{} has no key {key}{}", named(&path), takes(&rest));
+    }
+    if let Some(rest) = after(&msg, "missing field ") {
+        path.pop();
+        return format!("{} lacks {rest}", named(&path));
+    }
+    if let Some(rest) = after(&msg, "unknown variant ") {
+        let allowed = rest.split_once(", expected ").map_or("", |(_, e)| e);
+        return format!(
+            "{} must be {}",
+            named(&path),
+            allowed.trim_start_matches("one of ")
+        );
+    }
+    if let Some(expected) = after(&msg, ", expected ") {
+        let kind = match expected.as_str() {
+            "usize" | "u8" | "u16" | "u32" | "u64" => "a whole number (0 or more)",
+            "i32" | "i64" | "isize" => "a whole number",
+            "a string" | "a borrowed string" => "text (a JSON string)",
+            "a boolean" => "true or false",
+            "a sequence" => "a list",
+            e if e.starts_with("struct ") || e == "a map" => "an object",
+            e => e,
+        };
+        return format!("{} must be {kind}", named(&path));
+    }
+    msg
+}
+
+/// The keys and indexes leading to a byte offset of a JSON text (`["changes", "[3]",
+/// "action"]`): the innermost key at the offset last. Keys are escaped for a message.
+fn json_path_at(text: &str, offset: usize) -> Vec<String> {
+    enum Frame {
+        Object(Option<String>, bool),
+        Array(usize),
+    }
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if i >= offset {
+            break;
+        }
+        match c {
+            '{' => stack.push(Frame::Object(None, true)),
+            '[' => stack.push(Frame::Array(0)),
+            '}' | ']' => {
+                stack.pop();
+            }
+            ',' => match stack.last_mut() {
+                Some(Frame::Array(n)) => *n += 1,
+                Some(Frame::Object(_, expecting_key)) => *expecting_key = true,
+                None => {}
+            },
+            '"' => {
+                let mut s = String::new();
+                let mut escaped = false;
+                for (_, c) in chars.by_ref() {
+                    match c {
+                        '\\' if !escaped => escaped = true,
+                        '"' if !escaped => break,
+                        c => {
+                            escaped = false;
+                            s.push(c);
+                        }
+                    }
+                }
+                if let Some(Frame::Object(key, expecting_key @ true)) = stack.last_mut() {
+                    *key = Some(s);
+                    *expecting_key = false;
+                }
+            }
+            _ => {}
+        }
+    }
+    stack
+        .iter()
+        .filter_map(|f| match f {
+            Frame::Object(key, _) => key.as_deref().map(|k| crate::text::escape(k).into_owned()),
+            Frame::Array(n) => Some(format!("[{n}]")),
+        })
+        .collect()
+}
+
 /// An attribute or key name for a message: shown when it is one (letters, digits, `-`, `_`,
 /// `.`, `;`, at most 40), else as an excerpt (it may be a line of something else entirely).
 pub fn name_excerpt(s: &str) -> String {
@@ -892,6 +999,53 @@ mod tests {
                 && out.contains("line 2, column 1; the line is not shown: it holds a secret"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn json_problems_name_the_key_in_user_terms() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Inner {
+            allow_blocks: Option<usize>,
+            flag: Option<bool>,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Doc {
+            version: u32,
+            #[serde(default)]
+            list: Vec<Inner>,
+            allowances: Option<Inner>,
+        }
+        let problem = |text: &str| {
+            let src = source(text);
+            let e = serde_json::from_str::<Doc>(text).unwrap_err();
+            json_problem(&src, &e, "the plan")
+        };
+        assert_eq!(
+            problem(r#"{"version": 1, "allowances": {"allow_blocks": "x"}}"#),
+            "`allowances.allow_blocks` must be a whole number (0 or more)"
+        );
+        assert_eq!(
+            problem("{\n  \"version\": 1,\n  \"allowances\": {\n    \"allow_blocks\": -1\n  }\n}"),
+            "`allowances.allow_blocks` must be a whole number (0 or more)"
+        );
+        assert_eq!(
+            problem(r#"{"version": 1, "allowances": {"allow_blockz": 1}}"#),
+            "`allowances` has no key `allow_blockz` (it takes `allow_blocks` or `flag`)"
+        );
+        assert_eq!(
+            problem(r#"{"version": 1, "list": [{}, {"flag": 3}]}"#),
+            "`list[1].flag` must be true or false"
+        );
+        assert_eq!(problem(r#"{"list": []}"#), "the plan lacks `version`");
+        assert_eq!(
+            problem(r#"{"version": 1, "x\u001b[2J": 1}"#),
+            "the plan has no key `x\\x1b[2J` (it takes `version`, `list`, `allowances`)"
+        );
+        assert_eq!(problem(r#"{"version": "#), "EOF while parsing a value");
     }
 
     #[test]

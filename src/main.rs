@@ -299,26 +299,36 @@ async fn apply(args: ApplyArgs) -> miette::Result<ExitCode> {
     let plan = match &args.plan {
         Some(path) => {
             let src = roster::diag::read_source(path)?;
+            // The format version first: a plan of another version may have other keys, and
+            // this version's plans are read strictly (an unknown key is an error).
+            #[derive(serde::Deserialize)]
+            struct Version {
+                format_version: u32,
+            }
+            if let Ok(Version { format_version }) = serde_json::from_str(&src.text) {
+                if format_version != roster::plan::FORMAT_VERSION {
+                    miette::bail!(
+                        code = "roster::apply::format_version",
+                        help = "make the plan again with this Roster",
+                        "the plan has format version {format_version}, this Roster applies {}",
+                        roster::plan::FORMAT_VERSION
+                    );
+                }
+            }
             let plan: roster::plan::Plan = serde_json::from_str(&src.text).map_err(|e| {
                 roster::diag::SourceError::at(
                     "roster::apply::plan_file",
                     &src,
                     e.line(),
                     e.column(),
-                    format!("not a Roster plan: {}", roster::diag::json_message(&e)),
+                    format!(
+                        "not a Roster plan: {}",
+                        roster::diag::json_problem(&src, &e, "the plan")
+                    ),
                 )
                 .label("here")
                 .help("apply a file written by `roster plan -o plan.json`")
             })?;
-            if plan.format_version != roster::plan::FORMAT_VERSION {
-                miette::bail!(
-                    code = "roster::apply::format_version",
-                    help = "make the plan again with this Roster",
-                    "the plan has format version {}, this Roster applies {}",
-                    plan.format_version,
-                    roster::plan::FORMAT_VERSION
-                );
-            }
             if let Err(lie) = roster::apply::check_figures(&plan) {
                 roster::diag::print(&miette::Report::new(lie));
                 return Ok(ExitCode::from(exit::STALE));

@@ -85,3 +85,35 @@ fn a_missing_file_is_said_once() {
         r.stderr
     );
 }
+
+#[test]
+fn the_quickstart_json_plan_loads_strictly() {
+    let dir = quickstart();
+    for args in [
+        &["plan", "--format", "json"][..],
+        &[
+            "plan",
+            "--format",
+            "json",
+            "--allow-blocks",
+            "3",
+            "--allow-clears",
+            "2",
+        ],
+    ] {
+        let r = crate::cli::roster(dir.path(), args);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let plan: roster::plan::Plan = serde_json::from_str(&r.stdout).expect("a strict plan");
+        assert!(!plan.changes.is_empty());
+    }
+    // The saved plan loads in apply and passes its checks: outside git, apply stops only at
+    // its preflight (the record could not be committed), never at "not a Roster plan".
+    let r = crate::cli::roster(dir.path(), &["plan", "-o", "plan.json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = crate::cli::roster(dir.path(), &["apply", "plan.json"]);
+    assert!(
+        r.stderr.contains("roster::apply::preflight") && !r.stderr.contains("not a Roster plan"),
+        "{}",
+        r.stderr
+    );
+}
