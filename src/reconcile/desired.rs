@@ -220,8 +220,9 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
             let ev = t.eval(entry);
             for attr in &ev.binary {
                 out.warnings.push(format!(
-                    "{}: `{attr}` holds a binary value; `{field}` is left without it",
-                    shown(username)
+                    "{}: `{}` holds a binary value; `{field}` is left without it",
+                    shown(username),
+                    shown(attr)
                 ));
             }
             let value = if *field == "manager" && t.is_plain_attribute() {
