@@ -1356,9 +1356,9 @@ pub async fn apply_saved(
 /// Every outcome on stderr, one line each: the last record when the audit report could not be
 /// written.
 fn print_outcomes(report: &ApplyReport) {
-    eprintln!("The record of this apply is incomplete; what was done:");
+    crate::say!("The record of this apply is incomplete; what was done:");
     for o in &report.outcomes {
-        eprintln!(
+        crate::say!(
             "  {} {} {}: {}",
             o.outcome.name(),
             o.change.action.name(),

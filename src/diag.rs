@@ -15,6 +15,9 @@ use miette::{
 pub struct Source {
     pub name: String,
     pub text: Arc<String>,
+    /// Its secrets' places are known and masked ([`Source::masked`], the config): lines are not
+    /// also hidden for their key's name (the config shows `password: userPassword`, a mapping).
+    pub secrets_masked: bool,
 }
 
 impl fmt::Debug for Source {
@@ -30,6 +33,7 @@ impl Source {
         Source {
             name: path.display().to_string(),
             text: Arc::new(text),
+            secrets_masked: false,
         }
     }
 
@@ -65,7 +69,10 @@ impl Source {
     /// offset, line and column stays where it was): for literal secrets, before a snippet.
     pub fn masked(&self, ranges: &[Range<usize>]) -> Source {
         if ranges.is_empty() {
-            return self.clone();
+            return Source {
+                secrets_masked: true,
+                ..self.clone()
+            };
         }
         let mut bytes = self.text.as_bytes().to_vec();
         for r in ranges {
@@ -81,6 +88,7 @@ impl Source {
         Source {
             name: self.name.clone(),
             text: Arc::new(text),
+            secrets_masked: true,
         }
     }
 }
@@ -118,10 +126,91 @@ pub fn looks_like_token(line: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "-_.+/=~!@$%^&*?".contains(c))
 }
 
+/// Does a key name a secret? Config secret keys (`password`, `client_secret`, `api-key`…),
+/// words that mark credentials elsewhere (`auth`, `private_key`, `session`), and the LDAP
+/// password attributes (`userPassword`, `unicodePwd`, `sambaNTPassword`…).
+pub fn is_secret_name(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    crate::config::secret::is_secret_key(key)
+        || crate::config::load::is_password_attribute(key)
+        || ["pwd", "auth", "private", "session", "credential"]
+            .iter()
+            .any(|w| k.contains(w))
+}
+
+/// Is a value, as written after its key, a literal (not a `{ env: … }` / `{ file: … }`
+/// reference, not the opening of a nested mapping or list, not empty)? A password hash's
+/// scheme tag (`{SSHA}…`, `{CRYPT}…`) opens a literal.
+fn is_literal(value: &str) -> bool {
+    let v = value.trim();
+    if let Some(inner) = v.strip_prefix('{') {
+        let tag = inner.split('}').next().unwrap_or_default();
+        return inner.contains('}')
+            && !tag.is_empty()
+            && tag
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    }
+    !v.is_empty() && !v.starts_with('[')
+}
+
+/// Does a line give a secret-named key a literal value: YAML or LDIF `key: value` /
+/// `key:: base64`, `.env` or properties `key=value`, or JSON `"key": value` anywhere on the line
+/// (minified JSON is one line)? Such a line is never shown.
+pub fn holds_secret(line: &str) -> bool {
+    // JSON (and quoted YAML keys): every `"key": value` on the line.
+    let mut rest = line;
+    while let Some(open) = rest.find('"') {
+        let after = &rest[open + 1..];
+        let mut end = None;
+        let mut escaped = false;
+        for (i, c) in after.char_indices() {
+            match c {
+                '\\' if !escaped => escaped = true,
+                '"' if !escaped => {
+                    end = Some(i);
+                    break;
+                }
+                _ => escaped = false,
+            }
+        }
+        let Some(end) = end else { break };
+        let key = &after[..end];
+        let tail = after[end + 1..].trim_start();
+        if let Some(value) = tail.strip_prefix(':') {
+            if is_secret_name(key) && is_literal(value) {
+                return true;
+            }
+        }
+        rest = &after[end + 1..];
+    }
+    // YAML, LDIF, `.env`: a key at the start of the line (after indentation and a list dash).
+    let t = line.trim_start();
+    let t = t.strip_prefix("- ").unwrap_or(t).trim_start();
+    let t = t.strip_prefix("export ").unwrap_or(t);
+    let n = t
+        .find(|c: char| !(c.is_ascii_alphanumeric() || "_-.;".contains(c)))
+        .unwrap_or(t.len());
+    let (key, after) = t.split_at(n);
+    let after = after.trim_start();
+    let value = if let Some(v) = after.strip_prefix("::") {
+        v
+    } else if let Some(v) = after.strip_prefix(':') {
+        v
+    } else if let Some(v) = after.strip_prefix('=') {
+        v
+    } else {
+        return false;
+    };
+    !key.is_empty() && is_secret_name(key) && is_literal(value)
+}
+
 /// Why a line of a file must not be shown, if it must not.
-fn hidden(line: &str) -> Option<&'static str> {
+fn hidden(line: &str, masked: bool) -> Option<&'static str> {
     if looks_like_env(line) {
         Some("it looks like environment data")
+    } else if !masked && holds_secret(line) {
+        Some("it holds a secret")
     } else if looks_like_token(line) {
         Some("it looks like a secret")
     } else if line
@@ -151,7 +240,7 @@ pub fn excerpt(s: &str) -> String {
         }
         return format!("{}=…", clip(name));
     }
-    if looks_like_token(s) {
+    if looks_like_token(s) || holds_secret(s) {
         return "***".into();
     }
     clip(s)
@@ -190,6 +279,113 @@ pub fn json_message(e: &serde_json::Error) -> String {
     out
 }
 
+/// What is wrong with a JSON document that does not fit its type, in the user's terms and by
+/// the key's path: "`allowances.allow_blocks` must be a whole number", "`allowances` has no key
+/// `allow_blockz` (it takes `allow_blocks`, …)", "the plan lacks `changes`". `whole` names the
+/// document ("the plan"). Other errors (syntax) are [`json_message`].
+pub fn json_problem(src: &Source, e: &serde_json::Error, whole: &str) -> String {
+    let msg = json_message(e);
+    if !e.is_data() {
+        return msg;
+    }
+    let mut path = json_path_at(&src.text, src.offset(e.line(), e.column()));
+    let named = |path: &[String]| match path {
+        [] => whole.to_owned(),
+        p => format!("`{}`", p.join(".").replace(".[", "[")),
+    };
+    let after = |s: &str, p: &str| s.split_once(p).map(|(_, r)| r.to_owned());
+    let takes = |rest: &str| match rest.split_once(", expected ") {
+        Some((_, "there are no fields")) => " (it takes no keys)".to_owned(),
+        Some((_, e)) => format!(" (it takes {})", e.trim_start_matches("one of ")),
+        None => String::new(),
+    };
+    if let Some(rest) = after(&msg, "unknown field ") {
+        path.pop();
+        let key = rest.split(", expected").next().unwrap_or_default();
+        let key = crate::text::escape(key);
+        return format!("{} has no key {key}{}", named(&path), takes(&rest));
+    }
+    if let Some(rest) = after(&msg, "missing field ") {
+        path.pop();
+        return format!("{} lacks {rest}", named(&path));
+    }
+    if let Some(rest) = after(&msg, "unknown variant ") {
+        let allowed = rest.split_once(", expected ").map_or("", |(_, e)| e);
+        return format!(
+            "{} must be {}",
+            named(&path),
+            allowed.trim_start_matches("one of ")
+        );
+    }
+    if let Some(expected) = after(&msg, ", expected ") {
+        let kind = match expected.as_str() {
+            "usize" | "u8" | "u16" | "u32" | "u64" => "a whole number (0 or more)",
+            "i32" | "i64" | "isize" => "a whole number",
+            "a string" | "a borrowed string" => "text (a JSON string)",
+            "a boolean" => "true or false",
+            "a sequence" => "a list",
+            e if e.starts_with("struct ") || e == "a map" => "an object",
+            e => e,
+        };
+        return format!("{} must be {kind}", named(&path));
+    }
+    msg
+}
+
+/// The keys and indexes leading to a byte offset of a JSON text (`["changes", "[3]",
+/// "action"]`): the innermost key at the offset last. Keys are escaped for a message.
+fn json_path_at(text: &str, offset: usize) -> Vec<String> {
+    enum Frame {
+        Object(Option<String>, bool),
+        Array(usize),
+    }
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if i >= offset {
+            break;
+        }
+        match c {
+            '{' => stack.push(Frame::Object(None, true)),
+            '[' => stack.push(Frame::Array(0)),
+            '}' | ']' => {
+                stack.pop();
+            }
+            ',' => match stack.last_mut() {
+                Some(Frame::Array(n)) => *n += 1,
+                Some(Frame::Object(_, expecting_key)) => *expecting_key = true,
+                None => {}
+            },
+            '"' => {
+                let mut s = String::new();
+                let mut escaped = false;
+                for (_, c) in chars.by_ref() {
+                    match c {
+                        '\\' if !escaped => escaped = true,
+                        '"' if !escaped => break,
+                        c => {
+                            escaped = false;
+                            s.push(c);
+                        }
+                    }
+                }
+                if let Some(Frame::Object(key, expecting_key @ true)) = stack.last_mut() {
+                    *key = Some(s);
+                    *expecting_key = false;
+                }
+            }
+            _ => {}
+        }
+    }
+    stack
+        .iter()
+        .filter_map(|f| match f {
+            Frame::Object(key, _) => key.as_deref().map(|k| crate::text::escape(k).into_owned()),
+            Frame::Array(n) => Some(format!("[{n}]")),
+        })
+        .collect()
+}
+
 /// An attribute or key name for a message: shown when it is one (letters, digits, `-`, `_`,
 /// `.`, `;`, at most 40), else as an excerpt (it may be a line of something else entirely).
 pub fn name_excerpt(s: &str) -> String {
@@ -218,13 +414,13 @@ fn clip(s: &str) -> String {
 /// What a snippet may show of a source around a span: whole lines that are short and not
 /// environment data, or a cut of one long line; `None` when the place's own line must not be
 /// shown. The range is contiguous in the source, so offsets, lines and columns stay true.
-fn window(text: &str, span: SourceSpan) -> Option<Range<usize>> {
+fn window(text: &str, span: SourceSpan, masked: bool) -> Option<Range<usize>> {
     let start = floor_char(text, span.offset().min(text.len()));
     let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
     let line_end = |from: usize| text[from..].find('\n').map_or(text.len(), |i| from + i);
     let first = &text[line_start..line_end(line_start)];
-    let safe = |l: &str| l.chars().count() <= SNIPPET_LINE && hidden(l).is_none();
-    if hidden(first).is_some() {
+    let safe = |l: &str| l.chars().count() <= SNIPPET_LINE && hidden(l, masked).is_none();
+    if hidden(first, masked).is_some() {
         return None;
     }
     if !safe(first) {
@@ -281,6 +477,7 @@ fn floor_char(text: &str, mut i: usize) -> usize {
 struct Shown {
     name: String,
     text: Arc<String>,
+    masked: bool,
     window: Option<Range<usize>>,
 }
 
@@ -335,7 +532,7 @@ impl SourceError {
         message: impl Into<String>,
     ) -> SourceError {
         let span = span.into();
-        let window = window(&src.text, span);
+        let window = window(&src.text, span, src.secrets_masked);
         let mut message = message.into();
         if window.is_none() {
             let (line, column) = src.line_column(span.offset());
@@ -343,7 +540,7 @@ impl SourceError {
                 .text
                 .lines()
                 .nth(line - 1)
-                .and_then(hidden)
+                .and_then(|l| hidden(l, src.secrets_masked))
                 .unwrap_or("");
             message.push_str(&format!(
                 " (at line {line}, column {column}; the line is not shown: {why})"
@@ -372,6 +569,7 @@ impl SourceError {
             src: Shown {
                 name: src.name.clone(),
                 text: src.text.clone(),
+                masked: src.secrets_masked,
                 window,
             },
             related: Vec::new(),
@@ -409,12 +607,13 @@ impl SourceError {
         let span = span.into();
         let label = label.into();
         let text = &self.src.text;
-        let union = match (&self.src.window, window(text, span)) {
+        let masked = self.src.masked;
+        let union = match (&self.src.window, window(text, span, masked)) {
             (Some(a), Some(b)) => {
                 let u = a.start.min(b.start)..a.end.max(b.end);
                 let safe = text[u.clone()]
                     .lines()
-                    .all(|l| l.chars().count() <= SNIPPET_LINE && hidden(l).is_none());
+                    .all(|l| l.chars().count() <= SNIPPET_LINE && hidden(l, masked).is_none());
                 safe.then_some(u)
             }
             _ => None,
@@ -501,18 +700,86 @@ impl Diagnostic for SourceError {
     }
 }
 
-/// A file that could not be read at all.
-#[derive(Debug, thiserror::Error, Diagnostic)]
-#[error("cannot read {path}: {source}")]
+/// Whether printed diagnostics are in colour: the SGR sequences miette writes then are kept.
+static COLOUR: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// Say once, before any diagnostic is printed, whether miette was set to write colour.
+pub fn set_colour(on: bool) {
+    let _ = COLOUR.set(on);
+}
+
+/// A diagnostic as it reaches a terminal: rendered by miette, then made [`terminal_safe`]. Every
+/// value from a file is escaped where the message is made; this is the net under all of them.
+pub fn rendered(report: &miette::Report) -> String {
+    terminal_safe(
+        &format!("{report:?}"),
+        COLOUR.get().copied().unwrap_or(false),
+    )
+}
+
+/// Print a diagnostic on stderr ([`rendered`]); a closed stderr loses it, never the run.
+pub fn print(report: &miette::Report) {
+    crate::say!("{}", rendered(report));
+}
+
+/// Text with every hostile character ([`crate::text::is_hostile`]) as a visible escape, except
+/// line breaks and, when `colour`, SGR colour sequences (`ESC [ digits;… m`): OSC (a title, a
+/// link), other CSI (clear the screen, move the cursor), CR, NUL and bidi controls are shown.
+pub fn terminal_safe(s: &str, colour: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(c) = rest.chars().next() {
+        if colour && c == '\x1b' {
+            if let Some(n) = sgr_len(rest) {
+                out.push_str(&rest[..n]);
+                rest = &rest[n..];
+                continue;
+            }
+        }
+        let n = c.len_utf8();
+        if c == '\n' {
+            out.push(c);
+        } else {
+            out.push_str(&crate::text::escape(&rest[..n]));
+        }
+        rest = &rest[n..];
+    }
+    out
+}
+
+/// The length of the SGR sequence `s` starts with (`ESC [ 1;31 m`), if it starts with one.
+fn sgr_len(s: &str) -> Option<usize> {
+    let params = s.strip_prefix("\x1b[")?;
+    let n = params
+        .find(|c: char| !(c.is_ascii_digit() || c == ';'))
+        .unwrap_or(params.len());
+    params[n..].starts_with('m').then_some(2 + n + 1)
+}
+
+/// A file that could not be read at all: "cannot read PATH: why", once (the OS's reason is in the
+/// message, so it is not also the error's cause, which miette would print again).
+#[derive(Debug, Diagnostic)]
 #[diagnostic(
     code(roster::io),
     help("check the path; relative paths in the config resolve from the config's folder")
 )]
 pub struct ReadError {
     pub path: String,
-    #[source]
     pub source: std::io::Error,
 }
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cannot read {}: {}",
+            crate::text::shown(&self.path),
+            crate::text::escape(&self.source.to_string())
+        )
+    }
+}
+
+impl std::error::Error for ReadError {}
 
 /// Refuse what is not a regular file: a directory, a device, a pipe, a socket, or a kernel
 /// pseudo-file under `/proc`, `/sys` or `/dev` (which claims to be a regular file). Their
@@ -686,6 +953,113 @@ mod tests {
         assert_eq!(json_message(&e), "invalid type: a string, expected u32");
         let e = serde_json::from_str::<Vec<u32>>("[").unwrap_err();
         assert_eq!(json_message(&e), "EOF while parsing a list");
+    }
+
+    #[test]
+    fn a_line_that_gives_a_secret_key_a_value_is_never_shown() {
+        for line in [
+            "password: pa55-w0rd-VALUE",
+            "userPassword: {SSHA}abc",
+            "userPassword:: e1NTSEF9YWJj",
+            "unicodePwd:: IgBhAGIAYwAiAA==",
+            "sambaNTPassword: 0123456789ABCDEF",
+            "pwdHistory: 20240101000000Z#1.3.6.1.4.1.1466.115.121.1.40#20#{SSHA}x",
+            "  - token: \"x\"",
+            "db.password=hunter2",
+            "api-key = abc",
+            r#"{"client_secret": "s3cr3t-VALUE-xyz", "client_id": "a"}"#,
+            r#"  "private_key_id": "0123abcd","#,
+            r#"  "private_key": "-----BEGIN PRIVATE KEY-----\nMII","#,
+            r#"{"auths":{"r.example.com":{"auth":"dXNlcjpwYXNzd29yZA=="}}}"#,
+            r#"    {"userName": "a", "password": "pa55-w0rd-VALUE""#,
+            r#"  "Session\"Id": 1, "sessionId": 12"#,
+        ] {
+            assert!(holds_secret(line), "{line}");
+            assert_eq!(hidden(line, false), Some("it holds a secret"), "{line}");
+            assert_eq!(excerpt(line), "***", "{line}");
+        }
+        for line in [
+            "  token: { env: ROSTER_SCIM_TOKEN }",
+            "  password: { file: ldap.pw }",
+            "password:",
+            r#"  "auths": {"#,
+            r#"  "credentials": ["#,
+            "dn: uid=a,dc=x",
+            r#"{"userName": "password", "displayName": "token"}"#,
+            "display_name: \"{givenName} {sn}\"",
+        ] {
+            assert!(!holds_secret(line), "{line}");
+        }
+        let src = source("dn: uid=a,dc=x\nuserPassword: {SSHA}abcVALUE\nbad line\n");
+        let out = render(&SourceError::at("x", &src, 3, 1, "bad"));
+        assert!(!out.contains("VALUE") && out.contains("bad line"), "{out}");
+        let out = render(&SourceError::at("x", &src, 2, 1, "bad"));
+        assert!(
+            !out.contains("VALUE")
+                && out.contains("line 2, column 1; the line is not shown: it holds a secret"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn json_problems_name_the_key_in_user_terms() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Inner {
+            allow_blocks: Option<usize>,
+            flag: Option<bool>,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Doc {
+            version: u32,
+            #[serde(default)]
+            list: Vec<Inner>,
+            allowances: Option<Inner>,
+        }
+        let problem = |text: &str| {
+            let src = source(text);
+            let e = serde_json::from_str::<Doc>(text).unwrap_err();
+            json_problem(&src, &e, "the plan")
+        };
+        assert_eq!(
+            problem(r#"{"version": 1, "allowances": {"allow_blocks": "x"}}"#),
+            "`allowances.allow_blocks` must be a whole number (0 or more)"
+        );
+        assert_eq!(
+            problem("{\n  \"version\": 1,\n  \"allowances\": {\n    \"allow_blocks\": -1\n  }\n}"),
+            "`allowances.allow_blocks` must be a whole number (0 or more)"
+        );
+        assert_eq!(
+            problem(r#"{"version": 1, "allowances": {"allow_blockz": 1}}"#),
+            "`allowances` has no key `allow_blockz` (it takes `allow_blocks` or `flag`)"
+        );
+        assert_eq!(
+            problem(r#"{"version": 1, "list": [{}, {"flag": 3}]}"#),
+            "`list[1].flag` must be true or false"
+        );
+        assert_eq!(problem(r#"{"list": []}"#), "the plan lacks `version`");
+        assert_eq!(
+            problem(r#"{"version": 1, "x\u001b[2J": 1}"#),
+            "the plan has no key `x\\x1b[2J` (it takes `version`, `list`, `allowances`)"
+        );
+        assert_eq!(problem(r#"{"version": "#), "EOF while parsing a value");
+    }
+
+    #[test]
+    fn printed_diagnostics_are_terminal_safe() {
+        let raw = "\x1b[31m× bad\x1b[0m `a\x1b]0;pwned\x07\x1b[2J\r\0\u{202e}`\n  next";
+        assert_eq!(
+            terminal_safe(raw, true),
+            "\x1b[31m× bad\x1b[0m `a\\x1b]0;pwned\\x07\\x1b[2J\\r\\0\\u{202e}`\n  next"
+        );
+        assert_eq!(
+            terminal_safe(raw, false),
+            "\\x1b[31m× bad\\x1b[0m `a\\x1b]0;pwned\\x07\\x1b[2J\\r\\0\\u{202e}`\n  next"
+        );
+        assert_eq!(terminal_safe("\x1b[", true), "\\x1b[");
     }
 
     #[test]

@@ -33,9 +33,15 @@ fn main() -> ExitCode {
         .ok()
         .and_then(|c| c.parse().ok())
         .unwrap_or(100);
+    // Colour only on a terminal, and not with NO_COLOR; printed diagnostics keep only the
+    // colour sequences miette writes then (roster::diag::print).
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    roster::diag::set_colour(colour);
     let _ = miette::set_hook(Box::new(move |_| {
         Box::new(
             miette::MietteHandlerOpts::new()
+                .color(colour)
+                .terminal_links(false)
                 .width(width)
                 .break_words(false)
                 .build(),
@@ -48,14 +54,14 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            roster::say!("error: cannot start the async runtime: {e}");
             return ExitCode::from(exit::ERROR);
         }
     };
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(report) => {
-            eprintln!("{report:?}");
+            roster::diag::print(&report);
             ExitCode::from(exit::ERROR)
         }
     }
@@ -66,7 +72,7 @@ async fn run(cli: Cli) -> miette::Result<ExitCode> {
         Command::Validate(args) => {
             let loaded = config::load(&args.config.config)?;
             if args.config_only {
-                println!(
+                roster::out!(
                     "{} is valid (config only: the directory was not read, so its groups and mapped attributes were not checked).",
                     loaded.path.display()
                 );
@@ -100,10 +106,10 @@ async fn run(cli: Cli) -> miette::Result<ExitCode> {
             }
             let warnings = checked?;
             for w in &warnings {
-                eprintln!("warning: {w}");
+                roster::say!("warning: {}", roster::text::escape(&w.to_string()));
             }
             let syncing = desired.users.iter().filter(|u| u.syncing).count();
-            println!(
+            roster::out!(
                 "{} is valid: its groups and mapped attributes resolve in the directory ({syncing} syncing users). The intranet was not read.",
                 loaded.path.display()
             );
@@ -116,7 +122,7 @@ async fn run(cli: Cli) -> miette::Result<ExitCode> {
             } else {
                 config::load::schema()
             };
-            println!(
+            roster::out!(
                 "{}",
                 serde_json::to_string_pretty(&schema).into_diagnostic()?
             );
@@ -129,7 +135,7 @@ async fn run(cli: Cli) -> miette::Result<ExitCode> {
                 .snapshot(&attributes, &out)
                 .await?;
             if let Some((users, groups)) = written {
-                eprintln!(
+                roster::say!(
                     "Wrote {users} users and {groups} groups to {}.",
                     out.display()
                 );
@@ -189,7 +195,7 @@ async fn run(cli: Cli) -> miette::Result<ExitCode> {
                 std::fs::write(&out, yaml)
                     .into_diagnostic()
                     .wrap_err_with(|| format!("cannot write {}", out.display()))?;
-                eprintln!(
+                roster::say!(
                     "Wrote {}. Review it, then: roster plan --config {}",
                     out.display(),
                     out.display()
@@ -198,7 +204,10 @@ async fn run(cli: Cli) -> miette::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "roster", &mut std::io::stdout());
+            // Written whole, so a closed stdout is ignored rather than a panic.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "roster", &mut script);
+            let _ = std::io::stdout().lock().write_all(&script);
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -217,7 +226,7 @@ fn refused(
         &observed.intranet,
     )
     .err()?;
-    eprintln!("{:?}", miette::Report::new(refused));
+    roster::diag::print(&miette::Report::new(refused));
     Some(ExitCode::from(exit::REFUSED))
 }
 
@@ -230,7 +239,7 @@ fn write_out(out: &std::path::Path, bytes: &[u8]) -> miette::Result<()> {
     std::fs::write(out, bytes)
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot write {}", out.display()))?;
-    eprintln!("Wrote {}.", out.display());
+    roster::say!("Wrote {}.", out.display());
     Ok(())
 }
 
@@ -239,40 +248,50 @@ async fn apply(args: ApplyArgs) -> miette::Result<ExitCode> {
     let loaded = config::load(&args.config.config)?;
     // What is applied must be a reviewed commit.
     if let Err(dirty) = roster::apply::check_clean(&loaded, args.allow_dirty) {
-        eprintln!("{:?}", miette::Report::new(dirty));
+        roster::diag::print(&miette::Report::new(dirty));
         return Ok(ExitCode::from(exit::STALE));
     }
     let plan = match &args.plan {
         Some(path) => {
             let src = roster::diag::read_source(path)?;
+            // The format version first: a plan of another version may have other keys, and
+            // this version's plans are read strictly (an unknown key is an error).
+            #[derive(serde::Deserialize)]
+            struct Version {
+                format_version: u32,
+            }
+            if let Ok(Version { format_version }) = serde_json::from_str(&src.text) {
+                if format_version != roster::plan::FORMAT_VERSION {
+                    miette::bail!(
+                        code = "roster::apply::format_version",
+                        help = "make the plan again with this Roster",
+                        "the plan has format version {format_version}, this Roster applies {}",
+                        roster::plan::FORMAT_VERSION
+                    );
+                }
+            }
             let plan: roster::plan::Plan = serde_json::from_str(&src.text).map_err(|e| {
                 roster::diag::SourceError::at(
                     "roster::apply::plan_file",
                     &src,
                     e.line(),
                     e.column(),
-                    format!("not a Roster plan: {}", roster::diag::json_message(&e)),
+                    format!(
+                        "not a Roster plan: {}",
+                        roster::diag::json_problem(&src, &e, "the plan")
+                    ),
                 )
                 .label("here")
                 .help("apply a file written by `roster plan -o plan.json`")
             })?;
-            if plan.format_version != roster::plan::FORMAT_VERSION {
-                miette::bail!(
-                    code = "roster::apply::format_version",
-                    help = "make the plan again with this Roster",
-                    "the plan has format version {}, this Roster applies {}",
-                    plan.format_version,
-                    roster::plan::FORMAT_VERSION
-                );
-            }
             if let Err(lie) = roster::apply::check_figures(&plan) {
-                eprintln!("{:?}", miette::Report::new(lie));
+                roster::diag::print(&miette::Report::new(lie));
                 return Ok(ExitCode::from(exit::STALE));
             }
             if let Err(stale) =
                 roster::apply::check_revision(&plan, loaded.revision.as_ref(), args.allow_dirty)
             {
-                eprintln!("{:?}", miette::Report::new(stale));
+                roster::diag::print(&miette::Report::new(stale));
                 return Ok(ExitCode::from(exit::STALE));
             }
             plan
@@ -295,11 +314,13 @@ async fn apply(args: ApplyArgs) -> miette::Result<ExitCode> {
                 if !std::io::stdin().is_terminal() {
                     miette::bail!(code = "roster::apply::needs_approval", help = "review a saved plan (`roster plan -o plan.json`) and `roster apply plan.json`, or pass --auto-approve", "not applying without approval: stdin is not a terminal");
                 }
-                eprint!("\nDo you want to apply these changes? Only 'yes' will be accepted: ");
+                roster::say_inline!(
+                    "\nDo you want to apply these changes? Only 'yes' will be accepted: "
+                );
                 let mut answer = String::new();
                 let _ = std::io::stdin().lock().read_line(&mut answer);
                 if answer.trim() != "yes" {
-                    eprintln!("Apply cancelled; nothing was changed.");
+                    roster::say!("Apply cancelled; nothing was changed.");
                     return Ok(ExitCode::from(exit::ERROR));
                 }
             }
@@ -321,7 +342,7 @@ async fn apply(args: ApplyArgs) -> miette::Result<ExitCode> {
         Ok(a) => a,
         // Something was written: a failure to record it is a partial apply, never exit 1.
         Err(e) if e.downcast_ref::<roster::apply::NotRecorded>().is_some() => {
-            eprintln!("{e:?}");
+            roster::diag::print(&e);
             return Ok(ExitCode::from(exit::PARTIAL));
         }
         Err(e)
@@ -329,30 +350,30 @@ async fn apply(args: ApplyArgs) -> miette::Result<ExitCode> {
                 || e.downcast_ref::<roster::apply::InconsistentPlan>()
                     .is_some() =>
         {
-            eprintln!("{e:?}");
+            roster::diag::print(&e);
             return Ok(ExitCode::from(exit::STALE));
         }
         Err(e) if e.downcast_ref::<policy::Refused>().is_some() => {
-            eprintln!("{e:?}");
+            roster::diag::print(&e);
             return Ok(ExitCode::from(exit::REFUSED));
         }
         Err(e) => return Err(e),
     };
     let r = &applied.report;
     if let Some(signal) = &applied.interrupted {
-        eprintln!(
+        roster::say!(
             "Apply interrupted by {signal}: no write started after it; {}.",
             r.tally()
         );
     } else {
-        eprintln!("Apply: {}.", r.tally());
+        roster::say!("Apply: {}.", r.tally());
     }
     for o in r
         .outcomes
         .iter()
         .filter(|o| o.outcome != roster::apply::Outcome::Applied)
     {
-        eprintln!(
+        roster::say!(
             "  {} {}: {}",
             o.change.action.name(),
             roster::text::shown(&o.change.username),
@@ -365,9 +386,9 @@ async fn apply(args: ApplyArgs) -> miette::Result<ExitCode> {
         .as_deref()
         .map(|c| format!(" (commit {})", roster::digest::short(c, 12)))
         .unwrap_or_default();
-    eprintln!("Audit: {}{commit}", applied.audit.csv.display());
+    roster::say!("Audit: {}{commit}", applied.audit.csv.display());
     if !r.is_complete() {
-        eprintln!("Plan again to see what is left; a second apply converges.");
+        roster::say!("Plan again to see what is left; a second apply converges.");
     }
     Ok(ExitCode::from(r.exit_code()))
 }
@@ -392,9 +413,9 @@ fn listen_for_signals(interrupt: &roster::apply::Interrupt) {
                     _ = term.recv() => "SIGTERM",
                 };
                 if interrupt.signal(name) == 1 {
-                    eprintln!("\n{name}: starting no new write; waiting for the writes in flight, then recording what was done (signal again to stop waiting).");
+                    roster::say!("\n{name}: starting no new write; waiting for the writes in flight, then recording what was done (signal again to stop waiting).");
                 } else {
-                    eprintln!("\n{name}: not waiting for the writes in flight (their outcome is unknown); recording what is known.");
+                    roster::say!("\n{name}: not waiting for the writes in flight (their outcome is unknown); recording what is known.");
                 }
             }
         });
@@ -419,7 +440,7 @@ async fn plan(args: PlanArgs) -> miette::Result<ExitCode> {
     // A base that cannot be planned (the change fixes its config, a group it names or a
     // conflict) has no impact to compare with: the whole plan of this config is shown instead.
     let cannot_compare = |rev: &str, why: &dyn std::fmt::Display| {
-        eprintln!("Note: the config at {rev} cannot be planned ({why}); showing the whole plan of this config instead of what the change does.");
+        roster::say!("Note: the config at {} cannot be planned ({}); showing the whole plan of this config instead of what the change does.", roster::text::shown(rev), roster::text::escape(&why.to_string()));
     };
     let base = match &args.base {
         Some(rev) => match roster::gitops::load_at(path, rev) {
@@ -494,7 +515,7 @@ async fn plan(args: PlanArgs) -> miette::Result<ExitCode> {
         } else {
             format!("--config {} ", args.config.config.display())
         };
-        eprintln!(
+        roster::say!(
             "Saved the plan to {}. Apply it with: roster apply {config}{}",
             out.display(),
             out.display()

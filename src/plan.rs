@@ -79,6 +79,7 @@ impl Action {
 
 /// One field's change: `before` is the intranet's value, `after` the directory's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct FieldChange {
     /// Intranet field name (`email`, `display_name`, `scim:nickName`, or `username` for renames).
     pub name: String,
@@ -131,6 +132,7 @@ impl Origin {
 
 /// The admin role a grant or revoke is about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RoleRef {
     /// Role name from the config (`sysadmin`).
     pub role: String,
@@ -144,6 +146,7 @@ pub struct RoleRef {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Change {
     pub action: Action,
     /// The account's username after this change (for a rename, the new one).
@@ -166,6 +169,7 @@ pub struct Change {
 
 /// Digests of what the plan was built from, so a stale plan can be refused.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Inputs {
     /// `sha256:` of the config file bytes.
     pub config: String,
@@ -184,6 +188,7 @@ pub struct Inputs {
 
 /// How the intranet's Users were read (Groups are always read in full).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct IntranetRead {
     pub mode: ReadMode,
     /// For `delta`: the server time the changes were asked from (`meta.lastModified ge`).
@@ -242,6 +247,7 @@ fn age(secs: u64) -> String {
 
 /// Where a config came from in git.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Revision {
     /// The commit id.
     pub commit: String,
@@ -251,6 +257,7 @@ pub struct Revision {
 
 /// Number of changes per action.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Summary {
     pub create: usize,
     pub link: usize,
@@ -319,6 +326,7 @@ impl Summary {
 
 /// Licence use: active accounts before and after the plan (blocked accounts use none).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Licences {
     pub before: usize,
     pub after: usize,
@@ -330,6 +338,7 @@ pub struct Licences {
 /// One-run exceptions to the safety policy, given on the command line. Recorded in the plan and
 /// the audit so the exception is reviewed like everything else.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Allowances {
     /// `--allow-blocks N`: up to N blocks in this run, whatever `policy.max_blocks` says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -364,6 +373,7 @@ impl Allowances {
 
 /// A plan: what a sync would do, and what it was computed from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Plan {
     pub format_version: u32,
     pub inputs: Inputs,

@@ -6,6 +6,7 @@ mod apply;
 mod cli;
 mod cli_ldap;
 mod delta;
+mod diag;
 mod escape;
 mod export;
 mod gitops;

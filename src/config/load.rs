@@ -12,6 +12,7 @@ use super::Config;
 use crate::diag::{read_source, Source, SourceError};
 use crate::intranet::fields::{Field, VOCABULARY};
 use crate::reconcile::mapping::Template;
+use crate::text::shown as inline;
 
 /// A loaded, validated configuration.
 #[derive(Debug, Clone)]
@@ -405,9 +406,9 @@ impl Problems<'_> {
                         self.push(
                             span,
                             "roster::config::literal_secret",
-                            format!("`{}` is written in the config: secrets never live in YAML", k.value),
+                            format!("`{}` is written in the config: secrets never live in YAML", inline(&k.value)),
                             "a literal secret",
-                            format!("use `{}: {{ env: NAME }}` or `{}: {{ file: PATH }}`, and remove this value from the repository's history", k.value, k.value),
+                            format!("use `{0}: {{ env: NAME }}` or `{0}: {{ file: PATH }}`, and remove this value from the repository's history", inline(&k.value)),
                         );
                         let mut p = path.clone();
                         p.push(Seg::Key(k.value.clone()));
@@ -472,7 +473,7 @@ impl Problems<'_> {
                         self.push(
                             f.key.unwrap_or(f.value),
                             "roster::config::unknown_key",
-                            format!("unknown key `{key}` in {where_}"),
+                            format!("unknown key `{}` in {where_}", inline(&key)),
                             "unknown key",
                             help,
                         );
@@ -631,7 +632,7 @@ impl Problems<'_> {
             ("username_attribute", &c.directory.username_attribute),
         ] {
             if is_password_attribute(attr) {
-                self.at(&keys(&["directory", attr_key]), false, &format!("`{attr}` is a password attribute"), "passwords belong to the directory: Roster never reads, maps, logs or writes them");
+                self.at(&keys(&["directory", attr_key]), false, &format!("`{}` is a password attribute", inline(attr)), "passwords belong to the directory: Roster never reads, maps, logs or writes them");
             }
         }
         if c.syncing_groups.is_empty() {
@@ -658,7 +659,7 @@ impl Problems<'_> {
                 let dn = group.dn();
                 if !dn.contains(['=']) || (!dn.contains(',') && list.len() > 1) {
                     let p = group_path(&path, i, group);
-                    self.at(&p, false, &format!("`{dn}` is not a full group DN"), "in a flow list `[a, b]` YAML splits at every comma, and DNs have commas: write one DN per line (`- cn=...,dc=...`) or quote each DN");
+                    self.at(&p, false, &format!("`{}` is not a full group DN", inline(dn)), "in a flow list `[a, b]` YAML splits at every comma, and DNs have commas: write one DN per line (`- cn=...,dc=...`) or quote each DN");
                 }
             }
         }
@@ -668,7 +669,7 @@ impl Problems<'_> {
             if field.eq_ignore_ascii_case("password")
                 || field.to_ascii_lowercase().contains("password")
             {
-                self.at(&path, true, &format!("`{field}` cannot be mapped: passwords belong to the directory"), "Roster never reads, maps, logs or writes passwords; users sign in against the directory");
+                self.at(&path, true, &format!("`{}` cannot be mapped: passwords belong to the directory", inline(field)), "Roster never reads, maps, logs or writes passwords; users sign in against the directory");
                 continue;
             }
             if field == "username" {
@@ -689,7 +690,7 @@ impl Problems<'_> {
                 self.push(
                     f.key.unwrap_or(f.value),
                     "roster::config::unknown_field",
-                    format!("unknown intranet field `{field}`"),
+                    format!("unknown intranet field `{}`", inline(field)),
                     "not an intranet field",
                     help,
                 );
@@ -706,9 +707,9 @@ impl Problems<'_> {
                         let base = attr.split(';').next().unwrap_or(attr).to_ascii_lowercase();
                         if is_password_attribute(attr) {
                             let f = find(self.root, &value_path, self.src);
-                            self.push(f.value, "roster::config::password_mapping", format!("`{attr}` is a password attribute and cannot be mapped"), "a password attribute", "passwords belong to the directory: Roster never reads, maps, logs or writes them".into());
+                            self.push(f.value, "roster::config::password_mapping", format!("`{}` is a password attribute and cannot be mapped", inline(attr)), "a password attribute", "passwords belong to the directory: Roster never reads, maps, logs or writes them".into());
                         } else if BINARY_ATTRIBUTES.contains(&base.as_str()) {
-                            self.at(&value_path, false, &format!("`{attr}` holds binary data, not text"), "map a text attribute; binary attributes are never mapped as text");
+                            self.at(&value_path, false, &format!("`{}` holds binary data, not text", inline(attr)), "map a text attribute; binary attributes are never mapped as text");
                         }
                     }
                 }
@@ -725,7 +726,7 @@ impl Problems<'_> {
                 );
             }
             if role.members.groups.is_empty() && role.members.users.is_empty() {
-                self.at(&keys(&["admin_roles", name, "members"]), false, &format!("role `{name}` has no members: every holder would be revoked"), "list `groups:` and/or `users:`; the IT team that runs the sync should hold the admin roles");
+                self.at(&keys(&["admin_roles", name, "members"]), false, &format!("role `{}` has no members: every holder would be revoked", inline(name)), "list `groups:` and/or `users:`; the IT team that runs the sync should hold the admin roles");
             }
         }
     }
@@ -754,9 +755,14 @@ impl Problems<'_> {
                         .is_some_and(|rest| rest.starts_with(['.', '[']))
                 };
                 let how = if ca == cb {
-                    format!("`{a}` and `{b}` both write the SCIM attribute `{ka}`")
+                    format!(
+                        "`{}` and `{}` both write the SCIM attribute `{}`",
+                        inline(a),
+                        inline(b),
+                        inline(ka)
+                    )
                 } else if inside(ca, cb) || inside(cb, ca) {
-                    format!("`{a}` (SCIM `{ka}`) and `{b}` (SCIM `{kb}`) write the same SCIM attribute, one inside the other")
+                    format!("`{}` (SCIM `{}`) and `{}` (SCIM `{}`) write the same SCIM attribute, one inside the other", inline(a), inline(ka), inline(b), inline(kb))
                 } else {
                     continue;
                 };
@@ -992,7 +998,7 @@ fn describe(path: &[Seg]) -> String {
                 if !s.is_empty() {
                     s.push('.');
                 }
-                s.push_str(k);
+                s.push_str(&crate::text::escape(k));
             }
             Seg::Index(i) => s.push_str(&format!("[{i}]")),
         }

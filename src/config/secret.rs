@@ -25,7 +25,7 @@ impl Secret {
     ) -> Result<String, SecretError> {
         let (source_name, value) = match self {
             Secret::Env(var) => {
-                let name = format!("environment variable {var}");
+                let name = format!("environment variable {}", crate::text::shown(var));
                 match env(var) {
                     Some(v) => (name, v),
                     None => {
@@ -38,7 +38,7 @@ impl Secret {
             }
             Secret::File(path) => {
                 let path = base_dir.join(path);
-                let name = format!("file {}", path.display());
+                let name = format!("file {}", crate::text::shown(&path.display().to_string()));
                 match std::fs::read_to_string(&path) {
                     Ok(text) => (name, text),
                     Err(e) => {

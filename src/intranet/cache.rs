@@ -485,9 +485,10 @@ async fn delta(
 fn save(cache: &CacheFile, path: &Path) {
     if let Err(e) = cache.save(path) {
         let _ = std::fs::remove_file(path);
-        eprintln!(
-            "Warning: could not write the intranet cache {}: {e} (the next plan reads everything)",
-            path.display()
+        crate::say!(
+            "Warning: could not write the intranet cache {}: {} (the next plan reads everything)",
+            crate::text::shown(&path.display().to_string()),
+            crate::text::escape(&e.to_string())
         );
     }
 }

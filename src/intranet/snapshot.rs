@@ -369,6 +369,7 @@ fn near(src: &Source, offset: usize) -> (Source, usize, String) {
     let window = Source {
         name: src.name.clone(),
         text: std::sync::Arc::new(format!("{before}{}{after}", &text[from..to])),
+        secrets_masked: src.secrets_masked,
     };
     (
         window,

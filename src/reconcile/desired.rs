@@ -211,8 +211,8 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
                 };
                 out.conflicts.push(Conflict {
                     subject: shown(entry.dn()).into_owned(),
-                    message: format!("member of a syncing group but has no `{missing}`"),
-                    help: format!("every synced user needs an immutable ID (`{}`) and a username (`{}`); ask for operational attributes by name", d.id_attribute, d.username_attribute),
+                    message: format!("member of a syncing group but has no `{}`", shown(missing)),
+                    help: format!("every synced user needs an immutable ID (`{}`) and a username (`{}`); ask for operational attributes by name", shown(&d.id_attribute), shown(&d.username_attribute)),
                 });
             }
             continue;
@@ -225,8 +225,9 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
             let ev = t.eval(entry);
             for attr in &ev.binary {
                 out.warnings.push(format!(
-                    "{}: `{attr}` holds a binary value; `{field}` is left without it",
-                    shown(username)
+                    "{}: `{}` holds a binary value; `{field}` is left without it",
+                    shown(username),
+                    shown(attr)
                 ));
             }
             let value = if *field == "manager" && t.is_plain_attribute() {
@@ -263,7 +264,7 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
             if o.syncing || in_sync {
                 out.conflicts.push(Conflict {
                     subject: shown(entry.dn()).into_owned(),
-                    message: format!("has the same {} `{}` as {}", d.id_attribute, escape(id), shown(o.dn())),
+                    message: format!("has the same {} `{}` as {}", shown(&d.id_attribute), escape(id), shown(o.dn())),
                     help: "an immutable ID must be unique; fix the directory or choose another `id_attribute`".into(),
                 });
             }

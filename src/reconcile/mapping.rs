@@ -261,7 +261,13 @@ fn check_attr(name: &str, at: usize) -> Result<(), (String, usize)> {
     if ok {
         Ok(())
     } else {
-        Err((format!("`{name}` is not an LDAP attribute name"), at))
+        Err((
+            format!(
+                "`{}` is not an LDAP attribute name",
+                crate::text::shown(name)
+            ),
+            at,
+        ))
     }
 }
 

@@ -555,7 +555,7 @@ fn role_changes(
     for role in &desired.roles {
         let Some(group) = observed.role_group(&role.intranet_group) else {
             conflicts.push(Conflict {
-                subject: format!("role {}", role.name),
+                subject: format!("role {}", shown(&role.name)),
                 message: format!("the intranet has no group named `{}`", shown(&role.intranet_group)),
                 help: "create the group in the intranet (Roster never creates or deletes groups), or fix `intranet_group`".into(),
             });

@@ -18,6 +18,7 @@ use crate::directory::groups::Groups;
 use crate::model::{AttrId, DirectoryState, Entry};
 use crate::reconcile::desired::Desired;
 use crate::reconcile::mapping::Template;
+use crate::text::shown;
 
 /// One thing in the config that resolves to nobody, and where it is in the config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +72,11 @@ fn check_groups(config: &Config, dir: &DirectoryState, groups: &Groups, out: &mu
             .map(|k| Seg::Key((*k).to_owned()))
             .collect();
         for (i, g) in role.members.groups.iter().enumerate() {
-            configured.push((group_path(&list, i, g), format!("role `{name}`'s group"), g));
+            configured.push((
+                group_path(&list, i, g),
+                format!("role `{}`'s group", shown(name)),
+                g,
+            ));
         }
     }
     // A read with no users at all is the read guard's to refuse (`policy`, exit 4): every group
@@ -108,7 +113,7 @@ fn check_groups(config: &Config, dir: &DirectoryState, groups: &Groups, out: &mu
         let Some(members) = groups.members_of(dn) else {
             out.problems.push(Problem {
                 code: "roster::resolve::group_missing",
-                message: format!("{what} `{dn}` is not in the directory"),
+                message: format!("{what} `{}` is not in the directory", shown(dn)),
                 label: "no such group in the directory".into(),
                 help: missing_group_help(config, dir, dn),
                 path,
@@ -131,8 +136,10 @@ fn check_groups(config: &Config, dir: &DirectoryState, groups: &Groups, out: &mu
             )
         };
         if group.allow_empty() {
-            out.warnings
-                .push(format!("{what} {dn} {why} (allowed by `allow_empty`)"));
+            out.warnings.push(format!(
+                "{what} {} {why} (allowed by `allow_empty`)",
+                shown(dn)
+            ));
             continue;
         }
         let consequence = if what == "syncing group" {
@@ -142,15 +149,16 @@ fn check_groups(config: &Config, dir: &DirectoryState, groups: &Groups, out: &mu
         };
         out.problems.push(Problem {
             code,
-            message: format!("{what} `{dn}` {why}: {consequence}"),
+            message: format!("{what} `{}` {why}: {consequence}", shown(dn)),
             label: "resolves to no users".into(),
             help: format!(
-                "check the group in the directory{}; if it is meant to be empty for now, write it as `{{ dn: \"{dn}\", allow_empty: true }}`",
+                "check the group in the directory{}; if it is meant to be empty for now, write it as `{{ dn: {}, allow_empty: true }}`",
                 if config.directory.source.ldap().is_some() {
                     " and the users search (`directory.ldap.users`: its base, filter and scope decide who is read)"
                 } else {
                     ""
-                }
+                },
+                crate::text::quoted(dn)
             ),
             path,
         });
@@ -198,12 +206,13 @@ fn missing_group_help(config: &Config, dir: &DirectoryState, dn: &str) -> String
     };
     match closest {
         Some((score, best)) if score >= 0.75 => {
-            format!("did you mean `{best}`?{live}")
+            format!("did you mean `{}`?{live}", shown(best))
         }
         Some((_, best)) => {
             format!(
-                "check the {}{live}; the closest group the directory has is `{best}`",
-                dir.identity.noun()
+                "check the {}{live}; the closest group the directory has is `{}`",
+                dir.identity.noun(),
+                shown(best)
             )
         }
         None => format!("the directory read holds no groups at all{live}"),
@@ -260,7 +269,7 @@ fn check_attributes(
             });
             let close = closest_names(attr, seen);
             let (seen_on, live) = match entry {
-                Some((user, _)) => (format!(" and on `{user}`'s whole entry"), ""),
+                Some((user, _)) => (format!(" and on `{}`'s whole entry", shown(user)), ""),
                 None if config.directory.source.ldap().is_some() => (String::new(), "; a live read asks the directory only for the attributes the config names, so these are all Roster saw: `roster validate` looks at a whole entry"),
                 None => (String::new(), ""),
             };
@@ -269,7 +278,7 @@ fn check_attributes(
                     "the syncing users{seen_on} have: {}{live}",
                     seen.iter()
                         .take(30)
-                        .map(|n| format!("`{n}`"))
+                        .map(|n| format!("`{}`", shown(n)))
                         .collect::<Vec<_>>()
                         .join(", ")
                 )
@@ -278,7 +287,7 @@ fn check_attributes(
                     "did you mean {}? (names seen on the syncing users{seen_on}; LDAP names compare without case{live})",
                     close
                         .iter()
-                        .map(|n| format!("`{n}`"))
+                        .map(|n| format!("`{}`", shown(n)))
                         .collect::<Vec<_>>()
                         .join(" or ")
                 )
@@ -286,15 +295,24 @@ fn check_attributes(
             out.problems.push(Problem {
                 code: "roster::resolve::attribute_missing",
                 message: format!(
-                    "no syncing user has the attribute `{attr}` that `{field}` is mapped from: `{field}` would be emptied on every account"
+                    "no syncing user has the attribute `{attr}` that `{field}` is mapped from: `{field}` would be emptied on every account",
+                    attr = shown(attr),
+                    field = shown(field)
                 ),
-                label: format!("none of the {} syncing users has `{attr}`", syncing.len()),
+                label: format!(
+                    "none of the {} syncing users has `{}`",
+                    syncing.len(),
+                    shown(attr)
+                ),
                 help: match mapping {
                     Mapping::Simple(source) => format!(
-                        "{hint}. If `{field}` is meant to stay empty for now, write `{field}: {{ from: \"{source}\", allow_empty: true }}`"
+                        "{hint}. If `{field}` is meant to stay empty for now, write `{field}: {{ from: {source}, allow_empty: true }}`",
+                        field = shown(field),
+                        source = crate::text::quoted(source)
                     ),
                     Mapping::Detailed(_) => format!(
-                        "{hint}. If `{field}` is meant to stay empty for now, add `allow_empty: true` to its mapping"
+                        "{hint}. If `{field}` is meant to stay empty for now, add `allow_empty: true` to its mapping",
+                        field = shown(field)
                     ),
                 },
                 path: path.clone(),
