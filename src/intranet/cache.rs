@@ -29,7 +29,9 @@ use serde_json::Value;
 
 use crate::config::Loaded;
 use crate::intranet::fields::Field;
-use crate::intranet::scim::{user_attributes, Capabilities, Endpoint, ScimClient, ScimError};
+use crate::intranet::scim::{
+    group_attributes, parse_time, user_attributes, Capabilities, Endpoint, ScimClient, ScimError,
+};
 use crate::intranet::snapshot::{account, group, parse_fields, resolve_managers};
 use crate::model::{Account, IntranetState};
 use crate::plan::{IntranetRead, ReadMode};
@@ -320,13 +322,6 @@ pub fn merge(
     Ok(Merged { users, created })
 }
 
-/// The attributes a Groups read asks for.
-pub fn group_attributes() -> Vec<String> {
-    ["displayName", "members", "meta"]
-        .map(String::from)
-        .to_vec()
-}
-
 /// Read the intranet, Users through the cache as `settings` allow and Groups in full, and say
 /// how the Users were read.
 pub async fn read_state(
@@ -492,63 +487,6 @@ fn save(cache: &CacheFile, path: &Path) {
     }
 }
 
-/// Nanoseconds since the epoch of an RFC 3339 timestamp (`2024-05-01T12:00:00.123Z`,
-/// `...+02:00`).
-pub fn parse_time(s: &str) -> Option<i128> {
-    let b = s.as_bytes();
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let part = s.get(r)?;
-        part.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| part.parse().ok())?
-    };
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    if !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hour, min, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
-        return None;
-    }
-    let mut i = 19;
-    let mut nanos: i128 = 0;
-    if b[i] == b'.' {
-        let start = i + 1;
-        i = start;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-        let digits = &s[start..i.min(start + 9)];
-        nanos = digits.parse::<i128>().ok()? * 10i128.pow(9 - digits.len() as u32);
-    }
-    let offset = match &s[i..] {
-        "Z" | "z" => 0,
-        tz if tz.len() == 6
-            && matches!(tz.as_bytes()[0], b'+' | b'-')
-            && tz.as_bytes()[3] == b':' =>
-        {
-            let h = num(i + 1..i + 3)?;
-            let m = num(i + 4..i + 6)?;
-            let off = h * 3600 + m * 60;
-            if tz.starts_with('-') {
-                -off
-            } else {
-                off
-            }
-        }
-        _ => return None,
-    };
-    let days = days_from_civil(year, month, day);
-    let secs = days * 86_400 + hour * 3600 + min * 60 + sec - offset;
-    Some(secs as i128 * 1_000_000_000 + nanos)
-}
-
 /// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the epoch.
 pub fn format_time(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
@@ -560,17 +498,6 @@ pub fn format_time(secs: i64) -> String {
         rem % 3600 / 60,
         rem % 60
     )
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 fn civil_from_days(z: i64) -> (i64, i64, i64) {

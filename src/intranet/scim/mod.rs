@@ -27,7 +27,10 @@ use url::Url;
 use crate::config::{is_auth_like_header, HeaderSetting, Loaded, ScimConfig, Secret};
 use crate::intranet::fields::{Field, ENTERPRISE_USER, PATCH_OP};
 use crate::intranet::snapshot::{state_from_resources, to_snapshot, Resources};
+pub use crate::intranet::{Batch, Written};
 use crate::model::IntranetState;
+
+pub mod target;
 
 const SCIM_JSON: &str = "application/scim+json";
 const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
@@ -296,14 +299,6 @@ pub struct Capabilities {
     pub bulk_max_payload: Option<usize>,
 }
 
-/// A successful write: the resource's id (known for creates) and its new ETag, if the server gave
-/// one (header `ETag`, or `meta.version` of a returned body).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Written {
-    pub id: Option<String>,
-    pub etag: Option<String>,
-}
-
 /// The resource collections Roster reads and writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
@@ -383,15 +378,6 @@ impl Write {
             Write::Patch(_) => Method::PATCH,
         }
     }
-}
-
-/// How a list of writes is sent: ranges of indices into it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Batch {
-    /// One write, as its own request.
-    Single(usize),
-    /// These writes, as the operations of one Bulk request.
-    Bulk(std::ops::Range<usize>),
 }
 
 /// The `bulkId` of the write at `index` of the list being sent: unique within any request.
@@ -1220,7 +1206,7 @@ impl ScimClient {
         caps: &Capabilities,
     ) -> Result<(Vec<Value>, Vec<Value>), ScimError> {
         let users_attrs = user_attributes(fields);
-        let group_attrs = crate::intranet::cache::group_attributes();
+        let group_attrs = group_attributes();
         tokio::try_join!(
             self.list_all(Endpoint::Users, &users_attrs, caps.max_results),
             self.list_all(Endpoint::Groups, &group_attrs, caps.max_results),
@@ -1346,7 +1332,8 @@ impl ScimClient {
         out
     }
 
-    /// `writes[range]` as one Bulk request (RFC 7644 §3.7): one result per write, in order.
+    /// `writes` as one Bulk request (RFC 7644 §3.7): one result per write, in order; `first` is
+    /// the index of the first in the list being sent (operation `bulkId`s are `w<index>`).
     /// `Err` when the request as a whole failed; then which of its operations ran is unknown,
     /// unless the status says the service refused it before running any ([`refused_whole`]).
     ///
@@ -1358,14 +1345,15 @@ impl ScimClient {
     pub async fn bulk(
         &self,
         writes: &[Write],
-        range: std::ops::Range<usize>,
+        first: usize,
     ) -> Result<Vec<Result<Written, ScimError>>, ScimError> {
         let url = self.url("Bulk")?;
-        let operations: Vec<String> = range
-            .clone()
-            .map(|i| writes[i].bulk_operation(&bulk_id(i)).to_string())
+        let operations: Vec<String> = writes
+            .iter()
+            .enumerate()
+            .map(|(k, w)| w.bulk_operation(&bulk_id(first + k)).to_string())
             .collect();
-        let idempotent = range.clone().all(|i| matches!(writes[i], Write::Patch(_)));
+        let idempotent = writes.iter().all(|w| matches!(w, Write::Patch(_)));
         let ans = self
             .send(
                 Method::POST,
@@ -1388,17 +1376,18 @@ impl ScimClient {
             .iter()
             .filter_map(|r| Some((r.get("bulkId")?.as_str()?, r)))
             .collect();
-        Ok(range
+        Ok(writes
+            .iter()
             .enumerate()
-            .map(|(k, i)| {
-                let id = bulk_id(i);
+            .map(|(k, write)| {
+                let id = bulk_id(first + k);
                 // By bulkId; a service that does not echo it answers in request order.
                 let result = by_id
                     .get(id.as_str())
                     .copied()
                     .or_else(|| results.get(k).filter(|r| r.get("bulkId").is_none()));
                 match result {
-                    Some(r) => self.bulk_result(&writes[i], r),
+                    Some(r) => self.bulk_result(write, r),
                     None => Err(bad(format!(
                         "no result for operation {id}: it may or may not have been applied"
                     ))),
@@ -1574,7 +1563,7 @@ fn http_date(s: &str) -> Option<i64> {
     ];
     let month = MONTHS.iter().position(|m| *m == month)? + 1;
     let stamp = format!("{year:04}-{month:02}-{day:02}T{time}Z");
-    let nanos = crate::intranet::cache::parse_time(&stamp)?;
+    let nanos = parse_time(&stamp)?;
     Some((nanos / 1_000_000_000) as i64)
 }
 
@@ -1625,6 +1614,81 @@ pub fn user_attributes(fields: &[String]) -> Vec<String> {
         }
     }
     attrs
+}
+
+/// The attributes a Groups read asks for.
+pub fn group_attributes() -> Vec<String> {
+    ["displayName", "members", "meta"]
+        .map(String::from)
+        .to_vec()
+}
+
+/// Nanoseconds since the epoch of an RFC 3339 timestamp (`2024-05-01T12:00:00.123Z`,
+/// `...+02:00`).
+pub fn parse_time(s: &str) -> Option<i128> {
+    let b = s.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let part = s.get(r)?;
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    if !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, min, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
+        return None;
+    }
+    let mut i = 19;
+    let mut nanos: i128 = 0;
+    if b[i] == b'.' {
+        let start = i + 1;
+        i = start;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        let digits = &s[start..i.min(start + 9)];
+        nanos = digits.parse::<i128>().ok()? * 10i128.pow(9 - digits.len() as u32);
+    }
+    let offset = match &s[i..] {
+        "Z" | "z" => 0,
+        tz if tz.len() == 6
+            && matches!(tz.as_bytes()[0], b'+' | b'-')
+            && tz.as_bytes()[3] == b':' =>
+        {
+            let h = num(i + 1..i + 3)?;
+            let m = num(i + 4..i + 6)?;
+            let off = h * 3600 + m * 60;
+            if tz.starts_with('-') {
+                -off
+            } else {
+                off
+            }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(year, month, day);
+    let secs = days * 86_400 + hour * 3600 + min * 60 + sec - offset;
+    Some(secs as i128 * 1_000_000_000 + nanos)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]
