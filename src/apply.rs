@@ -1,20 +1,28 @@
-//! Apply: carry out a `Plan` through the SCIM client and record what became of each change.
-//! The only writer. It POSTs and PATCHes; it has no way to delete.
+//! Apply: an executor that carries out a `Plan` through an [`IntranetTarget`] (the SCIM service,
+//! or the intranet in memory) and records what became of each change. The only writer. A target
+//! creates accounts, edits them and changes group members; there is no way to delete.
+//!
+//! The executor is target-independent: it orders the changes, bounds how many writes are in
+//! flight (the target's `concurrency`), stops at an interruption, keeps the username → id
+//! bookkeeping of creates and renames, carries the ETags (`If-Match`, when the target has
+//! them), and gives every change its outcome. The target does the protocol.
 //!
 //! Order, safe when interrupted (each phase finishes before the next starts): links, renames
 //! (one at a time, in the plan's dependency order, so a target name is free when its rename
 //! runs), creates, updates, reactivations, grants, revokes, blocks. Within a phase, changes run
-//! concurrently up to the client's `concurrency`. A new account's id is known before the grants
-//! that need it, since grants are a later phase (no `bulkId` references are needed).
+//! concurrently up to the target's `concurrency`. A new account's id is known before the grants
+//! that need it, since grants are a later phase (no `bulkId` references are needed). A manager
+//! that is created, or renamed onto its username, later in the run than the change naming it
+//! (a create, link or rename) is set once every create is done.
 //!
 //! When the service announces SCIM Bulk (RFC 7644 §3.7) and `intranet.scim.bulk.enabled` is on,
 //! the writes of a phase (but renames, sent one at a time) go as Bulk requests, batched by the
-//! client ([`ScimClient::batches`]); each operation still gets its own outcome. No
-//! `failOnErrors` is sent, so the service goes on past a failed operation as apply goes on past
-//! a failed change. A Bulk request refused as a whole before any operation ran (404, 405, 413,
+//! SCIM target ([`crate::intranet::scim::ScimClient::batches`]); each operation still gets its
+//! own outcome. No `failOnErrors` is sent, so the service goes on past a failed operation as
+//! apply goes on past a failed change. A Bulk request refused as a whole before any operation ran (404, 405, 413,
 //! 501) is resent as single requests, and the rest of the run does without Bulk; one that failed
 //! otherwise is resent only where the client's retry rules make it safe, and then each of its
-//! changes is failed, never resent (see [`ScimClient::bulk`]).
+//! changes is failed, never resent (see [`crate::intranet::scim::ScimClient::bulk`]).
 //!
 //! Every write carries `If-Match` with the plan's ETag when the service supports ETags (in a
 //! Bulk request: the operation's `version`, which acts the same); after Roster's own write to a
@@ -654,7 +662,7 @@ impl<T: IntranetTarget> Run<'_, T> {
         let mut r = Vec::new();
         let mut managers = Vec::new();
         for (i, id, m) in pending {
-            match self.set_manager(&id, &m) {
+            match self.set_manager(&id, &m, done) {
                 Ok(w) => managers.push((i, Ok(w))),
                 Err(o) => r.push((i, o)),
             }
@@ -694,10 +702,10 @@ impl<T: IntranetTarget> Run<'_, T> {
     }
 
     /// The write that sets a new account's manager.
-    fn set_manager(&self, id: &str, manager: &str) -> Result<WriteOp, Outcome> {
+    fn set_manager(&self, id: &str, manager: &str, done: &str) -> Result<WriteOp, Outcome> {
         let Some(manager_id) = self.id_of(manager) else {
             return Err(Outcome::failed(format!(
-                "written, but manager {manager} has no intranet account"
+                "{done}, but manager {manager} has no intranet account"
             )));
         };
         Ok(WriteOp::User {

@@ -470,3 +470,66 @@ fn generated_worlds_cover_the_hard_cases_and_are_rarely_refused() {
         assert!(n * 20 > total, "only {n} of {total} worlds with {what}");
     }
 }
+
+/// A world where `u1` reports to `u0`, with the manager mapping.
+fn with_manager(w: World) -> World {
+    let mut w = w;
+    w.config
+        .field_mappings
+        .insert("manager".into(), Mapping::Simple("manager".into()));
+    w
+}
+
+/// Regression: a link ran before the create of the manager it names, and failed with
+/// "manager u0 has no intranet account"; the manager is now set after the creates.
+#[test]
+fn a_link_whose_manager_is_created_in_the_same_run_converges() {
+    let w = with_manager(World::default().policy(|p| p.adopt = true))
+        .person("u0", "id-0")
+        .person_with("u1", "id-1", |e| {
+            e.add("manager", AttrValue::Text(dn("u0")))
+        })
+        .account_with("u1", None, |_| {});
+    let plan = plan_of(&w, None).expect("a plan");
+    let (after, report) = apply_in_memory(&w.intranet, &plan);
+    assert!(report.is_complete(), "{:#?}", report.outcomes);
+    let u0 = after.accounts.iter().find(|a| a.username == "u0").unwrap();
+    let u1 = after.accounts.iter().find(|a| a.username == "u1").unwrap();
+    assert_eq!(u1.fields.get("manager"), Some(u0.username.as_str()));
+    let again = World {
+        intranet: after,
+        ..w
+    };
+    assert!(plan_of(&again, None).unwrap().is_empty());
+}
+
+/// Regression: a link naming a manager whose username another account holds until a rename
+/// later in the run set the manager to that other account.
+#[test]
+fn a_link_whose_manager_name_is_renamed_away_names_the_right_account() {
+    // u1's account is named u0 until it is renamed; u0 is created.
+    let w = with_manager(World::default().policy(|p| p.adopt = true))
+        .person("u0", "id-0")
+        .person("u1", "id-1")
+        .person_with("u2", "id-2", |e| {
+            e.add("manager", AttrValue::Text(dn("u0")))
+        })
+        .account_with("u0", Some("id-1"), |_| {})
+        .account_with("u2", None, |_| {});
+    let plan = plan_of(&w, None).expect("a plan");
+    let (after, report) = apply_in_memory(&w.intranet, &plan);
+    assert!(report.is_complete(), "{:#?}", report.outcomes);
+    let u2 = after.accounts.iter().find(|a| a.username == "u2").unwrap();
+    assert_eq!(u2.fields.get("manager"), Some("u0"));
+    let u0 = after.accounts.iter().find(|a| a.username == "u0").unwrap();
+    assert_eq!(
+        u0.external_id.as_deref(),
+        Some("id-0"),
+        "u0 is the new account"
+    );
+    let again = World {
+        intranet: after,
+        ..w
+    };
+    assert!(plan_of(&again, None).unwrap().is_empty());
+}

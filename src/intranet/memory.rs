@@ -239,3 +239,126 @@ impl IntranetTarget for MemoryTarget {
         self.carry_out(write)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Group;
+    use crate::plan::FieldChange;
+
+    fn account(id: &str, username: &str) -> Account {
+        Account {
+            id: id.into(),
+            username: username.into(),
+            external_id: None,
+            active: true,
+            fields: Default::default(),
+            etag: Some("W/\"1\"".into()),
+        }
+    }
+
+    fn intranet() -> MemoryTarget {
+        MemoryTarget::new(IntranetState {
+            accounts: vec![account("a", "ada"), account("b", "bob")],
+            groups: vec![Group {
+                id: "g".into(),
+                display_name: "Staff".into(),
+                members: vec![],
+                etag: None,
+            }],
+        })
+    }
+
+    fn rename(id: &str, from: &str, to: &str, if_match: Option<&str>) -> WriteOp {
+        WriteOp::User {
+            id: id.into(),
+            if_match: if_match.map(String::from),
+            edits: UserEdits {
+                fields: vec![FieldChange::new(
+                    "username",
+                    Some(from.into()),
+                    Some(to.into()),
+                )],
+                ..UserEdits::default()
+            },
+        }
+    }
+
+    #[test]
+    fn a_username_another_account_holds_is_refused_as_a_service_would() {
+        let m = intranet();
+        let create = WriteOp::Create {
+            username: "ADA".into(),
+            external_id: None,
+            fields: vec![],
+        };
+        let e = m.carry_out(&create).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Outcome::Failed {
+                    http_status: Some(409),
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let e = m.carry_out(&rename("b", "bob", "Ada", None)).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Outcome::Failed {
+                    http_status: Some(409),
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        // Its own name in another case is no collision.
+        m.carry_out(&rename("a", "ada", "Ada", None)).unwrap();
+    }
+
+    #[test]
+    fn a_stale_if_match_is_refused_and_each_write_moves_the_etag() {
+        let m = intranet();
+        let w = m
+            .carry_out(&rename("a", "ada", "ann", Some("W/\"1\"")))
+            .unwrap();
+        assert_ne!(w.etag.as_deref(), Some("W/\"1\""));
+        let e = m
+            .carry_out(&rename("a", "ann", "amy", Some("W/\"1\"")))
+            .unwrap_err();
+        assert!(matches!(e, Outcome::Stale { .. }), "{e:?}");
+        // Without ETags, If-Match is not checked.
+        let m = intranet().without_etags();
+        m.carry_out(&rename("a", "ada", "ann", Some("W/\"0\"")))
+            .unwrap();
+    }
+
+    #[test]
+    fn creates_get_ids_members_change_by_id_and_managers_follow_renames() {
+        let m = intranet();
+        let w = m
+            .carry_out(&WriteOp::Create {
+                username: "cy".into(),
+                external_id: Some("id-c".into()),
+                fields: vec![("manager".into(), Some("a".into()))],
+            })
+            .unwrap();
+        assert_eq!(w.id.as_deref(), Some("new-1"));
+        let members = |add, members: &[&str]| WriteOp::Members {
+            group_id: "g".into(),
+            if_match: None,
+            add,
+            members: members.iter().map(|s| s.to_string()).collect(),
+        };
+        m.carry_out(&members(true, &["new-1", "b", "b"])).unwrap();
+        m.carry_out(&members(false, &["b"])).unwrap();
+        m.carry_out(&rename("a", "ada", "ann", None)).unwrap();
+        let state = m.state();
+        assert_eq!(state.groups[0].members, ["new-1"]);
+        let cy = state.accounts.iter().find(|a| a.username == "cy").unwrap();
+        assert_eq!(cy.fields.get("manager"), Some("ann"));
+        assert_eq!(state.accounts.len(), 3);
+    }
+}
