@@ -533,3 +533,39 @@ fn a_link_whose_manager_name_is_renamed_away_names_the_right_account() {
     };
     assert!(plan_of(&again, None).unwrap().is_empty());
 }
+
+/// Regression: a manager whose account the intranet spells in another case (`U0` for the
+/// directory's `u0`, kept so because it is protected from renames) was updated on every plan,
+/// since the intranet reads the manager as `U0`.
+#[test]
+fn a_manager_spelled_in_another_case_is_the_same_manager() {
+    let w = with_manager(World::default().policy(|p| p.protected = vec!["U0".into()]))
+        .person("u0", "id-0")
+        .person_with("u1", "id-1", |e| {
+            e.add("manager", AttrValue::Text(dn("u0")))
+        })
+        .account_with("U0", Some("id-0"), |a| {
+            a.fields = roster::model::Fields::default();
+            a.fields.insert("first_name", "U0".into());
+            a.fields.insert("email", "u0@example.com".into());
+        })
+        .account("u1", "id-1");
+    let plan = plan_of(&w, None).expect("a plan");
+    let (after, report) = apply_in_memory(&w.intranet, &plan);
+    assert!(report.is_complete(), "{:#?}", report.outcomes);
+    let u1 = after.accounts.iter().find(|a| a.username == "u1").unwrap();
+    assert_eq!(u1.fields.get("manager"), Some("U0"));
+    let again = World {
+        intranet: after,
+        ..w
+    };
+    let again = plan_of(&again, None).unwrap();
+    assert!(
+        !again
+            .changes
+            .iter()
+            .any(|c| c.fields.iter().any(|f| f.name == "manager")),
+        "{:#?}",
+        again.changes
+    );
+}
