@@ -297,7 +297,8 @@ struct Run<'a, T> {
     /// index, account id, manager's username), set after the creates.
     later_managers: Mutex<Vec<(usize, String, String)>>,
     /// The usernames (as compared) that renames of the plan move away from.
-    renamed_from: std::collections::HashSet<String>,
+    /// Removed as each rename applies.
+    renamed_from: Mutex<std::collections::HashSet<String>>,
     interrupt: &'a Interrupt,
     /// How long writes in flight are waited for after the first signal.
     grace: std::time::Duration,
@@ -336,13 +337,23 @@ impl<T: IntranetTarget> Run<'_, T> {
         }
     }
 
-    /// Whether `username` names its account for good in this phase: it has an id, and no rename
-    /// of this plan moves it away.
-    fn settled(&self, username: &str) -> bool {
-        self.id_of(username).is_some()
-            && !self
-                .renamed_from
-                .contains(crate::text::username_key(username).as_ref())
+    /// The id of the account `name` names, to set as someone's manager: not while the account
+    /// holding the name is still to be renamed away from it (a rename of this plan that has not
+    /// applied), since that is not the manager.
+    fn manager_id(&self, name: &str) -> Result<String, String> {
+        let key = crate::text::username_key(name);
+        let renaming_away = self
+            .renamed_from
+            .lock()
+            .is_ok_and(|r| r.contains(key.as_ref()));
+        if renaming_away {
+            return Err(format!(
+                "manager {name}: the username is still held by the account this plan renames \
+                 away from it (that rename did not apply)"
+            ));
+        }
+        self.id_of(name)
+            .ok_or_else(|| format!("manager {name} has no intranet account"))
     }
 
     /// Why a write must not start: the apply was interrupted, or the target is unreachable.
@@ -474,10 +485,7 @@ impl<T: IntranetTarget> Run<'_, T> {
                 let mut f = f.clone();
                 if f.name == "manager" {
                     if let Some(name) = &f.after {
-                        f.after =
-                            Some(self.id_of(name).ok_or_else(|| {
-                                format!("manager {name} has no intranet account")
-                            })?);
+                        f.after = Some(self.manager_id(name)?);
                     }
                 }
                 Ok(f)
@@ -508,7 +516,10 @@ impl<T: IntranetTarget> Run<'_, T> {
                 let mut fields = c.fields.clone();
                 if matches!(c.action, Action::Link | Action::Rename) {
                     let later = fields.iter().position(|f| {
-                        f.name == "manager" && f.after.as_deref().is_some_and(|m| !self.settled(m))
+                        f.name == "manager"
+                            && f.after
+                                .as_deref()
+                                .is_some_and(|m| self.manager_id(m).is_err())
                     });
                     deferred = later.and_then(|k| fields.remove(k).after);
                 }
@@ -551,8 +562,14 @@ impl<T: IntranetTarget> Run<'_, T> {
                 .iter()
                 .find(|f| f.name == "username")
                 .and_then(|f| f.before.clone());
-            if let (Some(old), Ok(mut ids)) = (old, self.ids.lock()) {
-                ids.remove(crate::text::username_key(&old).as_ref());
+            if let Some(old) = old {
+                let old = crate::text::username_key(&old);
+                if let Ok(mut ids) = self.ids.lock() {
+                    ids.remove(old.as_ref());
+                }
+                if let Ok(mut renamed_from) = self.renamed_from.lock() {
+                    renamed_from.remove(old.as_ref());
+                }
             }
             if let Some(id) = &c.intranet_id {
                 self.set_id(&c.username, id);
@@ -607,9 +624,9 @@ impl<T: IntranetTarget> Run<'_, T> {
             let mut value = f.after.clone();
             if f.name == "manager" {
                 if let Some(name) = value.take() {
-                    match self.id_of(&name) {
-                        Some(id) => value = Some(id),
-                        None => deferred = Some(name),
+                    match self.manager_id(&name) {
+                        Ok(id) => value = Some(id),
+                        Err(_) => deferred = Some(name),
                     }
                 }
             }
@@ -703,11 +720,9 @@ impl<T: IntranetTarget> Run<'_, T> {
 
     /// The write that sets a new account's manager.
     fn set_manager(&self, id: &str, manager: &str, done: &str) -> Result<WriteOp, Outcome> {
-        let Some(manager_id) = self.id_of(manager) else {
-            return Err(Outcome::failed(format!(
-                "{done}, but manager {manager} has no intranet account"
-            )));
-        };
+        let manager_id = self
+            .manager_id(manager)
+            .map_err(|e| Outcome::failed(format!("{done}, but {e}")))?;
         Ok(WriteOp::User {
             id: id.to_string(),
             if_match: None,
@@ -826,19 +841,20 @@ pub async fn apply_interruptible<T: IntranetTarget>(
         ),
         written: Mutex::new(HashMap::new()),
         later_managers: Mutex::new(Vec::new()),
-        renamed_from: plan
-            .changes
-            .iter()
-            .filter(|c| c.action == Action::Rename)
-            .filter_map(|c| {
-                c.fields
-                    .iter()
-                    .find(|f| f.name == "username")?
-                    .before
-                    .as_deref()
-            })
-            .map(|old| crate::text::username_key(old).into_owned())
-            .collect(),
+        renamed_from: Mutex::new(
+            plan.changes
+                .iter()
+                .filter(|c| c.action == Action::Rename)
+                .filter_map(|c| {
+                    c.fields
+                        .iter()
+                        .find(|f| f.name == "username")?
+                        .before
+                        .as_deref()
+                })
+                .map(|old| crate::text::username_key(old).into_owned())
+                .collect(),
+        ),
     };
     let mut outcomes: Vec<Option<Outcome>> = vec![None; plan.changes.len()];
     let phases = [

@@ -9,15 +9,19 @@
 //! refused by reconcile: at most 5% may be, and proptest fails the run if more are.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
 
 use roster::config::Mapping;
+use roster::intranet::memory::MemoryTarget;
+use roster::intranet::{IntranetTarget, Sent, WriteOp};
 use roster::model::{AttrValue, Entry};
 use roster::plan::{Action, Inputs, Plan};
 use roster::reconcile::{self, Conflict};
+use roster::report::Outcome;
 use roster::state::State;
 
 use crate::support::world::{apply_in_memory, dn, fields_of, World, STAFF};
@@ -410,6 +414,60 @@ proptest! {
                 prop_assert!(!matches!(c.action, Action::Block | Action::Rename | Action::Revoke), "{:?} on protected {}", c.action, acct.username);
             }
         }
+    }
+}
+
+/// The intranet in memory, but some writes fail (write number `k` fails when bit `k % 32` of
+/// `faults` is set): a target written outside the crate, through the same interface.
+struct Flaky {
+    inner: MemoryTarget,
+    faults: u32,
+    count: AtomicUsize,
+}
+
+impl IntranetTarget for Flaky {
+    async fn read(&self) -> miette::Result<roster::model::IntranetState> {
+        self.inner.read().await
+    }
+    fn etags(&self) -> bool {
+        self.inner.etags()
+    }
+    async fn write(&self, write: &WriteOp) -> Sent {
+        let k = self.count.fetch_add(1, Ordering::SeqCst);
+        if self.faults & (1 << (k % 32)) != 0 {
+            return Err(Outcome::refused(503, "injected fault"));
+        }
+        self.inner.write(write).await
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// A partial apply (some writes fail) leaves a world that plans without conflicts, and
+    /// applying that plan converges.
+    #[test]
+    fn after_a_partial_apply_the_next_plan_converges(case in case(), faults in any::<u32>()) {
+        let b = build(&case);
+        let plan = plan_of(&b.world, b.state.as_ref());
+        prop_assume!(plan.is_ok());
+        let plan = plan.unwrap();
+        let flaky = Flaky { inner: MemoryTarget::new(b.world.intranet.clone()), faults, count: AtomicUsize::new(0) };
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+        runtime.block_on(roster::apply::apply(&flaky, &plan, &b.world.intranet));
+        let partial = flaky.inner.state();
+        for a in &b.world.intranet.accounts {
+            prop_assert!(partial.accounts.iter().any(|x| x.id == a.id), "{} disappeared", a.username);
+        }
+        let world = World { config: b.world.config.clone(), dir: b.world.dir.clone(), intranet: partial };
+        let next = plan_of(&world, None);
+        prop_assert!(next.is_ok(), "after a partial apply: {:#?}", next.err());
+        let next = next.unwrap();
+        let (after, report) = apply_in_memory(&world.intranet, &next);
+        prop_assert!(report.is_complete(), "{:#?}", report.outcomes);
+        let world = World { intranet: after, ..world };
+        let last = plan_of(&world, None).unwrap();
+        prop_assert!(last.is_empty(), "{:#?}", last.changes);
     }
 }
 

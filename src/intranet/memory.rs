@@ -16,8 +16,8 @@ fn key(username: &str) -> String {
     crate::text::username_key(username).into_owned()
 }
 
-/// An intranet in memory. Accounts created get ids `new-<n>`; every write gives the resource a
-/// new ETag `W/"m<n>"`.
+/// An intranet in memory. Accounts created get ids `new-<n>` (unique: an id the intranet holds
+/// is skipped); every write gives the resource a new ETag `W/"m<n>"`.
 #[derive(Debug)]
 pub struct MemoryTarget {
     inner: Mutex<Inner>,
@@ -116,8 +116,14 @@ impl MemoryTarget {
                 if inner.taken(username, None) {
                     return Err(conflict(username));
                 }
-                inner.created += 1;
-                let id = format!("new-{}", inner.created);
+                // Never an id the intranet already has (it may come from an earlier run).
+                let id = loop {
+                    inner.created += 1;
+                    let id = format!("new-{}", inner.created);
+                    if !inner.state.accounts.iter().any(|a| a.id == id) {
+                        break id;
+                    }
+                };
                 let etag = inner.next_etag();
                 let mut account = Account {
                     id: id.clone(),
@@ -346,6 +352,17 @@ mod tests {
             })
             .unwrap();
         assert_eq!(w.id.as_deref(), Some("new-1"));
+        // An intranet that already holds `new-1` (from an earlier run) gets `new-2`.
+        let again = MemoryTarget::new(m.state());
+        let create = WriteOp::Create {
+            username: "di".into(),
+            external_id: None,
+            fields: vec![],
+        };
+        assert_eq!(
+            again.carry_out(&create).unwrap().id.as_deref(),
+            Some("new-2")
+        );
         let members = |add, members: &[&str]| WriteOp::Members {
             group_id: "g".into(),
             if_match: None,
