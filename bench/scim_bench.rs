@@ -114,7 +114,9 @@ async fn main() -> miette::Result<()> {
                 .and_then(|p| p.parse().ok());
             let cpu0 = server.map(cpu::cpu_seconds);
             let start = Instant::now();
-            let report = roster::apply::apply(&client, &caps, &plan, &state).await;
+            let target =
+                roster::intranet::scim::target::ScimTarget::new(&client, &caps, fields.clone());
+            let report = roster::apply::apply(&target, &plan, &state).await;
             let wall = start.elapsed().as_secs_f64();
             print!("{} {wall:.3}", report.count("applied"));
             if let (Some(pid), Some(cpu0)) = (server, cpu0) {

@@ -1,20 +1,28 @@
-//! Apply: carry out a `Plan` through the SCIM client and record what became of each change.
-//! The only writer. It POSTs and PATCHes; it has no way to delete.
+//! Apply: an executor that carries out a `Plan` through an [`IntranetTarget`] (the SCIM service,
+//! or the intranet in memory) and records what became of each change. The only writer. A target
+//! creates accounts, edits them and changes group members; there is no way to delete.
+//!
+//! The executor is target-independent: it orders the changes, bounds how many writes are in
+//! flight (the target's `concurrency`), stops at an interruption, keeps the username → id
+//! bookkeeping of creates and renames, carries the ETags (`If-Match`, when the target has
+//! them), and gives every change its outcome. The target does the protocol.
 //!
 //! Order, safe when interrupted (each phase finishes before the next starts): links, renames
 //! (one at a time, in the plan's dependency order, so a target name is free when its rename
 //! runs), creates, updates, reactivations, grants, revokes, blocks. Within a phase, changes run
-//! concurrently up to the client's `concurrency`. A new account's id is known before the grants
-//! that need it, since grants are a later phase (no `bulkId` references are needed).
+//! concurrently up to the target's `concurrency`. A new account's id is known before the grants
+//! that need it, since grants are a later phase (no `bulkId` references are needed). A manager
+//! that is created, or renamed onto its username, later in the run than the change naming it
+//! (a create, link or rename) is set once every create is done.
 //!
 //! When the service announces SCIM Bulk (RFC 7644 §3.7) and `intranet.scim.bulk.enabled` is on,
 //! the writes of a phase (but renames, sent one at a time) go as Bulk requests, batched by the
-//! client ([`ScimClient::batches`]); each operation still gets its own outcome. No
-//! `failOnErrors` is sent, so the service goes on past a failed operation as apply goes on past
-//! a failed change. A Bulk request refused as a whole before any operation ran (404, 405, 413,
+//! SCIM target ([`crate::intranet::scim::ScimClient::batches`]); each operation still gets its
+//! own outcome. No `failOnErrors` is sent, so the service goes on past a failed operation as
+//! apply goes on past a failed change. A Bulk request refused as a whole before any operation ran (404, 405, 413,
 //! 501) is resent as single requests, and the rest of the run does without Bulk; one that failed
 //! otherwise is resent only where the client's retry rules make it safe, and then each of its
-//! changes is failed, never resent (see [`ScimClient::bulk`]).
+//! changes is failed, never resent (see [`crate::intranet::scim::ScimClient::bulk`]).
 //!
 //! Every write carries `If-Match` with the plan's ETag when the service supports ETags (in a
 //! Bulk request: the operation's `version`, which acts the same); after Roster's own write to a
@@ -42,176 +50,18 @@
 //!   uncommitted changes ([`DirtyConfig`], unless `--allow-dirty`).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 
 use futures_util::future::join_all;
 use futures_util::stream::{self, StreamExt};
 use miette::Diagnostic;
-use serde::Serialize;
-use serde_json::{json, Value};
 use thiserror::Error;
 
-use crate::intranet::fields::{self, Field};
-use crate::intranet::scim::{
-    self, Batch, Capabilities, Endpoint, Patch, ScimClient, ScimError, Write, Written,
-};
+use crate::intranet::{Batch, BatchFailed, IntranetTarget, Sent, UserEdits, WriteOp};
 use crate::model::IntranetState;
 use crate::plan::{Action, Change, FieldChange, Plan};
-
-/// What became of one change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum Outcome {
-    Applied,
-    /// Not applied: the server refused it, or it could not be sent.
-    Failed {
-        #[serde(skip_serializing_if = "Option::is_none")]
-        http_status: Option<u16>,
-        detail: String,
-    },
-    /// Not applied: the resource changed since the plan (412 on `If-Match`).
-    Stale {
-        detail: String,
-    },
-    /// Not applied: the apply was interrupted (SIGINT, SIGTERM) before this write started.
-    NotStarted {
-        detail: String,
-    },
-    /// Unknown: the write was sent, and the apply stopped waiting for its answer (a second
-    /// signal, or the in-flight bound after the first). Planning again shows whether it landed.
-    Unknown {
-        detail: String,
-    },
-}
-
-impl Outcome {
-    /// In words, for the terminal: `failed (HTTP 400): ...`, `stale: ...`.
-    pub fn describe(&self) -> String {
-        match self {
-            Outcome::Applied => "applied".into(),
-            Outcome::Failed {
-                http_status: Some(s),
-                detail,
-            } => format!("failed (HTTP {s}): {detail}"),
-            Outcome::Failed {
-                http_status: None,
-                detail,
-            } => format!("failed: {detail}"),
-            Outcome::Stale { detail } => format!("stale (changed since the plan): {detail}"),
-            Outcome::NotStarted { detail } => format!("not started ({detail})"),
-            Outcome::Unknown { detail } => format!("unknown: {detail}"),
-        }
-    }
-
-    pub fn name(&self) -> &'static str {
-        match self {
-            Outcome::Applied => "applied",
-            Outcome::Failed { .. } => "failed",
-            Outcome::Stale { .. } => "stale",
-            Outcome::NotStarted { .. } => "not_started",
-            Outcome::Unknown { .. } => "unknown",
-        }
-    }
-    fn not_started() -> Outcome {
-        Outcome::NotStarted {
-            detail: "interrupted".into(),
-        }
-    }
-    fn unknown() -> Outcome {
-        Outcome::Unknown {
-            detail: "sent, but the apply was interrupted before the answer came: plan again to \
-                     see whether it was applied"
-                .into(),
-        }
-    }
-    fn failed(detail: impl Into<String>) -> Outcome {
-        Outcome::Failed {
-            http_status: None,
-            detail: detail.into(),
-        }
-    }
-    /// A change whose write went in a Bulk request that failed as a whole.
-    fn from_bulk_error(e: &ScimError, writes: usize) -> Outcome {
-        match Outcome::from_error(e) {
-            Outcome::Failed {
-                http_status,
-                detail,
-            } => Outcome::Failed {
-                http_status,
-                detail: format!(
-                    "the Bulk request of {writes} writes carrying it failed as a whole (some may \
-                     have been applied: plan again to see what is left): {detail}"
-                ),
-            },
-            other => other,
-        }
-    }
-    fn from_error(e: &ScimError) -> Outcome {
-        match e {
-            ScimError::Http {
-                status: 412,
-                detail,
-                ..
-            } => Outcome::Stale {
-                detail: detail.clone(),
-            },
-            other => Outcome::Failed {
-                http_status: other.status(),
-                detail: other.to_string(),
-            },
-        }
-    }
-}
-
-/// One change of the plan and its outcome.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ChangeOutcome {
-    pub change: Change,
-    pub outcome: Outcome,
-}
-
-/// The outcome of every change, in plan order.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct ApplyReport {
-    pub outcomes: Vec<ChangeOutcome>,
-}
-
-impl ApplyReport {
-    pub fn count(&self, status: &str) -> usize {
-        self.outcomes
-            .iter()
-            .filter(|o| o.outcome.name() == status)
-            .count()
-    }
-    /// "N applied, N failed, N stale": the outcome in one line, as the terminal, the audit
-    /// report and its commit say it.
-    pub fn tally(&self) -> String {
-        let mut t = format!(
-            "{} applied, {} failed, {} stale",
-            self.count("applied"),
-            self.count("failed"),
-            self.count("stale")
-        );
-        for (status, words) in [("not_started", "not started"), ("unknown", "unknown")] {
-            let n = self.count(status);
-            if n > 0 {
-                t.push_str(&format!(", {n} {words}"));
-            }
-        }
-        t
-    }
-    pub fn is_complete(&self) -> bool {
-        self.outcomes.iter().all(|o| o.outcome == Outcome::Applied)
-    }
-    pub fn exit_code(&self) -> u8 {
-        if self.is_complete() {
-            crate::exit::OK
-        } else {
-            crate::exit::PARTIAL
-        }
-    }
-}
+pub use crate::report::{ApplyReport, ChangeOutcome, Outcome};
 
 /// A saved plan that no longer matches what a fresh plan would do.
 #[derive(Debug, Error, Diagnostic)]
@@ -437,29 +287,28 @@ pub fn check_fresh(saved: &Plan, config_digest: &str, fresh: &Plan) -> Result<()
 }
 
 /// Shared state of one run.
-struct Run<'a> {
-    client: &'a ScimClient,
-    caps: &'a Capabilities,
-    /// Lowercased username → SCIM id, from the intranet as read plus creates and renames.
+struct Run<'a, T> {
+    target: &'a T,
+    /// Lowercased username → intranet id, from the intranet as read plus creates and renames.
     ids: Mutex<HashMap<String, String>>,
-    /// SCIM id → ETag after Roster's own write (`None`: written, ETag unknown).
+    /// Intranet id → ETag after Roster's own write (`None`: written, ETag unknown).
     written: Mutex<HashMap<String, Option<String>>>,
-    down: AtomicBool,
-    /// The service refused a Bulk request as a whole: single requests from then on.
-    no_bulk: AtomicBool,
+    /// Links and renames applied without their manager, not known yet when they ran: (change
+    /// index, account id, manager's username), set after the creates.
+    later_managers: Mutex<Vec<(usize, String, String)>>,
+    /// The usernames (as compared) that renames of the plan move away from.
+    /// Removed as each rename applies.
+    renamed_from: Mutex<std::collections::HashSet<String>>,
     interrupt: &'a Interrupt,
     /// How long writes in flight are waited for after the first signal.
     grace: std::time::Duration,
 }
 
-/// A write's result: what the service answered, or the outcome of a write that did not happen.
-type Sent = Result<Written, Outcome>;
-
 fn outcome_of(sent: Sent) -> Outcome {
     sent.map_or_else(|o| o, |_| Outcome::Applied)
 }
 
-impl Run<'_> {
+impl<T: IntranetTarget> Run<'_, T> {
     fn id_of(&self, username: &str) -> Option<String> {
         self.ids
             .lock()
@@ -479,7 +328,7 @@ impl Run<'_> {
 
     /// The `If-Match` for a write to `id`: the ETag of Roster's last write to it, else the plan's.
     fn if_match(&self, id: &str, planned: Option<&str>) -> Option<String> {
-        if !self.caps.etag {
+        if !self.target.etags() {
             return None;
         }
         match self.written.lock().ok().and_then(|w| w.get(id).cloned()) {
@@ -488,30 +337,35 @@ impl Run<'_> {
         }
     }
 
-    fn record(&self, id: &str, w: &Written) {
-        if let Ok(mut written) = self.written.lock() {
-            written.insert(id.to_string(), w.etag.clone());
+    /// The id of the account `name` names, to set as someone's manager: not while the account
+    /// holding the name is still to be renamed away from it (a rename of this plan that has not
+    /// applied), since that is not the manager.
+    fn manager_id(&self, name: &str) -> Result<String, String> {
+        let key = crate::text::username_key(name);
+        let renaming_away = self
+            .renamed_from
+            .lock()
+            .is_ok_and(|r| r.contains(key.as_ref()));
+        if renaming_away {
+            return Err(format!(
+                "manager {name}: the username is still held by the account this plan renames \
+                 away from it (that rename did not apply)"
+            ));
         }
+        self.id_of(name)
+            .ok_or_else(|| format!("manager {name} has no intranet account"))
     }
 
-    fn note(&self, e: &ScimError) {
-        if matches!(e, ScimError::Unreachable { .. }) {
-            self.down.store(true, Ordering::SeqCst);
-        }
-    }
-
-    /// Why a write must not start: the apply was interrupted, or the service is unreachable.
+    /// Why a write must not start: the apply was interrupted, or the target is unreachable.
     fn skipped(&self) -> Option<Outcome> {
         if self.interrupt.stopping() {
             return Some(Outcome::not_started());
         }
-        self.down.load(Ordering::SeqCst).then(|| {
-            Outcome::failed("not attempted: the SCIM service became unreachable during the apply")
-        })
+        self.target.unavailable()
     }
 
     /// A request in flight, waited for until the interrupt gives up on it (`None`).
-    async fn in_flight<T>(&self, request: impl std::future::Future<Output = T>) -> Option<T> {
+    async fn in_flight<R>(&self, request: impl std::future::Future<Output = R>) -> Option<R> {
         tokio::select! {
             biased;
             answer = request => Some(answer),
@@ -519,55 +373,35 @@ impl Run<'_> {
         }
     }
 
-    /// A PATCH of `id`, with the `If-Match` it is due.
-    fn patch(&self, endpoint: Endpoint, id: &str, ops: Vec<Value>, planned: Option<&str>) -> Write {
-        Write::Patch(Patch {
-            endpoint,
-            id: id.to_string(),
-            operations: ops,
-            if_match: self.if_match(id, planned),
-        })
-    }
-
-    /// What the service answered to one write, recorded (the ETag after Roster's own write).
-    fn settle(&self, answer: Result<Written, ScimError>) -> Sent {
-        match answer {
-            Ok(w) => {
-                if let Some(id) = &w.id {
-                    self.record(id, &w);
-                }
-                Ok(w)
-            }
-            Err(e) => {
-                self.note(&e);
-                Err(Outcome::from_error(&e))
+    /// A write's result, recorded (the ETag after Roster's own write).
+    fn settle(&self, sent: Sent) -> Sent {
+        if let Ok(w) = &sent {
+            if let (Some(id), Ok(mut written)) = (&w.id, self.written.lock()) {
+                written.insert(id.clone(), w.etag.clone());
             }
         }
+        sent
     }
 
-    async fn send_one(&self, write: &Write) -> Sent {
+    async fn send_one(&self, write: &WriteOp) -> Sent {
         if let Some(o) = self.skipped() {
             return Err(o);
         }
-        match self.in_flight(self.client.write(write)).await {
+        match self.in_flight(self.target.write(write)).await {
             Some(answer) => self.settle(answer),
             None => Err(Outcome::unknown()),
         }
     }
 
-    /// Send every write, each as its own request or as an operation of a Bulk request (as the
-    /// client batches them); one result per write, in order. Batches run concurrently up to the
-    /// client's `concurrency`, and start in order, so that once the service is unreachable the
-    /// ones not yet started are not tried.
-    async fn send(&self, writes: &[Write]) -> Vec<Sent> {
-        let batches = if self.no_bulk.load(Ordering::SeqCst) {
-            (0..writes.len()).map(Batch::Single).collect()
-        } else {
-            self.client.batches(self.caps, writes)
-        };
+    /// Send every write, each on its own or together with others (as the target batches them);
+    /// one result per write, in order. Batches run concurrently up to the target's
+    /// `concurrency`, and start in order, so that once the target is unreachable the ones not
+    /// yet started are not tried.
+    async fn send(&self, writes: &[WriteOp]) -> Vec<Sent> {
+        let batches = self.target.batches(writes);
         let done: Vec<Vec<(usize, Sent)>> = stream::iter(batches)
             .map(|batch| self.send_batch(writes, batch))
-            .buffered(self.client.concurrency().max(1))
+            .buffered(self.target.concurrency().max(1))
             .collect()
             .await;
         let mut results: Vec<Option<Sent>> = vec![None; writes.len()];
@@ -580,7 +414,7 @@ impl Run<'_> {
             .collect()
     }
 
-    async fn send_batch(&self, writes: &[Write], batch: Batch) -> Vec<(usize, Sent)> {
+    async fn send_batch(&self, writes: &[WriteOp], batch: Batch) -> Vec<(usize, Sent)> {
         let range = match batch {
             Batch::Single(i) => return vec![(i, self.send_one(&writes[i]).await)],
             Batch::Bulk(range) => range,
@@ -589,7 +423,7 @@ impl Run<'_> {
             return range.map(|i| (i, Err(o.clone()))).collect();
         }
         let Some(answer) = self
-            .in_flight(self.client.bulk(writes, range.clone()))
+            .in_flight(self.target.write_batch(writes, range.clone()))
             .await
         else {
             return range.map(|i| (i, Err(Outcome::unknown()))).collect();
@@ -599,37 +433,35 @@ impl Run<'_> {
                 .zip(answers)
                 .map(|(i, a)| (i, self.settle(a)))
                 .collect(),
-            // Refused before any operation ran (no Bulk after all, or too large): nothing was
-            // written, so each write goes again on its own, and the rest of the run does without
-            // Bulk.
-            Err(e) if scim::refused_whole(&e) => {
-                self.no_bulk.store(true, Ordering::SeqCst);
+            // Refused before any write ran: nothing was written, so each goes again on its own.
+            Err(BatchFailed::Refused) => {
                 join_all(range.map(|i| async move { (i, self.send_one(&writes[i]).await) })).await
             }
-            // Failed as a whole after it may have reached the service (the client already
-            // resent it where that is safe): some of its operations may have run, so none is
-            // sent again; each is reported failed, and the next plan shows what is left.
-            Err(e) => {
-                self.note(&e);
-                let o = Outcome::from_bulk_error(&e, range.len());
-                range.map(|i| (i, Err(o.clone()))).collect()
-            }
+            // Failed as a whole after it may have reached the target: some of its writes may
+            // have run, so none is sent again; each is reported so, and the next plan shows
+            // what is left.
+            Err(BatchFailed::Failed(o)) => range.map(|i| (i, Err(o.clone()))).collect(),
         }
     }
 
-    /// Send the writes of `prepared` (those that could be made), and pair each key with its
-    /// result.
-    async fn send_prepared<K>(&self, prepared: Vec<(K, Result<Write, Outcome>)>) -> Vec<(K, Sent)> {
+    /// Send the writes of `prepared` (those that could be made, and that the target can carry
+    /// out), and pair each key with its result.
+    async fn send_prepared<K>(
+        &self,
+        prepared: Vec<(K, Result<WriteOp, Outcome>)>,
+    ) -> Vec<(K, Sent)> {
         let mut writes = Vec::new();
         let keys: Vec<(K, Option<Outcome>)> = prepared
             .into_iter()
-            .map(|(k, p)| match p {
-                Ok(w) => {
-                    writes.push(w);
-                    (k, None)
-                }
-                Err(o) => (k, Some(o)),
-            })
+            .map(
+                |(k, p)| match p.and_then(|w| self.target.check(&w).map(|()| w)) {
+                    Ok(w) => {
+                        writes.push(w);
+                        (k, None)
+                    }
+                    Err(o) => (k, Some(o)),
+                },
+            )
             .collect();
         let mut sent = self.send(&writes).await.into_iter();
         keys.into_iter()
@@ -645,7 +477,7 @@ impl Run<'_> {
             .collect()
     }
 
-    /// Field changes with `manager` turned from the plan's username into the manager's SCIM id.
+    /// Field changes with `manager` turned from the plan's username into the manager's id.
     fn resolve_fields(&self, fields: &[FieldChange]) -> Result<Vec<FieldChange>, String> {
         fields
             .iter()
@@ -653,10 +485,7 @@ impl Run<'_> {
                 let mut f = f.clone();
                 if f.name == "manager" {
                     if let Some(name) = &f.after {
-                        f.after =
-                            Some(self.id_of(name).ok_or_else(|| {
-                                format!("manager {name} has no intranet account")
-                            })?);
+                        f.after = Some(self.manager_id(name)?);
                     }
                 }
                 Ok(f)
@@ -664,36 +493,64 @@ impl Run<'_> {
             .collect()
     }
 
-    /// The PATCH of a link, rename, update, reactivation or block.
-    fn user_change(&self, c: &Change) -> Result<Write, Outcome> {
+    /// The write of a link, rename, update, reactivation or block. A link or rename runs before
+    /// the creates and the other renames: a manager not known yet (created or renamed later in
+    /// this run) is left out and returned, to be set once every create is done.
+    fn user_change(&self, c: &Change) -> Result<(WriteOp, Option<String>), Outcome> {
         let Some(id) = c.intranet_id.as_deref() else {
             return Err(Outcome::failed(
                 "the plan gives no intranet id for this account",
             ));
         };
-        let ops = match c.action {
-            Action::Reactivate => vec![json!({"op": "replace", "path": "active", "value": true})],
-            Action::Block => vec![json!({"op": "replace", "path": "active", "value": false})],
+        let mut deferred = None;
+        let edits = match c.action {
+            Action::Reactivate => UserEdits {
+                active: Some(true),
+                ..UserEdits::default()
+            },
+            Action::Block => UserEdits {
+                active: Some(false),
+                ..UserEdits::default()
+            },
             Action::Rename | Action::Update | Action::Link => {
-                let fields = self.resolve_fields(&c.fields).map_err(Outcome::failed)?;
-                let mut ops = Vec::new();
-                if c.action == Action::Link {
+                let mut fields = c.fields.clone();
+                if matches!(c.action, Action::Link | Action::Rename) {
+                    let later = fields.iter().position(|f| {
+                        f.name == "manager"
+                            && f.after
+                                .as_deref()
+                                .is_some_and(|m| self.manager_id(m).is_err())
+                    });
+                    deferred = later.and_then(|k| fields.remove(k).after);
+                }
+                let fields = self.resolve_fields(&fields).map_err(Outcome::failed)?;
+                let external_id = if c.action == Action::Link {
                     let Some(ext) = &c.external_id else {
                         return Err(Outcome::failed("a link needs the directory's immutable ID"));
                     };
-                    ops.push(json!({"op": "replace", "path": "externalId", "value": ext}));
+                    Some(ext.clone())
+                } else {
+                    None
+                };
+                UserEdits {
+                    external_id,
+                    active: None,
+                    fields,
                 }
-                ops.extend(fields::patch_ops(&fields));
-                ops
             }
             Action::Create | Action::Grant | Action::Revoke => {
                 return Err(Outcome::failed("not a change to an existing account"));
             }
         };
-        if ops.is_empty() {
+        if edits.is_empty() {
             return Err(Outcome::failed("no SCIM operation for these field changes"));
         }
-        Ok(self.patch(Endpoint::Users, id, ops, c.etag.as_deref()))
+        let write = WriteOp::User {
+            id: id.to_string(),
+            if_match: self.if_match(id, c.etag.as_deref()),
+            edits,
+        };
+        Ok((write, deferred))
     }
 
     /// After a user change was sent: a rename moves the username → id entry.
@@ -705,8 +562,14 @@ impl Run<'_> {
                 .iter()
                 .find(|f| f.name == "username")
                 .and_then(|f| f.before.clone());
-            if let (Some(old), Ok(mut ids)) = (old, self.ids.lock()) {
-                ids.remove(crate::text::username_key(&old).as_ref());
+            if let Some(old) = old {
+                let old = crate::text::username_key(&old);
+                if let Ok(mut ids) = self.ids.lock() {
+                    ids.remove(old.as_ref());
+                }
+                if let Ok(mut renamed_from) = self.renamed_from.lock() {
+                    renamed_from.remove(old.as_ref());
+                }
             }
             if let Some(id) = &c.intranet_id {
                 self.set_id(&c.username, id);
@@ -719,56 +582,71 @@ impl Run<'_> {
     async fn user_changes(&self, items: &[(usize, &Change)]) -> Vec<(usize, Outcome)> {
         let prepared = items
             .iter()
-            .map(|(i, c)| ((*i, *c), self.user_change(c)))
+            .map(|(i, c)| match self.user_change(c) {
+                Ok((w, manager)) => ((*i, *c, manager), Ok(w)),
+                Err(o) => ((*i, *c, None), Err(o)),
+            })
             .collect();
-        self.send_prepared(prepared)
-            .await
-            .into_iter()
-            .map(|((i, c), sent)| (i, self.user_changed(c, sent)))
-            .collect()
+        let mut r = Vec::new();
+        for ((i, c, manager), sent) in self.send_prepared(prepared).await {
+            let o = self.user_changed(c, sent);
+            match (&o, manager, &c.intranet_id) {
+                (Outcome::Applied, Some(m), Some(id)) => {
+                    if let Ok(mut later) = self.later_managers.lock() {
+                        later.push((i, id.clone(), m));
+                    }
+                }
+                _ => r.push((i, o)),
+            }
+        }
+        r
     }
 
-    /// The POST of a new account. A manager that is itself created in this run (not yet known)
+    /// The managers of links and renames that were not known when they ran, now that every
+    /// create is done.
+    async fn set_later_managers(&self) -> Vec<(usize, Outcome)> {
+        let later = match self.later_managers.lock() {
+            Ok(mut later) => std::mem::take(&mut *later),
+            Err(_) => Vec::new(),
+        };
+        self.set_managers(later, "changed").await
+    }
+
+    /// The write of a new account. A manager that is itself created in this run (not yet known)
     /// is left out and returned, to be set once every create is done.
-    fn create(&self, c: &Change) -> Result<(Write, Option<String>), Outcome> {
+    fn create(&self, c: &Change) -> (WriteOp, Option<String>) {
         let mut deferred = None;
-        let mut values: Vec<(Field, Option<String>)> = Vec::new();
+        let mut values = Vec::new();
         for f in &c.fields {
             if f.name == "username" {
                 continue;
             }
-            let Some(field) = Field::parse(&f.name) else {
-                return Err(Outcome::failed(format!(
-                    "unknown intranet field `{}`",
-                    f.name
-                )));
-            };
             let mut value = f.after.clone();
             if f.name == "manager" {
                 if let Some(name) = value.take() {
-                    match self.id_of(&name) {
-                        Some(id) => value = Some(id),
-                        None => deferred = Some(name),
+                    match self.manager_id(&name) {
+                        Ok(id) => value = Some(id),
+                        Err(_) => deferred = Some(name),
                     }
                 }
             }
-            values.push((field, value));
+            values.push((f.name.clone(), value));
         }
-        let pairs: Vec<(Field, Option<&str>)> = values
-            .iter()
-            .map(|(f, v)| (f.clone(), v.as_deref()))
-            .collect();
-        let resource = fields::user_resource(&c.username, c.external_id.as_deref(), true, &pairs);
-        Ok((Write::Create { resource }, deferred))
+        let write = WriteOp::Create {
+            username: c.username.clone(),
+            external_id: c.external_id.clone(),
+            fields: values,
+        };
+        (write, deferred)
     }
 
     /// Every create of the phase, then the managers that were created in it.
     async fn creates(&self, items: &[(usize, &Change)]) -> Vec<(usize, Outcome)> {
         let prepared = items
             .iter()
-            .map(|(i, c)| match self.create(c) {
-                Ok((w, deferred)) => ((*i, *c, deferred), Ok(w)),
-                Err(o) => ((*i, *c, None), Err(o)),
+            .map(|(i, c)| {
+                let (w, deferred) = self.create(c);
+                ((*i, *c, deferred), Ok(w))
             })
             .collect();
         let mut r = Vec::new();
@@ -787,9 +665,21 @@ impl Run<'_> {
             }
         }
         // Made once every create has its id, so that a manager created in this run resolves.
+        r.extend(self.set_managers(deferred, "created").await);
+        r
+    }
+
+    /// Set the manager of each account `(change index, account id, manager's username)` whose
+    /// change already applied (`done`: `created`, `changed`): the outcome of each change.
+    async fn set_managers(
+        &self,
+        pending: Vec<(usize, String, String)>,
+        done: &str,
+    ) -> Vec<(usize, Outcome)> {
+        let mut r = Vec::new();
         let mut managers = Vec::new();
-        for (i, id, m) in deferred {
-            match self.set_manager(&id, &m) {
+        for (i, id, m) in pending {
+            match self.set_manager(&id, &m, done) {
                 Ok(w) => managers.push((i, Ok(w))),
                 Err(o) => r.push((i, o)),
             }
@@ -806,20 +696,20 @@ impl Run<'_> {
                             detail,
                         } => Outcome::Failed {
                             http_status,
-                            detail: format!("created, but setting the manager failed: {detail}"),
+                            detail: format!("{done}, but setting the manager failed: {detail}"),
                         },
                         Outcome::Stale { detail } => Outcome::Stale {
-                            detail: format!("created, but setting the manager: {detail}"),
+                            detail: format!("{done}, but setting the manager: {detail}"),
                         },
-                        // The account exists: the change is not "not started".
+                        // The account was written: the change is not "not started".
                         Outcome::NotStarted { detail } => Outcome::Failed {
                             http_status: None,
                             detail: format!(
-                                "created, but setting the manager was not started ({detail})"
+                                "{done}, but setting the manager was not started ({detail})"
                             ),
                         },
                         Outcome::Unknown { detail } => Outcome::Unknown {
-                            detail: format!("created; setting the manager: {detail}"),
+                            detail: format!("{done}; setting the manager: {detail}"),
                         },
                     };
                     (i, o)
@@ -828,18 +718,22 @@ impl Run<'_> {
         r
     }
 
-    /// The PATCH that sets a new account's manager.
-    fn set_manager(&self, id: &str, manager: &str) -> Result<Write, Outcome> {
-        let Some(manager_id) = self.id_of(manager) else {
-            return Err(Outcome::failed(format!(
-                "created, but manager {manager} has no intranet account"
-            )));
-        };
-        let op = json!({"op": "replace", "path": Field::Enterprise(vec!["manager".into(), "value".into()]).patch_path(), "value": manager_id});
-        Ok(self.patch(Endpoint::Users, id, vec![op], None))
+    /// The write that sets a new account's manager.
+    fn set_manager(&self, id: &str, manager: &str, done: &str) -> Result<WriteOp, Outcome> {
+        let manager_id = self
+            .manager_id(manager)
+            .map_err(|e| Outcome::failed(format!("{done}, but {e}")))?;
+        Ok(WriteOp::User {
+            id: id.to_string(),
+            if_match: None,
+            edits: UserEdits {
+                fields: vec![FieldChange::new("manager", None, Some(manager_id))],
+                ..UserEdits::default()
+            },
+        })
     }
 
-    /// One PATCH per group for all of its grants (or revokes) in this phase: the members it
+    /// One write per group for all of its grants (or revokes) in this phase: the members it
     /// adds or removes (by change index), or the outcome of changes that cannot be made.
     fn role_batch(
         &self,
@@ -847,7 +741,7 @@ impl Run<'_> {
         planned_etag: Option<&str>,
         items: &[(usize, &Change)],
         out: &mut Vec<(usize, Outcome)>,
-    ) -> Option<(Vec<usize>, Write)> {
+    ) -> Option<(Vec<usize>, WriteOp)> {
         let mut members = Vec::new();
         for (i, c) in items {
             let id = c.intranet_id.clone().or_else(|| self.id_of(&c.username));
@@ -862,21 +756,18 @@ impl Run<'_> {
                 )),
             }
         }
-        let grant = items.first()?.1.action == Action::Grant;
+        let add = items.first()?.1.action == Action::Grant;
         if members.is_empty() {
             return None;
         }
-        let ops = if grant {
-            let values: Vec<Value> = members.iter().map(|(_, id)| json!({"value": id})).collect();
-            vec![json!({"op": "add", "path": "members", "value": values})]
-        } else {
-            members
-                .iter()
-                .map(|(_, id)| json!({"op": "remove", "path": format!("members[value eq \"{}\"]", id.replace('"', "\\\""))}))
-                .collect()
+        let (indices, ids) = members.into_iter().unzip();
+        let write = WriteOp::Members {
+            group_id: group_id.to_string(),
+            if_match: self.if_match(group_id, planned_etag),
+            add,
+            members: ids,
         };
-        let write = self.patch(Endpoint::Groups, group_id, ops, planned_etag);
-        Some((members.into_iter().map(|(i, _)| i).collect(), write))
+        Some((indices, write))
     }
 
     /// Grants (or revokes): one write per group, its outcome for each of its changes.
@@ -913,30 +804,20 @@ impl Run<'_> {
 
 /// Carry out `plan`. `observed` is the intranet as read just before (for username → id of
 /// managers). Never fails as a whole: every change gets an outcome.
-pub async fn apply(
-    client: &ScimClient,
-    caps: &Capabilities,
+pub async fn apply<T: IntranetTarget>(
+    target: &T,
     plan: &Plan,
     observed: &IntranetState,
 ) -> ApplyReport {
     let never = Interrupt::default();
-    apply_interruptible(
-        client,
-        caps,
-        plan,
-        observed,
-        &never,
-        std::time::Duration::ZERO,
-    )
-    .await
+    apply_interruptible(target, plan, observed, &never, std::time::Duration::ZERO).await
 }
 
 /// [`apply`], stopping at `interrupt`: once it is signalled no write starts (the changes not
 /// started are marked so), writes in flight are waited for up to `grace` after the first
 /// signal, and not at all after a second (their outcome is unknown).
-pub async fn apply_interruptible(
-    client: &ScimClient,
-    caps: &Capabilities,
+pub async fn apply_interruptible<T: IntranetTarget>(
+    target: &T,
     plan: &Plan,
     observed: &IntranetState,
     interrupt: &Interrupt,
@@ -945,8 +826,7 @@ pub async fn apply_interruptible(
     let run = Run {
         interrupt,
         grace,
-        client,
-        caps,
+        target,
         ids: Mutex::new(
             observed
                 .accounts
@@ -960,8 +840,21 @@ pub async fn apply_interruptible(
                 .collect(),
         ),
         written: Mutex::new(HashMap::new()),
-        down: AtomicBool::new(false),
-        no_bulk: AtomicBool::new(false),
+        later_managers: Mutex::new(Vec::new()),
+        renamed_from: Mutex::new(
+            plan.changes
+                .iter()
+                .filter(|c| c.action == Action::Rename)
+                .filter_map(|c| {
+                    c.fields
+                        .iter()
+                        .find(|f| f.name == "username")?
+                        .before
+                        .as_deref()
+                })
+                .map(|old| crate::text::username_key(old).into_owned())
+                .collect(),
+        ),
     };
     let mut outcomes: Vec<Option<Outcome>> = vec![None; plan.changes.len()];
     let phases = [
@@ -975,6 +868,12 @@ pub async fn apply_interruptible(
         Action::Block,
     ];
     for phase in phases {
+        // Once every create is done: the managers links and renames could not name yet.
+        if phase == Action::Update {
+            for (i, o) in run.set_later_managers().await {
+                outcomes[i] = Some(o);
+            }
+        }
         let items: Vec<(usize, &Change)> = plan
             .changes
             .iter()
@@ -1018,6 +917,29 @@ pub async fn apply_interruptible(
         })
         .collect();
     ApplyReport { outcomes }
+}
+
+/// The intranet `before`, with the changes of `plan` carried out but those in `not_applied`:
+/// the same executor run against the intranet in memory (without `If-Match`: the service
+/// already judged the ETags).
+pub async fn carried_out(
+    before: &IntranetState,
+    plan: &Plan,
+    not_applied: &std::collections::HashSet<usize>,
+) -> IntranetState {
+    let applied = Plan {
+        changes: plan
+            .changes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !not_applied.contains(i))
+            .map(|(_, c)| c.clone())
+            .collect(),
+        ..plan.clone()
+    };
+    let memory = crate::intranet::memory::MemoryTarget::new(before.clone()).without_etags();
+    apply(&memory, &applied, before).await;
+    memory.state()
 }
 
 /// What `roster apply` needs besides the config and the plan: passed in, so nothing below reads
@@ -1265,15 +1187,9 @@ pub async fn apply_saved(
             .as_ref()
             .map_or(30, |s| s.timeout.max(1)),
     );
-    let report = apply_interruptible(
-        &live.client,
-        &live.caps,
-        saved,
-        &observed.intranet,
-        &opts.interrupt,
-        grace,
-    )
-    .await;
+    let target = scim::target::ScimTarget::new(&live.client, &live.caps, scim::mapped_fields(cfg));
+    let report =
+        apply_interruptible(&target, saved, &observed.intranet, &opts.interrupt, grace).await;
     let interrupted = opts.interrupt.signal_name();
 
     // From here on, writes happened: every problem is collected, and the rest still recorded.
@@ -1286,13 +1202,13 @@ pub async fn apply_saved(
         .filter(|(_, o)| o.outcome != Outcome::Applied)
         .map(|(i, _)| i)
         .collect();
-    let fields = scim::mapped_fields(cfg);
+    let after = carried_out(&observed.intranet, saved, &not_applied).await;
     let state = crate::state::after_apply(
         observed.state.as_ref(),
-        &observed.intranet,
+        &after,
         saved,
         &not_applied,
-        &fields,
+        &scim::mapped_fields(cfg),
     );
     let mut also_commit = Vec::new();
     match std::fs::write(&state_path, crate::state::render(&state)) {

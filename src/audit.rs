@@ -12,9 +12,9 @@ use jiff::Timestamp;
 use miette::Diagnostic;
 use thiserror::Error;
 
-use crate::apply::{ApplyReport, Outcome};
 use crate::plan::{Change, Plan};
 use crate::render::show;
+use crate::report::{ApplyReport, Outcome};
 
 /// The intranet audit log's columns, in its order.
 pub const COLUMNS: [&str; 9] = [
@@ -403,8 +403,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::apply::ChangeOutcome;
     use crate::plan::{Action, FieldChange, Inputs};
+    use crate::report::ChangeOutcome;
 
     fn at(secs: u64) -> SystemTime {
         std::time::UNIX_EPOCH + Duration::from_secs(secs)

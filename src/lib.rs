@@ -55,5 +55,6 @@ pub mod plan;
 pub mod policy;
 pub mod reconcile;
 pub mod render;
+pub mod report;
 pub mod state;
 pub mod text;

@@ -9,7 +9,6 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::diag::{read_source, SourceError};
-use crate::intranet::memory;
 use crate::model::IntranetState;
 use crate::plan::{Origin, Plan};
 
@@ -73,28 +72,17 @@ pub fn render(state: &State) -> String {
     s
 }
 
-/// The state after an apply: the intranet as it was read, with the changes that were applied
-/// carried out; the mapped fields of every managed account recorded. Accounts with a change that
-/// was not applied keep their previous entry, so provenance is not lost for them.
+/// The state after an apply: the mapped fields of every managed account of `after` (the
+/// intranet as it was read, with the changes that were applied carried out: see
+/// [`crate::apply::carried_out`]) recorded. Accounts with a change that was not applied keep their
+/// previous entry, so provenance is not lost for them.
 pub fn after_apply(
     prev: Option<&State>,
-    before: &IntranetState,
+    after: &IntranetState,
     plan: &Plan,
     not_applied: &HashSet<usize>,
     fields: &[String],
 ) -> State {
-    let applied = Plan {
-        changes: plan
-            .changes
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !not_applied.contains(i))
-            .map(|(_, c)| c.clone())
-            .collect(),
-        ..plan.clone()
-    };
-    let mut after = before.clone();
-    memory::apply(&mut after, &applied);
     let untouched: HashSet<&str> = not_applied
         .iter()
         .filter_map(|&i| plan.changes.get(i)?.external_id.as_deref())

@@ -117,9 +117,9 @@ fn detailed_exitcode_is_2_with_changes_and_0_without() {
     ]
     .map(String::from);
     let (_, res) = roster::intranet::snapshot::read_snapshot(&ex.join("intranet.json")).unwrap();
-    let mut state =
-        roster::intranet::snapshot::state_from_resources(&res.users, &res.groups, &fields);
-    roster::intranet::memory::apply(&mut state, &plan);
+    let before = roster::intranet::snapshot::state_from_resources(&res.users, &res.groups, &fields);
+    let (state, report) = crate::support::world::apply_in_memory(&before, &plan);
+    assert!(report.is_complete(), "{report:#?}");
     std::fs::write(
         dir.path().join("intranet.json"),
         serde_json::to_string(&to_snapshot(&state)).unwrap(),

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use roster::apply::Outcome;
 use roster::exit::{OK as EXIT_OK, PARTIAL as EXIT_PARTIAL};
+use roster::intranet::scim::target::ScimTarget;
 use roster::intranet::scim::{ClientOptions, ScimClient, Token};
 use roster::plan::{Action, Plan};
 use serde_json::{json, Value};
@@ -371,7 +372,9 @@ async fn apply_through(
         .read_state(&["job_title".to_string()], &caps)
         .await
         .unwrap();
-    let report = roster::apply::apply(&quick_client(url), &caps, &plan, &state).await;
+    let client = quick_client(url);
+    let target = ScimTarget::new(&client, &caps, vec!["job_title".to_string()]);
+    let report = roster::apply::apply(&target, &plan, &state).await;
     (plan, report)
 }
 

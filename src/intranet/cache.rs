@@ -29,7 +29,9 @@ use serde_json::Value;
 
 use crate::config::Loaded;
 use crate::intranet::fields::Field;
-use crate::intranet::scim::{user_attributes, Capabilities, Endpoint, ScimClient, ScimError};
+use crate::intranet::scim::{
+    group_attributes, parse_time, user_attributes, Capabilities, Endpoint, ScimClient, ScimError,
+};
 use crate::intranet::snapshot::{account, group, parse_fields, resolve_managers};
 use crate::model::{Account, IntranetState};
 use crate::plan::{IntranetRead, ReadMode};
@@ -320,13 +322,6 @@ pub fn merge(
     Ok(Merged { users, created })
 }
 
-/// The attributes a Groups read asks for.
-pub fn group_attributes() -> Vec<String> {
-    ["displayName", "members", "meta"]
-        .map(String::from)
-        .to_vec()
-}
-
 /// Read the intranet, Users through the cache as `settings` allow and Groups in full, and say
 /// how the Users were read.
 pub async fn read_state(
@@ -491,22 +486,6 @@ fn save(cache: &CacheFile, path: &Path) {
             crate::text::escape(&e.to_string())
         );
     }
-}
-
-/// The instant of an RFC 3339 timestamp (`2024-05-01T12:00:00.123Z`, `...+02:00`; a `t` or
-/// space separator, a lowercase `z`). RFC 3339 allows any number of fraction digits; past nine
-/// (nanoseconds) they are dropped.
-pub fn parse_time(s: &str) -> Option<Timestamp> {
-    if let Ok(t) = s.parse() {
-        return Some(t);
-    }
-    let dot = s.find('.')?;
-    let digits = s[dot + 1..].bytes().take_while(u8::is_ascii_digit).count();
-    if digits <= 9 {
-        return None;
-    }
-    let nine = format!("{}{}", &s[..dot + 10], &s[dot + 1 + digits..]);
-    nine.parse().ok()
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ`: whole seconds (the fraction dropped), UTC.

@@ -1,7 +1,137 @@
-//! The intranet side: the SCIM field vocabulary, the offline snapshot, the live SCIM client.
+//! The intranet side: the [`IntranetTarget`] interface the apply executor writes through, the
+//! SCIM field vocabulary, the offline snapshot, the live SCIM client (a target), the cache, and
+//! the in-memory intranet (a target too).
+//!
+//! The executor ([`crate::apply`]) decides what to write, in which order, how many at once, and
+//! what became of each change; a target only carries out [`WriteOp`]s, in its own protocol, and
+//! says how each ended. Batching (SCIM Bulk) is the target's business: the executor asks it how
+//! to group a list of writes ([`IntranetTarget::batches`]) and hands it each group.
 
 pub mod cache;
 pub mod fields;
 pub mod memory;
 pub mod scim;
 pub mod snapshot;
+
+use crate::model::IntranetState;
+use crate::plan::FieldChange;
+use crate::report::Outcome;
+
+/// One write to the intranet, in the model's terms (no protocol): what the executor asks a
+/// target to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOp {
+    /// A new account, active. `fields`: intranet field name → value; `manager` holds the
+    /// manager's intranet id. `username` is not among them.
+    Create {
+        username: String,
+        external_id: Option<String>,
+        fields: Vec<(String, Option<String>)>,
+    },
+    /// Changes to the account `id`, which must still have the ETag `if_match` when one is given.
+    User {
+        id: String,
+        if_match: Option<String>,
+        edits: UserEdits,
+    },
+    /// Members (account ids) added to, or removed from, the group `group_id`.
+    Members {
+        group_id: String,
+        if_match: Option<String>,
+        add: bool,
+        members: Vec<String>,
+    },
+}
+
+/// What a [`WriteOp::User`] changes: the immutable ID (a link), the active flag, and fields
+/// (`username` is a rename; `manager` holds the manager's intranet id).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserEdits {
+    pub external_id: Option<String>,
+    pub active: Option<bool>,
+    pub fields: Vec<FieldChange>,
+}
+
+impl UserEdits {
+    pub fn is_empty(&self) -> bool {
+        self.external_id.is_none() && self.active.is_none() && self.fields.is_empty()
+    }
+}
+
+/// A successful write: the resource's id (known for creates) and its new ETag, if the target
+/// gave one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Written {
+    pub id: Option<String>,
+    pub etag: Option<String>,
+}
+
+/// A write's result: what the target answered, or the outcome of a write that did not happen.
+pub type Sent = Result<Written, Outcome>;
+
+/// How a list of writes is sent: ranges of indices into it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Batch {
+    /// One write, on its own.
+    Single(usize),
+    /// These writes, together in one request (SCIM: a Bulk request).
+    Bulk(std::ops::Range<usize>),
+}
+
+/// A batch of writes that failed as a whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchFailed {
+    /// Refused before any of its writes ran: each may be sent again on its own.
+    Refused,
+    /// Failed after it may have reached the target: none is sent again; each ends so.
+    Failed(Outcome),
+}
+
+/// Where `apply` writes: the live SCIM service ([`scim::target::ScimTarget`]) or an intranet in
+/// memory ([`memory::MemoryTarget`]). Reads accounts and groups; carries out writes, each with
+/// its outcome. Used generically (`apply::<T>`), so `async fn` is fine here.
+#[allow(async_fn_in_trait)]
+pub trait IntranetTarget {
+    /// The accounts and groups as they are now (`manager` as the manager's username).
+    async fn read(&self) -> miette::Result<IntranetState>;
+
+    /// Whether writes carry `If-Match` (the target keeps ETags and refuses a stale one).
+    fn etags(&self) -> bool;
+
+    /// How many requests may be in flight at once.
+    fn concurrency(&self) -> usize {
+        1
+    }
+
+    /// Why no write may start any more (the target became unreachable), once that is so.
+    fn unavailable(&self) -> Option<Outcome> {
+        None
+    }
+
+    /// Whether the target can carry out `write` at all (a field it has no place for): checked
+    /// before anything is sent, so that a write that cannot be made is never sent.
+    fn check(&self, write: &WriteOp) -> Result<(), Outcome> {
+        let _ = write;
+        Ok(())
+    }
+
+    /// How to send `writes`: each on its own, unless the target groups them.
+    fn batches(&self, writes: &[WriteOp]) -> Vec<Batch> {
+        (0..writes.len()).map(Batch::Single).collect()
+    }
+
+    /// Carry out one write.
+    async fn write(&self, write: &WriteOp) -> Sent;
+
+    /// Carry out `writes[range]` together: one result per write, in order, or the failure of
+    /// the batch as a whole. Only called for the [`Batch::Bulk`] ranges of
+    /// [`IntranetTarget::batches`].
+    async fn write_batch(
+        &self,
+        writes: &[WriteOp],
+        range: std::ops::Range<usize>,
+    ) -> Result<Vec<Sent>, BatchFailed> {
+        let _ = (writes, range);
+        Err(BatchFailed::Refused)
+    }
+}

@@ -160,6 +160,12 @@ pub fn group(g: &Value) -> Option<Group> {
 
 /// `manager` holds the manager's SCIM id as read: make it their username.
 pub fn resolve_managers(state: &mut IntranetState) {
+    managers_by_name(state, |id| format!("<unknown account {id}>"));
+}
+
+/// Turn every `manager` from an account id into that account's username; an id that names no
+/// account becomes `unknown(id)`.
+pub fn managers_by_name(state: &mut IntranetState, unknown: impl Fn(&str) -> String) {
     if !state
         .accounts
         .iter()
@@ -174,10 +180,7 @@ pub fn resolve_managers(state: &mut IntranetState) {
         .collect();
     for a in &mut state.accounts {
         if let Some(id) = a.fields.get("manager") {
-            let name = names
-                .get(id)
-                .cloned()
-                .unwrap_or_else(|| format!("<unknown account {id}>"));
+            let name = names.get(id).cloned().unwrap_or_else(|| unknown(id));
             a.fields.insert("manager", name);
         }
     }

@@ -410,7 +410,14 @@ fn field_diff(
         .fields_of(user)
         .filter_map(|(name, after)| {
             let before = acct.fields.get(name);
-            (before != after).then(|| FieldChange {
+            // A manager is an account: named as usernames compare (NFC, case-folded), so an
+            // account the intranet spells `Ada` is the manager `ada` the directory names.
+            let same = before == after
+                || (name == "manager"
+                    && before
+                        .zip(after)
+                        .is_some_and(|(b, a)| username_key(b) == username_key(a)));
+            (!same).then(|| FieldChange {
                 name: name.to_string(),
                 before: before.map(str::to_owned),
                 after: after.map(str::to_owned),

@@ -227,6 +227,21 @@ impl World {
     }
 }
 
+/// Carry out `plan` on `state` with the real executor (`roster::apply::apply`) against the
+/// intranet in memory: the intranet after it, and the outcome of every change.
+pub fn apply_in_memory(
+    state: &IntranetState,
+    plan: &Plan,
+) -> (IntranetState, roster::apply::ApplyReport) {
+    let target = roster::intranet::memory::MemoryTarget::new(state.clone());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime");
+    let report = runtime.block_on(roster::apply::apply(&target, plan, state));
+    (target.state(), report)
+}
+
 /// The changes as `(action, username)`, in plan order.
 pub fn actions(plan: &Plan) -> Vec<(Action, String)> {
     plan.changes

@@ -27,7 +27,10 @@ use url::Url;
 use crate::config::{is_auth_like_header, HeaderSetting, Loaded, ScimConfig, Secret};
 use crate::intranet::fields::{Field, ENTERPRISE_USER, PATCH_OP};
 use crate::intranet::snapshot::{state_from_resources, to_snapshot, Resources};
+pub use crate::intranet::{Batch, Written};
 use crate::model::IntranetState;
+
+pub mod target;
 
 const SCIM_JSON: &str = "application/scim+json";
 const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
@@ -296,14 +299,6 @@ pub struct Capabilities {
     pub bulk_max_payload: Option<usize>,
 }
 
-/// A successful write: the resource's id (known for creates) and its new ETag, if the server gave
-/// one (header `ETag`, or `meta.version` of a returned body).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Written {
-    pub id: Option<String>,
-    pub etag: Option<String>,
-}
-
 /// The resource collections Roster reads and writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
@@ -383,15 +378,6 @@ impl Write {
             Write::Patch(_) => Method::PATCH,
         }
     }
-}
-
-/// How a list of writes is sent: ranges of indices into it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Batch {
-    /// One write, as its own request.
-    Single(usize),
-    /// These writes, as the operations of one Bulk request.
-    Bulk(std::ops::Range<usize>),
 }
 
 /// The `bulkId` of the write at `index` of the list being sent: unique within any request.
@@ -1220,7 +1206,7 @@ impl ScimClient {
         caps: &Capabilities,
     ) -> Result<(Vec<Value>, Vec<Value>), ScimError> {
         let users_attrs = user_attributes(fields);
-        let group_attrs = crate::intranet::cache::group_attributes();
+        let group_attrs = group_attributes();
         tokio::try_join!(
             self.list_all(Endpoint::Users, &users_attrs, caps.max_results),
             self.list_all(Endpoint::Groups, &group_attrs, caps.max_results),
@@ -1346,7 +1332,8 @@ impl ScimClient {
         out
     }
 
-    /// `writes[range]` as one Bulk request (RFC 7644 §3.7): one result per write, in order.
+    /// `writes` as one Bulk request (RFC 7644 §3.7): one result per write, in order; `first` is
+    /// the index of the first in the list being sent (operation `bulkId`s are `w<index>`).
     /// `Err` when the request as a whole failed; then which of its operations ran is unknown,
     /// unless the status says the service refused it before running any ([`refused_whole`]).
     ///
@@ -1358,14 +1345,15 @@ impl ScimClient {
     pub async fn bulk(
         &self,
         writes: &[Write],
-        range: std::ops::Range<usize>,
+        first: usize,
     ) -> Result<Vec<Result<Written, ScimError>>, ScimError> {
         let url = self.url("Bulk")?;
-        let operations: Vec<String> = range
-            .clone()
-            .map(|i| writes[i].bulk_operation(&bulk_id(i)).to_string())
+        let operations: Vec<String> = writes
+            .iter()
+            .enumerate()
+            .map(|(k, w)| w.bulk_operation(&bulk_id(first + k)).to_string())
             .collect();
-        let idempotent = range.clone().all(|i| matches!(writes[i], Write::Patch(_)));
+        let idempotent = writes.iter().all(|w| matches!(w, Write::Patch(_)));
         let ans = self
             .send(
                 Method::POST,
@@ -1388,17 +1376,18 @@ impl ScimClient {
             .iter()
             .filter_map(|r| Some((r.get("bulkId")?.as_str()?, r)))
             .collect();
-        Ok(range
+        Ok(writes
+            .iter()
             .enumerate()
-            .map(|(k, i)| {
-                let id = bulk_id(i);
+            .map(|(k, write)| {
+                let id = bulk_id(first + k);
                 // By bulkId; a service that does not echo it answers in request order.
                 let result = by_id
                     .get(id.as_str())
                     .copied()
                     .or_else(|| results.get(k).filter(|r| r.get("bulkId").is_none()));
                 match result {
-                    Some(r) => self.bulk_result(&writes[i], r),
+                    Some(r) => self.bulk_result(write, r),
                     None => Err(bad(format!(
                         "no result for operation {id}: it may or may not have been applied"
                     ))),
@@ -1600,6 +1589,29 @@ pub fn user_attributes(fields: &[String]) -> Vec<String> {
         }
     }
     attrs
+}
+
+/// The attributes a Groups read asks for.
+pub fn group_attributes() -> Vec<String> {
+    ["displayName", "members", "meta"]
+        .map(String::from)
+        .to_vec()
+}
+
+/// The instant of an RFC 3339 timestamp (`2024-05-01T12:00:00.123Z`, `...+02:00`; a `t` or
+/// space separator, a lowercase `z`). RFC 3339 allows any number of fraction digits; past nine
+/// (nanoseconds) they are dropped.
+pub fn parse_time(s: &str) -> Option<jiff::Timestamp> {
+    if let Ok(t) = s.parse() {
+        return Some(t);
+    }
+    let dot = s.find('.')?;
+    let digits = s[dot + 1..].bytes().take_while(u8::is_ascii_digit).count();
+    if digits <= 9 {
+        return None;
+    }
+    let nine = format!("{}{}", &s[..dot + 10], &s[dot + 1 + digits..]);
+    nine.parse().ok()
 }
 
 #[cfg(test)]
