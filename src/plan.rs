@@ -341,6 +341,9 @@ pub struct Allowances {
     /// `--allow-revokes N`: up to N role revokes in this run, whatever `policy.max_revokes` says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_revokes: Option<usize>,
+    /// `--allow-renames N`: up to N renames in this run, whatever `policy.max_renames` says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_renames: Option<usize>,
 }
 
 impl Allowances {
@@ -350,6 +353,7 @@ impl Allowances {
             (self.allow_blocks, "--allow-blocks", "max_blocks"),
             (self.allow_clears, "--allow-clears", "max_clears"),
             (self.allow_revokes, "--allow-revokes", "max_revokes"),
+            (self.allow_renames, "--allow-renames", "max_renames"),
         ]
         .into_iter()
         .filter_map(|(n, flag, rule)| {

@@ -15,7 +15,7 @@ use crate::plan::{Action, Plan};
 #[diagnostic(code(roster::policy))]
 pub struct Refusal {
     /// `empty_directory`, `max_vanished`, `max_blocks`, `max_clears`, `max_revokes`,
-    /// `min_sysadmins`, `licences`, `apply_as`.
+    /// `max_renames`, `min_sysadmins`, `licences`, `apply_as`.
     pub rule: &'static str,
     pub message: String,
     #[help]
@@ -35,7 +35,8 @@ pub struct Refused {
 }
 
 /// Check a plan against the policy, with the one-run exceptions the plan records in its
-/// `allowances` (`--allow-blocks N`, `--allow-clears N`, `--allow-revokes N`).
+/// `allowances` (`--allow-blocks N`, `--allow-clears N`, `--allow-revokes N`,
+/// `--allow-renames N`).
 pub fn check(
     plan: &Plan,
     config: &Config,
@@ -126,6 +127,18 @@ pub fn check(
             base_noun: "admin role holders",
             allowance: plan.allowances.allow_revokes,
             flag: "--allow-revokes",
+        },
+        Guarded {
+            rule: "max_renames",
+            setting: policy.max_renames.as_ref(),
+            count: plan.summary.rename,
+            doing: "renames",
+            noun: ("account", "accounts"),
+            detail: String::new(),
+            base: managed.len(),
+            base_noun: "active managed accounts",
+            allowance: plan.allowances.allow_renames,
+            flag: "--allow-renames",
         },
     ];
     refusals.extend(guards.iter().filter_map(Guarded::check));
@@ -227,13 +240,14 @@ fn holders_after(plan: &Plan, intranet: &IntranetState, group: &str) -> usize {
     kept + granted
 }
 
-/// One kind of destructive change under a limit: `policy.max_blocks`, `max_clears`, `max_revokes`.
+/// One kind of destructive change under a limit: `policy.max_blocks`, `max_clears`, `max_revokes`,
+/// `max_renames`.
 struct Guarded<'a> {
     rule: &'static str,
     /// The config's setting; `None` is the default.
     setting: Option<&'a Guard>,
     count: usize,
-    /// `blocks`, `clears`, `revokes`.
+    /// `blocks`, `clears`, `revokes`, `renames`.
     doing: &'static str,
     noun: (&'static str, &'static str),
     /// Where the count comes from, when that helps (`phone: 12, department: 3`).

@@ -444,6 +444,11 @@ pub struct Policy {
     /// of today's role holders.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_revokes: Option<Guard>,
+    /// Refuse a plan that renames more accounts than this (a rename changes the person's login):
+    /// a count, a share of the active managed accounts, or `false` for no limit. Default (absent
+    /// or null): the larger of 5 and 10% of the active managed accounts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_renames: Option<Guard>,
     /// Refuse a plan that leaves fewer active holders of the `sysadmin` role than this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_sysadmins: Option<u32>,
@@ -478,6 +483,7 @@ impl Default for Policy {
             max_blocks: None,
             max_clears: None,
             max_revokes: None,
+            max_renames: None,
             min_sysadmins: None,
             licences: None,
             max_vanished: default_max_vanished(),
