@@ -347,8 +347,8 @@ pub struct Allowances {
 }
 
 impl Allowances {
-    /// Each exception given, for people: `` `--allow-blocks 6` lifted `policy.max_blocks` ``.
-    pub fn describe(&self) -> Vec<String> {
+    /// Each exception given: its count, its flag and the rule it lifts.
+    fn given(&self) -> impl Iterator<Item = (usize, &'static str, &'static str)> {
         [
             (self.allow_blocks, "--allow-blocks", "max_blocks"),
             (self.allow_clears, "--allow-clears", "max_clears"),
@@ -356,13 +356,21 @@ impl Allowances {
             (self.allow_renames, "--allow-renames", "max_renames"),
         ]
         .into_iter()
-        .filter_map(|(n, flag, rule)| {
-            Some(format!(
-                "`{flag} {}` lifted `policy.{rule}` for this run",
-                n?
-            ))
-        })
-        .collect()
+        .filter_map(|(n, flag, rule)| Some((n?, flag, rule)))
+    }
+
+    /// Each exception given, for people: `` `--allow-blocks 6` lifted `policy.max_blocks` ``.
+    pub fn describe(&self) -> Vec<String> {
+        self.given()
+            .map(|(n, flag, rule)| format!("`{flag} {n}` lifted `policy.{rule}` for this run"))
+            .collect()
+    }
+
+    /// Each exception given, as the command line gives it: `--allow-blocks 6`.
+    pub fn flags(&self) -> Vec<String> {
+        self.given()
+            .map(|(n, flag, _)| format!("{flag} {n}"))
+            .collect()
     }
 }
 

@@ -20,6 +20,9 @@ pub struct Refusal {
     pub message: String,
     #[help]
     pub help: String,
+    /// The one-run exception that would lift this rule (`--allow-blocks` and the count), when
+    /// there is one.
+    pub lift: Option<(&'static str, usize)>,
 }
 
 /// Every refusal, together.
@@ -53,6 +56,7 @@ pub fn check(
             rule: "empty_directory",
             message: format!("the directory returned no users (no entry with `{username}`)"),
             help: "check the search base, filter and bind identity's rights; Roster refuses to plan on an empty read".into(),
+            lift: None,
         });
     }
     let managed: Vec<_> = intranet
@@ -77,6 +81,7 @@ pub fn check(
             rule: "max_vanished",
             message: format!("{vanished} of {} active managed accounts have users missing from the directory read, over policy.max_vanished ({} = {allowed})", managed.len(), policy.max_vanished),
             help: "a partial read looks like a mass leaving: check the directory's search base, filter and size limits; if the users really left, raise `policy.max_vanished` in a reviewed commit".into(),
+            lift: None,
         });
     }
 
@@ -150,6 +155,7 @@ pub fn check(
                 rule: "min_sysadmins",
                 message: format!("after the plan {holders} active account{} would hold sysadmin, under policy.min_sysadmins ({min})", if holders == 1 { "" } else { "s" }),
                 help: "add holders to `admin_roles.sysadmin.members` (or keep their accounts active); the intranet must never be left without administrators".into(),
+                lift: None,
             });
         }
     }
@@ -160,6 +166,7 @@ pub fn check(
                 rule: "licences",
                 message: format!("after the plan {} accounts would be active, over policy.licences ({limit}); {} are active now", plan.licences.after, plan.licences.before),
                 help: "buy licences and raise `policy.licences` in a reviewed commit, or narrow the syncing groups".into(),
+                lift: None,
             });
         }
     }
@@ -181,6 +188,7 @@ pub fn check(
                     rule: "apply_as",
                     message: format!("the plan would {} {me}, the account Roster applies as", c.action.name()),
                     help: "Roster must keep the account and roles it applies with: add it to `policy.protected` and to the roles it needs".into(),
+                    lift: None,
                 });
             }
         }
@@ -292,9 +300,39 @@ impl Guarded<'_> {
         let rule = self.rule;
         Some(Refusal {
             rule,
-            message: format!("the plan {} {n} {noun}{detail}, over policy.{rule} ({limit})", self.doing),
-            help: format!("if this is intended, raise `policy.{rule}` in a reviewed commit (a count, a share such as \"20%\", or `false` for no limit), or pass `{} {n}` for this run (recorded in the plan and the audit)", self.flag),
+            message: format!(
+                "the plan {} {n} {noun}{detail}, over policy.{rule} ({limit})",
+                self.doing
+            ),
+            help: lift_help(rule, self.flag, n, None),
+            lift: Some((self.flag, n)),
         })
+    }
+}
+
+/// How to proceed past a limit: raise it, or lift it for one run, on the command that makes the
+/// plan (`saved`: the plan being applied was saved to this file, its allowances with it).
+fn lift_help(rule: &str, flag: &str, n: usize, saved: Option<&std::path::Path>) -> String {
+    let once = match saved {
+        None => format!("pass `{flag} {n}` for this run (recorded in the plan and the audit)"),
+        Some(file) => format!(
+            "make the plan again with `roster plan {flag} {n} -o {}` (a saved plan carries its one-run allowances, reviewed with it) and apply that",
+            crate::text::shown(&file.to_string_lossy())
+        ),
+    };
+    format!("if this is intended, raise `policy.{rule}` in a reviewed commit (a count, a share such as \"20%\", or `false` for no limit), or {once}")
+}
+
+impl Refused {
+    /// The refusals of a saved plan being applied: a one-run exception is given when the plan is
+    /// made, so the help says to make it again with the flag, not to pass the flag to `apply`.
+    pub fn for_saved_plan(mut self, file: &std::path::Path) -> Refused {
+        for r in &mut self.refusals {
+            if let Some((flag, n)) = r.lift {
+                r.help = lift_help(r.rule, flag, n, Some(file));
+            }
+        }
+        self
     }
 }
 
