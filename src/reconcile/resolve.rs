@@ -244,17 +244,7 @@ fn check_attributes(
             if syncing.iter().any(|e| e.has(&id)) {
                 continue;
             }
-            let seen = seen.get_or_insert_with(|| {
-                let mut names: BTreeSet<String> = syncing
-                    .iter()
-                    .flat_map(|e| e.attrs().map(|(name, _)| name.to_owned()))
-                    .collect();
-                if let Some((_, more)) = entry {
-                    names.extend(more.iter().map(|n| n.to_ascii_lowercase()));
-                }
-                names.retain(|n| !n.is_empty());
-                names.into_iter().collect()
-            });
+            let seen = seen.get_or_insert_with(|| seen_names(&syncing, entry));
             let close = closest_names(attr, seen);
             let (seen_on, live) = match entry {
                 Some((user, _)) => (format!(" and on `{user}`'s whole entry"), ""),
@@ -300,12 +290,39 @@ fn check_attributes(
     }
 }
 
-/// Up to three names close to `word` (a typo's likely intent), best first.
+/// The attribute names on the syncing users (and on `entry`, a whole entry's names as the
+/// server gave them), each once, spelled as the directory writes them (`givenName`).
+fn seen_names(syncing: &[&Entry], entry: Option<(&str, &[String])>) -> Vec<String> {
+    let mut names: std::collections::BTreeMap<String, String> = Default::default();
+    if let Some((_, more)) = entry {
+        for n in more {
+            names.insert(n.to_ascii_lowercase(), n.clone());
+        }
+    }
+    for e in syncing {
+        for (name, _) in e.attrs() {
+            if !names.contains_key(name) {
+                names.insert(
+                    name.to_owned(),
+                    crate::model::attr_spelling(name).to_owned(),
+                );
+            }
+        }
+    }
+    names.retain(|k, _| !k.is_empty());
+    names.into_values().collect()
+}
+
+/// Up to three names close to `word` (a typo's likely intent), best first; names compare
+/// without case, and are given as spelled in `names`.
 fn closest_names<'n>(word: &str, names: &'n [String]) -> Vec<&'n str> {
     let word = word.to_ascii_lowercase();
     let mut scored: Vec<(f64, &str)> = names
         .iter()
-        .map(|n| (strsim::jaro_winkler(&word, n), n.as_str()))
+        .map(|n| {
+            let score = strsim::jaro_winkler(&word, &n.to_ascii_lowercase());
+            (score, n.as_str())
+        })
         .filter(|(score, _)| *score >= 0.8)
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
