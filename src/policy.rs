@@ -341,7 +341,8 @@ fn clears(plan: &Plan) -> Vec<(&str, usize)> {
     let mut per_field: std::collections::BTreeMap<&str, usize> = Default::default();
     for c in &plan.changes {
         for f in &c.fields {
-            if f.after.is_none() && f.before.as_deref().is_some_and(|b| !b.is_empty()) {
+            // A value of only white space is no value: clearing it clears nothing.
+            if f.after.is_none() && f.before.as_deref().is_some_and(|b| !b.trim().is_empty()) {
                 *per_field.entry(f.name.as_str()).or_default() += 1;
             }
         }
