@@ -235,6 +235,55 @@ fn a_template_naming_an_attribute_no_user_has_is_the_same_error() {
 }
 
 #[test]
+fn a_mistyped_username_or_id_attribute_is_one_problem_at_its_key_not_one_per_user() {
+    for (from, to, key, meant, at) in [
+        (
+            "username_attribute: uid",
+            "username_attribute: uidd",
+            "uidd (username_attribute)",
+            "uid",
+            "roster.yaml:11:23",
+        ),
+        (
+            "id_attribute: entryUUID",
+            "id_attribute: entryUID",
+            "entryUID (id_attribute)",
+            "entryUUID",
+            "roster.yaml:10:17",
+        ),
+    ] {
+        let dir = quickstart_with(replace(from, to));
+        let r = plan_fails(dir.path());
+        let (attr, rest) = key.split_once(' ').unwrap();
+        assert!(
+            says(&r.stderr, &format!("no syncing user has `{attr}` {rest}"))
+                && says(&r.stderr, &format!("did you mean `{meant}`?"))
+                && says(&r.stderr, at),
+            "{}",
+            r.stderr
+        );
+        assert_eq!(
+            r.stderr.matches("roster::resolve::").count(),
+            1,
+            "{}",
+            r.stderr
+        );
+        assert!(
+            !r.stderr.contains("but has no"),
+            "no per-user conflicts: {}",
+            r.stderr
+        );
+        let v = roster(dir.path(), &["validate"]);
+        assert_eq!(v.code, 1, "{}", v.stderr);
+        assert!(
+            says(&v.stderr, &format!("did you mean `{meant}`?")),
+            "{}",
+            v.stderr
+        );
+    }
+}
+
+#[test]
 fn a_field_allowed_to_be_empty_plans() {
     let dir = quickstart_with(replace(
         "  department: departmentNumber\n",

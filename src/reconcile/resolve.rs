@@ -49,9 +49,64 @@ pub fn check(
     entry: Option<(&str, &[String])>,
 ) -> Findings {
     let mut out = Findings::default();
-    check_groups(config, dir, &Groups::new(dir), &mut out);
+    let groups = Groups::new(dir);
+    check_keys(config, dir, &groups, entry, &mut out);
+    check_groups(config, dir, &groups, &mut out);
     check_attributes(config, desired, entry, &mut out);
     out
+}
+
+/// The username and immutable ID attributes: when no member of the syncing groups has one, the
+/// key is mistyped (or the read does not ask for it), and it is one problem at its config key
+/// rather than one conflict per user.
+fn check_keys(
+    config: &Config,
+    dir: &DirectoryState,
+    groups: &Groups,
+    entry: Option<(&str, &[String])>,
+    out: &mut Findings,
+) {
+    let syncing = groups.transitive_members(&config.syncing_groups);
+    let members: Vec<&Entry> = dir
+        .users
+        .iter()
+        .filter(|u| syncing.contains(normalized(u.dn()).as_ref()))
+        .collect();
+    // No member read at all: the group checks and the read guard say why.
+    if members.is_empty() {
+        return;
+    }
+    let d = &config.directory;
+    let mut seen: Option<Vec<String>> = None;
+    for (key, attr, what) in [
+        (
+            "username_attribute",
+            &d.username_attribute,
+            "every account is matched and named by it",
+        ),
+        (
+            "id_attribute",
+            &d.id_attribute,
+            "every account is linked to its user by it",
+        ),
+    ] {
+        if members.iter().any(|u| u.key_text(attr).is_some()) {
+            continue;
+        }
+        let seen = seen.get_or_insert_with(|| seen_names(&members, entry));
+        out.problems.push(Problem {
+            code: "roster::resolve::key_attribute_missing",
+            message: format!(
+                "no syncing user has `{attr}` ({key}): {what}, so none of them could be synced"
+            ),
+            label: format!(
+                "none of the {} members of the syncing groups has `{attr}`",
+                members.len()
+            ),
+            help: did_you_mean(config, attr, seen, entry, false),
+            path: vec![Seg::Key("directory".into()), Seg::Key(key.into())],
+        });
+    }
 }
 
 /// How many of a group's users are looked for first: one is enough, and nearly every member
@@ -245,31 +300,7 @@ fn check_attributes(
                 continue;
             }
             let seen = seen.get_or_insert_with(|| seen_names(&syncing, entry));
-            let close = closest_names(attr, seen);
-            let (seen_on, live) = match entry {
-                Some((user, _)) => (format!(" and on `{user}`'s whole entry"), ""),
-                None if config.directory.ldap.is_some() => (String::new(), "; a live read asks the directory only for the attributes the config names, so these are all Roster saw: `roster validate` looks at a whole entry"),
-                None => (String::new(), ""),
-            };
-            let hint = if close.is_empty() {
-                format!(
-                    "the syncing users{seen_on} have: {}{live}",
-                    seen.iter()
-                        .take(30)
-                        .map(|n| format!("`{n}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            } else {
-                format!(
-                    "did you mean {}? (names seen on the syncing users{seen_on}; LDAP names compare without case{live})",
-                    close
-                        .iter()
-                        .map(|n| format!("`{n}`"))
-                        .collect::<Vec<_>>()
-                        .join(" or ")
-                )
-            };
+            let hint = did_you_mean(config, attr, seen, entry, true);
             out.problems.push(Problem {
                 code: "roster::resolve::attribute_missing",
                 message: format!(
@@ -287,6 +318,43 @@ fn check_attributes(
                 path: path.clone(),
             });
         }
+    }
+}
+
+/// "Did you mean" the closest of the names `seen` on the syncing users (and on `entry`), or the
+/// names seen when none is close. `whole_entry`: `roster validate` would look at a whole entry
+/// of a live directory for more names.
+fn did_you_mean(
+    config: &Config,
+    attr: &str,
+    seen: &[String],
+    entry: Option<(&str, &[String])>,
+    whole_entry: bool,
+) -> String {
+    let close = closest_names(attr, seen);
+    let (seen_on, live) = match entry {
+        Some((user, _)) => (format!(" and on `{user}`'s whole entry"), ""),
+        None if whole_entry && config.directory.ldap.is_some() => (String::new(), "; a live read asks the directory only for the attributes the config names, so these are all Roster saw: `roster validate` looks at a whole entry"),
+        None => (String::new(), ""),
+    };
+    if close.is_empty() {
+        format!(
+            "the syncing users{seen_on} have: {}{live}",
+            seen.iter()
+                .take(30)
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    } else {
+        format!(
+            "did you mean {}? (names seen on the syncing users{seen_on}; LDAP names compare without case{live})",
+            close
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        )
     }
 }
 
