@@ -53,7 +53,98 @@ pub fn check(
     check_keys(config, dir, &groups, entry, &mut out);
     check_groups(config, dir, &groups, &mut out);
     check_attributes(config, desired, entry, &mut out);
+    if let Some(unheld) = disabled_unheld(config, dir, entry) {
+        out.warnings.push(unheld.warning());
+    }
     out
+}
+
+/// `disabled: { attribute }` naming an attribute that no user read has: nobody is treated as
+/// disabled. Often true (nobody is locked), so a warning; but an error when the plan would
+/// reactivate accounts on the strength of it ([`reactivations_without_disabled`]).
+struct Unheld<'c> {
+    attribute: &'c crate::config::DisabledAttribute,
+    /// "did you mean" the closest names seen on the users, in the directory's spelling.
+    close: Vec<String>,
+}
+
+impl Unheld<'_> {
+    fn nobody(&self) -> String {
+        format!(
+            "no user in the directory has `{}`, so nobody is treated as disabled",
+            self.attribute.name
+        )
+    }
+
+    fn did_you_mean(&self) -> Option<String> {
+        let names: Vec<String> = self.close.iter().map(|n| format!("`{n}`")).collect();
+        (!names.is_empty()).then(|| format!("did you mean {}?", names.join(" or ")))
+    }
+
+    fn warning(&self) -> String {
+        let mut text = format!("`directory.disabled`: {}", self.nobody());
+        if let Some(hint) = self.did_you_mean() {
+            text.push_str(&format!("; {hint}"));
+        }
+        text
+    }
+}
+
+fn disabled_unheld<'c>(
+    config: &'c Config,
+    dir: &DirectoryState,
+    entry: Option<(&str, &[String])>,
+) -> Option<Unheld<'c>> {
+    let Some(crate::config::DisabledRule::Attribute(attribute)) = &config.directory.disabled else {
+        return None;
+    };
+    // An empty read is the read guard's.
+    let id = AttrId::of(&attribute.name);
+    if dir.users.is_empty() || dir.users.iter().any(|u| u.has(&id)) {
+        return None;
+    }
+    let users: Vec<&Entry> = dir.users.iter().collect();
+    let seen = seen_names(&users, entry);
+    let close = closest_names(&attribute.name, &seen)
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    Some(Unheld { attribute, close })
+}
+
+/// A plan that reactivates accounts while no user has the `disabled` attribute (and it is not
+/// `allow_empty`): a mistyped attribute would make every disabled user look enabled, and
+/// unblock their accounts. One problem at `directory.disabled.attribute`.
+pub fn reactivations_without_disabled(
+    cfg: &Loaded,
+    dir: &DirectoryState,
+    reactivations: usize,
+) -> Result<(), Unresolved> {
+    let Some(unheld) = disabled_unheld(&cfg.config, dir, None) else {
+        return Ok(());
+    };
+    if reactivations == 0 || unheld.attribute.allow_empty {
+        return Ok(());
+    }
+    let attr = &unheld.attribute.name;
+    let problem = Problem {
+        code: "roster::resolve::disabled_attribute_missing",
+        message: format!(
+            "{}, yet the plan would reactivate {reactivations} blocked account{}",
+            unheld.nobody(),
+            if reactivations == 1 { "" } else { "s" }
+        ),
+        label: format!("no user has `{attr}`"),
+        help: format!(
+            "{}A mistyped `disabled` attribute makes every disabled user look enabled, and would unblock their accounts. If no user is meant to be disabled for now, write `disabled: {{ attribute: {attr}, allow_empty: true }}`",
+            unheld.did_you_mean().map(|h| format!("{h} ")).unwrap_or_default()
+        ),
+        path: ["directory", "disabled", "attribute"]
+            .iter()
+            .map(|k| Seg::Key((*k).to_owned()))
+            .collect(),
+    };
+    Err(Unresolved::new(cfg, vec![problem]))
 }
 
 /// The username and immutable ID attributes: when no member of the syncing groups has one, the
