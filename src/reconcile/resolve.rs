@@ -120,12 +120,14 @@ pub fn reactivations_without_disabled(
     dir: &DirectoryState,
     reactivations: usize,
 ) -> Result<(), Unresolved> {
+    let allowed = matches!(&cfg.config.directory.disabled, Some(crate::config::DisabledRule::Attribute(a)) if a.allow_empty);
+    if reactivations == 0 || allowed {
+        return Ok(());
+    }
+    // Found again (and its "did you mean") only on this rare path.
     let Some(unheld) = disabled_unheld(&cfg.config, dir, None) else {
         return Ok(());
     };
-    if reactivations == 0 || unheld.attribute.allow_empty {
-        return Ok(());
-    }
     let attr = &unheld.attribute.name;
     let problem = Problem {
         code: "roster::resolve::disabled_attribute_missing",
@@ -458,14 +460,17 @@ fn seen_names(syncing: &[&Entry], entry: Option<(&str, &[String])>) -> Vec<Strin
             names.insert(n.to_ascii_lowercase(), n.clone());
         }
     }
+    // Names are interned: one cheap set of them first, however many users there are.
+    let mut interned: rustc_hash::FxHashSet<&'static str> = Default::default();
     for e in syncing {
-        for (name, _) in e.attrs() {
-            if !names.contains_key(name) {
-                names.insert(
-                    name.to_owned(),
-                    crate::model::attr_spelling(name).to_owned(),
-                );
-            }
+        interned.extend(e.attrs().map(|(name, _)| name));
+    }
+    for name in interned {
+        if !names.contains_key(name) {
+            names.insert(
+                name.to_owned(),
+                crate::model::attr_spelling(name).to_owned(),
+            );
         }
     }
     names.retain(|k, _| !k.is_empty());
