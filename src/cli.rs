@@ -192,6 +192,10 @@ pub struct AllowArgs {
     /// the plan).
     #[arg(long, value_name = "N")]
     pub allow_revokes: Option<usize>,
+    /// Allow up to N renames (each changes a login) in this run, whatever `policy.max_renames`
+    /// says (recorded in the plan).
+    #[arg(long, value_name = "N")]
+    pub allow_renames: Option<usize>,
 }
 
 impl AllowArgs {
@@ -200,6 +204,7 @@ impl AllowArgs {
             allow_blocks: self.allow_blocks,
             allow_clears: self.allow_clears,
             allow_revokes: self.allow_revokes,
+            allow_renames: self.allow_renames,
         }
     }
 }

@@ -280,14 +280,15 @@ pub fn export(
         out,
         "  # Limits: a plan that goes over one is refused (exit 4). These are the defaults for today's\n  \
          # systems, the larger of {floor} and {pct}% of {managed} active managed accounts (blocks, cleared field\n  \
-         # values) and of {holders} admin role holders (revokes). Each takes a count, a share (\"10%\") or\n  \
-         # `false`; without the line, the default follows the numbers as they grow.\n  \
-         max_blocks: {}\n  max_clears: {}\n  max_revokes: {}\n  \
+         # values, renames) and of {holders} admin role holders (revokes). Each takes a count, a share (\"10%\")\n  \
+         # or `false`; without the line, the default follows the numbers as they grow.\n  \
+         max_blocks: {}\n  max_clears: {}\n  max_revokes: {}\n  max_renames: {}\n  \
          # The read guard: refuse to plan when more active managed accounts than this lost their user.\n  \
          max_vanished: {}\n",
         crate::config::default_guard(managed),
         crate::config::default_guard(managed),
         crate::config::default_guard(holders),
+        crate::config::default_guard(managed),
         crate::config::Policy::default().max_vanished,
     );
     out

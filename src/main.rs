@@ -245,6 +245,23 @@ fn write_out(out: &std::path::Path, bytes: &[u8]) -> miette::Result<()> {
 
 async fn apply(args: ApplyArgs) -> miette::Result<ExitCode> {
     use std::io::BufRead;
+    // A saved plan carries the allowances it was reviewed with; none are added when applying it.
+    if let Some(path) = &args.plan {
+        let flags = args.allow.allowances().flags();
+        if !flags.is_empty() {
+            let again = format!(
+                "make the plan again with `roster plan {} -o {}`, review it, and apply that",
+                flags.join(" "),
+                roster::text::shown(&path.to_string_lossy()),
+            );
+            miette::bail!(
+                    code = "roster::apply::allowance_with_saved_plan",
+                    help = again,
+                    "`{}` cannot be given with a saved plan: the one-run allowances are part of the reviewed plan",
+                    flags.join(" ")
+                );
+        }
+    }
     let loaded = config::load(&args.config.config)?;
     // What is applied must be a reviewed commit.
     if let Err(dirty) = roster::apply::check_clean(&loaded, args.allow_dirty) {
@@ -354,6 +371,12 @@ async fn apply(args: ApplyArgs) -> miette::Result<ExitCode> {
             return Ok(ExitCode::from(exit::STALE));
         }
         Err(e) if e.downcast_ref::<policy::Refused>().is_some() => {
+            // Applying a saved plan: its allowances are given when it is made.
+            let e = match (e.downcast::<policy::Refused>(), &args.plan) {
+                (Ok(r), Some(saved)) => miette::Report::new(r.for_saved_plan(saved)),
+                (Ok(r), None) => miette::Report::new(r),
+                (Err(e), _) => e,
+            };
             roster::diag::print(&e);
             return Ok(ExitCode::from(exit::REFUSED));
         }

@@ -122,7 +122,7 @@ impl EntryBuilder {
     }
 
     pub fn text(&mut self, name: &str, value: &str) -> Result<(), EntryTooLarge> {
-        self.push(attr_id(name), value.as_bytes(), 0)
+        self.push(read_attr_id(name), value.as_bytes(), 0)
     }
 
     /// Add raw bytes: text when they are UTF-8, binary otherwise.
@@ -132,13 +132,13 @@ impl EntryBuilder {
         } else {
             BINARY
         };
-        self.push(attr_id(name), value, flag)
+        self.push(read_attr_id(name), value, flag)
     }
 
     pub fn value(&mut self, name: &str, value: Value<'_>) -> Result<(), EntryTooLarge> {
         match value {
             Value::Text(t) => self.text(name, t),
-            Value::Binary(b) => self.push(attr_id(name), b, BINARY),
+            Value::Binary(b) => self.push(read_attr_id(name), b, BINARY),
         }
     }
 
@@ -259,11 +259,17 @@ impl Interner {
 }
 
 static ATTRIBUTES: Interner = Interner::new();
+/// How each attribute name was first spelled in data read, by id (with capitals when any
+/// reader kept them).
+static SPELLINGS: Mutex<FxHashMap<u32, &'static str>> =
+    Mutex::new(FxHashMap::with_hasher(rustc_hash::FxBuildHasher));
 static FIELDS: Interner = Interner::new();
 
 thread_local! {
     /// Per thread, in front of the shared tables: name as given → id, and id → name.
     static ATTRIBUTE_IDS: RefCell<FxHashMap<Box<str>, u32>> = RefCell::default();
+    /// The same for names met in data read, whose spelling is noted once per thread.
+    static READ_ATTRIBUTE_IDS: RefCell<FxHashMap<Box<str>, u32>> = RefCell::default();
     static ATTRIBUTE_NAMES: RefCell<Vec<&'static str>> = const { RefCell::new(Vec::new()) };
     static FIELD_IDS: RefCell<FxHashMap<Box<str>, u32>> = RefCell::default();
     static FIELD_NAMES: RefCell<Vec<&'static str>> = const { RefCell::new(Vec::new()) };
@@ -275,6 +281,34 @@ fn attr_id(name: &str) -> u32 {
         Some(ATTRIBUTES.intern(&name.to_ascii_lowercase()))
     })
     .unwrap_or_default()
+}
+
+/// The id of an attribute name in data read (an entry being built), noting how it was spelled.
+fn read_attr_id(name: &str) -> u32 {
+    cached_id(&READ_ATTRIBUTE_IDS, name, || {
+        let id = attr_id(name);
+        let mut spellings = SPELLINGS.lock().unwrap_or_else(|e| e.into_inner());
+        let known = spellings.get(&id).copied();
+        // The first spelling with capitals wins: a reader that lowercased the name (as a live
+        // read does) says nothing about how the directory writes it.
+        if known.is_none_or(|k: &str| k != name && !k.bytes().any(|b| b.is_ascii_uppercase())) {
+            spellings.insert(id, Box::leak(name.into()));
+        }
+        Some(id)
+    })
+    .unwrap_or_default()
+}
+
+/// An attribute name as the data read spelled it (`givenName`), for people: the lowercase name
+/// when no entry read had it.
+pub fn attr_spelling(name: &str) -> &'static str {
+    let id = attr_id(name);
+    let spelled = SPELLINGS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&id)
+        .copied();
+    spelled.unwrap_or_else(|| attr_str(id))
 }
 
 /// A name's id from this thread's cache, else from `miss` (cached when it gives one).

@@ -350,24 +350,36 @@ pub struct Allowances {
     /// `--allow-revokes N`: up to N role revokes in this run, whatever `policy.max_revokes` says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_revokes: Option<usize>,
+    /// `--allow-renames N`: up to N renames in this run, whatever `policy.max_renames` says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_renames: Option<usize>,
 }
 
 impl Allowances {
-    /// Each exception given, for people: `` `--allow-blocks 6` lifted `policy.max_blocks` ``.
-    pub fn describe(&self) -> Vec<String> {
+    /// Each exception given: its count, its flag and the rule it lifts.
+    fn given(&self) -> impl Iterator<Item = (usize, &'static str, &'static str)> {
         [
             (self.allow_blocks, "--allow-blocks", "max_blocks"),
             (self.allow_clears, "--allow-clears", "max_clears"),
             (self.allow_revokes, "--allow-revokes", "max_revokes"),
+            (self.allow_renames, "--allow-renames", "max_renames"),
         ]
         .into_iter()
-        .filter_map(|(n, flag, rule)| {
-            Some(format!(
-                "`{flag} {}` lifted `policy.{rule}` for this run",
-                n?
-            ))
-        })
-        .collect()
+        .filter_map(|(n, flag, rule)| Some((n?, flag, rule)))
+    }
+
+    /// Each exception given, for people: `` `--allow-blocks 6` lifted `policy.max_blocks` ``.
+    pub fn describe(&self) -> Vec<String> {
+        self.given()
+            .map(|(n, flag, rule)| format!("`{flag} {n}` lifted `policy.{rule}` for this run"))
+            .collect()
+    }
+
+    /// Each exception given, as the command line gives it: `--allow-blocks 6`.
+    pub fn flags(&self) -> Vec<String> {
+        self.given()
+            .map(|(n, flag, _)| format!("{flag} {n}"))
+            .collect()
     }
 }
 

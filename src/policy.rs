@@ -15,11 +15,14 @@ use crate::plan::{Action, Plan};
 #[diagnostic(code(roster::policy))]
 pub struct Refusal {
     /// `empty_directory`, `max_vanished`, `max_blocks`, `max_clears`, `max_revokes`,
-    /// `min_sysadmins`, `licences`, `apply_as`.
+    /// `max_renames`, `min_sysadmins`, `licences`, `apply_as`.
     pub rule: &'static str,
     pub message: String,
     #[help]
     pub help: String,
+    /// The one-run exception that would lift this rule (`--allow-blocks` and the count), when
+    /// there is one.
+    pub lift: Option<(&'static str, usize)>,
 }
 
 /// Every refusal, together.
@@ -35,7 +38,8 @@ pub struct Refused {
 }
 
 /// Check a plan against the policy, with the one-run exceptions the plan records in its
-/// `allowances` (`--allow-blocks N`, `--allow-clears N`, `--allow-revokes N`).
+/// `allowances` (`--allow-blocks N`, `--allow-clears N`, `--allow-revokes N`,
+/// `--allow-renames N`).
 pub fn check(
     plan: &Plan,
     config: &Config,
@@ -52,6 +56,7 @@ pub fn check(
             rule: "empty_directory",
             message: format!("the directory returned no users (no entry with `{username}`)"),
             help: "check the search base, filter and bind identity's rights; Roster refuses to plan on an empty read".into(),
+            lift: None,
         });
     }
     let managed: Vec<_> = intranet
@@ -76,6 +81,7 @@ pub fn check(
             rule: "max_vanished",
             message: format!("{vanished} of {} active managed accounts have users missing from the directory read, over policy.max_vanished ({} = {allowed})", managed.len(), policy.max_vanished),
             help: "a partial read looks like a mass leaving: check the directory's search base, filter and size limits; if the users really left, raise `policy.max_vanished` in a reviewed commit".into(),
+            lift: None,
         });
     }
 
@@ -127,6 +133,18 @@ pub fn check(
             allowance: plan.allowances.allow_revokes,
             flag: "--allow-revokes",
         },
+        Guarded {
+            rule: "max_renames",
+            setting: policy.max_renames.as_ref(),
+            count: plan.summary.rename,
+            doing: "renames",
+            noun: ("account", "accounts"),
+            detail: String::new(),
+            base: managed.len(),
+            base_noun: "active managed accounts",
+            allowance: plan.allowances.allow_renames,
+            flag: "--allow-renames",
+        },
     ];
     refusals.extend(guards.iter().filter_map(Guarded::check));
 
@@ -137,6 +155,7 @@ pub fn check(
                 rule: "min_sysadmins",
                 message: format!("after the plan {holders} active account{} would hold sysadmin, under policy.min_sysadmins ({min})", if holders == 1 { "" } else { "s" }),
                 help: "add holders to `admin_roles.sysadmin.members` (or keep their accounts active); the intranet must never be left without administrators".into(),
+                lift: None,
             });
         }
     }
@@ -147,6 +166,7 @@ pub fn check(
                 rule: "licences",
                 message: format!("after the plan {} accounts would be active, over policy.licences ({limit}); {} are active now", plan.licences.after, plan.licences.before),
                 help: "buy licences and raise `policy.licences` in a reviewed commit, or narrow the syncing groups".into(),
+                lift: None,
             });
         }
     }
@@ -168,6 +188,7 @@ pub fn check(
                     rule: "apply_as",
                     message: format!("the plan would {} {me}, the account Roster applies as", c.action.name()),
                     help: "Roster must keep the account and roles it applies with: add it to `policy.protected` and to the roles it needs".into(),
+                    lift: None,
                 });
             }
         }
@@ -227,13 +248,14 @@ fn holders_after(plan: &Plan, intranet: &IntranetState, group: &str) -> usize {
     kept + granted
 }
 
-/// One kind of destructive change under a limit: `policy.max_blocks`, `max_clears`, `max_revokes`.
+/// One kind of destructive change under a limit: `policy.max_blocks`, `max_clears`, `max_revokes`,
+/// `max_renames`.
 struct Guarded<'a> {
     rule: &'static str,
     /// The config's setting; `None` is the default.
     setting: Option<&'a Guard>,
     count: usize,
-    /// `blocks`, `clears`, `revokes`.
+    /// `blocks`, `clears`, `revokes`, `renames`.
     doing: &'static str,
     noun: (&'static str, &'static str),
     /// Where the count comes from, when that helps (`phone: 12, department: 3`).
@@ -278,9 +300,39 @@ impl Guarded<'_> {
         let rule = self.rule;
         Some(Refusal {
             rule,
-            message: format!("the plan {} {n} {noun}{detail}, over policy.{rule} ({limit})", self.doing),
-            help: format!("if this is intended, raise `policy.{rule}` in a reviewed commit (a count, a share such as \"20%\", or `false` for no limit), or pass `{} {n}` for this run (recorded in the plan and the audit)", self.flag),
+            message: format!(
+                "the plan {} {n} {noun}{detail}, over policy.{rule} ({limit})",
+                self.doing
+            ),
+            help: lift_help(rule, self.flag, n, None),
+            lift: Some((self.flag, n)),
         })
+    }
+}
+
+/// How to proceed past a limit: raise it, or lift it for one run, on the command that makes the
+/// plan (`saved`: the plan being applied was saved to this file, its allowances with it).
+fn lift_help(rule: &str, flag: &str, n: usize, saved: Option<&std::path::Path>) -> String {
+    let once = match saved {
+        None => format!("pass `{flag} {n}` for this run (recorded in the plan and the audit)"),
+        Some(file) => format!(
+            "make the plan again with `roster plan {flag} {n} -o {}` (a saved plan carries its one-run allowances, reviewed with it) and apply that",
+            crate::text::shown(&file.to_string_lossy())
+        ),
+    };
+    format!("if this is intended, raise `policy.{rule}` in a reviewed commit (a count, a share such as \"20%\", or `false` for no limit), or {once}")
+}
+
+impl Refused {
+    /// The refusals of a saved plan being applied: a one-run exception is given when the plan is
+    /// made, so the help says to make it again with the flag, not to pass the flag to `apply`.
+    pub fn for_saved_plan(mut self, file: &std::path::Path) -> Refused {
+        for r in &mut self.refusals {
+            if let Some((flag, n)) = r.lift {
+                r.help = lift_help(r.rule, flag, n, Some(file));
+            }
+        }
+        self
     }
 }
 
@@ -289,7 +341,8 @@ fn clears(plan: &Plan) -> Vec<(&str, usize)> {
     let mut per_field: std::collections::BTreeMap<&str, usize> = Default::default();
     for c in &plan.changes {
         for f in &c.fields {
-            if f.after.is_none() && f.before.as_deref().is_some_and(|b| !b.is_empty()) {
+            // A value of only white space is no value: clearing it clears nothing.
+            if f.after.is_none() && f.before.as_deref().is_some_and(|b| !b.trim().is_empty()) {
                 *per_field.entry(f.name.as_str()).or_default() += 1;
             }
         }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use crate::cli::roster;
+use crate::cli::{flat, roster};
 use crate::scim::{quickstart_body, seed_quickstart, Site, QUICKSTART};
 use crate::support::scim::ScimServer;
 
@@ -90,7 +90,26 @@ fn a_saved_plan_whose_figures_lie_is_refused_before_any_write() {
     write_json(&site, "lie.json", &lie);
     let r = roster(&dir, &["apply", "lie.json"]);
     assert_eq!(r.code, 4, "{}", r.stderr);
-    assert!(r.stderr.contains("policy.max_blocks"), "{}", r.stderr);
+    let stderr = flat(&r.stderr);
+    // The way past it is a new plan made with the allowance, not a flag to `apply`.
+    assert!(
+        stderr.contains("policy.max_blocks")
+            && stderr
+                .contains("make the plan again with `roster plan --allow-blocks 5 -o lie.json`")
+            && !stderr.contains("pass `--allow-blocks"),
+        "{}",
+        r.stderr
+    );
+    // ... and a flag to `apply` with a saved plan is an error, never silently ignored.
+    let r = roster(&dir, &["apply", "--allow-blocks", "5", "lie.json"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let stderr = flat(&r.stderr);
+    assert!(
+        stderr.contains("`--allow-blocks 5` cannot be given with a saved plan: the one-run allowances are part of the reviewed plan")
+            && stderr.contains("make the plan again with `roster plan --allow-blocks 5 -o lie.json`"),
+        "{}",
+        r.stderr
+    );
 
     assert_eq!(server.settled_writes(), before, "nothing was written");
     assert!(!site.path("audit").exists(), "and nothing recorded");

@@ -31,6 +31,19 @@ pub fn roster(dir: &Path, args: &[&str]) -> Run {
     }
 }
 
+/// Text with miette's line wrapping undone: words joined by single spaces (a word ending in `-`
+/// was split at its hyphen, as `--allow-` `blocks`, and is joined back).
+pub fn flat(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for w in s.split_whitespace().filter(|w| *w != "│") {
+        if !out.is_empty() && !out.ends_with('-') {
+            out.push(' ');
+        }
+        out.push_str(w);
+    }
+    out
+}
+
 fn quickstart(args: &[&str]) -> Run {
     let mut all = args.to_vec();
     all.extend(["--config", "examples/quickstart/roster.yaml"]);

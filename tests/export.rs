@@ -50,7 +50,8 @@ fn exported_config_validates_and_plans_with_no_role_changes() {
     // the 7 holders of the intranet's groups.
     assert!(
         yaml.contains("the larger of 5 and 10% of 24 active managed accounts")
-            && yaml.contains("  max_blocks: 5\n  max_clears: 5\n  max_revokes: 5\n")
+            && yaml
+                .contains("  max_blocks: 5\n  max_clears: 5\n  max_revokes: 5\n  max_renames: 5\n")
             && yaml.contains("  max_vanished: 20%\n"),
         "{yaml}"
     );

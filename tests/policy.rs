@@ -8,7 +8,7 @@ use roster::plan::Allowances;
 use roster::policy::{self, Refusal};
 
 use crate::cli::roster;
-use crate::support::world::{World, STAFF};
+use crate::support::world::{fields_of, World, STAFF};
 
 fn check(w: &World, allow_blocks: Option<usize>) -> Result<(), Vec<Refusal>> {
     check_with(
@@ -257,6 +257,12 @@ fn every_limit_can_be_disabled_raised_lowered_or_lifted_once() {
         |p| &mut p.max_revokes,
         |a| &mut a.allow_revokes,
     );
+    limit_settings_hold(
+        "max_renames",
+        |n| renaming(10, n),
+        |p| &mut p.max_renames,
+        |a| &mut a.allow_renames,
+    );
     let lowered = {
         let mut w = company_of(10, 2);
         w.config.policy.max_blocks = Some(Guard::Limit(Limit::Count(1)));
@@ -379,6 +385,41 @@ fn revokes_default_to_the_larger_of_5_and_10_percent_of_role_holders() {
     assert_eq!(rules(check(&revoking(60, 7), None)), ["max_revokes"]);
 }
 
+/// `size` people with accounts; the accounts of `renamed` of them still have an old username
+/// (same immutable ID), so the plan renames them.
+fn renaming(size: usize, renamed: usize) -> World {
+    let mut w = World::default();
+    for i in 0..size {
+        let uid = format!("u{i}");
+        let login = if i < renamed {
+            format!("old{i}")
+        } else {
+            uid.clone()
+        };
+        w = w
+            .person(&uid, &format!("{i}"))
+            .account_with(&login, Some(&format!("{i}")), |a| {
+                a.fields = fields_of(&uid)
+            });
+    }
+    w
+}
+
+#[test]
+fn renames_default_to_the_larger_of_5_and_10_percent() {
+    assert_eq!(renaming(10, 6).plan().summary.rename, 6);
+    assert!(check(&renaming(10, 5), None).is_ok());
+    let r = refusal(check(&renaming(10, 6), None), "max_renames");
+    assert!(
+        r.message.contains("renames 6 accounts, over policy.max_renames (by default the larger of 5 and 10% of 10 active managed accounts = 5)"),
+        "{}",
+        r.message
+    );
+    assert!(r.help.contains("--allow-renames 6"), "{}", r.help);
+    assert!(check(&renaming(70, 7), None).is_ok(), "10% of 70 is 7");
+    assert_eq!(rules(check(&renaming(70, 8), None)), ["max_renames"]);
+}
+
 #[test]
 fn limits_read_from_yaml_count_share_and_false() {
     let with = |lines: &str| {
@@ -442,12 +483,14 @@ fn the_audit_names_each_one_run_exception() {
         allow_blocks: Some(6),
         allow_clears: None,
         allow_revokes: Some(2),
+        allow_renames: Some(21),
     };
     assert_eq!(
         a.describe(),
         [
             "`--allow-blocks 6` lifted `policy.max_blocks` for this run",
             "`--allow-revokes 2` lifted `policy.max_revokes` for this run",
+            "`--allow-renames 21` lifted `policy.max_renames` for this run",
         ]
     );
     assert!(Allowances::default().describe().is_empty());

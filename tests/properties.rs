@@ -191,7 +191,13 @@ fn build(case: &Case) -> Built {
                 );
             }
             if let Some(t) = title {
-                e.add("title", AttrValue::Text(format!("title {t}")));
+                // Some titles are only white space: no value, like a missing one.
+                let text = if t % 4 == 0 {
+                    " ".repeat(usize::from(t % 3))
+                } else {
+                    format!("title {t}")
+                };
+                e.add("title", AttrValue::Text(text));
             }
             if let Some(m) = manager {
                 e.add("manager", AttrValue::Text(dn(&format!("u{m}"))));
@@ -232,6 +238,9 @@ fn build(case: &Case) -> Built {
                     a.active = active;
                     if drift {
                         a.fields.insert("job_title", "local edit".into());
+                    } else if variant % 2 == 1 {
+                        // Left by a run before white space counted as no value.
+                        a.fields.insert("job_title", "   ".into());
                     }
                 });
                 if case.state && p.recorded > 0 {

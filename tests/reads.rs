@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use roster::intranet::scim::{ClientOptions, Endpoint, ScimClient, ScimError, Token};
 use serde_json::{json, Value};
 
-use crate::cli::roster;
+use crate::cli::{flat, roster};
 
 /// A request as the fake service saw it.
 #[derive(Clone, Debug)]
@@ -163,14 +163,6 @@ async fn read_users(fake: &Fake, opts: ClientOptions) -> Result<Vec<Value>, Scim
     client(&fake.url(), opts)
         .list_all(Endpoint::Users, &[], Some(20))
         .await
-}
-
-/// Text with miette's line wrapping undone: words joined by single spaces.
-fn flat(s: &str) -> String {
-    s.split_whitespace()
-        .filter(|w| *w != "│")
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// A config for the quickstart's directory against `url`, in a fresh folder.

@@ -230,7 +230,117 @@ fn a_template_naming_an_attribute_no_user_has_is_the_same_error() {
         "{}",
         r.stderr
     );
-    assert!(says(&r.stderr, "did you mean `givenname`?"), "{}", r.stderr);
+    // Suggested as the directory writes it, not in the lowercase Roster compares with.
+    assert!(says(&r.stderr, "did you mean `givenName`?"), "{}", r.stderr);
+}
+
+#[test]
+fn a_mistyped_username_or_id_attribute_is_one_problem_at_its_key_not_one_per_user() {
+    for (from, to, key, meant, at) in [
+        (
+            "username_attribute: uid",
+            "username_attribute: uidd",
+            "uidd (username_attribute)",
+            "uid",
+            "roster.yaml:11:23",
+        ),
+        (
+            "id_attribute: entryUUID",
+            "id_attribute: entryUID",
+            "entryUID (id_attribute)",
+            "entryUUID",
+            "roster.yaml:10:17",
+        ),
+    ] {
+        let dir = quickstart_with(replace(from, to));
+        let r = plan_fails(dir.path());
+        let (attr, rest) = key.split_once(' ').unwrap();
+        assert!(
+            says(&r.stderr, &format!("no syncing user has `{attr}` {rest}"))
+                && says(&r.stderr, &format!("did you mean `{meant}`?"))
+                && says(&r.stderr, at),
+            "{}",
+            r.stderr
+        );
+        assert_eq!(
+            r.stderr.matches("roster::resolve::").count(),
+            1,
+            "{}",
+            r.stderr
+        );
+        assert!(
+            !r.stderr.contains("but has no"),
+            "no per-user conflicts: {}",
+            r.stderr
+        );
+        let v = roster(dir.path(), &["validate"]);
+        assert_eq!(v.code, 1, "{}", v.stderr);
+        assert!(
+            says(&v.stderr, &format!("did you mean `{meant}`?")),
+            "{}",
+            v.stderr
+        );
+    }
+}
+
+#[test]
+fn a_disabled_attribute_no_user_has_warns_and_refuses_reactivations() {
+    let typo = "disabled: { attribute: pwdAccountLockedTim }";
+    let warning = "`directory.disabled`: no user in the directory has `pwdAccountLockedTim`, so nobody is treated as disabled; did you mean `pwdAccountLockedTime`?";
+    // The quickstart's returning user would be reactivated on the strength of it: refused.
+    let dir = quickstart_with(replace(
+        "disabled: { attribute: pwdAccountLockedTime }",
+        typo,
+    ));
+    let r = plan_fails(dir.path());
+    assert!(
+        says(&r.stderr, "roster::resolve::disabled_attribute_missing")
+            && says(&r.stderr, "no user in the directory has `pwdAccountLockedTim`, so nobody is treated as disabled, yet the plan would reactivate 1 blocked account")
+            && says(&r.stderr, "did you mean `pwdAccountLockedTime`?")
+            && says(&r.stderr, "`disabled: { attribute: pwdAccountLockedTim, allow_empty: true }`")
+            && says(&r.stderr, "roster.yaml:12:26"),
+        "{}",
+        r.stderr
+    );
+    // `validate` does not read the intranet: it warns, naming the attribute meant.
+    let v = roster(dir.path(), &["validate"]);
+    assert_eq!(v.code, 0, "{}", v.stderr);
+    assert!(v.stderr.contains(warning), "{}", v.stderr);
+    // Without reactivations the plan goes ahead, with the warning on top: derek.stone, locked
+    // in the directory, is no longer blocked, and the reviewer is told why.
+    let dir = quickstart_with(|t| {
+        t.replace("disabled: { attribute: pwdAccountLockedTime }", typo)
+            .replace("reactivate: true", "reactivate: false")
+    });
+    let r = roster(dir.path(), &["plan"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains(warning) && !r.stdout.contains("block derek.stone"),
+        "{}",
+        r.stdout
+    );
+    // `allow_empty: true` says nobody having it is expected.
+    let dir = quickstart_with(replace(
+        "disabled: { attribute: pwdAccountLockedTime }",
+        "disabled: { attribute: pwdAccountLockedTim, allow_empty: true }",
+    ));
+    let r = roster(dir.path(), &["plan"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains(warning) && r.stdout.contains("reactivate rita.return"),
+        "{}",
+        r.stdout
+    );
+    // The right name: no warning, derek.stone blocked.
+    let r = roster(
+        &root(),
+        &["plan", "--config", "examples/quickstart/roster.yaml"],
+    );
+    assert!(
+        !r.stdout.contains("directory.disabled") && r.stdout.contains("block derek.stone"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]

@@ -937,7 +937,7 @@ fn limit_kind(path: &[Seg]) -> Option<(&'static str, String)> {
         return None;
     };
     match (p.as_str(), k.as_str()) {
-        ("policy", "max_blocks" | "max_clears" | "max_revokes") => Some((
+        ("policy", "max_blocks" | "max_clears" | "max_revokes" | "max_renames") => Some((
             "a count (`25`), a share (`\"10%\"`), or `false` for no limit",
             format!("`{k}: 25`, `{k}: \"10%\"` or `{k}: false`"),
         )),

@@ -99,16 +99,136 @@ fn default_username_attribute() -> String {
 }
 
 /// How a disabled user is recognised.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "DisabledForm", into = "DisabledForm")]
 pub enum DisabledRule {
     /// Active Directory: userAccountControl has the ACCOUNTDISABLE bit (0x2).
     ActiveDirectory,
     /// The user is disabled when this attribute is present (pwdAccountLockedTime), or, for
     /// nsAccountLock, when it is TRUE.
-    Attribute(String),
+    Attribute(DisabledAttribute),
     /// The user is disabled when the server matches this LDAP filter (live LDAP only).
     Filter(String),
+}
+
+/// `disabled: { attribute, allow_empty }`: the attribute's name (what it derefs to).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisabledAttribute {
+    pub name: String,
+    /// No user may have the attribute even when the plan would reactivate accounts.
+    pub allow_empty: bool,
+}
+
+impl std::ops::Deref for DisabledAttribute {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.name
+    }
+}
+
+impl From<&str> for DisabledAttribute {
+    fn from(name: &str) -> DisabledAttribute {
+        DisabledAttribute {
+            name: name.to_owned(),
+            allow_empty: false,
+        }
+    }
+}
+
+/// How a disabled user is recognised, as the config writes it (its schema is
+/// [`DisabledRule`]'s).
+#[derive(Serialize, Deserialize)]
+#[serde(untagged, deny_unknown_fields)]
+enum DisabledForm {
+    Named(DisabledName),
+    /// The user is disabled when this attribute is present (pwdAccountLockedTime), or, for
+    /// nsAccountLock, when it is TRUE.
+    Attribute {
+        attribute: String,
+        /// No user in the directory has the attribute, and that is expected: without it, a
+        /// plan that would reactivate accounts while nobody has the attribute is refused (most
+        /// likely a typo that makes every user look enabled).
+        #[serde(default, skip_serializing_if = "is_false")]
+        allow_empty: bool,
+    },
+    /// The user is disabled when the server matches this LDAP filter (live LDAP only).
+    Filter {
+        filter: String,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum DisabledName {
+    /// Active Directory: userAccountControl has the ACCOUNTDISABLE bit (0x2).
+    ActiveDirectory,
+}
+
+impl From<DisabledForm> for DisabledRule {
+    fn from(f: DisabledForm) -> DisabledRule {
+        match f {
+            DisabledForm::Named(DisabledName::ActiveDirectory) => DisabledRule::ActiveDirectory,
+            DisabledForm::Attribute {
+                attribute,
+                allow_empty,
+            } => DisabledRule::Attribute(DisabledAttribute {
+                name: attribute,
+                allow_empty,
+            }),
+            DisabledForm::Filter { filter } => DisabledRule::Filter(filter),
+        }
+    }
+}
+
+impl From<DisabledRule> for DisabledForm {
+    fn from(r: DisabledRule) -> DisabledForm {
+        match r {
+            DisabledRule::ActiveDirectory => DisabledForm::Named(DisabledName::ActiveDirectory),
+            DisabledRule::Attribute(a) => DisabledForm::Attribute {
+                attribute: a.name,
+                allow_empty: a.allow_empty,
+            },
+            DisabledRule::Filter(filter) => DisabledForm::Filter { filter },
+        }
+    }
+}
+
+impl JsonSchema for DisabledRule {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "DisabledRule".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "How a disabled user is recognised.",
+            "oneOf": [
+                {
+                    "description": "Active Directory: userAccountControl has the ACCOUNTDISABLE bit (0x2).",
+                    "type": "string",
+                    "const": "active_directory"
+                },
+                {
+                    "description": "The user is disabled when this attribute is present (pwdAccountLockedTime), or, for\nnsAccountLock, when it is TRUE.",
+                    "type": "object",
+                    "properties": {
+                        "attribute": { "type": "string" },
+                        "allow_empty": {
+                            "description": "No user in the directory has the attribute, and that is expected: without it, a\nplan that would reactivate accounts while no user has the attribute is refused (most\nlikely a typo that makes every user look enabled).",
+                            "type": "boolean"
+                        }
+                    },
+                    "required": ["attribute"],
+                    "additionalProperties": false
+                },
+                {
+                    "description": "The user is disabled when the server matches this LDAP filter (live LDAP only).",
+                    "type": "object",
+                    "properties": { "filter": { "type": "string" } },
+                    "required": ["filter"],
+                    "additionalProperties": false
+                }
+            ]
+        })
+    }
 }
 
 /// A secret, never written in the YAML itself.
@@ -480,6 +600,11 @@ pub struct Policy {
     /// of today's role holders.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_revokes: Option<Guard>,
+    /// Refuse a plan that renames more accounts than this (a rename changes the person's login):
+    /// a count, a share of the active managed accounts, or `false` for no limit. Default (absent
+    /// or null): the larger of 5 and 10% of the active managed accounts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_renames: Option<Guard>,
     /// Refuse a plan that leaves fewer active holders of the `sysadmin` role than this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_sysadmins: Option<u32>,
@@ -514,6 +639,7 @@ impl Default for Policy {
             max_blocks: None,
             max_clears: None,
             max_revokes: None,
+            max_renames: None,
             min_sysadmins: None,
             licences: None,
             max_vanished: default_max_vanished(),

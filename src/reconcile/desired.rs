@@ -141,7 +141,7 @@ fn is_disabled(
             .first_text("useraccountcontrol")
             .and_then(|v| v.trim().parse::<i64>().ok())
             .is_some_and(|uac| uac & 0x2 != 0),
-        Some(DisabledRule::Attribute(name)) => entry.values(name).iter().any(|v| match v {
+        Some(DisabledRule::Attribute(a)) => entry.values(&a.name).iter().any(|v| match v {
             Value::Text(t) => !t.trim().eq_ignore_ascii_case("false"),
             Value::Binary(_) => true,
         }),

@@ -1,6 +1,7 @@
 //! Field mappings: an attribute name (`mail`) or a template (`"{givenName} {sn}"`), with optional
 //! lowercase / trim, evaluated against one directory entry. Multi-valued attributes give their
-//! first value; binary values are never used as text.
+//! first value; binary values are never used as text; a value that is only white space is no
+//! value (a field mapped from it is cleared, and counted as a clear by the policy).
 
 use std::borrow::Cow;
 
@@ -121,7 +122,11 @@ impl Template {
                     binary,
                 };
             };
-            let v = if self.trim { v.trim() } else { v };
+            let v = if self.trim || v.trim().is_empty() {
+                v.trim()
+            } else {
+                v
+            };
             let value = if self.lowercase {
                 crate::reconcile::lowercase(v)
             } else {
@@ -132,7 +137,8 @@ impl Template {
                 binary,
             };
         }
-        // Each placeholder's value; an attribute with no text value, or an empty one, is absent.
+        // Each placeholder's value; an attribute with no text value, or one that is empty or only
+        // white space, is absent.
         let mut values: Vec<Option<&str>> = Vec::new();
         for p in &self.parts {
             if let Part::Attr(name, key) = p {
@@ -141,7 +147,7 @@ impl Template {
                 if v.is_none() && !vs.is_empty() {
                     binary.push(name.clone());
                 }
-                values.push(v.filter(|v| !v.is_empty()));
+                values.push(v.filter(|v| !v.trim().is_empty()));
             }
         }
         let mut value = self.join(&values).map(|v| v.trim().to_owned());
@@ -305,6 +311,21 @@ mod tests {
         assert_eq!(t.eval(&entry()).value.as_deref(), Some("ada@example.com"));
         let t = Template::parse(&Mapping::Simple("{{{sn}}}".into())).unwrap();
         assert_eq!(t.eval(&entry()).value.as_deref(), Some("{Lovelace}"));
+    }
+
+    #[test]
+    fn a_value_of_only_white_space_is_no_value() {
+        let mut e = entry();
+        e.add("title", AttrValue::Text("   ".into()));
+        e.add("ou", AttrValue::Text("\t\n".into()));
+        for source in ["title", "ou", "{title}", "({title})", "{givenName} {title}"] {
+            let t = Template::parse(&Mapping::Simple(source.into())).unwrap();
+            let want = source.contains("givenName").then_some("Ada");
+            assert_eq!(t.eval(&e).value.as_deref(), want, "{source}");
+        }
+        // White space around a value is kept unless `trim` says otherwise.
+        let t = Template::parse(&Mapping::Simple("mail".into())).unwrap();
+        assert_eq!(t.eval(&e).value.as_deref(), Some(" Ada@Example.COM "));
     }
 
     /// The template rule, case by case: `(template, attributes present, value)`.

@@ -789,6 +789,12 @@ pub fn plan(
         &config.policy,
     ) {
         Ok(out) => {
+            let reactivations = out
+                .changes
+                .iter()
+                .filter(|c| c.action == crate::plan::Action::Reactivate)
+                .count();
+            resolve::reactivations_without_disabled(cfg, &observed.directory, reactivations)?;
             // What the reviewer must know about the read itself comes first.
             let mut warnings = observed.directory.warnings.clone();
             warnings.extend(resolved);

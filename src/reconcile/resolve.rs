@@ -50,9 +50,161 @@ pub fn check(
     entry: Option<(&str, &[String])>,
 ) -> Findings {
     let mut out = Findings::default();
-    check_groups(config, dir, &Groups::new(dir), &mut out);
+    let groups = Groups::new(dir);
+    check_keys(config, dir, &groups, entry, &mut out);
+    check_groups(config, dir, &groups, &mut out);
     check_attributes(config, desired, entry, &mut out);
+    if let Some(unheld) = disabled_unheld(config, dir, entry) {
+        out.warnings.push(unheld.warning());
+    }
     out
+}
+
+/// `disabled: { attribute }` naming an attribute that no user read has: nobody is treated as
+/// disabled. Often true (nobody is locked), so a warning; but an error when the plan would
+/// reactivate accounts on the strength of it ([`reactivations_without_disabled`]).
+struct Unheld<'c> {
+    attribute: &'c crate::config::DisabledAttribute,
+    /// "did you mean" the closest names seen on the users, in the directory's spelling.
+    close: Vec<String>,
+}
+
+impl Unheld<'_> {
+    fn nobody(&self) -> String {
+        format!(
+            "no user in the directory has `{}`, so nobody is treated as disabled",
+            self.attribute.name
+        )
+    }
+
+    fn did_you_mean(&self) -> Option<String> {
+        let names: Vec<String> = self
+            .close
+            .iter()
+            .map(|n| format!("`{}`", shown(n)))
+            .collect();
+        (!names.is_empty()).then(|| format!("did you mean {}?", names.join(" or ")))
+    }
+
+    fn warning(&self) -> String {
+        let mut text = format!("`directory.disabled`: {}", self.nobody());
+        if let Some(hint) = self.did_you_mean() {
+            text.push_str(&format!("; {hint}"));
+        }
+        text
+    }
+}
+
+fn disabled_unheld<'c>(
+    config: &'c Config,
+    dir: &DirectoryState,
+    entry: Option<(&str, &[String])>,
+) -> Option<Unheld<'c>> {
+    let Some(crate::config::DisabledRule::Attribute(attribute)) = &config.directory.disabled else {
+        return None;
+    };
+    // An empty read is the read guard's.
+    let id = AttrId::of(&attribute.name);
+    if dir.users.is_empty() || dir.users.iter().any(|u| u.has(&id)) {
+        return None;
+    }
+    let users: Vec<&Entry> = dir.users.iter().collect();
+    let seen = seen_names(&users, entry);
+    let close = closest_names(&attribute.name, &seen)
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    Some(Unheld { attribute, close })
+}
+
+/// A plan that reactivates accounts while no user has the `disabled` attribute (and it is not
+/// `allow_empty`): a mistyped attribute would make every disabled user look enabled, and
+/// unblock their accounts. One problem at `directory.disabled.attribute`.
+pub fn reactivations_without_disabled(
+    cfg: &Loaded,
+    dir: &DirectoryState,
+    reactivations: usize,
+) -> Result<(), Unresolved> {
+    let allowed = matches!(&cfg.config.directory.disabled, Some(crate::config::DisabledRule::Attribute(a)) if a.allow_empty);
+    if reactivations == 0 || allowed {
+        return Ok(());
+    }
+    // Found again (and its "did you mean") only on this rare path.
+    let Some(unheld) = disabled_unheld(&cfg.config, dir, None) else {
+        return Ok(());
+    };
+    let attr = &unheld.attribute.name;
+    let problem = Problem {
+        code: "roster::resolve::disabled_attribute_missing",
+        message: format!(
+            "{}, yet the plan would reactivate {reactivations} blocked account{}",
+            unheld.nobody(),
+            if reactivations == 1 { "" } else { "s" }
+        ),
+        label: format!("no user has `{attr}`"),
+        help: format!(
+            "{}A mistyped `disabled` attribute makes every disabled user look enabled, and would unblock their accounts. If no user is meant to be disabled for now, write `disabled: {{ attribute: {attr}, allow_empty: true }}`",
+            unheld.did_you_mean().map(|h| format!("{h} ")).unwrap_or_default()
+        ),
+        path: ["directory", "disabled", "attribute"]
+            .iter()
+            .map(|k| Seg::Key((*k).to_owned()))
+            .collect(),
+    };
+    Err(Unresolved::new(cfg, vec![problem]))
+}
+
+/// The username and immutable ID attributes: when no member of the syncing groups has one, the
+/// key is mistyped (or the read does not ask for it), and it is one problem at its config key
+/// rather than one conflict per user.
+fn check_keys(
+    config: &Config,
+    dir: &DirectoryState,
+    groups: &Groups,
+    entry: Option<(&str, &[String])>,
+    out: &mut Findings,
+) {
+    let syncing = groups.transitive_members(&config.syncing_groups);
+    let members: Vec<&Entry> = dir
+        .users
+        .iter()
+        .filter(|u| syncing.contains(dir.identity.normalize(u.dn()).as_ref()))
+        .collect();
+    // No member read at all: the group checks and the read guard say why.
+    if members.is_empty() {
+        return;
+    }
+    let d = &config.directory;
+    let mut seen: Option<Vec<String>> = None;
+    for (key, attr, what) in [
+        (
+            "username_attribute",
+            &d.username_attribute,
+            "every account is matched and named by it",
+        ),
+        (
+            "id_attribute",
+            &d.id_attribute,
+            "every account is linked to its user by it",
+        ),
+    ] {
+        if members.iter().any(|u| u.key_text(attr).is_some()) {
+            continue;
+        }
+        let seen = seen.get_or_insert_with(|| seen_names(&members, entry));
+        out.problems.push(Problem {
+            code: "roster::resolve::key_attribute_missing",
+            message: format!(
+                "no syncing user has `{attr}` ({key}): {what}, so none of them could be synced"
+            ),
+            label: format!(
+                "none of the {} members of the syncing groups has `{attr}`",
+                members.len()
+            ),
+            help: did_you_mean(config, attr, seen, entry, false),
+            path: vec![Seg::Key("directory".into()), Seg::Key(key.into())],
+        });
+    }
 }
 
 /// How many of a group's users are looked for first: one is enough, and nearly every member
@@ -256,42 +408,8 @@ fn check_attributes(
             if syncing.iter().any(|e| e.has(&id)) {
                 continue;
             }
-            let seen = seen.get_or_insert_with(|| {
-                let mut names: BTreeSet<String> = syncing
-                    .iter()
-                    .flat_map(|e| e.attrs().map(|(name, _)| name.to_owned()))
-                    .collect();
-                if let Some((_, more)) = entry {
-                    names.extend(more.iter().map(|n| n.to_ascii_lowercase()));
-                }
-                names.retain(|n| !n.is_empty());
-                names.into_iter().collect()
-            });
-            let close = closest_names(attr, seen);
-            let (seen_on, live) = match entry {
-                Some((user, _)) => (format!(" and on `{}`'s whole entry", shown(user)), ""),
-                None if config.directory.source.ldap().is_some() => (String::new(), "; a live read asks the directory only for the attributes the config names, so these are all Roster saw: `roster validate` looks at a whole entry"),
-                None => (String::new(), ""),
-            };
-            let hint = if close.is_empty() {
-                format!(
-                    "the syncing users{seen_on} have: {}{live}",
-                    seen.iter()
-                        .take(30)
-                        .map(|n| format!("`{}`", shown(n)))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            } else {
-                format!(
-                    "did you mean {}? (names seen on the syncing users{seen_on}; LDAP names compare without case{live})",
-                    close
-                        .iter()
-                        .map(|n| format!("`{}`", shown(n)))
-                        .collect::<Vec<_>>()
-                        .join(" or ")
-                )
-            };
+            let seen = seen.get_or_insert_with(|| seen_names(&syncing, entry));
+            let hint = did_you_mean(config, attr, seen, entry, true);
             out.problems.push(Problem {
                 code: "roster::resolve::attribute_missing",
                 message: format!(
@@ -321,12 +439,79 @@ fn check_attributes(
     }
 }
 
-/// Up to three names close to `word` (a typo's likely intent), best first.
+/// "Did you mean" the closest of the names `seen` on the syncing users (and on `entry`), or the
+/// names seen when none is close. `whole_entry`: `roster validate` would look at a whole entry
+/// of a live directory for more names.
+fn did_you_mean(
+    config: &Config,
+    attr: &str,
+    seen: &[String],
+    entry: Option<(&str, &[String])>,
+    whole_entry: bool,
+) -> String {
+    let close = closest_names(attr, seen);
+    let (seen_on, live) = match entry {
+        Some((user, _)) => (format!(" and on `{}`'s whole entry", shown(user)), ""),
+        None if whole_entry && config.directory.source.ldap().is_some() => (String::new(), "; a live read asks the directory only for the attributes the config names, so these are all Roster saw: `roster validate` looks at a whole entry"),
+        None => (String::new(), ""),
+    };
+    if close.is_empty() {
+        format!(
+            "the syncing users{seen_on} have: {}{live}",
+            seen.iter()
+                .take(30)
+                .map(|n| format!("`{}`", shown(n)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    } else {
+        format!(
+            "did you mean {}? (names seen on the syncing users{seen_on}; LDAP names compare without case{live})",
+            close
+                .iter()
+                .map(|n| format!("`{}`", shown(n)))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        )
+    }
+}
+
+/// The attribute names on the syncing users (and on `entry`, a whole entry's names as the
+/// server gave them), each once, spelled as the directory writes them (`givenName`).
+fn seen_names(syncing: &[&Entry], entry: Option<(&str, &[String])>) -> Vec<String> {
+    let mut names: std::collections::BTreeMap<String, String> = Default::default();
+    if let Some((_, more)) = entry {
+        for n in more {
+            names.insert(n.to_ascii_lowercase(), n.clone());
+        }
+    }
+    // Names are interned: one cheap set of them first, however many users there are.
+    let mut interned: rustc_hash::FxHashSet<&'static str> = Default::default();
+    for e in syncing {
+        interned.extend(e.attrs().map(|(name, _)| name));
+    }
+    for name in interned {
+        if !names.contains_key(name) {
+            names.insert(
+                name.to_owned(),
+                crate::model::attr_spelling(name).to_owned(),
+            );
+        }
+    }
+    names.retain(|k, _| !k.is_empty());
+    names.into_values().collect()
+}
+
+/// Up to three names close to `word` (a typo's likely intent), best first; names compare
+/// without case, and are given as spelled in `names`.
 fn closest_names<'n>(word: &str, names: &'n [String]) -> Vec<&'n str> {
     let word = word.to_ascii_lowercase();
     let mut scored: Vec<(f64, &str)> = names
         .iter()
-        .map(|n| (strsim::jaro_winkler(&word, n), n.as_str()))
+        .map(|n| {
+            let score = strsim::jaro_winkler(&word, &n.to_ascii_lowercase());
+            (score, n.as_str())
+        })
         .filter(|(score, _)| *score >= 0.8)
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
