@@ -105,11 +105,7 @@ fn a_typo_in_a_role_group_is_listed_with_every_other_problem() {
         .replace("job_title: title", "job_title: titel")
     });
     let r = plan_fails(dir.path());
-    assert!(
-        says(&r.stderr, "2 groups or mapped attributes"),
-        "{}",
-        r.stderr
-    );
+    assert!(says(&r.stderr, "2 names in the config"), "{}", r.stderr);
     assert!(
         says(&r.stderr, "role `people_admin`'s group `CN=People-Admin, ou=groups,dc=example,dc=com` is not in the directory"),
         "{}",

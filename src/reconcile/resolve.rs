@@ -195,11 +195,13 @@ fn check_keys(
         out.problems.push(Problem {
             code: "roster::resolve::key_attribute_missing",
             message: format!(
-                "no syncing user has `{attr}` ({key}): {what}, so none of them could be synced"
+                "no syncing user has `{}` ({key}): {what}, so none of them could be synced",
+                shown(attr)
             ),
             label: format!(
-                "none of the {} members of the syncing groups has `{attr}`",
-                members.len()
+                "none of the {} members of the syncing groups has `{}`",
+                members.len(),
+                shown(attr)
             ),
             help: did_you_mean(config, attr, seen, entry, false),
             path: vec![Seg::Key("directory".into()), Seg::Key(key.into())],
@@ -566,8 +568,7 @@ impl fmt::Display for Unresolved {
         let n = self.problems.len();
         write!(
             f,
-            "{n} group{} or mapped attribute{} in the config resolve{} to nobody in the directory",
-            if n == 1 { "" } else { "s" },
+            "{n} name{} in the config (a group, a mapped or key attribute) resolve{} to nobody in the directory",
             if n == 1 { "" } else { "s" },
             if n == 1 { "s" } else { "" },
         )
