@@ -710,7 +710,7 @@ pub fn set_colour(on: bool) {
 
 /// Set miette's handler for the run: honour COLUMNS (terminals and CI logs), never split a word
 /// such as a flag, and colour only on a terminal and not with NO_COLOR (printed diagnostics keep
-/// only the colour sequences miette writes then: [`print`]).
+/// only the colour sequences miette writes then: [`print()`]).
 pub fn install_hook() {
     use std::io::IsTerminal;
     let width = std::env::var("COLUMNS")
