@@ -708,6 +708,29 @@ pub fn set_colour(on: bool) {
     let _ = COLOUR.set(on);
 }
 
+/// Set miette's handler for the run: honour COLUMNS (terminals and CI logs), never split a word
+/// such as a flag, and colour only on a terminal and not with NO_COLOR (printed diagnostics keep
+/// only the colour sequences miette writes then: [`print()`]).
+pub fn install_hook() {
+    use std::io::IsTerminal;
+    let width = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(100);
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    set_colour(colour);
+    let _ = miette::set_hook(Box::new(move |_| {
+        Box::new(
+            miette::MietteHandlerOpts::new()
+                .color(colour)
+                .terminal_links(false)
+                .width(width)
+                .break_words(false)
+                .build(),
+        )
+    }));
+}
+
 /// A diagnostic as it reaches a terminal: rendered by miette, then made [`terminal_safe`]. Every
 /// value from a file is escaped where the message is made; this is the net under all of them.
 pub fn rendered(report: &miette::Report) -> String {

@@ -2,7 +2,7 @@
 //!
 //! The flow, one stage per module, data flowing one way:
 //! `config` (load) → `directory` / `intranet` (observe) → `reconcile` (pure) → `render` or
-//! `apply` → `audit`.
+//! `apply` → `audit`. `commands` holds one module per command, each running those stages.
 
 // Errors are rare and rich (a source snippet, spans, related problems): their size does not matter.
 #![allow(clippy::result_large_err)]
@@ -40,6 +40,7 @@ macro_rules! out {
 pub mod apply;
 pub mod audit;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod diag;
 pub mod digest;

@@ -522,7 +522,7 @@ async fn a_signal_before_the_first_write_ends_the_run_with_nothing_written() {
     let before = server.settled_writes();
     let interrupt = roster::apply::Interrupt::default();
     interrupt.signal("SIGTERM");
-    let opts = roster::apply::ApplyOptions {
+    let opts = roster::commands::apply::ApplyOptions {
         audit_dir: site.path("audit"),
         no_commit: false,
         now: std::time::UNIX_EPOCH,
@@ -532,11 +532,11 @@ async fn a_signal_before_the_first_write_ends_the_run_with_nothing_written() {
         allow_dirty: false,
         interrupt,
     };
-    let err = roster::apply::apply_saved(&site.loaded(), &plan, &opts)
+    let err = roster::commands::apply::apply_saved(&site.loaded(), &plan, &opts)
         .await
         .unwrap_err();
     let e = err
-        .downcast_ref::<roster::apply::InterruptedBeforeWrites>()
+        .downcast_ref::<roster::commands::apply::InterruptedBeforeWrites>()
         .expect("interrupted before any write");
     assert_eq!(e.signal, "SIGTERM");
     assert_eq!(server.settled_writes(), before, "no SCIM write");

@@ -145,7 +145,8 @@ async fn snapshot_form_round_trips_through_the_snapshot_reader() {
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use roster::apply::{apply_saved, check_fresh, ApplyOptions, Outcome};
+use roster::apply::Outcome;
+use roster::commands::apply::{apply_saved, check_fresh, ApplyOptions};
 use roster::exit::{OK as EXIT_OK, PARTIAL as EXIT_PARTIAL};
 use roster::plan::{Action, Plan};
 use serde_json::Value;
@@ -231,7 +232,7 @@ impl Site {
         roster::reconcile::plan(&cfg, &observed).expect("plan")
     }
 
-    pub(crate) async fn apply(&self, plan: &Plan) -> roster::apply::Applied {
+    pub(crate) async fn apply(&self, plan: &Plan) -> roster::commands::apply::Applied {
         let opts = ApplyOptions {
             audit_dir: self.path("audit"),
             no_commit: false,
@@ -495,7 +496,7 @@ async fn a_plan_the_intranet_no_longer_matches_is_refused_before_any_write() {
     };
     let err = apply_saved(&site.loaded(), &plan, &opts).await.unwrap_err();
     let stale = err
-        .downcast_ref::<roster::apply::StalePlan>()
+        .downcast_ref::<roster::commands::apply::StalePlan>()
         .expect("a StalePlan diagnostic");
     assert_eq!(
         stale.differences,

@@ -88,7 +88,7 @@ fn outcomes(r: &roster::apply::ApplyReport) -> Vec<Ended> {
 }
 
 /// The audit CSV's rows without the columns that name server-assigned ids.
-fn audit_rows(applied: &roster::apply::Applied, ids: &[String]) -> Vec<Vec<String>> {
+fn audit_rows(applied: &roster::commands::apply::Applied, ids: &[String]) -> Vec<Vec<String>> {
     let mut r = csv::Reader::from_path(&applied.audit.csv).unwrap();
     r.records()
         .map(|row| {
