@@ -302,16 +302,34 @@ fn a_disabled_attribute_no_user_has_warns_and_refuses_reactivations() {
     let v = roster(dir.path(), &["validate"]);
     assert_eq!(v.code, 0, "{}", v.stderr);
     assert!(v.stderr.contains(warning), "{}", v.stderr);
-    // Without reactivations the plan goes ahead, with the warning on top: derek.stone, locked
-    // in the directory, is no longer blocked, and the reviewer is told why.
+    // Without reactivations, users still hold a name close to it (derek.stone is locked under
+    // the right name): a typo, refused, or he would quietly stay active.
     let dir = quickstart_with(|t| {
         t.replace("disabled: { attribute: pwdAccountLockedTime }", typo)
             .replace("reactivate: true", "reactivate: false")
     });
+    let r = plan_fails(dir.path());
+    assert!(
+        says(&r.stderr, "yet users hold a name close to it")
+            && says(&r.stderr, "did you mean `pwdAccountLockedTime`?"),
+        "{}",
+        r.stderr
+    );
+    // A name no user has and none is close to (nobody is locked yet): the plan goes ahead, with
+    // the warning on top.
+    let dir = quickstart_with(|t| {
+        t.replace(
+            "disabled: { attribute: pwdAccountLockedTime }",
+            "disabled: { attribute: nsAccountLock }",
+        )
+        .replace("reactivate: true", "reactivate: false")
+    });
     let r = roster(dir.path(), &["plan"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
-        r.stdout.contains(warning) && !r.stdout.contains("block derek.stone"),
+        r.stdout
+            .contains("no user in the directory has `nsAccountLock`")
+            && !r.stdout.contains("block derek.stone"),
         "{}",
         r.stdout
     );

@@ -73,7 +73,7 @@ impl Unheld<'_> {
     fn nobody(&self) -> String {
         format!(
             "no user in the directory has `{}`, so nobody is treated as disabled",
-            self.attribute.name
+            crate::text::shown(&self.attribute.name)
         )
     }
 
@@ -117,30 +117,37 @@ fn disabled_unheld<'c>(
     Some(Unheld { attribute, close })
 }
 
-/// A plan that reactivates accounts while no user has the `disabled` attribute (and it is not
-/// `allow_empty`): a mistyped attribute would make every disabled user look enabled, and
-/// unblock their accounts. One problem at `directory.disabled.attribute`.
+/// A `disabled` attribute no user has (and not `allow_empty`) while the plan reactivates accounts,
+/// or while users hold a name close to it (a typo): every disabled user would look enabled, be
+/// created, kept active or unblocked. One problem at `directory.disabled.attribute`.
 pub fn reactivations_without_disabled(
     cfg: &Loaded,
     dir: &DirectoryState,
     reactivations: usize,
 ) -> Result<(), Unresolved> {
     let allowed = matches!(&cfg.config.directory.disabled, Some(crate::config::DisabledRule::Attribute(a)) if a.allow_empty);
-    if reactivations == 0 || allowed {
+    if allowed {
         return Ok(());
     }
-    // Found again (and its "did you mean") only on this rare path.
     let Some(unheld) = disabled_unheld(&cfg.config, dir, None) else {
         return Ok(());
     };
-    let attr = &unheld.attribute.name;
+    // Nobody holding it is often true (nobody is locked). But users holding a name close to it
+    // is a typo: every locked user would look enabled, be created and never be blocked.
+    let why = if reactivations > 0 {
+        format!(
+            "yet the plan would reactivate {reactivations} blocked account{}",
+            if reactivations == 1 { "" } else { "s" }
+        )
+    } else if !unheld.close.is_empty() {
+        "yet users hold a name close to it: locked users would be created and kept active".into()
+    } else {
+        return Ok(());
+    };
+    let attr = crate::text::shown(&unheld.attribute.name);
     let problem = Problem {
         code: "roster::resolve::disabled_attribute_missing",
-        message: format!(
-            "{}, yet the plan would reactivate {reactivations} blocked account{}",
-            unheld.nobody(),
-            if reactivations == 1 { "" } else { "s" }
-        ),
+        message: format!("{}, {why}", unheld.nobody()),
         label: format!("no user has `{attr}`"),
         help: format!(
             "{}A mistyped `disabled` attribute makes every disabled user look enabled, and would unblock their accounts. If no user is meant to be disabled for now, write `disabled: {{ attribute: {attr}, allow_empty: true }}`",
