@@ -200,7 +200,9 @@ pub fn holds_secret(line: &str) -> bool {
     } else if let Some(v) = after.strip_prefix('=') {
         v
     } else {
-        return false;
+        // No separator (`userPassword hunter2`, a broken line): a secret name followed by
+        // anything is still a secret.
+        return !key.is_empty() && !after.is_empty() && is_secret_name(key);
     };
     !key.is_empty() && is_secret_name(key) && is_literal(value)
 }
@@ -543,7 +545,8 @@ impl SourceError {
                 .and_then(|l| hidden(l, src.secrets_masked))
                 .unwrap_or("");
             message.push_str(&format!(
-                " (at line {line}, column {column}; the line is not shown: {why})"
+                " (at {}:{line}:{column}; the line is not shown: {why})",
+                crate::text::shown(&src.name)
             ));
         }
         // The label stays within what is shown.
@@ -939,7 +942,7 @@ mod tests {
         let src = source("line: one\nAPI_TOKEN=s3cret\nline: three\nbad\n");
         let out = render(&SourceError::at("x", &src, 2, 1, "bad"));
         assert!(!out.contains("s3cret"), "{out}");
-        assert!(out.contains("at line 2, column 1"), "{out}");
+        assert!(out.contains("at f.txt:2:1"), "{out}");
         // Nor as the context of another line.
         let out = render(&SourceError::at("x", &src, 3, 1, "bad"));
         assert!(
@@ -955,7 +958,7 @@ mod tests {
         let out = render(&SourceError::at("x", &src, 1, 1, "not JSON"));
         assert!(!out.contains("dGhp"), "{out}");
         assert!(
-            out.contains("at line 1, column 1; the line is not shown: it looks like"),
+            out.contains("at f.txt:1:1; the line is not shown: it looks like"),
             "{out}"
         );
         // Ordinary lines of a config, LDIF or JSON are shown.
@@ -1019,7 +1022,7 @@ mod tests {
         let out = render(&SourceError::at("x", &src, 2, 1, "bad"));
         assert!(
             !out.contains("VALUE")
-                && out.contains("line 2, column 1; the line is not shown: it holds a secret"),
+                && out.contains("f.txt:2:1; the line is not shown: it holds a secret"),
             "{out}"
         );
     }
