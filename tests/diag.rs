@@ -68,6 +68,38 @@ fn a_closed_pipe_keeps_the_documented_exit_code() {
 }
 
 #[test]
+fn output_that_cannot_be_written_is_an_error_not_a_silent_success() {
+    // A full disk: CI would post an empty plan and pass. Only a reader that went away is quiet.
+    let dir = quickstart();
+    for args in [
+        &["plan"][..],
+        &["plan", "--format", "json"],
+        &["plan", "--detailed-exitcode"],
+        &["schema"],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_roster"))
+            .args(args)
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1")
+            .env_remove("ROSTER_CONFIG")
+            .stdout(
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open("/dev/full")
+                    .unwrap(),
+            )
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("cannot write the output"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
 fn a_missing_file_is_said_once() {
     let dir = quickstart();
     let r = crate::cli::roster(dir.path(), &["plan", "--config", "nope.yaml"]);

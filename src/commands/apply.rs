@@ -20,7 +20,7 @@
 //!   uncommitted changes ([`DirtyConfig`], unless `--allow-dirty`).
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use miette::Diagnostic;
@@ -106,9 +106,7 @@ pub async fn run(args: ApplyArgs) -> miette::Result<ExitCode> {
             let mut plan = reconcile::plan(&loaded, &observed)?;
             plan.allowances = args.allow.allowances();
             let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            let _ = std::io::stdout()
-                .lock()
-                .write_all(render::text::render(&plan, color).as_bytes());
+            super::print(render::text::render(&plan, color).as_bytes())?;
             if let Some(code) = refused(&plan, &loaded, &observed) {
                 return Ok(code);
             }

@@ -1,6 +1,5 @@
 //! `roster export`: write a starting config from the live systems (see [`crate::export`]).
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -19,7 +18,7 @@ pub async fn run(path: PathBuf, out: PathBuf) -> miette::Result<ExitCode> {
         &intranet,
     );
     if out == std::path::Path::new("-") {
-        let _ = std::io::stdout().lock().write_all(yaml.as_bytes());
+        super::print(yaml.as_bytes())?;
     } else {
         if out.exists() {
             miette::bail!(

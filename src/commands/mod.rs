@@ -16,6 +16,22 @@ pub mod plan;
 pub mod snapshot;
 pub mod validate;
 
+/// Print a command's output. A reader that went away (`roster plan | head`) ends it quietly; any
+/// other failure (a full disk, a closed file) is an error, never a silent success: CI would post
+/// an empty plan and pass.
+pub fn print(bytes: &[u8]) -> miette::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(miette::miette!(
+            code = "roster::output",
+            help = "check where the output goes (a full disk, a file that cannot be written)",
+            "cannot write the output: {e}"
+        )),
+    }
+}
+
 /// Run the command `cli` names.
 pub async fn run(cli: Cli) -> miette::Result<ExitCode> {
     match cli.command {
@@ -27,10 +43,7 @@ pub async fn run(cli: Cli) -> miette::Result<ExitCode> {
             } else {
                 config::load::schema()
             };
-            crate::out!(
-                "{}",
-                serde_json::to_string_pretty(&schema).into_diagnostic()?
-            );
+            print((serde_json::to_string_pretty(&schema).into_diagnostic()? + "\n").as_bytes())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Snapshot(which) => snapshot::run(which).await,
@@ -40,7 +53,7 @@ pub async fn run(cli: Cli) -> miette::Result<ExitCode> {
             // Written whole, so a closed stdout is ignored rather than a panic.
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "roster", &mut script);
-            let _ = std::io::stdout().lock().write_all(&script);
+            print(&script)?;
             Ok(ExitCode::SUCCESS)
         }
     }

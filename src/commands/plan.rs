@@ -1,7 +1,7 @@
 //! `roster plan`: observe both sides, reconcile, render the plan (or, with `--base`, what the
 //! change does), check the safety policy, and save the plan for `roster apply`.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use miette::{IntoDiagnostic, WrapErr};
@@ -50,7 +50,7 @@ pub async fn run(args: PlanArgs) -> miette::Result<ExitCode> {
             Format::Markdown => render::impact::markdown(&impact),
             Format::Json => serde_json::to_string_pretty(&impact).into_diagnostic()? + "\n",
         };
-        let _ = std::io::stdout().lock().write_all(text.as_bytes());
+        super::print(text.as_bytes())?;
         // A refused plan is shown, never saved: `apply` must not be handed it.
         if let Some(code) = refused(&plan, &loaded, &observed) {
             return Ok(code);
@@ -80,7 +80,7 @@ pub async fn run(args: PlanArgs) -> miette::Result<ExitCode> {
         Format::Json => render::json::render(&plan),
     };
     // A closed pipe (`roster plan | head`) is not an error worth a diagnostic.
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    super::print(text.as_bytes())?;
     // A refused plan is still shown above, but not saved.
     if let Some(code) = refused(&plan, &loaded, &observed) {
         return Ok(code);

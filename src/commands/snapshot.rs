@@ -1,7 +1,6 @@
 //! `roster snapshot directory|intranet`: write what is read from one side as a file Roster can
 //! read back (LDIF, SCIM ListResponse JSON).
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use miette::{IntoDiagnostic, WrapErr};
@@ -48,8 +47,7 @@ pub async fn run(which: Snapshot) -> miette::Result<ExitCode> {
 /// Write to a file, or to stdout for `-`.
 fn write_out(out: &std::path::Path, bytes: &[u8]) -> miette::Result<()> {
     if out == std::path::Path::new("-") {
-        let _ = std::io::stdout().lock().write_all(bytes);
-        return Ok(());
+        return super::print(bytes);
     }
     std::fs::write(out, bytes)
         .into_diagnostic()
