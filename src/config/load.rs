@@ -223,6 +223,7 @@ pub fn parse(text: &Source) -> Result<Config, SourceError> {
         return Err(problems.finish().expect("one problem"));
     }
     problems.literal_secrets(&root, &mut Vec::new());
+    problems.policy_numbers();
     let mut json = root.value.to_json();
     problems.schema(&json);
     // Report semantic problems too, not only the first layer: check a copy with the broken
@@ -311,6 +312,10 @@ fn yaml_problem(e: &serde_saphyr::Error) -> Option<(String, &'static str)> {
         | E::AliasExpansionLimitExceeded { .. }
         | E::AliasReplayCounterOverflow { .. } => too_large,
         _ if e.to_string().contains("recursion limit") => too_deep,
+        E::NonFiniteFloat { .. } => (
+            "`.inf` and `.nan` are not numbers a config takes".into(),
+            "write a whole number (a limit may also be a share such as \"10%\", or `false` for no limit)",
+        ),
         _ => return None,
     })
 }
@@ -428,6 +433,80 @@ impl Problems<'_> {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// The policy's numbers, checked as written: the schema takes `1e3` for a whole number and
+    /// serde's words are its own, so a count must be a whole number and a share at most 100%
+    /// (`"150%"` is a mistyped `"15%"`, and would turn the limit off).
+    fn policy_numbers(&mut self) {
+        let Node::Map(top) = &self.root.value else {
+            return;
+        };
+        let Some((_, policy)) = top.iter().find(|(k, _)| k.value == "policy") else {
+            return;
+        };
+        let Node::Map(entries) = &policy.value else {
+            return;
+        };
+        for (k, v) in entries {
+            let key = k.value.as_str();
+            let path = keys(&["policy", key]);
+            let where_ = describe(&path);
+            let problem = match key {
+                "licences" | "min_sysadmins" => {
+                    let (max, example) = if key == "licences" {
+                        (u64::MAX, 250)
+                    } else {
+                        (u64::from(u32::MAX), 2)
+                    };
+                    match &v.value {
+                        Node::Null => None,
+                        Node::Int(i) if u64::try_from(*i).is_ok_and(|n| n <= max) => None,
+                        _ => Some((
+                            format!("{where_} takes a whole number (0 or more)"),
+                            format!("for example `{key}: {example}`; see the safety policy in the README"),
+                        )),
+                    }
+                }
+                _ => {
+                    let Some((takes, example)) = limit_kind(&path) else {
+                        continue;
+                    };
+                    let guard = key != "max_vanished";
+                    let share = match &v.value {
+                        Node::Str(s) => share_percent(s),
+                        _ => None,
+                    };
+                    match (&v.value, share) {
+                        (Node::Null | Node::Bool(false), _) if guard => None,
+                        (Node::Int(i), _) if *i >= 0 => None,
+                        (_, Some(p)) if p <= 100.0 => None,
+                        (_, Some(_)) => Some((
+                            format!("invalid share for {where_}: a share is at most 100%"),
+                            if guard {
+                                format!("use `{key}: false` to turn the limit off, or a share such as `{key}: \"15%\"`")
+                            } else {
+                                format!("write a share such as `{key}: \"20%\"`")
+                            },
+                        )),
+                        _ => Some((
+                            format!("invalid value for {where_}: it takes {takes}"),
+                            format!("for example {example}; see the safety policy in the README"),
+                        )),
+                    }
+                }
+            };
+            if let Some((message, help)) = problem {
+                self.push(
+                    span_of(v, self.src),
+                    "roster::config::invalid",
+                    message,
+                    "this value",
+                    help,
+                );
+                self.prune.push(path);
+            }
         }
     }
 
@@ -947,6 +1026,16 @@ fn limit_kind(path: &[Seg]) -> Option<(&'static str, String)> {
         )),
         _ => None,
     }
+}
+
+/// The percentage a share (`"12.5%"`) stands for, when it is written as one.
+fn share_percent(s: &str) -> Option<f64> {
+    let n = s.strip_suffix('%')?;
+    let (whole, frac) = n.split_once('.').unwrap_or((n, "0"));
+    let digits = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
+    (digits(whole) && digits(frac))
+        .then(|| n.parse().ok())
+        .flatten()
 }
 
 fn replace(json: &mut Value, path: &[Seg], with: Value) {

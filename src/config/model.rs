@@ -648,12 +648,12 @@ impl Default for Policy {
     }
 }
 
-/// A limit: a count of accounts, or a share of a total (`"10%"`).
+/// A limit: a count of accounts, or a share of a total (`"10%"`, at most `"100%"`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Limit {
     Count(u64),
-    Share(#[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?%$"))] String),
+    Share(#[schemars(regex(pattern = r"^0*(100(\.0+)?|[0-9]{1,2}(\.[0-9]+)?)%$"))] String),
 }
 
 impl Limit {

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use serde_saphyr::Spanned;
 
@@ -46,10 +46,9 @@ impl<'de> Visitor<'de> for NodeVisitor {
     fn visit_i64<E>(self, v: i64) -> Result<Node, E> {
         Ok(Node::Int(v))
     }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Node, E> {
-        i64::try_from(v)
-            .map(Node::Int)
-            .map_err(|_| E::custom("integer too large"))
+    fn visit_u64<E>(self, v: u64) -> Result<Node, E> {
+        // Past i64: a number no config key takes, reported at its key by the checks.
+        Ok(i64::try_from(v).map_or(Node::Float(v as f64), Node::Int))
     }
     fn visit_f64<E>(self, v: f64) -> Result<Node, E> {
         Ok(Node::Float(v))

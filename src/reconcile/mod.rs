@@ -81,6 +81,7 @@ pub fn reconcile<'a>(
         .map(|p| username_key(p).into_owned())
         .collect();
     let is_protected = |name: &str| protected.contains(username_key(name).as_ref());
+    unknown_policy_names(policy, accounts, &mut warnings);
 
     let mut by_ext: HashMap<&str, usize> = HashMap::default();
     let mut by_name: HashMap<Cow<str>, SmallVec<[usize; 1]>> = HashMap::default();
@@ -317,6 +318,38 @@ pub fn reconcile<'a>(
         changes: order(changes, renames),
         warnings,
     })
+}
+
+/// A name in `policy.protected` or `policy.apply_as` that no intranet account has guards
+/// nobody (`derek.ston` for `derek.stone`): the plan says so, with the closest username.
+fn unknown_policy_names(policy: &Policy, accounts: &[Account], warnings: &mut Vec<String>) {
+    let held: HashSet<Cow<str>> = accounts.iter().map(|a| username_key(&a.username)).collect();
+    let named = policy
+        .protected
+        .iter()
+        .map(|n| ("protected", n))
+        .chain(policy.apply_as.iter().map(|n| ("apply_as", n)));
+    let mut usernames: Option<Vec<String>> = None;
+    for (key, name) in named {
+        if held.contains(username_key(name).as_ref()) {
+            continue;
+        }
+        let usernames =
+            usernames.get_or_insert_with(|| accounts.iter().map(|a| a.username.clone()).collect());
+        let hint = match crate::config::load::suggest(name, usernames) {
+            Some(s) => format!(" (did you mean {}?)", shown(&s)),
+            None => String::new(),
+        };
+        let effect = if key == "protected" {
+            "it protects no one"
+        } else {
+            "Roster's own account is not guarded (check the SCIM token's username)"
+        };
+        warnings.push(format!(
+            "policy.{key} names {}, which matches no intranet account: {effect}{hint}",
+            shown(name)
+        ));
+    }
 }
 
 /// A directory rebuilt with new immutable IDs is reported once, not as a conflict per user:

@@ -272,6 +272,23 @@ fn check_groups(config: &Config, dir: &DirectoryState, groups: &Groups, out: &mu
     for ((path, what, group), reaches) in configured.into_iter().zip(reach) {
         let dn = group.dn();
         let Some(members) = groups.members_of(dn) else {
+            let wanted = dir.identity.normalize(dn);
+            if dir
+                .users
+                .iter()
+                .any(|u| dir.identity.normalize(u.dn()) == wanted)
+            {
+                out.problems.push(Problem {
+                    code: "roster::resolve::group_is_a_user",
+                    message: format!("{what} `{}` is a user, not a group", shown(dn)),
+                    label: "a user's DN".into(),
+                    help: "list the DN of a group instead (one this user belongs to); an admin \
+                           role names single people by username in its `members.users`"
+                        .into(),
+                    path,
+                });
+                continue;
+            }
             out.problems.push(Problem {
                 code: "roster::resolve::group_missing",
                 message: format!("{what} `{}` is not in the directory", shown(dn)),
@@ -350,6 +367,15 @@ fn users_among(dir: &DirectoryState, lists: &[Vec<&str>]) -> Vec<bool> {
 }
 
 /// "Did you mean" the directory's closest group DN, compared in normal form.
+/// For a live directory, that the group may lie outside the group search.
+fn missing_group_help_suffix(config: &Config) -> &'static str {
+    if config.directory.source.ldap().is_some() {
+        " (or widen `directory.ldap.groups` if the group lies outside its search)"
+    } else {
+        ""
+    }
+}
+
 fn missing_group_help(config: &Config, dir: &DirectoryState, dn: &str) -> String {
     let wanted = dir.identity.normalize(dn);
     let closest = dir
@@ -360,11 +386,7 @@ fn missing_group_help(config: &Config, dir: &DirectoryState, dn: &str) -> String
             (score, g.dn())
         })
         .max_by(|a, b| a.0.total_cmp(&b.0));
-    let live = if config.directory.source.ldap().is_some() {
-        " (or widen `directory.ldap.groups` if the group lies outside its search)"
-    } else {
-        ""
-    };
+    let live = missing_group_help_suffix(config);
     match closest {
         Some((score, best)) if score >= 0.75 => {
             format!("did you mean `{}`?{live}", shown(best))
@@ -735,5 +757,23 @@ mod tests {
         let codes: Vec<&str> = f.problems.iter().map(|p| p.code).collect();
         assert_eq!(codes, ["roster::resolve::group_missing"]);
         assert_eq!(f.problems[0].help, "did you mean `cn=staff,dc=x`?");
+    }
+
+    #[test]
+    fn a_users_dn_listed_as_a_group_is_named_a_user() {
+        let dir = DirectoryState {
+            users: vec![user("ada")],
+            groups: vec![group("cn=staff,dc=x", &["uid=ada,dc=x".to_owned()])],
+            ..Default::default()
+        };
+        // Compared as DNs: case and spaces do not hide the user.
+        let f = findings(&config("  - cn=staff,dc=x\n  - \"UID=ada, dc=x\"\n"), &dir);
+        let codes: Vec<&str> = f.problems.iter().map(|p| p.code).collect();
+        assert_eq!(codes, ["roster::resolve::group_is_a_user"]);
+        assert_eq!(
+            f.problems[0].message,
+            "syncing group `UID=ada, dc=x` is a user, not a group"
+        );
+        assert!(!f.problems[0].help.contains("did you mean"));
     }
 }
