@@ -43,45 +43,39 @@ pub async fn run(args: PlanArgs) -> miette::Result<ExitCode> {
             .map_err(|e| cannot_compare(args.base.as_deref().unwrap_or_default(), &e))
             .ok()
     });
-    if let Some((base, base_plan)) = &base_plan {
-        let impact = crate::impact::compare(&base.config, base_plan, &loaded.config, &plan);
-        let text = match args.format {
-            Format::Text => render::impact::text(&impact),
-            Format::Markdown => render::impact::markdown(&impact),
-            Format::Json => serde_json::to_string_pretty(&impact).into_diagnostic()? + "\n",
-        };
-        super::print(text.as_bytes())?;
-        // A refused plan is shown, never saved: `apply` must not be handed it.
-        if let Some(code) = refused(&plan, &loaded, &observed) {
-            return Ok(code);
+    // With a base: what the change does (drift shown apart); without: the whole plan. Either
+    // way a refused plan is still shown, but never saved: `apply` must not be handed it.
+    let (text, changed) = match &base_plan {
+        Some((base, base_plan)) => {
+            let impact = crate::impact::compare(&base.config, base_plan, &loaded.config, &plan);
+            let text = match args.format {
+                Format::Text => render::impact::text(&impact),
+                Format::Markdown => render::impact::markdown(&impact),
+                Format::Json => serde_json::to_string_pretty(&impact).into_diagnostic()? + "\n",
+            };
+            (
+                text,
+                !impact.caused.is_empty() || !impact.avoided_units.is_empty(),
+            )
         }
-        if let Some(out) = &args.out {
-            std::fs::write(out, render::json::render(&plan))
-                .into_diagnostic()
-                .wrap_err_with(|| format!("cannot write the plan to {}", out.display()))?;
+        None => {
+            let color = match args.color {
+                ColorChoice::Always => true,
+                ColorChoice::Never => false,
+                ColorChoice::Auto => {
+                    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+                }
+            };
+            let text = match args.format {
+                Format::Text => render::text::render(&plan, color),
+                Format::Markdown => render::markdown::render(&plan),
+                Format::Json => render::json::render(&plan),
+            };
+            (text, !plan.is_empty())
         }
-        let changed = !impact.caused.is_empty() || !impact.avoided_units.is_empty();
-        return Ok(ExitCode::from(if args.detailed_exitcode && changed {
-            exit::CHANGES
-        } else {
-            exit::OK
-        }));
-    }
-    let color = match args.color {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => {
-            std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-        }
-    };
-    let text = match args.format {
-        Format::Text => render::text::render(&plan, color),
-        Format::Markdown => render::markdown::render(&plan),
-        Format::Json => render::json::render(&plan),
     };
     // A closed pipe (`roster plan | head`) is not an error worth a diagnostic.
     super::print(text.as_bytes())?;
-    // A refused plan is still shown above, but not saved.
     if let Some(code) = refused(&plan, &loaded, &observed) {
         return Ok(code);
     }
@@ -101,7 +95,7 @@ pub async fn run(args: PlanArgs) -> miette::Result<ExitCode> {
             out.display()
         );
     }
-    let code = if args.detailed_exitcode && !plan.is_empty() {
+    let code = if args.detailed_exitcode && changed {
         exit::CHANGES
     } else {
         exit::OK
