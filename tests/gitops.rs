@@ -212,4 +212,12 @@ fn a_change_that_fixes_a_base_config_which_cannot_plan_shows_the_whole_plan() {
     );
     let whole = roster(dir.path(), &["plan"]);
     assert_eq!(r.stdout, whole.stdout, "the whole plan of the fixed config");
+    // A base that does not resolve is a mistake, never a silent whole plan.
+    let r = roster(dir.path(), &["plan", "--base", "origin/mian"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("cannot resolve `origin/mian`"),
+        "{}",
+        r.stderr
+    );
 }

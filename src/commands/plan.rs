@@ -25,6 +25,9 @@ pub async fn run(args: PlanArgs) -> miette::Result<ExitCode> {
     let base = match &args.base {
         Some(rev) => match crate::gitops::load_at(path, rev) {
             Ok(base) => Some(base),
+            // A revision that does not resolve, or no repository, is the user's mistake to fix;
+            // only a config at REF that is itself invalid has nothing to compare with.
+            Err(e) if e.downcast_ref::<crate::gitops::GitError>().is_some() => return Err(e),
             Err(e) => {
                 cannot_compare(rev, &e);
                 None
