@@ -37,6 +37,12 @@ fn text<'a>(r: &'a Value, key: &str) -> Option<&'a str> {
     r.get(key)?.as_str().filter(|s| !s.trim().is_empty())
 }
 
+/// A resource's `id`, when it can name the resource in a URL: writes go to `/Users/{id}`, and
+/// `.`, `..` or a control character there would address another resource (or none).
+fn id(r: &Value) -> Option<&str> {
+    text(r, "id").filter(|s| *s != "." && *s != ".." && !s.chars().any(char::is_control))
+}
+
 /// `active`: true or false; absent or null counts as active (RFC 7643 gives it no default, and
 /// a service that does not keep the attribute has no disabled accounts). `None` when it is
 /// anything else.
@@ -52,7 +58,7 @@ fn active(u: &Value) -> Option<bool> {
 /// [`user_problems`] says why.
 pub fn account(u: &Value, fields: &[(String, Field)]) -> Option<Account> {
     Some(Account {
-        id: text(u, "id")?.to_owned(),
+        id: id(u)?.to_owned(),
         username: text(u, "userName")?.to_owned(),
         external_id: u
             .get("externalId")
@@ -102,6 +108,10 @@ fn resource_problems(
         match r.get(key) {
             None | Some(Value::Null) => p.push(format!("no `{key}`")),
             Some(Value::String(_)) if text(r, key).is_none() => p.push(format!("an empty `{key}`")),
+            Some(Value::String(s)) if key == "id" && id(r).is_none() => p.push(format!(
+                "an `id` that cannot name a resource in a URL (\"{}\")",
+                short(s)
+            )),
             Some(Value::String(_)) => {}
             Some(v) => p.push(format!("`{key}` is {}, not a string", shown(v))),
         }
@@ -151,7 +161,7 @@ pub fn group(g: &Value) -> Option<Group> {
         })
         .unwrap_or_default();
     Some(Group {
-        id: text(g, "id")?.to_owned(),
+        id: id(g)?.to_owned(),
         display_name: text(g, "displayName")?.to_owned(),
         members,
         etag: etag(g),
