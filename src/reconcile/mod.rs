@@ -839,10 +839,9 @@ pub fn plan(
                 .iter()
                 .filter(|a| a.active)
                 .count();
-            let s = &plan.summary;
             plan.licences = crate::plan::Licences {
                 before,
-                after: before + s.create + s.reactivate - s.block,
+                after: crate::plan::Plan::licences_after(&plan.summary, before),
                 limit: config.policy.licences,
             };
             Ok(plan)
