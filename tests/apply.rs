@@ -463,7 +463,7 @@ fn a_failure_after_the_first_write_exits_3_and_says_what_was_not_recorded() {
         r.stderr.contains("the apply wrote to the intranet")
             && r.stderr.contains("its record is incomplete")
             && r.stderr.contains("could not commit the audit report")
-            && r.stderr.contains("applied create nina.new"),
+            && r.stderr.contains("create nina.new: applied"),
         "{}",
         r.stderr
     );

@@ -177,12 +177,7 @@ pub async fn run(args: ApplyArgs) -> miette::Result<ExitCode> {
         crate::say!("Apply: {}.", r.tally());
     }
     for o in r.outcomes.iter().filter(|o| o.outcome != Outcome::Applied) {
-        crate::say!(
-            "  {} {}: {}",
-            o.change.action.name(),
-            crate::text::shown(&o.change.username),
-            crate::text::escape(&o.outcome.describe())
-        );
+        say_outcome(o);
     }
     let commit = applied
         .audit
@@ -711,12 +706,17 @@ pub async fn apply_saved(
 fn print_outcomes(report: &ApplyReport) {
     crate::say!("The record of this apply is incomplete; what was done:");
     for o in &report.outcomes {
-        crate::say!(
-            "  {} {} {}: {}",
-            o.outcome.name(),
-            o.change.action.name(),
-            crate::text::shown(&o.change.username),
-            crate::text::escape(&o.outcome.describe())
-        );
+        say_outcome(o);
     }
+}
+
+/// One change's outcome for the terminal: `  block derek.stone: failed (HTTP 500): …`, the
+/// username and the service's detail escaped.
+fn say_outcome(o: &crate::report::ChangeOutcome) {
+    crate::say!(
+        "  {} {}: {}",
+        o.change.action.name(),
+        crate::text::shown(&o.change.username),
+        crate::text::escape(&o.outcome.describe())
+    );
 }
