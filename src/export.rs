@@ -96,7 +96,7 @@ pub fn export(
 
     // Syncing groups: cover the users of today's active managed accounts, biggest groups first.
     let groups = Groups::new(dir);
-    let id_attr = &directory.id_attribute;
+    let id_attr = &directory.id_attribute();
     let dn_of_id: HashMap<&str, String> = dir
         .users
         .iter()

@@ -48,7 +48,7 @@ pub fn check(
 ) -> Result<(), Refused> {
     let policy = &config.policy;
     let mut refusals = Vec::new();
-    let username = &config.directory.username_attribute;
+    let username = &config.directory.username_attribute();
 
     // The read guard: an empty or vanished directory must never look like a mass leaving.
     if !dir.users.iter().any(|u| u.key_text(username).is_some()) {
@@ -69,7 +69,7 @@ pub fn check(
     ids.extend(
         dir.users
             .iter()
-            .filter_map(|u| u.key_text(&config.directory.id_attribute)),
+            .filter_map(|u| u.key_text(&config.directory.id_attribute())),
     );
     let vanished = managed
         .iter()

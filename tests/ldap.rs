@@ -664,8 +664,8 @@ async fn object_guid_ids_arrive_as_ad_guid_strings() {
     );
     let server = Slapd::start(&ldif);
     let (cfg, mut dir) = config(&server, None);
-    dir.id_attribute = "objectGUID".into();
-    dir.username_attribute = "sAMAccountName".into();
+    dir.id_attribute = Some("objectGUID".into());
+    dir.username_attribute = Some("sAMAccountName".into());
     dir.disabled = Some(DisabledRule::ActiveDirectory);
     let state = read_as(&server, &cfg, &dir).await.expect("read");
     let u = &state.users[0];

@@ -707,11 +707,15 @@ impl Problems<'_> {
             self.at(&keys(&["directory", "disabled"]), false, "`disabled: { filter: ... }` is evaluated by the LDAP server", "use `attribute:` or `active_directory` with an LDIF snapshot, or read the live directory with `ldap:`");
         }
         for (attr_key, attr) in [
-            ("id_attribute", &c.directory.id_attribute),
-            ("username_attribute", &c.directory.username_attribute),
+            ("id_attribute", &c.directory.id_attribute()),
+            ("username_attribute", &c.directory.username_attribute()),
         ] {
             if is_password_attribute(attr) {
                 self.at(&keys(&["directory", attr_key]), false, &format!("`{}` is a password attribute", inline(attr)), "passwords belong to the directory: Roster never reads, maps, logs or writes them");
+            }
+            if attr.trim().is_empty() {
+                let source = c.directory.source.key();
+                self.at(&keys(&["directory", source]), false, &format!("`directory.{attr_key}` is required with `{source}`"), &format!("name the attribute (column) that holds it: a `{source}` source has no default"));
             }
         }
         if c.syncing_groups.is_empty() {
@@ -756,7 +760,7 @@ impl Problems<'_> {
                     &path,
                     true,
                     "`username` is not a mapped field",
-                    "the username comes from `directory.username_attribute`",
+                    "the username comes from `directory.username_attribute()`",
                 );
                 continue;
             }

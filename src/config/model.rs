@@ -42,12 +42,15 @@ pub struct DirectoryConfig {
     /// Where users and groups are read from: one key per kind of source.
     #[serde(flatten)]
     pub source: SourceConfig,
-    /// The directory's immutable ID attribute: entryUUID, objectGUID, nsUniqueId, ipaUniqueID.
-    #[serde(default = "default_id_attribute")]
-    pub id_attribute: String,
-    /// The attribute that holds the username: uid, or sAMAccountName on Active Directory.
-    #[serde(default = "default_username_attribute")]
-    pub username_attribute: String,
+    /// The directory's immutable ID attribute: entryUUID (the default for `ldap` and `ldif`),
+    /// objectGUID, nsUniqueId, ipaUniqueID. Read it with [`DirectoryConfig::id_attribute`], which
+    /// knows each source's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_attribute: Option<String>,
+    /// The attribute that holds the username: uid (the default for `ldap` and `ldif`), or
+    /// sAMAccountName on Active Directory. Read it with [`DirectoryConfig::username_attribute`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username_attribute: Option<String>,
     /// How a disabled user is recognised. Without it, no user counts as disabled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled: Option<DisabledRule>,
@@ -82,6 +85,14 @@ impl SourceConfig {
         }
     }
 
+    /// The (ID, username) attributes a source reads when the config names none; empty where a
+    /// source has no sensible default.
+    pub fn defaults(&self) -> (&'static str, &'static str) {
+        match self {
+            SourceConfig::Ldif(_) | SourceConfig::Ldap(_) => ("entryUUID", "uid"),
+        }
+    }
+
     /// The key this source is written under in `directory:`.
     pub fn key(&self) -> &'static str {
         match self {
@@ -91,11 +102,21 @@ impl SourceConfig {
     }
 }
 
-fn default_id_attribute() -> String {
-    "entryUUID".into()
-}
-fn default_username_attribute() -> String {
-    "uid".into()
+impl DirectoryConfig {
+    /// The immutable ID attribute: as configured, else the source's default (empty for a source
+    /// that has none; the config check asks for it).
+    pub fn id_attribute(&self) -> &str {
+        self.id_attribute
+            .as_deref()
+            .unwrap_or_else(|| self.source.defaults().0)
+    }
+
+    /// The username attribute: as configured, else the source's default.
+    pub fn username_attribute(&self) -> &str {
+        self.username_attribute
+            .as_deref()
+            .unwrap_or_else(|| self.source.defaults().1)
+    }
 }
 
 /// How a disabled user is recognised.
@@ -111,12 +132,29 @@ pub enum DisabledRule {
     Filter(String),
 }
 
-/// `disabled: { attribute, allow_empty }`: the attribute's name (what it derefs to).
+/// `disabled: { attribute, values, allow_empty }`: the attribute's name (what it derefs to).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DisabledAttribute {
     pub name: String,
+    /// The values that mean disabled, compared without case and surrounding white space. Empty:
+    /// any value but `FALSE` means disabled.
+    pub values: Vec<String>,
     /// No user may have the attribute even when the plan would reactivate accounts.
     pub allow_empty: bool,
+}
+
+impl DisabledAttribute {
+    /// Whether `value`, one of the attribute's values, marks its user disabled.
+    pub fn disables(&self, value: &str) -> bool {
+        let value = value.trim();
+        if self.values.is_empty() {
+            !value.eq_ignore_ascii_case("false")
+        } else {
+            self.values
+                .iter()
+                .any(|v| v.trim().eq_ignore_ascii_case(value))
+        }
+    }
 }
 
 impl std::ops::Deref for DisabledAttribute {
@@ -130,6 +168,7 @@ impl From<&str> for DisabledAttribute {
     fn from(name: &str) -> DisabledAttribute {
         DisabledAttribute {
             name: name.to_owned(),
+            values: Vec::new(),
             allow_empty: false,
         }
     }
@@ -145,6 +184,10 @@ enum DisabledForm {
     /// nsAccountLock, when it is TRUE.
     Attribute {
         attribute: String,
+        /// The values that mean disabled (`[terminated, on leave]`, `[false]` for Entra ID's
+        /// `accountEnabled`), compared without case. Without it, any value but FALSE does.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        values: Vec<String>,
         /// No user in the directory has the attribute, and that is expected: without it, a
         /// plan that would reactivate accounts while nobody has the attribute is refused (most
         /// likely a typo that makes every user look enabled).
@@ -170,9 +213,11 @@ impl From<DisabledForm> for DisabledRule {
             DisabledForm::Named(DisabledName::ActiveDirectory) => DisabledRule::ActiveDirectory,
             DisabledForm::Attribute {
                 attribute,
+                values,
                 allow_empty,
             } => DisabledRule::Attribute(DisabledAttribute {
                 name: attribute,
+                values,
                 allow_empty,
             }),
             DisabledForm::Filter { filter } => DisabledRule::Filter(filter),
@@ -186,6 +231,7 @@ impl From<DisabledRule> for DisabledForm {
             DisabledRule::ActiveDirectory => DisabledForm::Named(DisabledName::ActiveDirectory),
             DisabledRule::Attribute(a) => DisabledForm::Attribute {
                 attribute: a.name,
+                values: a.values,
                 allow_empty: a.allow_empty,
             },
             DisabledRule::Filter(filter) => DisabledForm::Filter { filter },
@@ -207,10 +253,15 @@ impl JsonSchema for DisabledRule {
                     "const": "active_directory"
                 },
                 {
-                    "description": "The user is disabled when this attribute is present (pwdAccountLockedTime), or, for\nnsAccountLock, when it is TRUE.",
+                    "description": "The user is disabled when this attribute is present (pwdAccountLockedTime), or, for\nnsAccountLock, when it is TRUE; with `values`, when it holds one of them.",
                     "type": "object",
                     "properties": {
                         "attribute": { "type": "string" },
+                        "values": {
+                            "description": "The values that mean disabled (`[terminated, on leave]`, `[false]` for Entra ID's\n`accountEnabled`), compared without case. Without it, any value but FALSE does.",
+                            "type": "array",
+                            "items": { "type": "string" }
+                        },
                         "allow_empty": {
                             "description": "No user in the directory has the attribute, and that is expected: without it, a\nplan that would reactivate accounts while no user has the attribute is refused (most\nlikely a typo that makes every user look enabled).",
                             "type": "boolean"

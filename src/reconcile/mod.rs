@@ -409,7 +409,7 @@ fn rebuilt_directory(
             "{n} of {syncing} syncing users have an immutable ID the intranet does not know, while managed accounts with their usernames are linked to other IDs ({examples}{}): the directory looks rebuilt, restored or migrated with new IDs, or `id_attribute` changed",
             if n > 5 { ", …" } else { "" }
         ),
-        help: "nothing was planned: it would create a second account for each of these people and block the one they have. If `directory.id_attribute` was changed, change it back. If the directory was rebuilt and these are the same people, re-link their accounts: in the intranet, clear `externalId` on them, and the next plan shows each as a `link` to its directory user by username (with `policy.adopt: true`) for review; or set each account's `externalId` to its user's new ID. If they are different people, rename or block the old accounts first.".into(),
+        help: "nothing was planned: it would create a second account for each of these people and block the one they have. If `directory.id_attribute()` was changed, change it back. If the directory was rebuilt and these are the same people, re-link their accounts: in the intranet, clear `externalId` on them, and the next plan shows each as a `link` to its directory user by username (with `policy.adopt: true`) for review; or set each account's `externalId` to its user's new ID. If they are different people, rename or block the old accounts first.".into(),
     })
 }
 

@@ -186,12 +186,12 @@ fn check_keys(
     for (key, attr, what) in [
         (
             "username_attribute",
-            &d.username_attribute,
+            &d.username_attribute(),
             "every account is matched and named by it",
         ),
         (
             "id_attribute",
-            &d.id_attribute,
+            &d.id_attribute(),
             "every account is linked to its user by it",
         ),
     ] {
@@ -242,7 +242,7 @@ fn check_groups(config: &Config, dir: &DirectoryState, groups: &Groups, out: &mu
     }
     // A read with no users at all is the read guard's to refuse (`policy`, exit 4): every group
     // would be reported as holding no users, which says less.
-    let username = &config.directory.username_attribute;
+    let username = &config.directory.username_attribute();
     let read_users = dir.users.iter().any(|u| u.key_text(username).is_some());
 
     // Which groups reach a user: a sample of each group's members first, looked up in one pass

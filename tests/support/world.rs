@@ -54,8 +54,8 @@ pub fn config() -> Config {
         version: 1,
         directory: DirectoryConfig {
             source: SourceConfig::Ldif("d.ldif".into()),
-            id_attribute: "entryUUID".into(),
-            username_attribute: "uid".into(),
+            id_attribute: Some("entryUUID".into()),
+            username_attribute: Some("uid".into()),
             disabled: Some(DisabledRule::Attribute("pwdAccountLockedTime".into())),
         },
         intranet: IntranetConfig {
