@@ -163,8 +163,8 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
         .filter_map(|(f, m)| Some((f.as_str(), Template::parse(m).ok()?)))
         .collect();
     // Looked up once per user each: in the lowercase form entries keep their names in.
-    let id_attribute = AttrId::of(&d.id_attribute());
-    let username_attribute = AttrId::of(&d.username_attribute());
+    let id_attribute = AttrId::of(d.id_attribute());
+    let username_attribute = AttrId::of(d.username_attribute());
     let mut out = Desired {
         fields: mappings.iter().map(|(f, _)| *f).collect(),
         ..Default::default()
@@ -212,7 +212,7 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
                 out.conflicts.push(Conflict {
                     subject: shown(entry.dn()).into_owned(),
                     message: format!("member of a syncing group but has no `{}`", shown(missing)),
-                    help: format!("every synced user needs an immutable ID (`{}`) and a username (`{}`); ask for operational attributes by name", shown(&d.id_attribute()), shown(&d.username_attribute())),
+                    help: format!("every synced user needs an immutable ID (`{}`) and a username (`{}`); ask for operational attributes by name", shown(d.id_attribute()), shown(d.username_attribute())),
                 });
             }
             continue;
@@ -264,7 +264,7 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
             if o.syncing || in_sync {
                 out.conflicts.push(Conflict {
                     subject: shown(entry.dn()).into_owned(),
-                    message: format!("has the same {} `{}` as {}", shown(&d.id_attribute()), escape(id), shown(o.dn())),
+                    message: format!("has the same {} `{}` as {}", shown(d.id_attribute()), escape(id), shown(o.dn())),
                     help: "an immutable ID must be unique; fix the directory or choose another `id_attribute`".into(),
                 });
             }

@@ -135,7 +135,7 @@ pub async fn attribute_names(
     let filter = format!(
         "(&{}{})",
         users.filter,
-        equality_filter(&dir.username_attribute(), username)
+        equality_filter(dir.username_attribute(), username)
     );
     let found = ldap
         .with_timeout(target.timeout)

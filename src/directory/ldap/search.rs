@@ -55,8 +55,8 @@ impl Searches {
             }
         };
         want("objectClass");
-        want(&dir.id_attribute());
-        want(&dir.username_attribute());
+        want(dir.id_attribute());
+        want(dir.username_attribute());
         match &dir.disabled {
             Some(DisabledRule::ActiveDirectory) => want("userAccountControl"),
             Some(DisabledRule::Attribute(a)) => want(a),
@@ -79,7 +79,7 @@ impl Searches {
             GROUP_ATTRIBUTES.iter().map(|s| (*s).to_owned()).collect();
         if !group_attrs
             .iter()
-            .any(|a| a.eq_ignore_ascii_case(&dir.id_attribute()))
+            .any(|a| a.eq_ignore_ascii_case(dir.id_attribute()))
         {
             group_attrs.push(dir.id_attribute().to_owned());
         }
