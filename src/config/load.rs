@@ -114,6 +114,15 @@ pub fn load(path: &Path) -> miette::Result<Loaded> {
     Ok(loaded)
 }
 
+/// The config as it is at the commit `rev`. Relative paths in it resolve from the config's
+/// folder in the work tree, so that base and head plan against one read of the systems.
+pub fn load_at(path: &Path, rev: &str) -> miette::Result<Loaded> {
+    let (src, revision) = crate::gitops::file_at(path, rev)?;
+    let mut loaded = from_source(path, &src)?;
+    loaded.revision = Some(revision);
+    Ok(loaded)
+}
+
 /// Read only the `directory` and `intranet` sections of a config (for `roster export`, which
 /// writes the rest). Other keys may be missing or incomplete.
 pub fn load_connection(path: &Path) -> miette::Result<Loaded> {
