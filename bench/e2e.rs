@@ -305,7 +305,7 @@ fn main() {
     // past the delta read's safety margin and change one account, as the last edit before the
     // plans, so that the warm plan's delta read does not re-read the end of the seed.
     std::thread::sleep(Duration::from_secs(
-        roster::intranet::cache::MARGIN_SECS as u64 + 1,
+        roster::intranet::scim::cache::MARGIN_SECS as u64 + 1,
     ));
     touch_one_user(&scim_url, &token);
 

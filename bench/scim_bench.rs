@@ -17,7 +17,7 @@ mod cpu;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use roster::intranet::cache::{self, CacheSettings, Refresh};
+use roster::intranet::scim::cache::{self, CacheSettings, Refresh};
 use roster::intranet::scim::{ClientOptions, ScimClient, Token};
 use roster::plan::{Action, Change, FieldChange, Inputs, Plan};
 
@@ -114,8 +114,11 @@ async fn main() -> miette::Result<()> {
                 .and_then(|p| p.parse().ok());
             let cpu0 = server.map(cpu::cpu_seconds);
             let start = Instant::now();
-            let target =
-                roster::intranet::scim::target::ScimTarget::new(&client, &caps, fields.clone());
+            let target = roster::intranet::scim::target::ScimTarget::new(
+                client.clone(),
+                caps.clone(),
+                fields.clone(),
+            );
             let report = roster::apply::apply(&target, &plan, &state).await;
             let wall = start.elapsed().as_secs_f64();
             print!("{} {wall:.3}", report.count("applied"));

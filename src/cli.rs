@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-pub use crate::intranet::cache::Refresh;
+pub use crate::intranet::scim::cache::Refresh;
 use crate::plan::Allowances;
 
 const EXAMPLES: &str = "\

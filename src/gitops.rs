@@ -1,12 +1,12 @@
 //! Git, read-only: where the checked-out config stands (its commit, and whether it has
-//! uncommitted edits), and the config as it is at another commit — read through git2, without a
-//! checkout and without touching the work tree.
+//! uncommitted edits), and the config file's text as it is at another commit — read through
+//! git2, without a checkout and without touching the work tree. Loading that text is the
+//! config's business ([`crate::config::load::load_at`]): git knows nothing of configs.
 
 use std::path::{Path, PathBuf};
 
 use git2::{Repository, Status, StatusOptions};
 
-use crate::config::{load::from_source, Loaded};
 use crate::diag::Source;
 use crate::plan::Revision;
 
@@ -75,9 +75,9 @@ pub fn revision(path: &Path) -> Option<Revision> {
     })
 }
 
-/// The config as it is at `rev`. Relative paths in it resolve from the config's folder in the
-/// work tree, so that base and head plan against one read of the systems.
-pub fn load_at(path: &Path, rev: &str) -> miette::Result<Loaded> {
+/// The file at `path` as it is at `rev`, named `<path>@<short commit>` for diagnostics, and
+/// that commit's revision.
+pub fn file_at(path: &Path, rev: &str) -> Result<(Source, Revision), GitError> {
     let (repo, rel) = locate(path)?;
     let repo_name = repo
         .workdir()
@@ -111,10 +111,9 @@ pub fn load_at(path: &Path, rev: &str) -> miette::Result<Loaded> {
         Path::new(&format!("{}@{short}", path.display())),
         text.to_owned(),
     );
-    let mut loaded = from_source(path, &src)?;
-    loaded.revision = Some(Revision {
-        commit: commit.id().to_string(),
+    let revision = Revision {
+        commit: id,
         dirty: false,
-    });
-    Ok(loaded)
+    };
+    Ok((src, revision))
 }

@@ -58,4 +58,5 @@ pub mod reconcile;
 pub mod render;
 pub mod report;
 pub mod state;
+pub mod task;
 pub mod text;

@@ -1,8 +1,11 @@
-//! Observe: read the directory and the intranet named by the config (snapshots or live
-//! servers) into the source-neutral model, with digests of what was read.
+//! Observe: read the directory source and the intranet target the config names (snapshots or
+//! live servers) into the source-neutral model, with digests of what was read. Which kind each
+//! side is stays behind its seam ([`crate::directory::DirectorySource`],
+//! [`crate::intranet::target_of`]).
 
 use crate::config::Loaded;
-use crate::intranet::cache::{CacheSettings, Refresh};
+use crate::intranet::scim::cache::{CacheSettings, Refresh};
+use crate::intranet::{Intranet, IntranetTarget, Reading};
 use crate::model::{DirectoryState, IntranetState};
 use crate::plan::{Inputs, IntranetRead};
 
@@ -56,27 +59,8 @@ pub fn directory_attributes(config: &crate::config::Config) -> Vec<String> {
 
 /// Read the intranet side, with the values of `fields`, in full (no cache).
 pub async fn intranet(cfg: &Loaded, fields: &[String]) -> miette::Result<IntranetState> {
-    let settings = CacheSettings::default();
-    Ok(intranet_with(cfg, fields, &settings).await?.0)
-}
-
-/// Read the intranet side, with the values of `fields`; a live read uses the cache as
-/// `settings` allow, and says how it read.
-pub async fn intranet_with(
-    cfg: &Loaded,
-    fields: &[String],
-    settings: &CacheSettings,
-) -> miette::Result<(IntranetState, Option<IntranetRead>)> {
-    if let Some(path) = &cfg.config.intranet.snapshot {
-        let (path, fields) = (cfg.resolve(path), fields.to_vec());
-        let state = blocking(move || crate::intranet::snapshot::read_state(&path, &fields)).await?;
-        return Ok((state, None));
-    }
-    let live = crate::intranet::scim::connect(cfg).await?;
-    crate::intranet::scim::require_schemas(&live.caps, fields)?;
-    let (state, read) =
-        crate::intranet::cache::read_state(&live.client, &live.caps, fields, settings).await?;
-    Ok((state, Some(read)))
+    let target = crate::intranet::target_of(cfg, fields, CacheSettings::default()).await?;
+    Ok(target.read().await?.state)
 }
 
 /// Read both sides, as `cfg` says (the intranet through its cache, `--refresh=auto`).
@@ -91,12 +75,36 @@ pub async fn observe_for(
     others: &[&Loaded],
     refresh: Refresh,
 ) -> miette::Result<Observed> {
+    let target = target_for(cfg, others, refresh);
+    Ok(observe_through(cfg, others, target).await?.0)
+}
+
+/// The intranet target `cfg` names, reading the fields `cfg` and `others` map, through the
+/// cache as `refresh` and the config allow. A future: [`observe_through`] runs it while the
+/// directory is read.
+pub async fn target_for(
+    cfg: &Loaded,
+    others: &[&Loaded],
+    refresh: Refresh,
+) -> miette::Result<Intranet> {
     let mut fields = crate::intranet::scim::mapped_fields(cfg);
     for o in others {
         fields.extend(crate::intranet::scim::mapped_fields(o));
     }
     fields.sort();
     fields.dedup();
+    let settings = CacheSettings::for_config(cfg, refresh);
+    crate::intranet::target_of(cfg, &fields, settings).await
+}
+
+/// Read both sides once: the directory `cfg` names, with the attributes `cfg` and `others` map,
+/// and the intranet through the target `target` gives (connected while the directory is
+/// read). Returns the target too: `apply` writes through the one it read.
+pub async fn observe_through<T: IntranetTarget>(
+    cfg: &Loaded,
+    others: &[&Loaded],
+    target: impl std::future::Future<Output = miette::Result<T>>,
+) -> miette::Result<(Observed, T)> {
     let mut attributes = directory_attributes(&cfg.config);
     for o in others {
         attributes.extend(directory_attributes(&o.config));
@@ -105,26 +113,29 @@ pub async fn observe_for(
     attributes.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
     // Both sides at once, each with its digest: a live plan waits for the slower server, not
     // for the sum of both, and snapshots are parsed on two cores.
-    let settings = CacheSettings::for_config(cfg, refresh);
-    let ((directory, directory_digest), ((intranet, intranet_read), intranet_digest)) = tokio::try_join!(
+    let intranet = async {
+        let target = target.await?;
+        let reading = with_digest(target.read(), |r: &Reading| {
+            crate::digest::intranet(&r.state)
+        })
+        .await?;
+        Ok::<_, miette::Report>((target, reading))
+    };
+    let ((directory, directory_digest), (target, (reading, intranet_digest))) = tokio::try_join!(
         with_digest(self::directory(cfg, &attributes), crate::digest::directory),
-        with_digest(
-            self::intranet_with(cfg, &fields, &settings),
-            |(intranet, _): &(IntranetState, Option<IntranetRead>)| crate::digest::intranet(
-                intranet
-            )
-        ),
+        intranet,
     )?;
     let state_path = cfg.state_path();
     let state = crate::state::read(&state_path)?;
-    Ok(Observed {
+    let observed = Observed {
         state,
         directory_digest,
         intranet_digest,
         directory,
-        intranet,
-        intranet_read,
-    })
+        intranet: reading.state,
+        intranet_read: reading.read,
+    };
+    Ok((observed, target))
 }
 
 /// What `read` read, with its digest (hashed off the async threads).
@@ -140,16 +151,6 @@ async fn with_digest<T: Send + 'static>(
     .await
 }
 
-/// Run CPU-bound work (parsing a snapshot, hashing what was read) off the async threads, so both
-/// sides proceed at once. A panic in it is carried on, not turned into an error.
-pub(crate) async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> miette::Result<T> + Send + 'static,
-) -> miette::Result<T> {
-    match tokio::task::spawn_blocking(work).await {
-        Ok(result) => result,
-        Err(e) => match e.try_into_panic() {
-            Ok(panic) => std::panic::resume_unwind(panic),
-            Err(e) => Err(miette::miette!("reading was cancelled: {e}")),
-        },
-    }
-}
+/// Run CPU-bound work off the async threads ([`crate::task::blocking`]; the directory's
+/// snapshot read calls it here).
+pub(crate) use crate::task::blocking;

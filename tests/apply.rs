@@ -528,7 +528,7 @@ async fn a_signal_before_the_first_write_ends_the_run_with_nothing_written() {
         now: std::time::UNIX_EPOCH,
         runner: "ci".into(),
         author: None,
-        refresh: roster::intranet::cache::Refresh::Auto,
+        refresh: roster::intranet::scim::cache::Refresh::Auto,
         allow_dirty: false,
         interrupt,
     };

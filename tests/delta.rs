@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use roster::intranet::cache::{self, CacheFile, CacheSettings, Key, Refresh};
+use roster::intranet::scim::cache::{self, CacheFile, CacheSettings, Key, Refresh};
 use roster::intranet::scim::{Capabilities, ClientOptions, ScimClient, Token};
 use roster::model::IntranetState;
 use roster::plan::{IntranetRead, ReadMode};

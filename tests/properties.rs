@@ -435,7 +435,7 @@ struct Flaky {
 }
 
 impl IntranetTarget for Flaky {
-    async fn read(&self) -> miette::Result<roster::model::IntranetState> {
+    async fn read(&self) -> miette::Result<roster::intranet::Reading> {
         self.inner.read().await
     }
     fn etags(&self) -> bool {

@@ -213,7 +213,7 @@ fn the_same_first_page_for_every_start_index_is_an_error_and_nothing_is_planned(
 
 #[tokio::test]
 async fn a_delta_read_from_skewed_pages_falls_back_to_a_full_read_that_adds_up() {
-    use roster::intranet::cache::{self, CacheSettings, Refresh};
+    use roster::intranet::scim::cache::{self, CacheSettings, Refresh};
     // Full reads are honest; the delta query (filtered) repeats its first page for every page.
     let fake = Fake::start(Box::new(|req, _| {
         let start = req.param("startindex").unwrap_or(1);

@@ -472,3 +472,129 @@ fn the_quickstart_is_not_a_rebuilt_directory() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("1 to rename"), "{}", r.stdout);
 }
+
+/// A group's detailed form names it with `group:` (in the source's terms: a DN here); `dn:`,
+/// its earlier name, is still accepted, by the schema check and by serde alike, and a
+/// diagnostic points at whichever key was written. Both at once is an error naming both.
+#[test]
+fn a_detailed_group_is_written_with_group_and_dn_is_still_accepted() {
+    let syncing = "  - cn=intranet-users,ou=groups,dc=example,dc=com\n";
+    for key in ["group", "dn"] {
+        let dir = quickstart_with(move |t| {
+            t.replace(
+                syncing,
+                &format!("  - {{ {key}: \"cn=intranet-users,ou=groups,dc=example,dc=com\", allow_empty: true }}\n"),
+            )
+        });
+        let r = roster(dir.path(), &["plan"]);
+        assert_eq!(r.code, 0, "`{key}:` {}", r.stderr);
+        assert!(r.stdout.contains("Plan: 2 to create"), "{}", r.stdout);
+        let v = roster(dir.path(), &["validate", "--config-only"]);
+        assert_eq!(v.code, 0, "`{key}:` {}", v.stderr);
+
+        // A user named as the group: the label sits under the value of the key written.
+        let dir = quickstart_with(move |t| {
+            t.replace(
+                syncing,
+                &format!("  - {{ {key}: \"uid=alice.admin,ou=people,dc=example,dc=com\" }}\n"),
+            )
+        });
+        let r = plan_fails(dir.path());
+        assert!(
+            says(&r.stderr, "is a user, not a group")
+                && r.stderr
+                    .contains(&format!("roster.yaml:18:{}", 7 + key.len() + 2)),
+            "`{key}:` {}",
+            r.stderr
+        );
+    }
+    let dir = quickstart_with(replace(
+        "  - cn=intranet-users,ou=groups,dc=example,dc=com\n",
+        "  - { group: cn=a, dn: \"cn=intranet-users,ou=groups,dc=example,dc=com\" }\n",
+    ));
+    let r = roster(dir.path(), &["validate", "--config-only"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        says(&r.stderr, "`syncing_groups[0]` has both `group` and `dn`")
+            && says(&r.stderr, "keep one of them: `group` (the group's name in the source's terms) or `dn` (the earlier name of `group`)"),
+        "{}",
+        r.stderr
+    );
+    // The schema documents `group`, and `dn` as deprecated.
+    let schema = roster::config::load::schema();
+    let detailed = &schema["$defs"]["DetailedGroup"]["properties"];
+    assert!(detailed["group"].is_object(), "{detailed}");
+    assert_eq!(detailed["dn"]["deprecated"], true, "{detailed}");
+}
+
+/// The help for an emptied group shows the detailed form with `group:`, not `dn:`.
+#[test]
+fn the_allow_empty_help_names_the_group_key() {
+    let dir = quickstart_with(replace(
+        "  - cn=intranet-users,ou=groups,dc=example,dc=com\n",
+        "  - cn=intranet-users,ou=groups,dc=example,dc=com\n  - cn=it-admins,ou=groups,dc=example,dc=com\n",
+    ));
+    let ldif = dir.path().join("directory.ldif");
+    let text = std::fs::read_to_string(&ldif).unwrap();
+    let emptied: String = text
+        .split("\n\n")
+        .map(|e| {
+            if e.starts_with("dn: cn=it-admins,") {
+                e.lines()
+                    .filter(|l| !l.starts_with("member:"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            } else {
+                e.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    assert_ne!(emptied, text, "the group had members");
+    std::fs::write(ldif, emptied).unwrap();
+    let r = plan_fails(dir.path());
+    assert!(
+        says(
+            &r.stderr,
+            "write it as `{ group: \"cn=it-admins,ou=groups,dc=example,dc=com\", allow_empty: true }`"
+        ) && !r.stderr.contains("{ dn:"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// "`directory` needs one of …" and "has both …" list the source keys and what each is for from
+/// the schema (the doc of each `SourceConfig` variant): every kind of source the schema has is
+/// named, so a new source needs no text edit.
+#[test]
+fn the_source_choice_lists_every_source_from_the_schema() {
+    let schema = roster::config::load::schema();
+    let branches = schema["$defs"]["DirectoryConfig"]["oneOf"]
+        .as_array()
+        .expect("directory is a choice")
+        .clone();
+    assert!(branches.len() >= 2, "{branches:?}");
+    let dir = quickstart_with(replace("  ldif: directory.ldif\n", ""));
+    let r = roster(dir.path(), &["validate", "--config-only"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    for b in &branches {
+        let key = b["required"][0].as_str().unwrap();
+        let about = b["description"].as_str().unwrap();
+        // The description's first words, as the help writes them (lowercase first letter).
+        let words: String = about
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut chars = words.chars();
+        let words: String = chars
+            .next()
+            .map(|c| c.to_lowercase().chain(chars).collect())
+            .unwrap();
+        assert!(
+            says(&r.stderr, &format!("`{key}`")) && says(&r.stderr, &format!("`{key}` ({words}")),
+            "`{key}` ({words}…) missing: {}",
+            r.stderr
+        );
+    }
+}

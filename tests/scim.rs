@@ -239,7 +239,7 @@ impl Site {
             now: std::time::UNIX_EPOCH + Duration::from_secs(1_795_655_984),
             runner: "ci-runner".into(),
             author: None,
-            refresh: roster::intranet::cache::Refresh::Auto,
+            refresh: roster::intranet::scim::cache::Refresh::Auto,
             allow_dirty: false,
             interrupt: Default::default(),
         };
@@ -490,7 +490,7 @@ async fn a_plan_the_intranet_no_longer_matches_is_refused_before_any_write() {
         now: std::time::UNIX_EPOCH,
         runner: "ci".into(),
         author: None,
-        refresh: roster::intranet::cache::Refresh::Auto,
+        refresh: roster::intranet::scim::cache::Refresh::Auto,
         allow_dirty: false,
         interrupt: Default::default(),
     };

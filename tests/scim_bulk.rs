@@ -373,7 +373,7 @@ async fn apply_through(
         .await
         .unwrap();
     let client = quick_client(url);
-    let target = ScimTarget::new(&client, &caps, vec!["job_title".to_string()]);
+    let target = ScimTarget::new(client, caps, vec!["job_title".to_string()]);
     let report = roster::apply::apply(&target, &plan, &state).await;
     (plan, report)
 }

@@ -102,7 +102,10 @@ pub async fn run(args: ApplyArgs) -> miette::Result<ExitCode> {
             plan
         }
         None => {
-            let observed = observe::observe_for(&loaded, &[], args.refresh).await?;
+            // Refused before planning and asking when the intranet cannot be written to.
+            let read =
+                observe::observe_through(&loaded, &[], writable_target(&loaded, args.refresh));
+            let (observed, _) = read.await?;
             let mut plan = reconcile::plan(&loaded, &observed)?;
             plan.allowances = args.allow.allowances();
             let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
@@ -388,7 +391,7 @@ pub struct ApplyOptions {
     /// Commit author; `None`: git config.
     pub author: Option<crate::audit::Author>,
     /// Whether the freshness re-read of the intranet may use the cache (`--refresh`).
-    pub refresh: crate::intranet::cache::Refresh,
+    pub refresh: crate::intranet::scim::cache::Refresh,
     /// `--allow-dirty`: the config had uncommitted changes and the run was allowed anyway
     /// (recorded in the audit report).
     pub allow_dirty: bool,
@@ -557,6 +560,19 @@ pub fn preflight(
     }
 }
 
+/// The intranet target the config names, when `apply` can write to it: a snapshot file is
+/// refused ([`crate::intranet::snapshot::ReadOnlyIntranet`]), before anything is read.
+async fn writable_target(
+    cfg: &crate::config::Loaded,
+    refresh: crate::cli::Refresh,
+) -> miette::Result<crate::intranet::scim::target::ScimTarget> {
+    use crate::intranet::Intranet;
+    match observe::target_for(cfg, &[], refresh).await? {
+        Intranet::Scim(target) => Ok(*target),
+        Intranet::Snapshot(file) => Err(file.refusal().into()),
+    }
+}
+
 /// `roster apply PLAN`: connect, refuse a stale plan (config digest, and a fresh plan from the
 /// directory and intranet now), check that the record can be kept, carry out the saved plan, and
 /// write (and commit) the audit report and the state file, also when the apply was partial or
@@ -578,14 +594,10 @@ pub async fn apply_saved(
         opts.no_commit,
         opts.author.as_ref(),
     )?;
-    let read = async {
-        tokio::try_join!(
-            async { Ok::<_, miette::Report>(scim::connect(cfg).await?) },
-            crate::observe::observe_for(cfg, &[], opts.refresh),
-        )
-    };
+    // The target read is the one written: a snapshot file is refused before anything is read.
+    let read = observe::observe_through(cfg, &[], writable_target(cfg, opts.refresh));
     // A signal while reading (nothing written yet) ends the run at once.
-    let (live, observed) = tokio::select! {
+    let (observed, target) = tokio::select! {
         read = read => read?,
         _ = opts.interrupt.signalled() => {
             let signal = opts.interrupt.signal_name().unwrap_or_default();
@@ -619,7 +631,6 @@ pub async fn apply_saved(
             .as_ref()
             .map_or(30, |s| s.timeout.max(1)),
     );
-    let target = scim::target::ScimTarget::new(&live.client, &live.caps, scim::mapped_fields(cfg));
     let report =
         apply_interruptible(&target, saved, &observed.intranet, &opts.interrupt, grace).await;
     let interrupted = opts.interrupt.signal_name();
@@ -650,20 +661,20 @@ pub async fn apply_saved(
 
     // Asking the service who the token is would wait on it again: not after a signal.
     let whoami = match interrupted {
-        None => live.client.whoami().await,
+        None => target.client().whoami().await,
         Some(_) => None,
     };
     let identity = whoami.unwrap_or_else(|| {
         format!(
             "scim-token@{}",
-            live.client.base_url().host_str().unwrap_or("intranet")
+            target.client().base_url().host_str().unwrap_or("intranet")
         )
     });
     let ctx = crate::audit::AuditContext {
         now: opts.now,
         runner: opts.runner.clone(),
         scim_identity: identity,
-        address: scim::local_address_for(live.client.base_url())
+        address: scim::local_address_for(target.client().base_url())
             .map_or_else(|| "unknown".into(), |ip| ip.to_string()),
         allow_dirty: opts.allow_dirty,
         interrupted: interrupted.clone(),

@@ -14,7 +14,7 @@ use super::refused;
 pub async fn run(args: PlanArgs) -> miette::Result<ExitCode> {
     let path = &args.config.config;
     let loaded = match &args.rev {
-        Some(rev) => crate::gitops::load_at(path, rev)?,
+        Some(rev) => crate::config::load::load_at(path, rev)?,
         None => config::load(path)?,
     };
     // A base that cannot be planned (the change fixes its config, a group it names or a
@@ -23,7 +23,7 @@ pub async fn run(args: PlanArgs) -> miette::Result<ExitCode> {
         crate::say!("Note: the config at {} cannot be planned ({}); showing the whole plan of this config instead of what the change does.", crate::text::shown(rev), crate::text::escape(&why.to_string()));
     };
     let base = match &args.base {
-        Some(rev) => match crate::gitops::load_at(path, rev) {
+        Some(rev) => match crate::config::load::load_at(path, rev) {
             Ok(base) => Some(base),
             // A revision that does not resolve, or no repository, is the user's mistake to fix;
             // only a config at REF that is itself invalid has nothing to compare with.

@@ -114,6 +114,15 @@ pub fn load(path: &Path) -> miette::Result<Loaded> {
     Ok(loaded)
 }
 
+/// The config as it is at the commit `rev`. Relative paths in it resolve from the config's
+/// folder in the work tree, so that base and head plan against one read of the systems.
+pub fn load_at(path: &Path, rev: &str) -> miette::Result<Loaded> {
+    let (src, revision) = crate::gitops::file_at(path, rev)?;
+    let mut loaded = from_source(path, &src)?;
+    loaded.revision = Some(revision);
+    Ok(loaded)
+}
+
 /// Read only the `directory` and `intranet` sections of a config (for `roster export`, which
 /// writes the rest). Other keys may be missing or incomplete.
 pub fn load_connection(path: &Path) -> miette::Result<Loaded> {
@@ -573,24 +582,23 @@ impl Problems<'_> {
                     );
                 }
                 IssueKind::NoChoice | IssueKind::SeveralChoices => {
-                    let choices = choice_keys(&schema, &path);
+                    // The keys and what each is for, from the schema alone: a new kind of
+                    // source (one more key under `directory`) needs no text here.
+                    let choices = choices(&schema, &path);
                     let listed = choices
                         .iter()
-                        .map(|k| format!("`{k}`"))
+                        .map(|(k, _)| format!("`{k}`"))
                         .collect::<Vec<_>>()
                         .join(" or ");
-                    let is_directory = path == keys(&["directory"]);
+                    let described = described(&choices);
                     if matches!(kind, IssueKind::NoChoice) {
                         let span = if path.is_empty() {
                             Span { offset: 0, len: 0 }
                         } else {
                             found.key.unwrap_or(found.value)
                         };
-                        let help = if is_directory {
-                            "add `ldif: directory.ldif` (offline) or `ldap: { url: ..., base_dn: ... }` (live)".to_owned()
-                        } else {
-                            "add one of them; `roster schema` describes each".to_owned()
-                        };
+                        let help =
+                            format!("add one of them: {described}; `roster schema` describes each");
                         self.push(
                             span,
                             "roster::config::missing_key",
@@ -603,6 +611,7 @@ impl Problems<'_> {
                     // On the second key written: the first one is the one to keep, or not.
                     let written: Vec<&String> = choices
                         .iter()
+                        .map(|(k, _)| k)
                         .filter(|k| {
                             let mut p = path.clone();
                             p.push(Seg::Key((*k).clone()));
@@ -619,12 +628,7 @@ impl Problems<'_> {
                         .map(|k| format!("`{k}`"))
                         .collect::<Vec<_>>()
                         .join(" and ");
-                    let help = if is_directory {
-                        "keep one: `ldif` for an offline snapshot, `ldap` for the live directory"
-                            .to_owned()
-                    } else {
-                        format!("keep one of {listed}")
-                    };
+                    let help = format!("keep one of them: {described}");
                     self.push(
                         f.key.unwrap_or(f.value),
                         "roster::config::invalid",
@@ -719,7 +723,7 @@ impl Problems<'_> {
             }
         }
         if c.syncing_groups.is_empty() {
-            self.at(&keys(&["syncing_groups"]), false, "no syncing groups: nobody would get an account and every managed account would be blocked", "list the DNs of the groups whose members get intranet accounts");
+            self.at(&keys(&["syncing_groups"]), false, "no syncing groups: nobody would get an account and every managed account would be blocked", "list the groups whose members get intranet accounts, as the directory names them");
         }
         let mut dn_lists: Vec<(Vec<Seg>, &Vec<super::GroupRef>)> =
             vec![(keys(&["syncing_groups"]), &c.syncing_groups)];
@@ -885,12 +889,13 @@ fn scim_key(field: &Field) -> (String, String) {
     (shown, key.replace(" ]", "]"))
 }
 
-/// Where a configured group's DN is: the list item, or its `dn:` in the detailed form.
+/// Where a configured group's name is: the list item, or its `group:` (or `dn:`) in the
+/// detailed form.
 pub fn group_path(list: &[Seg], i: usize, group: &super::GroupRef) -> Vec<Seg> {
     let mut p = list.to_vec();
     p.push(Seg::Index(i));
     if matches!(group, super::GroupRef::Detailed(_)) {
-        p.push(Seg::Key("dn".into()));
+        p.push(Seg::Key("group".into()));
     }
     p
 }
@@ -1112,9 +1117,10 @@ fn known_keys(schema: &Value, path: &[Seg]) -> Vec<String> {
 }
 
 /// The keys of a choice at an object path: `oneOf` branches that each require one key (the
-/// source kinds under `directory`, `env`/`file` of a secret), in schema order.
-fn choice_keys(schema: &Value, path: &[Seg]) -> Vec<String> {
-    let mut keys: Vec<String> = Vec::new();
+/// source kinds under `directory`, `env`/`file` of a secret), in schema order, each with the
+/// first sentence of its branch's description, if it has one.
+fn choices(schema: &Value, path: &[Seg]) -> Vec<(String, Option<String>)> {
+    let mut keys: Vec<(String, Option<String>)> = Vec::new();
     for s in schemas_at(schema, path) {
         for b in s
             .get("oneOf")
@@ -1127,13 +1133,33 @@ fn choice_keys(schema: &Value, path: &[Seg]) -> Vec<String> {
                 .and_then(Value::as_array)
                 .map(Vec::as_slice)
             {
-                if !keys.contains(k) {
-                    keys.push(k.clone());
+                if !keys.iter().any(|(known, _)| known == k) {
+                    let about = b.get("description").and_then(Value::as_str).map(|d| {
+                        let first = d.split(". ").next().unwrap_or(d).trim_end_matches('.');
+                        let mut chars = first.chars();
+                        chars
+                            .next()
+                            .map(|c| c.to_lowercase().chain(chars).collect())
+                            .unwrap_or_default()
+                    });
+                    keys.push((k.clone(), about));
                 }
             }
         }
     }
     keys
+}
+
+/// Choices in words: `` `ldif` (offline snapshot: …) or `ldap` (live directory over LDAP) ``.
+fn described(choices: &[(String, Option<String>)]) -> String {
+    choices
+        .iter()
+        .map(|(k, about)| match about {
+            Some(a) => format!("`{k}` ({})", a.replace('\n', " ")),
+            None => format!("`{k}`"),
+        })
+        .collect::<Vec<_>>()
+        .join(" or ")
 }
 
 /// Every schema (branches included) that applies at an object path.

@@ -18,8 +18,9 @@ pub struct Config {
     pub directory: DirectoryConfig,
     /// The intranet whose accounts Roster keeps in sync.
     pub intranet: IntranetConfig,
-    /// The groups whose members (nested at any depth) get intranet accounts: each a DN, or
-    /// `{ dn, allow_empty: true }` for a group that may resolve to no users.
+    /// The groups whose members (nested at any depth) get intranet accounts: each a group as the
+    /// source names it (a DN for `ldap` and `ldif`), or `{ group, allow_empty: true }` for a
+    /// group that may resolve to no users.
     pub syncing_groups: Vec<GroupRef>,
     /// Intranet field → directory attribute, template (`"{givenName} {sn}"`) or detailed mapping.
     #[serde(default)]
@@ -545,20 +546,24 @@ impl Mapping {
     }
 }
 
-/// A directory group named in the config: its DN, or `{ dn, allow_empty }`.
+/// A directory group named in the config, as the source names it (a DN for `ldap` and `ldif`):
+/// the name, or `{ group, allow_empty }`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum GroupRef {
-    /// The group's DN.
+    /// The group's name in the source's terms.
     Dn(String),
     Detailed(DetailedGroup),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = dn_alias)]
 pub struct DetailedGroup {
-    /// The group's DN.
-    pub dn: String,
+    /// The group's name in the source's terms: a DN (`ldap`, `ldif`), or as another source
+    /// names its groups. `dn:` is accepted for it too (its earlier name).
+    #[serde(alias = "dn")]
+    pub group: String,
     /// The group may be empty or resolve to no users. It must still exist in the directory.
     /// Without it, such a group is an error: a mistyped or emptied group must never look like
     /// everyone leaving.
@@ -566,12 +571,44 @@ pub struct DetailedGroup {
     pub allow_empty: bool,
 }
 
+/// `{ group }` in the schema also takes its earlier name `dn` (deprecated), never both: the
+/// config check then reads either, as serde does (`#[serde(alias)]`).
+fn dn_alias(schema: &mut schemars::Schema) {
+    if let Some(props) = schema
+        .get_mut("properties")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        props.insert(
+            "dn".into(),
+            serde_json::json!({
+                "description": "The earlier name of `group`, still accepted.",
+                "type": "string",
+                "deprecated": true
+            }),
+        );
+    }
+    schema.remove("required");
+    schema.insert(
+        "oneOf".into(),
+        serde_json::json!([
+            { "required": ["group"], "description": "The group's name in the source's terms." },
+            { "required": ["dn"], "description": "The earlier name of `group`." }
+        ]),
+    );
+}
+
 impl GroupRef {
-    pub fn dn(&self) -> &str {
+    /// The group's name, as the config writes it and the source names the group.
+    pub fn name(&self) -> &str {
         match self {
-            GroupRef::Dn(dn) => dn,
-            GroupRef::Detailed(d) => &d.dn,
+            GroupRef::Dn(name) => name,
+            GroupRef::Detailed(d) => &d.group,
         }
+    }
+
+    /// The group's name: [`GroupRef::name`], for a source whose groups are named by DN.
+    pub fn dn(&self) -> &str {
+        self.name()
     }
 
     pub fn allow_empty(&self) -> bool {
@@ -581,25 +618,25 @@ impl GroupRef {
 
 impl AsRef<str> for GroupRef {
     fn as_ref(&self) -> &str {
-        self.dn()
+        self.name()
     }
 }
 
 impl From<&str> for GroupRef {
-    fn from(dn: &str) -> GroupRef {
-        GroupRef::Dn(dn.to_owned())
+    fn from(name: &str) -> GroupRef {
+        GroupRef::Dn(name.to_owned())
     }
 }
 
 impl From<String> for GroupRef {
-    fn from(dn: String) -> GroupRef {
-        GroupRef::Dn(dn)
+    fn from(name: String) -> GroupRef {
+        GroupRef::Dn(name)
     }
 }
 
 impl std::fmt::Display for GroupRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.dn())
+        f.write_str(self.name())
     }
 }
 
@@ -614,7 +651,8 @@ pub struct AdminRole {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleMembers {
-    /// Directory groups (nested at any depth): each a DN, or `{ dn, allow_empty: true }`.
+    /// Directory groups (nested at any depth): each a group as the source names it, or
+    /// `{ group, allow_empty: true }`.
     #[serde(default)]
     pub groups: Vec<GroupRef>,
     /// Usernames (directory users or local intranet accounts such as a break-glass account).

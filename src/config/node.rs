@@ -134,6 +134,10 @@ pub struct Found {
     pub value: Span,
 }
 
+/// Keys the config also takes under an earlier name (`#[serde(alias)]`): a path names the key,
+/// and the document may spell it either way.
+const ALIASES: &[(&str, &str)] = &[("group", "dn")];
+
 /// Follow `path` from the root; stops at the deepest node that exists.
 pub fn find(root: &Spanned<Node>, path: &[Seg], src: &Source) -> Found {
     let mut cur = root;
@@ -143,10 +147,18 @@ pub fn find(root: &Spanned<Node>, path: &[Seg], src: &Source) -> Found {
     };
     for seg in path {
         let next = match (&cur.value, seg) {
-            (Node::Map(entries), Seg::Key(k)) => entries
-                .iter()
-                .find(|(key, _)| &key.value == k)
-                .map(|(key, v)| (Some(span_of(key, src)), v)),
+            (Node::Map(entries), Seg::Key(k)) => {
+                let earlier = ALIASES.iter().find(|(now, _)| now == k).map(|a| a.1);
+                entries
+                    .iter()
+                    .find(|(key, _)| &key.value == k)
+                    .or_else(|| {
+                        entries
+                            .iter()
+                            .find(|(key, _)| Some(key.value.as_str()) == earlier)
+                    })
+                    .map(|(key, v)| (Some(span_of(key, src)), v))
+            }
             (Node::Seq(items), Seg::Index(i)) => items.get(*i).map(|v| (None, v)),
             _ => None,
         };

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use rustc_hash::FxHashMap as HashMap;
 
-use crate::intranet::{IntranetTarget, Sent, UserEdits, WriteOp, Written};
+use crate::intranet::{IntranetTarget, Reading, Sent, UserEdits, WriteOp, Written};
 use crate::model::{Account, IntranetState};
 use crate::report::Outcome;
 
@@ -233,8 +233,11 @@ impl MemoryTarget {
 }
 
 impl IntranetTarget for MemoryTarget {
-    async fn read(&self) -> miette::Result<IntranetState> {
-        Ok(self.state())
+    async fn read(&self) -> miette::Result<Reading> {
+        Ok(Reading {
+            state: self.state(),
+            read: None,
+        })
     }
 
     fn etags(&self) -> bool {

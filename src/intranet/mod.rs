@@ -1,21 +1,26 @@
-//! The intranet side: the [`IntranetTarget`] interface the apply executor writes through, the
-//! SCIM field vocabulary, the offline snapshot, the live SCIM client (a target), the cache, and
-//! the in-memory intranet (a target too).
+//! The intranet side behind one seam: the [`IntranetTarget`] interface that `observe` reads
+//! through and the apply executor writes through, and its implementations: the live SCIM
+//! service ([`scim`], read through its delta cache), a snapshot file ([`snapshot`], read only)
+//! and an intranet in memory ([`memory`]). [`target_of`] gives the target a config names; the
+//! SCIM field vocabulary ([`fields`]) is shared by all.
 //!
 //! The executor ([`crate::apply`]) decides what to write, in which order, how many at once, and
 //! what became of each change; a target only carries out [`WriteOp`]s, in its own protocol, and
 //! says how each ended. Batching (SCIM Bulk) is the target's business: the executor asks it how
 //! to group a list of writes ([`IntranetTarget::batches`]) and hands it each group.
 
-pub mod cache;
 pub mod fields;
 pub mod memory;
 pub mod scim;
 pub mod snapshot;
 
+use crate::config::Loaded;
 use crate::model::IntranetState;
-use crate::plan::FieldChange;
+use crate::plan::{FieldChange, IntranetRead};
 use crate::report::Outcome;
+use scim::cache::CacheSettings;
+use scim::target::ScimTarget;
+use snapshot::SnapshotTarget;
 
 /// One write to the intranet, in the model's terms (no protocol): what the executor asks a
 /// target to do.
@@ -87,13 +92,24 @@ pub enum BatchFailed {
     Failed(Outcome),
 }
 
-/// Where `apply` writes: the live SCIM service ([`scim::target::ScimTarget`]) or an intranet in
-/// memory ([`memory::MemoryTarget`]). Reads accounts and groups; carries out writes, each with
-/// its outcome. Used generically (`apply::<T>`), so `async fn` is fine here.
+/// What a target read: the intranet, and how a live service was read (in full or as a delta
+/// through the cache), which the plan records; `None` for a file or an intranet in memory.
+#[derive(Debug, Clone, Default)]
+pub struct Reading {
+    pub state: IntranetState,
+    pub read: Option<IntranetRead>,
+}
+
+/// The intranet `observe` reads and `apply` writes: the live SCIM service
+/// ([`scim::target::ScimTarget`]), a snapshot file ([`snapshot::SnapshotTarget`], whose writes
+/// all refuse) or an intranet in memory ([`memory::MemoryTarget`]). Reads accounts and groups;
+/// carries out writes, each with its outcome. Used generically (`apply::<T>`), so `async fn` is
+/// fine here.
 #[allow(async_fn_in_trait)]
 pub trait IntranetTarget {
-    /// The accounts and groups as they are now (`manager` as the manager's username).
-    async fn read(&self) -> miette::Result<IntranetState>;
+    /// The accounts and groups as they are now (`manager` as the manager's username), and how
+    /// they were read.
+    async fn read(&self) -> miette::Result<Reading>;
 
     /// Whether writes carry `If-Match` (the target keeps ETags and refuses a stale one).
     fn etags(&self) -> bool;
@@ -133,5 +149,78 @@ pub trait IntranetTarget {
     ) -> Result<Vec<Sent>, BatchFailed> {
         let _ = (writes, range);
         Err(BatchFailed::Refused)
+    }
+}
+
+/// The intranet a config names, one variant per kind of target under `intranet:`.
+pub enum Intranet {
+    /// `intranet.scim`: the live service, connected and discovered.
+    Scim(Box<ScimTarget>),
+    /// `intranet.snapshot`: a file, read only.
+    Snapshot(SnapshotTarget),
+}
+
+/// The target `cfg` names, reading the intranet `fields`: the SCIM service connected and
+/// discovered (with what the mapped fields need), its reads through the cache as `cache`
+/// allows; or the snapshot file, resolved from the config's folder.
+pub async fn target_of(
+    cfg: &Loaded,
+    fields: &[String],
+    cache: CacheSettings,
+) -> miette::Result<Intranet> {
+    if let Some(path) = &cfg.config.intranet.snapshot {
+        let target = SnapshotTarget::new(cfg.resolve(path), fields.to_vec());
+        return Ok(Intranet::Snapshot(target));
+    }
+    let live = scim::connect(cfg).await?;
+    let target = ScimTarget::new(live.client, live.caps, fields.to_vec()).with_cache(cache);
+    Ok(Intranet::Scim(Box::new(target)))
+}
+
+/// `$body` with `$t` bound to whichever target `$intranet` holds.
+macro_rules! each {
+    ($intranet:expr, $t:ident => $body:expr) => {
+        match $intranet {
+            Intranet::Scim($t) => $body,
+            Intranet::Snapshot($t) => $body,
+        }
+    };
+}
+
+impl IntranetTarget for Intranet {
+    async fn read(&self) -> miette::Result<Reading> {
+        each!(self, t => t.read().await)
+    }
+
+    fn etags(&self) -> bool {
+        each!(self, t => t.etags())
+    }
+
+    fn concurrency(&self) -> usize {
+        each!(self, t => t.concurrency())
+    }
+
+    fn unavailable(&self) -> Option<Outcome> {
+        each!(self, t => t.unavailable())
+    }
+
+    fn check(&self, write: &WriteOp) -> Result<(), Outcome> {
+        each!(self, t => t.check(write))
+    }
+
+    fn batches(&self, writes: &[WriteOp]) -> Vec<Batch> {
+        each!(self, t => t.batches(writes))
+    }
+
+    async fn write(&self, write: &WriteOp) -> Sent {
+        each!(self, t => t.write(write).await)
+    }
+
+    async fn write_batch(
+        &self,
+        writes: &[WriteOp],
+        range: std::ops::Range<usize>,
+    ) -> Result<Vec<Sent>, BatchFailed> {
+        each!(self, t => t.write_batch(writes, range).await)
     }
 }

@@ -1,15 +1,18 @@
 //! The intranet snapshot: SCIM 2.0 ListResponse JSON for Users and Groups in one file,
 //! `{ "users": <ListResponse>, "groups": <ListResponse> }` (each may also be a list of pages),
 //! and the conversion of SCIM resources into the observed model, shared with the live client.
+//! A snapshot file is an [`IntranetTarget`] too ([`SnapshotTarget`]): read, never written.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
 use crate::diag::{read_source, Source, SourceError};
 use crate::intranet::fields::Field;
+use crate::intranet::{IntranetTarget, Reading, Sent, WriteOp};
 use crate::model::{Account, Group, IntranetState};
+use crate::report::Outcome;
 
 /// Convert SCIM User and Group resources into the observed model, reading only `fields`.
 /// `manager` is read as the manager's SCIM id and turned into their username here, so plans
@@ -338,6 +341,71 @@ pub fn read_state(path: &Path, fields: &[String]) -> miette::Result<IntranetStat
     }
     resolve_managers(&mut state);
     Ok(state)
+}
+
+/// Why a snapshot file takes no write: the outcome of every change an apply would make to it.
+pub const READ_ONLY: &str = "the intranet is a snapshot file; apply needs `intranet.scim`";
+
+/// An intranet snapshot file as a target: read (streamed into the model, off the async
+/// threads), never written: every write ends failed with [`READ_ONLY`], and none is sent.
+#[derive(Debug, Clone)]
+pub struct SnapshotTarget {
+    path: PathBuf,
+    fields: Vec<String>,
+}
+
+impl SnapshotTarget {
+    /// The snapshot at `path`, read with the values of the intranet `fields`.
+    pub fn new(path: PathBuf, fields: Vec<String>) -> SnapshotTarget {
+        SnapshotTarget { path, fields }
+    }
+
+    /// Why `apply` cannot write here, as a diagnostic: before any write is tried.
+    pub fn refusal(&self) -> ReadOnlyIntranet {
+        ReadOnlyIntranet {
+            path: crate::text::shown(&self.path.display().to_string()).into_owned(),
+        }
+    }
+}
+
+/// `roster apply` against a config whose intranet is a snapshot file.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("cannot apply to {path}: {}", READ_ONLY)]
+#[diagnostic(
+    code(roster::apply::read_only_intranet),
+    help("nothing was written. A snapshot is for planning offline; to apply, name the live service instead of the file: `intranet: {{ scim: {{ url: ..., token: {{ env: ROSTER_SCIM_TOKEN }} }} }}`")
+)]
+pub struct ReadOnlyIntranet {
+    /// The file, shown escaped.
+    pub path: String,
+}
+
+fn read_only() -> Outcome {
+    Outcome::failed(READ_ONLY)
+}
+
+impl IntranetTarget for SnapshotTarget {
+    async fn read(&self) -> miette::Result<Reading> {
+        let (path, fields) = (self.path.clone(), self.fields.clone());
+        let state = crate::task::blocking(move || read_state(&path, &fields)).await?;
+        Ok(Reading { state, read: None })
+    }
+
+    fn etags(&self) -> bool {
+        false
+    }
+
+    fn unavailable(&self) -> Option<Outcome> {
+        Some(read_only())
+    }
+
+    fn check(&self, _: &WriteOp) -> Result<(), Outcome> {
+        Err(read_only())
+    }
+
+    async fn write(&self, _: &WriteOp) -> Sent {
+        Err(read_only())
+    }
 }
 
 fn has_duplicate_ids(state: &IntranetState) -> bool {
@@ -887,6 +955,60 @@ pub fn to_snapshot(res: &Resources) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The real apply against a snapshot file: read through the target (no way of reading
+    /// recorded), and every change refused before anything is sent, with the reason.
+    #[tokio::test]
+    async fn a_snapshot_target_reads_and_refuses_every_write() {
+        use crate::plan::{Action, Change, FieldChange, Inputs, Plan};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("intranet.json");
+        let text = json!({
+            "users": { "Resources": [
+                { "id": "1", "userName": "ann", "externalId": "e1", "title": "Cook" } ] },
+            "groups": { "Resources": [] }
+        });
+        std::fs::write(&path, text.to_string()).unwrap();
+        let target = SnapshotTarget::new(path.clone(), vec!["job_title".into()]);
+        let reading = target.read().await.unwrap();
+        assert_eq!(reading.read, None);
+        assert_eq!(reading.state.accounts.len(), 1);
+        assert_eq!(
+            reading.state.accounts[0].fields.get("job_title"),
+            Some("Cook")
+        );
+
+        let change = |action, username: &str, intranet_id: Option<&str>| Change {
+            action,
+            username: username.into(),
+            external_id: Some(format!("e-{username}")),
+            intranet_id: intranet_id.map(str::to_owned),
+            etag: None,
+            fields: vec![FieldChange::new("job_title", None, Some("Chef".into()))],
+            role: None,
+            reason: "test".into(),
+        };
+        let plan = Plan::new(
+            Inputs::default(),
+            vec![],
+            vec![
+                change(Action::Create, "bob", None),
+                change(Action::Update, "ann", Some("1")),
+            ],
+        );
+        let report = crate::apply::apply(&target, &plan, &reading.state).await;
+        assert_eq!(report.outcomes.len(), 2);
+        for o in &report.outcomes {
+            assert_eq!(o.outcome, Outcome::failed(READ_ONLY), "{o:?}");
+        }
+        // Nothing was written to the file.
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text.to_string());
+        let shown = miette::Report::new(target.refusal()).to_string();
+        assert!(
+            shown.contains("apply needs `intranet.scim`") && shown.contains("intranet.json"),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn account_is_none_exactly_when_user_problems_says_why() {

@@ -281,10 +281,12 @@ fn check_groups(config: &Config, dir: &DirectoryState, groups: &Groups, out: &mu
                 out.problems.push(Problem {
                     code: "roster::resolve::group_is_a_user",
                     message: format!("{what} `{}` is a user, not a group", shown(dn)),
-                    label: "a user's DN".into(),
-                    help: "list the DN of a group instead (one this user belongs to); an admin \
-                           role names single people by username in its `members.users`"
-                        .into(),
+                    label: format!("a user's {}", dir.identity.noun()),
+                    help: format!(
+                        "list the {} of a group instead (one this user belongs to); an admin \
+                         role names single people by username in its `members.users`",
+                        dir.identity.noun()
+                    ),
                     path,
                 });
                 continue;
@@ -330,7 +332,7 @@ fn check_groups(config: &Config, dir: &DirectoryState, groups: &Groups, out: &mu
             message: format!("{what} `{}` {why}: {consequence}", shown(dn)),
             label: "resolves to no users".into(),
             help: format!(
-                "check the group in the directory{}; if it is meant to be empty for now, write it as `{{ dn: {}, allow_empty: true }}`",
+                "check the group in the directory{}; if it is meant to be empty for now, write it as `{{ group: {}, allow_empty: true }}`",
                 if config.directory.source.ldap().is_some() {
                     " and the users search (`directory.ldap.users`: its base, filter and scope decide who is read)"
                 } else {

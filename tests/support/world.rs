@@ -42,7 +42,7 @@ pub fn config() -> Config {
                 // Tests start with nobody in it.
                 groups: vec![roster::config::GroupRef::Detailed(
                     roster::config::DetailedGroup {
-                        dn: ADMINS.into(),
+                        group: ADMINS.into(),
                         allow_empty: true,
                     },
                 )],

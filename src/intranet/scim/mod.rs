@@ -13,9 +13,12 @@
 //! - `write`: a [`Write`] sent as its own request (POST, PATCH);
 //! - `bulk`: writes grouped into Bulk requests and their results;
 //! - `error`: [`ScimError`] and the reading of a SCIM Error object;
-//! - `target`: the [`crate::intranet::IntranetTarget`] `apply` writes through.
+//! - `cache`: the delta read, Users through a verified cache of the last read;
+//! - `target`: the service as an [`crate::intranet::IntranetTarget`]: read through the cache,
+//!   written with single or Bulk requests.
 
 mod bulk;
+pub mod cache;
 mod client;
 mod discovery;
 mod error;

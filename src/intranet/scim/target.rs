@@ -1,4 +1,5 @@
-//! The live SCIM service as an [`IntranetTarget`]: each [`WriteOp`] becomes a POST or a PatchOp
+//! The live SCIM service as an [`IntranetTarget`]: read through the delta cache ([`super::cache`],
+//! as its [`CacheSettings`] allow), and written so: each [`WriteOp`] becomes a POST or a PatchOp
 //! PATCH (with `If-Match` when the service has ETags), sent on its own or as an operation of a
 //! Bulk request when the service announces Bulk and the config turns it on. A Bulk request
 //! refused as a whole before any operation ran (404, 405, 413, 501) makes the rest of the run do
@@ -8,32 +9,50 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{json, Value};
 
-use super::{refused_whole, Capabilities, Endpoint, Patch, ScimClient, ScimError, Write};
+use super::cache::CacheSettings;
+use super::{
+    refused_whole, require_schemas, Capabilities, Endpoint, Patch, ScimClient, ScimError, Write,
+};
 use crate::intranet::fields::{self, Field};
-use crate::intranet::{Batch, BatchFailed, IntranetTarget, Sent, UserEdits, WriteOp};
-use crate::model::IntranetState;
+use crate::intranet::{Batch, BatchFailed, IntranetTarget, Reading, Sent, UserEdits, WriteOp};
 use crate::report::Outcome;
 
-/// A connected, discovered SCIM service, written through by `apply`.
-pub struct ScimTarget<'a> {
-    client: &'a ScimClient,
-    caps: &'a Capabilities,
-    /// The mapped intranet fields, for [`IntranetTarget::read`].
+/// A connected, discovered SCIM service: read by `observe`, written through by `apply`.
+pub struct ScimTarget {
+    client: ScimClient,
+    caps: Capabilities,
+    /// The intranet fields a read asks for.
     fields: Vec<String>,
+    /// How a read may use the cache (none: every read is full).
+    cache: CacheSettings,
     down: AtomicBool,
     /// The service refused a Bulk request as a whole: single requests from then on.
     no_bulk: AtomicBool,
 }
 
-impl<'a> ScimTarget<'a> {
-    pub fn new(client: &'a ScimClient, caps: &'a Capabilities, fields: Vec<String>) -> Self {
+impl ScimTarget {
+    /// The service `client` connects to, with its capabilities, reading the intranet `fields`
+    /// in full at every read (see [`ScimTarget::with_cache`]).
+    pub fn new(client: ScimClient, caps: Capabilities, fields: Vec<String>) -> Self {
         ScimTarget {
             client,
             caps,
             fields,
+            cache: CacheSettings::default(),
             down: AtomicBool::new(false),
             no_bulk: AtomicBool::new(false),
         }
+    }
+
+    /// Reads use the cache as `cache` allows: only the Users changed since the last read.
+    pub fn with_cache(mut self, cache: CacheSettings) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    /// The client, for what is not a read or a write (who the token is, for the audit).
+    pub fn client(&self) -> &ScimClient {
+        &self.client
     }
 
     /// What became of a write the service refused, or that could not be sent; an unreachable
@@ -152,9 +171,16 @@ pub fn to_write(op: &WriteOp) -> Result<Write, Outcome> {
     }
 }
 
-impl IntranetTarget for ScimTarget<'_> {
-    async fn read(&self) -> miette::Result<IntranetState> {
-        Ok(self.client.read_state(&self.fields, self.caps).await?)
+impl IntranetTarget for ScimTarget {
+    /// Users through the cache (a delta read when it can be verified), Groups in full; says how.
+    async fn read(&self) -> miette::Result<Reading> {
+        require_schemas(&self.caps, &self.fields)?;
+        let (state, read) =
+            super::cache::read_state(&self.client, &self.caps, &self.fields, &self.cache).await?;
+        Ok(Reading {
+            state,
+            read: Some(read),
+        })
     }
 
     fn etags(&self) -> bool {
@@ -183,7 +209,7 @@ impl IntranetTarget for ScimTarget<'_> {
             return singles();
         }
         match writes.iter().map(to_write).collect::<Result<Vec<_>, _>>() {
-            Ok(requests) => self.client.batches(self.caps, &requests),
+            Ok(requests) => self.client.batches(&self.caps, &requests),
             Err(_) => singles(),
         }
     }

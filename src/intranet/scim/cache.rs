@@ -19,6 +19,9 @@
 //! Any doubt (no cache, an unreadable one, another server or attribute set or Roster version, a
 //! server without filter support or refusing the filter, a User without `meta.lastModified`, a
 //! count that does not add up) is a full read, never an error. Groups are always read in full.
+//!
+//! It is the SCIM target's read ([`super::target::ScimTarget`]), built on the client (`list`,
+//! `discovery`), which knows nothing of it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -27,11 +30,11 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::config::Loaded;
-use crate::intranet::fields::Field;
-use crate::intranet::scim::{
+use super::{
     group_attributes, parse_time, user_attributes, Capabilities, Endpoint, ScimClient, ScimError,
 };
+use crate::config::Loaded;
+use crate::intranet::fields::Field;
 use crate::intranet::snapshot::{account, group, parse_fields, resolve_managers};
 use crate::model::{Account, IntranetState};
 use crate::plan::{IntranetRead, ReadMode};
