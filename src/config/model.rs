@@ -35,7 +35,7 @@ pub struct Config {
     pub state: Option<PathBuf>,
 }
 
-/// `directory:`: exactly one source key (`ldif` or `ldap`), and how its entries are read.
+/// `directory:`: exactly one source key (`ldif`, `ldap` or `csv`), and how its entries are read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DirectoryConfig {
@@ -66,6 +66,99 @@ pub enum SourceConfig {
     Ldif(PathBuf),
     /// Live directory over LDAP.
     Ldap(LdapConfig),
+    /// A CSV file (an HR export): one row per user, columns named by `id_attribute`,
+    /// `username_attribute`, the mappings and `disabled`; `id_attribute` and
+    /// `username_attribute` are required.
+    Csv(CsvConfig),
+}
+
+/// `directory: { csv: ... }`: an HR export, one row per user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CsvConfig {
+    /// The CSV file, relative to the config. Its first line names the columns.
+    pub file: PathBuf,
+    /// How the file's bytes are text: `utf-8` (the default; a BOM is skipped), `windows-1252` or
+    /// `latin-1` (read as Windows-1252, its superset). A file that starts with a UTF-8 or UTF-16
+    /// BOM is read as the BOM says.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub encoding: CsvEncoding,
+    /// The field delimiter: `","`, `";"` or `"\t"`. Without it, the one the header line uses
+    /// most.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<CsvDelimiter>,
+    /// Where group membership is: a column of the users file (`{ column: Groups, separator:
+    /// "|" }`), or a second file with one row per membership (`{ file: groups.csv,
+    /// group_column: Group, member_column: EmployeeID }`, members named by the users' ID).
+    /// `syncing_groups` and roles' `members.groups` name these groups.
+    pub groups: CsvGroups,
+}
+
+/// A CSV file's text encoding.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum CsvEncoding {
+    #[default]
+    #[serde(rename = "utf-8")]
+    Utf8,
+    #[serde(rename = "windows-1252")]
+    Windows1252,
+    /// Read as Windows-1252, as browsers do: the same bytes, with 0x80–0x9F the Windows
+    /// characters (€, curly quotes) instead of control codes no HR export holds.
+    #[serde(rename = "latin-1")]
+    Latin1,
+}
+
+/// A CSV field delimiter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum CsvDelimiter {
+    #[serde(rename = ",")]
+    Comma,
+    #[serde(rename = ";")]
+    Semicolon,
+    #[serde(rename = "\t")]
+    Tab,
+}
+
+impl CsvDelimiter {
+    /// The delimiter's byte.
+    pub fn byte(self) -> u8 {
+        match self {
+            CsvDelimiter::Comma => b',',
+            CsvDelimiter::Semicolon => b';',
+            CsvDelimiter::Tab => b'\t',
+        }
+    }
+}
+
+/// Where a CSV directory's group membership is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum CsvGroups {
+    /// A column of the users file holding the user's groups, `separator` between them.
+    Column {
+        column: String,
+        /// What separates two group names in the cell. Default `|`.
+        #[serde(default = "default_group_separator")]
+        separator: String,
+    },
+    /// A second CSV file (same encoding; its delimiter declared or detected like the users
+    /// file's), one row per membership.
+    File {
+        /// Relative to the config.
+        file: PathBuf,
+        /// The column that names the group.
+        group_column: String,
+        /// The column that names the member, by the user's ID (`id_attribute`'s value).
+        member_column: String,
+    },
+}
+
+fn default_group_separator() -> String {
+    "|".into()
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 impl SourceConfig {
@@ -73,7 +166,7 @@ impl SourceConfig {
     pub fn ldap(&self) -> Option<&LdapConfig> {
         match self {
             SourceConfig::Ldap(l) => Some(l),
-            SourceConfig::Ldif(_) => None,
+            SourceConfig::Ldif(_) | SourceConfig::Csv(_) => None,
         }
     }
 
@@ -81,6 +174,7 @@ impl SourceConfig {
     pub fn file(&self) -> Option<&std::path::Path> {
         match self {
             SourceConfig::Ldif(p) => Some(p),
+            SourceConfig::Csv(c) => Some(&c.file),
             SourceConfig::Ldap(_) => None,
         }
     }
@@ -90,6 +184,7 @@ impl SourceConfig {
     pub fn defaults(&self) -> (&'static str, &'static str) {
         match self {
             SourceConfig::Ldif(_) | SourceConfig::Ldap(_) => ("entryUUID", "uid"),
+            SourceConfig::Csv(_) => ("", ""),
         }
     }
 
@@ -98,6 +193,7 @@ impl SourceConfig {
         match self {
             SourceConfig::Ldif(_) => "ldif",
             SourceConfig::Ldap(_) => "ldap",
+            SourceConfig::Csv(_) => "csv",
         }
     }
 }

@@ -281,10 +281,12 @@ fn check_groups(config: &Config, dir: &DirectoryState, groups: &Groups, out: &mu
                 out.problems.push(Problem {
                     code: "roster::resolve::group_is_a_user",
                     message: format!("{what} `{}` is a user, not a group", shown(dn)),
-                    label: "a user's DN".into(),
-                    help: "list the DN of a group instead (one this user belongs to); an admin \
-                           role names single people by username in its `members.users`"
-                        .into(),
+                    label: format!("a user's {}", dir.identity.noun()),
+                    help: format!(
+                        "list the {} of a group instead (one this user belongs to); an admin \
+                         role names single people by username in its `members.users`",
+                        dir.identity.noun()
+                    ),
                     path,
                 });
                 continue;
