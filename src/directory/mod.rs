@@ -201,8 +201,8 @@ impl<'a> DirectorySource<'a> {
         }
     }
 
-    /// `roster snapshot directory`: write what the source holds as LDIF to `out` (`-` for
-    /// stdout). A live read into a file is streamed, so a large directory is never held in
+    /// `roster snapshot directory`: write what the source holds as LDIF (a CSV source: as CSV,
+    /// see [`csv::write`]) to `out` (`-` for stdout). A live read into a file is streamed, so a large directory is never held in
     /// memory. Returns the users and groups written, `None` for stdout.
     pub async fn snapshot(
         &self,
@@ -290,6 +290,30 @@ mod tests {
         );
         assert_eq!(id.member("UID=Ada,DC=x#'0101'B"), "uid=ada,dc=x");
         assert_eq!(id.noun(), "DN");
+    }
+
+    #[test]
+    fn name_identity_compares_trimmed_names_without_case() {
+        let id = GroupIdentity::Name;
+        assert_eq!(id.normalize(" IT Admins "), "it admins");
+        assert_eq!(id.member("E1001"), "e1001");
+        // No DN parsing: commas and `=` are part of the name.
+        assert_eq!(id.normalize("Sales, EMEA=1"), "sales, emea=1");
+        assert!(matches!(id.normalize("staff"), Cow::Borrowed(_)));
+        assert_eq!(id.noun(), "group name");
+        assert!(!id.names_are_dns() && GroupIdentity::Dn.names_are_dns());
+        let state = DirectoryState {
+            groups: vec![{
+                let mut g = Entry::new("Staff");
+                g.add("member", crate::model::AttrValue::Text("E1".into()));
+                g
+            }],
+            identity: id,
+            ..Default::default()
+        };
+        let groups = groups::Groups::new(&state);
+        assert!(groups.contains_group(" STAFF"));
+        assert!(groups.transitive_members(["staff"]).contains("e1"));
     }
 
     #[tokio::test]
