@@ -274,7 +274,7 @@ fn every_bad_row_is_reported_at_once_with_its_line_and_column() {
     insta::assert_snapshot!("csv_bad_rows", r.stderr);
     let err = flat(&r.stderr);
     for expected in [
-        "the CSV directory people.csv has 5 problems; nothing was planned",
+        "the CSV directory (people.csv) has 5 problems; nothing was planned",
         "people.csv:3:1: the ID `1` (column `EmployeeID`) is also on line 2",
         "people.csv:4:2: the username `ADA` (column `Login`) is also on line 2",
         "people.csv:5:7: the row has 6 fields where the header has 7",

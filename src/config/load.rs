@@ -587,7 +587,7 @@ impl Problems<'_> {
                             found.key.unwrap_or(found.value)
                         };
                         let help = if is_directory {
-                            "add `ldif: directory.ldif` (offline) or `ldap: { url: ..., base_dn: ... }` (live)".to_owned()
+                            "add `ldif: directory.ldif` (offline), `ldap: { url: ..., base_dn: ... }` (live) or `csv: { file: people.csv, groups: ... }` (an HR export)".to_owned()
                         } else {
                             "add one of them; `roster schema` describes each".to_owned()
                         };
@@ -620,7 +620,7 @@ impl Problems<'_> {
                         .collect::<Vec<_>>()
                         .join(" and ");
                     let help = if is_directory {
-                        "keep one: `ldif` for an offline snapshot, `ldap` for the live directory"
+                        "keep one: `ldif` for an offline snapshot, `ldap` for the live directory, `csv` for an HR export"
                             .to_owned()
                     } else {
                         format!("keep one of {listed}")

@@ -86,6 +86,7 @@ pub struct CsvConfig {
     /// The field delimiter: `","`, `";"` or `"\t"`. Without it, the one the header line uses
     /// most.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "CsvDelimiter")]
     pub delimiter: Option<CsvDelimiter>,
     /// Where group membership is: a column of the users file (`{ column: Groups, separator:
     /// "|" }`), or a second file with one row per membership (`{ file: groups.csv,
@@ -94,7 +95,9 @@ pub struct CsvConfig {
     pub groups: CsvGroups,
 }
 
-/// A CSV file's text encoding.
+/// A CSV file's text encoding. `latin-1` is read as Windows-1252, as browsers do: the same
+/// bytes, with 0x80–0x9F the Windows characters (€, curly quotes) instead of control codes no
+/// HR export holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum CsvEncoding {
     #[default]
@@ -102,8 +105,6 @@ pub enum CsvEncoding {
     Utf8,
     #[serde(rename = "windows-1252")]
     Windows1252,
-    /// Read as Windows-1252, as browsers do: the same bytes, with 0x80–0x9F the Windows
-    /// characters (€, curly quotes) instead of control codes no HR export holds.
     #[serde(rename = "latin-1")]
     Latin1,
 }
@@ -131,7 +132,7 @@ impl CsvDelimiter {
 }
 
 /// Where a CSV directory's group membership is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(untagged, deny_unknown_fields)]
 pub enum CsvGroups {
     /// A column of the users file holding the user's groups, `separator` between them.
@@ -151,6 +152,50 @@ pub enum CsvGroups {
         /// The column that names the member, by the user's ID (`id_attribute`'s value).
         member_column: String,
     },
+}
+
+/// `groups:` as written, every key optional, so a mix of the two forms is told apart from a
+/// typo with a message in the config's terms.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CsvGroupsForm {
+    column: Option<String>,
+    separator: Option<String>,
+    file: Option<PathBuf>,
+    group_column: Option<String>,
+    member_column: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for CsvGroups {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<CsvGroups, D::Error> {
+        let f = CsvGroupsForm::deserialize(d)?;
+        match f {
+            CsvGroupsForm {
+                column: Some(column),
+                separator,
+                file: None,
+                group_column: None,
+                member_column: None,
+            } => Ok(CsvGroups::Column {
+                column,
+                separator: separator.unwrap_or_else(default_group_separator),
+            }),
+            CsvGroupsForm {
+                column: None,
+                separator: None,
+                file: Some(file),
+                group_column: Some(group_column),
+                member_column: Some(member_column),
+            } => Ok(CsvGroups::File {
+                file,
+                group_column,
+                member_column,
+            }),
+            _ => Err(serde::de::Error::custom(
+                "`directory.csv.groups` takes either `column` (and `separator`), or `file`, `group_column` and `member_column`",
+            )),
+        }
+    }
 }
 
 fn default_group_separator() -> String {

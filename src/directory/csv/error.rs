@@ -7,7 +7,6 @@ use std::fmt;
 use miette::Diagnostic;
 
 use crate::diag::ReadError;
-use crate::text::shown;
 
 /// How many problems a read lists; the rest are counted.
 pub const MAX_PROBLEMS: usize = 50;
@@ -136,8 +135,7 @@ impl fmt::Display for CsvError {
                 let n = problems.total;
                 write!(
                     f,
-                    "the CSV directory {} has {n} problem{}; nothing was planned",
-                    shown(files),
+                    "the CSV directory ({files}) has {n} problem{}; nothing was planned",
                     if n == 1 { "" } else { "s" }
                 )?;
                 if n > problems.list.len() {
