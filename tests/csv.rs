@@ -481,3 +481,39 @@ fn a_csv_directory_applies_to_a_live_intranet_and_converges() {
         [r#"rename dan.developer username="dan.developer""#]
     );
 }
+
+#[test]
+fn a_manager_column_holding_the_managers_id_maps_to_the_managers_username() {
+    let dir = site(
+        b"EmployeeID,Login,First,Last,Mail,Status,Groups,Boss\n1,ada,Ada,L,a@x.org,,Staff,\n2,bob,Bob,B,b@x.org,,Staff, 1 \n",
+        COLUMN,
+    );
+    let yaml = std::fs::read_to_string(dir.path().join("roster.yaml")).unwrap();
+    std::fs::write(
+        dir.path().join("roster.yaml"),
+        yaml.replace(
+            "  email: Mail\n",
+            "  email: Mail\n  manager: { from: Boss, allow_empty: true }\n",
+        ),
+    )
+    .unwrap();
+    let c = changes(&plan(dir.path()));
+    assert!(
+        c.iter()
+            .any(|c| c.starts_with("create bob ") && c.contains(r#"manager="ada""#)),
+        "{c:?}"
+    );
+}
+
+#[test]
+fn a_utf16_export_with_its_bom_is_read_as_its_bom_says() {
+    let text =
+        "EmployeeID\tLogin\tFirst\tLast\tMail\tStatus\tGroups\n1\tzoë\tZoë\tL\tz@x.org\t\tStaff\n";
+    let mut bytes = vec![0xFF, 0xFE];
+    bytes.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+    let dir = site(&bytes, &format!("encoding: windows-1252, {COLUMN}"));
+    assert_eq!(
+        changes(&plan(dir.path())),
+        [r#"create zoë display_name="Zoë L" email="z@x.org" first_name="Zoë" surname="L""#]
+    );
+}
