@@ -314,22 +314,44 @@ fn text(rec: &csv::ByteRecord, i: usize) -> &str {
         .unwrap_or_default()
 }
 
-/// The groups read: each name in first-seen spelling, with its members' IDs.
+/// The groups read: each name in first-seen spelling, with its members as positions in the
+/// users read (4 bytes each, not a copy of the ID).
 #[derive(Default)]
 struct GroupTable {
     index: HashMap<String, usize>,
-    groups: Vec<(String, Vec<String>)>,
+    groups: Vec<(String, Vec<u32>)>,
 }
 
 impl GroupTable {
-    fn add(&mut self, group: &str, member: &str) {
-        let key = GroupIdentity::Name.key(group);
-        let i = *self.index.entry(key).or_insert_with(|| {
-            self.groups.push((group.to_owned(), Vec::new()));
-            self.groups.len() - 1
-        });
-        self.groups[i].1.push(member.to_owned());
+    fn add(&mut self, group: &str, member: u32) {
+        let i = match self
+            .index
+            .get(GroupIdentity::Name.normalize(group).as_ref())
+        {
+            Some(&i) => i,
+            None => {
+                self.groups.push((group.to_owned(), Vec::new()));
+                self.index
+                    .insert(GroupIdentity::Name.key(group), self.groups.len() - 1);
+                self.groups.len() - 1
+            }
+        };
+        self.groups[i].1.push(member);
     }
+}
+
+/// Where a user is: the line of its row and its position in the users read.
+#[derive(Clone, Copy)]
+struct Row {
+    line: u64,
+    index: u32,
+}
+
+/// Reserve room for the rows a file of `len` bytes likely holds, judged from the first `rows`
+/// rows, which took `bytes`: the tables then never grow by rehashing a million keys.
+fn expected_rows(len: u64, rows: usize, bytes: u64) -> usize {
+    let per_row = (bytes / rows.max(1) as u64).max(1);
+    usize::try_from(len / per_row).unwrap_or(0).min(50_000_000)
 }
 
 impl Read {
@@ -413,13 +435,23 @@ impl Read {
         kept.dedup();
 
         let mut users = Vec::new();
-        let mut ids: HashMap<String, u64> = HashMap::default();
+        let mut ids: HashMap<String, Row> = HashMap::default();
         let mut usernames: HashMap<String, u64> = HashMap::default();
+        let file_len = std::fs::metadata(&path).map_or(0, |m| m.len());
+        let mut rows = 0usize;
         let mut table = GroupTable::default();
         let mut rec = csv::ByteRecord::new();
         let mut b = EntryBuilder::default();
         while f.next(&mut rdr, &mut rec) {
             let line = line_of(&rec);
+            rows += 1;
+            if rows == 1024 {
+                let more = expected_rows(file_len, rows, rec.position().map_or(0, |p| p.byte()))
+                    .saturating_sub(rows);
+                users.reserve(more);
+                ids.reserve(more);
+                usernames.reserve(more);
+            }
             if !f.even(&rec, names.len()) || f.not_utf8(&rec, &names) {
                 continue;
             }
@@ -445,11 +477,13 @@ impl Read {
                             "the ID `{}` (column `{}`) is also on line {}",
                             shown(id),
                             shown(&names[id_col]),
-                            first.get()
+                            first.get().line
                         ),
                     ),
                     std::collections::hash_map::Entry::Vacant(v) => {
-                        v.insert(line);
+                        // Its position once pushed, which only counts while there is no problem.
+                        let index = u32::try_from(users.len()).unwrap_or(u32::MAX);
+                        v.insert(Row { line, index });
                     }
                 }
             }
@@ -498,6 +532,7 @@ impl Read {
                     let _ = b.text(&names[c], value);
                 }
             }
+            let index = u32::try_from(users.len()).unwrap_or(u32::MAX);
             users.push(b.finish());
             if let (Some(c), Some(sep)) = (groups_col, separator) {
                 let cell = text(&rec, c);
@@ -507,7 +542,7 @@ impl Read {
                     Box::new(cell.split(sep))
                 };
                 for g in parts.map(str::trim).filter(|g| !g.is_empty()) {
-                    table.add(g, id);
+                    table.add(g, index);
                 }
             }
         }
@@ -573,12 +608,13 @@ impl Read {
                         if group.is_empty() || member.is_empty() {
                             continue;
                         }
-                        if !ids.contains_key(GroupIdentity::Name.normalize(member).as_ref()) {
-                            n_unknown += 1;
-                            unknown.get_or_insert_with(|| (member.to_owned(), line));
-                        }
-                        if f.problems.is_empty() {
-                            table.add(group, member);
+                        match ids.get(GroupIdentity::Name.normalize(member).as_ref()) {
+                            Some(row) if f.problems.is_empty() => table.add(group, row.index),
+                            Some(_) => {}
+                            None => {
+                                n_unknown += 1;
+                                unknown.get_or_insert_with(|| (member.to_owned(), line));
+                            }
                         }
                     }
                     if let Some((first, line)) = unknown {
@@ -602,8 +638,10 @@ impl Read {
             if b.start(&name).is_err() {
                 continue;
             }
-            for m in &members {
-                let _ = b.text("member", m);
+            for &m in &members {
+                if let Some(user) = users.get(m as usize) {
+                    let _ = b.text("member", user.dn());
+                }
             }
             groups.push(b.finish());
         }
