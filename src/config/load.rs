@@ -719,7 +719,7 @@ impl Problems<'_> {
             }
         }
         if c.syncing_groups.is_empty() {
-            self.at(&keys(&["syncing_groups"]), false, "no syncing groups: nobody would get an account and every managed account would be blocked", "list the DNs of the groups whose members get intranet accounts");
+            self.at(&keys(&["syncing_groups"]), false, "no syncing groups: nobody would get an account and every managed account would be blocked", "list the groups (their DNs; their names for a `csv` source) whose members get intranet accounts");
         }
         let mut dn_lists: Vec<(Vec<Seg>, &Vec<super::GroupRef>)> =
             vec![(keys(&["syncing_groups"]), &c.syncing_groups)];

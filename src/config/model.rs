@@ -18,8 +18,9 @@ pub struct Config {
     pub directory: DirectoryConfig,
     /// The intranet whose accounts Roster keeps in sync.
     pub intranet: IntranetConfig,
-    /// The groups whose members (nested at any depth) get intranet accounts: each a DN, or
-    /// `{ dn, allow_empty: true }` for a group that may resolve to no users.
+    /// The groups whose members (nested at any depth) get intranet accounts: each a DN (a group
+    /// name for a `csv` source), or `{ dn, allow_empty: true }` for a group that may resolve to
+    /// no users.
     pub syncing_groups: Vec<GroupRef>,
     /// Intranet field → directory attribute, template (`"{givenName} {sn}"`) or detailed mapping.
     #[serde(default)]
@@ -690,7 +691,7 @@ impl Mapping {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum GroupRef {
-    /// The group's DN.
+    /// The group's DN (its name for a `csv` source).
     Dn(String),
     Detailed(DetailedGroup),
 }
@@ -698,7 +699,7 @@ pub enum GroupRef {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DetailedGroup {
-    /// The group's DN.
+    /// The group's DN (its name for a `csv` source).
     pub dn: String,
     /// The group may be empty or resolve to no users. It must still exist in the directory.
     /// Without it, such a group is an error: a mistyped or emptied group must never look like
