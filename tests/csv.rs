@@ -125,15 +125,21 @@ fn the_groups_file_example_reads_windows_1252_with_semicolons() {
 }
 
 #[test]
-fn a_utf8_bom_is_skipped() {
+fn a_utf8_bom_is_skipped_and_wins_over_a_declared_encoding() {
     let dir = site(
-        b"\xEF\xBB\xBFEmployeeID,Login,First,Last,Mail,Status,Groups\n1,ada,Ada,L,ada@x.org,active,Staff\n",
+        "\u{feff}EmployeeID,Login,First,Last,Mail,Status,Groups\n1,ada,Zoë,L,ada@x.org,active,Staff\n".as_bytes(),
         COLUMN,
     );
-    assert_eq!(
-        changes(&plan(dir.path())),
-        [r#"create ada display_name="Ada L" email="ada@x.org" first_name="Ada" surname="L""#]
+    let expected =
+        [r#"create ada display_name="Zoë L" email="ada@x.org" first_name="Zoë" surname="L""#];
+    assert_eq!(changes(&plan(dir.path())), expected);
+    // Declared Windows-1252, the BOM still says UTF-8: not "ZoÃ«".
+    write_config(
+        dir.path(),
+        &format!("encoding: windows-1252, {COLUMN}"),
+        "Staff",
     );
+    assert_eq!(changes(&plan(dir.path())), expected);
 }
 
 #[test]

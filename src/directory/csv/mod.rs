@@ -47,11 +47,18 @@ struct Wanted<'a> {
 /// reported) rather than replaced.
 fn decoded(path: &Path, encoding: CsvEncoding) -> Result<impl std::io::Read, ReadError> {
     crate::diag::check_regular(path)?;
-    let file = std::fs::File::open(path).map_err(|source| ReadError {
+    let read_error = |source| ReadError {
         path: path.display().to_string(),
         source,
-    })?;
+    };
+    let mut file = std::fs::File::open(path).map_err(read_error)?;
+    // A UTF-8 BOM wins over a declared encoding. (The decoder would keep a declared encoding
+    // when it passes UTF-8 through, so the BOM is looked at here.)
+    let mut bom = [0u8; 3];
+    let n = file.read(&mut bom).map_err(read_error)?;
+    std::io::Seek::rewind(&mut file).map_err(read_error)?;
     let declared = match encoding {
+        _ if bom[..n] == [0xEF, 0xBB, 0xBF] => None,
         CsvEncoding::Utf8 => None,
         CsvEncoding::Windows1252 | CsvEncoding::Latin1 => Some(encoding_rs::WINDOWS_1252),
     };
