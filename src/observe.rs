@@ -97,17 +97,25 @@ pub async fn observe_for(
     }
     fields.sort();
     fields.dedup();
-    let mut attributes = directory_attributes(&cfg.config);
+    // The config's own attributes, and those only the others read (a column the base config
+    // maps and the file no longer has does not stop the plan of this one).
+    let attributes = directory_attributes(&cfg.config);
+    let mut optional: Vec<String> = Vec::new();
     for o in others {
-        attributes.extend(directory_attributes(&o.config));
+        optional.extend(directory_attributes(&o.config));
     }
-    attributes.sort_by_key(|a| a.to_ascii_lowercase());
-    attributes.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    optional.retain(|a| !attributes.iter().any(|b| a.eq_ignore_ascii_case(b)));
+    optional.sort_by_key(|a| a.to_ascii_lowercase());
+    optional.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    let source = crate::directory::DirectorySource::of(cfg);
     // Both sides at once, each with its digest: a live plan waits for the slower server, not
     // for the sum of both, and snapshots are parsed on two cores.
     let settings = CacheSettings::for_config(cfg, refresh);
     let ((directory, directory_digest), ((intranet, intranet_read), intranet_digest)) = tokio::try_join!(
-        with_digest(self::directory(cfg, &attributes), crate::digest::directory),
+        with_digest(
+            source.read_with(&attributes, &optional),
+            crate::digest::directory
+        ),
         with_digest(
             self::intranet_with(cfg, &fields, &settings),
             |(intranet, _): &(IntranetState, Option<IntranetRead>)| crate::digest::intranet(

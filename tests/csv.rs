@@ -543,3 +543,28 @@ fn a_utf16_export_with_its_bom_is_read_as_its_bom_says() {
         [r#"create zoë display_name="Zoë L" email="z@x.org" first_name="Zoë" surname="L""#]
     );
 }
+
+#[test]
+fn plan_base_reads_a_column_only_the_base_config_maps_as_optional() {
+    // The HR export renamed Mail to Email; the pull request follows it.
+    let dir = site(
+        b"EmployeeID,Login,First,Last,Email,Status,Groups\n1,ada,Ada,L,a@x.org,,Staff\n",
+        COLUMN,
+    );
+    crate::support::git::git(dir.path(), &["init", "-q", "-b", "main"]);
+    crate::support::git::git(dir.path(), &["add", "."]);
+    crate::support::git::git(dir.path(), &["commit", "-qm", "base"]);
+    let yaml = std::fs::read_to_string(dir.path().join("roster.yaml")).unwrap();
+    std::fs::write(
+        dir.path().join("roster.yaml"),
+        yaml.replace("email: Mail", "email: Email"),
+    )
+    .unwrap();
+    let r = roster(dir.path(), &["plan", "--base", "main"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("a@x.org"), "{}", r.stdout);
+    // Without --base, the config's own column is still required.
+    write_config(dir.path(), COLUMN, "Staff");
+    let err = flat(&fails(dir.path()).stderr);
+    assert!(err.contains("the header has no column `Mail`"), "{err}");
+}

@@ -152,29 +152,32 @@ impl<'a> DirectorySource<'a> {
     /// source adds its ID, username, disabled marker and object class itself); an empty read is
     /// refused by the read guard in `policy`, with its own exit code.
     pub async fn read(&self, attributes: &[String]) -> miette::Result<DirectoryState> {
-        self.read_with(attributes, true).await
+        self.read_with(attributes, &[]).await
     }
 
     /// [`read`](Self::read) with `attributes` that are guesses (`roster export`'s): a source
     /// that refuses a column or attribute it does not have (CSV) reads the others.
     pub async fn read_guessing(&self, attributes: &[String]) -> miette::Result<DirectoryState> {
-        self.read_with(attributes, false).await
+        self.read_with(&[], attributes).await
     }
 
-    async fn read_with(
+    /// [`read`](Self::read) with `required` attributes (the config's own mappings) and
+    /// `optional` ones (another config's, as `plan --base` reads for the base): a source that
+    /// refuses a column it does not have refuses only a required one.
+    pub async fn read_with(
         &self,
-        attributes: &[String],
-        required: bool,
+        required: &[String],
+        optional: &[String],
     ) -> miette::Result<DirectoryState> {
-        let mut state = self.read_as_is(attributes, required).await?;
+        let mut state = self.read_as_is(required, optional).await?;
         state.identity = self.group_identity();
         Ok(state)
     }
 
     async fn read_as_is(
         &self,
-        attributes: &[String],
-        required: bool,
+        required: &[String],
+        optional: &[String],
     ) -> miette::Result<DirectoryState> {
         match &self.backend {
             Backend::Ldif(path) => {
@@ -186,15 +189,16 @@ impl<'a> DirectorySource<'a> {
                 .await
             }
             Backend::Ldap(live) => {
-                Ok(ldap::read(live, self.directory, attributes, self.base_dir).await?)
+                let attributes = [required, optional].concat();
+                Ok(ldap::read(live, self.directory, &attributes, self.base_dir).await?)
             }
             Backend::Csv(file) => {
                 let read = csv::Read {
                     file: (*file).clone(),
                     directory: self.directory.clone(),
                     base_dir: self.base_dir.to_path_buf(),
-                    attributes: attributes.to_vec(),
-                    required,
+                    attributes: required.to_vec(),
+                    optional: optional.to_vec(),
                 };
                 crate::observe::blocking(move || Ok(read.run()?)).await
             }

@@ -29,10 +29,11 @@ pub struct Read {
     pub directory: DirectoryConfig,
     /// The config's folder: relative paths resolve from it.
     pub base_dir: PathBuf,
-    /// The columns the mappings read.
+    /// The columns the mappings read: one the header lacks is a problem.
     pub attributes: Vec<String>,
-    /// A mapped column the header lacks is a problem (`false`: `roster export`'s guesses).
-    pub required: bool,
+    /// Columns read when the header has them (`roster export`'s guesses, the base config's
+    /// mappings in `plan --base`).
+    pub optional: Vec<String>,
 }
 
 /// A column the read needs, and why (for the message when the header lacks it).
@@ -412,12 +413,12 @@ impl Read {
             CsvGroups::File { .. } => None,
         };
         let fixed = wanted.len();
-        for a in &self.attributes {
-            wanted.push(Wanted {
+        for (list, required) in [(&self.attributes, true), (&self.optional, false)] {
+            wanted.extend(list.iter().map(|a| Wanted {
                 name: a,
                 why: "a field mapping reads it",
-                required: self.required,
-            });
+                required,
+            }));
         }
         let Some(Header {
             line: header_line,
