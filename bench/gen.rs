@@ -42,11 +42,18 @@ fn uuid(i: usize) -> String {
     )
 }
 
-/// Write `directory.ldif`, `intranet.json` and `roster.yaml` for `n` users into `dir`.
+/// Write `directory.ldif`, `intranet.json` and `roster.yaml` for `n` users into `dir`, and the
+/// same people as an HR export: `people.csv` (groups in a column) and `roster-csv.yaml`, which
+/// plan the same changes.
 pub fn company(dir: &Path, n: usize) -> std::io::Result<()> {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ n as u64);
     let mut ldif =
         BufWriter::with_capacity(1 << 20, std::fs::File::create(dir.join("directory.ldif"))?);
+    let mut csv = BufWriter::with_capacity(1 << 20, std::fs::File::create(dir.join("people.csv"))?);
+    writeln!(
+        csv,
+        "EmployeeID,Login,First,Last,Mail,Phone,Title,Department,Status,Groups"
+    )?;
     let mut json =
         BufWriter::with_capacity(1 << 20, std::fs::File::create(dir.join("intranet.json"))?);
     writeln!(ldif, "version: 1\n")?;
@@ -72,6 +79,19 @@ pub fn company(dir: &Path, n: usize) -> std::io::Result<()> {
         }
         rec.push('\n');
         ldif.write_all(rec.as_bytes())?;
+        // In the LDIF, admins is nested in staff, so an admin who left is still synced.
+        let groups = match (i % 2000 == 0, leaver) {
+            (true, _) => "Staff|Admins",
+            (false, false) => "Staff",
+            (false, true) => "",
+        };
+        writeln!(
+            csv,
+            "{},{uid},Given{i},Family{i},{uid}@example.com,+1 555 {i:07},Title {},{dept},{},{groups}",
+            uuid(i),
+            i % 97,
+            if disabled { "terminated" } else { "active" }
+        )?;
         if !leaver {
             members.push(dn.clone());
         }
@@ -122,8 +142,13 @@ pub fn company(dir: &Path, n: usize) -> std::io::Result<()> {
     write!(ldif, "\ndn: cn=oncall,ou=groups,dc=example,dc=com\nobjectClass: groupOfNames\ncn: oncall\nmember: cn=admins,ou=groups,dc=example,dc=com\n")?;
     ldif.flush()?;
     json.flush()?;
+    csv.flush()?;
+    std::fs::write(
+        dir.join("roster-csv.yaml"),
+        "version: 1\ndirectory:\n  csv: { file: people.csv, groups: { column: Groups, separator: \"|\" } }\n  id_attribute: EmployeeID\n  username_attribute: Login\n  disabled: { attribute: Status, values: [terminated] }\nintranet:\n  snapshot: intranet.json\nsyncing_groups: [Staff]\nfield_mappings:\n  first_name: First\n  surname: Last\n  display_name: \"{First} {Last}\"\n  email: Mail\n  phone: Phone\n  job_title: Title\n  department: Department\nadmin_roles:\n  sysadmin:\n    intranet_group: Sysadmins\n    members:\n      groups: [Admins]\npolicy:\n  max_vanished: 100%\n  max_revokes: 100%\n",
+    )?;
     std::fs::write(
         dir.join("roster.yaml"),
-        "version: 1\ndirectory:\n  ldif: directory.ldif\n  disabled: { attribute: pwdAccountLockedTime }\nintranet:\n  snapshot: intranet.json\nsyncing_groups:\n  - cn=staff,ou=groups,dc=example,dc=com\nfield_mappings:\n  first_name: givenName\n  surname: sn\n  display_name: \"{givenName} {sn}\"\n  email: mail\n  phone: telephoneNumber\n  job_title: title\n  department: departmentNumber\nadmin_roles:\n  sysadmin:\n    intranet_group: Sysadmins\n    members:\n      groups:\n        - cn=admins,ou=groups,dc=example,dc=com\npolicy:\n  max_vanished: 100%\n",
+        "version: 1\ndirectory:\n  ldif: directory.ldif\n  disabled: { attribute: pwdAccountLockedTime }\nintranet:\n  snapshot: intranet.json\nsyncing_groups:\n  - cn=staff,ou=groups,dc=example,dc=com\nfield_mappings:\n  first_name: givenName\n  surname: sn\n  display_name: \"{givenName} {sn}\"\n  email: mail\n  phone: telephoneNumber\n  job_title: title\n  department: departmentNumber\nadmin_roles:\n  sysadmin:\n    intranet_group: Sysadmins\n    members:\n      groups:\n        - cn=admins,ou=groups,dc=example,dc=com\npolicy:\n  max_vanished: 100%\n  max_revokes: 100%\n",
     )
 }

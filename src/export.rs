@@ -179,28 +179,46 @@ pub fn export(
             .count()
     };
     let has_attr = |a: &str| dir.users.iter().any(|u| u.has(a));
-    let mut any = false;
+    // A template is a guess only when the directory has each attribute it reads.
+    let found_in_directory = |c: &str| {
+        if c.contains('{') {
+            c.split(['{', '}']).skip(1).step_by(2).all(has_attr)
+        } else {
+            has_attr(c)
+        }
+    };
+    let (mut any, mut mapped) = (false, false);
     for (field, candidates) in GUESSES {
         let n = populated(field);
         if n == 0 {
             continue;
         }
         any = true;
-        let found = candidates.iter().find(|c| c.contains('{') || has_attr(c));
-        let (attr, note) = match found {
-            Some(a) => (
-                *a,
-                format!("populated on {n} of {} accounts", net.accounts.len()),
-            ),
-            None => (
-                candidates[0],
-                format!("populated on {n} accounts; no candidate attribute found in the directory"),
-            ),
-        };
-        let _ = writeln!(out, "  {field}: {}  # {note}", q(attr));
+        match candidates.iter().find(|c| found_in_directory(c)) {
+            Some(a) => {
+                mapped = true;
+                let _ = writeln!(
+                    out,
+                    "  {field}: {}  # populated on {n} of {} accounts",
+                    q(a),
+                    net.accounts.len()
+                );
+            }
+            // Written out, the guess would stop every plan (a mapped attribute no user has):
+            // a comment to fill in instead (a CSV directory's columns have their own names).
+            None => {
+                let _ = writeln!(
+                    out,
+                    "  # {field}: {}  # populated on {n} accounts; no candidate attribute found in the directory: name the one that holds it",
+                    q(candidates[0])
+                );
+            }
+        }
     }
     if !any {
         out.push_str("  {} # no intranet field is populated yet\n");
+    } else if !mapped {
+        out.push_str("  {} # no guessed attribute is in the directory: fill in the lines above\n");
     }
     out.push('\n');
 

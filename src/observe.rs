@@ -97,20 +97,26 @@ pub async fn target_for(
     crate::intranet::target_of(cfg, &fields, settings).await
 }
 
-/// Read both sides once: the directory `cfg` names, with the attributes `cfg` and `others` map,
-/// and the intranet through the target `target` gives (connected while the directory is
-/// read). Returns the target too: `apply` writes through the one it read.
+/// Read both sides once: the directory `cfg` names, with the attributes `cfg` maps (and, where
+/// the directory has them, those only `others` map), and the intranet through the target
+/// `target` gives (connected while the directory is read). Returns the target too: `apply`
+/// writes through the one it read.
 pub async fn observe_through<T: IntranetTarget>(
     cfg: &Loaded,
     others: &[&Loaded],
     target: impl std::future::Future<Output = miette::Result<T>>,
 ) -> miette::Result<(Observed, T)> {
-    let mut attributes = directory_attributes(&cfg.config);
+    // The config's own attributes, and those only the others read (a column the base config
+    // maps and the file no longer has does not stop the plan of this one).
+    let attributes = directory_attributes(&cfg.config);
+    let mut optional: Vec<String> = Vec::new();
     for o in others {
-        attributes.extend(directory_attributes(&o.config));
+        optional.extend(directory_attributes(&o.config));
     }
-    attributes.sort_by_key(|a| a.to_ascii_lowercase());
-    attributes.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    optional.retain(|a| !attributes.iter().any(|b| a.eq_ignore_ascii_case(b)));
+    optional.sort_by_key(|a| a.to_ascii_lowercase());
+    optional.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    let source = crate::directory::DirectorySource::of(cfg);
     // Both sides at once, each with its digest: a live plan waits for the slower server, not
     // for the sum of both, and snapshots are parsed on two cores.
     let intranet = async {
@@ -122,7 +128,10 @@ pub async fn observe_through<T: IntranetTarget>(
         Ok::<_, miette::Report>((target, reading))
     };
     let ((directory, directory_digest), (target, (reading, intranet_digest))) = tokio::try_join!(
-        with_digest(self::directory(cfg, &attributes), crate::digest::directory),
+        with_digest(
+            source.read_with(&attributes, &optional),
+            crate::digest::directory
+        ),
         intranet,
     )?;
     let state_path = cfg.state_path();

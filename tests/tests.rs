@@ -5,6 +5,7 @@ mod support;
 mod apply;
 mod cli;
 mod cli_ldap;
+mod csv;
 mod delta;
 mod diag;
 mod escape;

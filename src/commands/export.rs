@@ -9,7 +9,10 @@ use crate::{config, observe};
 
 pub async fn run(path: PathBuf, out: PathBuf) -> miette::Result<ExitCode> {
     let loaded = config::load::load_connection(&path)?;
-    let directory = observe::directory(&loaded, &crate::export::attributes()).await?;
+    // The attributes are guesses: a source that refuses a column it lacks (CSV) reads the rest.
+    let directory = crate::directory::DirectorySource::of(&loaded)
+        .read_guessing(&crate::export::attributes())
+        .await?;
     let intranet = observe::intranet(&loaded, &crate::export::fields()).await?;
     let yaml = crate::export::export(
         &loaded.config.directory,

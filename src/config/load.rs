@@ -708,7 +708,7 @@ impl Problems<'_> {
         if matches!(c.directory.disabled, Some(super::DisabledRule::Filter(_)))
             && c.directory.source.ldap().is_none()
         {
-            self.at(&keys(&["directory", "disabled"]), false, "`disabled: { filter: ... }` is evaluated by the LDAP server", "use `attribute:` or `active_directory` with an LDIF snapshot, or read the live directory with `ldap:`");
+            self.at(&keys(&["directory", "disabled"]), false, "`disabled: { filter: ... }` is evaluated by the LDAP server", &format!("use `attribute:` (with the `values:` that mean disabled) or `active_directory` with a `{}` source, or read the live directory with `ldap:`", c.directory.source.key()));
         }
         for (attr_key, attr) in [
             ("id_attribute", &c.directory.id_attribute()),
@@ -741,7 +741,9 @@ impl Problems<'_> {
                 &role.members.groups,
             ));
         }
-        for (path, list) in dn_lists {
+        // A source whose groups are plain names (CSV) has nothing to check here.
+        let dns = crate::directory::GroupIdentity::of(&c.directory.source).names_are_dns();
+        for (path, list) in dn_lists.into_iter().filter(|_| dns) {
             for (i, group) in list.iter().enumerate() {
                 let dn = group.dn();
                 if !dn.contains(['=']) || (!dn.contains(',') && list.len() > 1) {

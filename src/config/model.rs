@@ -36,7 +36,7 @@ pub struct Config {
     pub state: Option<PathBuf>,
 }
 
-/// `directory:`: exactly one source key (`ldif` or `ldap`), and how its entries are read.
+/// `directory:`: exactly one source key (`ldif`, `ldap` or `csv`), and how its entries are read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DirectoryConfig {
@@ -67,6 +67,144 @@ pub enum SourceConfig {
     Ldif(PathBuf),
     /// Live directory over LDAP.
     Ldap(LdapConfig),
+    /// A CSV file (an HR export): one row per user, columns named by `id_attribute`,
+    /// `username_attribute`, the mappings and `disabled`; `id_attribute` and
+    /// `username_attribute` are required.
+    Csv(CsvConfig),
+}
+
+/// `directory: { csv: ... }`: an HR export, one row per user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CsvConfig {
+    /// The CSV file, relative to the config. Its first line names the columns.
+    pub file: PathBuf,
+    /// How the file's bytes are text: `utf-8` (the default; a BOM is skipped), `windows-1252` or
+    /// `latin-1` (read as Windows-1252, its superset). A file that starts with a UTF-8 or UTF-16
+    /// BOM is read as the BOM says.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub encoding: CsvEncoding,
+    /// The field delimiter: `","`, `";"` or `"\t"`. Without it, the one the header line uses
+    /// most.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "CsvDelimiter")]
+    pub delimiter: Option<CsvDelimiter>,
+    /// Where group membership is: a column of the users file (`{ column: Groups, separator:
+    /// "|" }`), or a second file with one row per membership (`{ file: groups.csv,
+    /// group_column: Group, member_column: EmployeeID }`, members named by the users' ID).
+    /// `syncing_groups` and roles' `members.groups` name these groups.
+    pub groups: CsvGroups,
+}
+
+/// A CSV file's text encoding. `latin-1` is read as Windows-1252, as browsers do: the same
+/// bytes, with 0x80–0x9F the Windows characters (€, curly quotes) instead of control codes no
+/// HR export holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum CsvEncoding {
+    #[default]
+    #[serde(rename = "utf-8")]
+    Utf8,
+    #[serde(rename = "windows-1252")]
+    Windows1252,
+    #[serde(rename = "latin-1")]
+    Latin1,
+}
+
+/// A CSV field delimiter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum CsvDelimiter {
+    #[serde(rename = ",")]
+    Comma,
+    #[serde(rename = ";")]
+    Semicolon,
+    #[serde(rename = "\t")]
+    Tab,
+}
+
+impl CsvDelimiter {
+    /// The delimiter's byte.
+    pub fn byte(self) -> u8 {
+        match self {
+            CsvDelimiter::Comma => b',',
+            CsvDelimiter::Semicolon => b';',
+            CsvDelimiter::Tab => b'\t',
+        }
+    }
+}
+
+/// Where a CSV directory's group membership is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum CsvGroups {
+    /// A column of the users file holding the user's groups, `separator` between them.
+    Column {
+        column: String,
+        /// What separates two group names in the cell. Default `|`.
+        #[serde(default = "default_group_separator")]
+        separator: String,
+    },
+    /// A second CSV file (same encoding; its delimiter declared or detected like the users
+    /// file's), one row per membership.
+    File {
+        /// Relative to the config.
+        file: PathBuf,
+        /// The column that names the group.
+        group_column: String,
+        /// The column that names the member, by the user's ID (`id_attribute`'s value).
+        member_column: String,
+    },
+}
+
+/// `groups:` as written, every key optional, so a mix of the two forms is told apart from a
+/// typo with a message in the config's terms.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CsvGroupsForm {
+    column: Option<String>,
+    separator: Option<String>,
+    file: Option<PathBuf>,
+    group_column: Option<String>,
+    member_column: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for CsvGroups {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<CsvGroups, D::Error> {
+        let f = CsvGroupsForm::deserialize(d)?;
+        match f {
+            CsvGroupsForm {
+                column: Some(column),
+                separator,
+                file: None,
+                group_column: None,
+                member_column: None,
+            } => Ok(CsvGroups::Column {
+                column,
+                separator: separator.unwrap_or_else(default_group_separator),
+            }),
+            CsvGroupsForm {
+                column: None,
+                separator: None,
+                file: Some(file),
+                group_column: Some(group_column),
+                member_column: Some(member_column),
+            } => Ok(CsvGroups::File {
+                file,
+                group_column,
+                member_column,
+            }),
+            _ => Err(serde::de::Error::custom(
+                "`directory.csv.groups` takes either `column` (and `separator`), or `file`, `group_column` and `member_column`",
+            )),
+        }
+    }
+}
+
+fn default_group_separator() -> String {
+    "|".into()
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 impl SourceConfig {
@@ -74,7 +212,7 @@ impl SourceConfig {
     pub fn ldap(&self) -> Option<&LdapConfig> {
         match self {
             SourceConfig::Ldap(l) => Some(l),
-            SourceConfig::Ldif(_) => None,
+            SourceConfig::Ldif(_) | SourceConfig::Csv(_) => None,
         }
     }
 
@@ -82,6 +220,7 @@ impl SourceConfig {
     pub fn file(&self) -> Option<&std::path::Path> {
         match self {
             SourceConfig::Ldif(p) => Some(p),
+            SourceConfig::Csv(c) => Some(&c.file),
             SourceConfig::Ldap(_) => None,
         }
     }
@@ -91,6 +230,7 @@ impl SourceConfig {
     pub fn defaults(&self) -> (&'static str, &'static str) {
         match self {
             SourceConfig::Ldif(_) | SourceConfig::Ldap(_) => ("entryUUID", "uid"),
+            SourceConfig::Csv(_) => ("", ""),
         }
     }
 
@@ -99,6 +239,7 @@ impl SourceConfig {
         match self {
             SourceConfig::Ldif(_) => "ldif",
             SourceConfig::Ldap(_) => "ldap",
+            SourceConfig::Csv(_) => "csv",
         }
     }
 }

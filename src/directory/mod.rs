@@ -4,6 +4,7 @@
 //! one variant of `config::SourceConfig`: reading, snapshots and group names go through this
 //! file and never match on the kind elsewhere (checks of one kind's settings stay with the config).
 
+pub mod csv;
 pub mod groups;
 pub mod ldap;
 pub mod ldif;
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use miette::{IntoDiagnostic, WrapErr};
 
-use crate::config::{DirectoryConfig, LdapConfig, Loaded, SourceConfig};
+use crate::config::{CsvConfig, DirectoryConfig, LdapConfig, Loaded, SourceConfig};
 use crate::model::{DirectoryState, Entry};
 
 /// The directory a config names, ready to read: the source's settings and the folder its
@@ -32,6 +33,8 @@ enum Backend<'a> {
     Ldif(PathBuf),
     /// The live directory over LDAP.
     Ldap(&'a LdapConfig),
+    /// A CSV file (an HR export).
+    Csv(&'a CsvConfig),
 }
 
 /// How a source names its groups, as `syncing_groups` and `admin_roles.*.members.groups` write
@@ -43,13 +46,31 @@ pub enum GroupIdentity {
     /// An LDAP DN, compared in normalised form (LDAP and LDIF).
     #[default]
     Dn,
+    /// A plain name (a CSV directory's group names, and its users' IDs as members), compared
+    /// trimmed and without case.
+    Name,
 }
 
 impl GroupIdentity {
+    /// How the groups of the source `source` are named.
+    pub fn of(source: &SourceConfig) -> GroupIdentity {
+        match source {
+            SourceConfig::Ldif(_) | SourceConfig::Ldap(_) => GroupIdentity::Dn,
+            SourceConfig::Csv(_) => GroupIdentity::Name,
+        }
+    }
+
+    /// Whether a group's name is a DN (with `=` and `,`), so a configured name without them is
+    /// a mistake worth reporting.
+    pub fn names_are_dns(&self) -> bool {
+        matches!(self, GroupIdentity::Dn)
+    }
+
     /// `name` in the form two names of the same group share.
     pub fn normalize<'s>(&self, name: &'s str) -> Cow<'s, str> {
         match self {
             GroupIdentity::Dn => groups::normalized(name),
+            GroupIdentity::Name => name_key(name),
         }
     }
 
@@ -63,14 +84,26 @@ impl GroupIdentity {
     pub fn member<'s>(&self, value: &'s str) -> Cow<'s, str> {
         match self {
             GroupIdentity::Dn => groups::normalized(groups::strip_uid_suffix(value)),
+            GroupIdentity::Name => name_key(value),
         }
     }
 
-    /// What a group's name is, in the user's terms (`"DN"`).
+    /// What a group's name is, in the user's terms (`"DN"`, `"group name"`).
     pub fn noun(&self) -> &'static str {
         match self {
             GroupIdentity::Dn => "DN",
+            GroupIdentity::Name => "group name",
         }
+    }
+}
+
+/// A plain name trimmed and lowercased; borrowed when it already is (nearly always for IDs).
+fn name_key(name: &str) -> Cow<'_, str> {
+    let name = name.trim();
+    if name.chars().any(char::is_uppercase) {
+        Cow::Owned(name.to_lowercase())
+    } else {
+        Cow::Borrowed(name)
     }
 }
 
@@ -101,6 +134,7 @@ impl<'a> DirectorySource<'a> {
         let backend = match &directory.source {
             SourceConfig::Ldif(path) => Backend::Ldif(base_dir.join(path)),
             SourceConfig::Ldap(live) => Backend::Ldap(live),
+            SourceConfig::Csv(file) => Backend::Csv(file),
         };
         DirectorySource {
             backend,
@@ -111,21 +145,40 @@ impl<'a> DirectorySource<'a> {
 
     /// How this source's groups are named and compared.
     pub fn group_identity(&self) -> GroupIdentity {
-        match self.backend {
-            Backend::Ldif(_) | Backend::Ldap(_) => GroupIdentity::Dn,
-        }
+        GroupIdentity::of(&self.directory.source)
     }
 
     /// Read users and groups. A live read asks for the user `attributes` the mappings need (the
     /// source adds its ID, username, disabled marker and object class itself); an empty read is
     /// refused by the read guard in `policy`, with its own exit code.
     pub async fn read(&self, attributes: &[String]) -> miette::Result<DirectoryState> {
-        let mut state = self.read_as_is(attributes).await?;
+        self.read_with(attributes, &[]).await
+    }
+
+    /// [`read`](Self::read) with `attributes` that are guesses (`roster export`'s): a source
+    /// that refuses a column or attribute it does not have (CSV) reads the others.
+    pub async fn read_guessing(&self, attributes: &[String]) -> miette::Result<DirectoryState> {
+        self.read_with(&[], attributes).await
+    }
+
+    /// [`read`](Self::read) with `required` attributes (the config's own mappings) and
+    /// `optional` ones (another config's, as `plan --base` reads for the base): a source that
+    /// refuses a column it does not have refuses only a required one.
+    pub async fn read_with(
+        &self,
+        required: &[String],
+        optional: &[String],
+    ) -> miette::Result<DirectoryState> {
+        let mut state = self.read_as_is(required, optional).await?;
         state.identity = self.group_identity();
         Ok(state)
     }
 
-    async fn read_as_is(&self, attributes: &[String]) -> miette::Result<DirectoryState> {
+    async fn read_as_is(
+        &self,
+        required: &[String],
+        optional: &[String],
+    ) -> miette::Result<DirectoryState> {
         match &self.backend {
             Backend::Ldif(path) => {
                 let path = path.clone();
@@ -136,13 +189,24 @@ impl<'a> DirectorySource<'a> {
                 .await
             }
             Backend::Ldap(live) => {
-                Ok(ldap::read(live, self.directory, attributes, self.base_dir).await?)
+                let attributes = [required, optional].concat();
+                Ok(ldap::read(live, self.directory, &attributes, self.base_dir).await?)
+            }
+            Backend::Csv(file) => {
+                let read = csv::Read {
+                    file: (*file).clone(),
+                    directory: self.directory.clone(),
+                    base_dir: self.base_dir.to_path_buf(),
+                    attributes: required.to_vec(),
+                    optional: optional.to_vec(),
+                };
+                crate::observe::blocking(move || Ok(read.run()?)).await
             }
         }
     }
 
-    /// `roster snapshot directory`: write what the source holds as LDIF to `out` (`-` for
-    /// stdout). A live read into a file is streamed, so a large directory is never held in
+    /// `roster snapshot directory`: write what the source holds as LDIF (a CSV source: as CSV,
+    /// see [`csv::write`]) to `out` (`-` for stdout). A live read into a file is streamed, so a large directory is never held in
     /// memory. Returns the users and groups written, `None` for stdout.
     pub async fn snapshot(
         &self,
@@ -169,6 +233,24 @@ impl<'a> DirectorySource<'a> {
             return Ok(Some((users, groups)));
         }
         let state = self.read(attributes).await?;
+        if let Backend::Csv(file) = &self.backend {
+            let write = |w: &mut dyn Write| {
+                csv::write::write_csv(&state, self.directory, file, attributes, w)
+            };
+            return if stdout {
+                // A closed pipe is not worth a diagnostic, as for LDIF.
+                let _ = write(&mut std::io::BufWriter::new(std::io::stdout().lock()));
+                Ok(None)
+            } else {
+                let written = std::fs::File::create(out).and_then(|f| {
+                    let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+                    write(&mut w)?;
+                    w.flush()
+                });
+                written.into_diagnostic().wrap_err_with(cannot_write)?;
+                Ok(Some((state.users.len(), state.groups.len())))
+            };
+        }
         if stdout {
             // A closed pipe (`roster snapshot directory -o - | head`) is not worth a diagnostic.
             let _ = ldif::write::write_ldif(
@@ -191,7 +273,7 @@ impl<'a> DirectorySource<'a> {
     /// snapshot) or it cannot be told.
     pub async fn attribute_names(&self, username: &str) -> Option<Vec<String>> {
         match &self.backend {
-            Backend::Ldif(_) => None,
+            Backend::Ldif(_) | Backend::Csv(_) => None,
             Backend::Ldap(live) => {
                 ldap::attribute_names(live, self.directory, username, self.base_dir).await
             }
@@ -212,6 +294,30 @@ mod tests {
         );
         assert_eq!(id.member("UID=Ada,DC=x#'0101'B"), "uid=ada,dc=x");
         assert_eq!(id.noun(), "DN");
+    }
+
+    #[test]
+    fn name_identity_compares_trimmed_names_without_case() {
+        let id = GroupIdentity::Name;
+        assert_eq!(id.normalize(" IT Admins "), "it admins");
+        assert_eq!(id.member("E1001"), "e1001");
+        // No DN parsing: commas and `=` are part of the name.
+        assert_eq!(id.normalize("Sales, EMEA=1"), "sales, emea=1");
+        assert!(matches!(id.normalize("staff"), Cow::Borrowed(_)));
+        assert_eq!(id.noun(), "group name");
+        assert!(!id.names_are_dns() && GroupIdentity::Dn.names_are_dns());
+        let state = DirectoryState {
+            groups: vec![{
+                let mut g = Entry::new("Staff");
+                g.add("member", crate::model::AttrValue::Text("E1".into()));
+                g
+            }],
+            identity: id,
+            ..Default::default()
+        };
+        let groups = groups::Groups::new(&state);
+        assert!(groups.contains_group(" STAFF"));
+        assert!(groups.transitive_members(["staff"]).contains("e1"));
     }
 
     #[tokio::test]
