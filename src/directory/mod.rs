@@ -4,6 +4,7 @@
 //! one variant of `config::SourceConfig`: reading, snapshots and group names go through this
 //! file and never match on the kind elsewhere (checks of one kind's settings stay with the config).
 
+pub mod entra;
 pub mod groups;
 pub mod ldap;
 pub mod ldif;
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use miette::{IntoDiagnostic, WrapErr};
 
-use crate::config::{DirectoryConfig, LdapConfig, Loaded, SourceConfig};
+use crate::config::{DirectoryConfig, EntraConfig, LdapConfig, Loaded, SourceConfig};
 use crate::model::{DirectoryState, Entry};
 
 /// The directory a config names, ready to read: the source's settings and the folder its
@@ -24,6 +25,9 @@ pub struct DirectorySource<'a> {
     backend: Backend<'a>,
     directory: &'a DirectoryConfig,
     base_dir: &'a Path,
+    /// The groups the config names (syncing and role groups): a source that reads members
+    /// group by group (Entra ID) reads only these.
+    groups: Vec<&'a str>,
 }
 
 /// The implementations, one per key under `directory:`.
@@ -32,6 +36,10 @@ enum Backend<'a> {
     Ldif(PathBuf),
     /// The live directory over LDAP.
     Ldap(&'a LdapConfig),
+    /// Entra ID over Microsoft Graph.
+    Entra(&'a EntraConfig),
+    /// An Entra ID JSON snapshot, resolved.
+    EntraSnapshot(PathBuf),
 }
 
 /// How a source names its groups, as `syncing_groups` and `admin_roles.*.members.groups` write
@@ -43,6 +51,9 @@ pub enum GroupIdentity {
     /// An LDAP DN, compared in normalised form (LDAP and LDIF).
     #[default]
     Dn,
+    /// An Entra ID object ID (a GUID), compared without case; the config may also name a group
+    /// by its `displayName` ([`alias_attribute`](Self::alias_attribute)).
+    ObjectId,
 }
 
 impl GroupIdentity {
@@ -50,6 +61,7 @@ impl GroupIdentity {
     pub fn normalize<'s>(&self, name: &'s str) -> Cow<'s, str> {
         match self {
             GroupIdentity::Dn => groups::normalized(name),
+            GroupIdentity::ObjectId => lowercased(name),
         }
     }
 
@@ -63,6 +75,7 @@ impl GroupIdentity {
     pub fn member<'s>(&self, value: &'s str) -> Cow<'s, str> {
         match self {
             GroupIdentity::Dn => groups::normalized(groups::strip_uid_suffix(value)),
+            GroupIdentity::ObjectId => lowercased(value),
         }
     }
 
@@ -70,7 +83,26 @@ impl GroupIdentity {
     pub fn noun(&self) -> &'static str {
         match self {
             GroupIdentity::Dn => "DN",
+            GroupIdentity::ObjectId => "group ID or display name",
         }
+    }
+
+    /// The group attribute the config may name a group by instead of its key (Entra ID's
+    /// `displayName`), compared without case; two groups sharing it must be named by key.
+    pub fn alias_attribute(&self) -> Option<&'static str> {
+        match self {
+            GroupIdentity::Dn => None,
+            GroupIdentity::ObjectId => Some("displayName"),
+        }
+    }
+}
+
+/// `name` lowercased, borrowed when it already is.
+fn lowercased(name: &str) -> Cow<'_, str> {
+    if name.chars().any(char::is_uppercase) {
+        Cow::Owned(name.to_lowercase())
+    } else {
+        Cow::Borrowed(name)
     }
 }
 
@@ -93,7 +125,15 @@ pub trait EntrySink {
 impl<'a> DirectorySource<'a> {
     /// The source `cfg` names.
     pub fn of(cfg: &'a Loaded) -> Self {
-        DirectorySource::new(&cfg.config.directory, &cfg.dir)
+        let mut source = DirectorySource::new(&cfg.config.directory, &cfg.dir);
+        let c = &cfg.config;
+        source.groups = c
+            .syncing_groups
+            .iter()
+            .chain(c.admin_roles.values().flat_map(|r| &r.members.groups))
+            .map(|g| g.dn())
+            .collect();
+        source
     }
 
     /// The source of `directory`, with relative paths resolved from `base_dir`.
@@ -101,11 +141,14 @@ impl<'a> DirectorySource<'a> {
         let backend = match &directory.source {
             SourceConfig::Ldif(path) => Backend::Ldif(base_dir.join(path)),
             SourceConfig::Ldap(live) => Backend::Ldap(live),
+            SourceConfig::Entra(live) => Backend::Entra(live),
+            SourceConfig::EntraSnapshot(path) => Backend::EntraSnapshot(base_dir.join(path)),
         };
         DirectorySource {
             backend,
             directory,
             base_dir,
+            groups: Vec::new(),
         }
     }
 
@@ -113,6 +156,7 @@ impl<'a> DirectorySource<'a> {
     pub fn group_identity(&self) -> GroupIdentity {
         match self.backend {
             Backend::Ldif(_) | Backend::Ldap(_) => GroupIdentity::Dn,
+            Backend::Entra(_) | Backend::EntraSnapshot(_) => GroupIdentity::ObjectId,
         }
     }
 
@@ -137,6 +181,18 @@ impl<'a> DirectorySource<'a> {
             }
             Backend::Ldap(live) => {
                 Ok(ldap::read(live, self.directory, attributes, self.base_dir).await?)
+            }
+            Backend::Entra(live) => Ok(entra::read(
+                live,
+                self.directory,
+                attributes,
+                self.base_dir,
+                &self.groups,
+            )
+            .await?),
+            Backend::EntraSnapshot(path) => {
+                let path = path.clone();
+                crate::observe::blocking(move || entra::snapshot::read(&path)).await
             }
         }
     }
@@ -169,19 +225,23 @@ impl<'a> DirectorySource<'a> {
             return Ok(Some((users, groups)));
         }
         let state = self.read(attributes).await?;
+        // Each source's snapshot is its own format: LDIF, or Entra ID's JSON.
+        let write = |state: &DirectoryState, w: &mut dyn Write| -> std::io::Result<()> {
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, w);
+            match self.backend {
+                Backend::Ldif(_) | Backend::Ldap(_) => ldif::write::write_ldif(state, &mut w)?,
+                Backend::Entra(_) | Backend::EntraSnapshot(_) => {
+                    entra::snapshot::write(state, &mut w)?
+                }
+            }
+            w.flush()
+        };
         if stdout {
             // A closed pipe (`roster snapshot directory -o - | head`) is not worth a diagnostic.
-            let _ = ldif::write::write_ldif(
-                &state,
-                &mut std::io::BufWriter::new(std::io::stdout().lock()),
-            );
+            let _ = write(&state, &mut std::io::stdout().lock());
             return Ok(None);
         }
-        let written = std::fs::File::create(out).and_then(|f| {
-            let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
-            ldif::write::write_ldif(&state, &mut w)?;
-            w.flush()
-        });
+        let written = std::fs::File::create(out).and_then(|mut f| write(&state, &mut f));
         written.into_diagnostic().wrap_err_with(cannot_write)?;
         Ok(Some((state.users.len(), state.groups.len())))
     }
@@ -191,7 +251,7 @@ impl<'a> DirectorySource<'a> {
     /// snapshot) or it cannot be told.
     pub async fn attribute_names(&self, username: &str) -> Option<Vec<String>> {
         match &self.backend {
-            Backend::Ldif(_) => None,
+            Backend::Ldif(_) | Backend::Entra(_) | Backend::EntraSnapshot(_) => None,
             Backend::Ldap(live) => {
                 ldap::attribute_names(live, self.directory, username, self.base_dir).await
             }

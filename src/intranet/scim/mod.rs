@@ -16,7 +16,7 @@
 //! - `target`: the [`crate::intranet::IntranetTarget`] `apply` writes through.
 
 mod bulk;
-mod client;
+pub(crate) mod client;
 mod discovery;
 mod error;
 mod list;
