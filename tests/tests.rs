@@ -7,6 +7,7 @@ mod cli;
 mod cli_ldap;
 mod delta;
 mod diag;
+mod entra;
 mod escape;
 mod export;
 mod gitops;

@@ -315,7 +315,8 @@ class Handler(BaseHTTPRequestHandler):
         if query.get("$count") == "true" and start == 0:
             body["@odata.count"] = len(users)
         nxt = start + top
-        truncated = self.directory.faults().get("truncate") and start > 0
+        # A proxy that drops the paging: no @odata.nextLink, the count unchanged.
+        truncated = self.directory.faults().get("truncate")
         if nxt < len(users) and not truncated:
             q = {k: v for k, v in query.items() if k != "$skiptoken"}
             q["$skiptoken"] = str(nxt)
@@ -410,7 +411,12 @@ def main():
     args = ap.parse_args()
     Handler.directory = Directory(args.data, args.generate)
     Handler.log_file = args.log
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    class Server(ThreadingHTTPServer):
+        def handle_error(self, request, client_address):
+            # A client that hung up (Roster stops reading after a refusal) is not a fault.
+            pass
+
+    server = Server(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     print("ready", flush=True)
     server.serve_forever()

@@ -1,0 +1,482 @@
+//! The Entra ID source, end to end with the `roster` binary, against a local Graph-shaped server
+//! (tests/support/graph_server.py, whose answers follow Microsoft's published examples: there is
+//! no Entra ID emulator). Paging, nested groups, disabled and renamed users, hybrid immutable
+//! IDs, throttling, an expired secret, a missing permission, a truncated read, the snapshot that
+//! plans without network, and a real apply against scim2-server.
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+use crate::cli::{flat, roster, Run};
+use crate::support::graph::{user, GraphServer, SECRET};
+
+const ADA: &str = "0a1b2c3d-0000-4000-8000-00000000000a";
+const BOB: &str = "0a1b2c3d-0000-4000-8000-00000000000b";
+const CY: &str = "0a1b2c3d-0000-4000-8000-00000000000c";
+const DEE: &str = "0a1b2c3d-0000-4000-8000-00000000000d";
+const STAFF: &str = "5e6f7a8b-0000-4000-8000-0000000000a1";
+const ENG: &str = "5e6f7a8b-0000-4000-8000-0000000000a2";
+const ADMINS: &str = "5e6f7a8b-0000-4000-8000-0000000000a3";
+
+/// Ada directly in Staff; Bob and Cy (disabled) in Engineering, nested in Staff; Dee in no
+/// group; Bob in Admins. Two users a page, so every read pages.
+fn tenant() -> Value {
+    let mut dee = user(DEE, "dee@contoso.com", true);
+    dee["onPremisesImmutableId"] = json!("ZGVlLWltbXV0YWJsZQ==");
+    json!({
+        "users": [
+            user(ADA, "ada@contoso.com", true),
+            user(BOB, "bob@contoso.com", true),
+            user(CY, "cy@contoso.com", false),
+            dee,
+        ],
+        "groups": [
+            { "id": STAFF, "displayName": "Staff", "members": [ADA, ENG] },
+            { "id": ENG, "displayName": "Engineering", "members": [BOB, CY] },
+            { "id": ADMINS, "displayName": "Admins", "members": [BOB] },
+        ],
+        "faults": { "page_size": 2 },
+    })
+}
+
+const EMPTY_INTRANET: &str = r#"{"users":{"schemas":["urn:ietf:params:scim:api:messages:2.0:ListResponse"],"totalResults":0,"startIndex":1,"itemsPerPage":0,"Resources":[]},
+ "groups":{"schemas":["urn:ietf:params:scim:api:messages:2.0:ListResponse"],"totalResults":1,"startIndex":1,"itemsPerPage":1,"Resources":[{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"id":"grp-1","displayName":"Sysadmins","members":[]}]}}"#;
+
+/// A config folder reading `server`, with an intranet snapshot.
+struct Site {
+    dir: tempfile::TempDir,
+}
+
+impl Site {
+    fn new(server: &GraphServer, directory_extra: &str, rest: &str) -> Site {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("entra.secret"), SECRET).unwrap();
+        std::fs::write(dir.path().join("intranet.json"), EMPTY_INTRANET).unwrap();
+        let site = Site { dir };
+        site.config(
+            &server
+                .directory_yaml()
+                .replace("{ env: ROSTER_ENTRA_SECRET }", "{ file: entra.secret }"),
+            directory_extra,
+            rest,
+        );
+        site
+    }
+
+    fn config(&self, directory: &str, directory_extra: &str, rest: &str) {
+        let rest = if rest.is_empty() {
+            "syncing_groups:\n  - Staff\nadmin_roles:\n  sysadmin:\n    intranet_group: Sysadmins\n    members:\n      groups: [\"5e6f7a8b-0000-4000-8000-0000000000a3\"]\n"
+        } else {
+            rest
+        };
+        std::fs::write(
+            self.dir.path().join("roster.yaml"),
+            format!(
+                "version: 1\n{directory}{directory_extra}intranet:\n  snapshot: intranet.json\n{rest}field_mappings:\n  email: mail\n  first_name: givenName\n  department: department\npolicy:\n  max_vanished: 100%\n"
+            ),
+        )
+        .unwrap();
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        roster(self.path(), args)
+    }
+
+    /// `roster plan --format json`, which must succeed.
+    fn plan(&self) -> Value {
+        let r = self.run(&["plan", "--format", "json"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        serde_json::from_str(&r.stdout).unwrap()
+    }
+}
+
+fn changes<'p>(plan: &'p Value, action: &str) -> Vec<&'p str> {
+    let mut out: Vec<&str> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] == action)
+        .map(|c| c["username"].as_str().unwrap())
+        .collect();
+    out.sort_unstable();
+    out
+}
+
+fn user_requests(server: &GraphServer) -> Vec<Value> {
+    server
+        .requests()
+        .into_iter()
+        .filter(|r| r["path"].as_str().unwrap().starts_with("/v1.0/users"))
+        .collect()
+}
+
+#[test]
+fn plan_pages_through_users_and_resolves_a_nested_group_by_display_name() {
+    let server = GraphServer::start(tenant());
+    let site = Site::new(&server, "", "");
+    let plan = site.plan();
+    // Ada directly, Bob through Engineering nested in Staff; Cy is disabled, Dee in no group.
+    assert_eq!(
+        changes(&plan, "create"),
+        ["ada@contoso.com", "bob@contoso.com"]
+    );
+    let created = &plan["changes"][0];
+    assert_eq!(created["external_id"], ADA);
+    // The role group named by object ID.
+    assert_eq!(changes(&plan, "grant"), ["bob@contoso.com"]);
+
+    let users = user_requests(&server);
+    // Four users two a page: two pages, the second through @odata.nextLink.
+    assert_eq!(users.len(), 2, "{users:?}");
+    let first = users[0]["path"].as_str().unwrap();
+    assert!(first.contains("$top=999"), "{first}");
+    assert!(first.contains("$count=true"), "{first}");
+    assert_eq!(users[0]["consistency"], "eventual");
+    // Only the properties the config maps or keys on.
+    assert!(
+        first.contains("$select=id,userPrincipalName,accountEnabled,department,mail,givenName")
+            || first
+                .contains("$select=id,userPrincipalName,accountEnabled,department,givenName,mail"),
+        "{first}"
+    );
+    assert!(users[1]["path"].as_str().unwrap().contains("$skiptoken="));
+    // Members only of the groups the config names, through transitiveMembers.
+    let members: Vec<String> = server
+        .requests()
+        .iter()
+        .filter_map(|r| r["path"].as_str())
+        .filter(|p| p.contains("/transitiveMembers/microsoft.graph.user"))
+        .map(|p| p.split('/').nth(3).unwrap().to_owned())
+        .collect();
+    assert!(
+        members.iter().all(|g| g == STAFF || g == ADMINS),
+        "{members:?}"
+    );
+    assert!(!members.iter().any(|g| g == ENG), "{members:?}");
+}
+
+#[test]
+fn a_disabled_user_is_blocked_and_a_rename_keeps_the_account() {
+    let server = GraphServer::start(tenant());
+    let site = Site::new(&server, "", "");
+    // The intranet already has Ada and Bob, linked by object ID.
+    let account = |id: &str, username: &str, external: &str| {
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "id": id, "userName": username, "externalId": external, "active": true,
+            "emails": [{ "value": username, "type": "work", "primary": true }],
+            "name": { "givenName": username.split('@').next().unwrap() },
+            "meta": { "resourceType": "User", "version": "W/\"1\"" }
+        })
+    };
+    let mut intranet: Value = serde_json::from_str(EMPTY_INTRANET).unwrap();
+    intranet["users"]["Resources"] = json!([
+        account("acc-ada", "ada@contoso.com", ADA),
+        account("acc-bob", "bob@contoso.com", BOB),
+    ]);
+    intranet["users"]["totalResults"] = json!(2);
+    intranet["users"]["itemsPerPage"] = json!(2);
+    std::fs::write(site.path().join("intranet.json"), intranet.to_string()).unwrap();
+
+    // Bob is disabled in Entra ID, and Ada's UPN changes (same object ID).
+    let mut t = tenant();
+    t["users"][0]["userPrincipalName"] = json!("ada.lovelace@contoso.com");
+    t["users"][1]["accountEnabled"] = json!(false);
+    server.set(t);
+    let plan = site.plan();
+    assert_eq!(changes(&plan, "block"), ["bob@contoso.com"], "{plan:#}");
+    assert_eq!(changes(&plan, "rename"), ["ada.lovelace@contoso.com"]);
+    let rename = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["action"] == "rename")
+        .unwrap();
+    assert_eq!(rename["intranet_id"], "acc-ada");
+    assert!(changes(&plan, "create").is_empty(), "{plan:#}");
+}
+
+#[test]
+fn a_hybrid_tenant_keys_on_the_on_premises_immutable_id() {
+    let server = GraphServer::start(tenant());
+    let site = Site::new(
+        &server,
+        "  id_attribute: onPremisesImmutableId\n",
+        "syncing_groups:\n  - Everyone\n",
+    );
+    let mut t = tenant();
+    t["groups"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "id": "everyone-id", "displayName": "Everyone", "members": [DEE] }));
+    server.set(t);
+    let plan = site.plan();
+    let create = &plan["changes"][0];
+    assert_eq!(create["username"], "dee@contoso.com");
+    assert_eq!(create["external_id"], "ZGVlLWltbXV0YWJsZQ==");
+    let first = user_requests(&server)[0]["path"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(first.contains("onPremisesImmutableId"), "{first}");
+
+    // A cloud-only user (no onPremisesImmutableId) in the group is a conflict, not an account
+    // keyed on nothing.
+    let mut t = tenant();
+    t["groups"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "id": "everyone-id", "displayName": "Everyone", "members": [DEE, ADA] }));
+    server.set(t);
+    let r = site.run(&["plan"]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(
+        flat(&r.stderr).contains("has no `onPremisesImmutableId`"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn throttling_is_retried_after_retry_after() {
+    let server = GraphServer::start(tenant());
+    let site = Site::new(&server, "", "");
+    let mut t = tenant();
+    t["faults"]["throttle"] = json!(2);
+    server.set(t);
+    let plan = site.plan();
+    assert_eq!(
+        changes(&plan, "create"),
+        ["ada@contoso.com", "bob@contoso.com"]
+    );
+    // Two answers were 429: the same requests went out again.
+    let gets = server
+        .requests()
+        .iter()
+        .filter(|r| r["method"] == "GET")
+        .count();
+    assert!(gets >= 2 + 7, "{gets}");
+
+    // 503 too, and a service that never stops throttling is an error, not a partial read.
+    let mut t = tenant();
+    t["faults"]["throttle"] = json!(1000);
+    t["faults"]["throttle_status"] = json!(503);
+    server.set(t);
+    let r = site.run(&["plan"]);
+    assert_ne!(r.code, 0);
+    assert!(
+        flat(&r.stderr).contains("is still throttling (HTTP 503) after 6 attempts"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn an_expired_or_wrong_secret_says_so_and_never_shows_it() {
+    let server = GraphServer::start(tenant());
+    let site = Site::new(&server, "", "");
+    let mut t = tenant();
+    t["faults"]["expired_secret"] = json!(true);
+    server.set(t);
+    let r = site.run(&["plan"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let err = flat(&r.stderr);
+    assert!(
+        err.contains("the client secret is wrong or expired (AADSTS7000222)"),
+        "{err}"
+    );
+    assert!(err.contains("New client secret"), "{err}");
+    assert!(!r.stderr.contains(SECRET) && !r.stdout.contains(SECRET));
+
+    server.set(tenant());
+    std::fs::write(site.path().join("entra.secret"), "not-the-secret").unwrap();
+    let r = site.run(&["plan"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        flat(&r.stderr).contains("the client secret is wrong or expired (AADSTS7000215)"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("not-the-secret"));
+
+    // A secret that cannot be read names where it was looked for, before any traffic.
+    std::fs::remove_file(site.path().join("entra.secret")).unwrap();
+    let before = server.requests().len();
+    let r = site.run(&["plan"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        flat(&r.stderr).contains("could not read the Entra ID client secret from the file"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(server.requests().len(), before);
+}
+
+#[test]
+fn a_missing_permission_names_the_one_to_grant() {
+    let server = GraphServer::start(tenant());
+    let site = Site::new(&server, "", "");
+    for (denied, permission) in [
+        ("users", "User.Read.All"),
+        ("members", "GroupMember.Read.All"),
+    ] {
+        let mut t = tenant();
+        t["faults"]["deny"] = json!([denied]);
+        server.set(t);
+        let r = site.run(&["plan"]);
+        assert_eq!(r.code, 1, "{}", r.stdout);
+        let err = flat(&r.stderr);
+        assert!(err.contains("Authorization_RequestDenied"), "{err}");
+        assert!(
+            err.contains(&format!("application permission {permission}")),
+            "{denied}: {err}"
+        );
+        assert!(err.contains("Grant admin consent"), "{err}");
+    }
+}
+
+#[test]
+fn a_truncated_read_is_an_error_and_nothing_is_planned() {
+    let server = GraphServer::start(tenant());
+    let site = Site::new(&server, "", "");
+    let mut t = tenant();
+    // Paging stops after the first page, while @odata.count says four.
+    t["faults"]["truncate"] = json!(true);
+    server.set(t);
+    let r = site.run(&["plan", "--format", "json"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+    assert!(
+        flat(&r.stderr).contains("the read of users is short: Graph counted 4 users but listed 2"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn groups_by_display_name_suggest_and_refuse_ambiguity() {
+    let server = GraphServer::start(tenant());
+    let site = Site::new(&server, "", "syncing_groups:\n  - Staf\n");
+    let r = site.run(&["plan"]);
+    assert_eq!(r.code, 1);
+    let err = flat(&r.stderr);
+    assert!(
+        err.contains("syncing group `Staf` is not in the directory"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `Staff`?"), "{err}");
+
+    let mut t = tenant();
+    t["groups"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "id": "other-staff", "displayName": "staff", "members": [DEE] }));
+    server.set(t);
+    let site = Site::new(&server, "", "syncing_groups:\n  - Staff\n");
+    let r = site.run(&["plan"]);
+    assert_eq!(r.code, 1);
+    let err = flat(&r.stderr);
+    assert!(err.contains("names 2 groups of that name"), "{err}");
+    assert!(err.contains("other-staff"), "{err}");
+    // By object ID it is fine.
+    let site = Site::new(&server, "", &format!("syncing_groups:\n  - \"{STAFF}\"\n"));
+    assert_eq!(
+        changes(&site.plan(), "create"),
+        ["ada@contoso.com", "bob@contoso.com"]
+    );
+}
+
+#[test]
+fn a_snapshot_plans_to_the_same_plan_without_network() {
+    let server = GraphServer::start(tenant());
+    let site = Site::new(&server, "", "");
+    let live = site.plan();
+    let r = site.run(&["snapshot", "directory", "-o", "entra.json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("Wrote 4 users and 3 groups"),
+        "{}",
+        r.stderr
+    );
+    drop(server);
+    site.config("directory:\n  entra_snapshot: entra.json\n", "", "");
+    let offline = site.plan();
+    assert_eq!(offline["changes"], live["changes"]);
+    assert_eq!(
+        offline["inputs"]["directory"], live["inputs"]["directory"],
+        "the same directory digest"
+    );
+}
+
+#[test]
+fn a_certificate_is_not_supported_yet_and_says_so() {
+    let server = GraphServer::start(tenant());
+    let site = Site::new(&server, "", "");
+    let yaml = std::fs::read_to_string(site.path().join("roster.yaml")).unwrap();
+    std::fs::write(
+        site.path().join("roster.yaml"),
+        yaml.replace(
+            "client_secret: { file: entra.secret }",
+            "certificate: { file: app.pem }",
+        ),
+    )
+    .unwrap();
+    let r = site.run(&["validate", "--config-only"]);
+    assert_eq!(r.code, 1);
+    let err = flat(&r.stderr);
+    assert!(
+        err.contains("`directory.entra.certificate` is not supported yet"),
+        "{err}"
+    );
+    assert!(server.requests().is_empty());
+}
+
+#[test]
+fn plan_and_apply_from_entra_to_a_real_scim_server() {
+    use crate::support::git::git;
+    use crate::support::scim::{ScimServer, TOKEN};
+    let graph = GraphServer::start(tenant());
+    let scim = ScimServer::start();
+    scim.create_group("Sysadmins", &[]);
+    let site = Site::new(&graph, "", "");
+    let yaml = std::fs::read_to_string(site.path().join("roster.yaml")).unwrap();
+    std::fs::write(site.path().join("scim.token"), TOKEN).unwrap();
+    std::fs::write(
+        site.path().join("roster.yaml"),
+        yaml.replace(
+            "intranet:\n  snapshot: intranet.json\n",
+            &format!(
+                "intranet:\n  scim:\n    url: {}\n    token: {{ file: scim.token }}\n",
+                scim.url()
+            ),
+        ),
+    )
+    .unwrap();
+    // The config lives in git, as apply's audit commit needs.
+    std::fs::write(
+        site.path().join(".gitignore"),
+        "*.secret\n*.token\nplan.json\nintranet.json\n",
+    )
+    .unwrap();
+    git(site.path(), &["init", "-q", "-b", "main"]);
+    git(site.path(), &["add", "."]);
+    git(site.path(), &["commit", "-qm", "config"]);
+    let r = site.run(&["plan", "-o", "plan.json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = site.run(&["apply", "plan.json"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let committed = git(site.path(), &["log", "--format=%s", "-1"]);
+    assert!(committed.contains("apply"), "{committed}");
+    let ada = scim.user_by_name("ada@contoso.com").expect("ada created");
+    assert_eq!(ada["externalId"], ADA);
+    assert!(scim.user_by_name("bob@contoso.com").is_some());
+    assert!(scim.user_by_name("cy@contoso.com").is_none());
+    // Converged: planning again changes nothing.
+    let plan = site.plan();
+    assert_eq!(plan["changes"], json!([]), "{plan:#}");
+}
