@@ -79,12 +79,28 @@ impl Site {
         .unwrap();
     }
 
+    /// Replace `from` with `to` in the config.
+    fn edit(&self, from: &str, to: &str) {
+        let path = self.dir.path().join("roster.yaml");
+        let yaml = std::fs::read_to_string(&path).unwrap();
+        assert!(yaml.contains(from), "{yaml}");
+        std::fs::write(path, yaml.replace(from, to)).unwrap();
+    }
+
     fn path(&self) -> &Path {
         self.dir.path()
     }
 
     fn run(&self, args: &[&str]) -> Run {
         roster(self.path(), args)
+    }
+
+    /// `roster plan --format json`, which must succeed and say `words` on stderr.
+    fn plan_saying(&self, words: &str) -> Value {
+        let r = self.run(&["plan", "--format", "json"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(r.stderr.contains(words), "{}", r.stderr);
+        serde_json::from_str(&r.stdout).unwrap()
     }
 
     /// `roster plan --format json`, which must succeed.
@@ -111,7 +127,7 @@ fn user_requests(server: &GraphServer) -> Vec<Value> {
     server
         .requests()
         .into_iter()
-        .filter(|r| r["path"].as_str().unwrap().starts_with("/v1.0/users"))
+        .filter(|r| r["path"].as_str().unwrap().starts_with("/v1.0/users?"))
         .collect()
 }
 
@@ -417,15 +433,10 @@ fn a_snapshot_plans_to_the_same_plan_without_network() {
 fn a_certificate_is_not_supported_yet_and_says_so() {
     let server = GraphServer::start(tenant());
     let site = Site::new(&server, "", "");
-    let yaml = std::fs::read_to_string(site.path().join("roster.yaml")).unwrap();
-    std::fs::write(
-        site.path().join("roster.yaml"),
-        yaml.replace(
-            "client_secret: { file: entra.secret }",
-            "certificate: { file: app.pem }",
-        ),
-    )
-    .unwrap();
+    site.edit(
+        "client_secret: { file: entra.secret }",
+        "certificate: { file: app.pem }",
+    );
     let r = site.run(&["validate", "--config-only"]);
     assert_eq!(r.code, 1);
     let err = flat(&r.stderr);
@@ -444,19 +455,14 @@ fn plan_and_apply_from_entra_to_a_real_scim_server() {
     let scim = ScimServer::start();
     scim.create_group("Sysadmins", &[]);
     let site = Site::new(&graph, "", "");
-    let yaml = std::fs::read_to_string(site.path().join("roster.yaml")).unwrap();
     std::fs::write(site.path().join("scim.token"), TOKEN).unwrap();
-    std::fs::write(
-        site.path().join("roster.yaml"),
-        yaml.replace(
-            "intranet:\n  snapshot: intranet.json\n",
-            &format!(
-                "intranet:\n  scim:\n    url: {}\n    token: {{ file: scim.token }}\n",
-                scim.url()
-            ),
+    site.edit(
+        "intranet:\n  snapshot: intranet.json\n",
+        &format!(
+            "intranet:\n  scim:\n    url: {}\n    token: {{ file: scim.token }}\n",
+            scim.url()
         ),
-    )
-    .unwrap();
+    );
     // The config lives in git, as apply's audit commit needs.
     std::fs::write(
         site.path().join(".gitignore"),
@@ -479,4 +485,102 @@ fn plan_and_apply_from_entra_to_a_real_scim_server() {
     // Converged: planning again changes nothing.
     let plan = site.plan();
     assert_eq!(plan["changes"], json!([]), "{plan:#}");
+}
+
+#[test]
+fn a_warm_read_asks_only_for_changes_and_reads_everything_on_any_doubt() {
+    let server = GraphServer::start(tenant());
+    let site = Site::new(&server, "", "");
+    site.plan_saying("Read all 4 Entra ID users (no cache yet)");
+    let cache: Vec<_> = std::fs::read_dir(site.path().join(".roster"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(cache.len(), 1, "{cache:?}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&cache[0]).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the cache holds profile data");
+    }
+
+    // Ada renamed, Dee deleted, Eve created in Staff: three changes, five users a page apart.
+    let mut t = tenant();
+    t["users"][0]["userPrincipalName"] = json!("ada.lovelace@contoso.com");
+    t["users"].as_array_mut().unwrap().remove(3);
+    t["users"].as_array_mut().unwrap().push(user(
+        "0a1b2c3d-0000-4000-8000-00000000000e",
+        "eve@contoso.com",
+        true,
+    ));
+    t["groups"][0]["members"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("0a1b2c3d-0000-4000-8000-00000000000e"));
+    server.set(t.clone());
+    let before = server.requests().len();
+    let r = site.run(&["plan", "--format", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "Read 4 Entra ID users through the delta query (3 changed since the cached read)"
+        ),
+        "{}",
+        r.stderr
+    );
+    let warm: Value = serde_json::from_str(&r.stdout).unwrap();
+    let paths: Vec<String> = server.requests()[before..]
+        .iter()
+        .map(|r| r["path"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        !paths.iter().any(|p| p.starts_with("/v1.0/users?")),
+        "no full read: {paths:?}"
+    );
+    assert!(paths
+        .iter()
+        .any(|p| p.starts_with("/v1.0/users/delta?$deltatoken=")));
+    assert!(paths.iter().any(|p| p == "/v1.0/users/$count"));
+    assert_eq!(
+        changes(&warm, "create"),
+        [
+            "ada.lovelace@contoso.com",
+            "bob@contoso.com",
+            "eve@contoso.com"
+        ]
+    );
+    // The same plan as a full read of the same tenant.
+    std::fs::remove_dir_all(site.path().join(".roster")).unwrap();
+    let full = site.plan();
+    assert_eq!(full["changes"], warm["changes"]);
+    assert_eq!(full["inputs"]["directory"], warm["inputs"]["directory"]);
+
+    // Graph lost the delta state (410 syncStateNotFound): a full read, the same plan.
+    let mut lost = t.clone();
+    lost["faults"]["lose_delta"] = json!(true);
+    server.set(lost);
+    let again =
+        site.plan_saying("Read all 4 Entra ID users (Graph no longer knows the delta link)");
+    assert_eq!(again["changes"], full["changes"]);
+
+    // A cache that lost a user (a count that does not add up): a full read, nothing missed.
+    server.set(t);
+    let cache = std::fs::read_dir(site.path().join(".roster"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&cache).unwrap()).unwrap();
+    doc["users"].as_array_mut().unwrap().remove(0);
+    std::fs::write(&cache, doc.to_string()).unwrap();
+    let again = site.plan_saying("(the cache and its changes hold 3 users, Graph counts 4)");
+    assert_eq!(again["changes"], full["changes"]);
+
+    // Another $select (a new mapping): the cache is not used.
+    site.edit(
+        "  department: department\n",
+        "  department: department\n  job_title: { from: jobTitle, allow_empty: true }\n",
+    );
+    site.plan_saying("Read all 4 Entra ID users (no cache yet)");
 }

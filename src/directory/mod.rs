@@ -28,6 +28,9 @@ pub struct DirectorySource<'a> {
     /// The groups the config names (syncing and role groups): a source that reads members
     /// group by group (Entra ID) reads only these.
     groups: Vec<&'a str>,
+    /// Where a source keeps its cache (`.roster/` next to the config, or `$ROSTER_DATA_DIR`);
+    /// `None` for no cache.
+    data_dir: Option<PathBuf>,
 }
 
 /// The implementations, one per key under `directory:`.
@@ -133,6 +136,12 @@ impl<'a> DirectorySource<'a> {
             .chain(c.admin_roles.values().flat_map(|r| &r.members.groups))
             .map(|g| g.dn())
             .collect();
+        source.data_dir = Some(
+            match std::env::var_os(crate::intranet::cache::DATA_DIR_ENV) {
+                Some(d) if !d.is_empty() => PathBuf::from(d),
+                _ => cfg.dir.join(".roster"),
+            },
+        );
         source
     }
 
@@ -149,6 +158,7 @@ impl<'a> DirectorySource<'a> {
             directory,
             base_dir,
             groups: Vec::new(),
+            data_dir: None,
         }
     }
 
@@ -188,6 +198,7 @@ impl<'a> DirectorySource<'a> {
                 attributes,
                 self.base_dir,
                 &self.groups,
+                self.data_dir.clone(),
             )
             .await?),
             Backend::EntraSnapshot(path) => {

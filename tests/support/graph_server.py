@@ -79,6 +79,7 @@ class Directory:
         self.tokens = set()
         self.throttled = 0
         self.deltas = {}
+        self.pending = {}
         self.load()
 
     def load(self):
@@ -247,6 +248,10 @@ class Handler(BaseHTTPRequestHandler):
                 return self.users(query)
             if rest == ["users", "delta"]:
                 return self.delta(query)
+            if rest == ["users", "$count"]:
+                if self.denied("users"):
+                    return
+                return self.count()
             if rest == ["groups"]:
                 return self.groups(query)
             if len(rest) == 4 and rest[0] == "groups" and rest[2:] == ["transitiveMembers", "microsoft.graph.user"]:
@@ -369,37 +374,71 @@ class Handler(BaseHTTPRequestHandler):
         self.send_json(200, body)
 
     def delta(self, query):
-        """Users delta: a state token names a copy of the users as they were when it was given."""
+        """Users delta. A state token names a copy of the users as they were when it was given;
+        `$deltatoken=latest` starts from now ("sync from now"). Changes come a page at a time
+        (`$skiptoken`), a changed user as its id and the changed properties only, a deleted one
+        as its id and `@removed`."""
         if self.denied("users"):
             return
         d = self.directory
-        token = query.get("$deltatoken")
-        if token is not None:
-            if d.faults().get("lose_delta") or token not in d.deltas:
-                return self.send_json(410, graph_error(
-                    "syncStateNotFound",
-                    "The sync state generation is not found. Please perform a full sync."))
-            old, select = d.deltas[token]
+        faults = d.faults()
+        top = faults.get("page_size", 999)
+        skip = query.get("$skiptoken")
+        if skip is not None:
+            if skip not in d.pending:
+                return self.send_json(400, graph_error("BadRequest", "Invalid skip token."))
+            changes, new_token, select = d.pending.pop(skip)
         else:
-            old, select = {}, None
-            select = self.selected(query)
-            if select is None:
-                return
-        now_users = {u["id"]: u for u in d.data["users"]}
-        if token == "latest" or query.get("$deltatoken") == "latest":
+            token = query.get("$deltatoken")
+            now_users = {u["id"]: u for u in d.data["users"]}
+            if token is None or token == "latest":
+                select = self.selected(query)
+                if select is None:
+                    return
+                old = now_users if token == "latest" else {}
+            else:
+                if faults.get("lose_delta") or token not in d.deltas:
+                    return self.send_json(410, graph_error(
+                        "syncStateNotFound",
+                        "The sync state generation is not found. Please perform a full sync."))
+                old, select = d.deltas[token]
             changes = []
-        else:
-            changes = [self.project(u, select) for i, u in now_users.items()
-                       if old.get(i) != u]
+            for i, u in now_users.items():
+                before = old.get(i)
+                if before is None:
+                    changes.append(self.project(u, select))
+                elif before != u:
+                    changed = {"id": i}
+                    changed.update({p: u.get(p) for p in select if before.get(p) != u.get(p)})
+                    changes.append(changed)
             changes += [{"id": i, "@removed": {"reason": "changed"}}
                         for i in old if i not in now_users]
-        new_token = secrets.token_urlsafe(16)
-        d.deltas[new_token] = ({i: dict(u) for i, u in now_users.items()}, select)
-        q = urllib.parse.urlencode({"$deltatoken": new_token})
-        body = {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users(" + ",".join(select) + ")",
-                "@odata.deltaLink": f"{self.base()}/users/delta?{q}",
-                "value": changes}
+            new_token = secrets.token_urlsafe(16)
+            d.deltas[new_token] = ({i: dict(u) for i, u in now_users.items()}, select)
+        body = {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users("
+                                  + ",".join(select) + ")"}
+        if len(changes) > top:
+            skip = secrets.token_urlsafe(16)
+            d.pending[skip] = (changes[top:], new_token, select)
+            body["@odata.nextLink"] = f"{self.base()}/users/delta?" + urllib.parse.urlencode({"$skiptoken": skip}, safe="$")
+            changes = changes[:top]
+        else:
+            body["@odata.deltaLink"] = f"{self.base()}/users/delta?" + urllib.parse.urlencode({"$deltatoken": new_token}, safe="$")
+        body["value"] = changes
         self.send_json(200, body)
+
+    def count(self):
+        """GET /users/$count: the number as text/plain (ConsistencyLevel: eventual required)."""
+        if self.headers.get("ConsistencyLevel") != "eventual":
+            return self.send_json(400, graph_error(
+                "Request_BadRequest",
+                "Count is not currently supported."))
+        data = str(len(self.directory.data["users"])).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
 
 def main():

@@ -4,6 +4,7 @@
 //! - `client`: GET with the token, retries on throttling, Graph's errors in the user's terms;
 //! - `read`: users (`$select`, `$top=999`, `@odata.nextLink`, `$count` checked), group names,
 //!   and the transitive members of the groups the config names;
+//! - `delta`: warm reads through `/users/delta`, the delta link kept in `.roster/`;
 //! - `snapshot`: the JSON file `roster snapshot directory` writes and `entra_snapshot:` reads;
 //! - `error`: [`EntraError`].
 //!
@@ -14,11 +15,12 @@
 
 mod auth;
 mod client;
+mod delta;
 mod error;
 mod read;
 pub mod snapshot;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -28,18 +30,42 @@ use crate::config::{DirectoryConfig, DisabledRule, EntraConfig};
 use crate::model::{DirectoryState, Entry, EntryBuilder};
 
 /// Read Entra ID: the users with the properties `attributes` (the mapped ones) and the ones the
-/// config keys on, and the groups `groups` names.
+/// config keys on, and the groups `groups` names. With a `cache` folder, users are read through
+/// the delta query when the cache there can be trusted (see `delta`).
 pub async fn read(
     cfg: &EntraConfig,
     directory: &DirectoryConfig,
     attributes: &[String],
     base_dir: &Path,
     groups: &[&str],
+    cache: Option<PathBuf>,
 ) -> Result<DirectoryState, EntraError> {
     let select = select(directory, attributes)?;
     let client = client::GraphClient::from_config(cfg, base_dir, |k| std::env::var(k).ok())?;
-    let (users, groups) =
-        tokio::try_join!(read::users(&client, &select), read::groups(&client, groups))?;
+    let users = async {
+        let Some(dir) = cache.filter(|_| cfg.cache) else {
+            return read::users(&client, &select).await;
+        };
+        let key = delta::Key {
+            graph_url: client.base.to_string(),
+            tenant: cfg.tenant_id.clone(),
+            client: cfg.client_id.clone(),
+            select: select.clone(),
+        };
+        let (users, how) = delta::users(&client, &select, key, &dir).await?;
+        match how {
+            delta::How::Delta { changes } => crate::say!(
+                "Read {} Entra ID users through the delta query ({changes} changed since the cached read).",
+                users.len()
+            ),
+            delta::How::Full { why } => crate::say!(
+                "Read all {} Entra ID users ({why}); the next read asks only for changes.",
+                users.len()
+            ),
+        }
+        Ok(users)
+    };
+    let (users, groups) = tokio::try_join!(users, read::groups(&client, groups))?;
     if users.is_empty() {
         return Err(EntraError::NoUsers);
     }

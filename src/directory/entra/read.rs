@@ -19,6 +19,15 @@ pub const PAGE: usize = 999;
 
 /// Every user, with the `select`ed properties, checked against Graph's count.
 pub async fn users(client: &GraphClient, select: &str) -> Result<Vec<Entry>, EntraError> {
+    users_with(client, select, |_| {}).await
+}
+
+/// [`users`], handing each user's JSON to `raw` too (what the delta cache keeps).
+pub async fn users_with(
+    client: &GraphClient,
+    select: &str,
+    mut raw: impl FnMut(&Value),
+) -> Result<Vec<Entry>, EntraError> {
     let first = client.url(&format!("users?$select={select}&$top={PAGE}&$count=true"))?;
     let mut users = Vec::new();
     let mut seen: HashSet<String> = HashSet::default();
@@ -34,6 +43,7 @@ pub async fn users(client: &GraphClient, select: &str) -> Result<Vec<Entry>, Ent
                     problem: format!("user {} is listed twice", crate::text::shown(entry.dn())),
                 });
             }
+            raw(user);
             users.push(entry);
         }
         Ok(())
