@@ -113,6 +113,17 @@ class Directory:
                 self.data = json.load(f)
             self.mtime = mtime
 
+    def properties(self):
+        """$select names Graph knows (lowercase → Graph's casing): the user properties, and any
+        property a user of the data holds (extension attributes). Worked out once per load."""
+        if getattr(self, "_known_for", None) is not self.data:
+            known = {p.lower(): p for p in USER_PROPERTIES}
+            for u in self.data["users"]:
+                for k in u:
+                    known.setdefault(k.lower(), k)
+            self._known, self._known_for = known, self.data
+        return self._known
+
     def faults(self):
         return self.data.get("faults", {})
 
@@ -272,10 +283,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def selected(self, query):
         """The $select list in Graph's casing, or an error already sent."""
-        known = {p.lower(): p for p in USER_PROPERTIES}
-        for u in self.directory.data["users"]:
-            for k in u:
-                known.setdefault(k.lower(), k)
+        known = self.directory.properties()
         names = [s for s in query.get("$select", "").split(",") if s]
         out = []
         for n in names:
@@ -351,18 +359,12 @@ class Handler(BaseHTTPRequestHandler):
                 "Request_ResourceNotFound",
                 f"Resource '{gid}' does not exist or one of its queried reference-property "
                 "objects are not present."))
-        users = {u["id"] for u in self.directory.data["users"]}
-        found, seen, stack = [], set(), [gid]
-        while stack:
-            g = stack.pop()
-            if g in seen:
-                continue
-            seen.add(g)
-            for m in groups.get(g, {}).get("members", []):
-                if m in groups:
-                    stack.append(m)
-                elif m in users and m not in found:
-                    found.append(m)
+        memo = self.directory.__dict__.setdefault("_members", {})
+        if memo.get(gid, (None,))[0] is self.directory.data:
+            found = memo[gid][1]
+        else:
+            found = self.flatten(gid, groups)
+            memo[gid] = (self.directory.data, found)
         top = self.page_size(query) or 100
         start = int(query.get("$skiptoken", "0") or 0)
         body = {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users(id)"}
@@ -372,6 +374,23 @@ class Handler(BaseHTTPRequestHandler):
         body["value"] = [{"@odata.type": "#microsoft.graph.user", "id": m}
                          for m in found[start:start + top]]
         self.send_json(200, body)
+
+    def flatten(self, gid, groups):
+        """The users in group `gid`, nested groups resolved, each once."""
+        users = {u["id"] for u in self.directory.data["users"]}
+        found, found_set, seen, stack = [], set(), set(), [gid]
+        while stack:
+            g = stack.pop()
+            if g in seen:
+                continue
+            seen.add(g)
+            for m in groups.get(g, {}).get("members", []):
+                if m in groups:
+                    stack.append(m)
+                elif m in users and m not in found_set:
+                    found_set.add(m)
+                    found.append(m)
+        return found
 
     def delta(self, query):
         """Users delta. A state token names a copy of the users as they were when it was given;
