@@ -91,6 +91,7 @@ pub async fn observe_for(
     others: &[&Loaded],
     refresh: Refresh,
 ) -> miette::Result<Observed> {
+    missing_secrets(cfg)?;
     let mut fields = crate::intranet::scim::mapped_fields(cfg);
     for o in others {
         fields.extend(crate::intranet::scim::mapped_fields(o));
@@ -152,4 +153,25 @@ pub(crate) async fn blocking<T: Send + 'static>(
             Err(e) => Err(miette::miette!("reading was cancelled: {e}")),
         },
     }
+}
+
+/// Two or more secrets of the config that cannot be read, named at once before any traffic (one
+/// alone is reported by the side that reads it, with its own help).
+fn missing_secrets(cfg: &Loaded) -> miette::Result<()> {
+    let missing =
+        crate::config::secret::unreadable(&cfg.config, &cfg.dir, |k| std::env::var(k).ok());
+    if missing.len() < 2 {
+        return Ok(());
+    }
+    let list: Vec<String> = missing
+        .iter()
+        .map(|(name, e)| format!("`{name}` from the {}: {}", e.source_name, e.problem))
+        .collect();
+    Err(miette::miette!(
+        code = "roster::config::secrets",
+        help = "set each environment variable or create each file; secrets are never written in the YAML",
+        "{} secrets cannot be read: {}",
+        missing.len(),
+        list.join("; ")
+    ))
 }

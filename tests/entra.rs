@@ -584,3 +584,24 @@ fn a_warm_read_asks_only_for_changes_and_reads_everything_on_any_doubt() {
     );
     site.plan_saying("Read all 4 Entra ID users (no cache yet)");
 }
+
+#[test]
+fn every_missing_secret_is_named_at_once() {
+    let server = GraphServer::start(tenant());
+    let site = Site::new(&server, "", "");
+    site.edit(
+        "intranet:\n  snapshot: intranet.json\n",
+        "intranet:\n  scim: { url: \"http://127.0.0.1:1/v2\", token: { file: scim.token } }\n",
+    );
+    std::fs::remove_file(site.path().join("entra.secret")).unwrap();
+    let r = site.run(&["plan"]);
+    assert_eq!(r.code, 1);
+    let err = flat(&r.stderr);
+    assert!(err.contains("2 secrets cannot be read"), "{err}");
+    assert!(
+        err.contains("`directory.entra.client_secret` from the file"),
+        "{err}"
+    );
+    assert!(err.contains("`intranet.scim.token` from the file"), "{err}");
+    assert!(server.requests().is_empty(), "nothing is sent before");
+}

@@ -621,7 +621,7 @@ impl Problems<'_> {
                         .collect::<Vec<_>>()
                         .join(" and ");
                     let help = if is_directory {
-                        "keep one: `ldif` for an offline snapshot, `ldap` for the live directory"
+                        "keep one: `ldif` or `entra_snapshot` for an offline snapshot, `ldap` or `entra` for the live directory"
                             .to_owned()
                     } else {
                         format!("keep one of {listed}")
