@@ -107,8 +107,9 @@ pub async fn observe_for(
     // Both sides at once, each with its digest: a live plan waits for the slower server, not
     // for the sum of both, and snapshots are parsed on two cores.
     let settings = CacheSettings::for_config(cfg, refresh);
+    let source = crate::directory::DirectorySource::of(cfg).refresh(refresh);
     let ((directory, directory_digest), ((intranet, intranet_read), intranet_digest)) = tokio::try_join!(
-        with_digest(self::directory(cfg, &attributes), crate::digest::directory),
+        with_digest(source.read(&attributes), crate::digest::directory),
         with_digest(
             self::intranet_with(cfg, &fields, &settings),
             |(intranet, _): &(IntranetState, Option<IntranetRead>)| crate::digest::intranet(

@@ -583,6 +583,16 @@ fn a_warm_read_asks_only_for_changes_and_reads_everything_on_any_doubt() {
         "  department: department\n  job_title: { from: jobTitle, allow_empty: true }\n",
     );
     site.plan_saying("Read all 4 Entra ID users (no cache yet)");
+    // `--refresh full` reads everything even with a good cache, and rewrites it.
+    let r = site.run(&["plan", "--refresh", "full"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("Read all 4 Entra ID users (--refresh full)"),
+        "{}",
+        r.stderr
+    );
+    site.plan_saying("Read 4 Entra ID users through the delta query (0 changed");
 }
 
 #[test]

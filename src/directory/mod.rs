@@ -31,6 +31,8 @@ pub struct DirectorySource<'a> {
     /// Where a source keeps its cache (`.roster/` next to the config, or `$ROSTER_DATA_DIR`);
     /// `None` for no cache.
     data_dir: Option<PathBuf>,
+    /// `--refresh`: `Full` reads everything and rewrites the cache.
+    refresh: crate::intranet::cache::Refresh,
 }
 
 /// The implementations, one per key under `directory:`.
@@ -159,7 +161,14 @@ impl<'a> DirectorySource<'a> {
             base_dir,
             groups: Vec::new(),
             data_dir: None,
+            refresh: crate::intranet::cache::Refresh::Auto,
         }
+    }
+
+    /// Read as `--refresh` says: `Full` ignores the cache (and rewrites it).
+    pub fn refresh(mut self, refresh: crate::intranet::cache::Refresh) -> Self {
+        self.refresh = refresh;
+        self
     }
 
     /// How this source's groups are named and compared.
@@ -198,7 +207,9 @@ impl<'a> DirectorySource<'a> {
                 attributes,
                 self.base_dir,
                 &self.groups,
-                self.data_dir.clone(),
+                self.data_dir
+                    .clone()
+                    .map(|d| (d, self.refresh == crate::intranet::cache::Refresh::Auto)),
             )
             .await?),
             Backend::EntraSnapshot(path) => {

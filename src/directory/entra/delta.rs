@@ -61,15 +61,22 @@ pub enum How {
     Delta { changes: usize },
 }
 
-/// The users, through the cache in `dir` when it can be trusted, and how they were read.
+/// The users, through the cache in `dir` when it may be used and can be trusted, and how they
+/// were read.
 pub async fn users(
     client: &GraphClient,
     select: &str,
     key: Key,
     dir: &Path,
+    use_cache: bool,
 ) -> Result<(Vec<Entry>, How), EntraError> {
     let path = key.file(dir);
-    let why = match load(&path, &key) {
+    let cache = if use_cache {
+        load(&path, &key)
+    } else {
+        Err("--refresh full".to_string())
+    };
+    let why = match cache {
         Ok(cache) => match warm(client, cache).await {
             Ok((users, link, changes)) => {
                 if let Ok(entries) = entries(&users) {

@@ -31,19 +31,20 @@ use crate::model::{DirectoryState, Entry, EntryBuilder};
 
 /// Read Entra ID: the users with the properties `attributes` (the mapped ones) and the ones the
 /// config keys on, and the groups `groups` names. With a `cache` folder, users are read through
-/// the delta query when the cache there can be trusted (see `delta`).
+/// the delta query when the cache there can be trusted and may be used (`(folder, use it)`;
+/// `--refresh full` reads everything and rewrites it; see `delta`).
 pub async fn read(
     cfg: &EntraConfig,
     directory: &DirectoryConfig,
     attributes: &[String],
     base_dir: &Path,
     groups: &[&str],
-    cache: Option<PathBuf>,
+    cache: Option<(PathBuf, bool)>,
 ) -> Result<DirectoryState, EntraError> {
     let select = select(directory, attributes)?;
     let client = client::GraphClient::from_config(cfg, base_dir, |k| std::env::var(k).ok())?;
     let users = async {
-        let Some(dir) = cache.filter(|_| cfg.cache) else {
+        let Some((dir, use_cache)) = cache.filter(|_| cfg.cache) else {
             return read::users(&client, &select).await;
         };
         let key = delta::Key {
@@ -52,7 +53,7 @@ pub async fn read(
             client: cfg.client_id.clone(),
             select: select.clone(),
         };
-        let (users, how) = delta::users(&client, &select, key, &dir).await?;
+        let (users, how) = delta::users(&client, &select, key, &dir, use_cache).await?;
         match how {
             delta::How::Delta { changes } => crate::say!(
                 "Read {} Entra ID users through the delta query ({changes} changed since the cached read).",
