@@ -429,22 +429,84 @@ fn a_snapshot_plans_to_the_same_plan_without_network() {
     );
 }
 
+/// A self-signed RSA key and certificate, as one PEM file, made with the openssl command.
+fn certificate(dir: &Path, name: &str) -> (String, String) {
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args(["-subj", "/CN=roster-test", "-keyout"])
+        .arg(dir.join(format!("{name}.key")))
+        .arg("-out")
+        .arg(dir.join(format!("{name}.crt")))
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = std::fs::read_to_string(dir.join(format!("{name}.key"))).unwrap();
+    let cert = std::fs::read_to_string(dir.join(format!("{name}.crt"))).unwrap();
+    (key, cert)
+}
+
 #[test]
-fn a_certificate_is_not_supported_yet_and_says_so() {
+fn a_certificate_signs_in_with_a_client_assertion() {
     let server = GraphServer::start(tenant());
     let site = Site::new(&server, "", "");
+    let (key, cert) = certificate(site.path(), "app");
+    std::fs::write(site.path().join("app.pem"), format!("{key}{cert}")).unwrap();
+    let mut t = tenant();
+    t["certificate"] = json!(cert);
+    server.set(t.clone());
     site.edit(
         "client_secret: { file: entra.secret }",
         "certificate: { file: app.pem }",
     );
-    let r = site.run(&["validate", "--config-only"]);
+    let plan = site.plan();
+    assert_eq!(
+        changes(&plan, "create"),
+        ["ada@contoso.com", "bob@contoso.com"]
+    );
+    let token = &server.requests()[0];
+    assert_eq!(token["method"], "POST");
+    assert_eq!(token["grant_type"], "client_credentials");
+
+    // Another key than the registered certificate's: Entra ID's AADSTS700027, shown as such.
+    let (other_key, _) = certificate(site.path(), "other");
+    std::fs::write(site.path().join("app.pem"), format!("{other_key}{cert}")).unwrap();
+    let r = site.run(&["plan"]);
     assert_eq!(r.code, 1);
     let err = flat(&r.stderr);
     assert!(
-        err.contains("`directory.entra.certificate` is not supported yet"),
+        err.contains("AADSTS700027: Client assertion failed signature validation"),
         "{err}"
     );
-    assert!(server.requests().is_empty());
+    assert!(!r.stderr.contains("PRIVATE KEY"), "{err}");
+
+    // A PEM without its key is a diagnostic before any traffic.
+    std::fs::write(site.path().join("app.pem"), &cert).unwrap();
+    let before = server.requests().len();
+    let r = site.run(&["plan"]);
+    assert_eq!(r.code, 1);
+    let err = flat(&r.stderr);
+    assert!(err.contains("cannot use the certificate"), "{err}");
+    assert!(err.contains("it holds no PRIVATE KEY"), "{err}");
+    assert_eq!(server.requests().len(), before);
+
+    // Both credentials at once is a config error.
+    site.edit(
+        "certificate: { file: app.pem }",
+        "certificate: { file: app.pem }\n    client_secret: { file: entra.secret }",
+    );
+    let r = site.run(&["validate", "--config-only"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        flat(&r.stderr).contains("`directory.entra` has both `client_secret` and `certificate`"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]

@@ -824,10 +824,10 @@ impl Problems<'_> {
     /// `directory.entra`: one credential, and only the one Roster supports.
     fn entra(&mut self, e: &super::EntraConfig) {
         let at = |k: &str| keys(&["directory", "entra", k]);
-        if e.certificate.is_some() {
-            self.at(&at("certificate"), true, "`directory.entra.certificate` is not supported yet", "sign in with a client secret: `client_secret: { env: NAME }` or `client_secret: { file: PATH }` (Certificates & secrets → New client secret in the app registration)");
-        } else if e.client_secret.is_none() {
-            self.at(&keys(&["directory", "entra"]), true, "`directory.entra` needs `client_secret`", "add `client_secret: { env: ROSTER_ENTRA_SECRET }` (or `{ file: PATH }`): the app registration's client secret");
+        match (&e.client_secret, &e.certificate) {
+            (Some(_), Some(_)) => self.at(&at("certificate"), true, "`directory.entra` has both `client_secret` and `certificate`", "keep one: the app signs in with its client secret or with its certificate"),
+            (None, None) => self.at(&keys(&["directory", "entra"]), true, "`directory.entra` needs `client_secret` or `certificate`", "add `client_secret: { env: ROSTER_ENTRA_SECRET }` (or `{ file: PATH }`), or `certificate: { file: app.pem }` (the app's RSA key and certificate in one PEM file)"),
+            _ => {}
         }
         for (key, url) in [("authority", &e.authority), ("graph_url", &e.graph_url)] {
             match url::Url::parse(url) {

@@ -405,8 +405,8 @@ pub struct EntraConfig {
     /// The app registration's client secret: `{ env: NAME }` or `{ file: PATH }`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<Secret>,
-    /// A certificate credential (`{ file: key-and-cert.pem }`). Not supported yet: use
-    /// `client_secret`.
+    /// Or a certificate credential: `{ file: app.pem }`, one PEM file holding the app's RSA
+    /// private key and the certificate uploaded to the app registration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate: Option<CertificateRef>,
     /// The login authority (default `https://login.microsoftonline.com`;

@@ -210,6 +210,8 @@ class Handler(BaseHTTPRequestHandler):
                     "unauthorized_client", 700016,
                     f"Application with identifier '{field('client_id')}' was not found in the "
                     f"directory '{d['tenant']}'.", 400))
+            if field("client_assertion"):
+                return self.certificate_token(d, field, parts[0])
             if self.directory.faults().get("expired_secret"):
                 return self.send_json(*token_error(
                     "invalid_client", 7000222,
@@ -223,10 +225,55 @@ class Handler(BaseHTTPRequestHandler):
                     "Invalid client secret provided. Ensure the secret being sent in the "
                     "request is the client secret value, not the client secret ID, for a secret "
                     f"added to app '{d['client_id']}'.", 401))
-            token = secrets.token_urlsafe(32)
-            self.directory.tokens.add(token)
+        self.issue_token()
+
+    def issue_token(self):
+        token = secrets.token_urlsafe(32)
+        self.directory.tokens.add(token)
         self.send_json(200, {"token_type": "Bearer", "expires_in": 3599,
                              "ext_expires_in": 3599, "access_token": token})
+
+    def certificate_token(self, d, field, tenant):
+        """A client assertion (https://learn.microsoft.com/entra/identity-platform/
+        certificate-credentials): a JWT signed RS256 by the certificate registered on the app
+        (data "certificate", PEM), naming it by x5t#S256, for this token endpoint, from this app,
+        within its time range."""
+        import base64, hashlib, time
+        from cryptography import x509
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        def b64d(part):
+            return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+        fail = lambda code, text: self.send_json(*token_error("invalid_client", code, text, 401))
+        if field("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer":
+            return fail(700025, "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.")
+        try:
+            h, c, sig = field("client_assertion").split(".")
+            header, claims = json.loads(b64d(h)), json.loads(b64d(c))
+        except ValueError:
+            return fail(50027, "JWT token is invalid or malformed.")
+        cert = x509.load_pem_x509_certificate(d["certificate"].encode())
+        der = cert.public_bytes(serialization.Encoding.DER)
+        thumb = base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode()
+        if header.get("alg") != "RS256" or header.get("x5t#S256") != thumb:
+            return fail(700027, "The certificate with identifier used to sign the client assertion "
+                                f"is not registered on application. [Reason - The key was not found., "
+                                f"Thumbprint of key used by client: '{header.get('x5t#S256')}']")
+        try:
+            cert.public_key().verify(b64d(sig), f"{h}.{c}".encode(), padding.PKCS1v15(), hashes.SHA256())
+        except InvalidSignature:
+            return fail(700027, "Client assertion failed signature validation.")
+        if claims.get("aud") != f"http://{self.headers.get('Host')}/{tenant}/oauth2/v2.0/token":
+            return fail(700023, "Client assertion audience claim does not match Realm issuer.")
+        if claims.get("iss") != d["client_id"] or claims.get("sub") != d["client_id"]:
+            return fail(700021, "Client assertion application identifier doesn't match 'client_id' parameter.")
+        now = time.time()
+        if not (claims.get("nbf", 0) <= now + 300 and now < claims.get("exp", 0)):
+            return fail(700024, "Client assertion is not within its valid time range.")
+        self.issue_token()
 
     def do_GET(self):
         self.record()

@@ -1,10 +1,13 @@
 //! Signing in to Entra ID: the OAuth 2.0 client credentials grant against the identity
 //! platform's token endpoint (`{authority}/{tenant}/oauth2/v2.0/token`, `grant_type=
 //! client_credentials`, `scope={graph}/.default`, learn.microsoft.com/entra/identity-platform/
-//! v2-oauth2-client-creds-grant-flow). The token is kept for its lifetime (`expires_in`, less a
-//! minute) and fetched again after. Neither the secret nor the token is ever printed: both live
-//! in [`Credential`], whose `Debug` is redacted, and go out only in a form body or a sensitive
-//! header.
+//! v2-oauth2-client-creds-grant-flow). The app proves who it is with its client secret, or with
+//! a certificate: a JWT client assertion signed RS256 with the certificate's private key, naming
+//! the certificate by its SHA-256 and SHA-1 thumbprints (`x5t#S256`, `x5t`; learn.microsoft.com/
+//! entra/identity-platform/certificate-credentials). The token is kept for its lifetime
+//! (`expires_in`, less a minute) and fetched again after. Neither the secret, the key nor the
+//! token is ever printed: they live in types whose `Debug` is redacted, and go out only in a form
+//! body or a sensitive header.
 
 use std::fmt;
 use std::path::Path;
@@ -29,13 +32,104 @@ impl fmt::Debug for Credential {
     }
 }
 
+/// How the app proves who it is.
+enum Proof {
+    Secret(Credential),
+    Certificate(Box<Certificate>),
+}
+
+/// A certificate credential: the RSA key that signs assertions, and the certificate's
+/// thumbprints (base64url) that name it to Entra ID.
+struct Certificate {
+    key: ring::signature::RsaKeyPair,
+    sha256: String,
+    sha1: String,
+}
+
+impl Certificate {
+    /// Read a PEM file holding the private key (PKCS#8 or PKCS#1 RSA) and the certificate.
+    fn load(path: &Path) -> Result<Certificate, EntraError> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let fail = |problem: String| EntraError::Certificate {
+            path: crate::text::shown(&path.display().to_string()).into_owned(),
+            problem,
+        };
+        let cert = CertificateDer::pem_file_iter(path)
+            .map_err(|e| fail(e.to_string()))?
+            .next()
+            .ok_or_else(|| fail("it holds no CERTIFICATE".into()))?
+            .map_err(|e| fail(e.to_string()))?;
+        let key = match PrivateKeyDer::from_pem_file(path) {
+            Ok(PrivateKeyDer::Pkcs8(k)) => {
+                ring::signature::RsaKeyPair::from_pkcs8(k.secret_pkcs8_der())
+            }
+            Ok(PrivateKeyDer::Pkcs1(k)) => {
+                ring::signature::RsaKeyPair::from_der(k.secret_pkcs1_der())
+            }
+            Ok(_) => return Err(fail("its private key is not an RSA key (Entra ID certificate credentials sign with RS256)".into())),
+            Err(_) => return Err(fail("it holds no PRIVATE KEY (or RSA PRIVATE KEY)".into())),
+        }
+        .map_err(|e| fail(format!("its private key cannot sign: {e}")))?;
+        let thumb = |alg| {
+            base64::engine::Engine::encode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                ring::digest::digest(alg, cert.as_ref()),
+            )
+        };
+        Ok(Certificate {
+            key,
+            sha256: thumb(&ring::digest::SHA256),
+            sha1: thumb(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY),
+        })
+    }
+
+    /// A client assertion for `audience` (the token endpoint), valid for ten minutes.
+    fn assertion(&self, audience: &str, client_id: &str) -> Result<String, EntraError> {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::engine::Engine;
+        let rng = ring::rand::SystemRandom::new();
+        let mut jti = [0u8; 16];
+        ring::rand::SecureRandom::fill(&rng, &mut jti).map_err(|_| EntraError::Certificate {
+            path: String::new(),
+            problem: "no random numbers for the assertion's ID".into(),
+        })?;
+        let now = jiff::Timestamp::now().as_second();
+        let header = serde_json::json!({
+            "alg": "RS256", "typ": "JWT", "x5t#S256": self.sha256, "x5t": self.sha1,
+        });
+        let claims = serde_json::json!({
+            "aud": audience, "iss": client_id, "sub": client_id,
+            "jti": URL_SAFE_NO_PAD.encode(jti), "nbf": now, "iat": now, "exp": now + 600,
+        });
+        let signed = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let mut signature = vec![0u8; self.key.public().modulus_len()];
+        self.key
+            .sign(
+                &ring::signature::RSA_PKCS1_SHA256,
+                &rng,
+                signed.as_bytes(),
+                &mut signature,
+            )
+            .map_err(|_| EntraError::Certificate {
+                path: String::new(),
+                problem: "the private key could not sign the assertion".into(),
+            })?;
+        Ok(format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature)))
+    }
+}
+
 /// Who Roster signs in as, and the token it holds.
 pub struct Auth {
     token_url: Url,
     scope: String,
     client_id: String,
     tenant: String,
-    secret: Credential,
+    proof: Proof,
     cached: Mutex<Option<(HeaderValue, Instant)>>,
 }
 
@@ -99,23 +193,31 @@ impl Auth {
                 url: crate::text::shown(&cfg.tenant_id).into_owned(),
                 problem: e.to_string(),
             })?;
-        let Some(secret) = &cfg.client_secret else {
-            // The config check asks for it; a certificate is refused there too.
-            return Err(EntraError::Secret {
-                source_name: "config".into(),
-                problem: "directory.entra.client_secret is not set".into(),
-            });
+        let proof = match (&cfg.client_secret, &cfg.certificate) {
+            (Some(secret), _) => {
+                let secret = secret.read(base_dir, env).map_err(|e| EntraError::Secret {
+                    source_name: e.source_name,
+                    problem: e.problem,
+                })?;
+                Proof::Secret(Credential(Arc::from(secret)))
+            }
+            (None, Some(cert)) => {
+                Proof::Certificate(Box::new(Certificate::load(&base_dir.join(&cert.file))?))
+            }
+            // The config check asks for one.
+            (None, None) => {
+                return Err(EntraError::Secret {
+                    source_name: "config".into(),
+                    problem: "directory.entra has neither client_secret nor certificate".into(),
+                })
+            }
         };
-        let secret = secret.read(base_dir, env).map_err(|e| EntraError::Secret {
-            source_name: e.source_name,
-            problem: e.problem,
-        })?;
         Ok(Auth {
             token_url,
             scope: format!("{}/.default", graph.origin().ascii_serialization()),
             client_id: cfg.client_id.clone(),
             tenant: cfg.tenant_id.clone(),
-            secret: Credential(Arc::from(secret)),
+            proof,
             cached: Mutex::new(None),
         })
     }
@@ -142,12 +244,23 @@ impl Auth {
 
     async fn fetch(&self, http: &reqwest::Client) -> Result<(HeaderValue, Duration), EntraError> {
         let url = self.token_url.to_string();
-        let form = [
+        let assertion;
+        let mut form = vec![
             ("client_id", self.client_id.as_str()),
             ("scope", self.scope.as_str()),
-            ("client_secret", &self.secret.0),
             ("grant_type", "client_credentials"),
         ];
+        match &self.proof {
+            Proof::Secret(secret) => form.push(("client_secret", &secret.0)),
+            Proof::Certificate(cert) => {
+                assertion = cert.assertion(self.token_url.as_str(), &self.client_id)?;
+                form.push((
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ));
+                form.push(("client_assertion", &assertion));
+            }
+        }
         let (status, text) =
             super::client::with_retries(&url, || http.post(self.token_url.clone()).form(&form))
                 .await?;
@@ -177,7 +290,9 @@ impl Auth {
                 .iter()
                 .find(|c| matches!(c, 7000215 | 7000222))
                 .map(|c| format!("AADSTS{c}"));
-            if error == "invalid_client" && (secret_code.is_some() || codes.is_empty()) {
+            let by_secret = matches!(self.proof, Proof::Secret(_));
+            if by_secret && error == "invalid_client" && (secret_code.is_some() || codes.is_empty())
+            {
                 return Err(EntraError::BadSecret {
                     client_id: crate::text::shown(&self.client_id).into_owned(),
                     tenant: crate::text::shown(&self.tenant).into_owned(),

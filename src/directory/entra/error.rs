@@ -29,6 +29,13 @@ pub enum EntraError {
         problem: String,
     },
 
+    #[error("cannot use the certificate {path}: {problem}")]
+    #[diagnostic(
+        code(roster::entra::certificate),
+        help("directory.entra.certificate is one PEM file holding the app's RSA private key (PRIVATE KEY or RSA PRIVATE KEY) and its certificate (CERTIFICATE), the one uploaded to the app registration (Certificates & secrets)")
+    )]
+    Certificate { path: String, problem: String },
+
     #[error("Entra ID refused to sign in as application {client_id} in tenant {tenant}: the client secret is wrong or expired ({code})")]
     #[diagnostic(
         code(roster::entra::bad_secret),
