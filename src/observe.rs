@@ -76,7 +76,7 @@ pub async fn observe_for(
     refresh: Refresh,
 ) -> miette::Result<Observed> {
     let target = target_for(cfg, others, refresh);
-    Ok(observe_through(cfg, others, target).await?.0)
+    Ok(observe_through(cfg, others, refresh, target).await?.0)
 }
 
 /// The intranet target `cfg` names, reading the fields `cfg` and `others` map, through the
@@ -104,8 +104,10 @@ pub async fn target_for(
 pub async fn observe_through<T: IntranetTarget>(
     cfg: &Loaded,
     others: &[&Loaded],
+    refresh: Refresh,
     target: impl std::future::Future<Output = miette::Result<T>>,
 ) -> miette::Result<(Observed, T)> {
+    missing_secrets(cfg)?;
     // The config's own attributes, and those only the others read (a column the base config
     // maps and the file no longer has does not stop the plan of this one).
     let attributes = directory_attributes(&cfg.config);
@@ -116,7 +118,7 @@ pub async fn observe_through<T: IntranetTarget>(
     optional.retain(|a| !attributes.iter().any(|b| a.eq_ignore_ascii_case(b)));
     optional.sort_by_key(|a| a.to_ascii_lowercase());
     optional.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
-    let source = crate::directory::DirectorySource::of(cfg);
+    let source = crate::directory::DirectorySource::of(cfg).refresh(refresh);
     // Both sides at once, each with its digest: a live plan waits for the slower server, not
     // for the sum of both, and snapshots are parsed on two cores.
     let intranet = async {
@@ -163,3 +165,24 @@ async fn with_digest<T: Send + 'static>(
 /// Run CPU-bound work off the async threads ([`crate::task::blocking`]; the directory's
 /// snapshot read calls it here).
 pub(crate) use crate::task::blocking;
+
+/// Two or more secrets of the config that cannot be read, named at once before any traffic (one
+/// alone is reported by the side that reads it, with its own help).
+fn missing_secrets(cfg: &Loaded) -> miette::Result<()> {
+    let missing =
+        crate::config::secret::unreadable(&cfg.config, &cfg.dir, |k| std::env::var(k).ok());
+    if missing.len() < 2 {
+        return Ok(());
+    }
+    let list: Vec<String> = missing
+        .iter()
+        .map(|(name, e)| format!("`{name}` from the {}: {}", e.source_name, e.problem))
+        .collect();
+    Err(miette::miette!(
+        code = "roster::config::secrets",
+        help = "set each environment variable or create each file; secrets are never written in the YAML",
+        "{} secrets cannot be read: {}",
+        missing.len(),
+        list.join("; ")
+    ))
+}

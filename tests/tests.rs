@@ -8,6 +8,7 @@ mod cli_ldap;
 mod csv;
 mod delta;
 mod diag;
+mod entra;
 mod escape;
 mod export;
 mod gitops;

@@ -103,8 +103,12 @@ pub async fn run(args: ApplyArgs) -> miette::Result<ExitCode> {
         }
         None => {
             // Refused before planning and asking when the intranet cannot be written to.
-            let read =
-                observe::observe_through(&loaded, &[], writable_target(&loaded, args.refresh));
+            let read = observe::observe_through(
+                &loaded,
+                &[],
+                args.refresh,
+                writable_target(&loaded, args.refresh),
+            );
             let (observed, _) = read.await?;
             let mut plan = reconcile::plan(&loaded, &observed)?;
             plan.allowances = args.allow.allowances();
@@ -595,7 +599,7 @@ pub async fn apply_saved(
         opts.author.as_ref(),
     )?;
     // The target read is the one written: a snapshot file is refused before anything is read.
-    let read = observe::observe_through(cfg, &[], writable_target(cfg, opts.refresh));
+    let read = observe::observe_through(cfg, &[], opts.refresh, writable_target(cfg, opts.refresh));
     // A signal while reading (nothing written yet) ends the run at once.
     let (observed, target) = tokio::select! {
         read = read => read?,

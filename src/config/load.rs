@@ -413,6 +413,7 @@ impl Problems<'_> {
                         && path
                             .iter()
                             .any(|s| matches!(s, Seg::Key(k) if k == "ldap" || k == "scim")))
+                        || (k.value == "client_secret" && path.ends_with(&keys(&["entra"])))
                         || (path.ends_with(&keys(&["scim", "headers"]))
                             && super::is_auth_like_header(&k.value));
                     if is_secret_key && matches!(v.value, Node::Str(_) | Node::Int(_)) {
@@ -678,18 +679,16 @@ impl Problems<'_> {
         // A data file that is a secret's file would be parsed, and its text shown in a
         // diagnostic: the LDAP password file given as the intranet snapshot, say.
         let secret_files: Vec<(&str, &Path)> = [
-            (
-                "directory.ldap.password",
-                c.directory.source.ldap().and_then(|l| l.password.as_ref()),
-            ),
-            (
-                "intranet.scim.token",
-                c.intranet.scim.as_ref().map(|s| &s.token),
-            ),
+            c.directory.source.secret(),
+            c.intranet
+                .scim
+                .as_ref()
+                .map(|s| ("intranet.scim.token", &s.token)),
         ]
         .into_iter()
+        .flatten()
         .filter_map(|(name, secret)| match secret {
-            Some(super::Secret::File(p)) => Some((name, p.as_path())),
+            super::Secret::File(p) => Some((name, p.as_path())),
             _ => None,
         })
         .collect();
@@ -741,9 +740,13 @@ impl Problems<'_> {
                 &role.members.groups,
             ));
         }
-        // A source whose groups are plain names (CSV) has nothing to check here.
-        let dns = crate::directory::GroupIdentity::of(&c.directory.source).names_are_dns();
-        for (path, list) in dn_lists.into_iter().filter(|_| dns) {
+        if let super::SourceConfig::Entra(entra) = &c.directory.source {
+            self.entra(entra);
+        }
+        // A source whose groups are not DNs (CSV names, Entra ID object IDs) has nothing to
+        // check here.
+        let by_dn = c.directory.source.groups_by_dn();
+        for (path, list) in dn_lists.into_iter().filter(|_| by_dn) {
             for (i, group) in list.iter().enumerate() {
                 let dn = group.dn();
                 if !dn.contains(['=']) || (!dn.contains(',') && list.len() > 1) {
@@ -824,6 +827,31 @@ impl Problems<'_> {
 impl Problems<'_> {
     /// Two fields that write one SCIM attribute (or one inside the other) never converge: each
     /// plan writes one value over the other's.
+    /// `directory.entra`: one credential, and only the one Roster supports.
+    fn entra(&mut self, e: &super::EntraConfig) {
+        let at = |k: &str| keys(&["directory", "entra", k]);
+        match (&e.client_secret, &e.certificate) {
+            (Some(_), Some(_)) => self.at(&at("certificate"), true, "`directory.entra` has both `client_secret` and `certificate`", "keep one: the app signs in with its client secret or with its certificate"),
+            (None, None) => self.at(&keys(&["directory", "entra"]), true, "`directory.entra` needs `client_secret` or `certificate`", "add `client_secret: { env: ROSTER_ENTRA_SECRET }` (or `{ file: PATH }`), or `certificate: { file: app.pem }` (the app's RSA key and certificate in one PEM file)"),
+            _ => {}
+        }
+        for (key, url) in [("authority", &e.authority), ("graph_url", &e.graph_url)] {
+            match url::Url::parse(url) {
+                Ok(u) if matches!(u.scheme(), "https" | "http") && u.host().is_some() => {}
+                _ => self.at(&at(key), false, &format!("`directory.entra.{key}` is not an http(s) URL"), "write the full URL, e.g. `https://login.microsoftonline.com` or `https://graph.microsoft.com/v1.0`"),
+            }
+        }
+        for (key, value) in [("tenant_id", &e.tenant_id), ("client_id", &e.client_id)] {
+            if value.trim().is_empty()
+                || !value
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '.' | '_'))
+            {
+                self.at(&at(key), false, &format!("`directory.entra.{key}` is not an ID"), "copy it from the app registration's Overview page: a GUID such as `8f1c3e9a-...` (a tenant may also be written as its domain, `contoso.onmicrosoft.com`)");
+            }
+        }
+    }
+
     fn same_scim_attribute(&mut self, c: &Config) {
         // In the file's order, each with its SCIM path as shown and as compared.
         let mut written: Vec<(Span, &String, String, String)> = c

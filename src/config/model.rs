@@ -36,7 +36,8 @@ pub struct Config {
     pub state: Option<PathBuf>,
 }
 
-/// `directory:`: exactly one source key (`ldif`, `ldap` or `csv`), and how its entries are read.
+/// `directory:`: exactly one source key (`ldif`, `ldap`, `csv`, `entra` or `entra_snapshot`),
+/// and how its entries are read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DirectoryConfig {
@@ -52,7 +53,9 @@ pub struct DirectoryConfig {
     /// sAMAccountName on Active Directory. Read it with [`DirectoryConfig::username_attribute`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username_attribute: Option<String>,
-    /// How a disabled user is recognised. Without it, no user counts as disabled.
+    /// How a disabled user is recognised. Without it, no user counts as disabled, except for
+    /// Entra ID, where `accountEnabled: false` does. Read it with
+    /// [`DirectoryConfig::disabled_rule`], which knows each source's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled: Option<DisabledRule>,
 }
@@ -67,6 +70,13 @@ pub enum SourceConfig {
     Ldif(PathBuf),
     /// Live directory over LDAP.
     Ldap(LdapConfig),
+    /// Microsoft Entra ID, read over Microsoft Graph with an app registration's client
+    /// credentials (grant it the `User.Read.All` and `GroupMember.Read.All` application
+    /// permissions).
+    Entra(EntraConfig),
+    /// Offline snapshot of an Entra ID directory, as `roster snapshot directory` writes it with
+    /// an `entra` source: a JSON file, relative to the config.
+    EntraSnapshot(PathBuf),
     /// A CSV file (an HR export): one row per user, columns named by `id_attribute`,
     /// `username_attribute`, the mappings and `disabled`; `id_attribute` and
     /// `username_attribute` are required.
@@ -207,21 +217,57 @@ fn is_default<T: Default + PartialEq>(v: &T) -> bool {
     *v == T::default()
 }
 
+/// `disabled:` when an Entra ID config names none: `accountEnabled` false.
+static ENTRA_DISABLED: std::sync::LazyLock<DisabledRule> = std::sync::LazyLock::new(|| {
+    DisabledRule::Attribute(DisabledAttribute {
+        name: "accountEnabled".into(),
+        values: vec!["false".into()],
+        allow_empty: false,
+    })
+});
+
 impl SourceConfig {
     /// The live LDAP settings, when the source is `ldap`.
     pub fn ldap(&self) -> Option<&LdapConfig> {
         match self {
             SourceConfig::Ldap(l) => Some(l),
-            SourceConfig::Ldif(_) | SourceConfig::Csv(_) => None,
+            _ => None,
         }
     }
 
     /// The data file the source reads (relative to the config), when it reads one.
     pub fn file(&self) -> Option<&std::path::Path> {
         match self {
-            SourceConfig::Ldif(p) => Some(p),
+            SourceConfig::Ldif(p) | SourceConfig::EntraSnapshot(p) => Some(p),
             SourceConfig::Csv(c) => Some(&c.file),
-            SourceConfig::Ldap(_) => None,
+            SourceConfig::Ldap(_) | SourceConfig::Entra(_) => None,
+        }
+    }
+
+    /// The secret the source reads (its config path, and where it is), if any.
+    pub fn secret(&self) -> Option<(&'static str, &Secret)> {
+        match self {
+            SourceConfig::Ldap(l) => l.password.as_ref().map(|s| ("directory.ldap.password", s)),
+            SourceConfig::Entra(e) => e
+                .client_secret
+                .as_ref()
+                .map(|s| ("directory.entra.client_secret", s)),
+            SourceConfig::Ldif(_) | SourceConfig::EntraSnapshot(_) | SourceConfig::Csv(_) => None,
+        }
+    }
+
+    /// Whether the config names this source's groups by DN (`syncing_groups: [cn=...]`); an
+    /// Entra ID source names them by object ID or display name.
+    pub fn groups_by_dn(&self) -> bool {
+        matches!(self, SourceConfig::Ldif(_) | SourceConfig::Ldap(_))
+    }
+
+    /// How a user is recognised as disabled when the config says nothing (`accountEnabled`
+    /// false for Entra ID; nobody for LDAP).
+    pub fn default_disabled(&self) -> Option<&'static DisabledRule> {
+        match self {
+            SourceConfig::Entra(_) | SourceConfig::EntraSnapshot(_) => Some(&ENTRA_DISABLED),
+            SourceConfig::Ldif(_) | SourceConfig::Ldap(_) | SourceConfig::Csv(_) => None,
         }
     }
 
@@ -231,6 +277,7 @@ impl SourceConfig {
         match self {
             SourceConfig::Ldif(_) | SourceConfig::Ldap(_) => ("entryUUID", "uid"),
             SourceConfig::Csv(_) => ("", ""),
+            SourceConfig::Entra(_) | SourceConfig::EntraSnapshot(_) => ("id", "userPrincipalName"),
         }
     }
 
@@ -240,6 +287,8 @@ impl SourceConfig {
             SourceConfig::Ldif(_) => "ldif",
             SourceConfig::Ldap(_) => "ldap",
             SourceConfig::Csv(_) => "csv",
+            SourceConfig::Entra(_) => "entra",
+            SourceConfig::EntraSnapshot(_) => "entra_snapshot",
         }
     }
 }
@@ -258,6 +307,13 @@ impl DirectoryConfig {
         self.username_attribute
             .as_deref()
             .unwrap_or_else(|| self.source.defaults().1)
+    }
+
+    /// How a disabled user is recognised: as configured, else the source's default.
+    pub fn disabled_rule(&self) -> Option<&DisabledRule> {
+        self.disabled
+            .as_ref()
+            .or_else(|| self.source.default_disabled())
     }
 }
 
@@ -478,6 +534,65 @@ fn default_connect_timeout() -> u64 {
 }
 fn default_operation_timeout() -> u64 {
     120
+}
+
+/// `directory.entra`: a Microsoft Entra ID tenant, read over Microsoft Graph.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EntraConfig {
+    /// The directory (tenant) ID, a GUID, or a verified domain (`contoso.onmicrosoft.com`).
+    pub tenant_id: String,
+    /// The application (client) ID of the app registration Roster signs in as.
+    pub client_id: String,
+    /// The app registration's client secret: `{ env: NAME }` or `{ file: PATH }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<Secret>,
+    /// Or a certificate credential: `{ file: app.pem }`, one PEM file holding the app's RSA
+    /// private key and the certificate uploaded to the app registration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CertificateRef>,
+    /// The login authority (default `https://login.microsoftonline.com`;
+    /// `https://login.microsoftonline.us` or `https://login.chinacloudapi.cn` for national
+    /// clouds).
+    #[serde(default = "default_authority")]
+    pub authority: String,
+    /// The Microsoft Graph base URL with its version (default
+    /// `https://graph.microsoft.com/v1.0`; `https://graph.microsoft.us/v1.0`,
+    /// `https://microsoftgraph.chinacloudapi.cn/v1.0` for national clouds).
+    #[serde(default = "default_graph_url")]
+    pub graph_url: String,
+    /// Requests in flight at once.
+    #[serde(default = "default_concurrency")]
+    #[schemars(range(min = 1))]
+    pub concurrency: usize,
+    /// Seconds to wait for each request.
+    #[serde(default = "default_http_timeout")]
+    #[schemars(range(min = 1))]
+    pub timeout: u64,
+    /// Keep the users read and Graph's delta link in `.roster/` (next to the config, or in
+    /// `$ROSTER_DATA_DIR`), so that the next read asks Graph only for the users changed since,
+    /// and falls back to reading everything on any doubt. `false`: always read everything.
+    #[serde(default = "default_true")]
+    pub cache: bool,
+}
+
+/// `certificate: { file: PATH }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateRef {
+    /// A PEM file holding the private key and the certificate.
+    pub file: PathBuf,
+}
+
+/// The public cloud's login authority.
+pub const DEFAULT_ENTRA_AUTHORITY: &str = "https://login.microsoftonline.com";
+/// The public cloud's Microsoft Graph.
+pub const DEFAULT_GRAPH_URL: &str = "https://graph.microsoft.com/v1.0";
+fn default_authority() -> String {
+    DEFAULT_ENTRA_AUTHORITY.into()
+}
+fn default_graph_url() -> String {
+    DEFAULT_GRAPH_URL.into()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -61,6 +61,31 @@ impl Secret {
     }
 }
 
+/// Every secret `config` names that cannot be read (where it is configured, and why), so that
+/// a run missing several says so once rather than one per attempt.
+pub fn unreadable(
+    config: &super::Config,
+    base_dir: &Path,
+    env: impl Fn(&str) -> Option<String>,
+) -> Vec<(String, SecretError)> {
+    let mut secrets: Vec<(String, &Secret)> = Vec::new();
+    if let Some((name, secret)) = config.directory.source.secret() {
+        secrets.push((name.to_owned(), secret));
+    }
+    if let Some(scim) = &config.intranet.scim {
+        secrets.push(("intranet.scim.token".into(), &scim.token));
+        for (name, header) in &scim.headers {
+            if let super::HeaderSetting::Secret(secret) = header {
+                secrets.push((format!("intranet.scim.headers.{name}"), secret));
+            }
+        }
+    }
+    secrets
+        .into_iter()
+        .filter_map(|(name, secret)| secret.read(base_dir, &env).err().map(|e| (name, e)))
+        .collect()
+}
+
 /// Is this config key one whose value is a secret (`password`, `token`, `client_secret`,
 /// `Authorization`, `api-key`, ...)? Such a value is never shown in a diagnostic.
 pub fn is_secret_key(key: &str) -> bool {

@@ -77,6 +77,9 @@ pub const MEMBER_ATTRIBUTES: &[&str] = &["member", "uniquemember"];
 pub struct Groups<'a> {
     members: HashMap<Cow<'a, str>, Vec<Cow<'a, str>>>,
     identity: GroupIdentity,
+    /// The identity's alias (Entra ID's display name), lowercased → the keys of the groups that
+    /// hold it.
+    aliases: HashMap<String, Vec<Cow<'a, str>>>,
 }
 
 /// `uniqueMember` is `DN [ # 'bits'B ]` (RFC 4517 Name and Optional UID): keep the DN.
@@ -94,27 +97,69 @@ impl<'a> Groups<'a> {
     pub fn new(state: &'a DirectoryState) -> Groups<'a> {
         let identity = state.identity;
         let mut members: HashMap<Cow<'a, str>, Vec<Cow<'a, str>>> = HashMap::default();
+        let mut aliases: HashMap<String, Vec<Cow<'a, str>>> = HashMap::default();
         for g in &state.groups {
-            let list = members.entry(identity.normalize(g.dn())).or_default();
+            let key = identity.normalize(g.dn());
+            if let Some(attr) = identity.alias_attribute() {
+                for alias in g.values(attr).texts() {
+                    aliases
+                        .entry(alias.to_lowercase())
+                        .or_default()
+                        .push(key.clone());
+                }
+            }
+            let list = members.entry(key).or_default();
             for attr in MEMBER_ATTRIBUTES {
                 for v in g.values(attr).texts() {
                     list.push(identity.member(v));
                 }
             }
         }
-        Groups { members, identity }
+        Groups {
+            members,
+            identity,
+            aliases,
+        }
+    }
+
+    /// The key of the group a config names: by its key (DN, object ID), or, where the identity
+    /// allows it, by an alias only one group holds (a display name).
+    pub fn key_of<'n>(&self, name: &'n str) -> Cow<'n, str> {
+        let key = self.identity.normalize(name);
+        if self.aliases.is_empty() || self.members.contains_key(key.as_ref()) {
+            return key;
+        }
+        match self.aliases.get(&name.to_lowercase()).map(Vec::as_slice) {
+            Some([one]) => Cow::Owned(one.to_string()),
+            _ => key,
+        }
+    }
+
+    /// The keys of the groups that share the alias `name` names, when more than one does (the
+    /// config must then name the group by its key).
+    pub fn ambiguous(&self, name: &str) -> Option<&[Cow<'a, str>]> {
+        if self.aliases.is_empty()
+            || self
+                .members
+                .contains_key(self.identity.normalize(name).as_ref())
+        {
+            return None;
+        }
+        self.aliases
+            .get(&name.to_lowercase())
+            .map(Vec::as_slice)
+            .filter(|keys| keys.len() > 1)
     }
 
     pub fn contains_group(&self, dn: &str) -> bool {
-        self.members
-            .contains_key(self.identity.normalize(dn).as_ref())
+        self.members.contains_key(self.key_of(dn).as_ref())
     }
 
     /// The direct members of a group (normal form), or `None` when the directory has no such
     /// group.
     pub fn members_of(&self, dn: &str) -> Option<&[Cow<'a, str>]> {
         self.members
-            .get(self.identity.normalize(dn).as_ref())
+            .get(self.key_of(dn).as_ref())
             .map(Vec::as_slice)
     }
 
@@ -152,7 +197,7 @@ impl<'a> Groups<'a> {
         let mut users: HashSet<Cow<'a, str>> = HashSet::default();
         let mut stack: Vec<Cow<'a, str>> = roots
             .into_iter()
-            .map(|r| Cow::Owned(self.identity.key(r.as_ref())))
+            .map(|r| Cow::Owned(self.key_of(r.as_ref()).into_owned()))
             .collect();
         while let Some(dn) = stack.pop() {
             if !seen.insert(dn.clone()) {
@@ -212,5 +257,36 @@ mod tests {
         assert_eq!((some.len(), complete), (2, false));
         assert_eq!(g.members_of("cn=A").map(<[_]>::len), Some(2));
         assert!(g.members_of("cn=d").is_none());
+    }
+
+    #[test]
+    fn object_ids_and_display_names_name_entra_groups() {
+        let mut staff = group("AAAA-1", &["U-1"]);
+        staff.add("displayName", AttrValue::Text("Staff".into()));
+        let mut twin_a = group("bbbb-2", &["u-2"]);
+        twin_a.add("displayName", AttrValue::Text("Twins".into()));
+        let mut twin_b = group("cccc-3", &["u-3"]);
+        twin_b.add("displayName", AttrValue::Text("twins".into()));
+        let state = DirectoryState {
+            groups: vec![staff, twin_a, twin_b],
+            identity: GroupIdentity::ObjectId,
+            ..Default::default()
+        };
+        let g = Groups::new(&state);
+        // By object ID, any case, and by a display name only one group holds.
+        assert_eq!(g.members_of("aaaa-1").map(<[_]>::len), Some(1));
+        assert!(g.transitive_members(["STAFF"]).contains("u-1"));
+        // A display name two groups share resolves to neither, and says which they are.
+        assert!(g.members_of("Twins").is_none());
+        let mut both: Vec<&str> = g
+            .ambiguous("TWINS")
+            .unwrap()
+            .iter()
+            .map(AsRef::as_ref)
+            .collect();
+        both.sort_unstable();
+        assert_eq!(both, ["bbbb-2", "cccc-3"]);
+        assert!(g.ambiguous("bbbb-2").is_none());
+        assert!(g.members_of("BBBB-2").is_some());
     }
 }

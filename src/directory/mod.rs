@@ -5,6 +5,7 @@
 //! file and never match on the kind elsewhere (checks of one kind's settings stay with the config).
 
 pub mod csv;
+pub mod entra;
 pub mod groups;
 pub mod ldap;
 pub mod ldif;
@@ -16,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use miette::{IntoDiagnostic, WrapErr};
 
-use crate::config::{CsvConfig, DirectoryConfig, LdapConfig, Loaded, SourceConfig};
+use crate::config::{CsvConfig, DirectoryConfig, EntraConfig, LdapConfig, Loaded, SourceConfig};
 use crate::model::{DirectoryState, Entry};
 
 /// The directory a config names, ready to read: the source's settings and the folder its
@@ -25,6 +26,14 @@ pub struct DirectorySource<'a> {
     backend: Backend<'a>,
     directory: &'a DirectoryConfig,
     base_dir: &'a Path,
+    /// The groups the config names (syncing and role groups): a source that reads members
+    /// group by group (Entra ID) reads only these.
+    groups: Vec<&'a str>,
+    /// Where a source keeps its cache (`.roster/` next to the config, or `$ROSTER_DATA_DIR`);
+    /// `None` for no cache.
+    data_dir: Option<PathBuf>,
+    /// `--refresh`: `Full` reads everything and rewrites the cache.
+    refresh: crate::intranet::scim::cache::Refresh,
 }
 
 /// The implementations, one per key under `directory:`.
@@ -35,6 +44,10 @@ enum Backend<'a> {
     Ldap(&'a LdapConfig),
     /// A CSV file (an HR export).
     Csv(&'a CsvConfig),
+    /// Entra ID over Microsoft Graph.
+    Entra(&'a EntraConfig),
+    /// An Entra ID JSON snapshot, resolved.
+    EntraSnapshot(PathBuf),
 }
 
 /// How a source names its groups, as `syncing_groups` and `admin_roles.*.members.groups` write
@@ -49,6 +62,9 @@ pub enum GroupIdentity {
     /// A plain name (a CSV directory's group names, and its users' IDs as members), compared
     /// trimmed and without case.
     Name,
+    /// An Entra ID object ID (a GUID), compared without case; the config may also name a group
+    /// by its `displayName` ([`alias_attribute`](Self::alias_attribute)).
+    ObjectId,
 }
 
 impl GroupIdentity {
@@ -57,13 +73,8 @@ impl GroupIdentity {
         match source {
             SourceConfig::Ldif(_) | SourceConfig::Ldap(_) => GroupIdentity::Dn,
             SourceConfig::Csv(_) => GroupIdentity::Name,
+            SourceConfig::Entra(_) | SourceConfig::EntraSnapshot(_) => GroupIdentity::ObjectId,
         }
-    }
-
-    /// Whether a group's name is a DN (with `=` and `,`), so a configured name without them is
-    /// a mistake worth reporting.
-    pub fn names_are_dns(&self) -> bool {
-        matches!(self, GroupIdentity::Dn)
     }
 
     /// `name` in the form two names of the same group share.
@@ -71,6 +82,7 @@ impl GroupIdentity {
         match self {
             GroupIdentity::Dn => groups::normalized(name),
             GroupIdentity::Name => name_key(name),
+            GroupIdentity::ObjectId => lowercased(name),
         }
     }
 
@@ -85,6 +97,7 @@ impl GroupIdentity {
         match self {
             GroupIdentity::Dn => groups::normalized(groups::strip_uid_suffix(value)),
             GroupIdentity::Name => name_key(value),
+            GroupIdentity::ObjectId => lowercased(value),
         }
     }
 
@@ -93,7 +106,26 @@ impl GroupIdentity {
         match self {
             GroupIdentity::Dn => "DN",
             GroupIdentity::Name => "group name",
+            GroupIdentity::ObjectId => "group ID or display name",
         }
+    }
+
+    /// The group attribute the config may name a group by instead of its key (Entra ID's
+    /// `displayName`), compared without case; two groups sharing it must be named by key.
+    pub fn alias_attribute(&self) -> Option<&'static str> {
+        match self {
+            GroupIdentity::Dn | GroupIdentity::Name => None,
+            GroupIdentity::ObjectId => Some("displayName"),
+        }
+    }
+}
+
+/// `name` lowercased, borrowed when it already is.
+fn lowercased(name: &str) -> Cow<'_, str> {
+    if name.chars().any(char::is_uppercase) {
+        Cow::Owned(name.to_lowercase())
+    } else {
+        Cow::Borrowed(name)
     }
 }
 
@@ -126,7 +158,21 @@ pub trait EntrySink {
 impl<'a> DirectorySource<'a> {
     /// The source `cfg` names.
     pub fn of(cfg: &'a Loaded) -> Self {
-        DirectorySource::new(&cfg.config.directory, &cfg.dir)
+        let mut source = DirectorySource::new(&cfg.config.directory, &cfg.dir);
+        let c = &cfg.config;
+        source.groups = c
+            .syncing_groups
+            .iter()
+            .chain(c.admin_roles.values().flat_map(|r| &r.members.groups))
+            .map(|g| g.dn())
+            .collect();
+        source.data_dir = Some(
+            match std::env::var_os(crate::intranet::scim::cache::DATA_DIR_ENV) {
+                Some(d) if !d.is_empty() => PathBuf::from(d),
+                _ => cfg.dir.join(".roster"),
+            },
+        );
+        source
     }
 
     /// The source of `directory`, with relative paths resolved from `base_dir`.
@@ -135,12 +181,23 @@ impl<'a> DirectorySource<'a> {
             SourceConfig::Ldif(path) => Backend::Ldif(base_dir.join(path)),
             SourceConfig::Ldap(live) => Backend::Ldap(live),
             SourceConfig::Csv(file) => Backend::Csv(file),
+            SourceConfig::Entra(live) => Backend::Entra(live),
+            SourceConfig::EntraSnapshot(path) => Backend::EntraSnapshot(base_dir.join(path)),
         };
         DirectorySource {
             backend,
             directory,
             base_dir,
+            groups: Vec::new(),
+            data_dir: None,
+            refresh: crate::intranet::scim::cache::Refresh::Auto,
         }
+    }
+
+    /// Read as `--refresh` says: `Full` ignores the cache (and rewrites it).
+    pub fn refresh(mut self, refresh: crate::intranet::scim::cache::Refresh) -> Self {
+        self.refresh = refresh;
+        self
     }
 
     /// How this source's groups are named and compared.
@@ -182,7 +239,7 @@ impl<'a> DirectorySource<'a> {
         match &self.backend {
             Backend::Ldif(path) => {
                 let path = path.clone();
-                crate::observe::blocking(move || {
+                crate::task::blocking(move || {
                     let src = crate::diag::read_source(&path)?;
                     Ok(ldif::classify(ldif::parse(&src)?))
                 })
@@ -200,7 +257,25 @@ impl<'a> DirectorySource<'a> {
                     attributes: required.to_vec(),
                     optional: optional.to_vec(),
                 };
-                crate::observe::blocking(move || Ok(read.run()?)).await
+                crate::task::blocking(move || Ok(read.run()?)).await
+            }
+            Backend::Entra(live) => Ok(entra::read(
+                live,
+                self.directory,
+                &[required, optional].concat(),
+                self.base_dir,
+                &self.groups,
+                self.data_dir.clone().map(|d| {
+                    (
+                        d,
+                        self.refresh == crate::intranet::scim::cache::Refresh::Auto,
+                    )
+                }),
+            )
+            .await?),
+            Backend::EntraSnapshot(path) => {
+                let path = path.clone();
+                crate::task::blocking(move || entra::snapshot::read(&path)).await
             }
         }
     }
@@ -233,37 +308,26 @@ impl<'a> DirectorySource<'a> {
             return Ok(Some((users, groups)));
         }
         let state = self.read(attributes).await?;
-        if let Backend::Csv(file) = &self.backend {
-            let write = |w: &mut dyn Write| {
-                csv::write::write_csv(&state, self.directory, file, attributes, w)
-            };
-            return if stdout {
-                // A closed pipe is not worth a diagnostic, as for LDIF.
-                let _ = write(&mut std::io::BufWriter::new(std::io::stdout().lock()));
-                Ok(None)
-            } else {
-                let written = std::fs::File::create(out).and_then(|f| {
-                    let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
-                    write(&mut w)?;
-                    w.flush()
-                });
-                written.into_diagnostic().wrap_err_with(cannot_write)?;
-                Ok(Some((state.users.len(), state.groups.len())))
-            };
-        }
+        // Each source's snapshot is its own format: LDIF, CSV, or Entra ID's JSON.
+        let write = |state: &DirectoryState, w: &mut dyn Write| -> std::io::Result<()> {
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, w);
+            match self.backend {
+                Backend::Ldif(_) | Backend::Ldap(_) => ldif::write::write_ldif(state, &mut w)?,
+                Backend::Csv(file) => {
+                    csv::write::write_csv(state, self.directory, file, attributes, &mut w)?
+                }
+                Backend::Entra(_) | Backend::EntraSnapshot(_) => {
+                    entra::snapshot::write(state, &mut w)?
+                }
+            }
+            w.flush()
+        };
         if stdout {
             // A closed pipe (`roster snapshot directory -o - | head`) is not worth a diagnostic.
-            let _ = ldif::write::write_ldif(
-                &state,
-                &mut std::io::BufWriter::new(std::io::stdout().lock()),
-            );
+            let _ = write(&state, &mut std::io::stdout().lock());
             return Ok(None);
         }
-        let written = std::fs::File::create(out).and_then(|f| {
-            let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
-            ldif::write::write_ldif(&state, &mut w)?;
-            w.flush()
-        });
+        let written = std::fs::File::create(out).and_then(|mut f| write(&state, &mut f));
         written.into_diagnostic().wrap_err_with(cannot_write)?;
         Ok(Some((state.users.len(), state.groups.len())))
     }
@@ -273,7 +337,9 @@ impl<'a> DirectorySource<'a> {
     /// snapshot) or it cannot be told.
     pub async fn attribute_names(&self, username: &str) -> Option<Vec<String>> {
         match &self.backend {
-            Backend::Ldif(_) | Backend::Csv(_) => None,
+            Backend::Ldif(_) | Backend::Csv(_) | Backend::Entra(_) | Backend::EntraSnapshot(_) => {
+                None
+            }
             Backend::Ldap(live) => {
                 ldap::attribute_names(live, self.directory, username, self.base_dir).await
             }
@@ -305,7 +371,6 @@ mod tests {
         assert_eq!(id.normalize("Sales, EMEA=1"), "sales, emea=1");
         assert!(matches!(id.normalize("staff"), Cow::Borrowed(_)));
         assert_eq!(id.noun(), "group name");
-        assert!(!id.names_are_dns() && GroupIdentity::Dn.names_are_dns());
         let state = DirectoryState {
             groups: vec![{
                 let mut g = Entry::new("Staff");

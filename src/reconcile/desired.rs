@@ -255,7 +255,7 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
             entry,
             id,
             username,
-            enabled: !is_disabled(d.disabled.as_ref(), entry, dir.disabled_by_filter.as_ref()),
+            enabled: !is_disabled(d.disabled_rule(), entry, dir.disabled_by_filter.as_ref()),
             syncing: in_sync,
             values: values.into_boxed_slice(),
         };

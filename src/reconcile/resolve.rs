@@ -100,7 +100,8 @@ fn disabled_unheld<'c>(
     dir: &DirectoryState,
     entry: Option<(&str, &[String])>,
 ) -> Option<Unheld<'c>> {
-    let Some(crate::config::DisabledRule::Attribute(attribute)) = &config.directory.disabled else {
+    let Some(crate::config::DisabledRule::Attribute(attribute)) = config.directory.disabled_rule()
+    else {
         return None;
     };
     // An empty read is the read guard's.
@@ -125,7 +126,7 @@ pub fn reactivations_without_disabled(
     dir: &DirectoryState,
     reactivations: usize,
 ) -> Result<(), Unresolved> {
-    let allowed = matches!(&cfg.config.directory.disabled, Some(crate::config::DisabledRule::Attribute(a)) if a.allow_empty);
+    let allowed = matches!(cfg.config.directory.disabled_rule(), Some(crate::config::DisabledRule::Attribute(a)) if a.allow_empty);
     if allowed {
         return Ok(());
     }
@@ -271,6 +272,24 @@ fn check_groups(config: &Config, dir: &DirectoryState, groups: &Groups, out: &mu
 
     for ((path, what, group), reaches) in configured.into_iter().zip(reach) {
         let dn = group.dn();
+        if let Some(keys) = groups.ambiguous(dn) {
+            let ids: Vec<String> = keys.iter().map(|k| format!("`{}`", shown(k))).collect();
+            out.problems.push(Problem {
+                code: "roster::resolve::group_ambiguous",
+                message: format!(
+                    "{what} `{}` names {} groups of that name",
+                    shown(dn),
+                    keys.len()
+                ),
+                label: "more than one group has this name".into(),
+                help: format!(
+                    "name the group by its object ID instead: {}",
+                    ids.join(" or ")
+                ),
+                path,
+            });
+            continue;
+        }
         let Some(members) = groups.members_of(dn) else {
             let wanted = dir.identity.normalize(dn);
             if dir
@@ -380,12 +399,18 @@ fn missing_group_help_suffix(config: &Config) -> &'static str {
 
 fn missing_group_help(config: &Config, dir: &DirectoryState, dn: &str) -> String {
     let wanted = dir.identity.normalize(dn);
+    let alias = dir.identity.alias_attribute();
+    // Each group by its key, and by its alias (a display name) where the identity has one.
     let closest = dir
         .groups
         .iter()
-        .map(|g| {
-            let score = strsim::normalized_levenshtein(&wanted, &dir.identity.normalize(g.dn()));
-            (score, g.dn())
+        .flat_map(|g| {
+            let names = alias.map(|a| g.values(a).texts().collect::<Vec<_>>());
+            std::iter::once(g.dn()).chain(names.into_iter().flatten())
+        })
+        .map(|name| {
+            let score = strsim::normalized_levenshtein(&wanted, &dir.identity.normalize(name));
+            (score, name)
         })
         .max_by(|a, b| a.0.total_cmp(&b.0));
     let live = missing_group_help_suffix(config);

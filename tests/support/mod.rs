@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod git;
+pub mod graph;
 pub mod proxy;
 pub mod scim;
 pub mod slapd;

@@ -151,7 +151,8 @@ impl fmt::Debug for ScimClient {
     }
 }
 
-fn is_loopback(url: &Url) -> bool {
+/// Is the URL's host this machine (127.0.0.0/8, ::1, `localhost`)?
+pub(crate) fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
@@ -207,7 +208,7 @@ pub fn local_address_for(url: &Url) -> Option<IpAddr> {
 }
 
 /// A random number for backoff jitter, without a dependency: `RandomState` is seeded randomly.
-fn jitter(max: Duration) -> Duration {
+pub(crate) fn jitter(max: Duration) -> Duration {
     let r = std::collections::hash_map::RandomState::new()
         .build_hasher()
         .finish();
@@ -215,7 +216,8 @@ fn jitter(max: Duration) -> Duration {
     Duration::from_millis(r % ms)
 }
 
-fn describe(e: &reqwest::Error) -> String {
+/// What went wrong with a request, with its causes, in words.
+pub(crate) fn describe(e: &reqwest::Error) -> String {
     let mut what = if e.is_timeout() {
         "the request timed out".to_string()
     } else if e.is_connect() {
@@ -477,12 +479,7 @@ impl ScimClient {
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self
-            .opts
-            .backoff
-            .saturating_mul(1u32 << attempt.min(16))
-            .min(self.opts.max_backoff);
-        exp / 2 + jitter(exp / 2 + Duration::from_millis(1))
+        backoff(self.opts.backoff, self.opts.max_backoff, attempt)
     }
 
     fn answer(
@@ -568,6 +565,13 @@ impl ScimClient {
     }
 }
 
+/// The wait before retry `attempt` (0-based): `first` doubled each attempt, capped by `max`,
+/// half of it random (jitter), so that clients throttled together do not retry together.
+pub(crate) fn backoff(first: Duration, max: Duration, attempt: u32) -> Duration {
+    let exp = first.saturating_mul(1u32 << attempt.min(16)).min(max);
+    exp / 2 + jitter(exp / 2 + Duration::from_millis(1))
+}
+
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes())
         .collect::<String>()
@@ -575,7 +579,7 @@ fn urlencode(s: &str) -> String {
 }
 
 /// `Retry-After` (RFC 9110 §10.2.3): seconds, or an HTTP date (then the time from `now` to it).
-fn retry_after(headers: &HeaderMap, now: std::time::SystemTime) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &HeaderMap, now: std::time::SystemTime) -> Option<Duration> {
     let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));

@@ -19,7 +19,7 @@
 
 mod bulk;
 pub mod cache;
-mod client;
+pub(crate) mod client;
 mod discovery;
 mod error;
 mod list;

@@ -1,0 +1,1 @@
+USERS=100000 RUNS=5 bench/entra.sh
