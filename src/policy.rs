@@ -55,7 +55,7 @@ pub fn check(
         refusals.push(Refusal {
             rule: "empty_directory",
             message: format!("the directory returned no users (no entry with `{username}`)"),
-            help: "check the search base, filter and bind identity's rights; Roster refuses to plan on an empty read".into(),
+            help: "check where the source reads from (an LDAP search base, filter and bind rights; a CSV file; an Entra ID app's permissions); Roster refuses to plan on an empty read".into(),
             lift: None,
         });
     }
@@ -80,7 +80,7 @@ pub fn check(
         refusals.push(Refusal {
             rule: "max_vanished",
             message: format!("{vanished} of {} active managed accounts have users missing from the directory read, over policy.max_vanished ({} = {allowed})", managed.len(), policy.max_vanished),
-            help: "a partial read looks like a mass leaving: check the directory's search base, filter and size limits; if the users really left, raise `policy.max_vanished` in a reviewed commit".into(),
+            help: "a partial read looks like a mass leaving: check the directory's read (an LDAP search base, filter and size limits; a CSV export cut short); if the users really left, raise `policy.max_vanished` in a reviewed commit".into(),
             lift: None,
         });
     }

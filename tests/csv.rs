@@ -568,3 +568,37 @@ fn plan_base_reads_a_column_only_the_base_config_maps_as_optional() {
     let err = flat(&fails(dir.path()).stderr);
     assert!(err.contains("the header has no column `Mail`"), "{err}");
 }
+
+#[test]
+fn columns_named_with_spaces_and_underscores_are_mapped_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("people.csv"),
+        "Employee ID,Login Name,First Name,Last Name,work_email,Groups\nE1,ada,Ada,Lovelace,ada@example.com,Staff\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("intranet.json"), EMPTY_INTRANET).unwrap();
+    std::fs::write(
+        dir.path().join("roster.yaml"),
+        "version: 1\n\
+         directory:\n  csv: { file: people.csv, groups: { column: Groups } }\n  id_attribute: Employee ID\n  username_attribute: Login Name\n\
+         intranet:\n  snapshot: intranet.json\n\
+         syncing_groups: [Staff]\n\
+         field_mappings:\n  first_name: First Name\n  display_name: \"{First Name} {Last Name}\"\n  email: work_email\n",
+    )
+    .unwrap();
+    let plan = plan(dir.path());
+    assert_eq!(
+        changes(&plan),
+        [r#"create ada display_name="Ada Lovelace" email="ada@example.com" first_name="Ada""#]
+    );
+    // A control character is no column's name: the mapping is refused at its place.
+    let yaml = std::fs::read_to_string(dir.path().join("roster.yaml")).unwrap();
+    std::fs::write(
+        dir.path().join("roster.yaml"),
+        yaml.replace("first_name: First Name", "first_name: \"First\\tName\""),
+    )
+    .unwrap();
+    let r = fails(dir.path());
+    assert!(r.stderr.contains("is not a column name"), "{}", r.stderr);
+}

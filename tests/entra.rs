@@ -677,3 +677,31 @@ fn every_missing_secret_is_named_at_once() {
     assert!(err.contains("`intranet.scim.token` from the file"), "{err}");
     assert!(server.requests().is_empty(), "nothing is sent before");
 }
+
+#[test]
+fn an_extension_attribute_is_selected_and_mapped() {
+    let mut t = tenant();
+    t["users"][0]["extension_0a1b2c3d_costCenter"] = json!("CC-42");
+    let server = GraphServer::start(t);
+    let site = Site::new(&server, "", "");
+    site.edit(
+        "  department: department\n",
+        "  department: department\n  job_title: { from: \"{extension_0a1b2c3d_costCenter}\", allow_empty: true }\n",
+    );
+    let plan = site.plan();
+    let ada = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["username"] == "ada@contoso.com")
+        .unwrap();
+    assert!(ada.to_string().contains("CC-42"), "{ada}");
+    let requests = user_requests(&server);
+    assert!(
+        requests[0]["path"]
+            .as_str()
+            .unwrap()
+            .contains("extension_0a1b2c3d_costCenter"),
+        "{requests:?}"
+    );
+}

@@ -792,7 +792,7 @@ impl Problems<'_> {
                 super::Mapping::Simple(_) => path.clone(),
                 super::Mapping::Detailed(_) => keys(&["field_mappings", field, "from"]),
             };
-            match Template::parse(mapping) {
+            match Template::parse_for(mapping, c.directory.source.attribute_names()) {
                 Err((msg, _)) => self.at(&value_path, false, &msg, "a mapping is an attribute name (`mail`) or a template (`\"{givenName} {sn}\"`)"),
                 Ok(t) => {
                     for attr in t.attributes() {

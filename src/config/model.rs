@@ -217,6 +217,20 @@ fn is_default<T: Default + PartialEq>(v: &T) -> bool {
     *v == T::default()
 }
 
+/// What a source's attribute names look like, so a mapping's typo (`{giv en}`) is caught where
+/// the source could never have such a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttributeNames {
+    /// An LDAP attribute description: a letter, then letters, digits and `-` (or a dotted OID),
+    /// with `;options`.
+    Ldap,
+    /// A Microsoft Graph property: a letter, then letters, digits and `_`
+    /// (`extension_<appid>_costCenter`).
+    Graph,
+    /// A CSV column: any text without control characters (`First Name`).
+    Column,
+}
+
 /// `disabled:` when an Entra ID config names none: `accountEnabled` false.
 static ENTRA_DISABLED: std::sync::LazyLock<DisabledRule> = std::sync::LazyLock::new(|| {
     DisabledRule::Attribute(DisabledAttribute {
@@ -253,6 +267,15 @@ impl SourceConfig {
                 .as_ref()
                 .map(|s| ("directory.entra.client_secret", s)),
             SourceConfig::Ldif(_) | SourceConfig::EntraSnapshot(_) | SourceConfig::Csv(_) => None,
+        }
+    }
+
+    /// What the source's attribute names look like, as mappings name them.
+    pub fn attribute_names(&self) -> AttributeNames {
+        match self {
+            SourceConfig::Ldif(_) | SourceConfig::Ldap(_) => AttributeNames::Ldap,
+            SourceConfig::Entra(_) | SourceConfig::EntraSnapshot(_) => AttributeNames::Graph,
+            SourceConfig::Csv(_) => AttributeNames::Column,
         }
     }
 

@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use crate::config::Mapping;
+use crate::config::{AttributeNames, Mapping};
 use crate::model::{AttrId, Entry};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,8 +35,18 @@ pub struct Evaluated<'e> {
 }
 
 impl Template {
-    /// Parse a mapping source. Errors are a message and the byte offset in `source` they refer to.
+    /// Parse a mapping source, taking any attribute name without control characters (the config
+    /// check has held the names to the source's rule, [`Template::parse_for`]).
     pub fn parse(mapping: &Mapping) -> Result<Template, (String, usize)> {
+        Template::parse_for(mapping, AttributeNames::Column)
+    }
+
+    /// Parse a mapping source whose attribute names follow `names`. Errors are a message and the
+    /// byte offset in `source` they refer to.
+    pub fn parse_for(
+        mapping: &Mapping,
+        names: AttributeNames,
+    ) -> Result<Template, (String, usize)> {
         let (lowercase, trim) = match mapping {
             Mapping::Simple(_) => (false, false),
             Mapping::Detailed(d) => (d.lowercase, d.trim),
@@ -44,7 +54,7 @@ impl Template {
         let source = mapping.source();
         let mut parts = Vec::new();
         if !source.contains(['{', '}']) {
-            check_attr(source, 0)?;
+            check_attr(source, 0, names)?;
             parts.push(attr(source.trim()));
             return Ok(Template {
                 layout: layout(&parts),
@@ -66,7 +76,7 @@ impl Template {
                     .find('}')
                     .ok_or_else(|| ("unclosed `{` in template".to_owned(), at))?;
                 let name = &rest[1..close];
-                check_attr(name, at + 1)?;
+                check_attr(name, at + 1, names)?;
                 if !lit.is_empty() {
                     parts.push(Part::Lit(std::mem::take(&mut lit)));
                 }
@@ -257,23 +267,31 @@ fn attr(name: &str) -> Part {
     Part::Attr(name.to_owned(), AttrId::of(name))
 }
 
-fn check_attr(name: &str, at: usize) -> Result<(), (String, usize)> {
+fn check_attr(name: &str, at: usize, names: AttributeNames) -> Result<(), (String, usize)> {
     let name = name.trim();
-    let base = name.split(';').next().unwrap_or("");
-    let ok = !base.is_empty()
-        && (base.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-            && base.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            || base.chars().all(|c| c.is_ascii_digit() || c == '.'));
+    let (ok, kind) = match names {
+        AttributeNames::Ldap => {
+            let base = name.split(';').next().unwrap_or("");
+            let ok = !base.is_empty()
+                && (base.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                    && base.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    || base.chars().all(|c| c.is_ascii_digit() || c == '.'));
+            (ok, "an LDAP attribute name")
+        }
+        AttributeNames::Graph => {
+            let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            (ok, "a Microsoft Graph property name")
+        }
+        AttributeNames::Column => (
+            !name.is_empty() && !name.chars().any(char::is_control),
+            "a column name",
+        ),
+    };
     if ok {
         Ok(())
     } else {
-        Err((
-            format!(
-                "`{}` is not an LDAP attribute name",
-                crate::text::shown(name)
-            ),
-            at,
-        ))
+        Err((format!("`{}` is not {kind}", crate::text::shown(name)), at))
     }
 }
 
@@ -416,7 +434,27 @@ mod tests {
                 .1,
             0
         );
-        assert!(Template::parse(&Mapping::Simple("{giv en}".into())).is_err());
+        let ldap = |m: &str| Template::parse_for(&Mapping::Simple(m.into()), AttributeNames::Ldap);
+        assert!(ldap("{giv en}").is_err());
+        assert!(ldap("{extension_1_cost}").is_err());
         assert!(Template::parse(&Mapping::Simple("a}".into())).is_err());
+    }
+
+    #[test]
+    fn attribute_names_follow_the_source() {
+        let parse = |m: &str, names| Template::parse_for(&Mapping::Simple(m.into()), names);
+        let graph = parse(
+            "{extension_0a1b_costCenter} {givenName}",
+            AttributeNames::Graph,
+        );
+        let attrs: Vec<_> = graph.unwrap().attributes().map(str::to_owned).collect();
+        assert_eq!(attrs, ["extension_0a1b_costCenter", "givenName"]);
+        assert!(parse("{cost-center}", AttributeNames::Graph).is_err());
+        let column = parse("{First Name} {Last Name}", AttributeNames::Column).unwrap();
+        let attrs: Vec<_> = column.attributes().map(str::to_owned).collect();
+        assert_eq!(attrs, ["First Name", "Last Name"]);
+        assert!(parse("Email Address", AttributeNames::Column).is_ok());
+        assert!(parse("{a\u{7}b}", AttributeNames::Column).is_err());
+        assert!(parse("{ }", AttributeNames::Column).is_err());
     }
 }
