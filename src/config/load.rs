@@ -748,7 +748,7 @@ impl Problems<'_> {
         let by_dn = c.directory.source.groups_by_dn();
         for (path, list) in dn_lists.into_iter().filter(|_| by_dn) {
             for (i, group) in list.iter().enumerate() {
-                let dn = group.dn();
+                let dn = group.name();
                 if !dn.contains(['=']) || (!dn.contains(',') && list.len() > 1) {
                     let p = group_path(&path, i, group);
                     self.at(&p, false, &format!("`{}` is not a full group DN", inline(dn)), "in a flow list `[a, b]` YAML splits at every comma, and DNs have commas: write one DN per line (`- cn=...,dc=...`) or quote each DN");

@@ -885,11 +885,6 @@ impl GroupRef {
         }
     }
 
-    /// The group's name: [`GroupRef::name`], for a source whose groups are named by DN.
-    pub fn dn(&self) -> &str {
-        self.name()
-    }
-
     pub fn allow_empty(&self) -> bool {
         matches!(self, GroupRef::Detailed(d) if d.allow_empty)
     }

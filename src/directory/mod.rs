@@ -164,7 +164,7 @@ impl<'a> DirectorySource<'a> {
             .syncing_groups
             .iter()
             .chain(c.admin_roles.values().flat_map(|r| &r.members.groups))
-            .map(|g| g.dn())
+            .map(|g| g.name())
             .collect();
         source.data_dir = Some(
             match std::env::var_os(crate::intranet::scim::cache::DATA_DIR_ENV) {

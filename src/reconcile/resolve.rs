@@ -254,8 +254,8 @@ fn check_groups(config: &Config, dir: &DirectoryState, groups: &Groups, out: &mu
         let mut complete = vec![true; configured.len()];
         let mut any = false;
         for (k, (_, _, g)) in configured.iter().enumerate() {
-            if reach[k].is_none() && read_users && groups.members_of(g.dn()).is_some() {
-                (leaves[k], complete[k]) = groups.leaves(g.dn(), limit);
+            if reach[k].is_none() && read_users && groups.members_of(g.name()).is_some() {
+                (leaves[k], complete[k]) = groups.leaves(g.name(), limit);
                 any = true;
             }
         }
@@ -271,7 +271,7 @@ fn check_groups(config: &Config, dir: &DirectoryState, groups: &Groups, out: &mu
     }
 
     for ((path, what, group), reaches) in configured.into_iter().zip(reach) {
-        let dn = group.dn();
+        let dn = group.name();
         if let Some(keys) = groups.ambiguous(dn) {
             let ids: Vec<String> = keys.iter().map(|k| format!("`{}`", shown(k))).collect();
             out.problems.push(Problem {
