@@ -364,8 +364,12 @@ fn the_plan_records_and_shows_how_the_intranet_was_read() {
     let files: Vec<_> = std::fs::read_dir(&cache_dir)
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     assert_eq!(files.len(), 1, "{files:?}");
+    // The cache folder keeps itself out of git.
+    let ignore = std::fs::read_to_string(cache_dir.join(".gitignore")).unwrap();
+    assert!(ignore.lines().any(|l| l == "*"), "{ignore}");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -557,6 +557,7 @@ fn a_warm_read_asks_only_for_changes_and_reads_everything_on_any_doubt() {
     let cache: Vec<_> = std::fs::read_dir(site.path().join(".roster"))
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     assert_eq!(cache.len(), 1, "{cache:?}");
     #[cfg(unix)]
@@ -629,10 +630,9 @@ fn a_warm_read_asks_only_for_changes_and_reads_everything_on_any_doubt() {
     server.set(t);
     let cache = std::fs::read_dir(site.path().join(".roster"))
         .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .unwrap();
     let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&cache).unwrap()).unwrap();
     doc["users"].as_array_mut().unwrap().remove(0);
     std::fs::write(&cache, doc.to_string()).unwrap();

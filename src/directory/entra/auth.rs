@@ -161,7 +161,7 @@ pub fn check_url(key: &'static str, url: &str) -> Result<Url, EntraError> {
     }
     match parsed.scheme() {
         "https" => {}
-        "http" if crate::intranet::scim::client::is_loopback(&parsed) => {}
+        "http" if crate::http::is_loopback(&parsed) => {}
         "http" => {
             return Err(bad(
                 "plain http:// would send the secret and the token unencrypted",

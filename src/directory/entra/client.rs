@@ -17,7 +17,7 @@ use super::auth::{check_url, Auth};
 use super::error::graph_error;
 use super::EntraError;
 use crate::config::EntraConfig;
-use crate::intranet::scim::client::{backoff, describe, retry_after};
+use crate::http::{backoff, describe, retry_after};
 
 /// Attempts after the first on throttling and failed connections.
 const RETRIES: u32 = 5;

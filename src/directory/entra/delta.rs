@@ -39,7 +39,7 @@ pub struct Key {
 impl Key {
     /// The cache file for this key in `dir`.
     pub fn file(&self, dir: &Path) -> PathBuf {
-        crate::intranet::scim::cache::keyed_file(dir, "entra-users", self)
+        crate::store::keyed_file(dir, "entra-users", self)
     }
 }
 
@@ -140,7 +140,7 @@ fn save(path: &Path, key: Key, delta_link: String, users: Vec<Map<String, Value>
         delta_link,
         users,
     };
-    if let Err(e) = crate::intranet::scim::cache::write_private(path, &file) {
+    if let Err(e) = crate::store::write_private(path, &file) {
         let _ = std::fs::remove_file(path);
         crate::say!(
             "Warning: could not write the Entra ID cache {}: {} (the next plan reads everything)",

@@ -104,7 +104,7 @@ impl Key {
     /// The cache file for this key in `dir`: one file per key, so configs sharing a directory
     /// (or `plan --base`) do not overwrite each other's cache.
     pub fn file(&self, dir: &Path) -> PathBuf {
-        keyed_file(dir, "intranet-users", self)
+        crate::store::keyed_file(dir, "intranet-users", self)
     }
 }
 
@@ -228,7 +228,7 @@ impl CacheFile {
     /// Write the cache readable by its owner only (it holds profile data): to a temporary file,
     /// then renamed over the old one, so a reader never sees half a file.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        write_private(path, self)
+        crate::store::write_private(path, self)
     }
 
     /// The `meta.lastModified` the delta query starts from: the newest cached one minus
@@ -447,44 +447,6 @@ async fn delta(
         note: None,
     };
     Ok((CacheFile::new(key.clone(), merged.users), read))
-}
-
-/// The cache file `<stem>-<digest of key>.json` in `dir`: one file per key.
-pub fn keyed_file(dir: &Path, stem: &str, key: &impl Serialize) -> PathBuf {
-    let text = serde_json::to_string(key).unwrap_or_default();
-    let digest = crate::digest::bytes(text.as_bytes());
-    dir.join(format!("{stem}-{}.json", crate::digest::short(&digest, 16)))
-}
-
-/// Write `value` as JSON readable by its owner only (a cache holds profile data): to a
-/// temporary file, then renamed over the old one, so a reader never sees half a file.
-pub fn write_private(path: &Path, value: &impl Serialize) -> std::io::Result<()> {
-    use std::io::Write;
-    if let Some(dir) = path.parent() {
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(dir)?;
-    }
-    let tmp = path.with_extension(format!("json.tmp-{}", std::process::id()));
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let written = opts.open(&tmp).and_then(|f| {
-        let mut w = std::io::BufWriter::new(f);
-        serde_json::to_writer(&mut w, value)?;
-        w.flush()?;
-        w.into_inner().map_err(|e| e.into_error())?.sync_all()
-    });
-    match written.and_then(|()| std::fs::rename(&tmp, path)) {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(e)
-        }
-    }
 }
 
 /// Write the cache; a failure costs the next run a full read, so it is a warning only.
