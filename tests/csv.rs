@@ -602,3 +602,36 @@ fn columns_named_with_spaces_and_underscores_are_mapped_as_written() {
     let r = fails(dir.path());
     assert!(r.stderr.contains("is not a column name"), "{}", r.stderr);
 }
+
+#[test]
+fn line_numbers_are_the_editors_with_crlf_endings_blank_lines_and_lone_cr() {
+    let rows = [
+        "EmployeeID,Login,First,Last,Mail,Status,Groups",
+        "E1,a,A,A,a@x,active,Staff",
+        "",
+        "",
+        "",
+        "E1,b,B,B,b@x,active,Staff",
+        "E2,a,C,C,c@x,active,Staff",
+        "E3,d,\"multi",
+        "line\",D,d@x,active,Staff",
+        "E3,e,E,E,e@x,active,Staff",
+    ];
+    for ending in ["\n", "\r\n", "\r"] {
+        let dir = site(rows.join(ending).as_bytes(), COLUMN);
+        let r = fails(dir.path());
+        for want in [
+            "people.csv:6:1",
+            "also on line 2",
+            "people.csv:7:2",
+            "people.csv:10:1",
+            "also on line 8",
+        ] {
+            assert!(
+                r.stderr.contains(want),
+                "{ending:?}: no {want:?} in\n{}",
+                r.stderr
+            );
+        }
+    }
+}

@@ -111,26 +111,107 @@ fn reader(
     path: &Path,
     encoding: CsvEncoding,
     delimiter: Option<u8>,
-) -> Result<csv::Reader<impl std::io::Read>, ReadError> {
+) -> Result<(csv::Reader<impl std::io::Read>, Lines), ReadError> {
     let delimiter = match delimiter {
         Some(d) => d,
         None => detect(path, encoding)?,
     };
-    Ok(csv::ReaderBuilder::new()
+    let lines = Lines::default();
+    let counted = Counting {
+        inner: decoded(path, encoding)?,
+        lines: lines.clone(),
+        seen: 0,
+        after_cr: false,
+    };
+    let rdr = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .has_headers(false)
         .flexible(true)
         .buffer_capacity(1 << 16)
-        .from_reader(decoded(path, encoding)?))
+        .from_reader(counted);
+    Ok((rdr, lines))
+}
+
+/// The line an editor shows for a byte of the decoded text. The csv crate's own line count
+/// sees only `\n`, so a CRLF file (every Windows export) and every line after a blank one come
+/// out wrong (BurntSushi/rust-csv#395); [`Counting`] records each line break as the reader
+/// takes the bytes in, and a record's byte offset is turned into its line here. Queries go
+/// forward only, so breaks already passed are dropped: the queue holds about one buffer's.
+#[derive(Clone, Default)]
+struct Lines(std::rc::Rc<std::cell::RefCell<LineQueue>>);
+
+#[derive(Default)]
+struct LineQueue {
+    /// Line breaks not yet passed: offset and length (a CRLF is one break of 2 bytes).
+    breaks: std::collections::VecDeque<(u64, u64)>,
+    /// Line breaks before the last byte asked about.
+    passed: u64,
+}
+
+impl Lines {
+    /// The 1-based line of the record that starts at byte `at`. The csv crate places a record
+    /// after blank lines at the first of them (or at the LF of a CRLF before it), so breaks
+    /// that start or hold `at` are stepped over too.
+    fn at(&self, mut at: u64) -> u64 {
+        let mut q = self.0.borrow_mut();
+        while let Some(&(b, len)) = q.breaks.front() {
+            if b > at {
+                break;
+            }
+            if at < b + len {
+                at = b + len;
+            }
+            q.breaks.pop_front();
+            q.passed += 1;
+        }
+        q.passed + 1
+    }
+}
+
+/// A reader that notes where each line break is (`\n`, `\r\n`, or a lone `\r`).
+struct Counting<R> {
+    inner: R,
+    lines: Lines,
+    seen: u64,
+    after_cr: bool,
+}
+
+impl<R: std::io::Read> std::io::Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut q = self.lines.0.borrow_mut();
+        for (i, &b) in buf[..n].iter().enumerate() {
+            let at = self.seen + i as u64;
+            match b {
+                // The LF of a CRLF: the break (noted at its CR) is 2 bytes long.
+                b'\n' if self.after_cr => {
+                    if let Some(last) = q.breaks.back_mut() {
+                        last.1 = 2;
+                    }
+                }
+                b'\n' | b'\r' => q.breaks.push_back((at, 1)),
+                _ => {}
+            }
+            self.after_cr = b == b'\r';
+        }
+        self.seen += n as u64;
+        Ok(n)
+    }
 }
 
 /// One file being read: its name as the config writes it, for places.
 struct File<'a> {
     shown: String,
+    lines: Lines,
     problems: &'a mut Problems,
 }
 
 impl File<'_> {
+    /// The line `rec` starts on, as an editor shows it.
+    fn line(&self, rec: &csv::ByteRecord) -> u64 {
+        rec.position().map_or(0, |p| self.lines.at(p.byte()))
+    }
+
     fn at(&mut self, kind: Kind, line: u64, column: Option<usize>, message: String) {
         let place = match column {
             Some(c) => format!("{}:{line}:{}", self.shown, c + 1),
@@ -148,7 +229,7 @@ impl File<'_> {
         match rdr.read_byte_record(rec) {
             Ok(more) => more,
             Err(e) => {
-                let line = e.position().map_or(0, csv::Position::line);
+                let line = e.position().map_or(0, |p| self.lines.at(p.byte()));
                 let why = match e.kind() {
                     csv::ErrorKind::Io(io) => escape(&io.to_string()).into_owned(),
                     _ => "the CSV cannot be read".to_owned(),
@@ -171,7 +252,7 @@ impl File<'_> {
             );
             return None;
         }
-        let line = line_of(&rec);
+        let line = self.line(&rec);
         let names: Vec<String> = rec
             .iter()
             .map(|f| String::from_utf8_lossy(f).trim().to_owned())
@@ -253,7 +334,7 @@ impl File<'_> {
         if rec.len() == width {
             return true;
         }
-        let line = line_of(rec);
+        let line = self.line(rec);
         self.at(
             Kind::Ragged,
             line,
@@ -286,7 +367,7 @@ impl File<'_> {
                 };
                 self.at(
                     Kind::NotUtf8,
-                    line_of(rec),
+                    self.line(rec),
                     Some(i),
                     format!(
                         "byte{} {} in field {}{column} {} not UTF-8",
@@ -309,10 +390,6 @@ struct Header {
     line: u64,
     names: Vec<String>,
     by_name: HashMap<String, Vec<usize>>,
-}
-
-fn line_of(rec: &csv::ByteRecord) -> u64 {
-    rec.position().map_or(0, csv::Position::line)
 }
 
 /// A field as text (the caller checked the record is UTF-8).
@@ -370,9 +447,10 @@ impl Read {
         let mut files = shown_path(&self.file.file);
         let delimiter = self.file.delimiter.map(|d| d.byte());
         let path = self.base_dir.join(&self.file.file);
-        let mut rdr = reader(&path, self.file.encoding, delimiter)?;
+        let (mut rdr, lines) = reader(&path, self.file.encoding, delimiter)?;
         let mut f = File {
             shown: shown_path(&self.file.file),
+            lines,
             problems: &mut problems,
         };
 
@@ -451,7 +529,7 @@ impl Read {
         let mut rec = csv::ByteRecord::new();
         let mut b = EntryBuilder::default();
         while f.next(&mut rdr, &mut rec) {
-            let line = line_of(&rec);
+            let line = f.line(&rec);
             rows += 1;
             if rows == 1024 {
                 let more = expected_rows(file_len, rows, rec.position().map_or(0, |p| p.byte()))
@@ -565,9 +643,10 @@ impl Read {
         {
             files = format!("{files} and {}", shown_path(file));
             let path = self.base_dir.join(file);
-            let mut rdr = reader(&path, self.file.encoding, delimiter)?;
+            let (mut rdr, lines) = reader(&path, self.file.encoding, delimiter)?;
             let mut f = File {
                 shown: shown_path(file),
+                lines,
                 problems: &mut problems,
             };
             if let Some(Header {
@@ -592,7 +671,7 @@ impl Read {
                     let mut unknown: Option<(String, u64)> = None;
                     let mut n_unknown = 0usize;
                     while f.next(&mut rdr, &mut rec) {
-                        let line = line_of(&rec);
+                        let line = f.line(&rec);
                         if !f.even(&rec, names.len()) || f.not_utf8(&rec, &names) {
                             continue;
                         }
