@@ -100,11 +100,13 @@ pub struct ValidateArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Snapshot {
-    /// The directory's users and groups as LDIF (RFC 2849), readable back as `directory.ldif`.
+    /// The directory's users and groups in the source's own format, readable back as the
+    /// directory: LDIF (RFC 2849) for `ldap` and `ldif` (`directory.ldif`), CSV for `csv`
+    /// (`directory.csv.file`), Entra ID JSON for `entra` (`directory.entra_snapshot`).
     Directory {
         #[command(flatten)]
         config: ConfigArg,
-        /// The LDIF file to write; `-` for stdout.
+        /// The file to write (`.ldif`, `.csv` or `.json`, as the source writes); `-` for stdout.
         #[arg(long, short = 'o', value_name = "FILE")]
         out: PathBuf,
     },

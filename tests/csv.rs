@@ -381,20 +381,19 @@ fn the_snapshot_of_a_csv_directory_plans_the_same() {
     );
     let snap = std::fs::read_to_string(dir.path().join("snap.csv")).unwrap();
     assert!(
-        snap.starts_with("Personalnummer,Benutzer,Status,"),
+        snap.starts_with("\u{feff}Personalnummer,Benutzer,Status,"),
         "{snap}"
     );
     assert!(snap.contains("4713,kai.schmidt,aktiv,"), "{snap}");
     assert!(snap.contains("Mitarbeiter|IT-Admins"), "{snap}");
-    // Read back as UTF-8 with the groups in a column, it plans the same changes.
+    // Read back with the groups in a column, it plans the same changes: its BOM says UTF-8,
+    // so the `encoding: windows-1252` the config still declares does not garble it.
     let yaml = std::fs::read_to_string(dir.path().join("roster.yaml")).unwrap();
-    let yaml = yaml
-        .replace("file: people.csv", "file: snap.csv")
-        .replace("    encoding: windows-1252\n", "")
-        .replace(
-            "groups: { file: groups.csv, group_column: Gruppe, member_column: Personalnummer }",
-            r#"groups: { column: Groups, separator: "|" }"#,
-        );
+    assert!(yaml.contains("    encoding: windows-1252\n"), "{yaml}");
+    let yaml = yaml.replace("file: people.csv", "file: snap.csv").replace(
+        "groups: { file: groups.csv, group_column: Gruppe, member_column: Personalnummer }",
+        r#"groups: { column: Groups, separator: "|" }"#,
+    );
     std::fs::write(dir.path().join("roster.yaml"), yaml).unwrap();
     let after = plan(dir.path());
     assert_eq!(changes(&after), changes(&before));
@@ -634,4 +633,51 @@ fn line_numbers_are_the_editors_with_crlf_endings_blank_lines_and_lone_cr() {
             );
         }
     }
+}
+
+#[test]
+fn a_csv_group_with_no_members_is_allowed_by_allow_empty_and_a_typo_is_still_refused() {
+    let people = b"EmployeeID,Login,First,Last,Mail,Status,Groups\nE1,ada,Ada,L,a@x,active,Staff\n";
+    let dir = site(people, COLUMN);
+    write_config(
+        dir.path(),
+        COLUMN,
+        "Staff, { group: Contractors, allow_empty: true }",
+    );
+    let r = roster(dir.path(), &["plan"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The plan's warnings are part of the plan, on stdout.
+    assert!(
+        r.stdout.contains(
+            "syncing group Contractors has no members in the directory (allowed by `allow_empty`)"
+        ),
+        "{}",
+        r.stdout
+    );
+    write_config(dir.path(), COLUMN, "Staf");
+    let r = fails(dir.path());
+    assert!(r.stderr.contains("is not in the directory"), "{}", r.stderr);
+    assert!(r.stderr.contains("Staff"), "{}", r.stderr);
+}
+
+#[test]
+fn a_snapshot_named_for_another_format_is_refused_before_reading() {
+    let people = b"EmployeeID,Login,First,Last,Mail,Status,Groups\nE1,ada,Ada,L,a@x,active,Staff\n";
+    let dir = site(people, COLUMN);
+    let r = roster(dir.path(), &["snapshot", "directory", "-o", "dir.ldif"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("dir.ldif is named `.ldif`, but this directory's snapshot is CSV"),
+        "{}",
+        r.stderr
+    );
+    assert!(!dir.path().join("dir.ldif").exists());
+    let r = roster(dir.path(), &["snapshot", "directory", "-o", "dir.csv"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("Wrote 1 user and 1 group to dir.csv."),
+        "{}",
+        r.stderr
+    );
 }

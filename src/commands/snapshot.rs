@@ -17,9 +17,12 @@ pub async fn run(which: Snapshot) -> miette::Result<ExitCode> {
                 .snapshot(&attributes, &out)
                 .await?;
             if let Some((users, groups)) = written {
+                use crate::render::plural;
                 crate::say!(
-                    "Wrote {users} users and {groups} groups to {}.",
-                    out.display()
+                    "Wrote {users} user{} and {groups} group{} to {}.",
+                    plural(users),
+                    plural(groups),
+                    crate::text::shown(&out.display().to_string())
                 );
             }
             Ok(ExitCode::SUCCESS)

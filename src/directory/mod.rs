@@ -110,6 +110,15 @@ impl GroupIdentity {
         }
     }
 
+    /// Whether the source holds a group that has no members (LDAP, Entra ID), so an absent
+    /// group is a mistake; a CSV file knows a group only through its members.
+    pub fn holds_empty_groups(&self) -> bool {
+        match self {
+            GroupIdentity::Dn | GroupIdentity::ObjectId => true,
+            GroupIdentity::Name => false,
+        }
+    }
+
     /// The group attribute the config may name a group by instead of its key (Entra ID's
     /// `displayName`), compared without case; two groups sharing it must be named by key.
     pub fn alias_attribute(&self) -> Option<&'static str> {
@@ -290,6 +299,7 @@ impl<'a> DirectorySource<'a> {
     ) -> miette::Result<Option<(usize, usize)>> {
         let stdout = out == Path::new("-");
         let cannot_write = || format!("cannot write the snapshot to {}", out.display());
+        self.check_snapshot_name(out)?;
         if let (Backend::Ldap(live), false) = (&self.backend, stdout) {
             let mut file = ldif::write::SnapshotFile::create(out)
                 .into_diagnostic()
@@ -330,6 +340,38 @@ impl<'a> DirectorySource<'a> {
         let written = std::fs::File::create(out).and_then(|mut f| write(&state, &mut f));
         written.into_diagnostic().wrap_err_with(cannot_write)?;
         Ok(Some((state.users.len(), state.groups.len())))
+    }
+
+    /// The snapshot's format, as a file extension.
+    fn snapshot_format(&self) -> &'static str {
+        match self.backend {
+            Backend::Ldif(_) | Backend::Ldap(_) => "ldif",
+            Backend::Csv(_) => "csv",
+            Backend::Entra(_) | Backend::EntraSnapshot(_) => "json",
+        }
+    }
+
+    /// A snapshot file named for another format (`-o dir.ldif` from a CSV source) is refused
+    /// before anything is read: read back as the wrong kind, it would not plan.
+    fn check_snapshot_name(&self, out: &Path) -> miette::Result<()> {
+        let format = self.snapshot_format();
+        let Some(ext) = out.extension().and_then(|e| e.to_str()) else {
+            return Ok(());
+        };
+        let ext = ext.to_ascii_lowercase();
+        if ext == format || !["ldif", "csv", "json"].contains(&ext.as_str()) {
+            return Ok(());
+        }
+        Err(miette::miette!(
+            code = "roster::snapshot::format",
+            help = format!(
+                "name the file `.{format}`: that is the format a `{}` source's snapshot is written in",
+                self.directory.source.key()
+            ),
+            "{} is named `.{ext}`, but this directory's snapshot is {}",
+            crate::text::shown(&out.display().to_string()),
+            format.to_ascii_uppercase()
+        ))
     }
 
     /// The names of the attributes the entry of the user `username` holds, for a "did you mean"

@@ -310,6 +310,15 @@ fn check_groups(config: &Config, dir: &DirectoryState, groups: &Groups, out: &mu
                 });
                 continue;
             }
+            // A source that knows a group only through its members (a CSV file) cannot tell an
+            // empty group from an absent one: `allow_empty` stands for both there.
+            if group.allow_empty() && !dir.identity.holds_empty_groups() {
+                out.warnings.push(format!(
+                    "{what} {} has no members in the directory (allowed by `allow_empty`)",
+                    shown(dn)
+                ));
+                continue;
+            }
             out.problems.push(Problem {
                 code: "roster::resolve::group_missing",
                 message: format!("{what} `{}` is not in the directory", shown(dn)),

@@ -1,5 +1,7 @@
 //! `roster snapshot directory` for a CSV source: the users as read, one row each, with only the
-//! columns the config reads (ID, username, disabled, mapped) and a groups column, as UTF-8 CSV.
+//! columns the config reads (ID, username, disabled, mapped) and a groups column, as UTF-8 CSV
+//! with a BOM: a config that still declares `encoding: windows-1252` reads it right, since a BOM
+//! wins over the declaration.
 //! Pointed at with `groups: { column: <its name>, separator: <its separator> }`, it plans the
 //! same as the file it was taken from.
 
@@ -28,6 +30,8 @@ pub fn write_csv(
     attributes: &[String],
     w: &mut dyn Write,
 ) -> std::io::Result<()> {
+    // The BOM: read as UTF-8 whatever encoding the config declares (spreadsheets want it too).
+    w.write_all(b"\xEF\xBB\xBF")?;
     let (groups_name, separator) = groups_column(file);
     let mut columns: Vec<&str> = vec![directory.id_attribute(), directory.username_attribute()];
     match &directory.disabled {
