@@ -186,7 +186,7 @@ fn semicolon_and_tab_are_detected_from_the_header_line() {
     );
     let err = flat(&fails(dir.path()).stderr);
     assert!(
-        err.contains("people.csv:1: the header has no column `EmployeeID`"),
+        err.contains("people.csv:1: the header line is one column"),
         "{err}"
     );
 }
@@ -680,4 +680,23 @@ fn a_snapshot_named_for_another_format_is_refused_before_reading() {
         "{}",
         r.stderr
     );
+}
+
+#[test]
+fn a_declared_delimiter_the_file_does_not_use_is_one_problem_naming_the_right_one() {
+    let people = b"EmployeeID;Login;First;Last;Mail;Status;Groups\nE1;ada;Ada;L;a@x;active;Staff\nE2;bob;Bob;M;b@x;active;Staff\n";
+    let dir = site(people, &format!("delimiter: \",\", {COLUMN}"));
+    let r = fails(dir.path());
+    assert!(
+        r.stderr.contains("roster::csv::wrong_delimiter"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("the file looks delimited by `;`"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("has 1 problem;"), "{}", r.stderr);
+    assert!(!r.stderr.contains("missing_column"), "{}", r.stderr);
 }

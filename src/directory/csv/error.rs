@@ -16,6 +16,7 @@ pub const MAX_PROBLEMS: usize = 50;
 pub enum Kind {
     EmptyFile,
     MissingColumn,
+    WrongDelimiter,
     AmbiguousColumn,
     DuplicateId,
     DuplicateUsername,
@@ -33,6 +34,7 @@ impl Kind {
         match self {
             Kind::EmptyFile => "roster::csv::empty_file",
             Kind::MissingColumn => "roster::csv::missing_column",
+            Kind::WrongDelimiter => "roster::csv::wrong_delimiter",
             Kind::AmbiguousColumn => "roster::csv::ambiguous_column",
             Kind::DuplicateId => "roster::csv::duplicate_id",
             Kind::DuplicateUsername => "roster::csv::duplicate_username",
@@ -50,6 +52,7 @@ impl Kind {
         match self {
             Kind::EmptyFile => "export the file again: its first line names the columns",
             Kind::MissingColumn => "the config names a column the header line does not have: fix the name in the config (columns compare without case), or export the column",
+            Kind::WrongDelimiter => "set `delimiter:` to the one the file uses, or leave it out: Roster takes the one the header line uses most",
             Kind::AmbiguousColumn => "two columns of the header have this name (compared without case): rename one in the export",
             Kind::DuplicateId => "an ID names one person: two rows with one ID would be one account; fix the export",
             Kind::DuplicateUsername => "two people cannot hold one username (compared without case): fix the export",

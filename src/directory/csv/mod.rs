@@ -278,6 +278,27 @@ impl File<'_> {
         by_name: &HashMap<String, Vec<usize>>,
         wanted: &[Wanted],
     ) -> Vec<Option<usize>> {
+        // One column whose name holds another delimiter: the declared delimiter is not the
+        // file's. One problem says so, instead of one missing column per name.
+        if let [only] = names {
+            if let Some(d) = [',', ';', '\t'].into_iter().find(|d| only.contains(*d)) {
+                let d = if d == '\t' {
+                    "\\t".to_owned()
+                } else {
+                    d.to_string()
+                };
+                self.at(
+                    Kind::WrongDelimiter,
+                    line,
+                    None,
+                    format!(
+                        "the header line is one column, `{}`, holding `{d}`: the file looks delimited by `{d}`",
+                        shown(only)
+                    ),
+                );
+                return vec![None; wanted.len()];
+            }
+        }
         wanted
             .iter()
             .map(|w| match by_name.get(&w.name.trim().to_lowercase()).map(Vec::as_slice) {
