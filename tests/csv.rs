@@ -700,3 +700,26 @@ fn a_declared_delimiter_the_file_does_not_use_is_one_problem_naming_the_right_on
     assert!(r.stderr.contains("has 1 problem;"), "{}", r.stderr);
     assert!(!r.stderr.contains("missing_column"), "{}", r.stderr);
 }
+
+#[test]
+fn a_csv_disabled_column_without_values_is_refused_at_its_place() {
+    let people = b"EmployeeID,Login,First,Last,Mail,Status,Groups\nE1,ada,Ada,L,a@x,active,Staff\n";
+    let dir = site(people, COLUMN);
+    let path = dir.path().join("roster.yaml");
+    let yaml = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        yaml.replace(
+            "disabled: { attribute: Status, values: [terminated, leave] }",
+            "disabled: { attribute: Status }",
+        ),
+    )
+    .unwrap();
+    let r = fails(dir.path());
+    let err = flat(&r.stderr);
+    assert!(
+        err.contains("a `csv` disabled column needs the `values` that mean disabled"),
+        "{err}"
+    );
+    assert!(err.contains("roster.yaml:"), "{err}");
+}

@@ -624,16 +624,17 @@ impl Problems<'_> {
                         written.get(1).map(|k| (*k).clone()).unwrap_or_default(),
                     ));
                     let f = find(self.root, &second, self.src);
-                    let both = written
-                        .iter()
-                        .map(|k| format!("`{k}`"))
-                        .collect::<Vec<_>>()
-                        .join(" and ");
+                    let named: Vec<String> = written.iter().map(|k| format!("`{k}`")).collect();
+                    let both = match named.as_slice() {
+                        [a, b] => format!("both {a} and {b}"),
+                        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+                        [] => String::new(),
+                    };
                     let help = format!("keep one of them: {described}");
                     self.push(
                         f.key.unwrap_or(f.value),
                         "roster::config::invalid",
-                        format!("{where_} has both {both}: it takes one of {listed}"),
+                        format!("{where_} has {both}: it takes one of {listed}"),
                         "here",
                         help,
                     );
@@ -708,6 +709,15 @@ impl Problems<'_> {
             && c.directory.source.ldap().is_none()
         {
             self.at(&keys(&["directory", "disabled"]), false, "`disabled: { filter: ... }` is evaluated by the LDAP server", &format!("use `attribute:` (with the `values:` that mean disabled) or `active_directory` with a `{}` source, or read the live directory with `ldap:`", c.directory.source.key()));
+        }
+        // A CSV cell always holds text ("active", "terminated"): without `values`, any value but
+        // FALSE would mean disabled, and every active person would be blocked.
+        if let (super::SourceConfig::Csv(_), Some(super::DisabledRule::Attribute(a))) =
+            (&c.directory.source, &c.directory.disabled)
+        {
+            if a.values.is_empty() {
+                self.at(&keys(&["directory", "disabled"]), false, &format!("a `csv` disabled column needs the `values` that mean disabled: without them, any value in `{}` but FALSE (`active` too) means disabled", inline(&a.name)), &format!("write `disabled: {{ attribute: {}, values: [terminated, leave] }}` with the values your export uses", inline(&a.name)));
+            }
         }
         for (attr_key, attr) in [
             ("id_attribute", &c.directory.id_attribute()),
@@ -1167,10 +1177,16 @@ fn choices(schema: &Value, path: &[Seg]) -> Vec<(String, Option<String>)> {
                     let about = b.get("description").and_then(Value::as_str).map(|d| {
                         let first = d.split(". ").next().unwrap_or(d).trim_end_matches('.');
                         let mut chars = first.chars();
-                        chars
-                            .next()
-                            .map(|c| c.to_lowercase().chain(chars).collect())
-                            .unwrap_or_default()
+                        // "Live directory" → "live directory"; "Microsoft Entra ID" keeps
+                        // its capital (a proper noun: its second word is capitalised too).
+                        let proper = first
+                            .split_whitespace()
+                            .nth(1)
+                            .is_some_and(|w| w.starts_with(char::is_uppercase));
+                        match chars.next() {
+                            Some(c) if !proper => c.to_lowercase().chain(chars).collect(),
+                            _ => first.to_owned(),
+                        }
                     });
                     keys.push((k.clone(), about));
                 }

@@ -45,17 +45,20 @@ pub struct DirectoryConfig {
     #[serde(flatten)]
     pub source: SourceConfig,
     /// The directory's immutable ID attribute: entryUUID (the default for `ldap` and `ldif`),
-    /// objectGUID, nsUniqueId, ipaUniqueID. Read it with [`DirectoryConfig::id_attribute`], which
-    /// knows each source's default.
+    /// objectGUID, nsUniqueId, ipaUniqueID; `id` (the default) or onPremisesImmutableId for
+    /// `entra`; the ID column for `csv` (required there).
+    // Code reads it with `DirectoryConfig::id_attribute()`, which knows each source's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_attribute: Option<String>,
     /// The attribute that holds the username: uid (the default for `ldap` and `ldif`), or
-    /// sAMAccountName on Active Directory. Read it with [`DirectoryConfig::username_attribute`].
+    /// sAMAccountName on Active Directory; userPrincipalName (the default), mail or
+    /// onPremisesSamAccountName for `entra`; the username column for `csv` (required there).
+    // Code reads it with `DirectoryConfig::username_attribute()`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username_attribute: Option<String>,
     /// How a disabled user is recognised. Without it, no user counts as disabled, except for
-    /// Entra ID, where `accountEnabled: false` does. Read it with
-    /// [`DirectoryConfig::disabled_rule`], which knows each source's default.
+    /// Entra ID, where `accountEnabled: false` does.
+    // Code reads it with `DirectoryConfig::disabled_rule()`, which knows each source's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled: Option<DisabledRule>,
 }
