@@ -568,6 +568,11 @@ pub struct DirectoryState {
     /// Things a reviewer must see about the read itself (clear-text bind allowed by `insecure`,
     /// a connection that dropped and was read again). Carried into the plan's warnings.
     pub warnings: Vec<String>,
+    /// The keys ([`GroupIdentity::key`](crate::directory::GroupIdentity::key)) of the groups
+    /// listed whose members were not read (an Entra ID read expands only the groups the config
+    /// names; the others are listed for a "did you mean"). Such a group holds no `member`
+    /// values, which does not mean it is empty.
+    pub unread_groups: std::collections::BTreeSet<String>,
 }
 
 /// An intranet account as read from SCIM.

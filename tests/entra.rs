@@ -429,6 +429,59 @@ fn a_snapshot_plans_to_the_same_plan_without_network() {
     );
 }
 
+#[test]
+fn a_group_whose_members_the_snapshot_did_not_read_is_refused_not_called_empty() {
+    let server = GraphServer::start(tenant());
+    // The config names Staff and Admins: only their members are read.
+    let site = Site::new(&server, "", "");
+    let r = site.run(&["snapshot", "directory", "-o", "entra.json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    drop(server);
+    let snapshot: Value =
+        serde_json::from_str(&std::fs::read_to_string(site.path().join("entra.json")).unwrap())
+            .unwrap();
+    let members = |name: &str| {
+        snapshot["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["displayName"] == name)
+            .unwrap()["members"]
+            .clone()
+    };
+    assert_eq!(members("Engineering"), Value::Null, "{snapshot}");
+    assert_eq!(members("Admins"), json!([BOB]));
+
+    for engineering in ["Engineering", "{ group: Engineering, allow_empty: true }"] {
+        site.config(
+            "directory:\n  entra_snapshot: entra.json\n",
+            "",
+            &format!("syncing_groups:\n  - {engineering}\n"),
+        );
+        let r = site.run(&["plan"]);
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        let err = flat(&r.stderr);
+        assert!(err.contains("roster::resolve::group_not_read"), "{err}");
+        assert!(
+            err.contains(
+                "syncing group `Engineering`: the members of this group were not read into this snapshot"
+            ),
+            "{err}"
+        );
+        assert!(
+            err.contains("take the snapshot again with this group in the config"),
+            "{err}"
+        );
+        // Never the advice to mark it empty (the config's own text aside).
+        assert!(
+            !err.contains("allow_empty") || engineering.contains("allow_empty"),
+            "{err}"
+        );
+        assert!(!err.contains("write it as"), "{err}");
+        assert!(!err.contains("no members"), "{err}");
+    }
+}
+
 /// A self-signed RSA key and certificate, as one PEM file, made with the openssl command.
 fn certificate(dir: &Path, name: &str) -> (String, String) {
     let out = std::process::Command::new("openssl")

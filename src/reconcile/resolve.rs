@@ -20,6 +20,9 @@ use crate::reconcile::desired::Desired;
 use crate::reconcile::mapping::Template;
 use crate::text::shown;
 
+/// The code of a configured group whose members were not read (listed by name only).
+const NOT_READ: &str = "roster::resolve::group_not_read";
+
 /// One thing in the config that resolves to nobody, and where it is in the config.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -328,6 +331,21 @@ fn check_groups(config: &Config, dir: &DirectoryState, groups: &Groups, out: &mu
             });
             continue;
         };
+        if dir.unread_groups.contains(groups.key_of(dn).as_ref()) {
+            // Listed, but its members were never read: not an empty group, so `allow_empty`
+            // is no answer (it would block or revoke real members).
+            out.problems.push(Problem {
+                code: NOT_READ,
+                message: format!(
+                    "{what} `{}`: the members of this group were not read into this snapshot",
+                    shown(dn)
+                ),
+                label: "members not read".into(),
+                help: "a snapshot holds the members of the groups its config named when it was taken; take the snapshot again with this group in the config (`roster snapshot directory` reads the members of the groups the config names)".into(),
+                path,
+            });
+            continue;
+        }
         if !read_users || reaches == Some(true) {
             continue;
         }
@@ -647,6 +665,12 @@ impl Diagnostic for Unresolved {
         Some(Box::new("roster::unresolved"))
     }
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        // A group whose members were not read is not empty: `allow_empty` is no answer to it.
+        if self.problems.iter().all(|p| p.code == NOT_READ) {
+            return Some(Box::new(
+                "nothing is planned while these stand: a group whose members were not read would look empty, and everyone in it would be blocked. Take the snapshot again with these groups in the config",
+            ));
+        }
         Some(Box::new(
             "nothing is planned while these stand: a mistyped or emptied group would block everyone in it, a mistyped attribute would empty a field everywhere. Fix these, or mark a group or field that is meant to be empty with `allow_empty: true`",
         ))
@@ -762,6 +786,41 @@ mod tests {
             ]
         );
         assert!(f.problems[0].message.contains("has 200 members"));
+    }
+
+    #[test]
+    fn a_group_whose_members_were_not_read_is_refused_even_when_allowed_empty() {
+        let dir = DirectoryState {
+            users: vec![user("ada")],
+            groups: vec![
+                group("cn=staff,dc=x", &["uid=ada,dc=x".to_owned()]),
+                group("cn=eng,dc=x", &[]),
+            ],
+            unread_groups: ["cn=eng,dc=x".to_owned()].into(),
+            ..Default::default()
+        };
+        let f = findings(
+            &config(
+                "  - cn=staff,dc=x\nadmin_roles:\n  sysadmin:\n    intranet_group: Sysadmins\n    members:\n      groups: [{ dn: \"CN=Eng, dc=x\", allow_empty: true }]\n",
+            ),
+            &dir,
+        );
+        assert!(f.warnings.is_empty(), "{:?}", f.warnings);
+        let [p] = f.problems.as_slice() else {
+            panic!("{:?}", f.problems)
+        };
+        assert_eq!(p.code, NOT_READ);
+        assert_eq!(
+            p.message,
+            "role `sysadmin`'s group `CN=Eng, dc=x`: the members of this group were not read into this snapshot"
+        );
+        assert!(!p.help.contains("allow_empty"), "{}", p.help);
+        let unresolved = Unresolved {
+            problems: f.problems,
+            related: Vec::new(),
+        };
+        let help = unresolved.help().unwrap().to_string();
+        assert!(!help.contains("allow_empty"), "{help}");
     }
 
     #[test]

@@ -105,6 +105,7 @@ impl Default for World {
                 disabled_by_filter: None,
                 warnings: vec![],
                 identity: Default::default(),
+                unread_groups: Default::default(),
             },
             intranet: IntranetState {
                 accounts: vec![],

@@ -66,7 +66,7 @@ pub async fn read(
         }
         Ok(users)
     };
-    let (users, groups) = tokio::try_join!(users, read::groups(&client, groups))?;
+    let (users, (groups, unread_groups)) = tokio::try_join!(users, read::groups(&client, groups))?;
     if users.is_empty() {
         return Err(EntraError::NoUsers);
     }
@@ -76,6 +76,7 @@ pub async fn read(
         identity: crate::directory::GroupIdentity::ObjectId,
         disabled_by_filter: None,
         warnings: Vec::new(),
+        unread_groups,
     })
 }
 

@@ -98,8 +98,12 @@ pub async fn members(client: &GraphClient, id: &str) -> Result<Vec<String>, Entr
 }
 
 /// The groups as entries: every group with its `displayName`, and the users of those the config
-/// names (by object ID or display name, without case) as `member` values.
-pub async fn groups(client: &GraphClient, named: &[&str]) -> Result<Vec<Entry>, EntraError> {
+/// names (by object ID or display name, without case) as `member` values; and the keys of the
+/// other groups, whose members were not read.
+pub async fn groups(
+    client: &GraphClient,
+    named: &[&str],
+) -> Result<(Vec<Entry>, std::collections::BTreeSet<String>), EntraError> {
     let names = group_names(client).await?;
     let wanted: HashSet<String> = named.iter().map(|n| n.to_lowercase()).collect();
     let read: Vec<&str> = names
@@ -111,20 +115,29 @@ pub async fn groups(client: &GraphClient, named: &[&str]) -> Result<Vec<Entry>, 
         .collect();
     let lists =
         futures_util::future::try_join_all(read.iter().map(|id| members(client, id))).await?;
-    let mut members_of: rustc_hash::FxHashMap<&str, Vec<String>> =
+    let members_of: rustc_hash::FxHashMap<&str, Vec<String>> =
         read.iter().copied().zip(lists).collect();
-    Ok(names
+    let mut unread = std::collections::BTreeSet::new();
+    let entries = names
         .iter()
         .map(|(id, name)| {
             let mut b = crate::model::EntryBuilder::default();
             let _ = b.start(id);
             let _ = b.text("displayName", name);
-            for m in members_of.remove(id.as_str()).unwrap_or_default() {
-                let _ = b.text("member", &m);
+            match members_of.get(id.as_str()) {
+                Some(members) => {
+                    for m in members {
+                        let _ = b.text("member", m);
+                    }
+                }
+                None => {
+                    unread.insert(crate::directory::GroupIdentity::ObjectId.key(id));
+                }
             }
             b.finish()
         })
-        .collect())
+        .collect();
+    Ok((entries, unread))
 }
 
 /// Follow `@odata.nextLink` from `first` to the end, handing each page to `each` while the next

@@ -5,8 +5,13 @@
 //! ```json
 //! { "roster_entra_snapshot": 1,
 //!   "users":  [ { "id": "…", "userPrincipalName": "…", "accountEnabled": "false", … } ],
-//!   "groups": [ { "id": "…", "displayName": "Staff", "members": ["<user id>", …] } ] }
+//!   "groups": [ { "id": "…", "displayName": "Staff", "members": ["<user id>", …] },
+//!               { "id": "…", "displayName": "Engineering", "members": null } ] }
 //! ```
+//!
+//! `members` is a list for the groups whose members were read (the groups the config named when
+//! the snapshot was taken), and `null` (or left out) for the others: those are listed only by
+//! name, and a config naming one is refused rather than read as an empty group.
 //!
 //! Users keep the properties read, as text (a list where a property has several values). A
 //! snapshot is input like any other: read strictly (a repeated key, a repeated ID, an ID that is
@@ -39,7 +44,14 @@ pub fn to_json(state: &DirectoryState) -> Value {
     };
     let group = |e: &Entry| {
         let name = e.values("displayName").texts().next().unwrap_or_default();
-        let members: Vec<&str> = e.values("member").texts().collect();
+        let members = if state.unread_groups.contains(&state.identity.key(e.dn())) {
+            Value::Null
+        } else {
+            e.values("member")
+                .texts()
+                .map(|m| Value::String(m.into()))
+                .collect()
+        };
         serde_json::json!({ "id": e.dn(), "displayName": name, "members": members })
     };
     serde_json::json!({
@@ -111,7 +123,9 @@ pub fn parse(text: &str) -> Result<DirectoryState, String> {
         users.push(entry);
     }
     seen.clear();
+    let identity = crate::directory::GroupIdentity::ObjectId;
     let mut groups = Vec::new();
+    let mut unread_groups = std::collections::BTreeSet::new();
     for (i, g) in list("groups")?.iter().enumerate() {
         let at = |e: String| format!("group #{}: {e}", i + 1);
         let id = checked_id(g.get("id")).map_err(at)?;
@@ -127,9 +141,13 @@ pub fn parse(text: &str) -> Result<DirectoryState, String> {
             Some(_) => return Err(at("`displayName` is not text".into())),
         }
         let members = match g.get("members") {
-            None => &Vec::new(),
+            // Not read when the snapshot was taken.
+            None | Some(Value::Null) => {
+                unread_groups.insert(identity.key(&id));
+                &Vec::new()
+            }
             Some(Value::Array(m)) => m,
-            Some(_) => return Err(at("`members` is not a list".into())),
+            Some(_) => return Err(at("`members` is neither a list nor null".into())),
         };
         for m in members {
             let m = checked_id(Some(m)).map_err(at)?;
@@ -143,7 +161,8 @@ pub fn parse(text: &str) -> Result<DirectoryState, String> {
     Ok(DirectoryState {
         users,
         groups,
-        identity: crate::directory::GroupIdentity::ObjectId,
+        identity,
+        unread_groups,
         ..Default::default()
     })
 }
@@ -164,6 +183,35 @@ mod tests {
             crate::digest::directory(&again)
         );
         assert_eq!(state.users[0].values("businessPhones").texts().count(), 2);
+    }
+
+    #[test]
+    fn a_group_whose_members_were_not_read_stays_unread() {
+        let text = r#"{"roster_entra_snapshot":1,
+          "users":[{"id":"u-1"}],
+          "groups":[{"id":"G-1","displayName":"Staff","members":[]},
+                    {"id":"G-2","displayName":"Engineering","members":null},
+                    {"id":"G-3","displayName":"Sales"}]}"#;
+        let state = parse(text).unwrap();
+        assert_eq!(
+            state.unread_groups.iter().collect::<Vec<_>>(),
+            ["g-2", "g-3"]
+        );
+        let json = to_json(&state);
+        let members: Vec<&Value> = json["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| &g["members"])
+            .collect();
+        assert_eq!(
+            members,
+            [&serde_json::json!([]), &Value::Null, &Value::Null]
+        );
+        assert_eq!(
+            parse(&json.to_string()).unwrap().unread_groups,
+            state.unread_groups
+        );
     }
 
     #[test]
