@@ -586,11 +586,19 @@ fn the_source_choice_lists_every_source_from_the_schema() {
             .take(3)
             .collect::<Vec<_>>()
             .join(" ");
-        let mut chars = words.chars();
-        let words: String = chars
-            .next()
-            .map(|c| c.to_lowercase().chain(chars).collect())
-            .unwrap();
+        // Lowercase first letter, but a proper noun's ("Microsoft Entra ID") stays.
+        let lower: String = {
+            let mut chars = words.chars();
+            chars
+                .next()
+                .map(|c| c.to_lowercase().chain(chars).collect())
+                .unwrap()
+        };
+        let words = if words.starts_with("Microsoft") {
+            words
+        } else {
+            lower
+        };
         assert!(
             says(&r.stderr, &format!("`{key}`")) && says(&r.stderr, &format!("`{key}` ({words}")),
             "`{key}` ({words}…) missing: {}",

@@ -1177,12 +1177,12 @@ fn choices(schema: &Value, path: &[Seg]) -> Vec<(String, Option<String>)> {
                     let about = b.get("description").and_then(Value::as_str).map(|d| {
                         let first = d.split(". ").next().unwrap_or(d).trim_end_matches('.');
                         let mut chars = first.chars();
-                        // "Live directory" → "live directory"; "Microsoft Entra ID" keeps
-                        // its capital (a proper noun: its second word is capitalised too).
-                        let proper = first
-                            .split_whitespace()
-                            .nth(1)
-                            .is_some_and(|w| w.starts_with(char::is_uppercase));
+                        // "Live directory" → "live directory", "A CSV file" → "a CSV file";
+                        // "Microsoft Entra ID" keeps its capital (a proper noun: its second
+                        // word is a capitalised word, not an acronym).
+                        let proper = first.split_whitespace().nth(1).is_some_and(|w| {
+                            w.starts_with(char::is_uppercase) && w.chars().any(char::is_lowercase)
+                        });
                         match chars.next() {
                             Some(c) if !proper => c.to_lowercase().chain(chars).collect(),
                             _ => first.to_owned(),
