@@ -1254,12 +1254,29 @@ pub fn suggest(word: &str, known: &[String]) -> Option<String> {
     known
         .iter()
         .map(|k| {
-            (
-                strsim::jaro_winkler(&word.to_ascii_lowercase(), &k.to_ascii_lowercase()),
-                k,
-            )
+            let (w, k_) = (word.to_ascii_lowercase(), k.to_ascii_lowercase());
+            // Jaro-Winkler misses a short word's typo (`cvs` for `csv` scores 0.56): one edit
+            // or swap in a word of three letters or more counts as close too.
+            let one_edit = w.len() >= 3 && strsim::osa_distance(&w, &k_) == 1;
+            let score = strsim::jaro_winkler(&w, &k_).max(if one_edit { 0.85 } else { 0.0 });
+            (score, k)
         })
         .filter(|(score, _)| *score > 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, k)| k.clone())
+}
+
+#[cfg(test)]
+mod suggest_tests {
+    use super::suggest;
+
+    #[test]
+    fn a_short_words_swap_or_slip_is_suggested_and_a_stranger_is_not() {
+        let known: Vec<String> = ["csv", "ldap", "ldif", "entra"].map(String::from).to_vec();
+        assert_eq!(suggest("cvs", &known).as_deref(), Some("csv"));
+        assert_eq!(suggest("ldpa", &known).as_deref(), Some("ldap"));
+        assert_eq!(suggest("entr", &known).as_deref(), Some("entra"));
+        assert_eq!(suggest("xyz", &known), None);
+        assert_eq!(suggest("ab", &["ac".to_owned()]), None);
+    }
 }
