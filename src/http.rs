@@ -73,6 +73,13 @@ fn http_date(s: &str) -> Option<jiff::Timestamp> {
     PARSER.parse_timestamp(s).ok()
 }
 
+/// Text percent-encoded for a URL's path or query (a space as `%20`, not `+`).
+pub fn urlencoded(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -327,12 +327,7 @@ impl Auth {
     }
 }
 
-/// A path segment, percent-encoded.
-pub fn urlencoded(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20")
-}
+pub use crate::http::urlencoded;
 
 #[cfg(test)]
 mod tests {

@@ -20,7 +20,7 @@ use url::Url;
 use super::error::error_detail;
 use super::ScimError;
 use crate::config::{is_auth_like_header, HeaderSetting, ScimConfig, Secret};
-use crate::http::{backoff, describe, is_loopback, retry_after};
+use crate::http::{backoff, describe, is_loopback, retry_after, urlencoded as urlencode};
 
 const SCIM_JSON: &str = "application/scim+json";
 
@@ -526,12 +526,6 @@ impl ScimClient {
         let me = self.get("Me").await.ok()?;
         me.get("userName").and_then(Value::as_str).map(String::from)
     }
-}
-
-fn urlencode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20")
 }
 
 #[cfg(test)]
