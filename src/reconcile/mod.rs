@@ -69,7 +69,7 @@ pub fn lowercase(s: &str) -> std::borrow::Cow<'_, str> {
 
 /// Reconcile. Returns the ordered changes, or every conflict found.
 ///
-/// One [`Reconciler`] runs its passes in order, each reading what the ones before it decided:
+/// One `Reconciler` runs its passes in order, each reading what the ones before it decided:
 /// the syncing users (link or adopt, create, update, rename, reactivate or block), the leavers,
 /// the usernames after the plan, the order of the renames, then the admin roles (holders,
 /// grants, revokes).
