@@ -13,6 +13,8 @@ pub struct SecretError {
     /// `environment variable ROSTER_SCIM_TOKEN`, `file /etc/roster/ldap.pw`.
     pub source_name: String,
     pub problem: String,
+    /// What to do about it, in the user's terms: `export ROSTER_SCIM_TOKEN=...`.
+    pub fix: String,
 }
 
 impl Secret {
@@ -32,6 +34,10 @@ impl Secret {
                         return Err(SecretError {
                             source_name: name,
                             problem: "it is not set (or not UTF-8)".into(),
+                            fix: format!(
+                                "export {}=... in the shell that runs Roster (in CI, map a repository secret to it), or point the key at a file with `{{ file: path }}`",
+                                crate::text::shown(var)
+                            ),
                         })
                     }
                 }
@@ -45,6 +51,7 @@ impl Secret {
                         return Err(SecretError {
                             source_name: name,
                             problem: e.to_string(),
+                            fix: "create the file with the secret (readable by the user that runs Roster only), or read it from the environment with `{ env: VAR }`".into(),
                         })
                     }
                 }
@@ -55,6 +62,7 @@ impl Secret {
             return Err(SecretError {
                 source_name,
                 problem: "it is empty".into(),
+                fix: "put the secret's value in it".into(),
             });
         }
         Ok(value.to_owned())

@@ -198,6 +198,7 @@ impl Auth {
                 let secret = secret.read(base_dir, env).map_err(|e| EntraError::Secret {
                     source_name: e.source_name,
                     problem: e.problem,
+                    fix: format!("{}; the value is the secret's Value from the app registration (Certificates & secrets), not its ID", e.fix),
                 })?;
                 Proof::Secret(Credential(Arc::from(secret)))
             }
@@ -209,6 +210,8 @@ impl Auth {
                 return Err(EntraError::Secret {
                     source_name: "config".into(),
                     problem: "directory.entra has neither client_secret nor certificate".into(),
+                    fix: "give `client_secret: { env: VAR }` or `certificate: { file: path }`"
+                        .into(),
                 })
             }
         };

@@ -20,13 +20,13 @@ pub enum EntraError {
     },
 
     #[error("could not read the Entra ID client secret from the {source_name}: {problem}")]
-    #[diagnostic(
-        code(roster::entra::secret),
-        help("directory.entra.client_secret takes `env: VAR` or `file: path`; the value is the secret's Value from the app registration (Certificates & secrets), not its ID")
-    )]
+    #[diagnostic(code(roster::entra::secret))]
     Secret {
         source_name: String,
         problem: String,
+        /// What to do (`export ROSTER_ENTRA_SECRET=...`), and what the value is.
+        #[help]
+        fix: String,
     },
 
     #[error("cannot use the certificate {path}: {problem}")]

@@ -37,6 +37,7 @@ impl Token {
             ScimError::Secret {
                 source_name: "token".into(),
                 problem: "it holds characters not allowed in an HTTP header".into(),
+                fix: "the token is the intranet's API token as issued: check for a stray line break or quote inside it".into(),
             }
         })?;
         h.set_sensitive(true);
@@ -62,6 +63,7 @@ pub fn resolve_secret(
         .map_err(|e| ScimError::Secret {
             source_name: e.source_name,
             problem: e.problem,
+            fix: e.fix,
         })
 }
 

@@ -23,13 +23,13 @@ pub enum ScimError {
     InsecureUrl { host: String },
 
     #[error("could not read the SCIM token from the {source_name}: {problem}")]
-    #[diagnostic(
-        code(roster::scim::secret),
-        help("intranet.scim.token takes `env: VAR` or `file: path`")
-    )]
+    #[diagnostic(code(roster::scim::secret))]
     Secret {
         source_name: String,
         problem: String,
+        /// What to do: `export ROSTER_SCIM_TOKEN=...`, or fix the file.
+        #[help]
+        fix: String,
     },
 
     #[error("invalid header `{name}` in intranet.scim.headers: {problem}")]
