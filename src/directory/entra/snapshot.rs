@@ -122,8 +122,9 @@ pub fn parse(text: &str) -> Result<DirectoryState, String> {
         }
         users.push(entry);
     }
-    seen.clear();
+    let user_ids = std::mem::take(&mut seen);
     let identity = crate::directory::GroupIdentity::ObjectId;
+    let mut warnings = Vec::new();
     let mut groups = Vec::new();
     let mut unread_groups = std::collections::BTreeSet::new();
     for (i, g) in list("groups")?.iter().enumerate() {
@@ -149,9 +150,21 @@ pub fn parse(text: &str) -> Result<DirectoryState, String> {
             Some(Value::Array(m)) => m,
             Some(_) => return Err(at("`members` is neither a list nor null".into())),
         };
+        let mut strangers = 0usize;
         for m in members {
             let m = checked_id(Some(m)).map_err(at)?;
+            // Graph's transitiveMembers lists users only: a member no user of the snapshot has
+            // is an edited or cut file, and its person would silently get no account.
+            strangers += usize::from(!user_ids.contains(&m.to_ascii_lowercase()));
             b.text("member", &m).map_err(too_large)?;
+        }
+        if strangers > 0 {
+            warnings.push(format!(
+                "the Entra ID snapshot's group {} lists {strangers} member{} that {} no user in it (an edited or cut snapshot? take it again)",
+                crate::text::shown(&id),
+                if strangers == 1 { "" } else { "s" },
+                if strangers == 1 { "is" } else { "are" },
+            ));
         }
         groups.push(b.finish());
     }
@@ -163,6 +176,7 @@ pub fn parse(text: &str) -> Result<DirectoryState, String> {
         groups,
         identity,
         unread_groups,
+        warnings,
         ..Default::default()
     })
 }
@@ -183,6 +197,19 @@ mod tests {
             crate::digest::directory(&again)
         );
         assert_eq!(state.users[0].values("businessPhones").texts().count(), 2);
+    }
+
+    #[test]
+    fn a_member_that_is_no_user_of_the_snapshot_is_a_warning() {
+        let state = parse(
+            r#"{"roster_entra_snapshot":1,"users":[{"id":"u-1"}],
+              "groups":[{"id":"g-1","displayName":"Staff","members":["U-1","u-9","u-8"]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            state.warnings,
+            ["the Entra ID snapshot's group g-1 lists 2 members that are no user in it (an edited or cut snapshot? take it again)"]
+        );
     }
 
     #[test]
