@@ -654,6 +654,19 @@ fn a_csv_group_with_no_members_is_allowed_by_allow_empty_and_a_typo_is_still_ref
         "{}",
         r.stdout
     );
+    // A name close to one the file has is likelier a typo: the warning says so.
+    write_config(
+        dir.path(),
+        COLUMN,
+        "Staff, { group: Staf, allow_empty: true }",
+    );
+    let r = roster(dir.path(), &["plan"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("syncing group Staf has no members in the directory (allowed by `allow_empty`); did you mean `Staff`"),
+        "{}",
+        r.stdout
+    );
     write_config(dir.path(), COLUMN, "Staf");
     let r = fails(dir.path());
     assert!(r.stderr.contains("is not in the directory"), "{}", r.stderr);

@@ -316,8 +316,17 @@ fn check_groups(config: &Config, dir: &DirectoryState, groups: &Groups, out: &mu
             // A source that knows a group only through its members (a CSV file) cannot tell an
             // empty group from an absent one: `allow_empty` stands for both there.
             if group.allow_empty() && !dir.identity.holds_empty_groups() {
+                // A typo here would pass as "empty": the warning says what it might have meant.
+                let help = missing_group_help(config, dir, dn);
+                let hint = match help.strip_prefix("did you mean ") {
+                    Some(close) => format!(
+                        "; did you mean {}",
+                        close.split('?').next().unwrap_or(close)
+                    ),
+                    None => String::new(),
+                };
                 out.warnings.push(format!(
-                    "{what} {} has no members in the directory (allowed by `allow_empty`)",
+                    "{what} {} has no members in the directory (allowed by `allow_empty`){hint}",
                     shown(dn)
                 ));
                 continue;
