@@ -317,13 +317,11 @@ fn check_groups(config: &Config, dir: &DirectoryState, groups: &Groups, out: &mu
             // empty group from an absent one: `allow_empty` stands for both there.
             if group.allow_empty() && !dir.identity.holds_empty_groups() {
                 // A typo here would pass as "empty": the warning says what it might have meant.
-                let help = missing_group_help(config, dir, dn);
-                let hint = match help.strip_prefix("did you mean ") {
-                    Some(close) => format!(
-                        "; did you mean {}",
-                        close.split('?').next().unwrap_or(close)
-                    ),
-                    None => String::new(),
+                let hint = match closest_group(dir, dn) {
+                    Some((score, best)) if score >= TYPO => {
+                        format!("; did you mean `{}`?", shown(best))
+                    }
+                    _ => String::new(),
                 };
                 out.warnings.push(format!(
                     "{what} {} has no members in the directory (allowed by `allow_empty`){hint}",
@@ -433,12 +431,13 @@ fn missing_group_help_suffix(config: &Config) -> &'static str {
     }
 }
 
-fn missing_group_help(config: &Config, dir: &DirectoryState, dn: &str) -> String {
+/// The group of the directory whose name (or display name) is closest to `dn`, with its
+/// similarity (0 to 1).
+fn closest_group<'d>(dir: &'d DirectoryState, dn: &str) -> Option<(f64, &'d str)> {
     let wanted = dir.identity.normalize(dn);
     let alias = dir.identity.alias_attribute();
     // Each group by its key, and by its alias (a display name) where the identity has one.
-    let closest = dir
-        .groups
+    dir.groups
         .iter()
         .flat_map(|g| {
             let names = alias.map(|a| g.values(a).texts().collect::<Vec<_>>());
@@ -448,10 +447,16 @@ fn missing_group_help(config: &Config, dir: &DirectoryState, dn: &str) -> String
             let score = strsim::normalized_levenshtein(&wanted, &dir.identity.normalize(name));
             (score, name)
         })
-        .max_by(|a, b| a.0.total_cmp(&b.0));
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+}
+
+/// How close a name must be to read as a typo of it.
+const TYPO: f64 = 0.75;
+
+fn missing_group_help(config: &Config, dir: &DirectoryState, dn: &str) -> String {
     let live = missing_group_help_suffix(config);
-    match closest {
-        Some((score, best)) if score >= 0.75 => {
+    match closest_group(dir, dn) {
+        Some((score, best)) if score >= TYPO => {
             format!("did you mean `{}`?{live}", shown(best))
         }
         Some((_, best)) => {
