@@ -1,5 +1,6 @@
 //! Drawing a plan for people and machines. Renderers read a `Plan` and never recompute it.
 
+pub(crate) mod budget;
 pub mod impact;
 pub mod json;
 pub mod markdown;
