@@ -122,6 +122,9 @@ pub struct Desired<'a> {
     pub roles: Vec<DesiredRole>,
     /// The mapped field names, in name order: the names of every user's `values`.
     pub fields: Vec<&'a str>,
+    /// Each mapped field's digest ([`crate::reconcile::mapping::digest`]): compared with the
+    /// state file's to tell a value the config changed.
+    pub mapping_digests: std::collections::BTreeMap<String, String>,
     pub conflicts: Vec<Conflict>,
     pub warnings: Vec<String>,
     /// Index of `users` by immutable ID.
@@ -167,6 +170,7 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
     let username_attribute = AttrId::of(d.username_attribute());
     let mut out = Desired {
         fields: mappings.iter().map(|(f, _)| *f).collect(),
+        mapping_digests: crate::reconcile::mapping::digests(config),
         ..Default::default()
     };
 
