@@ -162,6 +162,11 @@ fn md_a_first_run_of_5000_creates_fits_a_github_comment() {
         .iter()
         .any(|h| h.contains("<details open><summary>⊘ block (5)")));
     assert!(r.cells.iter().any(|c| c == "block support.bot"));
+    // A create names the syncing group that holds the person (the first, in the config's order).
+    assert!(
+        md.contains("| hire00000 | department | *(none)* | `Engineering` | enabled member of syncing group cn=new-hires,ou=groups,dc=example,dc=com without an account |"),
+        "{md}"
+    );
     // Tables are never cut within a row: every row of the create table has its five cells.
     let rows = md.lines().filter(|l| l.starts_with("| hire")).count();
     assert_eq!(rows, shown);

@@ -178,13 +178,15 @@ impl<'a> Reconciler<'a> {
             username: nfc(user.username),
             active: true,
         });
-        self.changes.push(change(
-            Action::Create,
-            user,
-            None,
-            fields,
-            "enabled member of a syncing group without an account",
-        ));
+        let reason = match self.desired.syncing_group(user) {
+            Some(g) => format!(
+                "enabled member of syncing group {} without an account",
+                shown(g)
+            ),
+            None => "enabled member of a syncing group without an account".to_owned(),
+        };
+        self.changes
+            .push(change(Action::Create, user, None, fields, &reason));
     }
 
     /// The user's account is theirs: linked when adopted, its mapped fields updated.
