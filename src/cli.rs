@@ -165,6 +165,15 @@ pub struct PlanArgs {
     /// Also save the plan as JSON, for `roster apply`.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// With `--format markdown`: keep the output within N bytes (a GitHub comment holds 65536
+    /// characters). The refusals, the warnings and the summary come first and whole, then each
+    /// section's first rows and how many more it has; a cut output says so at its top.
+    #[arg(long, value_name = "N")]
+    pub max_bytes: Option<usize>,
+    /// With `--max-bytes`: also write the whole Markdown, not cut, to FILE (for a job summary or
+    /// an artifact), from the same read.
+    #[arg(long, value_name = "FILE", requires = "max_bytes")]
+    pub full_markdown: Option<PathBuf>,
     /// Exit 2 when the plan has changes, 0 when it has none.
     #[arg(long)]
     pub detailed_exitcode: bool,

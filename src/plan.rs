@@ -115,6 +115,9 @@ pub enum Origin {
     Intranet,
     /// Both sides changed since the last apply.
     Both,
+    /// The config changed how the field is made (a new mapping, an edited template) since the
+    /// last apply, and the intranet still holds the value applied then.
+    Config,
     /// No last-applied value (first run, or a new field): the values just differ.
     Differs,
 }
@@ -125,6 +128,7 @@ impl Origin {
             Origin::Directory => "changed in the directory",
             Origin::Intranet => "edited in the intranet",
             Origin::Both => "changed in both",
+            Origin::Config => "config changed",
             Origin::Differs => "differs",
         }
     }
@@ -269,12 +273,15 @@ pub struct Summary {
     pub revoke: usize,
     /// Field values to write, across all updates and links.
     pub fields: usize,
-    /// Of those: edits in the intranet to revert (overrides), changes from the directory, and
-    /// differences with no last-applied value to tell them apart.
+    /// Of those: edits in the intranet to revert (overrides), changes from the directory,
+    /// changes from the config (a new mapping, an edited template), and differences with no
+    /// last-applied value to tell them apart.
     #[serde(default)]
     pub overrides: usize,
     #[serde(default)]
     pub directory_changes: usize,
+    #[serde(default)]
+    pub config_changes: usize,
 }
 
 impl Summary {
@@ -288,6 +295,7 @@ impl Summary {
                     match f.origin {
                         Some(Origin::Intranet | Origin::Both) => s.overrides += 1,
                         Some(Origin::Directory) => s.directory_changes += 1,
+                        Some(Origin::Config) => s.config_changes += 1,
                         _ => {}
                     }
                 }

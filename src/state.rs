@@ -1,7 +1,9 @@
-//! The state file: the value Roster last applied to every mapped field of every managed account.
-//! `apply` writes it beside the audit report; `plan` reads it to tell a change in the directory
-//! (an update) from an edit in the intranet (an override to revert). Pretty JSON with sorted keys,
-//! one field a line, so that its diff in the audit commit reads well.
+//! The state file: the value Roster last applied to every mapped field of every managed account,
+//! and a digest of each field's mapping then. `apply` writes it beside the audit report; `plan`
+//! reads it to tell a change in the directory (an update) from an edit in the intranet (an
+//! override to revert) and from a change of the config (a new mapping, an edited template).
+//! Pretty JSON with sorted keys, one field a line, so that its diff in the audit commit reads
+//! well.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -23,6 +25,11 @@ pub struct State {
     /// Directory immutable ID → field → last-applied value. A field missing from a present
     /// account was applied as empty.
     pub accounts: BTreeMap<String, BTreeMap<String, String>>,
+    /// Field → digest of its mapping when the values were applied
+    /// ([`crate::reconcile::mapping::digest`]). Absent in state files written before it: the
+    /// config's part is then unknown, and a difference is told as before.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub mappings: BTreeMap<String, String>,
 }
 
 impl State {
@@ -33,19 +40,32 @@ impl State {
             .get(external_id)
             .map(|f| f.get(field).map(String::as_str))
     }
+
+    /// Whether the mapping of `field` changed since the values were applied: `false` when the
+    /// state does not know it (an older state file, a new field).
+    pub fn mapping_changed(&self, field: &str, now: Option<&str>) -> bool {
+        self.mappings
+            .get(field)
+            .zip(now)
+            .is_some_and(|(then, now)| then != now)
+    }
 }
 
-/// Which side moved since the last apply.
+/// Which side moved since the last apply. When the field's mapping changed since
+/// (`mapping_changed`) and the intranet still holds the value applied then, the new value is the
+/// config's doing.
 pub fn origin(
     last: Option<Option<&str>>,
     intranet: Option<&str>,
     directory: Option<&str>,
+    mapping_changed: bool,
 ) -> Origin {
     match last {
         None => Origin::Differs,
         Some(l) => match (intranet != l, directory != l) {
             (true, true) => Origin::Both,
             (true, false) => Origin::Intranet,
+            (false, true) if mapping_changed => Origin::Config,
             (false, true) => Origin::Directory,
             (false, false) => Origin::Differs,
         },
@@ -74,14 +94,17 @@ pub fn render(state: &State) -> String {
 
 /// The state after an apply: the mapped fields of every managed account of `after` (the
 /// intranet as it was read, with the changes that were applied carried out: see
-/// [`crate::apply::carried_out`]) recorded. Accounts with a change that was not applied keep their
-/// previous entry, so provenance is not lost for them.
+/// [`crate::apply::carried_out`]) recorded, with the `mappings` that made them. Accounts with a
+/// change that was not applied keep their previous entry, so provenance is not lost for them;
+/// unless a mapping changed since, as those values were made by the old one (the account's
+/// provenance is then unknown until its next apply).
 pub fn after_apply(
     prev: Option<&State>,
     after: &IntranetState,
     plan: &Plan,
     not_applied: &HashSet<usize>,
     fields: &[String],
+    mappings: &BTreeMap<String, String>,
 ) -> State {
     let untouched: HashSet<&str> = not_applied
         .iter()
@@ -90,11 +113,14 @@ pub fn after_apply(
     let mut state = State {
         format_version: FORMAT_VERSION,
         accounts: BTreeMap::new(),
+        mappings: mappings.clone(),
     };
+    let remapped =
+        prev.is_some_and(|p| mappings.iter().any(|(f, d)| p.mapping_changed(f, Some(d))));
     for a in after.accounts.iter().filter(|a| a.is_managed()) {
         let id = a.external_id.clone().unwrap_or_default();
         if untouched.contains(id.as_str()) {
-            if let Some(old) = prev.and_then(|p| p.accounts.get(&id)) {
+            if let Some(old) = prev.and_then(|p| p.accounts.get(&id)).filter(|_| !remapped) {
                 state.accounts.insert(id, old.clone());
             }
             continue;
@@ -114,16 +140,47 @@ mod tests {
 
     #[test]
     fn origins() {
-        assert_eq!(origin(None, Some("a"), Some("b")), Origin::Differs);
+        for remapped in [false, true] {
+            assert_eq!(
+                origin(None, Some("a"), Some("b"), remapped),
+                Origin::Differs
+            );
+            assert_eq!(
+                origin(Some(Some("a")), Some("x"), Some("a"), remapped),
+                Origin::Intranet
+            );
+            assert_eq!(
+                origin(Some(Some("a")), Some("x"), Some("b"), remapped),
+                Origin::Both
+            );
+            assert_eq!(
+                origin(Some(None), Some("x"), None, remapped),
+                Origin::Intranet
+            );
+        }
         assert_eq!(
-            origin(Some(Some("a")), Some("a"), Some("b")),
+            origin(Some(Some("a")), Some("a"), Some("b"), false),
             Origin::Directory
         );
         assert_eq!(
-            origin(Some(Some("a")), Some("x"), Some("a")),
-            Origin::Intranet
+            origin(Some(Some("a")), Some("a"), Some("b"), true),
+            Origin::Config
         );
-        assert_eq!(origin(Some(Some("a")), Some("x"), Some("b")), Origin::Both);
-        assert_eq!(origin(Some(None), Some("x"), None), Origin::Intranet);
+    }
+
+    #[test]
+    fn a_state_file_without_mappings_loads_and_knows_no_mapping() {
+        let old = r#"{ "format_version": 1, "accounts": { "u1": { "email": "a@x" } } }"#;
+        let state: State = serde_json::from_str(old).unwrap();
+        assert!(state.mappings.is_empty());
+        assert!(!state.mapping_changed("email", Some("abc")));
+        assert!(!render(&state).contains("mappings"));
+        let state = State {
+            mappings: [("email".to_owned(), "abc".to_owned())].into(),
+            ..state
+        };
+        assert!(state.mapping_changed("email", Some("def")));
+        assert!(!state.mapping_changed("email", Some("abc")));
+        assert!(!state.mapping_changed("phone", Some("abc")));
     }
 }

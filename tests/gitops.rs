@@ -6,7 +6,7 @@ use crate::support::git::git;
 use std::path::Path;
 
 /// A config repo holding the quickstart, committed as `base`; `edit` makes the head commit.
-fn repo(edit: impl FnOnce(&str) -> String) -> tempfile::TempDir {
+pub fn repo(edit: impl FnOnce(&str) -> String) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart");
     for f in ["roster.yaml", "directory.ldif", "intranet.json"] {

@@ -225,6 +225,42 @@ fn apply_commits_the_audit_then_provenance_tells_intranet_edits_from_directory_c
         state.contains("Senior Analyst") && !state.contains("Chief Everything"),
         "{state}"
     );
+    assert!(state.contains("\"mappings\""), "{state}");
+
+    // The config edits job_title's mapping: every account's new title is the config's doing,
+    // told apart from a directory change (dee) and an intranet edit (cy) in the same plan.
+    site.commit_config(
+        &config(&site.slapd, &site.scim, "", "\"{title} ({uid})\"", ""),
+        "job_title: a template",
+    );
+    site.slapd.modify(&format!(
+        "dn: uid=dee,{PEOPLE}\nchangetype: modify\nreplace: givenName\ngivenName: Deirdre\n"
+    ));
+    site.scim.replace_attribute("cy", "title", "Chief Analyst");
+    let plan = site.plan_json();
+    assert_eq!(
+        origins(&plan, "ada"),
+        [("job_title".to_owned(), "config".to_owned())]
+    );
+    assert_eq!(
+        origins(&plan, "dee"),
+        [
+            ("first_name".to_owned(), "directory".to_owned()),
+            ("job_title".to_owned(), "config".to_owned())
+        ]
+    );
+    assert_eq!(
+        origins(&plan, "cy"),
+        [("job_title".to_owned(), "both".to_owned())]
+    );
+    assert_eq!(plan["summary"]["config_changes"].as_u64(), Some(3));
+    let (_, text, _) = site.roster(&["plan"]);
+    assert!(
+        text.contains("(config changed)") && text.contains("(changed in the directory)"),
+        "{text}"
+    );
+    let (_, md, _) = site.roster(&["plan", "--format", "markdown"]);
+    assert!(md.contains("| `Engineer (ada)` | config changed |"), "{md}");
 }
 
 #[test]

@@ -509,3 +509,109 @@ fn the_state_file_tells_overrides_from_directory_changes() {
     assert!(roster::render::summary_line(&plan.summary)
         .contains("1 override to revert, 1 changed in the directory"));
 }
+
+#[test]
+fn md_a_changed_mapping_is_told_from_a_directory_change_and_an_intranet_edit() {
+    use roster::config::Mapping;
+    use roster::plan::Origin;
+    // Applied with `job_title: title` and `first_name: givenName`: Ada's title was "Engineer",
+    // her first name "Ada"; the state file says so, with the mappings' digests.
+    let world = |title: &str| {
+        let title = title.to_owned();
+        World::default()
+            .person_with("ada", "1", |e| {
+                e.add("title", roster::model::AttrValue::Text(title))
+            })
+            .account_with("ada", Some("1"), |a| {
+                a.fields.insert("job_title", "Engineer".into());
+            })
+    };
+    let applied = world("Engineer");
+    let mut state = roster::state::State {
+        mappings: roster::reconcile::mapping::digests(&applied.config),
+        ..Default::default()
+    };
+    state.accounts.insert(
+        "1".into(),
+        [
+            ("first_name".to_owned(), "Ada".to_owned()),
+            ("email".to_owned(), "ada@example.com".to_owned()),
+            ("job_title".to_owned(), "Engineer".to_owned()),
+        ]
+        .into(),
+    );
+    let origins = |w: &World, state: &roster::state::State| -> Vec<(String, Option<Origin>)> {
+        let desired = roster::reconcile::desired::compute(&w.config, &w.dir);
+        let out =
+            roster::reconcile::reconcile(&desired, &w.intranet, Some(state), &w.config.policy)
+                .unwrap();
+        out.changes
+            .iter()
+            .flat_map(|c| c.fields.iter().map(|f| (f.name.clone(), f.origin)))
+            .collect()
+    };
+    // Converged: nothing to do.
+    assert_eq!(origins(&applied, &state), []);
+
+    // The template of job_title is edited: the config changed it.
+    let templated = || {
+        let mut w = world("Engineer");
+        w.config.field_mappings.insert(
+            "job_title".into(),
+            Mapping::Simple("{title} ({uid})".into()),
+        );
+        w
+    };
+    let edited = templated();
+    assert_eq!(
+        origins(&edited, &state),
+        [("job_title".into(), Some(Origin::Config))]
+    );
+    let plan = {
+        let desired = roster::reconcile::desired::compute(&edited.config, &edited.dir);
+        roster::plan::Plan::new(
+            Default::default(),
+            vec![],
+            roster::reconcile::reconcile(
+                &desired,
+                &edited.intranet,
+                Some(&state),
+                &edited.config.policy,
+            )
+            .unwrap()
+            .changes,
+        )
+    };
+    assert_eq!(plan.summary.config_changes, 1);
+    assert!(
+        roster::render::summary_line(&plan.summary).contains("(1 from a config change)"),
+        "{}",
+        roster::render::summary_line(&plan.summary)
+    );
+
+    // The same mapping, the directory's value changed: changed in the directory.
+    assert_eq!(
+        origins(&world("Director"), &state),
+        [("job_title".into(), Some(Origin::Directory))]
+    );
+
+    // The intranet edited, the mapping changed too: an edit to revert, not the config's.
+    let mut overridden = edited;
+    overridden.intranet.accounts[0]
+        .fields
+        .insert("job_title", "Boss".into());
+    assert_eq!(
+        origins(&overridden, &state),
+        [("job_title".into(), Some(Origin::Both))]
+    );
+
+    // A state file from before the digests: today's labels.
+    let old = roster::state::State {
+        mappings: Default::default(),
+        ..state.clone()
+    };
+    assert_eq!(
+        origins(&templated(), &old),
+        [("job_title".into(), Some(Origin::Directory))]
+    );
+}

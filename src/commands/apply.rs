@@ -656,6 +656,7 @@ pub async fn apply_saved(
         saved,
         &not_applied,
         &scim::mapped_fields(cfg),
+        &crate::reconcile::mapping::digests(&cfg.config),
     );
     let mut also_commit = Vec::new();
     match std::fs::write(&state_path, crate::state::render(&state)) {

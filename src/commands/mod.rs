@@ -59,19 +59,28 @@ pub async fn run(cli: Cli) -> miette::Result<ExitCode> {
     }
 }
 
+/// Check the plan against the safety policy: every refusal, or `None` when it passes.
+fn refusals(
+    plan: &crate::plan::Plan,
+    loaded: &config::Loaded,
+    observed: &observe::Observed,
+) -> Option<policy::Refused> {
+    policy::check(
+        plan,
+        &loaded.config,
+        &observed.directory,
+        &observed.intranet,
+    )
+    .err()
+}
+
 /// Check the plan against the safety policy; on a refusal, say why and give the exit code.
 fn refused(
     plan: &crate::plan::Plan,
     loaded: &config::Loaded,
     observed: &observe::Observed,
 ) -> Option<ExitCode> {
-    let refused = policy::check(
-        plan,
-        &loaded.config,
-        &observed.directory,
-        &observed.intranet,
-    )
-    .err()?;
+    let refused = refusals(plan, loaded, observed)?;
     crate::diag::print(&miette::Report::new(refused));
     Some(ExitCode::from(exit::REFUSED))
 }

@@ -9,8 +9,6 @@ use miette::{IntoDiagnostic, WrapErr};
 use crate::cli::{ColorChoice, Format, PlanArgs};
 use crate::{config, exit, observe, reconcile, render};
 
-use super::refused;
-
 pub async fn run(args: PlanArgs) -> miette::Result<ExitCode> {
     let path = &args.config.config;
     let loaded = match &args.rev {
@@ -46,18 +44,39 @@ pub async fn run(args: PlanArgs) -> miette::Result<ExitCode> {
             .map_err(|e| cannot_compare(args.base.as_deref().unwrap_or_default(), &e))
             .ok()
     });
+    if args.max_bytes.is_some() && args.format != Format::Markdown {
+        return Err(miette::miette!(
+            code = "roster::usage",
+            help = "add `--format markdown`, or leave `--max-bytes` out",
+            "--max-bytes sizes the Markdown plan only"
+        ));
+    }
+    // The safety policy is checked before the plan is drawn: the Markdown plan shows the
+    // refusals first (a cut one too).
+    let refused = super::refusals(&plan, &loaded, &observed);
+    let no_refusals: &[crate::policy::Refusal] = &[];
+    let refusals = refused.as_ref().map_or(no_refusals, |r| &r.refusals[..]);
     // With a base: what the change does (drift shown apart); without: the whole plan. Either
     // way a refused plan is still shown, but never saved: `apply` must not be handed it.
-    let (text, changed) = match &base_plan {
+    // `full` is the Markdown not cut, when `--max-bytes` cut what stdout gets.
+    let (text, full, changed) = match &base_plan {
         Some((base, base_plan)) => {
             let impact = crate::impact::compare(&base.config, base_plan, &loaded.config, &plan);
-            let text = match args.format {
-                Format::Text => render::impact::text(&impact),
-                Format::Markdown => render::impact::markdown(&impact),
-                Format::Json => serde_json::to_string_pretty(&impact).into_diagnostic()? + "\n",
+            let (text, full) = match (args.format, args.max_bytes) {
+                (Format::Text, _) => (render::impact::text(&impact), None),
+                (Format::Markdown, None) => (render::impact::markdown(&impact), None),
+                (Format::Markdown, Some(max)) => (
+                    render::impact::markdown_within(&impact, max),
+                    Some(render::impact::markdown(&impact)),
+                ),
+                (Format::Json, _) => (
+                    serde_json::to_string_pretty(&impact).into_diagnostic()? + "\n",
+                    None,
+                ),
             };
             (
                 text,
+                full,
                 !impact.caused.is_empty() || !impact.avoided_units.is_empty(),
             )
         }
@@ -69,18 +88,28 @@ pub async fn run(args: PlanArgs) -> miette::Result<ExitCode> {
                     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
                 }
             };
-            let text = match args.format {
-                Format::Text => render::text::render(&plan, color),
-                Format::Markdown => render::markdown::render(&plan),
-                Format::Json => render::json::render(&plan),
+            let (text, full) = match (args.format, args.max_bytes) {
+                (Format::Text, _) => (render::text::render(&plan, color), None),
+                (Format::Markdown, None) => (render::markdown::render(&plan, refusals), None),
+                (Format::Markdown, Some(max)) => (
+                    render::markdown::render_within(&plan, refusals, max),
+                    Some(render::markdown::render(&plan, refusals)),
+                ),
+                (Format::Json, _) => (render::json::render(&plan), None),
             };
-            (text, !plan.is_empty())
+            (text, full, !plan.is_empty())
         }
     };
+    if let Some(path) = &args.full_markdown {
+        std::fs::write(path, full.as_deref().unwrap_or(&text))
+            .into_diagnostic()
+            .wrap_err_with(|| format!("cannot write the full plan to {}", path.display()))?;
+    }
     // A closed pipe (`roster plan | head`) is not an error worth a diagnostic.
     super::print(text.as_bytes())?;
-    if let Some(code) = refused(&plan, &loaded, &observed) {
-        return Ok(code);
+    if let Some(refused) = refused {
+        crate::diag::print(&miette::Report::new(refused));
+        return Ok(ExitCode::from(exit::REFUSED));
     }
     if let Some(out) = &args.out {
         std::fs::write(out, render::json::render(&plan))

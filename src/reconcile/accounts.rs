@@ -178,13 +178,15 @@ impl<'a> Reconciler<'a> {
             username: nfc(user.username),
             active: true,
         });
-        self.changes.push(change(
-            Action::Create,
-            user,
-            None,
-            fields,
-            "enabled member of a syncing group without an account",
-        ));
+        let reason = match self.desired.syncing_group(user) {
+            Some(g) => format!(
+                "enabled member of syncing group {} without an account",
+                shown(g)
+            ),
+            None => "enabled member of a syncing group without an account".to_owned(),
+        };
+        self.changes
+            .push(change(Action::Create, user, None, fields, &reason));
     }
 
     /// The user's account is theirs: linked when adopted, its mapped fields updated.
@@ -413,7 +415,11 @@ fn field_diff(
                 after: after.map(str::to_owned),
                 origin: last.map(|s| {
                     let recorded = acct.external_id.as_deref().and_then(|id| s.last(id, name));
-                    crate::state::origin(recorded, before, after)
+                    let remapped = s.mapping_changed(
+                        name,
+                        desired.mapping_digests.get(name).map(String::as_str),
+                    );
+                    crate::state::origin(recorded, before, after, remapped)
                 }),
             })
         })

@@ -20,6 +20,9 @@ pub struct DesiredUser<'a> {
     pub enabled: bool,
     /// Member (at any depth) of a syncing group.
     pub syncing: bool,
+    /// For a syncing user: the first syncing group (in the config's order) that holds them, an
+    /// index in [`Desired::syncing_groups`].
+    via: u16,
     /// The entry the user was read from.
     pub entry: &'a Entry,
     /// Mapped field values, one per name in [`Desired::fields`] (read them with
@@ -64,6 +67,15 @@ impl<'a> DesiredUser<'a> {
 }
 
 impl<'a> Desired<'a> {
+    /// The syncing group (as the config names it) that makes `user` a syncing user: the first
+    /// that holds them.
+    pub fn syncing_group(&self, user: &DesiredUser) -> Option<&'a str> {
+        self.syncing_groups
+            .get(usize::from(user.via))
+            .copied()
+            .filter(|_| user.syncing)
+    }
+
     /// The directory user with this immutable ID.
     pub fn user(&self, id: &str) -> Option<&DesiredUser<'a>> {
         self.by_id.get(id).map(|&i| &self.users[i])
@@ -122,6 +134,11 @@ pub struct Desired<'a> {
     pub roles: Vec<DesiredRole>,
     /// The mapped field names, in name order: the names of every user's `values`.
     pub fields: Vec<&'a str>,
+    /// The syncing groups, as the config names them.
+    pub syncing_groups: Vec<&'a str>,
+    /// Each mapped field's digest ([`crate::reconcile::mapping::digest`]): compared with the
+    /// state file's to tell a value the config changed.
+    pub mapping_digests: std::collections::BTreeMap<String, String>,
     pub conflicts: Vec<Conflict>,
     pub warnings: Vec<String>,
     /// Index of `users` by immutable ID.
@@ -156,7 +173,25 @@ fn is_disabled(
 pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
     let d = &config.directory;
     let groups = Groups::new(dir);
-    let syncing = groups.transitive_members(&config.syncing_groups);
+    // Each syncing user, with the first syncing group that holds them (one read of the groups
+    // when there is one syncing group, as there usually is).
+    let syncing: HashMap<Cow<str>, u16> = match config.syncing_groups.as_slice() {
+        [_] => groups
+            .transitive_members(&config.syncing_groups)
+            .into_iter()
+            .map(|dn| (dn, 0))
+            .collect(),
+        many => {
+            let mut via: HashMap<Cow<str>, u16> = HashMap::default();
+            for (i, g) in many.iter().enumerate() {
+                let i = u16::try_from(i).unwrap_or(u16::MAX);
+                for dn in groups.transitive_members([g]) {
+                    via.entry(dn).or_insert(i);
+                }
+            }
+            via
+        }
+    };
     let mappings: Vec<(&str, Template)> = config
         .field_mappings
         .iter()
@@ -167,6 +202,8 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
     let username_attribute = AttrId::of(d.username_attribute());
     let mut out = Desired {
         fields: mappings.iter().map(|(f, _)| *f).collect(),
+        syncing_groups: config.syncing_groups.iter().map(|g| g.name()).collect(),
+        mapping_digests: crate::reconcile::mapping::digests(config),
         ..Default::default()
     };
 
@@ -199,7 +236,8 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
     let mut id_of_dn: HashMap<&str, &str> = HashMap::default();
     for entry in &dir.users {
         let ndn = dir.identity.normalize(entry.dn());
-        let in_sync = syncing.contains(ndn.as_ref());
+        let via = syncing.get(ndn.as_ref()).copied();
+        let in_sync = via.is_some();
         let id = entry.key_text(&id_attribute);
         let username = entry.key_text(&username_attribute);
         let (Some(id), Some(username)) = (id, username) else {
@@ -257,6 +295,7 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
             username,
             enabled: !is_disabled(d.disabled_rule(), entry, dir.disabled_by_filter.as_ref()),
             syncing: in_sync,
+            via: via.unwrap_or(0),
             values: values.into_boxed_slice(),
         };
         if let Some(&other) = by_id.get(id) {

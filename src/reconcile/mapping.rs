@@ -5,8 +5,30 @@
 
 use std::borrow::Cow;
 
-use crate::config::{AttributeNames, Mapping};
+use crate::config::{AttributeNames, Config, Mapping};
 use crate::model::{AttrId, Entry};
+
+/// A short digest of what a mapping makes of an entry: its source (attribute or template),
+/// `lowercase` and `trim` (not `allow_empty`, which changes no value). `apply` records it per
+/// field in the state file, so a plan can tell a value the config changed (a new mapping, an
+/// edited template) from one the directory changed.
+pub fn digest(m: &Mapping) -> String {
+    let (lowercase, trim) = match m {
+        Mapping::Simple(_) => (false, false),
+        Mapping::Detailed(d) => (d.lowercase, d.trim),
+    };
+    let text = format!("{}\0{lowercase}\0{trim}", m.source());
+    crate::digest::short(&crate::digest::bytes(text.as_bytes()), 16).to_owned()
+}
+
+/// Every mapped field's [`digest`], by field name.
+pub fn digests(config: &Config) -> std::collections::BTreeMap<String, String> {
+    config
+        .field_mappings
+        .iter()
+        .map(|(f, m)| (f.clone(), digest(m)))
+        .collect()
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Part {

@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use super::budget::{more_line, notice, Doc, Part};
 use super::markdown::cell;
 use super::show;
 use crate::impact::{Effect, Impact, Unit};
@@ -80,50 +81,103 @@ pub fn text(i: &Impact) -> String {
     out
 }
 
+/// A unit as a Markdown list item. The action's symbol is a code span: a bare `+` or `-` after
+/// the item's `- ` would open a nested list and be lost.
+fn unit_item(u: &Unit) -> String {
+    format!("- `{}` {}\n", u.action.symbol(), cell(&unit(u)))
+}
+
+/// The whole Markdown impact.
 pub fn markdown(i: &Impact) -> String {
-    let mut out = format!(
-        "## Roster: impact of this change\n\n<sub>{}</sub>\n\n",
-        revs(i)
-    );
+    document(i, usize::MAX).whole()
+}
+
+/// The Markdown impact in at most `max` bytes ([`super::budget::Doc::fit`]): the config change
+/// and its counted effects whole, then the first of the changes it causes and of the drift.
+pub fn markdown_within(i: &Impact, max: usize) -> String {
+    document(i, max).fit(
+        max,
+        "**Roster: the impact of this change is too large for this comment; see the full plan.**\n",
+    )
+}
+
+fn document(i: &Impact, max: usize) -> Doc {
+    let mut doc = Doc::default();
+    doc.push(Part::fixed(
+        0,
+        format!(
+            "## Roster: impact of this change\n\n<sub>{}</sub>\n\n",
+            revs(i)
+        ),
+    ));
+    doc.push(Part::fixed(0, notice(max)).when_cut());
     if !i.config_changes.is_empty() {
-        for c in &i.config_changes {
-            let _ = writeln!(out, "- {}", cell(c));
-        }
-        out.push('\n');
+        doc.push(
+            Part::list(
+                1,
+                "",
+                i.config_changes
+                    .iter()
+                    .map(|c| format!("- {}\n", cell(c)))
+                    .collect(),
+                "\n",
+                |n| format!("- {}\n", more_line(n, "config change", "config changes")),
+            )
+            .must(),
+        );
     }
     if i.effects.is_empty() && i.avoided.is_empty() {
-        out.push_str("**It changes nothing in the plan.**\n\n");
+        doc.push(Part::fixed(1, "**It changes nothing in the plan.**\n\n"));
     } else {
-        out.push_str("| Effect | Accounts |\n|---|---:|\n");
-        for e in i.effects.iter().chain(&i.avoided) {
-            let _ = writeln!(
-                out,
-                "| {} {} | {} |",
-                e.action.symbol(),
-                cell(&e.text),
-                e.accounts
-            );
-        }
-        out.push_str("\n<details><summary>Changes caused by this change</summary>\n\n");
-        for u in &i.caused {
-            let _ = writeln!(out, "- {} {}", u.action.symbol(), cell(&unit(u)));
-        }
-        for u in &i.avoided_units {
-            let _ = writeln!(out, "- no longer: {}", cell(&unit(u)));
-        }
-        out.push_str("\n</details>\n\n");
+        doc.push(
+            Part::list(
+                1,
+                "| Effect | Accounts |\n|---|---:|\n",
+                i.effects
+                    .iter()
+                    .chain(&i.avoided)
+                    .map(|e| {
+                        format!(
+                            "| {} {} | {} |\n",
+                            e.action.symbol(),
+                            cell(&e.text),
+                            e.accounts
+                        )
+                    })
+                    .collect(),
+                "\n",
+                |n| format!("\n{}\n\n", more_line(n, "effect", "effects")),
+            )
+            .must(),
+        );
+        doc.push(Part::list(
+            4,
+            "<details><summary>Changes caused by this change</summary>\n\n",
+            i.caused
+                .iter()
+                .map(unit_item)
+                .chain(
+                    i.avoided_units
+                        .iter()
+                        .map(|u| format!("- no longer: {}\n", cell(&unit(u)))),
+                )
+                .collect(),
+            "\n</details>\n\n",
+            |n| format!("\n{}\n", more_line(n, "change", "changes")),
+        ));
     }
-    let _ = writeln!(
-        out,
-        "<details><summary>Drift: {} change{} in both plans, not caused by this change</summary>\n",
-        i.drift.len(),
-        super::plural(i.drift.len())
-    );
-    for u in &i.drift {
-        let _ = writeln!(out, "- {} {}", u.action.symbol(), cell(&unit(u)));
-    }
-    out.push_str("\n</details>\n");
-    out
+    doc.push(Part::list(
+        5,
+        format!(
+            "<details><summary>Drift: {} change{} in both plans, not caused by this change</summary>\n\n",
+            i.drift.len(),
+            super::plural(i.drift.len())
+        ),
+        i.drift.iter().map(unit_item).collect(),
+        "\n</details>\n",
+        |n| format!("\n{}\n", more_line(n, "change", "changes")),
+    ));
+    doc
 }
 
 #[cfg(test)]

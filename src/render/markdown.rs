@@ -1,10 +1,14 @@
-//! The Markdown plan, for a pull-request comment: summary table first, then the details per
-//! action in collapsible sections, in the plan's stable order.
+//! The Markdown plan, for a pull-request comment: what refuses the plan and what a reviewer must
+//! see first, then the summary table, then the details per action in collapsible sections (the
+//! blocks open), in the plan's stable order. With a size budget (`--max-bytes`) the sections are
+//! cut to their first rows ([`super::budget`]).
 
 use std::fmt::Write;
 
+use super::budget::{more_line, notice, Doc, Part};
 use super::{headline, summary_line};
-use crate::plan::{Action, Plan};
+use crate::plan::{Action, Change, Plan};
+use crate::policy::Refusal;
 use crate::text::shown;
 
 /// Text for a Markdown table cell or list item: see [`crate::text::markdown`].
@@ -21,74 +25,122 @@ fn value(v: Option<&str>) -> String {
     }
 }
 
-pub fn render(plan: &Plan) -> String {
-    let mut out = String::from("## Roster plan\n\n");
-    for w in &plan.warnings {
-        let _ = writeln!(out, "> [!WARNING]\n> {}\n", cell(w));
+/// The whole Markdown plan.
+pub fn render(plan: &Plan, refusals: &[Refusal]) -> String {
+    document(plan, refusals, usize::MAX).whole()
+}
+
+/// The Markdown plan in at most `max` bytes ([`super::budget::Doc::fit`]): whole when it fits;
+/// else the refusals, the warnings and the summary whole, and each action's first rows.
+pub fn render_within(plan: &Plan, refusals: &[Refusal], max: usize) -> String {
+    document(plan, refusals, max).fit(
+        max,
+        "**Roster plan: too large for this comment; see the full plan.**\n",
+    )
+}
+
+fn document(plan: &Plan, refusals: &[Refusal], max: usize) -> Doc {
+    let mut doc = Doc::default();
+    doc.push(Part::fixed(0, "## Roster plan\n\n"));
+    doc.push(Part::fixed(0, notice(max)).when_cut());
+    if !refusals.is_empty() {
+        doc.push(
+            Part::list(
+                1,
+                format!(
+                    "> [!CAUTION]\n> **Refused by the safety policy** ({} rule{}): nothing was changed, and this plan cannot be applied.\n",
+                    refusals.len(),
+                    super::plural(refusals.len())
+                ),
+                refusals
+                    .iter()
+                    .map(|r| format!("> - {} ({})\n", cell(&r.message), cell(&r.help)))
+                    .collect(),
+                "\n",
+                |n| format!("> - … and {n} more (see the full plan)\n"),
+            )
+            .must(),
+        );
     }
-    let _ = writeln!(
-        out,
-        "**{}**\n\n{}\n",
-        summary_line(&plan.summary),
-        super::licence_line(plan)
-    );
-    if plan.changes.is_empty() {
-        return out;
+    doc.push(Part::fixed(
+        1,
+        format!("**{}**\n\n", summary_line(&plan.summary)),
+    ));
+    if !plan.warnings.is_empty() {
+        doc.push(
+            Part::list(
+                2,
+                "",
+                plan.warnings
+                    .iter()
+                    .map(|w| format!("> [!WARNING]\n> {}\n\n", cell(w)))
+                    .collect(),
+                "",
+                |n| {
+                    format!(
+                        "> [!WARNING]\n> {}\n\n",
+                        more_line(n, "warning", "warnings")
+                    )
+                },
+            )
+            .must(),
+        );
     }
-    out.push_str("| Action | Count |\n|---|---:|\n");
-    for a in Action::ALL {
-        let n = plan.summary.count(a);
-        if n > 0 {
-            let _ = writeln!(out, "| {} {} | {n} |", a.symbol(), a.name());
+    let mut top = format!("{}\n\n", super::licence_line(plan));
+    for exception in plan.allowances.describe() {
+        let _ = writeln!(top, "- {exception}");
+    }
+    if !plan.allowances.flags().is_empty() {
+        top.push('\n');
+    }
+    if !plan.changes.is_empty() {
+        top.push_str("| Action | Count |\n|---|---:|\n");
+        for a in Action::ALL {
+            let n = plan.summary.count(a);
+            if n > 0 {
+                let _ = writeln!(top, "| {} {} | {n} |", a.symbol(), a.name());
+            }
         }
+        top.push('\n');
     }
-    out.push('\n');
+    doc.push(Part::fixed(1, top));
     for a in Action::ALL {
-        let changes: Vec<_> = plan.changes.iter().filter(|c| c.action == a).collect();
+        let changes: Vec<&Change> = plan.changes.iter().filter(|c| c.action == a).collect();
         if changes.is_empty() {
             continue;
         }
-        let _ = writeln!(
-            out,
-            "<details><summary>{} {} ({})</summary>\n",
+        // Blocks are what a reviewer must see: open by default.
+        let open = if a == Action::Block { " open" } else { "" };
+        let mut head = format!(
+            "<details{open}><summary>{} {} ({})</summary>\n\n",
             a.symbol(),
             a.name(),
             changes.len()
         );
         let with_fields = matches!(a, Action::Create | Action::Update | Action::Link);
-        if with_fields {
-            out.push_str("| Account | Field | Before | After | Why |\n|---|---|---|---|---|\n");
-            for c in changes {
-                if c.fields.is_empty() {
-                    let _ = writeln!(out, "| {} | | | | |", cell(&shown(&c.username)));
-                }
-                for (i, f) in c.fields.iter().enumerate() {
-                    let who = if i == 0 {
-                        cell(&shown(&c.username)).into_owned()
-                    } else {
-                        String::new()
-                    };
-                    let why = if a == Action::Update {
-                        super::origin(f)
-                    } else {
-                        ""
-                    };
-                    let _ = writeln!(
-                        out,
-                        "| {who} | {} | {} | {} | {why} |",
-                        cell(&f.name),
-                        value(f.before.as_deref()),
-                        value(f.after.as_deref())
-                    );
-                }
-            }
+        let rows = if with_fields {
+            head.push_str("| Account | Field | Before | After | Why |\n|---|---|---|---|---|\n");
+            changes.iter().map(|c| field_rows(c)).collect()
         } else {
-            out.push_str("| Change | Reason |\n|---|---|\n");
-            for c in changes {
-                let _ = writeln!(out, "| {} | {} |", cell(&headline(c)), cell(&c.reason));
-            }
-        }
-        out.push_str("\n</details>\n\n");
+            head.push_str("| Change | Reason |\n|---|---|\n");
+            changes
+                .iter()
+                .map(|c| format!("| {} | {} |\n", cell(&headline(c)), cell(&c.reason)))
+                .collect()
+        };
+        let (one, many) = match a {
+            Action::Create => ("account to create", "accounts to create"),
+            Action::Link => ("account to link", "accounts to link"),
+            Action::Rename => ("rename", "renames"),
+            Action::Update => ("account to update", "accounts to update"),
+            Action::Reactivate => ("account to reactivate", "accounts to reactivate"),
+            Action::Block => ("account to block", "accounts to block"),
+            Action::Grant => ("role grant", "role grants"),
+            Action::Revoke => ("role revoke", "role revokes"),
+        };
+        doc.push(Part::list(4, head, rows, "\n</details>\n\n", move |n| {
+            format!("\n{}\n", more_line(n, one, many))
+        }));
     }
     let read = plan
         .inputs
@@ -96,13 +148,56 @@ pub fn render(plan: &Plan) -> String {
         .as_ref()
         .map(|r| format!(" · intranet read: {}", cell(&r.describe())))
         .unwrap_or_default();
-    let _ = writeln!(
-        out,
-        "<sub>config `{}` · directory `{}` · intranet `{}`{read}</sub>",
-        short(&plan.inputs.config),
-        short(&plan.inputs.directory),
-        short(&plan.inputs.intranet)
+    doc.push(
+        Part::fixed(
+            8,
+            format!(
+                "<sub>config `{}` · directory `{}` · intranet `{}`{read}</sub>\n",
+                short(&plan.inputs.config),
+                short(&plan.inputs.directory),
+                short(&plan.inputs.intranet)
+            ),
+        )
+        .droppable(),
     );
+    doc
+}
+
+/// The table rows of a change with fields (create, update, link), one per field, together: a
+/// cut never separates them. The account's first row says why: a create's and a link's reason
+/// (a link also names the directory ID it sets), an update's per field (where it comes from).
+fn field_rows(c: &Change) -> String {
+    let mut out = String::new();
+    let mut who = cell(&shown(&c.username)).into_owned();
+    if c.action == Action::Link {
+        let _ = write!(
+            who,
+            " → directory ID {}",
+            value(Some(c.external_id.as_deref().unwrap_or("?")))
+        );
+    }
+    let reason = match c.action {
+        Action::Update => String::new(),
+        _ => cell(&c.reason).into_owned(),
+    };
+    if c.fields.is_empty() {
+        let _ = writeln!(out, "| {who} | | | | {reason} |");
+    }
+    for (i, f) in c.fields.iter().enumerate() {
+        let why = match c.action {
+            Action::Update => super::origin(f).to_owned(),
+            _ if i == 0 => reason.clone(),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {why} |",
+            if i == 0 { who.as_str() } else { "" },
+            cell(&f.name),
+            value(f.before.as_deref()),
+            value(f.after.as_deref())
+        );
+    }
     out
 }
 

@@ -1,5 +1,6 @@
 //! Drawing a plan for people and machines. Renderers read a `Plan` and never recompute it.
 
+pub(crate) mod budget;
 pub mod impact;
 pub mod json;
 pub mod markdown;
@@ -21,7 +22,7 @@ pub fn summary_line(s: &Summary) -> String {
         }
         parts.push(match a {
             Action::Update => {
-                let known = s.overrides + s.directory_changes;
+                let known = s.overrides + s.directory_changes + s.config_changes;
                 if known == 0 {
                     format!(
                         "{n} to update ({} field{} differ{})",
@@ -40,6 +41,9 @@ pub fn summary_line(s: &Summary) -> String {
                     }
                     if s.directory_changes > 0 {
                         parts.push(format!("{} changed in the directory", s.directory_changes));
+                    }
+                    if s.config_changes > 0 {
+                        parts.push(format!("{} from a config change", s.config_changes));
                     }
                     if s.fields > known {
                         parts.push(format!(

@@ -1,0 +1,319 @@
+//! The Markdown plan as a pull-request comment: within its size budget (`--max-bytes`) at any
+//! size, rendered by a CommonMark renderer (pulldown-cmark, with GitHub's tables) to check that
+//! what a reviewer sees is what Roster meant: the summary table, the counts of what was cut,
+//! balanced `<details>`, the impact's symbols not turned into nested lists.
+
+use std::path::{Path, PathBuf};
+
+use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
+
+use crate::cli::roster;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The quickstart, copied into a temporary folder.
+pub fn quickstart() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for f in std::fs::read_dir(root().join("examples/quickstart")).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), dir.path().join(f.file_name())).unwrap();
+    }
+    dir
+}
+
+/// The quickstart with `n` new hires in a second syncing group: a first run for them, `n`
+/// creates, beside the quickstart's other changes.
+fn with_new_hires(n: usize) -> tempfile::TempDir {
+    let dir = quickstart();
+    let p = dir.path();
+    let mut ldif = std::fs::read_to_string(p.join("directory.ldif")).unwrap();
+    let mut group = String::from(
+        "dn: cn=new-hires,ou=groups,dc=example,dc=com\nobjectClass: groupOfNames\ncn: new-hires\n",
+    );
+    for i in 0..n {
+        let uid = format!("hire{i:05}");
+        ldif.push_str(&format!(
+            "\ndn: uid={uid},ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: Given{i} Family{i}\ngivenName: Given{i}\nsn: Family{i}\nmail: {uid}@example.com\ntelephoneNumber: +1 555 {i:07}\ntitle: Title {}\ndepartmentNumber: Engineering\nentryUUID: 00000000-0000-4000-8000-{i:012}\n",
+            i % 97
+        ));
+        group.push_str(&format!("member: uid={uid},ou=people,dc=example,dc=com\n"));
+    }
+    ldif.push('\n');
+    ldif.push_str(&group);
+    std::fs::write(p.join("directory.ldif"), ldif).unwrap();
+    let cfg = std::fs::read_to_string(p.join("roster.yaml")).unwrap();
+    let cfg = cfg.replace(
+        "  - cn=intranet-users,ou=groups,dc=example,dc=com\n",
+        "  - cn=intranet-users,ou=groups,dc=example,dc=com\n  - cn=new-hires,ou=groups,dc=example,dc=com\n",
+    );
+    std::fs::write(p.join("roster.yaml"), cfg).unwrap();
+    dir
+}
+
+/// What a CommonMark renderer makes of `md`: the text of every table's cells, the text outside
+/// tables, the HTML blocks, and how deep lists nest.
+#[derive(Default, Debug)]
+struct Rendered {
+    cells: Vec<String>,
+    text: String,
+    html: Vec<String>,
+    deepest_list: usize,
+}
+
+fn render(md: &str) -> Rendered {
+    let mut out = Rendered::default();
+    let (mut in_cell, mut lists, mut cell) = (false, 0usize, String::new());
+    for e in Parser::new_ext(md, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH) {
+        match e {
+            Event::Start(Tag::TableCell) => {
+                in_cell = true;
+                cell.clear();
+            }
+            Event::End(TagEnd::TableCell) => {
+                in_cell = false;
+                out.cells.push(std::mem::take(&mut cell));
+            }
+            Event::Start(Tag::List(_)) => {
+                lists += 1;
+                out.deepest_list = out.deepest_list.max(lists);
+            }
+            Event::End(TagEnd::List(_)) => lists -= 1,
+            Event::Text(t) | Event::Code(t) if in_cell => cell.push_str(&t),
+            Event::Text(t) | Event::Code(t) => {
+                out.text.push_str(&t);
+                out.text.push('\n');
+            }
+            Event::Html(h) => out.html.push(h.to_string()),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Balanced `<details>` in the HTML blocks a renderer found.
+fn balanced(r: &Rendered) -> bool {
+    let count = |tag: &str| r.html.iter().map(|h| h.matches(tag).count()).sum::<usize>();
+    count("<details") == count("</details>") && count("<details") > 0
+}
+
+fn run(dir: &Path, args: &[&str]) -> crate::cli::Run {
+    roster(dir, args)
+}
+
+#[test]
+fn md_a_first_run_of_5000_creates_fits_a_github_comment() {
+    let dir = with_new_hires(5000);
+    let full = run(dir.path(), &["plan", "--format", "markdown"]);
+    assert_eq!(full.code, 0, "{}", full.stderr);
+    assert!(full.stdout.len() > 200_000, "{}", full.stdout.len());
+    let cut = run(
+        dir.path(),
+        &[
+            "plan",
+            "--format",
+            "markdown",
+            "--max-bytes",
+            "65536",
+            "--full-markdown",
+            "full.md",
+        ],
+    );
+    assert_eq!(cut.code, 0, "{}", cut.stderr);
+    let md = &cut.stdout;
+    assert!(md.len() <= 65536, "{}", md.len());
+    assert!(md.len() > 60_000, "the budget is used: {}", md.len());
+    // The full plan, from the same read, is the uncut one.
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("full.md")).unwrap(),
+        full.stdout
+    );
+    let r = render(md);
+    assert!(balanced(&r), "{:?}", r.html);
+    assert!(r.text.contains("Cut to fit 65536 bytes."), "{}", r.text);
+    assert!(r.text.contains("Plan: 5002 to create"), "{}", r.text);
+    // The summary table, every action counted.
+    let at = r.cells.iter().position(|c| c == "Action").unwrap();
+    assert_eq!(r.cells[at..at + 4], ["Action", "Count", "+ create", "5002"]);
+    // Every section is there, with its first rows; the creates are cut and counted.
+    for a in roster::plan::Action::ALL {
+        assert!(
+            r.html
+                .iter()
+                .any(|h| h.contains(&format!(" {} (", a.name()))),
+            "{a:?}: {:?}",
+            r.html
+        );
+    }
+    // An account's first row names it.
+    let shown = r
+        .cells
+        .iter()
+        .filter(|c| c.starts_with("hire") && !c.contains('@'))
+        .count();
+    assert!(shown > 20, "{shown}");
+    // The hires sort before the quickstart's two new people, who are among those cut.
+    let more = format!("… and {} more accounts to create", 5002 - shown);
+    assert!(r.text.contains(&more), "{more}\n{}", r.text);
+    // The blocks, fewer than the room, are all shown, and open.
+    assert!(r
+        .html
+        .iter()
+        .any(|h| h.contains("<details open><summary>⊘ block (5)")));
+    assert!(r.cells.iter().any(|c| c == "block support.bot"));
+    // A create names the syncing group that holds the person (the first, in the config's order).
+    assert!(
+        md.contains("| hire00000 | department | *(none)* | `Engineering` | enabled member of syncing group cn=new-hires,ou=groups,dc=example,dc=com without an account |"),
+        "{md}"
+    );
+    // Tables are never cut within a row: every row of the create table has its five cells.
+    let rows = md.lines().filter(|l| l.starts_with("| hire")).count();
+    assert_eq!(rows, shown);
+}
+
+#[test]
+fn md_never_over_the_budget_and_always_valid() {
+    let dir = with_new_hires(300);
+    let full = run(dir.path(), &["plan", "--format", "markdown"]);
+    let whole = full.stdout.len();
+    // A sweep over budgets from nothing to more than the whole plan.
+    for max in (0..whole + 2000).step_by(whole / 23) {
+        let r = run(
+            dir.path(),
+            &[
+                "plan",
+                "--format",
+                "markdown",
+                "--max-bytes",
+                &max.to_string(),
+            ],
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let md = &r.stdout;
+        assert!(md.len() <= max, "{max}: {}", md.len());
+        if max >= whole {
+            assert_eq!(md, &full.stdout);
+            continue;
+        }
+        let rendered = render(md);
+        if md.contains("<details") {
+            assert!(balanced(&rendered), "{max}: {md}");
+        }
+        if max >= 1500 {
+            // The must-keep parts: the summary, the warnings, the table.
+            assert!(rendered.text.contains("Cut to fit"), "{max}: {md}");
+            assert!(rendered.text.contains("Plan: 302 to create"), "{max}: {md}");
+            assert!(rendered.cells.iter().any(|c| c == "Action"), "{max}: {md}");
+        }
+    }
+}
+
+#[test]
+fn md_max_bytes_is_for_markdown_only() {
+    let dir = quickstart();
+    let r = run(dir.path(), &["plan", "--max-bytes", "1000"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("--max-bytes sizes the Markdown plan only"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn md_links_creates_and_blocks_say_why() {
+    let dir = quickstart();
+    let r = run(dir.path(), &["plan", "--format", "markdown"]);
+    let rendered = render(&r.stdout);
+    let cells = &rendered.cells;
+    // The link row names the directory ID it sets and the reason.
+    let link = cells
+        .iter()
+        .position(|c| c.starts_with("ivan.petrov → directory ID "))
+        .unwrap_or_else(|| panic!("{cells:?}"));
+    assert!(cells[link + 4].contains("policy.adopt"), "{cells:?}");
+    // A create's first row says why.
+    let create = cells.iter().position(|c| c == "nina.new").unwrap();
+    assert!(cells[create + 4].contains("syncing group"), "{cells:?}");
+    assert!(rendered
+        .html
+        .iter()
+        .any(|h| h.starts_with("<details open><summary>⊘ block")));
+}
+
+#[test]
+fn md_impact_symbols_are_not_nested_lists() {
+    // Granting a role is a `+` the change causes; the quickstart's revokes are `-` drift.
+    let dir = crate::gitops::repo(|c| {
+        c.replace(
+            "      users: [breakglass]",
+            "      users: [breakglass, ada.lovelace]",
+        )
+    });
+    let r = run(
+        dir.path(),
+        &["plan", "--base", "HEAD~1", "--format", "markdown"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let rendered = render(&r.stdout);
+    assert_eq!(rendered.deepest_list, 1, "{}", r.stdout);
+    assert!(
+        rendered.text.contains("+\n grant ada.lovelace (sysadmin)"),
+        "{}",
+        rendered.text
+    );
+    assert!(rendered.text.contains("-\n revoke "), "{}", rendered.text);
+    assert!(balanced(&rendered));
+    // Cut, the impact keeps its effects and counts the rest.
+    let r = run(
+        dir.path(),
+        &[
+            "plan",
+            "--base",
+            "HEAD~1",
+            "--format",
+            "markdown",
+            "--max-bytes",
+            "1200",
+        ],
+    );
+    assert!(r.stdout.len() <= 1200, "{}", r.stdout.len());
+    let rendered = render(&r.stdout);
+    assert!(
+        rendered
+            .cells
+            .iter()
+            .any(|c| c == "+ grants sysadmin to 1 account"),
+        "{}",
+        r.stdout
+    );
+    assert!(rendered.text.contains("more changes"), "{}", r.stdout);
+}
+
+#[test]
+fn md_a_refused_plan_says_so_first_even_when_cut() {
+    let dir = crate::gitops::repo(|c| {
+        c.replace("  - cn=intranet-users,ou=groups,dc=example,dc=com", "  - cn=engineering,ou=groups,dc=example,dc=com\n  - cn=it-admins,ou=groups,dc=example,dc=com")
+    });
+    let r = run(
+        dir.path(),
+        &["plan", "--format", "markdown", "--max-bytes", "2500"],
+    );
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(r.stdout.len() <= 2500);
+    let rendered = render(&r.stdout);
+    let refused = rendered.text.find("Refused by the safety policy").unwrap();
+    assert!(
+        refused < rendered.text.find("Plan: ").unwrap(),
+        "{}",
+        rendered.text
+    );
+    assert!(
+        rendered.text.contains("--allow-blocks 13"),
+        "{}",
+        rendered.text
+    );
+    assert!(balanced(&rendered), "{}", r.stdout);
+}
