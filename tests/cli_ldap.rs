@@ -267,6 +267,36 @@ fn a_read_that_had_to_be_retried_says_so_in_the_plan() {
     );
 }
 
+#[test]
+fn a_password_over_plain_ldap_to_loopback_is_a_warning_in_every_plan_format() {
+    let server = Slapd::start(&directory());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(&server, dir.path(), &[]);
+    let said = |w: &str| {
+        w.contains("clear text")
+            && w.contains("loopback")
+            && w.contains(LIMITED_DN)
+            && w.contains(&server.url)
+    };
+    let plan = plan_json(&config);
+    let warnings = plan["warnings"].as_array().expect("warnings");
+    assert!(
+        warnings.iter().any(|w| w.as_str().is_some_and(said)),
+        "{plan:#}"
+    );
+    for format in ["text", "markdown"] {
+        let out = Command::cargo_bin("roster")
+            .expect("the roster binary")
+            .args(["plan", "--color", "never", "--format", format, "-c"])
+            .arg(&config)
+            .output()
+            .expect("run roster plan");
+        let shown = String::from_utf8_lossy(&out.stdout);
+        assert!(said(&shown.replace('\n', " ")), "{format}:\n{shown}");
+        assert!(!shown.contains(LIMITED_PW), "{format}: {shown}");
+    }
+}
+
 /// Run `roster` under a pseudo-terminal (`script`), returning what the terminal showed.
 fn on_a_terminal(args: &str) -> String {
     let roster = assert_cmd::cargo::cargo_bin("roster");
