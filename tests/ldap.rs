@@ -686,4 +686,13 @@ async fn object_guid_ids_arrive_as_ad_guid_strings() {
         Some("514"),
         "fetched for the AD disabled rule"
     );
+    // What `ldapsearch -LLL` writes (`objectGUID:: <base64>`) reads as the same GUID string.
+    let exported = ldapsearch(&server, &["(uid=ad)", "objectGUID", "sAMAccountName"]);
+    assert!(exported.contains("objectGUID:: "), "{exported}");
+    let src = roster::diag::Source::new(Path::new("export.ldif"), exported);
+    let offline = roster::directory::ldif::parse(&src).expect("ldapsearch's LDIF reads");
+    assert_eq!(
+        offline[0].first_text("objectguid"),
+        u.first_text("objectguid")
+    );
 }

@@ -7,6 +7,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::config::{Config, DisabledRule};
 use crate::directory::groups::{normalized, Groups};
+use crate::directory::ldap::id_key;
 use crate::model::{AttrId, DirectoryState, Entry, Value};
 use crate::reconcile::mapping::Template;
 use crate::reconcile::Conflict;
@@ -66,7 +67,7 @@ impl<'a> DesiredUser<'a> {
 impl<'a> Desired<'a> {
     /// The directory user with this immutable ID.
     pub fn user(&self, id: &str) -> Option<&DesiredUser<'a>> {
-        self.by_id.get(id).map(|&i| &self.users[i])
+        self.by_id.get(id_key(id).as_ref()).map(|&i| &self.users[i])
     }
 
     /// A user's mapped fields: name and desired value.
@@ -124,8 +125,8 @@ pub struct Desired<'a> {
     pub fields: Vec<&'a str>,
     pub conflicts: Vec<Conflict>,
     pub warnings: Vec<String>,
-    /// Index of `users` by immutable ID.
-    pub by_id: HashMap<&'a str, usize>,
+    /// Index of `users` by immutable ID, in [`id_key`] form (a GUID compares without case).
+    pub by_id: HashMap<Cow<'a, str>, usize>,
     /// The values mappings made (templates, lowercase, a manager's username), back to back.
     made: String,
 }
@@ -186,7 +187,7 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
     };
 
     let mut by_name: HashMap<Cow<str>, usize> = HashMap::default();
-    let mut by_id: HashMap<&str, usize> = HashMap::default();
+    let mut by_id: HashMap<Cow<str>, usize> = HashMap::default();
     by_id.reserve(dir.users.len());
     out.users.reserve_exact(dir.users.len());
     // The members of each role's groups, and the IDs of those that are users: only they need a
@@ -259,7 +260,7 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
             syncing: in_sync,
             values: values.into_boxed_slice(),
         };
-        if let Some(&other) = by_id.get(id) {
+        if let Some(&other) = by_id.get(id_key(id).as_ref()) {
             let o: &DesiredUser = &out.users[other];
             if o.syncing || in_sync {
                 out.conflicts.push(Conflict {
@@ -289,14 +290,14 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
                 by_name.insert(key, out.users.len());
             }
         }
-        by_id.insert(id, out.users.len());
+        by_id.insert(id_key(id), out.users.len());
         out.users.push(user);
     }
     out.users
         .sort_unstable_by(|a, b| a.username.cmp(b.username).then_with(|| a.dn().cmp(b.dn())));
     // Indices after the sort.
     for (i, u) in out.users.iter().enumerate() {
-        by_id.insert(u.id, i);
+        by_id.insert(id_key(u.id), i);
     }
     out.by_id = by_id;
 

@@ -34,7 +34,7 @@ mod search;
 mod tests;
 
 pub use connect::Password;
-pub use decode::{guid_string, id_text};
+pub use decode::{guid_string, id_key, id_text, is_guid};
 pub use error::LdapError;
 pub use range::parse_range;
 pub use search::{
