@@ -10,6 +10,7 @@ use roster::directory::DirectorySource;
 use roster::model::{DirectoryState, Entry};
 
 use crate::support::proxy::CuttingProxy;
+use crate::support::ranging::{RangingProxy, WINDOWS_MAX_VALUES};
 use crate::support::slapd::{
     Slapd, BASE_DN, CAPPED_DN, CAPPED_PW, GROUPS, LIMITED_DN, LIMITED_PW, PEOPLE, ROOT_DN, ROOT_PW,
 };
@@ -695,4 +696,40 @@ async fn object_guid_ids_arrive_as_ad_guid_strings() {
         offline[0].first_text("objectguid"),
         u.first_text("objectguid")
     );
+}
+
+#[tokio::test]
+async fn a_group_handed_out_in_ranges_as_windows_does_is_read_whole() {
+    let n = 3200;
+    let mut ldif = users(n);
+    let mut all: Vec<String> = (0..n).map(|i| user_dn(&format!("u{i:05}"))).collect();
+    ldif += &group_of_names("big", &all);
+    ldif += &group_of_names("small", &all[..3]);
+    let server = Slapd::start(&ldif);
+    let proxy = RangingProxy::start(server.port, WINDOWS_MAX_VALUES);
+    let (mut cfg, dir) = config(&server, Some((ROOT_DN, ROOT_PW)));
+    cfg.url = proxy.url();
+    let state = read_as(&server, &cfg, &dir)
+        .await
+        .expect("a read through the ranging relay");
+    // The relay answered as Windows does: three slices of the big group, the small one whole.
+    assert_eq!(
+        proxy.sent(),
+        [
+            "member;range=0-1499",
+            "member;range=1500-2999",
+            "member;range=3000-*"
+        ]
+    );
+    all.sort();
+    assert_eq!(members(&state, "big"), all);
+    assert_eq!(members(&state, "small").len(), 3);
+    // What the plan makes of it: every member is a user read.
+    let groups = roster::directory::groups::Groups::new(&state);
+    let resolved = groups.transitive_members([&group_dn("big")]);
+    assert_eq!(resolved.len(), n);
+    assert!(state
+        .users
+        .iter()
+        .all(|u| resolved.contains(u.dn().to_ascii_lowercase().as_str())));
 }
