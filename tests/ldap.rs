@@ -705,6 +705,7 @@ async fn a_group_handed_out_in_ranges_as_windows_does_is_read_whole() {
     let mut all: Vec<String> = (0..n).map(|i| user_dn(&format!("u{i:05}"))).collect();
     ldif += &group_of_names("big", &all);
     ldif += &group_of_names("small", &all[..3]);
+    ldif += &group_of_names("outer", &[group_dn("big")]);
     let server = Slapd::start(&ldif);
     let proxy = RangingProxy::start(server.port, WINDOWS_MAX_VALUES);
     let (mut cfg, dir) = config(&server, Some((ROOT_DN, ROOT_PW)));
@@ -732,4 +733,25 @@ async fn a_group_handed_out_in_ranges_as_windows_does_is_read_whole() {
         .users
         .iter()
         .all(|u| resolved.contains(u.dn().to_ascii_lowercase().as_str())));
+
+    // A big group the groups search does not return, nested in a configured one, is read by its
+    // DN, ranges and all.
+    cfg.groups = Some(SearchConfig {
+        base: None,
+        filter: Some("(cn=outer)".into()),
+        scope: None,
+    });
+    let outer = group_dn("outer");
+    let state =
+        roster::directory::ldap::read_resolving(&cfg, &dir, &[], server.dir(), &[outer.as_str()])
+            .await
+            .expect("a read that follows cn=big");
+    assert_eq!(state.groups.len(), 2, "outer, and big read by its DN");
+    assert_eq!(members(&state, "big"), all);
+    assert_eq!(proxy.sent().len(), 6, "{:?}", proxy.sent());
+    assert!(
+        !state.warnings.iter().any(|w| w.contains("group `")),
+        "{:?}",
+        state.warnings
+    );
 }
