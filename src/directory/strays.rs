@@ -7,9 +7,9 @@
 
 use std::borrow::Cow;
 
-use rustc_hash::FxHashSet as HashSet;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
-use crate::directory::groups::Groups;
+use crate::directory::groups::{strip_uid_suffix, Groups, MEMBER_ATTRIBUTES};
 use crate::model::DirectoryState;
 use crate::text::shown;
 
@@ -52,15 +52,18 @@ pub fn strays(
     out
 }
 
-/// The warnings for `strays`: one per configured group and kind of problem, naming the members.
-/// `why` tells a member's problem; `missing` says where a missing entry was looked for ("the
-/// snapshot", "the directory"), `users` which users search a member outside it missed.
+/// The warnings for `strays` of the groups in `state`: one per configured group and kind of
+/// problem, naming the members as the groups spell them. `why` tells a member's problem;
+/// `missing` says where a missing entry was looked for ("the snapshot", "the directory"), `users`
+/// which users search a member outside it missed.
 pub fn warnings(
+    state: &DirectoryState,
     strays: &[(String, Vec<String>)],
     why: impl Fn(&str) -> Why,
     missing: &str,
     users: &str,
 ) -> Vec<String> {
+    let spelling = spellings(state, strays);
     let mut out = Vec::new();
     for (root, members) in strays {
         for kind in [Why::Missing, Why::NotAUser] {
@@ -71,7 +74,12 @@ pub fn warnings(
             let mut named: Vec<String> = these
                 .iter()
                 .take(NAMED)
-                .map(|m| format!("`{}`", shown(m)))
+                .map(|m| {
+                    format!(
+                        "`{}`",
+                        shown(spelling.get(m.as_str()).copied().unwrap_or(m))
+                    )
+                })
                 .collect();
             if these.len() > NAMED {
                 named.push(format!("and {} more", these.len() - NAMED));
@@ -99,6 +107,32 @@ pub fn warnings(
     out
 }
 
+/// The members in `strays` (in normal form) as a group of `state` first spells them.
+fn spellings<'s>(
+    state: &'s DirectoryState,
+    strays: &[(String, Vec<String>)],
+) -> HashMap<String, &'s str> {
+    let wanted: HashSet<&str> = strays
+        .iter()
+        .flat_map(|(_, members)| members.iter().map(String::as_str))
+        .collect();
+    let mut out: HashMap<String, &str> = HashMap::default();
+    if wanted.is_empty() {
+        return out;
+    }
+    for g in &state.groups {
+        for attr in MEMBER_ATTRIBUTES {
+            for v in g.values(attr).texts() {
+                let key = state.identity.member(v);
+                if wanted.contains(key.as_ref()) && !out.contains_key(key.as_ref()) {
+                    out.insert(key.into_owned(), strip_uid_suffix(v).trim());
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The warnings for an LDIF snapshot read: a member of a configured group that no entry of the
 /// file holds (every entry that is not a group is a user there).
 pub fn in_snapshot(state: &DirectoryState, roots: &[&str]) -> Vec<String> {
@@ -112,7 +146,13 @@ pub fn in_snapshot(state: &DirectoryState, roots: &[&str]) -> Vec<String> {
         .map(|u| state.identity.normalize(u.dn()))
         .collect();
     let found = strays(&groups, roots, |m| users.contains(m));
-    warnings(&found, |_| Why::Missing, "the snapshot", "the snapshot")
+    warnings(
+        state,
+        &found,
+        |_| Why::Missing,
+        "the snapshot",
+        "the snapshot",
+    )
 }
 
 #[cfg(test)]
@@ -128,7 +168,7 @@ mod tests {
 
     #[test]
     fn members_that_are_neither_groups_nor_users_are_named_under_their_configured_group() {
-        let text = group("cn=staff", &["uid=a", "cn=sub", "uid=gone"])
+        let text = group("cn=staff", &["uid=a", "cn=sub", "UID=Gone"])
             + &group("cn=sub", &["uid=b", "cn=staff", "uid=ext"])
             + &group(
                 "cn=other",
@@ -153,6 +193,7 @@ mod tests {
         assert_eq!(found[1].1.len(), 7);
         assert_eq!(found.len(), 2, "a group the directory lacks has no strays");
         let w = warnings(
+            &state,
             &found,
             |m| {
                 if m == "uid=ext" {
@@ -166,7 +207,7 @@ mod tests {
         );
         assert_eq!(w.len(), 3, "{w:#?}");
         assert!(
-            w[0].starts_with("group `CN=Staff`: member `uid=gone` is in no entry of the directory"),
+            w[0].starts_with("group `CN=Staff`: member `UID=Gone` is in no entry of the directory"),
             "{}",
             w[0]
         );

@@ -136,6 +136,7 @@ pub(super) async fn resolve_members<S: EntrySink>(
         s.users.base, s.users.filter
     );
     let mut out = warnings(
+        &track.groups,
         &found,
         |m| looked.get(m).copied().flatten().unwrap_or(Why::Missing),
         "the directory",
