@@ -36,9 +36,20 @@ impl State {
     /// The last-applied value of a field: `None` when unknown (no entry for the account),
     /// `Some(None)` when it was applied as empty.
     pub fn last(&self, external_id: &str, field: &str) -> Option<Option<&str>> {
-        self.accounts
-            .get(external_id)
-            .map(|f| f.get(field).map(String::as_str))
+        // A GUID compares without case: the state may hold it as another tool wrote it.
+        let fields = self.accounts.get(external_id).or_else(|| {
+            crate::directory::ldap::is_guid(external_id)
+                .then(|| {
+                    [
+                        external_id.to_ascii_lowercase(),
+                        external_id.to_ascii_uppercase(),
+                    ]
+                    .into_iter()
+                    .find_map(|k| self.accounts.get(&k))
+                })
+                .flatten()
+        });
+        fields.map(|f| f.get(field).map(String::as_str))
     }
 
     /// Whether the mapping of `field` changed since the values were applied: `false` when the

@@ -263,3 +263,116 @@ fn a_usage_mistake_is_invalid_input_not_changes() {
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert_eq!(quickstart(&["--help"]).code, 0);
 }
+
+/// A folder with an AD-style config (objectGUID, sAMAccountName), `directory.ldif` and an
+/// intranet snapshot holding `accounts`.
+fn ad_site(ldif: &str, accounts: &[serde_json::Value]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("roster.yaml"),
+        "version: 1\ndirectory:\n  ldif: directory.ldif\n  id_attribute: objectGUID\n  username_attribute: sAMAccountName\n\
+         intranet:\n  snapshot: intranet.json\nsyncing_groups:\n  - CN=Intranet,OU=Groups,DC=corp,DC=example\n\
+         field_mappings:\n  email: mail\n",
+    )
+    .expect("config");
+    std::fs::write(dir.path().join("directory.ldif"), ldif).expect("ldif");
+    let list = |r: &[serde_json::Value]| {
+        serde_json::json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+            "totalResults": r.len(), "startIndex": 1, "itemsPerPage": r.len(), "Resources": r,
+        })
+    };
+    let intranet = serde_json::json!({ "users": list(accounts), "groups": list(&[]) });
+    std::fs::write(dir.path().join("intranet.json"), intranet.to_string()).expect("intranet");
+    dir
+}
+
+fn ad_person(name: &str, guid_line: &str) -> String {
+    format!(
+        "dn: CN={name},OU=Staff,DC=corp,DC=example\nobjectClass: user\nsAMAccountName: {name}\nmail: {name}@corp.example\n{guid_line}\n\n"
+    )
+}
+
+fn plan_changes(dir: &Path) -> Vec<serde_json::Value> {
+    let run = roster(dir, &["plan", "--format", "json"]);
+    assert_ne!(run.code, 1, "{}", run.stderr);
+    let plan: serde_json::Value = serde_json::from_str(&run.stdout).expect("a JSON plan");
+    plan["changes"].as_array().expect("changes").clone()
+}
+
+#[test]
+fn an_ldif_object_guid_in_base64_plans_as_its_guid_string_and_guids_compare_without_case() {
+    let group = "dn: CN=Intranet,OU=Groups,DC=corp,DC=example\nobjectClass: group\n\
+                 member: CN=jdoe,OU=Staff,DC=corp,DC=example\nmember: CN=ann,OU=Staff,DC=corp,DC=example\n\n";
+    // As `ldapsearch -LLL` writes AD's binary objectGUID, and as its GUID string (upper case).
+    let base64 = ad_person("jdoe", "objectGUID:: yYuRNW0Z6kCXeYidebdT8A==")
+        + &ad_person("ann", "objectGUID:: AQIDBAUGBwgJCgsMDQ4PEA==")
+        + group;
+    let text = ad_person("jdoe", "objectGUID: 35918BC9-196D-40EA-9779-889D79B753F0")
+        + &ad_person("ann", "objectGUID: 04030201-0605-0807-090a-0b0c0d0e0f10")
+        + group;
+    // jdoe's account holds the GUID as Windows' `[guid]` prints it upper-cased.
+    let jdoe = serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "id": "a1", "userName": "jdoe", "externalId": "35918BC9-196D-40EA-9779-889D79B753F0",
+        "active": true, "emails": [{ "value": "jdoe@corp.example", "type": "work", "primary": true }],
+    });
+    let from_base64 = plan_changes(ad_site(&base64, std::slice::from_ref(&jdoe)).path());
+    let from_text = plan_changes(ad_site(&text, &[jdoe]).path());
+    // jdoe is matched (no block, no second account); ann is created with the live read's form.
+    assert_eq!(from_base64.len(), 1, "{from_base64:#?}");
+    assert_eq!(from_base64[0]["action"], "create");
+    assert_eq!(from_base64[0]["username"], "ann");
+    assert_eq!(
+        from_base64[0]["external_id"],
+        "04030201-0605-0807-090a-0b0c0d0e0f10"
+    );
+    assert_eq!(from_base64, from_text);
+}
+
+#[test]
+fn a_guid_in_upper_case_in_the_intranet_or_the_state_matches_the_lower_case_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for f in ["roster.yaml", "directory.ldif"] {
+        std::fs::copy(
+            root().join("examples/quickstart").join(f),
+            dir.path().join(f),
+        )
+        .expect("copy the quickstart");
+    }
+    let upper_ids = |text: &str, key: &str| {
+        // `"externalId": "e82a..."` / `"e82a...": {` → the GUID upper-cased.
+        let mut out = String::new();
+        for line in text.lines() {
+            let guid = line
+                .split('"')
+                .find(|w| w.len() == 36 && w.matches('-').count() == 4);
+            match guid {
+                Some(g) if line.contains(key) => out.push_str(&line.replace(g, &g.to_uppercase())),
+                _ => out.push_str(line),
+            }
+            out.push('\n');
+        }
+        out
+    };
+    let quick = root().join("examples/quickstart");
+    let intranet = std::fs::read_to_string(quick.join("intranet.json")).expect("intranet");
+    let state = std::fs::read_to_string(quick.join("roster.state.json")).expect("state");
+    let upper_intranet = upper_ids(&intranet, "externalId");
+    let upper_state = upper_ids(&state, "\": {");
+    assert_ne!(upper_intranet, intranet);
+    assert_ne!(upper_state, state);
+    std::fs::write(dir.path().join("intranet.json"), upper_intranet).expect("intranet");
+    std::fs::write(dir.path().join("roster.state.json"), upper_state).expect("state");
+    let lower = |mut changes: Vec<serde_json::Value>| {
+        for c in &mut changes {
+            if let Some(id) = c["external_id"].as_str() {
+                c["external_id"] = id.to_lowercase().into();
+            }
+        }
+        changes
+    };
+    let original = plan_changes(&quick);
+    assert!(original.len() > 10);
+    assert_eq!(lower(plan_changes(dir.path())), lower(original));
+}

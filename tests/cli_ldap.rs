@@ -150,20 +150,8 @@ fn plan_against_live_ldap_blocks_a_removed_user_and_renames_a_renamed_one() {
     ));
 
     let plan = plan_json(&config);
-    let mut changes: Vec<(String, String)> = plan["changes"]
-        .as_array()
-        .expect("changes")
-        .iter()
-        .map(|c| {
-            (
-                c["action"].as_str().unwrap_or("").to_owned(),
-                c["username"].as_str().unwrap_or("").to_owned(),
-            )
-        })
-        .collect();
-    changes.sort();
     assert_eq!(
-        changes,
+        changes_of(&plan),
         [
             ("block".to_owned(), "bob".to_owned()),
             ("rename".to_owned(), "ada.lovelace".to_owned())
@@ -264,6 +252,161 @@ fn a_read_that_had_to_be_retried_says_so_in_the_plan() {
             .as_str()
             .is_some_and(|w| w.contains("dropped") && w.contains(&proxy.url()))),
         "{plan:#}"
+    );
+}
+
+#[test]
+fn a_password_over_plain_ldap_to_loopback_is_a_warning_in_every_plan_format() {
+    let server = Slapd::start(&directory());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(&server, dir.path(), &[]);
+    let said = |w: &str| {
+        w.contains("clear text")
+            && w.contains("loopback")
+            && w.contains(LIMITED_DN)
+            && w.contains(&server.url)
+    };
+    let plan = plan_json(&config);
+    let warnings = plan["warnings"].as_array().expect("warnings");
+    assert!(
+        warnings.iter().any(|w| w.as_str().is_some_and(said)),
+        "{plan:#}"
+    );
+    for format in ["text", "markdown"] {
+        let out = Command::cargo_bin("roster")
+            .expect("the roster binary")
+            .args(["plan", "--color", "never", "--format", format, "-c"])
+            .arg(&config)
+            .output()
+            .expect("run roster plan");
+        let shown = String::from_utf8_lossy(&out.stdout);
+        assert!(said(&shown.replace('\n', " ")), "{format}:\n{shown}");
+        assert!(!shown.contains(LIMITED_PW), "{format}: {shown}");
+    }
+}
+
+/// `staff` (in `ou=groups`) holds ada, a group in another OU holding cy (and staff: a cycle), a
+/// person outside `ou=people` and a DN no entry has.
+fn directory_with_members_elsewhere() -> String {
+    let mut s: String = ["ada", "cy"].iter().map(|u| person(u)).collect();
+    s.push_str(&format!(
+        "dn: ou=projects,{BASE_DN}\nobjectClass: organizationalUnit\nou: projects\n\n\
+         dn: ou=partners,{BASE_DN}\nobjectClass: organizationalUnit\nou: partners\n\n\
+         dn: uid=ext,ou=partners,{BASE_DN}\nobjectClass: inetOrgPerson\nuid: ext\ncn: ext\nsn: ext\n\n\
+         dn: cn=apollo,ou=projects,{BASE_DN}\nobjectClass: groupOfNames\ncn: apollo\nmember: uid=cy,{PEOPLE}\nmember: {STAFF}\n\n\
+         dn: {STAFF}\nobjectClass: groupOfNames\ncn: staff\nmember: uid=ada,{PEOPLE}\n\
+         member: cn=apollo,ou=projects,{BASE_DN}\nmember: uid=ext,ou=partners,{BASE_DN}\nmember: uid=ghost,{PEOPLE}\n\n"
+    ));
+    s
+}
+
+fn changes_of(plan: &Value) -> Vec<(String, String)> {
+    let mut changes: Vec<(String, String)> = plan["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| {
+            (
+                c["action"].as_str().unwrap_or("").to_owned(),
+                c["username"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    changes.sort();
+    changes
+}
+
+fn warnings_of(plan: &Value) -> Vec<String> {
+    plan["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .filter_map(|w| w.as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn a_nested_group_outside_groups_base_is_followed_and_other_strays_are_named() {
+    let server = Slapd::start(&directory_with_members_elsewhere());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bases = format!(
+        "    users: {{ base: \"{PEOPLE}\" }}\n    groups: {{ base: \"{GROUPS}\" }}\nintranet:"
+    );
+    let limit = |config: &Path| {
+        let text = std::fs::read_to_string(config).expect("config");
+        std::fs::write(config, text.replacen("intranet:", &bases, 1)).expect("search bases");
+    };
+    let config = write_config(&server, dir.path(), &[]);
+    limit(&config);
+    let live = snapshot(&config, &dir.path().join("live.ldif"));
+    assert!(
+        live.groups
+            .iter()
+            .any(|g| g.dn() == format!("cn=apollo,ou=projects,{BASE_DN}")),
+        "the group outside groups.base is read and written to the snapshot"
+    );
+    // ada and cy have accounts: cy's only way in is through cn=apollo, outside groups.base.
+    let accounts = [
+        account("scim-0", "ada", &uuid_of(&live, "ada")),
+        account("scim-1", "cy", &uuid_of(&live, "cy")),
+    ];
+    let config = write_config(&server, dir.path(), &accounts);
+    limit(&config);
+    let plan = plan_json(&config);
+    assert_eq!(changes_of(&plan), [], "cy keeps the account: {plan:#}");
+    let warnings = warnings_of(&plan);
+    let staff = format!("group `{STAFF}`");
+    assert!(
+        warnings.iter().any(|w| w.starts_with(&staff)
+            && w.contains(&format!("member `uid=ext,ou=partners,{BASE_DN}`"))
+            && w.contains("neither a group nor a user Roster read")
+            && w.contains(&format!("base `{PEOPLE}`"))),
+        "{warnings:#?}"
+    );
+    assert!(
+        warnings.iter().any(|w| w.starts_with(&staff)
+            && w.contains(&format!(
+                "member `uid=ghost,{PEOPLE}` is in no entry of the directory"
+            ))),
+        "{warnings:#?}"
+    );
+
+    // Offline, the snapshot the live read wrote plans the same; without cn=apollo in the file,
+    // cy is blocked and the plan says which member of staff was not found.
+    let offline = |ldif: &str| {
+        std::fs::write(dir.path().join("offline.ldif"), ldif).expect("ldif");
+        let text = std::fs::read_to_string(&config).expect("config");
+        let start = text.find("directory:\n").expect("directory key") + "directory:\n".len();
+        let end = text.find("intranet:").expect("intranet key");
+        let offline = dir.path().join("offline.yaml");
+        std::fs::write(
+            &offline,
+            format!("{}  ldif: offline.ldif\n{}", &text[..start], &text[end..]),
+        )
+        .expect("offline config");
+        plan_json(&offline)
+    };
+    let written = std::fs::read_to_string(dir.path().join("live.ldif")).expect("snapshot");
+    let plan = offline(&written);
+    assert_eq!(changes_of(&plan), [], "{plan:#}");
+    let without: String = written
+        .split("\n\n")
+        .filter(|record| !record.starts_with("dn: cn=apollo,"))
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    let plan = offline(&without);
+    assert_eq!(
+        changes_of(&plan),
+        [("block".to_owned(), "cy".to_owned())],
+        "{plan:#}"
+    );
+    let warnings = warnings_of(&plan);
+    assert!(
+        warnings.iter().any(|w| w.starts_with(&staff)
+            && w.contains(&format!("`cn=apollo,ou=projects,{BASE_DN}`"))
+            && w.contains("`uid=ghost,")
+            && w.contains("in no entry of the snapshot")),
+        "{warnings:#?}"
     );
 }
 

@@ -10,6 +10,7 @@ use roster::directory::DirectorySource;
 use roster::model::{DirectoryState, Entry};
 
 use crate::support::proxy::CuttingProxy;
+use crate::support::ranging::{RangingProxy, WINDOWS_MAX_VALUES};
 use crate::support::slapd::{
     Slapd, BASE_DN, CAPPED_DN, CAPPED_PW, GROUPS, LIMITED_DN, LIMITED_PW, PEOPLE, ROOT_DN, ROOT_PW,
 };
@@ -263,7 +264,13 @@ async fn paging_carries_a_read_past_the_identity_size_limit() {
         .iter()
         .any(|c| c.as_text() == Some("inetOrgPerson")));
     assert!(!u.has("sn"), "only the attributes asked for are read");
-    assert!(state.warnings.is_empty(), "{:?}", state.warnings);
+    // The one warning: the password went to loopback without TLS.
+    assert_eq!(state.warnings.len(), 1, "{:?}", state.warnings);
+    assert!(
+        state.warnings[0].contains("clear text") && state.warnings[0].contains("loopback"),
+        "{:?}",
+        state.warnings
+    );
 }
 
 #[tokio::test]
@@ -555,9 +562,10 @@ async fn a_dropped_connection_is_read_again_once_with_a_warning() {
         .expect("the second attempt reads everything");
     assert_eq!(state.users.len(), 1200);
     assert_eq!(proxy.connections(), 2);
-    assert_eq!(state.warnings.len(), 1, "{:?}", state.warnings);
+    // The clear-text bind to loopback, and the drop.
+    assert_eq!(state.warnings.len(), 2, "{:?}", state.warnings);
     assert!(
-        state.warnings[0].contains("dropped") && state.warnings[0].contains(&proxy.url()),
+        state.warnings[1].contains("dropped") && state.warnings[1].contains(&proxy.url()),
         "{:?}",
         state.warnings
     );
@@ -678,5 +686,72 @@ async fn object_guid_ids_arrive_as_ad_guid_strings() {
         u.first_text("useraccountcontrol"),
         Some("514"),
         "fetched for the AD disabled rule"
+    );
+    // What `ldapsearch -LLL` writes (`objectGUID:: <base64>`) reads as the same GUID string.
+    let exported = ldapsearch(&server, &["(uid=ad)", "objectGUID", "sAMAccountName"]);
+    assert!(exported.contains("objectGUID:: "), "{exported}");
+    let src = roster::diag::Source::new(Path::new("export.ldif"), exported);
+    let offline = roster::directory::ldif::parse(&src).expect("ldapsearch's LDIF reads");
+    assert_eq!(
+        offline[0].first_text("objectguid"),
+        u.first_text("objectguid")
+    );
+}
+
+#[tokio::test]
+async fn a_group_handed_out_in_ranges_as_windows_does_is_read_whole() {
+    let n = 3200;
+    let mut ldif = users(n);
+    let mut all: Vec<String> = (0..n).map(|i| user_dn(&format!("u{i:05}"))).collect();
+    ldif += &group_of_names("big", &all);
+    ldif += &group_of_names("small", &all[..3]);
+    ldif += &group_of_names("outer", &[group_dn("big")]);
+    let server = Slapd::start(&ldif);
+    let proxy = RangingProxy::start(server.port, WINDOWS_MAX_VALUES);
+    let (mut cfg, dir) = config(&server, Some((ROOT_DN, ROOT_PW)));
+    cfg.url = proxy.url();
+    let state = read_as(&server, &cfg, &dir)
+        .await
+        .expect("a read through the ranging relay");
+    // The relay answered as Windows does: three slices of the big group, the small one whole.
+    assert_eq!(
+        proxy.sent(),
+        [
+            "member;range=0-1499",
+            "member;range=1500-2999",
+            "member;range=3000-*"
+        ]
+    );
+    all.sort();
+    assert_eq!(members(&state, "big"), all);
+    assert_eq!(members(&state, "small").len(), 3);
+    // What the plan makes of it: every member is a user read.
+    let groups = roster::directory::groups::Groups::new(&state);
+    let resolved = groups.transitive_members([&group_dn("big")]);
+    assert_eq!(resolved.len(), n);
+    assert!(state
+        .users
+        .iter()
+        .all(|u| resolved.contains(u.dn().to_ascii_lowercase().as_str())));
+
+    // A big group the groups search does not return, nested in a configured one, is read by its
+    // DN, ranges and all.
+    cfg.groups = Some(SearchConfig {
+        base: None,
+        filter: Some("(cn=outer)".into()),
+        scope: None,
+    });
+    let outer = group_dn("outer");
+    let state =
+        roster::directory::ldap::read_resolving(&cfg, &dir, &[], server.dir(), &[outer.as_str()])
+            .await
+            .expect("a read that follows cn=big");
+    assert_eq!(state.groups.len(), 2, "outer, and big read by its DN");
+    assert_eq!(members(&state, "big"), all);
+    assert_eq!(proxy.sent().len(), 6, "{:?}", proxy.sent());
+    assert!(
+        !state.warnings.iter().any(|w| w.contains("group `")),
+        "{:?}",
+        state.warnings
     );
 }

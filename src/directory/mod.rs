@@ -9,6 +9,7 @@ pub mod entra;
 pub mod groups;
 pub mod ldap;
 pub mod ldif;
+pub mod strays;
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -248,15 +249,25 @@ impl<'a> DirectorySource<'a> {
         match &self.backend {
             Backend::Ldif(path) => {
                 let path = path.clone();
-                crate::task::blocking(move || {
+                let mut state = crate::task::blocking(move || {
                     let src = crate::diag::read_source(&path)?;
                     Ok(ldif::classify(ldif::parse(&src)?))
                 })
-                .await
+                .await?;
+                let strays = strays::in_snapshot(&state, &self.groups);
+                state.warnings.extend(strays);
+                Ok(state)
             }
             Backend::Ldap(live) => {
                 let attributes = [required, optional].concat();
-                Ok(ldap::read(live, self.directory, &attributes, self.base_dir).await?)
+                Ok(ldap::read_resolving(
+                    live,
+                    self.directory,
+                    &attributes,
+                    self.base_dir,
+                    &self.groups,
+                )
+                .await?)
             }
             Backend::Csv(file) => {
                 let read = csv::Read {
@@ -304,9 +315,15 @@ impl<'a> DirectorySource<'a> {
             let mut file = ldif::write::SnapshotFile::create(out)
                 .into_diagnostic()
                 .wrap_err_with(cannot_write)?;
-            let warnings =
-                ldap::read_into(live, self.directory, attributes, self.base_dir, file.sink())
-                    .await?;
+            let warnings = ldap::read_into(
+                live,
+                self.directory,
+                attributes,
+                self.base_dir,
+                &self.groups,
+                file.sink(),
+            )
+            .await?;
             let (users, groups) = file
                 .finish(&warnings)
                 .into_diagnostic()

@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use super::{lowercase, Conflict, DesiredUser, Final, Reconciler};
+use crate::directory::ldap::id_key;
 use crate::model::Account;
 use crate::plan::{Action, Change, FieldChange};
 use crate::text::{nfc, shown, username_key};
@@ -71,7 +72,7 @@ impl<'a> Reconciler<'a> {
         let unknown: Vec<&DesiredUser> = desired
             .users
             .iter()
-            .filter(|u| u.syncing && !self.by_ext.contains_key(u.id))
+            .filter(|u| u.syncing && !self.by_ext.contains_key(id_key(u.id).as_ref()))
             .collect();
         let enough = |n: usize| n >= REBUILT_MIN_USERS && n * 100 >= syncing * REBUILT_MIN_SHARE;
         // Cheap first: new hires are a handful, so most runs stop here.
@@ -135,7 +136,7 @@ impl<'a> Reconciler<'a> {
     /// The user's account: the managed one with its ID, else an unmanaged one with its
     /// username that no other user took, which `policy.adopt` links (without it, a conflict).
     fn find(&self, user: &DesiredUser) -> Result<Option<Found>, Conflict> {
-        if let Some(&index) = self.by_ext.get(user.id) {
+        if let Some(&index) = self.by_ext.get(id_key(user.id).as_ref()) {
             return Ok(Some(Found {
                 index,
                 adopted: false,

@@ -7,6 +7,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::config::{Config, DisabledRule};
 use crate::directory::groups::{normalized, Groups};
+use crate::directory::ldap::id_key;
 use crate::model::{AttrId, DirectoryState, Entry, Value};
 use crate::reconcile::mapping::Template;
 use crate::reconcile::Conflict;
@@ -78,7 +79,7 @@ impl<'a> Desired<'a> {
 
     /// The directory user with this immutable ID.
     pub fn user(&self, id: &str) -> Option<&DesiredUser<'a>> {
-        self.by_id.get(id).map(|&i| &self.users[i])
+        self.by_id.get(id_key(id).as_ref()).map(|&i| &self.users[i])
     }
 
     /// A user's mapped fields: name and desired value.
@@ -141,8 +142,8 @@ pub struct Desired<'a> {
     pub mapping_digests: std::collections::BTreeMap<String, String>,
     pub conflicts: Vec<Conflict>,
     pub warnings: Vec<String>,
-    /// Index of `users` by immutable ID.
-    pub by_id: HashMap<&'a str, usize>,
+    /// Index of `users` by immutable ID, in [`id_key`] form (a GUID compares without case).
+    pub by_id: HashMap<Cow<'a, str>, usize>,
     /// The values mappings made (templates, lowercase, a manager's username), back to back.
     made: String,
 }
@@ -223,7 +224,7 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
     };
 
     let mut by_name: HashMap<Cow<str>, usize> = HashMap::default();
-    let mut by_id: HashMap<&str, usize> = HashMap::default();
+    let mut by_id: HashMap<Cow<str>, usize> = HashMap::default();
     by_id.reserve(dir.users.len());
     out.users.reserve_exact(dir.users.len());
     // The members of each role's groups, and the IDs of those that are users: only they need a
@@ -298,7 +299,7 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
             via: via.unwrap_or(0),
             values: values.into_boxed_slice(),
         };
-        if let Some(&other) = by_id.get(id) {
+        if let Some(&other) = by_id.get(id_key(id).as_ref()) {
             let o: &DesiredUser = &out.users[other];
             if o.syncing || in_sync {
                 out.conflicts.push(Conflict {
@@ -328,14 +329,14 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
                 by_name.insert(key, out.users.len());
             }
         }
-        by_id.insert(id, out.users.len());
+        by_id.insert(id_key(id), out.users.len());
         out.users.push(user);
     }
     out.users
         .sort_unstable_by(|a, b| a.username.cmp(b.username).then_with(|| a.dn().cmp(b.dn())));
     // Indices after the sort.
     for (i, u) in out.users.iter().enumerate() {
-        by_id.insert(u.id, i);
+        by_id.insert(id_key(u.id), i);
     }
     out.by_id = by_id;
 

@@ -19,6 +19,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use smallvec::SmallVec;
 
 use crate::config::Policy;
+use crate::directory::ldap::id_key;
 use crate::model::{Account, IntranetState};
 use crate::plan::Change;
 use crate::text::username_key;
@@ -110,8 +111,8 @@ struct Reconciler<'a> {
     policy: &'a Policy,
     /// `policy.protected`, as usernames compare.
     protected: HashSet<String>,
-    /// Managed accounts by directory ID (the first one wins).
-    by_ext: HashMap<&'a str, usize>,
+    /// Managed accounts by directory ID in [`id_key`] form (the first one wins).
+    by_ext: HashMap<Cow<'a, str>, usize>,
     /// Unmanaged accounts by username: only they can be adopted by username.
     by_name: HashMap<Cow<'a, str>, SmallVec<[usize; 1]>>,
 
@@ -142,11 +143,11 @@ impl<'a> Reconciler<'a> {
             .iter()
             .map(|p| username_key(p).into_owned())
             .collect();
-        let mut by_ext: HashMap<&str, usize> = HashMap::default();
+        let mut by_ext: HashMap<Cow<str>, usize> = HashMap::default();
         let mut by_name: HashMap<Cow<str>, SmallVec<[usize; 1]>> = HashMap::default();
         for (i, a) in accounts.iter().enumerate() {
             if let Some(ext) = a.external_id.as_deref().filter(|_| a.is_managed()) {
-                by_ext.entry(ext).or_insert(i);
+                by_ext.entry(id_key(ext)).or_insert(i);
             }
             if !a.is_managed() {
                 by_name
@@ -189,7 +190,7 @@ impl<'a> Reconciler<'a> {
     fn index_of(&self, id: &str) -> Option<usize> {
         self.account_of
             .get(id)
-            .or_else(|| self.by_ext.get(id))
+            .or_else(|| self.by_ext.get(id_key(id).as_ref()))
             .copied()
     }
 }

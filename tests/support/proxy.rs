@@ -25,8 +25,54 @@ enum Fault {
 pub struct CuttingProxy {
     pub port: u16,
     connections: Arc<AtomicUsize>,
+    _listener: Listener,
+}
+
+/// A listener on 127.0.0.1 that connects each client to `127.0.0.1:target` and hands both
+/// sockets (and the connection's number, from 0) to a handler; stopped on drop.
+pub struct Listener {
+    pub port: u16,
     stop: Arc<AtomicBool>,
     accept: Option<JoinHandle<()>>,
+}
+
+impl Listener {
+    pub fn start(
+        target: u16,
+        mut handle: impl FnMut(usize, TcpStream, TcpStream) + Send + 'static,
+    ) -> Listener {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind the proxy");
+        let port = listener.local_addr().expect("proxy address").port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let accept = std::thread::spawn(move || {
+            for (n, client) in listener.incoming().enumerate() {
+                if stopping.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(client) = client else { continue };
+                let Ok(server) = TcpStream::connect((Ipv4Addr::LOCALHOST, target)) else {
+                    continue;
+                };
+                handle(n, client, server);
+            }
+        });
+        Listener {
+            port,
+            stop,
+            accept: Some(accept),
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port));
+        if let Some(h) = self.accept.take() {
+            let _ = h.join();
+        }
+    }
 }
 
 impl CuttingProxy {
@@ -65,33 +111,20 @@ impl CuttingProxy {
     }
 
     fn with(target: u16, fault: Fault) -> CuttingProxy {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind the proxy");
-        let port = listener.local_addr().expect("proxy address").port();
         let connections = Arc::new(AtomicUsize::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (count, stopping) = (connections.clone(), stop.clone());
-        let accept = std::thread::spawn(move || {
-            for client in listener.incoming() {
-                if stopping.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(client) = client else { continue };
-                let n = count.fetch_add(1, Ordering::SeqCst);
-                let Ok(server) = TcpStream::connect((Ipv4Addr::LOCALHOST, target)) else {
-                    continue;
-                };
-                let fault = match fault {
-                    Fault::Cut { connections, .. } if n >= connections => None,
-                    f => Some(f),
-                };
-                relay(client, server, fault);
-            }
+        let count = connections.clone();
+        let listener = Listener::start(target, move |_, client, server| {
+            let n = count.fetch_add(1, Ordering::SeqCst);
+            let fault = match fault {
+                Fault::Cut { connections, .. } if n >= connections => None,
+                f => Some(f),
+            };
+            relay(client, server, fault);
         });
         CuttingProxy {
-            port,
+            port: listener.port,
             connections,
-            stop,
-            accept: Some(accept),
+            _listener: listener,
         }
     }
 
@@ -102,16 +135,6 @@ impl CuttingProxy {
     /// Connections accepted so far.
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for CuttingProxy {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port));
-        if let Some(h) = self.accept.take() {
-            let _ = h.join();
-        }
     }
 }
 

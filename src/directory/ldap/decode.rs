@@ -162,3 +162,24 @@ pub fn guid_string(b: &[u8; 16]) -> String {
     }
     s
 }
+
+/// Whether `id` is written as a GUID (`35918bc9-196d-40ea-9779-889d79b753f0`, any case).
+pub fn is_guid(id: &str) -> bool {
+    let b = id.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// An immutable ID in the form two spellings of it share: a GUID (objectGUID, an Entra ID
+/// object ID, an entryUUID) lowercased, as hexadecimal compares without case; any other ID as it
+/// is (an ID's case may matter to its directory).
+pub fn id_key(id: &str) -> std::borrow::Cow<'_, str> {
+    if is_guid(id) && id.bytes().any(|c| c.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(id.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(id)
+    }
+}

@@ -51,7 +51,9 @@ pub enum LdapError {
     #[diagnostic(
         code(roster::ldap::ca_file),
         help(
-            "`ca_file` is a PEM file holding the certificate(s) of the CA that issued the server's"
+            "`ca_file` is a PEM file holding the certificate(s) of the CA that issued the server's \
+             certificate (`-----BEGIN CERTIFICATE-----` blocks); a relative path is read from the \
+             config file's folder"
         )
     )]
     CaFile { path: PathBuf, problem: String },

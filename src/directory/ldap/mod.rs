@@ -25,6 +25,7 @@ use crate::directory::groups::normalize_dn;
 use crate::directory::{EntrySink, Kind};
 use crate::model::{DirectoryState, Entry};
 
+mod chase;
 mod connect;
 mod decode;
 mod error;
@@ -34,7 +35,7 @@ mod search;
 mod tests;
 
 pub use connect::Password;
-pub use decode::{guid_string, id_text};
+pub use decode::{guid_string, id_key, id_text, is_guid};
 pub use error::LdapError;
 pub use range::parse_range;
 pub use search::{
@@ -42,6 +43,7 @@ pub use search::{
     GROUP_ATTRIBUTES,
 };
 
+use chase::*;
 use connect::*;
 use decode::*;
 use error::*;
@@ -80,26 +82,43 @@ pub async fn read(
     attributes: &[String],
     base_dir: &Path,
 ) -> Result<DirectoryState, LdapError> {
+    read_resolving(cfg, dir, attributes, base_dir, &[]).await
+}
+
+/// [`read`], resolving the members of the configured `groups` (syncing and role groups, as the
+/// config names them) that neither search returned: a member read by its DN that is a group
+/// (outside `groups.base`, or not matched by `groups.filter`) is added to the groups read, and
+/// its members followed in turn; every other one is a warning (see [`strays`](crate::directory::strays)).
+pub async fn read_resolving(
+    cfg: &LdapConfig,
+    dir: &DirectoryConfig,
+    attributes: &[String],
+    base_dir: &Path,
+    groups: &[&str],
+) -> Result<DirectoryState, LdapError> {
     let mut collect = Collect::default();
-    let warnings = read_into(cfg, dir, attributes, base_dir, &mut collect).await?;
+    let warnings = read_into(cfg, dir, attributes, base_dir, groups, &mut collect).await?;
     let mut state = collect.0;
     state.warnings = warnings;
     Ok(state)
 }
 
-/// [`read`], handing each entry to `sink` as it arrives instead of holding the directory in
-/// memory (`roster snapshot directory`). Returns the read's warnings.
+/// [`read_resolving`], handing each entry to `sink` as it arrives instead of holding the
+/// directory in memory (`roster snapshot directory`). Returns the read's warnings.
 pub async fn read_into(
     cfg: &LdapConfig,
     dir: &DirectoryConfig,
     attributes: &[String],
     base_dir: &Path,
+    groups: &[&str],
     sink: &mut impl EntrySink,
 ) -> Result<Vec<String>, LdapError> {
     let target = Target::new(cfg, base_dir)?;
     let searches = Searches::new(cfg, dir, attributes)?;
     let mut progress = Progress::new(&target.url);
     let mut warnings = target.warnings.clone();
+    let mut sink = Track::new(sink, groups);
+    let sink = &mut sink;
     let result = match read_once(&target, &searches, &mut progress, sink).await {
         Err(Failure::Dropped { during, problem }) => {
             warnings.push(format!(
@@ -114,7 +133,7 @@ pub async fn read_into(
         other => other.map_err(|f| f.into_error(&target)),
     };
     progress.finish();
-    result?;
+    warnings.extend(result?);
     Ok(warnings)
 }
 
@@ -153,12 +172,13 @@ pub async fn attribute_names(
     Some(names)
 }
 
-async fn read_once(
+/// One attempt at the whole read; returns the warnings about the configured groups' members.
+async fn read_once<S: EntrySink>(
     t: &Target,
     s: &Searches,
     progress: &mut Progress,
-    sink: &mut impl EntrySink,
-) -> Result<(), Failure> {
+    sink: &mut Track<'_, S>,
+) -> Result<Vec<String>, Failure> {
     let mut ldap = connect(t).await?;
     // The disabled DNs first (DNs only, cheap), so that the sink knows them before the users.
     let disabled = match &s.disabled {
@@ -188,8 +208,9 @@ async fn read_once(
         })
         .await?;
     }
+    let warnings = resolve_members(&mut ldap, t, s, sink).await?;
     let _ = ldap.unbind().await;
-    Ok(())
+    Ok(warnings)
 }
 
 /// Entries-read counter on stderr: shown only after a second, and only on a terminal.

@@ -268,6 +268,51 @@ fn insecure_allows_a_remote_clear_text_bind_with_a_warning() {
 }
 
 #[test]
+fn a_clear_text_bind_to_loopback_is_allowed_with_a_warning_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pw"), "s3cret-pw").unwrap();
+    let mut c = cfg("ldap://127.0.0.1:3389");
+    c.password = Some(Secret::File("pw".into()));
+    let t = Target::new(&c, dir.path()).unwrap();
+    assert_eq!(t.warnings.len(), 1, "{:?}", t.warnings);
+    let w = &t.warnings[0];
+    assert!(
+        w.contains("clear text") && w.contains("loopback") && w.contains("ldap://127.0.0.1:3389"),
+        "{w}"
+    );
+    assert!(!w.contains("insecure") && !w.contains("s3cret-pw"), "{w}");
+    // With TLS, or without a password, nothing to say.
+    c.start_tls = true;
+    assert!(Target::new(&c, dir.path()).unwrap().warnings.is_empty());
+    let mut anonymous = cfg("ldap://127.0.0.1:3389");
+    anonymous.bind_dn = None;
+    anonymous.password = None;
+    assert!(Target::new(&anonymous, dir.path())
+        .unwrap()
+        .warnings
+        .is_empty());
+}
+
+#[test]
+fn a_ca_file_that_holds_no_certificate_says_what_it_should_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ca.pem"), "not a certificate\n").unwrap();
+    let mut c = cfg("ldaps://127.0.0.1");
+    c.bind_dn = None;
+    c.password = None;
+    c.ca_file = Some("ca.pem".into());
+    let e = Target::new(&c, dir.path()).err().unwrap();
+    assert!(matches!(e, LdapError::CaFile { .. }), "{e:?}");
+    let help = miette::Diagnostic::help(&e).unwrap().to_string();
+    assert!(
+        help.contains("the CA that issued the server's certificate")
+            && help.contains("BEGIN CERTIFICATE")
+            && help.ends_with("folder"),
+        "{help}"
+    );
+}
+
+#[test]
 fn plain_ldap_with_password_refused_for_remote_hosts_only() {
     let dir = Path::new(".");
     let e = Target::new(&cfg("ldap://192.0.2.1"), dir).err().unwrap();

@@ -65,8 +65,26 @@ pub fn parse(src: &Source) -> Result<Vec<Entry>, SourceError> {
             None => (value.strip_prefix(' ').unwrap_or(value), false),
         };
         let decoded;
+        let guid;
         let value = if base64 {
             match base64::engine::general_purpose::STANDARD.decode(value.trim_end()) {
+                // `ldapsearch -LLL` writes AD's binary objectGUID as base64: it is read as the
+                // GUID string a live read makes of the same bytes.
+                Ok(bytes) if name.eq_ignore_ascii_case("objectguid") => match object_guid(&bytes) {
+                    Ok(text) => {
+                        guid = text;
+                        Value::Text(&guid)
+                    }
+                    Err(problem) => {
+                        errors.push(err(
+                            problem,
+                            "objectGUID is 16 bytes (`ldapsearch -LLL` writes them as 24 \
+                                 characters of base64), or its GUID string as plain text \
+                                 (`objectGUID: 35918bc9-196d-40ea-9779-889d79b753f0`)",
+                        ));
+                        continue;
+                    }
+                },
                 Ok(bytes) => {
                     decoded = bytes;
                     match std::str::from_utf8(&decoded) {
@@ -141,6 +159,21 @@ pub fn parse(src: &Source) -> Result<Vec<Entry>, SourceError> {
     }
 }
 
+/// A base64 objectGUID's bytes as the GUID string (the live read's [`id_text`]); a value that
+/// already is a GUID string, base64-encoded, is taken as it is.
+///
+/// [`id_text`]: crate::directory::ldap::id_text
+fn object_guid(bytes: &[u8]) -> Result<String, String> {
+    if let Some(text) = std::str::from_utf8(bytes)
+        .ok()
+        .filter(|t| crate::directory::ldap::is_guid(t))
+    {
+        return Ok(text.to_owned());
+    }
+    crate::directory::ldap::id_text("objectGUID", bytes)
+        .map_err(|problem| format!("this base64 {problem}"))
+}
+
 /// Split entries into users and groups by objectClass.
 pub fn classify(entries: Vec<Entry>) -> DirectoryState {
     let mut state = DirectoryState::default();
@@ -190,6 +223,30 @@ mod tests {
         assert_eq!(entries[0].first_text("uid"), Some("a"));
         let names: Vec<_> = entries[0].attrs().map(|(n, _)| n).collect();
         assert_eq!(names, ["uid"]);
+    }
+
+    #[test]
+    fn a_base64_object_guid_is_read_as_the_live_reads_guid_string() {
+        let text = "dn: cn=a,dc=x\nobjectGUID:: yYuRNW0Z6kCXeYidebdT8A==\n\ndn: cn=b,dc=x\nobjectguid:: MzU5MThiYzktMTk2ZC00MGVhLTk3NzktODg5ZDc5Yjc1M2Yw\n";
+        let entries = parse(&src(text)).unwrap();
+        for e in &entries {
+            assert_eq!(
+                e.first_text("objectguid"),
+                Some("35918bc9-196d-40ea-9779-889d79b753f0"),
+                "{}",
+                e.dn()
+            );
+        }
+        // Not 16 bytes: the line, and what an objectGUID is.
+        let bad = "dn: cn=a,dc=x\ncn: a\nobjectGUID:: AQIDBAUGBwgJCgsMDQ4P\n";
+        let e = parse(&src(bad)).unwrap_err();
+        assert!(e.message.contains("15 bytes, not 16"), "{}", e.message);
+        assert!(
+            e.help.as_deref().unwrap().contains("16 bytes"),
+            "{:?}",
+            e.help
+        );
+        assert!(bad[e.span.offset()..].starts_with("objectGUID:: AQID"));
     }
 
     #[test]
