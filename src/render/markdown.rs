@@ -94,7 +94,18 @@ pub fn render(plan: &Plan) -> String {
         .inputs
         .intranet_read
         .as_ref()
-        .map(|r| format!(" · intranet read: {}", cell(&r.describe())))
+        .map(|r| {
+            let mut line = format!(" · intranet read: {}", cell(&r.describe()));
+            for more in r
+                .writes
+                .iter()
+                .map(|w| format!("writes: {w}"))
+                .chain(r.notes.clone())
+            {
+                line.push_str(&format!(" · {}", cell(&more)));
+            }
+            line
+        })
         .unwrap_or_default();
     let _ = writeln!(
         out,
