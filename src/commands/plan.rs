@@ -1,12 +1,11 @@
 //! `roster plan`: observe both sides, reconcile, render the plan (or, with `--base`, what the
 //! change does), check the safety policy, and save the plan for `roster apply`.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use miette::{IntoDiagnostic, WrapErr};
 
-use crate::cli::{ColorChoice, Format, PlanArgs};
+use crate::cli::{Format, PlanArgs};
 use crate::{config, exit, observe, reconcile, render};
 
 use super::refused;
@@ -62,13 +61,7 @@ pub async fn run(args: PlanArgs) -> miette::Result<ExitCode> {
             )
         }
         None => {
-            let color = match args.color {
-                ColorChoice::Always => true,
-                ColorChoice::Never => false,
-                ColorChoice::Auto => {
-                    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-                }
-            };
+            let color = args.color.enabled();
             let text = match args.format {
                 Format::Text => render::text::render(&plan, color),
                 Format::Markdown => render::markdown::render(&plan),
