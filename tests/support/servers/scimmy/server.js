@@ -54,6 +54,11 @@ store(SCIMMY.Resources.User, "userName");
 store(SCIMMY.Resources.Group, "displayName");
 
 const app = express();
+// One line per request, as a web server's access log: the tests count requests by it.
+app.use((req, res, next) => {
+    res.on("finish", () => console.log(`"${req.method} ${req.originalUrl}" ${res.statusCode}`));
+    next();
+});
 if (process.env.SCIMMY_QUERY_SHIM === "1") {
     app.use((req, res, next) => {
         Object.defineProperty(req, "query", { value: { ...req.query }, writable: true, enumerable: true, configurable: true });
