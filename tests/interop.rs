@@ -388,6 +388,23 @@ fn workflow(kind: Kind) {
         [server.user("u01")["id"].as_str().unwrap()],
         "{name}"
     );
+    if kind == Kind::Django {
+        let log = server.log();
+        let patches: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("\"PATCH /scim/v2/Groups/"))
+            .collect();
+        let statuses: Vec<&str> = patches
+            .iter()
+            .filter_map(|l| l.split("\" ").nth(1)?.split(' ').next())
+            .collect();
+        // The grants, then the removal refused by filtered path and done by value list.
+        assert!(
+            statuses.ends_with(&["501", "200"])
+                && statuses[..statuses.len() - 2].iter().all(|s| *s == "200"),
+            "{statuses:?}: {log}"
+        );
+    }
 
     site.expect(0, &["plan", "--detailed-exitcode"]);
     eprintln!(

@@ -331,12 +331,14 @@ impl IntranetTarget for ScimTarget {
             Err(ScimError::Http {
                 status: 400 | 501, ..
             }) if !by_value && matches!(write, WriteOp::Members { add: false, .. }) => {
-                self.members_by_value.store(true, Ordering::SeqCst);
                 let request = to_write_with(write, true)?;
-                self.client
+                let written = self
+                    .client
                     .write(&request)
                     .await
-                    .map_err(|e| self.failed(&e))
+                    .map_err(|e| self.failed(&e))?;
+                self.members_by_value.store(true, Ordering::SeqCst);
+                Ok(written)
             }
             other => other.map_err(|e| self.failed(&e)),
         }
