@@ -33,7 +33,8 @@ pub const VOCABULARY: &[(&str, &str)] = &[
 pub enum Field {
     /// A path of plain attributes under the core schema (`displayName`, `name.givenName`).
     Core(Vec<String>),
-    /// A value in a multi-valued attribute selected by `type` (`emails` of type `work`).
+    /// A value in a multi-valued attribute: the entry of type `kind`, else the primary one, else
+    /// the only one ([`select`]).
     Typed {
         attr: &'static str,
         kind: &'static str,

@@ -4,6 +4,12 @@
 //! Bulk request when the service announces Bulk and the config turns it on. A Bulk request
 //! refused as a whole before any operation ran (404, 405, 413, 501) makes the rest of the run do
 //! without Bulk. Once the service is unreachable, no write is tried any more.
+//!
+//! What services differ in, remembered for the run: a change to a multi-valued field (`email`,
+//! `phone`) is built from the user as the service holds it then (one GET) and sent on its own;
+//! a member removal the service refuses by filtered path (400, 501) is sent in the value-list
+//! form from then on. The plan's read says how this service is written
+//! ([`crate::plan::IntranetRead::writes`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
