@@ -146,6 +146,9 @@ pub struct ApplyArgs {
     /// can be verified, else everything); `full` reads everything and rewrites the cache.
     #[arg(long, value_enum, default_value_t = Refresh::Auto, value_name = "MODE")]
     pub refresh: Refresh,
+    /// When to colour the plan shown before asking (as `plan --color`).
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
 }
 
 #[derive(Debug, Args)]
@@ -232,4 +235,18 @@ pub enum ColorChoice {
     Auto,
     Always,
     Never,
+}
+
+impl ColorChoice {
+    /// Whether to colour stdout: `auto` on a terminal unless `NO_COLOR` is set.
+    pub fn enabled(self) -> bool {
+        use std::io::IsTerminal;
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+            }
+        }
+    }
 }

@@ -208,6 +208,14 @@ pub struct IntranetRead {
     /// For `full`: why the cache was not used (or not written).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// How `apply` writes to this service: Bulk or one request per change, with `If-Match` or
+    /// without (what its `/ServiceProviderConfig` announces and the config allows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writes: Option<String>,
+    /// What the service could not do that the read worked around (`attributes=` refused:
+    /// full resources read).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

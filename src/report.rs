@@ -39,6 +39,10 @@ impl Outcome {
             Outcome::Failed {
                 http_status: Some(s),
                 detail,
+            } if detail.trim().is_empty() => format!("failed (HTTP {s})"),
+            Outcome::Failed {
+                http_status: Some(s),
+                detail,
             } => format!("failed (HTTP {s}): {detail}"),
             Outcome::Failed {
                 http_status: None,
@@ -48,6 +52,12 @@ impl Outcome {
             Outcome::NotStarted { detail } => format!("not started ({detail})"),
             Outcome::Unknown { detail } => format!("unknown: {detail}"),
         }
+    }
+
+    /// A failure applying again will meet again: the service refused the write (an HTTP status
+    /// other than a timeout, throttling or an unavailable gateway, which were already retried).
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Outcome::Failed { http_status: Some(s), .. } if !matches!(s, 408 | 429 | 502 | 503 | 504))
     }
 
     pub fn name(&self) -> &'static str {

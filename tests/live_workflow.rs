@@ -4,11 +4,10 @@
 //! systems, and apply refusing plans that are not what is checked out.
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::git::{git, AUTHOR};
+use crate::support::git::{git, roster};
 use crate::support::scim::{ScimServer, TOKEN};
 use crate::support::slapd::{Slapd, BASE_DN, GROUPS, LIMITED_DN, LIMITED_PW, PEOPLE};
 
@@ -96,20 +95,7 @@ impl Site {
     }
 
     fn roster(&self, args: &[&str]) -> (i32, String, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_roster"))
-            .args(args)
-            .current_dir(self.dir())
-            .env("ROSTER_SCIM_TOKEN", TOKEN)
-            .env("NO_COLOR", "1")
-            .envs(AUTHOR)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        roster(self.dir(), TOKEN, args)
     }
 
     fn plan_json(&self) -> Value {

@@ -13,6 +13,7 @@ mod escape;
 mod export;
 mod gitops;
 mod hostile;
+mod interop;
 mod ldap;
 mod live_workflow;
 mod markdown;

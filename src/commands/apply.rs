@@ -112,8 +112,7 @@ pub async fn run(args: ApplyArgs) -> miette::Result<ExitCode> {
             let (observed, _) = read.await?;
             let mut plan = reconcile::plan(&loaded, &observed)?;
             plan.allowances = args.allow.allowances();
-            let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            super::print(render::text::render(&plan, color).as_bytes())?;
+            super::print(render::text::render(&plan, args.color.enabled()).as_bytes())?;
             if let Some(code) = refused(&plan, &loaded, &observed) {
                 return Ok(code);
             }
@@ -194,7 +193,19 @@ pub async fn run(args: ApplyArgs) -> miette::Result<ExitCode> {
         .unwrap_or_default();
     crate::say!("Audit: {}{commit}", applied.audit.csv.display());
     if !r.is_complete() {
-        crate::say!("Plan again to see what is left; a second apply converges.");
+        let refused = r
+            .outcomes
+            .iter()
+            .filter(|o| o.outcome.is_permanent())
+            .count();
+        if refused == 0 {
+            crate::say!("Plan again to see what is left; a second apply converges.");
+        } else {
+            crate::say!(
+                "Plan again to see what is left. The service refused {refused} {} (listed above): applying again meets the same refusal until the cause is fixed on the service or in the config.",
+                if refused == 1 { "change" } else { "changes" }
+            );
+        }
     }
     Ok(ExitCode::from(r.exit_code()))
 }

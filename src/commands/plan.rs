@@ -1,12 +1,11 @@
 //! `roster plan`: observe both sides, reconcile, render the plan (or, with `--base`, what the
 //! change does), check the safety policy, and save the plan for `roster apply`.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use miette::{IntoDiagnostic, WrapErr};
 
-use crate::cli::{ColorChoice, Format, PlanArgs};
+use crate::cli::{Format, PlanArgs};
 use crate::{config, exit, observe, reconcile, render};
 
 pub async fn run(args: PlanArgs) -> miette::Result<ExitCode> {
@@ -81,13 +80,7 @@ pub async fn run(args: PlanArgs) -> miette::Result<ExitCode> {
             )
         }
         None => {
-            let color = match args.color {
-                ColorChoice::Always => true,
-                ColorChoice::Never => false,
-                ColorChoice::Auto => {
-                    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-                }
-            };
+            let color = args.color.enabled();
             let (text, full) = match (args.format, args.max_bytes) {
                 (Format::Text, _) => (render::text::render(&plan, color), None),
                 (Format::Markdown, None) => (render::markdown::render(&plan, refusals), None),

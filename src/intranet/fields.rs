@@ -33,7 +33,8 @@ pub const VOCABULARY: &[(&str, &str)] = &[
 pub enum Field {
     /// A path of plain attributes under the core schema (`displayName`, `name.givenName`).
     Core(Vec<String>),
-    /// A value in a multi-valued attribute selected by `type` (`emails` of type `work`).
+    /// A value in a multi-valued attribute: the entry of type `kind`, else the primary one, else
+    /// the only one ([`select`]).
     Typed {
         attr: &'static str,
         kind: &'static str,
@@ -129,10 +130,7 @@ impl Field {
             Field::Core(p) => walk(user, p),
             Field::Typed { attr, kind } => {
                 let items = user.get(*attr)?.as_array()?;
-                let typed = items
-                    .iter()
-                    .find(|i| i.get("type").and_then(Value::as_str) == Some(kind));
-                typed?.get("value")
+                items[select(items, kind)?].get("value")
             }
             Field::Enterprise(p) => walk(user.get(ENTERPRISE_USER)?, p),
             Field::Extension { schema, path } => walk(user.get(schema)?, path),
@@ -164,21 +162,91 @@ impl Field {
     }
 
     /// One PATCH operation that takes this field from `before` to `after` (RFC 7644 §3.5.2).
+    /// A multi-valued field ([`Field::Typed`]) is written by [`Field::rewrite`] instead, from
+    /// the resource as it is now: this form is its typed path, for a resource not at hand.
     pub fn patch_op(&self, before: Option<&str>, after: Option<&str>) -> Value {
         match (self, before, after) {
-            // A typed entry of a multi-valued attribute: remove the element, add a new element
-            // when none of that type exists, or replace the value inside the existing one. Other
-            // entries (a home email) are never touched.
             (Field::Typed { attr, kind }, _, None) => {
                 json!({ "op": "remove", "path": format!("{attr}[type eq \"{kind}\"]") })
             }
             (Field::Typed { attr, kind }, None, Some(v)) => {
-                json!({ "op": "add", "path": attr, "value": [{ "value": v, "type": kind, "primary": true }] })
+                json!({ "op": "add", "path": attr, "value": [{ "value": v, "type": kind }] })
             }
             (_, _, None) => json!({ "op": "remove", "path": self.patch_path() }),
             (_, _, Some(v)) => json!({ "op": "replace", "path": self.patch_path(), "value": v }),
         }
     }
+
+    /// The PATCH operation that takes a multi-valued field ([`Field::Typed`]) of `user` (the
+    /// resource as the service holds it now) from `before` to `after`: the whole attribute
+    /// replaced by its entries as they are, with the entry this field reads ([`select`]) given
+    /// the new value in place (its `type`, `primary` and other sub-attributes kept), dropped for
+    /// `None`, or, when there is none, a new entry of this field's type, primary only when no
+    /// other entry is. Every other entry (a home email) stays as it is, and there is never a
+    /// second primary. `Err` when the entry no longer holds `before` (edited since the plan).
+    /// `None` for a field that is not multi-valued.
+    pub fn rewrite(
+        &self,
+        user: &Value,
+        before: Option<&str>,
+        after: Option<&str>,
+    ) -> Option<Result<Value, String>> {
+        let Field::Typed { attr, kind } = self else {
+            return None;
+        };
+        if self.read(user).as_deref() != before {
+            return Some(Err(format!(
+                "{attr} changed since the plan: it was {}, it is {} now",
+                shown(before),
+                shown(self.read(user).as_deref())
+            )));
+        }
+        let mut items = user
+            .get(*attr)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        match (select(&items, kind), after) {
+            (Some(i), Some(v)) => items[i]["value"] = json!(v),
+            (Some(i), None) => {
+                items.remove(i);
+            }
+            (None, Some(v)) => {
+                let primary = !items.iter().any(is_primary);
+                let mut entry = json!({ "value": v, "type": kind });
+                if primary {
+                    entry["primary"] = json!(true);
+                }
+                items.push(entry);
+            }
+            (None, None) => {}
+        }
+        Some(Ok(json!({ "op": "replace", "path": attr, "value": items })))
+    }
+
+    /// A multi-valued field, whose write needs the resource as it is now ([`Field::rewrite`]).
+    pub fn multi_valued(&self) -> bool {
+        matches!(self, Field::Typed { .. })
+    }
+}
+
+fn shown(v: Option<&str>) -> String {
+    v.map_or_else(|| "empty".into(), |v| format!("`{v}`"))
+}
+
+fn is_primary(item: &Value) -> bool {
+    item.get("primary").and_then(Value::as_bool) == Some(true)
+}
+
+/// Which entry of a multi-valued attribute (`emails`, `phoneNumbers`) a field reads and writes:
+/// the one of type `kind`, else the primary one, else the only one. RFC 7643 §2.4 makes `type`
+/// optional, and services that never send it (django-scim2) hold one untyped primary address.
+pub fn select(items: &[Value], kind: &str) -> Option<usize> {
+    items
+        .iter()
+        .position(|i| i.get("type").and_then(Value::as_str) == Some(kind))
+        .or_else(|| items.iter().position(is_primary))
+        .or_else(|| (items.len() == 1).then_some(0))
 }
 
 fn walk<'a>(mut v: &'a Value, path: &[String]) -> Option<&'a Value> {
@@ -235,17 +303,33 @@ pub fn user_resource(
 }
 
 /// PATCH operations for a list of field changes. `username` becomes `userName`; fields whose
-/// name is not in the vocabulary are skipped (the plan was validated when it was made).
-pub fn patch_ops(changes: &[FieldChange]) -> Vec<Value> {
+/// name is not in the vocabulary are skipped (the plan was validated when it was made). With
+/// `now`, the resource as the service holds it, a multi-valued field is rewritten in place
+/// ([`Field::rewrite`]); `Err` when such a field changed since the plan.
+pub fn patch_ops(changes: &[FieldChange], now: Option<&Value>) -> Result<Vec<Value>, String> {
+    let mut ops = Vec::with_capacity(changes.len());
+    for c in changes {
+        if c.name == "username" {
+            ops.push(json!({ "op": "replace", "path": "userName", "value": c.after }));
+            continue;
+        }
+        let Some(field) = Field::parse(&c.name) else {
+            continue;
+        };
+        let (before, after) = (c.before.as_deref(), c.after.as_deref());
+        match now.and_then(|user| field.rewrite(user, before, after)) {
+            Some(op) => ops.push(op?),
+            None => ops.push(field.patch_op(before, after)),
+        }
+    }
+    Ok(ops)
+}
+
+/// Whether these changes write a multi-valued field, whose write needs the resource as it is now.
+pub fn any_multi_valued(changes: &[FieldChange]) -> bool {
     changes
         .iter()
-        .filter_map(|c| {
-            if c.name == "username" {
-                return Some(json!({ "op": "replace", "path": "userName", "value": c.after }));
-            }
-            Some(Field::parse(&c.name)?.patch_op(c.before.as_deref(), c.after.as_deref()))
-        })
-        .collect()
+        .any(|c| Field::parse(&c.name).is_some_and(|f| f.multi_valued()))
 }
 
 #[cfg(test)]
@@ -278,6 +362,80 @@ mod tests {
         assert!(u["schemas"].as_array().unwrap().len() == 2);
         assert_eq!(Field::parse("scim:"), None);
         assert_eq!(Field::parse("password"), None);
+    }
+
+    #[test]
+    fn a_multi_valued_field_reads_the_typed_entry_else_the_primary_else_the_only_one() {
+        let email = Field::parse("email").unwrap();
+        let read = |emails: Value| email.read(&json!({ "emails": emails }));
+        // django-scim2: one untyped primary address.
+        assert_eq!(
+            read(json!([{"value": "a@x", "primary": true}])).as_deref(),
+            Some("a@x")
+        );
+        assert_eq!(read(json!([{"value": "a@x"}])).as_deref(), Some("a@x"));
+        assert_eq!(
+            read(json!([{"value": "h@x", "type": "home"}, {"value": "p@x", "primary": true}]))
+                .as_deref(),
+            Some("p@x")
+        );
+        assert_eq!(
+            read(json!([{"value": "p@x", "primary": true}, {"value": "w@x", "type": "work"}]))
+                .as_deref(),
+            Some("w@x")
+        );
+        assert_eq!(read(json!([{"value": "a@x"}, {"value": "b@x"}])), None);
+        assert_eq!(read(json!([])), None);
+    }
+
+    #[test]
+    fn a_multi_valued_field_is_rewritten_in_place_and_never_gets_a_second_primary() {
+        let email = Field::parse("email").unwrap();
+        let user = json!({"emails": [
+            {"value": "h@x", "type": "home"},
+            {"value": "a@x", "primary": true, "display": "Ada"}
+        ]});
+        let op = email
+            .rewrite(&user, Some("a@x"), Some("b@x"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            op,
+            json!({"op": "replace", "path": "emails", "value": [
+                {"value": "h@x", "type": "home"},
+                {"value": "b@x", "primary": true, "display": "Ada"}
+            ]})
+        );
+        // Cleared: that entry goes, the home one stays.
+        let op = email.rewrite(&user, Some("a@x"), None).unwrap().unwrap();
+        assert_eq!(op["value"], json!([{"value": "h@x", "type": "home"}]));
+        // None to select: a new work entry, primary only when no other entry is.
+        let two = json!({"emails": [{"value": "h@x", "type": "home"}, {"value": "o@x"}]});
+        let op = email.rewrite(&two, None, Some("w@x")).unwrap().unwrap();
+        assert_eq!(
+            op["value"][2],
+            json!({"value": "w@x", "type": "work", "primary": true})
+        );
+        let with_primary = json!({"emails": [
+            {"value": "h@x", "type": "home", "primary": true}, {"value": "o@x"}
+        ]});
+        assert_eq!(
+            email
+                .rewrite(&with_primary, Some("h@x"), Some("w@x"))
+                .unwrap()
+                .unwrap()["value"],
+            json!([{"value": "w@x", "type": "home", "primary": true}, {"value": "o@x"}])
+        );
+        // Edited since the plan: not written over.
+        let err = email
+            .rewrite(&user, Some("old@x"), Some("b@x"))
+            .unwrap()
+            .unwrap_err();
+        assert!(err.contains("changed since the plan"), "{err}");
+        assert!(Field::parse("job_title")
+            .unwrap()
+            .rewrite(&user, None, Some("x"))
+            .is_none());
     }
 
     #[test]

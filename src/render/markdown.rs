@@ -146,7 +146,18 @@ fn document(plan: &Plan, refusals: &[Refusal], max: usize) -> Doc {
         .inputs
         .intranet_read
         .as_ref()
-        .map(|r| format!(" · intranet read: {}", cell(&r.describe())))
+        .map(|r| {
+            let mut line = format!(" · intranet read: {}", cell(&r.describe()));
+            for more in r
+                .writes
+                .iter()
+                .map(|w| format!("writes: {w}"))
+                .chain(r.notes.clone())
+            {
+                line.push_str(&format!(" · {}", cell(&more)));
+            }
+            line
+        })
         .unwrap_or_default();
     doc.push(
         Part::fixed(
@@ -203,4 +214,51 @@ fn field_rows(c: &Change) -> String {
 
 fn short(d: &str) -> &str {
     crate::digest::short(d, 12)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::plan::{Inputs, IntranetRead, Plan, ReadMode};
+
+    #[test]
+    fn how_the_intranet_is_read_and_written_is_in_both_renderings() {
+        let inputs = Inputs {
+            intranet_read: Some(IntranetRead {
+                mode: ReadMode::Full,
+                since: None,
+                users_read: 3,
+                users: 3,
+                cache_age_seconds: None,
+                note: Some("no cache yet".into()),
+                writes: Some("one request per change (the service announces no Bulk)".into()),
+                notes: vec!["the service refused `attributes=` (HTTP 400); Roster read full resources instead".into()],
+            }),
+            ..Inputs::default()
+        };
+        let block = crate::plan::Change {
+            action: crate::plan::Action::Block,
+            username: "ada".into(),
+            external_id: None,
+            intranet_id: Some("1".into()),
+            etag: None,
+            fields: vec![],
+            role: None,
+            reason: "left".into(),
+        };
+        let plan = Plan::new(inputs, vec![], vec![block]);
+        let text = super::super::text::render(&plan, false);
+        assert!(
+            text.starts_with(
+                "Intranet read: full (3 users; no cache yet)\n\
+                 Intranet writes: one request per change (the service announces no Bulk)\n\
+                 Intranet note: the service refused `attributes=` (HTTP 400); Roster read full resources instead\n\n"
+            ),
+            "{text}"
+        );
+        let md = super::render(&plan);
+        assert!(
+            md.contains(" · writes: one request per change (the service announces no Bulk) · the service refused \\`attributes=\\` (HTTP 400); Roster read full resources instead</sub>"),
+            "{md}"
+        );
+    }
 }

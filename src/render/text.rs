@@ -30,7 +30,14 @@ pub fn render(plan: &Plan, color: bool) -> String {
         }
     };
     if let Some(read) = &plan.inputs.intranet_read {
-        let _ = writeln!(out, "Intranet read: {}\n", escape(&read.describe()));
+        let _ = writeln!(out, "Intranet read: {}", escape(&read.describe()));
+        if let Some(writes) = &read.writes {
+            let _ = writeln!(out, "Intranet writes: {}", escape(writes));
+        }
+        for note in &read.notes {
+            let _ = writeln!(out, "Intranet note: {}", escape(note));
+        }
+        out.push('\n');
     }
     for w in &plan.warnings {
         let _ = writeln!(

@@ -26,3 +26,22 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Run the `roster` binary in a config repository `dir`, as CI would (no terminal, no colour,
+/// the commit author set, the SCIM token in `ROSTER_SCIM_TOKEN`): exit code, stdout, stderr.
+pub fn roster(dir: &Path, token: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_roster"))
+        .args(args)
+        .current_dir(dir)
+        .env("ROSTER_SCIM_TOKEN", token)
+        .env("NO_COLOR", "1")
+        .envs(AUTHOR)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("roster runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

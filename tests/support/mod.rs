@@ -3,6 +3,7 @@
 
 pub mod git;
 pub mod graph;
+pub mod interop;
 pub mod proxy;
 pub mod ranging;
 pub mod scim;

@@ -399,6 +399,8 @@ async fn full(
         users: accounts.len(),
         cache_age_seconds: None,
         note,
+        writes: None,
+        notes: Vec::new(),
     };
     Ok((accounts, read))
 }
@@ -445,6 +447,8 @@ async fn delta(
         users: merged.users.len(),
         cache_age_seconds: Some(age),
         note: None,
+        writes: None,
+        notes: Vec::new(),
     };
     Ok((CacheFile::new(key.clone(), merged.users), read))
 }

@@ -142,6 +142,8 @@ pub struct ScimClient {
     auth: HeaderValue,
     limit: Arc<Semaphore>,
     pub(super) opts: ClientOptions,
+    /// The service refused a read's `attributes=` (its detail): full resources from then on.
+    pub(super) projection_refused: Arc<std::sync::OnceLock<String>>,
 }
 
 impl fmt::Debug for ScimClient {
@@ -296,6 +298,7 @@ impl ScimClient {
             auth: token.header()?,
             limit: Arc::new(Semaphore::new(opts.concurrency.max(1))),
             opts,
+            projection_refused: Arc::default(),
         })
     }
 

@@ -139,7 +139,7 @@ pub enum ScimError {
     )]
     Unsupported { feature: String },
 
-    #[error("{method} {url} failed with HTTP {status}{}: {detail}", scim_type.as_deref().map(|t| format!(" ({t})")).unwrap_or_default())]
+    #[error("{method} {url} failed with HTTP {status}{}{}", scim_type.as_deref().map(|t| format!(" ({t})")).unwrap_or_default(), if detail.trim().is_empty() { String::new() } else { format!(": {detail}") })]
     #[diagnostic(code(roster::scim::http), help("the server's answer is quoted above"))]
     Http {
         method: String,
@@ -196,4 +196,31 @@ pub(super) fn error_parts(error: &Value, fallback: &str) -> (Option<String>, Str
             .and_then(Value::as_str)
             .map_or_else(|| fallback.to_string(), String::from),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_detail_leaves_no_dangling_colon() {
+        let e = |detail: &str| ScimError::Http {
+            method: "PATCH".into(),
+            url: "http://127.0.0.1/scim/v2/Groups/1".into(),
+            status: 501,
+            scim_type: None,
+            detail: detail.into(),
+        };
+        assert_eq!(
+            e("").to_string(),
+            "PATCH http://127.0.0.1/scim/v2/Groups/1 failed with HTTP 501"
+        );
+        assert_eq!(
+            e("Not Implemented").to_string(),
+            "PATCH http://127.0.0.1/scim/v2/Groups/1 failed with HTTP 501: Not Implemented"
+        );
+        // django-scim2's refusal body: `"detail": ""`.
+        let (_, detail) = error_detail(r#"{"detail": "", "status": 501}"#);
+        assert_eq!(detail, "");
+    }
 }

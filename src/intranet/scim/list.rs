@@ -224,6 +224,12 @@ impl ScimClient {
         Ok(out)
     }
 
+    /// The service's refusal of `attributes=` (its detail), when a read met one: from then on
+    /// this client reads full resources.
+    pub fn projection_refused(&self) -> Option<&str> {
+        self.projection_refused.get().map(String::as_str)
+    }
+
     /// How many resources an endpoint holds now (`count=0`: `totalResults` only, no resources).
     pub async fn total(&self, endpoint: Endpoint) -> Result<usize, ScimError> {
         let total = self.page(endpoint, &[], None, 1, 0).await?.total;
@@ -248,21 +254,41 @@ impl ScimClient {
         start: usize,
         count: usize,
     ) -> Result<Page, ScimError> {
-        let mut url = self.url(endpoint.path())?;
-        {
-            let mut q = url.query_pairs_mut();
-            q.append_pair("startIndex", &start.to_string())
-                .append_pair("count", &count.to_string());
-            if !attributes.is_empty() {
-                q.append_pair("attributes", &attributes.join(","));
+        let url_of = |attributes: &[String]| -> Result<reqwest::Url, ScimError> {
+            let mut url = self.url(endpoint.path())?;
+            {
+                let mut q = url.query_pairs_mut();
+                q.append_pair("startIndex", &start.to_string())
+                    .append_pair("count", &count.to_string());
+                if !attributes.is_empty() {
+                    q.append_pair("attributes", &attributes.join(","));
+                }
+                if let Some(f) = filter {
+                    q.append_pair("filter", f);
+                }
             }
-            if let Some(f) = filter {
-                q.append_pair("filter", f);
+            Ok(url)
+        };
+        let projected = !attributes.is_empty() && self.projection_refused.get().is_none();
+        let mut url = url_of(if projected { attributes } else { &[] })?;
+        let ans = match self.send(Method::GET, url.clone(), None, None, true).await {
+            // A service that cannot project (SCIMMY answers 400 for the enterprise
+            // `department`): once more without `attributes=`, and so for the rest of the run
+            // when that works.
+            Err(ScimError::Http {
+                status: 400,
+                detail,
+                ..
+            }) if projected => {
+                url = url_of(&[])?;
+                let ans = self
+                    .send(Method::GET, url.clone(), None, None, true)
+                    .await?;
+                let _ = self.projection_refused.set(detail);
+                ans
             }
-        }
-        let ans = self
-            .send(Method::GET, url.clone(), None, None, true)
-            .await?;
+            other => other?,
+        };
         let bad = |problem: &str| ScimError::BadResponse {
             url: url.to_string(),
             problem: problem.to_string(),

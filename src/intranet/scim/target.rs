@@ -4,6 +4,12 @@
 //! Bulk request when the service announces Bulk and the config turns it on. A Bulk request
 //! refused as a whole before any operation ran (404, 405, 413, 501) makes the rest of the run do
 //! without Bulk. Once the service is unreachable, no write is tried any more.
+//!
+//! What services differ in, remembered for the run: a change to a multi-valued field (`email`,
+//! `phone`) is built from the user as the service holds it then (one GET) and sent on its own;
+//! a member removal the service refuses by filtered path (400, 501) is sent in the value-list
+//! form from then on. The plan's read says how this service is written
+//! ([`crate::plan::IntranetRead::writes`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -28,6 +34,9 @@ pub struct ScimTarget {
     down: AtomicBool,
     /// The service refused a Bulk request as a whole: single requests from then on.
     no_bulk: AtomicBool,
+    /// The service refused a member removal by filtered path (`members[value eq "…"]`): the
+    /// value-list form (`"path": "members", "value": [{"value": id}]`) from then on.
+    members_by_value: AtomicBool,
 }
 
 impl ScimTarget {
@@ -41,6 +50,7 @@ impl ScimTarget {
             cache: CacheSettings::default(),
             down: AtomicBool::new(false),
             no_bulk: AtomicBool::new(false),
+            members_by_value: AtomicBool::new(false),
         }
     }
 
@@ -53,6 +63,30 @@ impl ScimTarget {
     /// The client, for what is not a read or a write (who the token is, for the audit).
     pub fn client(&self) -> &ScimClient {
         &self.client
+    }
+
+    /// How `apply` writes to this service, for the plan: Bulk or one request per change, with
+    /// `If-Match` or without.
+    fn writes(&self) -> String {
+        let requests = match (self.caps.bulk, self.client.opts.bulk) {
+            (true, Some(batch)) => format!(
+                "Bulk requests of up to {} operations",
+                self.caps
+                    .bulk_max_operations
+                    .map_or(batch, |m| m.min(batch))
+                    .max(1)
+            ),
+            (true, None) => {
+                "one request per change (Bulk is turned off in intranet.scim.bulk)".into()
+            }
+            (false, _) => "one request per change (the service announces no Bulk)".into(),
+        };
+        let version = if self.caps.etag {
+            "with If-Match (the ETag read)"
+        } else {
+            "without If-Match (the service announces no ETags: an edit made after apply's fresh read is not detected)"
+        };
+        format!("{requests}, {version}")
     }
 
     /// What became of a write the service refused, or that could not be sent; an unreachable
@@ -99,8 +133,9 @@ fn bulk_outcome(e: &ScimError, writes: usize) -> Outcome {
     }
 }
 
-/// The PatchOp operations of a change to a user.
-fn user_ops(edits: &UserEdits) -> Vec<Value> {
+/// The PatchOp operations of a change to a user; `now` is the user as the service holds it,
+/// which a multi-valued field's write needs ([`fields::patch_ops`]).
+fn user_ops(edits: &UserEdits, now: Option<&Value>) -> Result<Vec<Value>, String> {
     let mut ops = Vec::new();
     if let Some(ext) = &edits.external_id {
         ops.push(json!({"op": "replace", "path": "externalId", "value": ext}));
@@ -108,12 +143,37 @@ fn user_ops(edits: &UserEdits) -> Vec<Value> {
     if let Some(active) = edits.active {
         ops.push(json!({"op": "replace", "path": "active", "value": active}));
     }
-    ops.extend(fields::patch_ops(&edits.fields));
-    ops
+    ops.extend(fields::patch_ops(&edits.fields, now)?);
+    Ok(ops)
+}
+
+/// A write that changes a multi-valued field (`email`, `phone`): it is sent on its own, built
+/// from the user as the service holds it at that moment.
+fn needs_resource(op: &WriteOp) -> bool {
+    matches!(op, WriteOp::User { edits, .. } if fields::any_multi_valued(&edits.fields))
+}
+
+/// The PatchOp operations that remove `members` from a group: each by a filtered path
+/// (RFC 7644 §3.5.2.2), or all in one value list, the form services written for Entra ID
+/// expect.
+fn member_removals(members: &[String], by_value: bool) -> Vec<Value> {
+    if by_value {
+        let values: Vec<Value> = members.iter().map(|id| json!({"value": id})).collect();
+        return vec![json!({"op": "remove", "path": "members", "value": values})];
+    }
+    members
+        .iter()
+        .map(|id| json!({"op": "remove", "path": format!("members[value eq \"{}\"]", id.replace('"', "\\\""))}))
+        .collect()
 }
 
 /// The SCIM request of a write, or why there is none.
 pub fn to_write(op: &WriteOp) -> Result<Write, Outcome> {
+    to_write_with(op, false)
+}
+
+/// [`to_write`], removing group members in the value-list form when `members_by_value`.
+fn to_write_with(op: &WriteOp, members_by_value: bool) -> Result<Write, Outcome> {
     match op {
         WriteOp::Create {
             username,
@@ -135,7 +195,7 @@ pub fn to_write(op: &WriteOp) -> Result<Write, Outcome> {
             if_match,
             edits,
         } => {
-            let operations = user_ops(edits);
+            let operations = user_ops(edits, None).map_err(Outcome::failed)?;
             if operations.is_empty() {
                 return Err(Outcome::failed("no SCIM operation for these field changes"));
             }
@@ -156,10 +216,7 @@ pub fn to_write(op: &WriteOp) -> Result<Write, Outcome> {
                 let values: Vec<Value> = members.iter().map(|id| json!({"value": id})).collect();
                 vec![json!({"op": "add", "path": "members", "value": values})]
             } else {
-                members
-                    .iter()
-                    .map(|id| json!({"op": "remove", "path": format!("members[value eq \"{}\"]", id.replace('"', "\\\""))}))
-                    .collect()
+                member_removals(members, members_by_value)
             };
             Ok(Write::Patch(Patch {
                 endpoint: Endpoint::Groups,
@@ -175,8 +232,19 @@ impl IntranetTarget for ScimTarget {
     /// Users through the cache (a delta read when it can be verified), Groups in full; says how.
     async fn read(&self) -> miette::Result<Reading> {
         require_schemas(&self.caps, &self.fields)?;
-        let (state, read) =
+        let (state, mut read) =
             super::cache::read_state(&self.client, &self.caps, &self.fields, &self.cache).await?;
+        read.writes = Some(self.writes());
+        if let Some(detail) = self.client.projection_refused() {
+            let detail = if detail.trim().is_empty() {
+                String::new()
+            } else {
+                format!(": {}", detail.trim())
+            };
+            read.notes.push(format!(
+                "the service refused `attributes=` (HTTP 400{detail}); Roster read full resources instead"
+            ));
+        }
         Ok(Reading {
             state,
             read: Some(read),
@@ -208,18 +276,78 @@ impl IntranetTarget for ScimTarget {
         if self.no_bulk.load(Ordering::SeqCst) {
             return singles();
         }
-        match writes.iter().map(to_write).collect::<Result<Vec<_>, _>>() {
-            Ok(requests) => self.client.batches(&self.caps, &requests),
-            Err(_) => singles(),
+        // A multi-valued field's write is built from the user as it is then: on its own.
+        let (alone, grouped): (Vec<usize>, Vec<usize>) =
+            (0..writes.len()).partition(|&i| needs_resource(&writes[i]));
+        if alone.is_empty() {
+            return match writes.iter().map(to_write).collect::<Result<Vec<_>, _>>() {
+                Ok(requests) => self.client.batches(&self.caps, &requests),
+                Err(_) => singles(),
+            };
         }
+        let mut out: Vec<Batch> = alone.into_iter().map(Batch::Single).collect();
+        // Bulk over the contiguous runs of the others, as indices into `writes`.
+        let mut run: Vec<usize> = Vec::new();
+        let flush = |run: &mut Vec<usize>, out: &mut Vec<Batch>| {
+            if let (Some(&first), Some(_)) = (run.first(), run.last()) {
+                match run
+                    .iter()
+                    .map(|&i| to_write(&writes[i]))
+                    .collect::<Result<Vec<_>, _>>()
+                {
+                    Ok(requests) => {
+                        out.extend(self.client.batches(&self.caps, &requests).into_iter().map(
+                            |b| match b {
+                                Batch::Single(i) => Batch::Single(first + i),
+                                Batch::Bulk(r) => Batch::Bulk(first + r.start..first + r.end),
+                            },
+                        ))
+                    }
+                    Err(_) => out.extend(run.iter().map(|&i| Batch::Single(i))),
+                }
+            }
+            run.clear();
+        };
+        for i in grouped {
+            if run.last().is_some_and(|&last| last + 1 != i) {
+                flush(&mut run, &mut out);
+            }
+            run.push(i);
+        }
+        flush(&mut run, &mut out);
+        out
     }
 
     async fn write(&self, write: &WriteOp) -> Sent {
-        let request = to_write(write)?;
-        self.client
-            .write(&request)
-            .await
-            .map_err(|e| self.failed(&e))
+        let by_value = self.members_by_value.load(Ordering::SeqCst);
+        let mut request = to_write_with(write, by_value)?;
+        if let (WriteOp::User { id, edits, .. }, Write::Patch(patch)) = (write, &mut request) {
+            if needs_resource(write) {
+                let now = self
+                    .client
+                    .get(&Endpoint::Users.resource(id))
+                    .await
+                    .map_err(|e| self.failed(&e))?;
+                patch.operations =
+                    user_ops(edits, Some(&now)).map_err(|detail| Outcome::Stale { detail })?;
+            }
+        }
+        match self.client.write(&request).await {
+            // The filtered path refused (400, 501): the value-list form, for the rest of the run.
+            Err(ScimError::Http {
+                status: 400 | 501, ..
+            }) if !by_value && matches!(write, WriteOp::Members { add: false, .. }) => {
+                let request = to_write_with(write, true)?;
+                let written = self
+                    .client
+                    .write(&request)
+                    .await
+                    .map_err(|e| self.failed(&e))?;
+                self.members_by_value.store(true, Ordering::SeqCst);
+                Ok(written)
+            }
+            other => other.map_err(|e| self.failed(&e)),
+        }
     }
 
     async fn write_batch(
@@ -227,9 +355,10 @@ impl IntranetTarget for ScimTarget {
         writes: &[WriteOp],
         range: std::ops::Range<usize>,
     ) -> Result<Vec<Sent>, BatchFailed> {
+        let by_value = self.members_by_value.load(Ordering::SeqCst);
         let requests = writes[range.clone()]
             .iter()
-            .map(to_write)
+            .map(|w| to_write_with(w, by_value))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| BatchFailed::Refused)?;
         match self.client.bulk(&requests, range.start).await {
@@ -250,5 +379,49 @@ impl IntranetTarget for ScimTarget {
                 Err(BatchFailed::Failed(bulk_outcome(&e, range.len())))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_removals_by_filtered_path_or_by_value_list() {
+        let ids = ["7".to_string(), "a\"b".to_string()];
+        assert_eq!(
+            member_removals(&ids, false),
+            [
+                json!({"op": "remove", "path": "members[value eq \"7\"]"}),
+                json!({"op": "remove", "path": "members[value eq \"a\\\"b\"]"}),
+            ]
+        );
+        assert_eq!(
+            member_removals(&ids, true),
+            [
+                json!({"op": "remove", "path": "members", "value": [{"value": "7"}, {"value": "a\"b"}]})
+            ]
+        );
+    }
+
+    #[test]
+    fn a_multi_valued_change_goes_on_its_own() {
+        let edits = |name: &str| UserEdits {
+            fields: vec![crate::plan::FieldChange {
+                name: name.into(),
+                before: Some("a".into()),
+                after: Some("b".into()),
+                origin: None,
+            }],
+            ..UserEdits::default()
+        };
+        let user = |name: &str| WriteOp::User {
+            id: "1".into(),
+            if_match: None,
+            edits: edits(name),
+        };
+        assert!(needs_resource(&user("email")));
+        assert!(needs_resource(&user("phone")));
+        assert!(!needs_resource(&user("job_title")));
     }
 }
