@@ -255,7 +255,7 @@ mod tests {
             ),
             "{text}"
         );
-        let md = super::render(&plan);
+        let md = super::render(&plan, &[]);
         assert!(
             md.contains(" · writes: one request per change (the service announces no Bulk) · the service refused \\`attributes=\\` (HTTP 400); Roster read full resources instead</sub>"),
             "{md}"
