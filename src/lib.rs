@@ -51,6 +51,7 @@ pub mod gitops;
 pub mod http;
 pub mod impact;
 pub mod intranet;
+pub mod log;
 pub mod model;
 pub mod observe;
 pub mod plan;

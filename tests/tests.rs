@@ -15,6 +15,7 @@ mod gitops;
 mod hostile;
 mod ldap;
 mod live_workflow;
+mod logging;
 mod policy;
 mod properties;
 mod reads;

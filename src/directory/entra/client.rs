@@ -191,10 +191,27 @@ pub async fn with_retries(
 ) -> Result<(u16, String), EntraError> {
     let mut attempt = 0u32;
     loop {
-        let sent = make().send().await;
-        let wait = match sent {
+        let (http, request) = make().build_split();
+        let request = request.map_err(|e| EntraError::Unreachable {
+            url: url.into(),
+            what: describe(&e),
+        })?;
+        let method = request.method().clone();
+        if let Some(body) = request.body().and_then(reqwest::Body::as_bytes) {
+            let text = String::from_utf8_lossy(body);
+            let body = crate::log::Body {
+                text: &text,
+                scrub: None,
+            };
+            tracing::trace!(%method, url, %body, "graph request body");
+        }
+        let started = std::time::Instant::now();
+        let sent = http.execute(request).await;
+        let ms = crate::log::ms(started);
+        let (wait, reason) = match sent {
             Ok(resp) => {
                 let status = resp.status().as_u16();
+                tracing::debug!(%method, url, status, ms, attempt, "graph exchange");
                 if (300..400).contains(&status) {
                     return Err(EntraError::BadResponse {
                         url: url.into(),
@@ -207,6 +224,11 @@ pub async fn with_retries(
                     url: url.into(),
                     what: describe(&e),
                 })?;
+                let body = crate::log::Body {
+                    text: &text,
+                    scrub: None,
+                };
+                tracing::trace!(%method, url, status, %body, "graph response body");
                 if !throttled {
                     return Ok((status, text));
                 }
@@ -217,17 +239,27 @@ pub async fn with_retries(
                         attempts: attempt + 1,
                     });
                 }
-                wait.map(|w| w.min(MAX_BACKOFF * 4))
+                (
+                    wait.map(|w| w.min(MAX_BACKOFF * 4)),
+                    format!("HTTP {status}"),
+                )
             }
-            Err(e) if e.is_connect() && attempt < RETRIES => None,
+            Err(e) if e.is_connect() && attempt < RETRIES => {
+                let reason = describe(&e);
+                tracing::debug!(%method, url, error = %reason, ms, attempt, "graph exchange failed");
+                (None, reason)
+            }
             Err(e) => {
+                tracing::debug!(%method, url, error = %describe(&e), ms, attempt, "graph exchange failed");
                 return Err(EntraError::Unreachable {
                     url: url.into(),
                     what: describe(&e),
-                })
+                });
             }
         };
         let delay = wait.unwrap_or_else(|| backoff(FIRST_BACKOFF, MAX_BACKOFF, attempt));
+        let wait_ms = delay.as_millis() as u64;
+        tracing::debug!(%method, url, attempt = attempt + 1, %reason, wait_ms, "graph retry");
         attempt += 1;
         tokio::time::sleep(delay).await;
     }

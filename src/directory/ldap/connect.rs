@@ -219,9 +219,14 @@ pub(super) async fn connect(t: &Target) -> Result<Ldap, Failure> {
     if let Some(tls) = &t.tls {
         settings = settings.set_config(tls.clone());
     }
+    let started = std::time::Instant::now();
     let (conn, mut ldap) = LdapConnAsync::with_settings(settings, &t.url)
         .await
-        .map_err(|e| Failure::Fatal(connect_error(t, e)))?;
+        .map_err(|e| {
+            tracing::debug!(url = %t.url, error = %e, ms = crate::log::ms(started), "ldap connect failed");
+            Failure::Fatal(connect_error(t, e))
+        })?;
+    tracing::debug!(url = %t.url, start_tls = t.start_tls, ms = crate::log::ms(started), "ldap connect");
     tokio::spawn(async move {
         // The connection's end shows up as an error on the operation in flight.
         let _ = conn.drive().await;
@@ -229,11 +234,14 @@ pub(super) async fn connect(t: &Target) -> Result<Ldap, Failure> {
     let Some((dn, password)) = &t.bind else {
         return Ok(ldap);
     };
+    let started = std::time::Instant::now();
     let res = ldap
         .with_timeout(t.timeout)
         .simple_bind(dn, &password.0)
         .await
         .map_err(|e| op_failure(t, "binding", e))?;
+    // The DN only: the password never goes to a log.
+    tracing::debug!(url = %t.url, bind_dn = %crate::text::shown(dn), rc = res.rc, ms = crate::log::ms(started), "ldap bind");
     if res.rc != 0 {
         return Err(Failure::Fatal(LdapError::Bind {
             url: t.url.clone(),

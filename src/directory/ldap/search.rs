@@ -198,6 +198,7 @@ pub(super) async fn run_search(
     let res = paged_search(ldap, t, s, &during, |re| {
         let (entry, ranges) =
             decode_entry(re, id_attribute, &mut builder).map_err(|d| d.into_error(t))?;
+        log_entry(&entry);
         count += 1;
         progress.inc();
         if ranges.is_empty() {
@@ -227,6 +228,12 @@ pub(super) async fn paged_search(
 ) -> Result<ldap3::LdapResult, Failure> {
     let adapters: Vec<Box<dyn Adapter<'_, String, Vec<String>>>> =
         vec![Box::new(PagedResults::new(t.page_size))];
+    let clock = std::time::Instant::now();
+    let mut entries = 0usize;
+    let mut each = |re| {
+        entries += 1;
+        each(re)
+    };
     let started = tokio::time::timeout(
         t.timeout,
         ldap.streaming_search_with(adapters, &s.base, s.scope, &s.filter, s.attrs.clone()),
@@ -251,7 +258,44 @@ pub(super) async fn paged_search(
         }
     }
     // A server that ignores the paging control stops at its size limit: `check_result` catches it.
-    Ok(stream.finish().await)
+    let res = stream.finish().await;
+    tracing::debug!(
+        url = %t.url,
+        base = %crate::text::shown(&s.base),
+        scope = ?s.scope,
+        filter = %crate::text::shown(&s.filter),
+        attributes = %s.attrs.join(","),
+        page_size = t.page_size,
+        entries,
+        rc = res.rc,
+        ms = crate::log::ms(clock),
+        "ldap search"
+    );
+    Ok(res)
+}
+
+/// An entry as read, on the log at `-vv`: its DN and values (binary ones by size only).
+fn log_entry(entry: &Entry) {
+    if !tracing::enabled!(tracing::Level::TRACE) {
+        return;
+    }
+    let mut attrs = serde_json::Map::new();
+    for (name, values) in entry.attrs() {
+        let shown = values
+            .iter()
+            .map(|v| match v {
+                crate::model::Value::Text(t) => t.into(),
+                crate::model::Value::Binary(b) => format!("<{} bytes>", b.len()).into(),
+            })
+            .collect();
+        attrs.insert(name.to_owned(), serde_json::Value::Array(shown));
+    }
+    let text = serde_json::Value::Object(attrs).to_string();
+    let body = crate::log::Body {
+        text: &text,
+        scrub: None,
+    };
+    tracing::trace!(dn = %crate::text::shown(entry.dn()), %body, "ldap entry");
 }
 
 pub(super) fn check_result(

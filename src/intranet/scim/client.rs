@@ -329,7 +329,11 @@ impl ScimClient {
         let mut attempt = 0u32;
         // Time spent waiting between attempts: never more than `timeout` in all.
         let mut waited = Duration::ZERO;
+        if let Some(b) = body {
+            tracing::trace!(%method, %url, body = %self.logged(b), "scim request body");
+        }
         loop {
+            let started = std::time::Instant::now();
             let mut req = self
                 .http
                 .request(method.clone(), url.clone())
@@ -363,12 +367,14 @@ impl ScimClient {
             };
             let left = self.opts.timeout.saturating_sub(waited);
             let delay = self.backoff(attempt).min(left);
+            self.log_exchange(&method, &url, &result, started, attempt);
             match result {
                 Err(e) => {
                     // A request that never reached the server (connect) is safe to resend; a
                     // timeout after sending is not, unless the request is idempotent.
                     let safe = e.is_connect() || (idempotent && e.is_timeout());
                     if safe && attempt < self.opts.retries && !left.is_zero() {
+                        tracing::debug!(%method, %url, attempt = attempt + 1, reason = %describe(&e), wait_ms = delay.as_millis() as u64, "scim retry");
                         attempt += 1;
                         waited += delay;
                         tokio::time::sleep(delay).await;
@@ -397,6 +403,7 @@ impl ScimClient {
                             None => delay,
                         };
                         if !left.is_zero() {
+                            tracing::debug!(%method, %url, attempt = attempt + 1, reason = %format!("HTTP {status}"), wait_ms = wait.as_millis() as u64, "scim retry");
                             attempt += 1;
                             waited += wait;
                             tokio::time::sleep(wait).await;
@@ -405,6 +412,37 @@ impl ScimClient {
                     }
                     return self.answer(&method, &url, status, &headers, &text);
                 }
+            }
+        }
+    }
+
+    /// A body as the log shows it: secrets blanked, the token too wherever it appears.
+    fn logged<'a>(&'a self, text: &'a str) -> crate::log::Body<'a> {
+        let token = self
+            .auth
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "));
+        crate::log::Body { text, scrub: token }
+    }
+
+    /// Log one attempt's exchange (`-v`), and its answer's body (`-vv`). Headers never are.
+    fn log_exchange(
+        &self,
+        method: &Method,
+        url: &Url,
+        result: &Result<(StatusCode, HeaderMap, String), reqwest::Error>,
+        started: std::time::Instant,
+        attempt: u32,
+    ) {
+        let ms = crate::log::ms(started);
+        match result {
+            Ok((status, _, text)) => {
+                tracing::debug!(%method, %url, status = status.as_u16(), ms, attempt, "scim exchange");
+                tracing::trace!(%method, %url, status = status.as_u16(), body = %self.logged(text), "scim response body");
+            }
+            Err(e) => {
+                tracing::debug!(%method, %url, error = %describe(e), ms, attempt, "scim exchange failed");
             }
         }
     }
