@@ -63,3 +63,4 @@ pub mod state;
 pub mod store;
 pub mod task;
 pub mod text;
+pub mod tls;

@@ -2,40 +2,22 @@
 //! Graph on stderr, the plan alone on stdout, and no secret anywhere.
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::{json, Value};
 
+use crate::cli::{roster_env, Run};
 use crate::support::graph::{user, GraphServer, SECRET};
 use crate::support::scim::{ScimServer, TOKEN};
 use crate::support::slapd::{Slapd, BASE_DN, LIMITED_DN, LIMITED_PW, PEOPLE};
 
 const STAFF: &str = "cn=staff,ou=groups,dc=example,dc=org";
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 /// `roster ARGS` in `dir`, the SCIM token in the environment, `ROSTER_LOG` as given.
 fn roster(dir: &Path, args: &[&str], log: Option<&str>) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_roster"));
-    cmd.args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env("COLUMNS", "200")
-        .env("ROSTER_SCIM_TOKEN", TOKEN)
-        .env_remove("ROSTER_CONFIG")
-        .env_remove("ROSTER_LOG");
-    if let Some(l) = log {
-        cmd.env("ROSTER_LOG", l);
-    }
-    let out = cmd.output().expect("run roster");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    let token = ("ROSTER_SCIM_TOKEN", TOKEN);
+    match log {
+        Some(l) => roster_env(dir, args, &[token, ("ROSTER_LOG", l)]),
+        None => roster_env(dir, args, &[token]),
     }
 }
 

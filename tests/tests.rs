@@ -23,4 +23,5 @@ mod reconcile;
 mod resolve;
 mod scim;
 mod scim_bulk;
+mod tls;
 mod workflows;

@@ -6,4 +6,5 @@ pub mod graph;
 pub mod proxy;
 pub mod scim;
 pub mod slapd;
+pub mod tls;
 pub mod world;

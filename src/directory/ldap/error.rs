@@ -51,7 +51,8 @@ pub enum LdapError {
     #[diagnostic(
         code(roster::ldap::ca_file),
         help(
-            "`ca_file` is a PEM file holding the certificate(s) of the CA that issued the server's"
+            "`ca_file` is a PEM file holding the certificate(s) of the CA that issued the server's \
+             certificate (a relative path is relative to the config file)"
         )
     )]
     CaFile { path: PathBuf, problem: String },

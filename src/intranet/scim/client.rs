@@ -87,6 +87,9 @@ pub struct ClientOptions {
     /// How long one list read, all its pages and retries included, may take
     /// (`intranet.scim.read_timeout`).
     pub read_timeout: Duration,
+    /// The PEM file of CAs to trust for HTTPS instead of the system roots
+    /// (`intranet.scim.ca_file`, resolved against the config's folder).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for ClientOptions {
@@ -101,6 +104,7 @@ impl Default for ClientOptions {
             max_response_bytes: crate::config::DEFAULT_MAX_RESPONSE_BYTES,
             max_resources: crate::config::DEFAULT_MAX_RESOURCES,
             read_timeout: Duration::from_secs(3600),
+            ca_file: None,
         }
     }
 }
@@ -142,6 +146,8 @@ pub struct ScimClient {
     auth: HeaderValue,
     limit: Arc<Semaphore>,
     pub(super) opts: ClientOptions,
+    /// The certificates the HTTPS verifier refused, for the error to name their issuer.
+    tls: crate::tls::Refusals,
 }
 
 impl fmt::Debug for ScimClient {
@@ -245,6 +251,7 @@ impl ScimClient {
             max_response_bytes: cfg.max_response_bytes.max(1),
             max_resources: cfg.max_resources.max(1),
             read_timeout: Duration::from_secs(cfg.read_timeout.max(1)),
+            ca_file: cfg.ca_file.as_ref().map(|f| base_dir.join(f)),
             ..ClientOptions::default()
         };
         ScimClient::new(&cfg.url, token, &headers, cfg.insecure, opts)
@@ -277,7 +284,20 @@ impl ScimClient {
             default_headers.insert(n, v);
         }
         default_headers.insert(reqwest::header::ACCEPT, HeaderValue::from_static(SCIM_JSON));
-        let http = reqwest::Client::builder()
+        let https = base.scheme() == "https";
+        let (builder, tls) =
+            crate::tls::http_client(https, opts.ca_file.as_deref()).map_err(|e| {
+                ScimError::CaFile {
+                    what: if e.path.as_os_str().is_empty() {
+                        "the system's root certificates".into()
+                    } else {
+                        let path = e.path.display().to_string();
+                        format!("intranet.scim.ca_file {}", crate::text::shown(&path))
+                    },
+                    problem: e.problem,
+                }
+            })?;
+        let http = builder
             .default_headers(default_headers)
             .timeout(opts.timeout)
             .connect_timeout(opts.timeout.min(Duration::from_secs(10)))
@@ -296,6 +316,7 @@ impl ScimClient {
             auth: token.header()?,
             limit: Arc::new(Semaphore::new(opts.concurrency.max(1))),
             opts,
+            tls,
         })
     }
 
@@ -370,6 +391,17 @@ impl ScimClient {
             self.log_exchange(&method, &url, &result, started, attempt);
             match result {
                 Err(e) => {
+                    // A refused certificate is refused again: say why now, without retrying.
+                    if let Some(refused) = self.tls.of(&e) {
+                        let host = url.host_str().unwrap_or_default();
+                        let (problem, help) =
+                            crate::tls::explain(&refused, host, Some("intranet.scim.ca_file"));
+                        return Err(ScimError::Certificate {
+                            url: self.base.to_string(),
+                            problem,
+                            help,
+                        });
+                    }
                     // A request that never reached the server (connect) is safe to resend; a
                     // timeout after sending is not, unless the request is idempotent.
                     let safe = e.is_connect() || (idempotent && e.is_timeout());
