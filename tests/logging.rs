@@ -37,7 +37,7 @@ fn live_site() -> (tempfile::TempDir, Slapd, ScimServer) {
         dir.path().join("roster.yaml"),
         format!(
             "version: 1\n\
-             directory:\n  ldap:\n    url: {ldap}\n    bind_dn: \"{LIMITED_DN}\"\n    password: {{ file: bind.pw }}\n    base_dn: \"{BASE_DN}\"\n\
+             directory:\n  ldap:\n    url: {ldap}\n    bind_dn: \"{LIMITED_DN}\"\n    password: {{ file: bind.pw }}\n    base_dn: \"{BASE_DN}\"\n    page_size: 1\n\
              intranet:\n  scim:\n    url: {scim}\n    token: {{ env: ROSTER_SCIM_TOKEN }}\n\
              syncing_groups: [\"{STAFF}\"]\n\
              field_mappings:\n  email: mail\n\
@@ -78,6 +78,8 @@ fn vv_logs_every_exchange_with_bodies_on_stderr_and_never_a_secret() {
         "{err}"
     );
     assert!(err.contains("rc=0"), "{err}");
+    // page_size 1: the two users come in pages, each page counted.
+    assert!(err.contains("page_size=1 pages=2 entries=2"), "{err}");
     assert!(err.contains("ldap entry"), "{err}");
     assert!(err.contains("ada@example.org"), "{err}");
     // The SCIM side: method, URL, status and time, and the bodies.

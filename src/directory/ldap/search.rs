@@ -226,8 +226,11 @@ pub(super) async fn paged_search(
     during: &str,
     mut each: impl FnMut(ResultEntry) -> Result<(), LdapError>,
 ) -> Result<ldap3::LdapResult, Failure> {
-    let adapters: Vec<Box<dyn Adapter<'_, String, Vec<String>>>> =
-        vec![Box::new(PagedResults::new(t.page_size))];
+    let pages = PageCount::default();
+    let adapters: Vec<Box<dyn Adapter<'_, String, Vec<String>>>> = vec![
+        Box::new(PagedResults::new(t.page_size)),
+        Box::new(pages.clone()),
+    ];
     let clock = std::time::Instant::now();
     let mut entries = 0usize;
     let mut each = |re| {
@@ -266,12 +269,50 @@ pub(super) async fn paged_search(
         filter = %crate::text::shown(&s.filter),
         attributes = %s.attrs.join(","),
         page_size = t.page_size,
+        pages = pages.0.load(std::sync::atomic::Ordering::Relaxed),
         entries,
         rc = res.rc,
         ms = crate::log::ms(clock),
         "ldap search"
     );
     Ok(res)
+}
+
+/// Counts the pages of a paged search for the log: placed after [`PagedResults`] in the chain,
+/// it sees the end of each page's search (each answered with a cookie for the next, but the last).
+#[derive(Debug, Clone, Default)]
+struct PageCount(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+#[async_trait::async_trait]
+impl<'a> Adapter<'a, String, Vec<String>> for PageCount {
+    async fn start(
+        &mut self,
+        stream: &mut ldap3::SearchStream<'a, String, Vec<String>>,
+        base: &str,
+        scope: LdapScope,
+        filter: &str,
+        attrs: Vec<String>,
+    ) -> ldap3::result::Result<()> {
+        stream.start(base, scope, filter, attrs).await
+    }
+
+    async fn next(
+        &mut self,
+        stream: &mut ldap3::SearchStream<'a, String, Vec<String>>,
+    ) -> ldap3::result::Result<Option<ResultEntry>> {
+        let next = stream.next().await;
+        if matches!(next, Ok(None)) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        next
+    }
+
+    async fn finish(
+        &mut self,
+        stream: &mut ldap3::SearchStream<'a, String, Vec<String>>,
+    ) -> ldap3::LdapResult {
+        stream.finish().await
+    }
 }
 
 /// An entry as read, on the log at `-vv`: its DN and values (binary ones by size only).
