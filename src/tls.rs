@@ -44,7 +44,12 @@ pub fn roots(ca_file: Option<&Path>, base_dir: &Path) -> Result<RootCertStore, R
             }
         }
         None => {
-            for cert in rustls_native_certs::load_native_certs().certs {
+            let found = rustls_native_certs::load_native_certs();
+            for e in &found.errors {
+                // An unreadable SSL_CERT_FILE, a bad file in the system's store: `-v` shows it.
+                tracing::debug!(error = %e, "system root certificates");
+            }
+            for cert in found.certs {
                 // A system root rustls cannot parse is skipped, as every TLS client does.
                 let _ = roots.add(cert);
             }

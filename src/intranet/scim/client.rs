@@ -191,6 +191,19 @@ pub fn check_url(url: &str, insecure: bool) -> Result<Url, ScimError> {
     Ok(parsed)
 }
 
+/// `intranet.scim.ca_file`, or the system's roots, cannot be used.
+fn roots_error(e: crate::tls::RootsError) -> ScimError {
+    ScimError::CaFile {
+        what: if e.path.as_os_str().is_empty() {
+            "the system's root certificates".into()
+        } else {
+            let path = e.path.display().to_string();
+            format!("intranet.scim.ca_file {}", crate::text::shown(&path))
+        },
+        problem: e.problem,
+    }
+}
+
 /// The local address this machine uses to reach the SCIM service (for the audit's IP column).
 /// Sends nothing: a UDP socket is connected, which only picks a route.
 pub fn local_address_for(url: &Url) -> Option<IpAddr> {
@@ -286,17 +299,7 @@ impl ScimClient {
         default_headers.insert(reqwest::header::ACCEPT, HeaderValue::from_static(SCIM_JSON));
         let https = base.scheme() == "https";
         let (builder, tls) =
-            crate::tls::http_client(https, opts.ca_file.as_deref()).map_err(|e| {
-                ScimError::CaFile {
-                    what: if e.path.as_os_str().is_empty() {
-                        "the system's root certificates".into()
-                    } else {
-                        let path = e.path.display().to_string();
-                        format!("intranet.scim.ca_file {}", crate::text::shown(&path))
-                    },
-                    problem: e.problem,
-                }
-            })?;
+            crate::tls::http_client(https, opts.ca_file.as_deref()).map_err(roots_error)?;
         let http = builder
             .default_headers(default_headers)
             .timeout(opts.timeout)
