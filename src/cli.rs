@@ -33,6 +33,11 @@ Exit codes:
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Log each exchange with the servers on stderr (HTTP: method, URL, status, time, retries;
+    /// LDAP: bind, searches, result codes); -vv adds the bodies. Secrets are never shown.
+    /// ROSTER_LOG (an env-filter directive, e.g. `roster=debug`) overrides it.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
 }
 
 #[derive(Debug, Subcommand)]

@@ -27,6 +27,10 @@ fn main() -> ExitCode {
         }
     };
     roster::diag::install_hook();
+    if let Err(report) = roster::log::init(cli.verbose) {
+        roster::diag::print(&report);
+        return ExitCode::from(exit::ERROR);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

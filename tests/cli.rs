@@ -16,12 +16,22 @@ pub struct Run {
 
 /// Run `roster` in `dir` with no colour and a fixed width.
 pub fn roster(dir: &Path, args: &[&str]) -> Run {
+    roster_env(dir, args, &[])
+}
+
+/// [`roster`] with these environment variables; none of the caller's `ROSTER_LOG`,
+/// `SSL_CERT_FILE` or `SSL_CERT_DIR` reaches it.
+pub fn roster_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_roster"))
         .args(args)
         .current_dir(dir)
         .env("NO_COLOR", "1")
         .env("COLUMNS", "100")
         .env_remove("ROSTER_CONFIG")
+        .env_remove("ROSTER_LOG")
+        .env_remove("SSL_CERT_FILE")
+        .env_remove("SSL_CERT_DIR")
+        .envs(env.iter().copied())
         .output()
         .expect("run roster");
     Run {

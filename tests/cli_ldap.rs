@@ -458,4 +458,13 @@ fn a_read_longer_than_a_second_shows_progress_on_a_terminal_only() {
         "no progress when stderr is not a terminal: {stderr}"
     );
     assert!(stderr.contains("Wrote 1200 users"), "{stderr}");
+
+    // Logging on a terminal: the log lines, and no bar redrawn over them.
+    let logged = on_a_terminal(&format!(
+        "-v snapshot directory -c {} -o {}",
+        config.display(),
+        out.display()
+    ));
+    assert!(logged.contains("ldap search"), "{logged}");
+    assert!(!logged.contains("reading users from"), "{logged}");
 }

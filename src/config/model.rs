@@ -667,6 +667,10 @@ pub struct ScimConfig {
     /// Allow plain `http://` to a non-loopback host.
     #[serde(default)]
     pub insecure: bool,
+    /// PEM file of CA certificates to verify the service's HTTPS certificate with, instead of
+    /// the system roots (a private or self-signed CA); relative to the config file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
     /// Requests in flight at once.
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,

@@ -8,4 +8,5 @@ pub mod proxy;
 pub mod ranging;
 pub mod scim;
 pub mod slapd;
+pub mod tls;
 pub mod world;

@@ -326,8 +326,9 @@ fn base_entries() -> String {
     s
 }
 
-/// A CA and a server certificate for `names`, with openssl: `ca.pem`, `server.pem`, `server.key`.
-fn make_certs(dir: &Path, names: &[String]) {
+/// A CA (`CN=Roster Test CA`) and a server certificate for `names` (`IP:127.0.0.1`,
+/// `DNS:localhost`), with openssl: `ca.pem`, `server.pem`, `server.key`.
+pub fn make_certs(dir: &Path, names: &[String]) {
     let ec = [
         "-newkey",
         "ec",

@@ -227,14 +227,18 @@ impl Auth {
 
     /// The `Authorization` header: the cached token while it has more than a minute left,
     /// else a new one.
-    pub async fn header(&self, http: &reqwest::Client) -> Result<HeaderValue, EntraError> {
+    pub async fn header(
+        &self,
+        http: &reqwest::Client,
+        tls: &crate::tls::Refusals,
+    ) -> Result<HeaderValue, EntraError> {
         let mut cached = self.cached.lock().await;
         if let Some((h, until)) = cached.as_ref() {
             if Instant::now() < *until {
                 return Ok(h.clone());
             }
         }
-        let (header, lifetime) = self.fetch(http).await?;
+        let (header, lifetime) = self.fetch(http, tls).await?;
         let until = Instant::now() + lifetime.saturating_sub(Duration::from_secs(60));
         *cached = Some((header.clone(), until));
         Ok(header)
@@ -245,7 +249,11 @@ impl Auth {
         *self.cached.lock().await = None;
     }
 
-    async fn fetch(&self, http: &reqwest::Client) -> Result<(HeaderValue, Duration), EntraError> {
+    async fn fetch(
+        &self,
+        http: &reqwest::Client,
+        tls: &crate::tls::Refusals,
+    ) -> Result<(HeaderValue, Duration), EntraError> {
         let url = self.token_url.to_string();
         let assertion;
         let mut form = vec![
@@ -264,9 +272,10 @@ impl Auth {
                 form.push(("client_assertion", &assertion));
             }
         }
-        let (status, text) =
-            super::client::with_retries(&url, || http.post(self.token_url.clone()).form(&form))
-                .await?;
+        let (status, text) = super::client::with_retries(&url, tls, || {
+            http.post(self.token_url.clone()).form(&form)
+        })
+        .await?;
         let body: Option<Value> = serde_json::from_str(&text).ok();
         // The first line of a field (an error description goes on with trace and correlation
         // IDs), escaped.

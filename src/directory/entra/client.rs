@@ -61,6 +61,8 @@ pub struct GraphClient {
     pub base: Url,
     auth: Arc<Auth>,
     limit: Arc<Semaphore>,
+    /// The certificates the HTTPS verifier refused, for the error to name their issuer.
+    tls: crate::tls::Refusals,
 }
 
 impl std::fmt::Debug for GraphClient {
@@ -81,7 +83,14 @@ impl GraphClient {
         let base = check_url("directory.entra.graph_url", &cfg.graph_url)?;
         let auth = Auth::from_config(cfg, &base, base_dir, env)?;
         let timeout = Duration::from_secs(cfg.timeout.max(1));
-        let http = reqwest::Client::builder()
+        // The SCIM client's TLS path: the system roots (SSL_CERT_FILE honoured).
+        let https = base.scheme() == "https" || cfg.authority.starts_with("https:");
+        let (builder, tls) =
+            crate::tls::http_client(https, None).map_err(|e| EntraError::Unreachable {
+                url: base.to_string(),
+                what: e.problem,
+            })?;
+        let http = builder
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("roster/", env!("CARGO_PKG_VERSION")))
@@ -97,6 +106,7 @@ impl GraphClient {
             base,
             auth: Arc::new(auth),
             limit: Arc::new(Semaphore::new(cfg.concurrency.max(1))),
+            tls,
         })
     }
 
@@ -134,7 +144,7 @@ impl GraphClient {
     pub async fn get(&self, url: &Url, need: Need, eventual: bool) -> Result<Value, EntraError> {
         let mut fresh_token = false;
         loop {
-            let auth = self.auth.header(&self.http).await?;
+            let auth = self.auth.header(&self.http, &self.tls).await?;
             let (status, text) = {
                 let _permit = self
                     .limit
@@ -144,7 +154,10 @@ impl GraphClient {
                         url: url.to_string(),
                         what: "the client shut down".into(),
                     })?;
-                with_retries(url.as_str(), || self.request(url, &auth, eventual)).await?
+                with_retries(url.as_str(), &self.tls, || {
+                    self.request(url, &auth, eventual)
+                })
+                .await?
             };
             if status == 401 && !fresh_token {
                 self.auth.forget().await;
@@ -187,14 +200,32 @@ impl GraphClient {
 /// the body text of the last answer.
 pub async fn with_retries(
     url: &str,
+    tls: &crate::tls::Refusals,
     make: impl Fn() -> reqwest::RequestBuilder,
 ) -> Result<(u16, String), EntraError> {
     let mut attempt = 0u32;
     loop {
-        let sent = make().send().await;
-        let wait = match sent {
+        let (http, request) = make().build_split();
+        let request = request.map_err(|e| EntraError::Unreachable {
+            url: url.into(),
+            what: describe(&e),
+        })?;
+        let method = request.method().clone();
+        if let Some(body) = request.body().and_then(reqwest::Body::as_bytes) {
+            let text = String::from_utf8_lossy(body);
+            let body = crate::log::Body {
+                text: &text,
+                scrub: None,
+            };
+            tracing::trace!(%method, url, %body, "graph request body");
+        }
+        let started = std::time::Instant::now();
+        let sent = http.execute(request).await;
+        let ms = crate::log::ms(started);
+        let (wait, reason) = match sent {
             Ok(resp) => {
                 let status = resp.status().as_u16();
+                tracing::debug!(%method, url, status, ms, attempt, "graph exchange");
                 if (300..400).contains(&status) {
                     return Err(EntraError::BadResponse {
                         url: url.into(),
@@ -207,6 +238,11 @@ pub async fn with_retries(
                     url: url.into(),
                     what: describe(&e),
                 })?;
+                let body = crate::log::Body {
+                    text: &text,
+                    scrub: None,
+                };
+                tracing::trace!(%method, url, status, %body, "graph response body");
                 if !throttled {
                     return Ok((status, text));
                 }
@@ -217,17 +253,39 @@ pub async fn with_retries(
                         attempts: attempt + 1,
                     });
                 }
-                wait.map(|w| w.min(MAX_BACKOFF * 4))
+                (
+                    wait.map(|w| w.min(MAX_BACKOFF * 4)),
+                    format!("HTTP {status}"),
+                )
             }
-            Err(e) if e.is_connect() && attempt < RETRIES => None,
+            Err(e) if e.is_connect() && attempt < RETRIES && tls.of(&e).is_none() => {
+                let reason = describe(&e);
+                tracing::debug!(%method, url, error = %reason, ms, attempt, "graph exchange failed");
+                (None, reason)
+            }
             Err(e) => {
+                tracing::debug!(%method, url, error = %describe(&e), ms, attempt, "graph exchange failed");
+                if let Some(refused) = tls.of(&e) {
+                    let host = Url::parse(url)
+                        .ok()
+                        .and_then(|u| u.host_str().map(String::from));
+                    let (problem, help) =
+                        crate::tls::explain(&refused, &host.unwrap_or_default(), None);
+                    return Err(EntraError::Untrusted {
+                        url: url.into(),
+                        problem,
+                        help,
+                    });
+                }
                 return Err(EntraError::Unreachable {
                     url: url.into(),
                     what: describe(&e),
-                })
+                });
             }
         };
         let delay = wait.unwrap_or_else(|| backoff(FIRST_BACKOFF, MAX_BACKOFF, attempt));
+        let wait_ms = delay.as_millis() as u64;
+        tracing::debug!(%method, url, attempt = attempt + 1, %reason, wait_ms, "graph retry");
         attempt += 1;
         tokio::time::sleep(delay).await;
     }

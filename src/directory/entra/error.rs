@@ -90,6 +90,15 @@ pub enum EntraError {
         help: Option<String>,
     },
 
+    #[error("{url} is not trusted: {problem}")]
+    #[diagnostic(code(roster::entra::untrusted))]
+    Untrusted {
+        url: String,
+        problem: String,
+        #[help]
+        help: String,
+    },
+
     #[error("cannot reach {url}: {what}")]
     #[diagnostic(
         code(roster::entra::unreachable),

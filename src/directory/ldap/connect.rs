@@ -8,9 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
-use rustls::{ClientConfig, RootCertStore};
+use rustls::ClientConfig;
 
 use crate::config::{LdapConfig, Secret};
 
@@ -180,39 +178,15 @@ pub(super) fn tls_config(
     ca_file: Option<&Path>,
     base_dir: &Path,
 ) -> Result<Arc<ClientConfig>, LdapError> {
-    let mut roots = RootCertStore::empty();
-    match ca_file {
-        Some(p) => {
-            let path = base_dir.join(p);
-            let fail = |problem: String| LdapError::CaFile {
-                path: path.clone(),
-                problem,
-            };
-            let certs = CertificateDer::pem_file_iter(&path).map_err(|e| fail(e.to_string()))?;
-            for cert in certs {
-                let cert = cert.map_err(|e| fail(e.to_string()))?;
-                roots.add(cert).map_err(|e| fail(e.to_string()))?;
-            }
-            if roots.is_empty() {
-                return Err(fail("it holds no PEM certificate".into()));
-            }
-        }
-        None => {
-            for cert in rustls_native_certs::load_native_certs().certs {
-                // A system root rustls cannot parse is skipped, as every TLS client does.
-                let _ = roots.add(cert);
-            }
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| LdapError::CaFile {
-            path: PathBuf::new(),
-            problem: e.to_string(),
-        })?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let fail = |e: crate::tls::RootsError| LdapError::CaFile {
+        path: e.path,
+        problem: e.problem,
+    };
+    let roots = crate::tls::roots(ca_file, base_dir).map_err(fail)?;
+    let config = crate::tls::plain_config(roots).map_err(|problem| LdapError::CaFile {
+        path: PathBuf::new(),
+        problem,
+    })?;
     Ok(Arc::new(config))
 }
 
@@ -223,9 +197,14 @@ pub(super) async fn connect(t: &Target) -> Result<Ldap, Failure> {
     if let Some(tls) = &t.tls {
         settings = settings.set_config(tls.clone());
     }
+    let started = std::time::Instant::now();
     let (conn, mut ldap) = LdapConnAsync::with_settings(settings, &t.url)
         .await
-        .map_err(|e| Failure::Fatal(connect_error(t, e)))?;
+        .map_err(|e| {
+            tracing::debug!(url = %t.url, error = %e, ms = crate::log::ms(started), "ldap connect failed");
+            Failure::Fatal(connect_error(t, e))
+        })?;
+    tracing::debug!(url = %t.url, start_tls = t.start_tls, ms = crate::log::ms(started), "ldap connect");
     tokio::spawn(async move {
         // The connection's end shows up as an error on the operation in flight.
         let _ = conn.drive().await;
@@ -233,11 +212,14 @@ pub(super) async fn connect(t: &Target) -> Result<Ldap, Failure> {
     let Some((dn, password)) = &t.bind else {
         return Ok(ldap);
     };
+    let started = std::time::Instant::now();
     let res = ldap
         .with_timeout(t.timeout)
         .simple_bind(dn, &password.0)
         .await
         .map_err(|e| op_failure(t, "binding", e))?;
+    // The DN only: the password never goes to a log.
+    tracing::debug!(url = %t.url, bind_dn = %crate::text::shown(dn), rc = res.rc, ms = crate::log::ms(started), "ldap bind");
     if res.rc != 0 {
         return Err(Failure::Fatal(LdapError::Bind {
             url: t.url.clone(),

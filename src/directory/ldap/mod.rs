@@ -121,6 +121,7 @@ pub async fn read_into(
     let sink = &mut sink;
     let result = match read_once(&target, &searches, &mut progress, sink).await {
         Err(Failure::Dropped { during, problem }) => {
+            tracing::debug!(url = %target.url, %during, %problem, "ldap retry: the connection dropped, reading again from the start");
             warnings.push(format!(
                 "the connection to {} dropped while {during} ({problem}); the directory was read again from the start",
                 target.url
@@ -246,7 +247,9 @@ impl Progress {
 
     fn inc(&mut self) {
         self.bar.inc(1);
-        if !self.shown && self.tty && self.started.elapsed() > Duration::from_secs(1) {
+        // Not while logging: a redrawn bar and log lines would garble each other.
+        let quiet = crate::log::enabled();
+        if !self.shown && self.tty && !quiet && self.started.elapsed() > Duration::from_secs(1) {
             self.bar.set_draw_target(ProgressDrawTarget::stderr());
             self.shown = true;
         }

@@ -198,6 +198,7 @@ pub(super) async fn run_search(
     let res = paged_search(ldap, t, s, &during, |re| {
         let (entry, ranges) =
             decode_entry(re, id_attribute, &mut builder).map_err(|d| d.into_error(t))?;
+        log_entry(&entry);
         count += 1;
         progress.inc();
         if ranges.is_empty() {
@@ -225,8 +226,17 @@ pub(super) async fn paged_search(
     during: &str,
     mut each: impl FnMut(ResultEntry) -> Result<(), LdapError>,
 ) -> Result<ldap3::LdapResult, Failure> {
-    let adapters: Vec<Box<dyn Adapter<'_, String, Vec<String>>>> =
-        vec![Box::new(PagedResults::new(t.page_size))];
+    let pages = PageCount::default();
+    let adapters: Vec<Box<dyn Adapter<'_, String, Vec<String>>>> = vec![
+        Box::new(PagedResults::new(t.page_size)),
+        Box::new(pages.clone()),
+    ];
+    let clock = std::time::Instant::now();
+    let mut entries = 0usize;
+    let mut each = |re| {
+        entries += 1;
+        each(re)
+    };
     let started = tokio::time::timeout(
         t.timeout,
         ldap.streaming_search_with(adapters, &s.base, s.scope, &s.filter, s.attrs.clone()),
@@ -251,7 +261,82 @@ pub(super) async fn paged_search(
         }
     }
     // A server that ignores the paging control stops at its size limit: `check_result` catches it.
-    Ok(stream.finish().await)
+    let res = stream.finish().await;
+    tracing::debug!(
+        url = %t.url,
+        base = %crate::text::shown(&s.base),
+        scope = ?s.scope,
+        filter = %crate::text::shown(&s.filter),
+        attributes = %s.attrs.join(","),
+        page_size = t.page_size,
+        pages = pages.0.load(std::sync::atomic::Ordering::Relaxed),
+        entries,
+        rc = res.rc,
+        ms = crate::log::ms(clock),
+        "ldap search"
+    );
+    Ok(res)
+}
+
+/// Counts the pages of a paged search for the log: placed after [`PagedResults`] in the chain,
+/// it sees the end of each page's search (each answered with a cookie for the next, but the last).
+#[derive(Debug, Clone, Default)]
+struct PageCount(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+#[async_trait::async_trait]
+impl<'a> Adapter<'a, String, Vec<String>> for PageCount {
+    async fn start(
+        &mut self,
+        stream: &mut ldap3::SearchStream<'a, String, Vec<String>>,
+        base: &str,
+        scope: LdapScope,
+        filter: &str,
+        attrs: Vec<String>,
+    ) -> ldap3::result::Result<()> {
+        stream.start(base, scope, filter, attrs).await
+    }
+
+    async fn next(
+        &mut self,
+        stream: &mut ldap3::SearchStream<'a, String, Vec<String>>,
+    ) -> ldap3::result::Result<Option<ResultEntry>> {
+        let next = stream.next().await;
+        if matches!(next, Ok(None)) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        next
+    }
+
+    async fn finish(
+        &mut self,
+        stream: &mut ldap3::SearchStream<'a, String, Vec<String>>,
+    ) -> ldap3::LdapResult {
+        stream.finish().await
+    }
+}
+
+/// An entry as read, on the log at `-vv`: its DN and values (binary ones by size only).
+fn log_entry(entry: &Entry) {
+    if !tracing::enabled!(tracing::Level::TRACE) {
+        return;
+    }
+    let mut attrs = serde_json::Map::new();
+    for (name, values) in entry.attrs() {
+        let shown = values
+            .iter()
+            .map(|v| match v {
+                crate::model::Value::Text(t) => t.into(),
+                crate::model::Value::Binary(b) => format!("<{} bytes>", b.len()).into(),
+            })
+            .collect();
+        attrs.insert(name.to_owned(), serde_json::Value::Array(shown));
+    }
+    let text = serde_json::Value::Object(attrs).to_string();
+    let body = crate::log::Body {
+        text: &text,
+        scrub: None,
+    };
+    tracing::trace!(dn = %crate::text::shown(entry.dn()), %body, "ldap entry");
 }
 
 pub(super) fn check_result(

@@ -87,6 +87,9 @@ pub struct ClientOptions {
     /// How long one list read, all its pages and retries included, may take
     /// (`intranet.scim.read_timeout`).
     pub read_timeout: Duration,
+    /// The PEM file of CAs to trust for HTTPS instead of the system roots
+    /// (`intranet.scim.ca_file`, resolved against the config's folder).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for ClientOptions {
@@ -101,6 +104,7 @@ impl Default for ClientOptions {
             max_response_bytes: crate::config::DEFAULT_MAX_RESPONSE_BYTES,
             max_resources: crate::config::DEFAULT_MAX_RESOURCES,
             read_timeout: Duration::from_secs(3600),
+            ca_file: None,
         }
     }
 }
@@ -144,6 +148,8 @@ pub struct ScimClient {
     pub(super) opts: ClientOptions,
     /// The service refused a read's `attributes=` (its detail): full resources from then on.
     pub(super) projection_refused: Arc<std::sync::OnceLock<String>>,
+    /// The certificates the HTTPS verifier refused, for the error to name their issuer.
+    tls: crate::tls::Refusals,
 }
 
 impl fmt::Debug for ScimClient {
@@ -185,6 +191,19 @@ pub fn check_url(url: &str, insecure: bool) -> Result<Url, ScimError> {
         parsed.set_path(&path);
     }
     Ok(parsed)
+}
+
+/// `intranet.scim.ca_file`, or the system's roots, cannot be used.
+fn roots_error(e: crate::tls::RootsError) -> ScimError {
+    ScimError::CaFile {
+        what: if e.path.as_os_str().is_empty() {
+            "the system's root certificates".into()
+        } else {
+            let path = e.path.display().to_string();
+            format!("intranet.scim.ca_file {}", crate::text::shown(&path))
+        },
+        problem: e.problem,
+    }
 }
 
 /// The local address this machine uses to reach the SCIM service (for the audit's IP column).
@@ -247,6 +266,7 @@ impl ScimClient {
             max_response_bytes: cfg.max_response_bytes.max(1),
             max_resources: cfg.max_resources.max(1),
             read_timeout: Duration::from_secs(cfg.read_timeout.max(1)),
+            ca_file: cfg.ca_file.as_ref().map(|f| base_dir.join(f)),
             ..ClientOptions::default()
         };
         ScimClient::new(&cfg.url, token, &headers, cfg.insecure, opts)
@@ -279,7 +299,10 @@ impl ScimClient {
             default_headers.insert(n, v);
         }
         default_headers.insert(reqwest::header::ACCEPT, HeaderValue::from_static(SCIM_JSON));
-        let http = reqwest::Client::builder()
+        let https = base.scheme() == "https";
+        let (builder, tls) =
+            crate::tls::http_client(https, opts.ca_file.as_deref()).map_err(roots_error)?;
+        let http = builder
             .default_headers(default_headers)
             .timeout(opts.timeout)
             .connect_timeout(opts.timeout.min(Duration::from_secs(10)))
@@ -299,6 +322,7 @@ impl ScimClient {
             limit: Arc::new(Semaphore::new(opts.concurrency.max(1))),
             opts,
             projection_refused: Arc::default(),
+            tls,
         })
     }
 
@@ -332,7 +356,11 @@ impl ScimClient {
         let mut attempt = 0u32;
         // Time spent waiting between attempts: never more than `timeout` in all.
         let mut waited = Duration::ZERO;
+        if let Some(b) = body {
+            tracing::trace!(%method, %url, body = %self.logged(b), "scim request body");
+        }
         loop {
+            let started = std::time::Instant::now();
             let mut req = self
                 .http
                 .request(method.clone(), url.clone())
@@ -366,12 +394,25 @@ impl ScimClient {
             };
             let left = self.opts.timeout.saturating_sub(waited);
             let delay = self.backoff(attempt).min(left);
+            self.log_exchange(&method, &url, &result, started, attempt);
             match result {
                 Err(e) => {
+                    // A refused certificate is refused again: say why now, without retrying.
+                    if let Some(refused) = self.tls.of(&e) {
+                        let host = url.host_str().unwrap_or_default();
+                        let (problem, help) =
+                            crate::tls::explain(&refused, host, Some("intranet.scim.ca_file"));
+                        return Err(ScimError::Certificate {
+                            url: self.base.to_string(),
+                            problem,
+                            help,
+                        });
+                    }
                     // A request that never reached the server (connect) is safe to resend; a
                     // timeout after sending is not, unless the request is idempotent.
                     let safe = e.is_connect() || (idempotent && e.is_timeout());
                     if safe && attempt < self.opts.retries && !left.is_zero() {
+                        tracing::debug!(%method, %url, attempt = attempt + 1, reason = %describe(&e), wait_ms = delay.as_millis() as u64, "scim retry");
                         attempt += 1;
                         waited += delay;
                         tokio::time::sleep(delay).await;
@@ -400,6 +441,7 @@ impl ScimClient {
                             None => delay,
                         };
                         if !left.is_zero() {
+                            tracing::debug!(%method, %url, attempt = attempt + 1, reason = %format!("HTTP {status}"), wait_ms = wait.as_millis() as u64, "scim retry");
                             attempt += 1;
                             waited += wait;
                             tokio::time::sleep(wait).await;
@@ -408,6 +450,37 @@ impl ScimClient {
                     }
                     return self.answer(&method, &url, status, &headers, &text);
                 }
+            }
+        }
+    }
+
+    /// A body as the log shows it: secrets blanked, the token too wherever it appears.
+    fn logged<'a>(&'a self, text: &'a str) -> crate::log::Body<'a> {
+        let token = self
+            .auth
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "));
+        crate::log::Body { text, scrub: token }
+    }
+
+    /// Log one attempt's exchange (`-v`), and its answer's body (`-vv`). Headers never are.
+    fn log_exchange(
+        &self,
+        method: &Method,
+        url: &Url,
+        result: &Result<(StatusCode, HeaderMap, String), reqwest::Error>,
+        started: std::time::Instant,
+        attempt: u32,
+    ) {
+        let ms = crate::log::ms(started);
+        match result {
+            Ok((status, _, text)) => {
+                tracing::debug!(%method, %url, status = status.as_u16(), ms, attempt, "scim exchange");
+                tracing::trace!(%method, %url, status = status.as_u16(), body = %self.logged(text), "scim response body");
+            }
+            Err(e) => {
+                tracing::debug!(%method, %url, error = %describe(e), ms, attempt, "scim exchange failed");
             }
         }
     }

@@ -118,6 +118,22 @@ pub enum ScimError {
     )]
     Unauthorized { url: String, status: u16 },
 
+    #[error("cannot use {what}: {problem}")]
+    #[diagnostic(
+        code(roster::scim::ca_file),
+        help("`ca_file` is a PEM file holding the certificate(s) of the CA that issued the service's certificate (a relative path is relative to the config file); without it the system's roots are used (SSL_CERT_FILE names another bundle)")
+    )]
+    CaFile { what: String, problem: String },
+
+    #[error("the SCIM service at {url} is not trusted: {problem}")]
+    #[diagnostic(code(roster::scim::certificate))]
+    Certificate {
+        url: String,
+        problem: String,
+        #[help]
+        help: String,
+    },
+
     #[error("cannot reach the SCIM service at {url}: {what}")]
     #[diagnostic(
         code(roster::scim::unreachable),
