@@ -20,6 +20,8 @@ FROM ${RUST_IMAGE} AS build
 # hadolint ignore=DL3018
 RUN apk add --no-cache musl-dev
 WORKDIR /src
+# Symbols kept, line tables dropped (as the release workflow builds them).
+ENV CARGO_PROFILE_RELEASE_STRIP=debuginfo
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
