@@ -41,6 +41,8 @@ pub struct AuditContext {
     pub address: String,
     /// `--allow-dirty`: applied with uncommitted changes in the config.
     pub allow_dirty: bool,
+    /// `--unattended`: no one watched the run; the plan fit `policy.unattended`.
+    pub unattended: bool,
     /// The signal that interrupted the apply, if one did.
     pub interrupted: Option<String>,
 }
@@ -152,6 +154,9 @@ fn details(c: &Change, o: &Outcome) -> String {
     parts.join("; ")
 }
 
+/// How a row's Details say that no one watched the run (`roster apply --unattended`).
+pub const UNATTENDED_DETAIL: &str = "run: unattended (fit policy.unattended)";
+
 /// One row per change, in the plan's order, cells already escaped (control characters shown as
 /// `\n`, `\x1b`…, as in the plan: see [`crate::text`]) and neutralised.
 pub fn rows(report: &ApplyReport, ctx: &AuditContext) -> Vec<[String; 9]> {
@@ -175,7 +180,10 @@ pub fn rows(report: &ApplyReport, ctx: &AuditContext) -> Vec<[String; 9]> {
                 "Sync".to_string(),
                 c.action.name().to_string(),
                 c.username.clone(),
-                details(c, &co.outcome),
+                match ctx.unattended {
+                    true => format!("{}; {UNATTENDED_DETAIL}", details(c, &co.outcome)),
+                    false => details(c, &co.outcome),
+                },
             ]
             .map(|cell| neutralise(&crate::text::escape(&cell)))
         })
@@ -226,6 +234,9 @@ pub fn render_markdown(
         md.push_str(
             "- Exception: `--allow-dirty` applied with uncommitted changes in the config\n",
         );
+    }
+    if ctx.unattended {
+        md.push_str("- Run: unattended (`roster apply --unattended`): the plan fit `policy.unattended`, no one approved it\n");
     }
     if let Some(rev) = &plan.inputs.config_revision {
         md.push_str(&format!("- Config commit: `{}`\n", rev.commit));
@@ -466,9 +477,26 @@ mod tests {
             scim_identity: "scim".into(),
             address: "127.0.0.1".into(),
             allow_dirty: false,
+            unattended: false,
             interrupted: None,
         };
         (report, ctx)
+    }
+
+    #[test]
+    fn an_unattended_run_is_recorded_in_each_row_and_the_summary() {
+        let (report, mut ctx) = one_update("ada", ("phone", Some("1"), Some("2")), "ci");
+        let plan = Plan::new(Default::default(), Vec::new(), Vec::new());
+        let attended = render_markdown(&plan, &report, &ctx, "sha256:0");
+        assert!(!attended.contains("unattended"), "{attended}");
+        assert!(!rows(&report, &ctx)[0][8].contains("unattended"));
+        ctx.unattended = true;
+        assert_eq!(
+            rows(&report, &ctx)[0][8],
+            "phone: \"1\" -> \"2\"; outcome: applied; run: unattended (fit policy.unattended)"
+        );
+        assert!(render_markdown(&plan, &report, &ctx, "sha256:0")
+            .contains("- Run: unattended (`roster apply --unattended`)"));
     }
 
     #[test]

@@ -13,6 +13,7 @@ Examples:
   roster plan --format markdown > plan.md          # for a pull-request comment
   roster plan -o plan.json --detailed-exitcode     # CI: 0 = no changes, 2 = changes
   roster plan --base origin/main --format markdown # what this pull request changes
+  roster apply --unattended -o pending.json        # a scheduled sync: 4 = saved for approval
   roster validate --config roster.yaml
   roster snapshot directory -o directory.ldif      # what the directory holds, as read
   roster schema > schemas/roster.schema.json
@@ -23,7 +24,8 @@ Exit codes:
   2  with --detailed-exitcode: success, and the plan has changes
   3  apply: part of the plan was not applied (failed, stale or interrupted), or something was
      written and then a later step failed (audit report, state file, commit)
-  4  refused by the safety policy or the read guard (nothing was changed)
+  4  refused by the safety policy or the read guard (nothing was changed); apply --unattended:
+     the plan needs a person's approval (nothing was changed; the plan is kept)
   5  apply: the saved plan is stale (config, commit or systems moved) or its figures do not
      match its changes, or the config has uncommitted changes; nothing was changed";
 
@@ -134,6 +136,22 @@ pub struct ApplyArgs {
     /// Apply a fresh plan without asking (needed when stdin is not a terminal).
     #[arg(long)]
     pub auto_approve: bool,
+    /// A run with no one watching (a scheduled sync): apply the plan, without asking, only if it
+    /// fits `policy.unattended`; otherwise exit 4, write nothing, and keep the plan for a person
+    /// to approve (a fresh plan is saved to --out). Recorded in the audit.
+    #[arg(long, conflicts_with = "auto_approve")]
+    pub unattended: bool,
+    /// With --unattended and no saved plan: where to save a plan that needs approval. Default
+    /// `pending-plan.json` in Roster's data folder (`.roster/` beside the config, or
+    /// `$ROSTER_DATA_DIR`).
+    #[arg(
+        long,
+        short = 'o',
+        value_name = "FILE",
+        requires = "unattended",
+        conflicts_with = "plan"
+    )]
+    pub out: Option<PathBuf>,
     /// One-run exceptions to the safety policy, for a fresh plan.
     #[command(flatten)]
     pub allow: AllowArgs,

@@ -12,7 +12,9 @@ pub const CHANGES: u8 = 2;
 /// the audit report or its commit). Once anything may have been written, a failure is this
 /// code, never [`ERROR`].
 pub const PARTIAL: u8 = 3;
-/// The safety policy refused the plan (or the read guard refused to plan).
+/// The safety policy refused the plan (or the read guard refused to plan); or, for
+/// `apply --unattended`, the plan does not fit `policy.unattended` and waits, saved, for a
+/// person's approval. Nothing was changed either way.
 pub const REFUSED: u8 = 4;
 /// `apply` refused before any write: a stale plan (the config or the systems moved since it was
 /// made, or it was made from another commit or from uncommitted edits), a saved plan whose

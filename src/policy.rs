@@ -2,12 +2,18 @@
 //! and what was read in, a list of refusals out.
 //!
 //! A refused plan is still shown, so reviewers see what it would have done; it is not saved.
+//!
+//! Also here: [`unattended`], whether a plan that passes the policy may be applied with no one
+//! watching (`roster apply --unattended`, `policy.unattended`), or waits for a person.
 
 use rustc_hash::FxHashSet as HashSet;
 
-use crate::config::{default_guard, Config, Guard, DEFAULT_GUARD_FLOOR, DEFAULT_GUARD_PERCENT};
+use crate::config::{
+    default_guard, Config, Guard, Limit, Permit, Unattended, DEFAULT_GUARD_FLOOR,
+    DEFAULT_GUARD_PERCENT,
+};
 use crate::model::{DirectoryState, IntranetState};
-use crate::plan::{Action, Plan};
+use crate::plan::{Action, Plan, Summary};
 
 /// One rule a plan breaks: which, the figures, and how to proceed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
@@ -59,11 +65,7 @@ pub fn check(
             lift: None,
         });
     }
-    let managed: Vec<_> = intranet
-        .accounts
-        .iter()
-        .filter(|a| a.is_managed() && a.active)
-        .collect();
+    let managed = active_managed(intranet);
     let mut ids: HashSet<&str> =
         HashSet::with_capacity_and_hasher(dir.users.len(), Default::default());
     ids.extend(
@@ -85,12 +87,7 @@ pub fn check(
         });
     }
 
-    let holders: usize = config
-        .admin_roles
-        .values()
-        .filter_map(|r| intranet.role_group(&r.intranet_group))
-        .map(|g| g.members.len())
-        .sum();
+    let holders = role_holders(config, intranet);
     let clears = clears(plan);
     let guards = [
         Guarded {
@@ -199,6 +196,26 @@ pub fn check(
     } else {
         Err(Refused { refusals })
     }
+}
+
+/// The active managed accounts: what the account limits' shares are of.
+fn active_managed(intranet: &IntranetState) -> Vec<&crate::model::Account> {
+    intranet
+        .accounts
+        .iter()
+        .filter(|a| a.is_managed() && a.active)
+        .collect()
+}
+
+/// Today's admin role holders (the members of the roles' intranet groups, once per role): what
+/// the role limits' shares are of.
+fn role_holders(config: &Config, intranet: &IntranetState) -> usize {
+    config
+        .admin_roles
+        .values()
+        .filter_map(|r| intranet.role_group(&r.intranet_group))
+        .map(|g| g.members.len())
+        .sum()
 }
 
 /// Active holders of an intranet group after the plan.
@@ -350,4 +367,278 @@ fn clears(plan: &Plan) -> Vec<(&str, usize)> {
     let mut out: Vec<_> = per_field.into_iter().collect();
     out.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     out
+}
+
+/// What the shares of `policy.unattended` are of: the active managed accounts (account
+/// changes) and today's admin role holders (grants and revokes), as for the limits above.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Bases {
+    pub accounts: usize,
+    pub role_holders: usize,
+}
+
+impl Bases {
+    pub fn of(config: &Config, intranet: &IntranetState) -> Bases {
+        Bases {
+            accounts: active_managed(intranet).len(),
+            role_holders: role_holders(config, intranet),
+        }
+    }
+}
+
+/// Whether `roster apply --unattended` may apply a plan on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Every kind of change in the plan is within `policy.unattended`.
+    Fits,
+    /// A person must approve: one reason per kind of change over its setting, with the figures
+    /// (`3 blocks; policy.unattended.block allows up to 2`).
+    NeedsApproval(Vec<String>),
+}
+
+/// Decide whether a plan fits `policy.unattended`. Pure: the counts are derived from the
+/// plan's changes (never its recorded summary), each kind of change checked on its own.
+pub fn unattended(plan: &Plan, rules: &Unattended, bases: Bases) -> Decision {
+    let summary = Summary::of(&plan.changes);
+    let mut reasons = Vec::new();
+    for action in Action::ALL {
+        let base = if action.is_role() {
+            (bases.role_holders, "admin role holders")
+        } else {
+            (bases.accounts, "active managed accounts")
+        };
+        let key = action.name();
+        reasons.extend(over(
+            summary.count(action),
+            unattended_noun(action),
+            key,
+            rules.of(action),
+            base,
+        ));
+    }
+    let cleared: usize = clears(plan).iter().map(|(_, n)| n).sum();
+    reasons.extend(over(
+        cleared,
+        ("cleared field value", "cleared field values"),
+        "clear",
+        &rules.clear,
+        (bases.accounts, "active managed accounts"),
+    ));
+    if reasons.is_empty() {
+        Decision::Fits
+    } else {
+        Decision::NeedsApproval(reasons)
+    }
+}
+
+/// How a reason names `n` changes of a kind.
+fn unattended_noun(action: Action) -> (&'static str, &'static str) {
+    match action {
+        Action::Create => ("account to create", "accounts to create"),
+        Action::Link => ("link", "links"),
+        Action::Rename => ("rename", "renames"),
+        Action::Update => ("account to update", "accounts to update"),
+        Action::Reactivate => ("reactivation", "reactivations"),
+        Action::Block => ("block", "blocks"),
+        Action::Grant => ("role grant", "role grants"),
+        Action::Revoke => ("role revoke", "role revokes"),
+    }
+}
+
+/// The reason `n` changes of one kind are over their `policy.unattended` setting, if they are.
+fn over(
+    n: usize,
+    noun: (&str, &str),
+    key: &str,
+    permit: &Permit,
+    (base, base_noun): (usize, &str),
+) -> Option<String> {
+    let what = format!("{n} {}", if n == 1 { noun.0 } else { noun.1 });
+    match permit {
+        _ if n == 0 => None,
+        Permit::All(true) => None,
+        Permit::All(false) => Some(format!(
+            "{what}; policy.unattended.{key} is false: never applied unattended"
+        )),
+        Permit::UpTo(limit) => {
+            let max = limit.of(base);
+            if n <= max {
+                return None;
+            }
+            Some(match limit {
+                Limit::Count(_) => {
+                    format!("{what}; policy.unattended.{key} allows up to {max}")
+                }
+                Limit::Share(share) => format!(
+                    "{what}; policy.unattended.{key} allows up to {share} of {base} {base_noun} = {max}"
+                ),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Change, FieldChange, Inputs};
+
+    fn change(action: Action, n: usize) -> Vec<Change> {
+        (0..n)
+            .map(|i| Change {
+                action,
+                username: format!("{}{i}", action.name()),
+                external_id: Some(format!("id-{}-{i}", action.name())),
+                intranet_id: None,
+                etag: None,
+                fields: Vec::new(),
+                role: None,
+                reason: String::new(),
+            })
+            .collect()
+    }
+
+    fn plan_of(kinds: &[(Action, usize)]) -> Plan {
+        let changes = kinds.iter().flat_map(|&(a, n)| change(a, n)).collect();
+        Plan::new(Inputs::default(), Vec::new(), changes)
+    }
+
+    const BASES: Bases = Bases {
+        accounts: 200,
+        role_holders: 10,
+    };
+
+    fn reasons(plan: &Plan, rules: &Unattended) -> Vec<String> {
+        match unattended(plan, rules, BASES) {
+            Decision::Fits => Vec::new(),
+            Decision::NeedsApproval(r) => r,
+        }
+    }
+
+    #[test]
+    fn an_empty_plan_fits() {
+        assert_eq!(
+            unattended(&plan_of(&[]), &Unattended::default(), BASES),
+            Decision::Fits
+        );
+    }
+
+    #[test]
+    fn by_default_joiners_edits_returns_and_a_few_leavers_fit() {
+        let plan = plan_of(&[
+            (Action::Create, 40),
+            (Action::Update, 120),
+            (Action::Reactivate, 3),
+            (Action::Block, 5),
+        ]);
+        assert_eq!(
+            unattended(&plan, &Unattended::default(), BASES),
+            Decision::Fits
+        );
+    }
+
+    #[test]
+    fn by_default_more_blocks_than_five_need_approval() {
+        let plan = plan_of(&[(Action::Block, 6)]);
+        assert_eq!(
+            reasons(&plan, &Unattended::default()),
+            ["6 blocks; policy.unattended.block allows up to 5"]
+        );
+    }
+
+    #[test]
+    fn by_default_links_renames_and_role_changes_need_approval_each_with_a_reason() {
+        let plan = plan_of(&[
+            (Action::Create, 1),
+            (Action::Link, 1),
+            (Action::Rename, 2),
+            (Action::Grant, 1),
+            (Action::Revoke, 1),
+        ]);
+        assert_eq!(
+            reasons(&plan, &Unattended::default()),
+            [
+                "1 link; policy.unattended.link is false: never applied unattended",
+                "2 renames; policy.unattended.rename is false: never applied unattended",
+                "1 role grant; policy.unattended.grant is false: never applied unattended",
+                "1 role revoke; policy.unattended.revoke is false: never applied unattended",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_count_allows_up_to_it() {
+        let rules = Unattended {
+            block: Permit::UpTo(Limit::Count(2)),
+            ..Unattended::default()
+        };
+        assert_eq!(reasons(&plan_of(&[(Action::Block, 2)]), &rules), [""; 0]);
+        assert_eq!(
+            reasons(&plan_of(&[(Action::Block, 3)]), &rules),
+            ["3 blocks; policy.unattended.block allows up to 2"]
+        );
+    }
+
+    #[test]
+    fn a_share_is_of_the_active_managed_accounts_or_of_the_role_holders() {
+        let rules = Unattended {
+            create: Permit::UpTo(Limit::Share("5%".into())),
+            revoke: Permit::UpTo(Limit::Share("20%".into())),
+            ..Unattended::default()
+        };
+        // 5% of 200 accounts = 10; 20% of 10 role holders = 2.
+        let fits = plan_of(&[(Action::Create, 10), (Action::Revoke, 2)]);
+        assert_eq!(reasons(&fits, &rules), [""; 0]);
+        let over = plan_of(&[(Action::Create, 11), (Action::Revoke, 3)]);
+        assert_eq!(
+            reasons(&over, &rules),
+            [
+                "11 accounts to create; policy.unattended.create allows up to 5% of 200 active managed accounts = 10",
+                "3 role revokes; policy.unattended.revoke allows up to 20% of 10 admin role holders = 2",
+            ]
+        );
+    }
+
+    #[test]
+    fn true_allows_any_number_and_false_none() {
+        let rules = Unattended {
+            rename: Permit::All(true),
+            update: Permit::All(false),
+            ..Unattended::default()
+        };
+        assert_eq!(reasons(&plan_of(&[(Action::Rename, 150)]), &rules), [""; 0]);
+        assert_eq!(
+            reasons(&plan_of(&[(Action::Update, 1)]), &rules),
+            ["1 account to update; policy.unattended.update is false: never applied unattended"]
+        );
+    }
+
+    #[test]
+    fn cleared_values_are_counted_per_account_and_field() {
+        let mut plan = plan_of(&[(Action::Update, 3)]);
+        for c in &mut plan.changes {
+            c.fields = vec![
+                FieldChange::new("phone", Some("+1 555".into()), None),
+                FieldChange::new("job_title", Some("CTO".into()), None),
+                // White space is no value: clearing it clears nothing.
+                FieldChange::new("department", Some("  ".into()), None),
+            ];
+        }
+        let rules = Unattended::default();
+        assert_eq!(
+            reasons(&plan, &rules),
+            ["6 cleared field values; policy.unattended.clear allows up to 5"]
+        );
+        let rules = Unattended {
+            clear: Permit::UpTo(Limit::Count(6)),
+            ..rules
+        };
+        assert_eq!(unattended(&plan, &rules, BASES), Decision::Fits);
+    }
+
+    #[test]
+    fn the_counts_come_from_the_changes_not_the_recorded_summary() {
+        let mut plan = plan_of(&[(Action::Revoke, 1)]);
+        plan.summary.revoke = 0;
+        assert_eq!(reasons(&plan, &Unattended::default()).len(), 1);
+    }
 }

@@ -17,6 +17,20 @@ pub fn keyed_file(dir: &Path, stem: &str, key: &impl Serialize) -> PathBuf {
 /// Write `value` as JSON readable by its owner only (a cache holds profile data): to a
 /// temporary file, then renamed over the old one, so a reader never sees half a file.
 pub fn write_private(path: &Path, value: &impl Serialize) -> std::io::Result<()> {
+    write_private_with(path, |w| Ok(serde_json::to_writer(w, value)?))
+}
+
+/// Write `bytes` as [`write_private`] writes JSON: readable by its owner only, whole or not at
+/// all, into a folder git ignores.
+pub fn write_private_bytes(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    write_private_with(path, |w| w.write_all(bytes))
+}
+
+fn write_private_with(
+    path: &Path,
+    write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     use std::io::Write;
     if let Some(dir) = path.parent() {
         let mut builder = std::fs::DirBuilder::new();
@@ -33,7 +47,7 @@ pub fn write_private(path: &Path, value: &impl Serialize) -> std::io::Result<()>
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
     let written = opts.open(&tmp).and_then(|f| {
         let mut w = std::io::BufWriter::new(f);
-        serde_json::to_writer(&mut w, value)?;
+        write(&mut w)?;
         w.flush()?;
         w.into_inner().map_err(|e| e.into_error())?.sync_all()
     });

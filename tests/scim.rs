@@ -241,6 +241,7 @@ impl Site {
             author: None,
             refresh: roster::intranet::scim::cache::Refresh::Auto,
             allow_dirty: false,
+            unattended: false,
             interrupt: Default::default(),
         };
         apply_saved(&self.loaded(), plan, &opts)
@@ -492,6 +493,7 @@ async fn a_plan_the_intranet_no_longer_matches_is_refused_before_any_write() {
         author: None,
         refresh: roster::intranet::scim::cache::Refresh::Auto,
         allow_dirty: false,
+        unattended: false,
         interrupt: Default::default(),
     };
     let err = apply_saved(&site.loaded(), &plan, &opts).await.unwrap_err();

@@ -26,4 +26,5 @@ mod resolve;
 mod scim;
 mod scim_bulk;
 mod tls;
+mod unattended;
 mod workflows;

@@ -13,7 +13,9 @@
 //!   started (interrupted); or the writes happened and their record failed ([`NotRecorded`]).
 //!   Planning again shows what is left, and applying converges.
 //! - [`crate::exit::REFUSED`] (4): the safety policy refused the plan, checked on the figures
-//!   derived now (never the file's), with the allowances the plan recorded.
+//!   derived now (never the file's), with the allowances the plan recorded; or, with
+//!   `--unattended`, the plan does not fit `policy.unattended` ([`NeedsApproval`]): nothing is
+//!   written, and the plan is kept for a person to approve (a fresh plan saved to `--out`).
 //! - [`crate::exit::STALE`] (5): refused before any write: the config changed, or the directory or
 //!   intranet changed so that the plan's changes are no longer what a fresh plan would do; the
 //!   plan's recorded figures do not match its changes ([`InconsistentPlan`]); the config has
@@ -23,7 +25,7 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use miette::Diagnostic;
+use miette::{Diagnostic, IntoDiagnostic, WrapErr};
 use thiserror::Error;
 
 use crate::apply::{apply_interruptible, carried_out, ApplyReport, Interrupt, Outcome};
@@ -119,7 +121,14 @@ pub async fn run(args: ApplyArgs) -> miette::Result<ExitCode> {
             if plan.is_empty() {
                 return Ok(ExitCode::SUCCESS);
             }
-            if !args.auto_approve {
+            if args.unattended {
+                let bases = policy::Bases::of(&loaded.config, &observed.intranet);
+                if let policy::Decision::NeedsApproval(reasons) =
+                    policy::unattended(&plan, &loaded.config.policy.unattended, bases)
+                {
+                    return needs_approval(&args, &loaded, &plan, reasons);
+                }
+            } else if !args.auto_approve {
                 if !std::io::stdin().is_terminal() {
                     miette::bail!(code = "roster::apply::needs_approval", help = "review a saved plan (`roster plan -o plan.json`) and `roster apply plan.json`, or pass --auto-approve", "not applying without approval: stdin is not a terminal");
                 }
@@ -144,6 +153,7 @@ pub async fn run(args: ApplyArgs) -> miette::Result<ExitCode> {
         author: crate::audit::author_from_env(|k| std::env::var(k).ok()),
         refresh: args.refresh,
         allow_dirty: args.allow_dirty,
+        unattended: args.unattended,
         interrupt: Interrupt::default(),
     };
     listen_for_signals(&opts.interrupt);
@@ -160,6 +170,13 @@ pub async fn run(args: ApplyArgs) -> miette::Result<ExitCode> {
         {
             crate::diag::print(&e);
             return Ok(ExitCode::from(exit::STALE));
+        }
+        Err(e) if e.downcast_ref::<NeedsApproval>().is_some() => {
+            let reasons = match e.downcast::<NeedsApproval>() {
+                Ok(n) => n.reasons,
+                Err(e) => return Err(e),
+            };
+            return needs_approval(&args, &loaded, &plan, reasons);
         }
         Err(e) if e.downcast_ref::<policy::Refused>().is_some() => {
             // Applying a saved plan: its allowances are given when it is made.
@@ -208,6 +225,66 @@ pub async fn run(args: ApplyArgs) -> miette::Result<ExitCode> {
         }
     }
     Ok(ExitCode::from(r.exit_code()))
+}
+
+/// A plan that does not fit `policy.unattended`, with `--unattended`: keep it for approval (a
+/// saved plan stays where it is; a fresh one is saved to `--out`, or `pending-plan.json` in the
+/// data folder), say why and how to apply it, and exit 4. Nothing was written to the intranet.
+fn needs_approval(
+    args: &ApplyArgs,
+    loaded: &config::Loaded,
+    plan: &Plan,
+    reasons: Vec<String>,
+) -> miette::Result<ExitCode> {
+    let kept = match (&args.plan, &args.out) {
+        (Some(saved), _) => saved.clone(),
+        (None, Some(out)) => {
+            std::fs::write(out, render::json::render(plan))
+                .into_diagnostic()
+                .wrap_err_with(|| {
+                    format!("cannot save the plan for approval to {}", out.display())
+                })?;
+            out.clone()
+        }
+        (None, None) => {
+            let path = loaded.data_dir().join(PENDING_PLAN);
+            crate::store::write_private_bytes(&path, render::json::render(plan).as_bytes())
+                .into_diagnostic()
+                .wrap_err_with(|| {
+                    format!("cannot save the plan for approval to {}", path.display())
+                })?;
+            path
+        }
+    };
+    // The hint names the config when it is not the one `apply` reads by default.
+    let config = if args.config.config == std::path::Path::new("roster.yaml") {
+        String::new()
+    } else {
+        format!("--config {} ", args.config.config.display())
+    };
+    let file = crate::text::shown(&kept.to_string_lossy()).to_string();
+    let saved = if args.plan.is_some() { "kept" } else { "saved" };
+    crate::diag::print(&miette::Report::new(NeedsApproval {
+        reasons,
+        help: format!(
+            "the plan is {saved} in {file}: review it, and apply exactly it with `roster apply {config}{file}` (a person's approval; refused as stale if the config or the systems move first); or, if such changes should run unattended, allow them under `policy.unattended` in a reviewed commit"
+        ),
+    }));
+    Ok(ExitCode::from(exit::REFUSED))
+}
+
+/// Where `roster apply --unattended` saves a plan that needs approval, without `--out`: in the
+/// data folder ([`config::Loaded::data_dir`]), which git ignores (a plan holds profile data).
+pub const PENDING_PLAN: &str = "pending-plan.json";
+
+/// The plan does not fit `policy.unattended`: an unattended run applies none of it.
+#[derive(Debug, Error, Diagnostic)]
+#[error("the plan needs approval: it does not fit policy.unattended, so this unattended run applied nothing:\n{}", reasons.iter().map(|r| format!("  {r}")).collect::<Vec<_>>().join("\n"))]
+#[diagnostic(code(roster::apply::unattended))]
+pub struct NeedsApproval {
+    pub reasons: Vec<String>,
+    #[help]
+    pub help: String,
 }
 
 /// SIGINT and SIGTERM during the apply: the first stops new writes, the second stops waiting
@@ -410,6 +487,9 @@ pub struct ApplyOptions {
     /// `--allow-dirty`: the config had uncommitted changes and the run was allowed anyway
     /// (recorded in the audit report).
     pub allow_dirty: bool,
+    /// `--unattended`: apply only a plan that fits `policy.unattended` (else [`NeedsApproval`],
+    /// before any write); recorded in the audit report.
+    pub unattended: bool,
     /// Signalled on SIGINT/SIGTERM (by the CLI); never signalled: the apply runs to its end.
     pub interrupt: Interrupt,
 }
@@ -635,6 +715,19 @@ pub async fn apply_saved(
         &observed.directory,
         &observed.intranet,
     )?;
+    // An unattended run decides on the same figures, derived now.
+    if opts.unattended {
+        let bases = policy::Bases::of(&cfg.config, &observed.intranet);
+        if let policy::Decision::NeedsApproval(reasons) =
+            policy::unattended(&checked, &cfg.config.policy.unattended, bases)
+        {
+            return Err(NeedsApproval {
+                reasons,
+                help: String::new(),
+            }
+            .into());
+        }
+    }
     if let Some(signal) = opts.interrupt.signal_name() {
         return Err(InterruptedBeforeWrites { signal }.into());
     }
@@ -693,6 +786,7 @@ pub async fn apply_saved(
         address: scim::local_address_for(target.client().base_url())
             .map_or_else(|| "unknown".into(), |ip| ip.to_string()),
         allow_dirty: opts.allow_dirty,
+        unattended: opts.unattended,
         interrupted: interrupted.clone(),
     };
     let audit = crate::audit::write_report(

@@ -61,6 +61,15 @@ impl Loaded {
         )
     }
 
+    /// Roster's data folder: `$ROSTER_DATA_DIR`, else `.roster/` beside the config (the caches,
+    /// a plan that waits for approval).
+    pub fn data_dir(&self) -> PathBuf {
+        match std::env::var_os(crate::intranet::scim::cache::DATA_DIR_ENV) {
+            Some(d) if !d.is_empty() => PathBuf::from(d),
+            _ => self.dir.join(".roster"),
+        }
+    }
+
     /// Resolve a path from the config against the config's folder.
     pub fn resolve(&self, p: &Path) -> PathBuf {
         self.dir.join(p)
@@ -448,7 +457,8 @@ impl Problems<'_> {
 
     /// The policy's numbers, checked as written: the schema takes `1e3` for a whole number and
     /// serde's words are its own, so a count must be a whole number and a share at most 100%
-    /// (`"150%"` is a mistyped `"15%"`, and would turn the limit off).
+    /// (`"150%"` is a mistyped `"15%"`, and would turn the limit off). The same for each kind of
+    /// change under `policy.unattended`.
     fn policy_numbers(&mut self) {
         let Node::Map(top) = &self.root.value else {
             return;
@@ -461,62 +471,93 @@ impl Problems<'_> {
         };
         for (k, v) in entries {
             let key = k.value.as_str();
-            let path = keys(&["policy", key]);
-            let where_ = describe(&path);
-            let problem = match key {
-                "licences" | "min_sysadmins" => {
-                    let (max, example) = if key == "licences" {
-                        (u64::MAX, 250)
-                    } else {
-                        (u64::from(u32::MAX), 2)
-                    };
-                    match &v.value {
-                        Node::Null => None,
-                        Node::Int(i) if u64::try_from(*i).is_ok_and(|n| n <= max) => None,
-                        _ => Some((
-                            format!("{where_} takes a whole number (0 or more)"),
-                            format!("for example `{key}: {example}`; see the safety policy in the README"),
-                        )),
+            match (key, &v.value) {
+                ("unattended", Node::Map(kinds)) => {
+                    for (kind, v) in kinds {
+                        self.policy_number(&keys(&["policy", key, &kind.value]), v);
                     }
                 }
-                _ => {
-                    let Some((takes, example)) = limit_kind(&path) else {
-                        continue;
-                    };
-                    let guard = key != "max_vanished";
-                    let share = match &v.value {
-                        Node::Str(s) => share_percent(s),
-                        _ => None,
-                    };
-                    match (&v.value, share) {
-                        (Node::Null | Node::Bool(false), _) if guard => None,
-                        (Node::Int(i), _) if *i >= 0 => None,
-                        (_, Some(p)) if p <= 100.0 => None,
-                        (_, Some(_)) => Some((
-                            format!("invalid share for {where_}: a share is at most 100%"),
-                            if guard {
-                                format!("use `{key}: false` to turn the limit off, or a share such as `{key}: \"15%\"`")
-                            } else {
-                                format!("write a share such as `{key}: \"20%\"`")
-                            },
-                        )),
-                        _ => Some((
-                            format!("invalid value for {where_}: it takes {takes}"),
-                            format!("for example {example}; see the safety policy in the README"),
-                        )),
-                    }
+                ("unattended", _) => {
+                    self.push(
+                        span_of(v, self.src),
+                        "roster::config::invalid",
+                        "`policy.unattended` takes a mapping: each kind of change (create, link, rename, update, reactivate, block, clear, grant, revoke) with what an unattended run may apply of it".into(),
+                        "this value",
+                        "for example `unattended: { block: 10, rename: false }`; a kind left out keeps its default (see the safety policy in the README)".into(),
+                    );
+                    self.prune.push(keys(&["policy", key]));
                 }
-            };
-            if let Some((message, help)) = problem {
-                self.push(
-                    span_of(v, self.src),
-                    "roster::config::invalid",
-                    message,
-                    "this value",
-                    help,
-                );
-                self.prune.push(path);
+                _ => self.policy_number(&keys(&["policy", key]), v),
             }
+        }
+    }
+
+    /// One number of the policy at `path` (see [`Problems::policy_numbers`]).
+    fn policy_number(&mut self, path: &[Seg], v: &Spanned<Node>) {
+        let where_ = describe(path);
+        let Some(Seg::Key(key)) = path.last() else {
+            return;
+        };
+        let problem = match key.as_str() {
+            "licences" | "min_sysadmins" if path.len() == 2 => {
+                let (max, example) = if key == "licences" {
+                    (u64::MAX, 250)
+                } else {
+                    (u64::from(u32::MAX), 2)
+                };
+                match &v.value {
+                    Node::Null => None,
+                    Node::Int(i) if u64::try_from(*i).is_ok_and(|n| n <= max) => None,
+                    _ => Some((
+                        format!("{where_} takes a whole number (0 or more)"),
+                        format!(
+                            "for example `{key}: {example}`; see the safety policy in the README"
+                        ),
+                    )),
+                }
+            }
+            _ => {
+                let Some(limit) = limit_kind(path) else {
+                    return;
+                };
+                let share = match &v.value {
+                    Node::Str(s) => share_percent(s),
+                    _ => None,
+                };
+                match (&v.value, share) {
+                    (Node::Null, _) if limit.null => None,
+                    (Node::Bool(false), _) if limit.off.is_some() => None,
+                    (Node::Bool(true), _) if limit.all => None,
+                    (Node::Int(i), _) if *i >= 0 => None,
+                    (_, Some(p)) if p <= 100.0 => None,
+                    (_, Some(_)) => Some((
+                        format!("invalid share for {where_}: a share is at most 100%"),
+                        match limit.off {
+                            Some(off) => format!(
+                                "use `{key}: false` to {off}, or a share such as `{key}: \"15%\"`"
+                            ),
+                            None => format!("write a share such as `{key}: \"20%\"`"),
+                        },
+                    )),
+                    _ => Some((
+                        format!("invalid value for {where_}: it takes {}", limit.takes),
+                        format!(
+                            "for example {}; see the safety policy in the README",
+                            limit.example
+                        ),
+                    )),
+                }
+            }
+        };
+        if let Some((message, help)) = problem {
+            self.push(
+                span_of(v, self.src),
+                "roster::config::invalid",
+                message,
+                "this value",
+                help,
+            );
+            self.prune.push(path.to_vec());
         }
     }
 
@@ -642,9 +683,12 @@ impl Problems<'_> {
                 IssueKind::Other => {
                     self.prune.push(path.clone());
                     let (message, help) = match limit_kind(&path) {
-                        Some((takes, example)) => (
-                            format!("invalid value for {where_}: it takes {takes}"),
-                            format!("for example {example}; see the safety policy in the README"),
+                        Some(limit) => (
+                            format!("invalid value for {where_}: it takes {}", limit.takes),
+                            format!(
+                                "for example {}; see the safety policy in the README",
+                                limit.example
+                            ),
                         ),
                         None => (
                             format!("invalid value for {where_}: {message}"),
@@ -1059,20 +1103,51 @@ fn same_path(a: &Path, b: &Path) -> bool {
     norm(a) == norm(b)
 }
 
-/// What a policy limit at `path` takes, in words, and an example, when it is one.
-fn limit_kind(path: &[Seg]) -> Option<(&'static str, String)> {
-    let [Seg::Key(p), Seg::Key(k)] = path else {
-        return None;
+/// What a policy limit takes: in words, an example, what `false` means (when it is allowed)
+/// and whether `true` is.
+struct LimitKind {
+    takes: &'static str,
+    example: String,
+    /// What `false` does, when it may be written.
+    off: Option<&'static str>,
+    /// `null` may be written (the default).
+    null: bool,
+    /// `true` may be written (any number).
+    all: bool,
+}
+
+/// What a policy limit at `path` takes, when it is one.
+fn limit_kind(path: &[Seg]) -> Option<LimitKind> {
+    let k = match path {
+        [Seg::Key(p), Seg::Key(k)] if p == "policy" => k.as_str(),
+        [Seg::Key(p), Seg::Key(u), Seg::Key(k)] if p == "policy" && u == "unattended" => {
+            let k = k.as_str();
+            let known = k == "clear" || crate::plan::Action::ALL.iter().any(|a| a.name() == k);
+            return known.then(|| LimitKind {
+                    takes: "`true` (any number), `false` (never unattended), a count (`3`) or a share (`\"1%\"`)",
+                    example: format!("`{k}: true`, `{k}: false`, `{k}: 3` or `{k}: \"1%\"`"),
+                    off: Some("leave it to a person"),
+                    null: false,
+                    all: true,
+                });
+        }
+        _ => return None,
     };
-    match (p.as_str(), k.as_str()) {
-        ("policy", "max_blocks" | "max_clears" | "max_revokes" | "max_renames") => Some((
-            "a count (`25`), a share (`\"10%\"`), or `false` for no limit",
-            format!("`{k}: 25`, `{k}: \"10%\"` or `{k}: false`"),
-        )),
-        ("policy", "max_vanished") => Some((
-            "a count (`25`) or a share (`\"10%\"`)",
-            format!("`{k}: 25` or `{k}: \"20%\"`"),
-        )),
+    match k {
+        "max_blocks" | "max_clears" | "max_revokes" | "max_renames" => Some(LimitKind {
+            takes: "a count (`25`), a share (`\"10%\"`), or `false` for no limit",
+            example: format!("`{k}: 25`, `{k}: \"10%\"` or `{k}: false`"),
+            off: Some("turn the limit off"),
+            null: true,
+            all: false,
+        }),
+        "max_vanished" => Some(LimitKind {
+            takes: "a count (`25`) or a share (`\"10%\"`)",
+            example: format!("`{k}: 25` or `{k}: \"20%\"`"),
+            off: None,
+            null: false,
+            all: false,
+        }),
         _ => None,
     }
 }

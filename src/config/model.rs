@@ -990,6 +990,109 @@ pub struct Policy {
     /// block or rename it, or revoke its roles, is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub apply_as: Option<String>,
+    /// What `roster apply --unattended` (a scheduled run, no one watching) may apply on its own,
+    /// per kind of change; a plan with more is saved for approval instead (exit 4). The limits
+    /// above hold for every run, unattended or not.
+    #[serde(default)]
+    pub unattended: Unattended,
+}
+
+/// `policy.unattended`: per kind of change in the plan, whether an unattended run may apply it:
+/// `true` (any number; the safety policy's limits still hold), `false` (never: a person
+/// approves), or up to a count (`3`) or a share (`"1%"`) of the active managed accounts (of
+/// today's admin role holders for `grant` and `revoke`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Unattended {
+    /// Accounts created for joiners. Default `true`.
+    #[serde(default = "permit_any")]
+    pub create: Permit,
+    /// Unmanaged accounts linked to a syncing user by username (`policy.adopt`). Default
+    /// `false`: taking over an account made by hand is a person's call.
+    #[serde(default = "permit_never")]
+    pub link: Permit,
+    /// Accounts renamed (each changes someone's login). Default `false`.
+    #[serde(default = "permit_never")]
+    pub rename: Permit,
+    /// Accounts whose mapped fields are updated (directory edits, reverted intranet overrides).
+    /// Default `true`.
+    #[serde(default = "permit_any")]
+    pub update: Permit,
+    /// Blocked accounts of returning users unblocked. Default `true`.
+    #[serde(default = "permit_any")]
+    pub reactivate: Permit,
+    /// Accounts blocked (leavers, disabled users). Default `5`.
+    #[serde(default = "permit_few")]
+    pub block: Permit,
+    /// Mapped field values cleared (a value → none, once per account and field), as
+    /// `policy.max_clears` counts them. Default `5`.
+    #[serde(default = "permit_few")]
+    pub clear: Permit,
+    /// Admin roles granted. Default `false`.
+    #[serde(default = "permit_never")]
+    pub grant: Permit,
+    /// Admin roles revoked. Default `false`.
+    #[serde(default = "permit_never")]
+    pub revoke: Permit,
+}
+
+/// What an unattended run may do of one kind of change: `true`, `false`, or up to a limit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Permit {
+    /// `true`: any number (the safety policy's limits still hold); `false`: never.
+    All(bool),
+    /// Up to a count (`3`) or a share (`"1%"`).
+    UpTo(Limit),
+}
+
+/// An unattended run's default for blocks and clears: a few, like a day's leavers in a small
+/// company; more waits for a person.
+pub const DEFAULT_UNATTENDED_FEW: u64 = 5;
+
+fn permit_any() -> Permit {
+    Permit::All(true)
+}
+
+fn permit_never() -> Permit {
+    Permit::All(false)
+}
+
+fn permit_few() -> Permit {
+    Permit::UpTo(Limit::Count(DEFAULT_UNATTENDED_FEW))
+}
+
+impl Default for Unattended {
+    fn default() -> Self {
+        Unattended {
+            create: permit_any(),
+            link: permit_never(),
+            rename: permit_never(),
+            update: permit_any(),
+            reactivate: permit_any(),
+            block: permit_few(),
+            clear: permit_few(),
+            grant: permit_never(),
+            revoke: permit_never(),
+        }
+    }
+}
+
+impl Unattended {
+    /// The setting for one kind of change in the plan.
+    pub fn of(&self, action: crate::plan::Action) -> &Permit {
+        use crate::plan::Action;
+        match action {
+            Action::Create => &self.create,
+            Action::Link => &self.link,
+            Action::Rename => &self.rename,
+            Action::Update => &self.update,
+            Action::Reactivate => &self.reactivate,
+            Action::Block => &self.block,
+            Action::Grant => &self.grant,
+            Action::Revoke => &self.revoke,
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -1014,6 +1117,7 @@ impl Default for Policy {
             licences: None,
             max_vanished: default_max_vanished(),
             apply_as: None,
+            unattended: Unattended::default(),
         }
     }
 }
