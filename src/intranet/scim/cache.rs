@@ -304,10 +304,11 @@ pub async fn read_state(
     settings: &CacheSettings,
 ) -> Result<(IntranetState, IntranetRead), ScimError> {
     let group_attrs = group_attributes();
-    let (groups, (accounts, read)) = tokio::try_join!(
+    let (groups, (accounts, mut read)) = tokio::try_join!(
         client.list_all(Endpoint::Groups, &group_attrs, caps.max_results),
         read_users(client, caps, fields, settings),
     )?;
+    read.concurrency = Some(client.reads_concurrency());
     let mut state = IntranetState {
         accounts,
         groups: groups.iter().filter_map(group).collect(),
@@ -399,6 +400,7 @@ async fn full(
         users: accounts.len(),
         cache_age_seconds: None,
         note,
+        concurrency: None,
     };
     Ok((accounts, read))
 }
@@ -445,6 +447,7 @@ async fn delta(
         users: merged.users.len(),
         cache_age_seconds: Some(age),
         note: None,
+        concurrency: None,
     };
     Ok((CacheFile::new(key.clone(), merged.users), read))
 }
