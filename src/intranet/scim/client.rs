@@ -293,6 +293,11 @@ impl ScimClient {
             // Never follow a redirect: the token and the configured headers would go along to
             // wherever it points. A 3xx is reported instead (`ScimError::Redirected`).
             .redirect(reqwest::redirect::Policy::none())
+            // Keep-alive is on: a connection the service keeps open is reused (one round trip a
+            // request over a slow link instead of two), up to one idle per request in flight.
+            // HTTP/2 is negotiated over TLS (ALPN) where the service offers it; plain http stays
+            // HTTP/1.1 (prior knowledge would break a service without HTTP/2).
+            .pool_max_idle_per_host(opts.concurrency.max(1))
             .build()
             .map_err(|e| ScimError::BadUrl {
                 url: url.to_string(),

@@ -54,6 +54,12 @@ pub struct Controller {
 
 /// Weight of the newest latency in the smoothed one.
 const SMOOTHING: f64 = 0.25;
+/// Requests estimated queued, per unit of limit, below which the limit grows …
+const ALPHA: f64 = 0.15;
+/// … and above which it shrinks.
+const BETA: f64 = 0.3;
+/// A latency this many times the minimum (and half as many times the recent one) is a loss.
+const SPIKE: f64 = 4.0;
 
 impl Controller {
     /// A controller with ceiling `max` (at least 1). Adaptive starts at 1, so that the first
@@ -130,16 +136,31 @@ impl Controller {
                 self.answers += 1;
                 self.limit_sum += self.limit;
                 let l = latency.as_secs_f64();
+                // A spike far above both the minimum and the recent latency is a loss, not a
+                // queue: a connection the service's full accept queue dropped (its retry comes a
+                // second later), a stall. Back off as for a 429.
+                if let (Some(min), Some(recent)) = (self.min, self.recent) {
+                    if l > SPIKE * min && l > SPIKE / 2.0 * recent {
+                        self.recent = Some(recent + SMOOTHING * (l - recent));
+                        self.slow_start = false;
+                        self.limit = (self.limit / 2.0).max(1.0);
+                        return;
+                    }
+                }
                 self.min = Some(self.min.map_or(l, |m| m.min(l)));
                 self.recent = Some(self.recent.map_or(l, |r| r + SMOOTHING * (l - r)));
-                // Vegas' thresholds, widened for large limits: 10-20 % of the latency is noise.
-                let alpha = (0.1 * self.limit).max(3.0);
-                let beta = (0.2 * self.limit).max(6.0);
+                // Grow while the recent latency is within about 18 % of the minimum, shrink
+                // beyond about 43 %: a service that serialises doubles the latency at 2 in
+                // flight and holds the limit at 1 or 2.
+                let alpha = ALPHA * self.limit;
+                let beta = BETA * self.limit;
                 let queued = self.queued();
                 if queued > beta {
                     self.slow_start = false;
                     self.limit = (self.limit - 1.0).max(1.0);
-                } else if queued < alpha && in_flight as f64 * 2.0 > self.limit {
+                } else if queued >= alpha {
+                    self.slow_start = false;
+                } else if in_flight as f64 * 2.0 > self.limit {
                     let step = if self.slow_start {
                         1.0
                     } else {
@@ -350,8 +371,9 @@ mod tests {
             2 * MS,
             1,
         );
-        assert!(c.limit() <= 8, "piled up to {}", c.limit());
-        assert!(peak <= 10, "peak {peak}");
+        assert!(c.limit() <= 2, "piled up to {}", c.limit());
+        assert!(peak <= 3, "peak {peak}");
+        assert!(c.settled().unwrap() <= 2, "{:?}", c.settled());
     }
 
     #[test]
@@ -377,6 +399,15 @@ mod tests {
             c.record(Signal::Answer(120 * MS), 32);
         }
         assert!(c.limit() < 32, "{}", c.limit());
+    }
+
+    #[test]
+    fn a_latency_spike_is_a_loss() {
+        let (mut c, _) = run(Controller::new(Mode::Adaptive, 32), 200, 40 * MS, MS, 64);
+        assert_eq!(c.limit(), 32);
+        // A connection dropped by a full accept queue: its SYN is resent a second later.
+        c.record(Signal::Answer(Duration::from_millis(1040)), 32);
+        assert_eq!(c.limit(), 16);
     }
 
     #[test]
