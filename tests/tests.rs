@@ -22,4 +22,5 @@ mod reconcile;
 mod resolve;
 mod scim;
 mod scim_bulk;
+mod widearea;
 mod workflows;
