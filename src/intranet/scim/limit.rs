@@ -50,6 +50,11 @@ pub struct Controller {
     answers: u64,
     /// Sum of the limit over the answers, for [`Controller::settled`].
     limit_sum: f64,
+    /// Back-offs so far: a loss among requests started before the last back-off is the same
+    /// event (they were all sent at the old limit), and does not halve the limit again.
+    epoch: u64,
+    /// Requests in flight when the last lost one started: above about this, growth is slow.
+    loss_at: Option<f64>,
 }
 
 /// Weight of the newest latency in the smoothed one.
@@ -79,12 +84,19 @@ impl Controller {
             slow_start: true,
             answers: 0,
             limit_sum: 0.0,
+            epoch: 0,
+            loss_at: None,
         }
     }
 
     /// Requests that may be in flight now.
     pub fn limit(&self) -> usize {
         self.limit as usize
+    }
+
+    /// Back-offs so far; give it back to [`Controller::record_from`] with the request's fate.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     /// Answers recorded (overloads aside): the requests that got one.
@@ -119,7 +131,27 @@ impl Controller {
 
     /// Record one request's fate. `in_flight` is how many were in flight when it started
     /// (itself included): the limit only grows when it is in use.
+    #[cfg(test)]
     pub fn record(&mut self, signal: Signal, in_flight: usize) {
+        self.record_from(signal, in_flight, self.epoch);
+    }
+
+    /// Halve the limit after a loss by a request that started with `in_flight` in flight, at
+    /// `epoch`; nothing when the limit was already halved since it started. The halving starts
+    /// from what was in flight then, not from what the limit grew to while the answer was late.
+    fn back_off(&mut self, in_flight: usize, epoch: u64) {
+        if epoch < self.epoch {
+            return;
+        }
+        self.epoch += 1;
+        self.slow_start = false;
+        let base = self.limit.min(in_flight.max(1) as f64);
+        self.loss_at = Some(base);
+        self.limit = (base / 2.0).max(1.0);
+    }
+
+    /// [`Controller::record`] for a request that started at `epoch` ([`Controller::epoch`]).
+    pub fn record_from(&mut self, signal: Signal, in_flight: usize, epoch: u64) {
         if self.mode == Mode::Fixed {
             if let Signal::Answer(_) = signal {
                 self.answers += 1;
@@ -128,10 +160,7 @@ impl Controller {
             return;
         }
         match signal {
-            Signal::Overload => {
-                self.slow_start = false;
-                self.limit = (self.limit / 2.0).max(1.0);
-            }
+            Signal::Overload => self.back_off(in_flight, epoch),
             Signal::Answer(latency) => {
                 self.answers += 1;
                 self.limit_sum += self.limit;
@@ -142,8 +171,7 @@ impl Controller {
                 if let (Some(min), Some(recent)) = (self.min, self.recent) {
                     if l > SPIKE * min && l > SPIKE / 2.0 * recent {
                         self.recent = Some(recent + SMOOTHING * (l - recent));
-                        self.slow_start = false;
-                        self.limit = (self.limit / 2.0).max(1.0);
+                        self.back_off(in_flight, epoch);
                         return;
                     }
                 }
@@ -161,11 +189,15 @@ impl Controller {
                 } else if queued >= alpha {
                     self.slow_start = false;
                 } else if in_flight as f64 * 2.0 > self.limit {
-                    let step = if self.slow_start {
+                    let mut step = if self.slow_start {
                         1.0
                     } else {
                         1.0 / self.limit
                     };
+                    // Near where the last loss came, probe eight times slower.
+                    if self.loss_at.is_some_and(|at| self.limit + 1.0 >= at) {
+                        step /= 8.0;
+                    }
                     self.limit = (self.limit + step).min(self.max as f64);
                 }
             }
@@ -254,6 +286,7 @@ pub struct Permit<'a> {
     limiter: &'a Limiter,
     start: Instant,
     in_flight: usize,
+    epoch: u64,
 }
 
 impl Limiter {
@@ -283,6 +316,7 @@ impl Limiter {
                         limiter: self,
                         start: Instant::now(),
                         in_flight: s.in_flight,
+                        epoch: s.ctl.epoch(),
                     };
                 }
             }
@@ -305,7 +339,10 @@ impl Permit<'_> {
         } else {
             Signal::Answer(self.start.elapsed())
         };
-        self.limiter.lock().ctl.record(signal, self.in_flight);
+        self.limiter
+            .lock()
+            .ctl
+            .record_from(signal, self.in_flight, self.epoch);
         // `self` drops here and frees the place.
     }
 }
@@ -421,11 +458,35 @@ mod tests {
             c.record(Signal::Overload, 1);
         }
         assert_eq!(c.limit(), 1);
-        // After a back-off it grows again, but by about one per round trip, not doubling.
-        for _ in 0..8 {
-            c.record(Signal::Answer(40 * MS), 1);
-        }
-        assert!((2..=4).contains(&c.limit()), "{}", c.limit());
+    }
+
+    #[test]
+    fn after_a_loss_it_grows_by_one_per_round_trip_then_slowly_past_the_loss() {
+        let (mut c, _) = run(Controller::new(Mode::Adaptive, 64), 300, 40 * MS, MS, 64);
+        assert_eq!(c.limit(), 64);
+        // Lost by a request sent with 16 in flight (its answer late, the limit grew meanwhile).
+        c.record(Signal::Overload, 16);
+        assert_eq!(c.limit(), 8);
+        // 8 → 15 takes about one round trip (the limit's worth of answers) per step.
+        let (c, _) = run(c, 60, 40 * MS, MS, 64);
+        assert!((12..=14).contains(&c.limit()), "{}", c.limit());
+        // Past 15, eight times slower: 500 more answers add about three.
+        let (c, _) = run(c, 500, 40 * MS, MS, 64);
+        assert!((15..=20).contains(&c.limit()), "{}", c.limit());
+    }
+
+    #[test]
+    fn one_loss_event_halves_once() {
+        let (mut c, _) = run(Controller::new(Mode::Adaptive, 32), 200, 40 * MS, MS, 64);
+        let sent_at = c.epoch();
+        // Several requests sent at the same limit all come back lost: one halving.
+        c.record_from(Signal::Overload, 32, sent_at);
+        c.record_from(Signal::Overload, 32, sent_at);
+        c.record_from(Signal::Answer(Duration::from_secs(1)), 32, sent_at);
+        assert_eq!(c.limit(), 16);
+        // A request sent after the halving is a new event.
+        c.record_from(Signal::Overload, 16, c.epoch());
+        assert_eq!(c.limit(), 8);
     }
 
     #[test]
