@@ -460,7 +460,8 @@ if "plain" in wide and "adaptive" in wide:
     L.append(f"`{cmd('widearea')}` — a delay proxy on 127.0.0.1 (bench/widearea.py: {rtt} ms round trip, "
              "every byte delayed, a new connection paying its handshake round trip) in front of a private "
              f"scim2-server; {n} users seeded, then the same {n} one-field PATCHes (title) by each client in "
-             "turn, in one run; every write is read back (zero lost writes checked). scim2-server speaks "
+             "turn, in one run (Roster's adaptive runs, b and e, are medians of 3, e alternating with concurrency 1); "
+             "every write is read back (zero lost writes checked). scim2-server speaks "
              "HTTP/1.0 and closes every connection, so each request costs two round trips over the link. "
              "Dropped SYNs: connections the kernel refused at a full listen queue during the run (each "
              "resent a second later).")

@@ -8,6 +8,8 @@
 #   b. Roster's apply without Bulk, adaptive concurrency (the default), through the link;
 #   c. Roster's apply without Bulk, concurrency pinned to 1, through the link;
 #   d. Roster's apply with Bulk (its default), through the link;
+# b and e run REPEAT times (e alternating adaptive and 1, as the machine's load drifts); the
+# medians are reported.
 #   e. Roster's apply without Bulk straight to scim2-server: adaptive and pinned to 1 (the
 #      "never slower than one at a time" check against a server that runs one request at a time),
 #      and the plain client straight too, for the server's own time per request.
@@ -19,6 +21,7 @@ cd "$(dirname "$0")/.."
 UPDATES=${UPDATES:-300}
 RTT=${RTT:-20}   # ms, round trip
 CEILING=${CEILING:-}   # adaptive up to this; empty: Roster's default
+REPEAT=${REPEAT:-3}    # runs of b and of e (alternating adaptive and 1); medians reported
 
 work=$(mktemp -d)
 token=bench-token-$RANDOM$RANDOM
@@ -75,13 +78,20 @@ sequential() {
 }
 adaptive=adaptive${CEILING:+:$CEILING}
 
+# The median run's line of several `roster` results (sorted by seconds).
+median() { sort -n | awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }'; }
 read -r t_plain _ d_plain < <(sequential a "$linked")
-read -r t_adaptive d_adaptive s_adaptive < <(roster b "$linked" "$adaptive" off)
+read -r t_adaptive d_adaptive s_adaptive < <(for i in $(seq "$REPEAT"); do roster "b$i" "$linked" "$adaptive" off; done | median)
 read -r t_one d_one s_one < <(roster c "$linked" 1 off)
 read -r t_bulk d_bulk s_bulk < <(roster d "$linked" "$adaptive")
 read -r t_plain_direct cpu_plain_direct d_plain_direct < <(sequential e1 "$direct")
-read -r t_adaptive_direct d_adaptive_direct s_adaptive_direct < <(roster e2 "$direct" "$adaptive" off)
-read -r t_one_direct d_one_direct s_one_direct < <(roster e3 "$direct" 1 off)
+: >"$work/e_adaptive"; : >"$work/e_one"
+for i in $(seq "$REPEAT"); do
+    roster "e2$i" "$direct" "$adaptive" off >>"$work/e_adaptive"
+    roster "e3$i" "$direct" 1 off >>"$work/e_one"
+done
+read -r t_adaptive_direct d_adaptive_direct s_adaptive_direct < <(median <"$work/e_adaptive")
+read -r t_one_direct d_one_direct s_one_direct < <(median <"$work/e_one")
 # SWEEP="4 8 16": the same PATCHes at each fixed concurrency, through the link and straight.
 sweep=()
 for c in ${SWEEP:-}; do
@@ -107,7 +117,7 @@ python3 - "$UPDATES" "$RTT" "$t_plain" "$t_adaptive" "$t_one" "$t_bulk" "$t_plai
 import sys
 n, rtt = int(sys.argv[1]), sys.argv[2]
 plain, adaptive, one, bulk, plain_d, adaptive_d, one_d, cpu = map(float, sys.argv[3:])
-print(f"\n{n} one-field PATCHes over a {rtt} ms link (scim2-server behind a delay proxy):")
+print(f"\n{n} one-field PATCHes (b and e: medians) over a {rtt} ms link (scim2-server behind a delay proxy):")
 print(f"  a. plain sequential client   {plain:7.2f}s  {n / plain:6.0f}/s")
 print(f"  b. roster, adaptive, no Bulk {adaptive:7.2f}s  {n / adaptive:6.0f}/s  {plain / adaptive:5.1f}x  (target >= 8x)")
 print(f"  c. roster, concurrency 1     {one:7.2f}s  {n / one:6.0f}/s  {plain / one:5.1f}x")

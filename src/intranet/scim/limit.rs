@@ -3,15 +3,20 @@
 //!
 //! The controller is Vegas-like. It keeps the smallest latency seen (the service and the link
 //! with nothing queued) and a smoothed recent latency; `limit × (1 − min / recent)` estimates how
-//! many of the requests in flight are only waiting in a queue. While that is small, the limit
-//! grows (by one per answer at first, doubling it every round trip; after the first back-off by
-//! one per round trip); when it is large, the limit shrinks by one per answer. A 429, a 503 or a
-//! timeout halves it. It stays between 1 and the configured ceiling.
+//! many of the requests in flight are only waiting in a queue. While that is under 15 % of the
+//! limit (the recent latency within about 18 % of the minimum), the limit grows: by one per
+//! answer at first (doubling every round trip), by one per round trip after a back-off, and
+//! eight times slower than that above half of where the last loss came. Over 30 % (about 43 %
+//! slower than the minimum), it shrinks by one per answer. A loss halves it: a 429, a 503, a
+//! timeout, or an answer many times slower than both the minimum and the recent latency (a
+//! connection dropped at the service's full accept queue is retried a second later). Losses of
+//! requests sent before the last halving are the same event and do not halve again. It stays
+//! between 1 and the configured ceiling.
 //!
 //! So over a slow link (latency from the wire, not from the service) the limit climbs until the
-//! service itself starts to queue; against a service that runs one request at a time the
-//! latency grows with every request added, and the limit holds a few above 1 instead of piling
-//! requests up. A fixed limit (`intranet.scim.adaptive: false`) never moves.
+//! service itself starts to queue or to drop; against a service that runs one request at a time
+//! the latency doubles at 2 in flight, and the limit holds at 1 or 2 instead of piling requests
+//! up. A fixed limit (`intranet.scim.adaptive: false`) never moves.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -53,7 +58,7 @@ pub struct Controller {
     /// Back-offs so far: a loss among requests started before the last back-off is the same
     /// event (they were all sent at the old limit), and does not halve the limit again.
     epoch: u64,
-    /// Requests in flight when the last lost one started: above about this, growth is slow.
+    /// Requests in flight when the last lost one started: above half of this, growth is slow.
     loss_at: Option<f64>,
 }
 
@@ -194,8 +199,10 @@ impl Controller {
                     } else {
                         1.0 / self.limit
                     };
-                    // Near where the last loss came, probe eight times slower.
-                    if self.loss_at.is_some_and(|at| self.limit + 1.0 >= at) {
+                    // Above half of where the last loss came (where the halving left it), probe
+                    // eight times slower: the trouble may have begun well below the limit the
+                    // loss was seen at (a dropped connection is known only a second later).
+                    if self.loss_at.is_some_and(|at| self.limit >= at / 2.0) {
                         step /= 8.0;
                     }
                     self.limit = (self.limit + step).min(self.max as f64);
@@ -461,18 +468,25 @@ mod tests {
     }
 
     #[test]
-    fn after_a_loss_it_grows_by_one_per_round_trip_then_slowly_past_the_loss() {
+    fn after_a_loss_it_holds_near_half_and_probes_slowly() {
         let (mut c, _) = run(Controller::new(Mode::Adaptive, 64), 300, 40 * MS, MS, 64);
         assert_eq!(c.limit(), 64);
         // Lost by a request sent with 16 in flight (its answer late, the limit grew meanwhile).
         c.record(Signal::Overload, 16);
         assert_eq!(c.limit(), 8);
-        // 8 → 15 takes about one round trip (the limit's worth of answers) per step.
+        // From 8 up, an eighth of one per round trip: 60 answers add less than one.
         let (c, _) = run(c, 60, 40 * MS, MS, 64);
-        assert!((12..=14).contains(&c.limit()), "{}", c.limit());
-        // Past 15, eight times slower: 500 more answers add about three.
+        assert_eq!(c.limit(), 8);
+        // 500 more: about six.
         let (c, _) = run(c, 500, 40 * MS, MS, 64);
-        assert!((15..=20).contains(&c.limit()), "{}", c.limit());
+        assert!((12..=15).contains(&c.limit()), "{}", c.limit());
+
+        // A loss with 2 in flight: back to 1, and from there slowly.
+        let (mut c, _) = run(Controller::new(Mode::Adaptive, 64), 300, 40 * MS, MS, 64);
+        c.record(Signal::Overload, 2);
+        assert_eq!(c.limit(), 1);
+        let (c, _) = run(c, 3, 40 * MS, MS, 64);
+        assert_eq!(c.limit(), 1, "an eighth per answer at 1, above half of 2");
     }
 
     #[test]
