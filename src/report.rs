@@ -116,7 +116,7 @@ impl WriteSummary {
     /// `300 requests, concurrency adaptive up to 32 (settled at 24)`; `2 Bulk requests and 1
     /// single request, concurrency …`.
     pub fn describe(&self) -> String {
-        let n = |k: usize, what: &str| format!("{k} {what}{}", if k == 1 { "" } else { "s" });
+        let n = |k: usize, what: &str| format!("{k} {what}{}", crate::render::plural(k));
         let requests = match (self.bulk_requests, self.requests) {
             (0, r) => n(r, "request"),
             (b, 0) => n(b, "Bulk request"),
