@@ -27,11 +27,18 @@ import urllib.request
 
 async def pipe(reader, writer, delay, not_before):
     """Copy reader → writer, each chunk delivered `delay` after it was read (and never before
-    `not_before`, nor before the chunk ahead of it)."""
+    `not_before`, nor before the chunk ahead of it). `writer` may be a task that gives the
+    writer: the connection it writes to is then made when the first chunk is due."""
     queue = asyncio.Queue()
     loop = asyncio.get_running_loop()
 
     async def deliver():
+        nonlocal writer
+        if isinstance(writer, asyncio.Task):
+            try:
+                writer = (await writer)[1]
+            except OSError:
+                return
         while True:
             at, data = await queue.get()
             wait = at - loop.time()
@@ -65,18 +72,26 @@ async def pipe(reader, writer, delay, not_before):
 
 async def relay(client_r, client_w, target, delay):
     loop = asyncio.get_running_loop()
-    # The handshake: the client's first bytes reach the server after SYN, SYN-ACK, data.
+    # The handshake: the client's first bytes reach the server after SYN, SYN-ACK, data. On a
+    # real link the server's accept() completes with the handshake's last ACK, that is with the
+    # first bytes: so the connection to the server is made only then. (Made at once, it would
+    # sit accepted and idle for the whole handshake, and a server that runs one connection at a
+    # time would wait on the link instead of serving.)
     first = loop.time() + 3 * delay
+
+    async def connect():
+        await asyncio.sleep(max(0.0, first - loop.time()))
+        return await asyncio.open_connection("127.0.0.1", target)
+
+    server = asyncio.create_task(connect())
+    up = asyncio.create_task(pipe(client_r, server, delay, first))
     try:
-        server_r, server_w = await asyncio.open_connection("127.0.0.1", target)
+        server_r, server_w = await server
     except OSError:
+        up.cancel()
         client_w.close()
         return
-    await asyncio.gather(
-        pipe(client_r, server_w, delay, first),
-        pipe(server_r, client_w, delay, 0.0),
-        return_exceptions=True,
-    )
+    await asyncio.gather(up, pipe(server_r, client_w, delay, 0.0), return_exceptions=True)
     for w in (server_w, client_w):
         w.close()
 
