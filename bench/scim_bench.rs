@@ -7,7 +7,9 @@
 //! (checked after the timing) whether the state equals a plain full read's.
 //! `scim_bench apply URL TOKEN_FILE N VALUE CONCURRENCY [BULK]` — plan N job_title updates to
 //! VALUE and apply them; print `applied seconds`, and `server_cpu_seconds` when SERVER_PID names
-//! the server's process. `BULK`: operations per SCIM Bulk request, or
+//! the server's process (and the writes' summary, with the concurrency, on stderr).
+//! `CONCURRENCY`: a number pins it (`1`: one request at a time); `adaptive` or `adaptive:N`
+//! learns it, up to N (default: Roster's ceiling). `BULK`: operations per SCIM Bulk request, or
 //! `off` for one request per update; without it, apply's default (Bulk when the server announces
 //! it, batches of 200).
 
@@ -36,12 +38,21 @@ async fn main() -> miette::Result<()> {
     let token =
         std::fs::read_to_string(token_file).map_err(|e| miette::miette!("{token_file}: {e}"))?;
     // Requests in flight: the apply argument, else $CONCURRENCY (reads too), else Roster's default.
-    let concurrency = args
+    let (concurrency, adaptive) = match args
         .get(6)
         .cloned()
         .or_else(|| std::env::var("CONCURRENCY").ok())
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(ClientOptions::default().concurrency);
+    {
+        None => (ClientOptions::default().concurrency, true),
+        Some(c) => match c.strip_prefix("adaptive") {
+            Some("") => (ClientOptions::default().concurrency, true),
+            Some(max) => (
+                max.trim_start_matches(':').parse().map_err(|_| usage())?,
+                true,
+            ),
+            None => (c.parse().map_err(|_| usage())?, false),
+        },
+    };
     let bulk = match args.get(7).map(String::as_str) {
         None => ClientOptions::default().bulk,
         Some("off") => None,
@@ -49,6 +60,7 @@ async fn main() -> miette::Result<()> {
     };
     let opts = ClientOptions {
         concurrency,
+        adaptive,
         bulk,
         timeout: Duration::from_secs(60),
         ..ClientOptions::default()
@@ -126,6 +138,7 @@ async fn main() -> miette::Result<()> {
                 print!(" {:.3}", cpu::cpu_seconds(pid) - cpu0);
             }
             println!();
+            eprintln!("writes: {}", client.writes_summary().describe());
         }
         _ => return Err(usage()),
     }

@@ -756,7 +756,10 @@ pub async fn apply_interruptible<T: IntranetTarget>(
             outcome: o.unwrap_or_else(|| Outcome::failed("not attempted")),
         })
         .collect();
-    ApplyReport { outcomes }
+    ApplyReport {
+        outcomes,
+        writes: None,
+    }
 }
 
 /// The intranet `before`, with the changes of `plan` carried out but those in `not_applied`:

@@ -227,6 +227,9 @@ pub fn render_markdown(
         md_escape(&ctx.address)
     ));
     md.push_str(&format!("- Outcome: {}\n", report.tally()));
+    if let Some(w) = &report.writes {
+        md.push_str(&format!("- Writes: {}\n", w.describe()));
+    }
     for exception in plan.allowances.describe() {
         md.push_str(&format!("- Exception: {exception}\n"));
     }
@@ -470,6 +473,7 @@ mod tests {
                 change,
                 outcome: Outcome::Applied,
             }],
+            writes: None,
         };
         let ctx = AuditContext {
             now: at(0),

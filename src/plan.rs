@@ -216,6 +216,44 @@ pub struct IntranetRead {
     /// full resources read).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// How many requests were in flight: the mode and ceiling (which `apply` writes with too),
+    /// and where the read settled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<Concurrency>,
+}
+
+/// How many requests Roster keeps in flight (`intranet.scim.concurrency`, `adaptive`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Concurrency {
+    pub mode: ConcurrencyMode,
+    /// The ceiling (adaptive), or the fixed number.
+    pub max: usize,
+    /// Where an adaptive limit settled: its average over the answers (absent before any).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConcurrencyMode {
+    /// Learned from the answers' latency and overload signals, between 1 and `max`.
+    Adaptive,
+    /// Always `max`.
+    Fixed,
+}
+
+impl Concurrency {
+    /// `adaptive up to 32 (settled at 24)`, `fixed at 4`.
+    pub fn describe(&self) -> String {
+        match (self.mode, self.settled) {
+            (ConcurrencyMode::Fixed, _) => format!("fixed at {}", self.max),
+            (ConcurrencyMode::Adaptive, Some(s)) => {
+                format!("adaptive up to {} (settled at {s})", self.max)
+            }
+            (ConcurrencyMode::Adaptive, None) => format!("adaptive up to {}", self.max),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -229,9 +267,10 @@ pub enum ReadMode {
 
 impl IntranetRead {
     /// One line for people: `delta since 2024-05-01T12:00:00Z (12 of 10000 users changed; cache
-    /// 3m old)` or `full (10000 users; no cache yet)`.
+    /// 3m old)` or `full (10000 users; no cache yet)`, then `; concurrency adaptive up to 32
+    /// (settled at 3)` when known.
     pub fn describe(&self) -> String {
-        match self.mode {
+        let read = match self.mode {
             ReadMode::Delta => format!(
                 "delta since {} ({} of {} users changed; cache {} old)",
                 self.since.as_deref().unwrap_or("?"),
@@ -243,6 +282,10 @@ impl IntranetRead {
                 Some(note) => format!("full ({} users; {note})", self.users),
                 None => format!("full ({} users)", self.users),
             },
+        };
+        match &self.concurrency {
+            Some(c) => format!("{read}; concurrency {}", c.describe()),
+            None => read,
         }
     }
 }

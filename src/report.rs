@@ -107,6 +107,33 @@ pub struct ChangeOutcome {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ApplyReport {
     pub outcomes: Vec<ChangeOutcome>,
+    /// The requests the writes took, when the target counts them (SCIM).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub writes: Option<WriteSummary>,
+}
+
+/// The requests an apply's writes took, and how many were in flight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WriteSummary {
+    /// Single writes (POST, PATCH) answered.
+    pub requests: usize,
+    /// Bulk requests answered.
+    pub bulk_requests: usize,
+    pub concurrency: crate::plan::Concurrency,
+}
+
+impl WriteSummary {
+    /// `300 requests, concurrency adaptive up to 32 (settled at 24)`; `2 Bulk requests and 1
+    /// single request, concurrency …`.
+    pub fn describe(&self) -> String {
+        let n = |k: usize, what: &str| format!("{k} {what}{}", crate::render::plural(k));
+        let requests = match (self.bulk_requests, self.requests) {
+            (0, r) => n(r, "request"),
+            (b, 0) => n(b, "Bulk request"),
+            (b, r) => format!("{} and {}", n(b, "Bulk request"), n(r, "single request")),
+        };
+        format!("{requests}, concurrency {}", self.concurrency.describe())
+    }
 }
 
 impl ApplyReport {

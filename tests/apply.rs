@@ -203,9 +203,10 @@ impl SlowSite {
         let ldif_dir = tempfile::tempdir().unwrap();
         let ldif = bulk_ldif(ldif_dir.path(), n, "New");
         let repo = tempfile::tempdir().unwrap();
+        // Concurrency pinned at 4: the interruption tests count the writes in flight.
         let yaml = format!(
             "version: 1\ndirectory:\n  ldif: {}\n  id_attribute: entryUUID\n  username_attribute: uid\n\
-             intranet:\n  scim:\n    url: {}\n    token: {{ file: token.txt }}\n    concurrency: 4\n    timeout: 120\n    bulk: {{ enabled: false }}\n{BULK_BODY}",
+             intranet:\n  scim:\n    url: {}\n    token: {{ file: token.txt }}\n    concurrency: 4\n    adaptive: false\n    timeout: 120\n    bulk: {{ enabled: false }}\n{BULK_BODY}",
             ldif.display(),
             proxy.http_url("/v2"),
         );

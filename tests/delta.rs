@@ -398,7 +398,13 @@ fn the_plan_records_and_shows_how_the_intranet_was_read() {
     let (code, text, _) = run(dir.path(), &["plan", "--refresh", "full"]);
     assert_eq!(code, 0);
     assert!(text.starts_with("Intranet read: full ("), "{text}");
-    assert!(text.lines().next().unwrap().ends_with("; --refresh=full)"));
+    assert!(
+        text.lines()
+            .next()
+            .unwrap()
+            .contains("; --refresh=full); concurrency adaptive up to 32 (settled at "),
+        "{text}"
+    );
 
     // `cache: false`: every read is full and nothing is written.
     std::fs::remove_dir_all(&cache_dir).unwrap();

@@ -152,6 +152,11 @@ fn apply_commits_the_audit_then_provenance_tells_intranet_edits_from_directory_c
         said.contains("Apply: 5 applied, 0 failed, 0 stale."),
         "{said}"
     );
+    // What the writes took, with the concurrency: on the terminal and in the audit report.
+    assert!(
+        said.contains("Writes: ") && said.contains(", concurrency adaptive up to 32 (settled at "),
+        "{said}"
+    );
 
     // The audit commit holds the report and the state file, and nothing else.
     let files = site.git(&["show", "--name-only", "--format=%s%n%b", "HEAD"]);
@@ -167,6 +172,12 @@ fn apply_commits_the_audit_then_provenance_tells_intranet_edits_from_directory_c
         "{files}"
     );
     assert!(files.contains("Plan-Digest: "), "{files}");
+    let report = names.iter().find(|n| n.ends_with(".md")).unwrap();
+    let report = site.git(&["show", &format!("HEAD:{report}")]);
+    assert!(
+        report.contains("\n- Writes: ") && report.contains("concurrency adaptive up to 32"),
+        "{report}"
+    );
     assert!(
         site.git(&["status", "--porcelain"]).trim().is_empty(),
         "the work tree is clean after apply"

@@ -27,4 +27,5 @@ mod scim;
 mod scim_bulk;
 mod tls;
 mod unattended;
+mod widearea;
 mod workflows;

@@ -199,6 +199,9 @@ pub async fn run(args: ApplyArgs) -> miette::Result<ExitCode> {
     } else {
         crate::say!("Apply: {}.", r.tally());
     }
+    if let Some(w) = &r.writes {
+        crate::say!("Writes: {}.", w.describe());
+    }
     for o in r.outcomes.iter().filter(|o| o.outcome != Outcome::Applied) {
         say_outcome(o);
     }
@@ -739,8 +742,9 @@ pub async fn apply_saved(
             .as_ref()
             .map_or(30, |s| s.timeout.max(1)),
     );
-    let report =
+    let mut report =
         apply_interruptible(&target, saved, &observed.intranet, &opts.interrupt, grace).await;
+    report.writes = Some(target.client().writes_summary());
     let interrupted = opts.interrupt.signal_name();
 
     // From here on, writes happened: every problem is collected, and the rest still recorded.

@@ -671,9 +671,16 @@ pub struct ScimConfig {
     /// the system roots (a private or self-signed CA); relative to the config file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
-    /// Requests in flight at once.
-    #[serde(default = "default_concurrency")]
+    /// The most requests in flight at once (default 32), of each kind (list pages, single
+    /// writes, Bulk requests). With `adaptive` (the default) Roster starts at 1 and finds the
+    /// number below this that the service and the link carry without queueing.
+    #[serde(default = "default_scim_concurrency")]
+    #[schemars(range(min = 1))]
     pub concurrency: usize,
+    /// Learn how many requests to keep in flight from their latency, backing off on rising
+    /// latency, 429 and 503 (default `true`); `false`: always `concurrency`.
+    #[serde(default = "default_true")]
+    pub adaptive: bool,
     /// Seconds to wait for each request.
     #[serde(default = "default_http_timeout")]
     pub timeout: u64,
@@ -783,6 +790,12 @@ fn default_bulk_batch() -> usize {
 
 fn default_concurrency() -> usize {
     4
+}
+/// The SCIM ceiling: adaptive concurrency rarely needs more over a wide-area link (measured in
+/// BENCHMARKS.md), and stays well below it against a service that queues.
+pub const DEFAULT_SCIM_CONCURRENCY: usize = 32;
+fn default_scim_concurrency() -> usize {
+    DEFAULT_SCIM_CONCURRENCY
 }
 fn default_http_timeout() -> u64 {
     30

@@ -232,6 +232,7 @@ mod tests {
                 note: Some("no cache yet".into()),
                 writes: Some("one request per change (the service announces no Bulk)".into()),
                 notes: vec!["the service refused `attributes=` (HTTP 400); Roster read full resources instead".into()],
+                concurrency: None,
             }),
             ..Inputs::default()
         };

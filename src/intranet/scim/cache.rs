@@ -304,10 +304,11 @@ pub async fn read_state(
     settings: &CacheSettings,
 ) -> Result<(IntranetState, IntranetRead), ScimError> {
     let group_attrs = group_attributes();
-    let (groups, (accounts, read)) = tokio::try_join!(
+    let (groups, (accounts, mut read)) = tokio::try_join!(
         client.list_all(Endpoint::Groups, &group_attrs, caps.max_results),
         read_users(client, caps, fields, settings),
     )?;
+    read.concurrency = Some(client.reads_concurrency());
     let mut state = IntranetState {
         accounts,
         groups: groups.iter().filter_map(group).collect(),
@@ -401,6 +402,7 @@ async fn full(
         note,
         writes: None,
         notes: Vec::new(),
+        concurrency: None,
     };
     Ok((accounts, read))
 }
@@ -449,6 +451,7 @@ async fn delta(
         note: None,
         writes: None,
         notes: Vec::new(),
+        concurrency: None,
     };
     Ok((CacheFile::new(key.clone(), merged.users), read))
 }

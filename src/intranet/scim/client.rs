@@ -18,6 +18,7 @@ use tokio::sync::Semaphore;
 use url::Url;
 
 use super::error::error_detail;
+use super::limit::Gates;
 use super::ScimError;
 use crate::config::{is_auth_like_header, HeaderSetting, ScimConfig, Secret};
 use crate::http::{backoff, describe, is_loopback, retry_after, urlencoded as urlencode};
@@ -70,7 +71,11 @@ pub fn resolve_secret(
 /// Retry and concurrency settings. `from_config` takes them from `intranet.scim`.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
+    /// The most requests in flight (of each kind: list pages, single writes, Bulk requests).
     pub concurrency: usize,
+    /// Learn the limit from the answers, up to `concurrency` ([`super::limit`]); `false`: always
+    /// `concurrency`.
+    pub adaptive: bool,
     pub timeout: Duration,
     /// Attempts after the first on 429/502/503/504 and on connection failures.
     pub retries: u32,
@@ -95,7 +100,8 @@ pub struct ClientOptions {
 impl Default for ClientOptions {
     fn default() -> Self {
         ClientOptions {
-            concurrency: 4,
+            concurrency: crate::config::DEFAULT_SCIM_CONCURRENCY,
+            adaptive: true,
             timeout: Duration::from_secs(30),
             retries: 4,
             backoff: Duration::from_millis(200),
@@ -145,6 +151,7 @@ pub struct ScimClient {
     pub(super) base: Url,
     auth: HeaderValue,
     limit: Arc<Semaphore>,
+    gates: Arc<Gates>,
     pub(super) opts: ClientOptions,
     /// The service refused a read's `attributes=` (its detail): full resources from then on.
     pub(super) projection_refused: Arc<std::sync::OnceLock<String>>,
@@ -261,6 +268,7 @@ impl ScimClient {
         }
         let opts = ClientOptions {
             concurrency: cfg.concurrency.max(1),
+            adaptive: cfg.adaptive,
             timeout: Duration::from_secs(cfg.timeout.max(1)),
             bulk: cfg.bulk.enabled.then_some(cfg.bulk.batch.max(1)),
             max_response_bytes: cfg.max_response_bytes.max(1),
@@ -310,6 +318,11 @@ impl ScimClient {
             // Never follow a redirect: the token and the configured headers would go along to
             // wherever it points. A 3xx is reported instead (`ScimError::Redirected`).
             .redirect(reqwest::redirect::Policy::none())
+            // Keep-alive is on: a connection the service keeps open is reused (one round trip a
+            // request over a slow link instead of two), up to one idle per request in flight.
+            // HTTP/2 is negotiated over TLS (ALPN) where the service offers it; plain http stays
+            // HTTP/1.1 (prior knowledge would break a service without HTTP/2).
+            .pool_max_idle_per_host(opts.concurrency.max(1))
             .build()
             .map_err(|e| ScimError::BadUrl {
                 url: url.to_string(),
@@ -320,6 +333,7 @@ impl ScimClient {
             base,
             auth: token.header()?,
             limit: Arc::new(Semaphore::new(opts.concurrency.max(1))),
+            gates: Arc::new(Gates::new(opts.adaptive, opts.concurrency)),
             opts,
             projection_refused: Arc::default(),
             tls,
@@ -332,6 +346,16 @@ impl ScimClient {
 
     pub fn concurrency(&self) -> usize {
         self.opts.concurrency
+    }
+
+    /// The list reads' concurrency so far: mode, ceiling, where it settled.
+    pub fn reads_concurrency(&self) -> crate::plan::Concurrency {
+        self.gates.reads()
+    }
+
+    /// The writes sent so far (single and Bulk requests) and their concurrency.
+    pub fn writes_summary(&self) -> crate::report::WriteSummary {
+        self.gates.writes()
     }
 
     pub(super) fn url(&self, path: &str) -> Result<Url, ScimError> {
@@ -372,6 +396,9 @@ impl ScimClient {
                 req = req.header(IF_MATCH, tag);
             }
             let result = {
+                // A place under the adaptive limit of this kind of request, then one under the
+                // ceiling for all of them.
+                let place = self.gates.gate(&method, &url).acquire().await;
                 let _permit = self
                     .limit
                     .acquire()
@@ -380,7 +407,7 @@ impl ScimClient {
                         url: url.to_string(),
                         problem: "client shut down".into(),
                     })?;
-                match req.send().await {
+                let result = match req.send().await {
                     Ok(resp) => {
                         let status = resp.status();
                         let headers = resp.headers().clone();
@@ -390,7 +417,12 @@ impl ScimClient {
                         }
                     }
                     Err(e) => Err(e),
-                }
+                };
+                place.done(match &result {
+                    Ok((status, ..)) => matches!(status.as_u16(), 429 | 503),
+                    Err(e) => e.is_timeout(),
+                });
+                result
             };
             let left = self.opts.timeout.saturating_sub(waited);
             let delay = self.backoff(attempt).min(left);

@@ -12,6 +12,7 @@
 //! - `list`: paged reads with every page checked, totals, the bounds on a read;
 //! - `write`: a [`Write`] sent as its own request (POST, PATCH);
 //! - `bulk`: writes grouped into Bulk requests and their results;
+//! - `limit`: how many requests are in flight, learned from their latency (adaptive) or fixed;
 //! - `error`: [`ScimError`] and the reading of a SCIM Error object;
 //! - `cache`: the delta read, Users through a verified cache of the last read;
 //! - `target`: the service as an [`crate::intranet::IntranetTarget`]: read through the cache,
@@ -22,6 +23,7 @@ pub mod cache;
 pub(crate) mod client;
 mod discovery;
 mod error;
+mod limit;
 mod list;
 pub mod target;
 mod write;
