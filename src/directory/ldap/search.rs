@@ -68,7 +68,7 @@ impl Searches {
         want(dir.username_attribute());
         // Active Directory's primary group (Domain Users) is not in the group's `member`.
         want("primaryGroupID");
-        match &dir.disabled {
+        match dir.disabled_rule() {
             Some(DisabledRule::ActiveDirectory) => want("userAccountControl"),
             Some(DisabledRule::Attribute(a)) => want(a),
             Some(DisabledRule::Filter(_)) | None => {}
