@@ -147,6 +147,13 @@ fn group_rid(group: &crate::model::Entry) -> Option<u32> {
     }
 }
 
+/// Whether the users name their primary group by RID (`primaryGroupID`) while `group` shows no
+/// RID to match it with: an Active Directory export taken without the group's
+/// `primaryGroupToken` or `objectSid`, which leaves Domain Users looking empty.
+pub fn lacks_primary_group_rid(state: &DirectoryState, group: &crate::model::Entry) -> bool {
+    group_rid(group).is_none() && state.users.iter().any(|u| u.has("primaryGroupID"))
+}
+
 /// The last sub-authority of a binary SID: revision, count, 6-byte authority, then `count`
 /// little-endian 32-bit sub-authorities.
 pub fn sid_rid(sid: &[u8]) -> Option<u32> {
