@@ -150,20 +150,8 @@ fn plan_against_live_ldap_blocks_a_removed_user_and_renames_a_renamed_one() {
     ));
 
     let plan = plan_json(&config);
-    let mut changes: Vec<(String, String)> = plan["changes"]
-        .as_array()
-        .expect("changes")
-        .iter()
-        .map(|c| {
-            (
-                c["action"].as_str().unwrap_or("").to_owned(),
-                c["username"].as_str().unwrap_or("").to_owned(),
-            )
-        })
-        .collect();
-    changes.sort();
     assert_eq!(
-        changes,
+        crate::support::world::json_actions(&plan),
         [
             ("block".to_owned(), "bob".to_owned()),
             ("rename".to_owned(), "ada.lovelace".to_owned())

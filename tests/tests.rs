@@ -2,6 +2,7 @@
 
 mod support;
 
+mod ad;
 mod apply;
 mod cli;
 mod cli_ldap;

@@ -4,6 +4,7 @@
 pub mod git;
 pub mod graph;
 pub mod proxy;
+pub mod samba;
 pub mod scim;
 pub mod slapd;
 pub mod world;
