@@ -151,7 +151,7 @@ fn plan_against_live_ldap_blocks_a_removed_user_and_renames_a_renamed_one() {
 
     let plan = plan_json(&config);
     assert_eq!(
-        changes_of(&plan),
+        crate::support::world::json_actions(&plan),
         [
             ("block".to_owned(), "bob".to_owned()),
             ("rename".to_owned(), "ada.lovelace".to_owned())
@@ -300,22 +300,6 @@ fn directory_with_members_elsewhere() -> String {
     s
 }
 
-fn changes_of(plan: &Value) -> Vec<(String, String)> {
-    let mut changes: Vec<(String, String)> = plan["changes"]
-        .as_array()
-        .expect("changes")
-        .iter()
-        .map(|c| {
-            (
-                c["action"].as_str().unwrap_or("").to_owned(),
-                c["username"].as_str().unwrap_or("").to_owned(),
-            )
-        })
-        .collect();
-    changes.sort();
-    changes
-}
-
 fn warnings_of(plan: &Value) -> Vec<String> {
     plan["warnings"]
         .as_array()
@@ -353,7 +337,11 @@ fn a_nested_group_outside_groups_base_is_followed_and_other_strays_are_named() {
     let config = write_config(&server, dir.path(), &accounts);
     limit(&config);
     let plan = plan_json(&config);
-    assert_eq!(changes_of(&plan), [], "cy keeps the account: {plan:#}");
+    assert_eq!(
+        crate::support::world::json_actions(&plan),
+        [],
+        "cy keeps the account: {plan:#}"
+    );
     let warnings = warnings_of(&plan);
     let staff = format!("group `{STAFF}`");
     assert!(
@@ -388,7 +376,7 @@ fn a_nested_group_outside_groups_base_is_followed_and_other_strays_are_named() {
     };
     let written = std::fs::read_to_string(dir.path().join("live.ldif")).expect("snapshot");
     let plan = offline(&written);
-    assert_eq!(changes_of(&plan), [], "{plan:#}");
+    assert_eq!(crate::support::world::json_actions(&plan), [], "{plan:#}");
     let without: String = written
         .split("\n\n")
         .filter(|record| !record.starts_with("dn: cn=apollo,"))
@@ -396,7 +384,7 @@ fn a_nested_group_outside_groups_base_is_followed_and_other_strays_are_named() {
         .join("\n\n");
     let plan = offline(&without);
     assert_eq!(
-        changes_of(&plan),
+        crate::support::world::json_actions(&plan),
         [("block".to_owned(), "cy".to_owned())],
         "{plan:#}"
     );

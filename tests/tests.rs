@@ -2,6 +2,7 @@
 
 mod support;
 
+mod ad;
 mod apply;
 mod cli;
 mod cli_ldap;
@@ -16,8 +17,8 @@ mod hostile;
 mod interop;
 mod ldap;
 mod live_workflow;
-mod markdown;
 mod logging;
+mod markdown;
 mod policy;
 mod properties;
 mod reads;

@@ -57,7 +57,8 @@ pub struct DirectoryConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username_attribute: Option<String>,
     /// How a disabled user is recognised. Without it, no user counts as disabled, except for
-    /// Entra ID, where `accountEnabled: false` does.
+    /// Entra ID, where `accountEnabled: false` does, and for an `ldap` or `ldif` source whose
+    /// `id_attribute` is objectGUID (Active Directory), where `active_directory` applies.
     // Code reads it with `DirectoryConfig::disabled_rule()`, which knows each source's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled: Option<DisabledRule>,
@@ -335,11 +336,19 @@ impl DirectoryConfig {
             .unwrap_or_else(|| self.source.defaults().1)
     }
 
-    /// How a disabled user is recognised: as configured, else the source's default.
+    /// How a disabled user is recognised: as configured, else the source's default, else
+    /// `active_directory` for an LDAP directory identified by objectGUID (Active Directory,
+    /// where a disabled account that stays in its groups must not keep its intranet account).
     pub fn disabled_rule(&self) -> Option<&DisabledRule> {
+        static ACTIVE_DIRECTORY: DisabledRule = DisabledRule::ActiveDirectory;
         self.disabled
             .as_ref()
             .or_else(|| self.source.default_disabled())
+            .or_else(|| {
+                (self.source.groups_by_dn()
+                    && self.id_attribute().eq_ignore_ascii_case("objectGUID"))
+                .then_some(&ACTIVE_DIRECTORY)
+            })
     }
 }
 

@@ -1,5 +1,6 @@
-//! Group membership, resolved by Roster: member / uniqueMember DNs, nested groups at any depth,
-//! cycles tolerated, DNs compared in normalised form. Never relies on memberOf.
+//! Group membership, resolved by Roster: member / uniqueMember DNs, Active Directory primary
+//! groups (`primaryGroupID`), nested groups at any depth, cycles tolerated, DNs compared in
+//! normalised form. Never relies on memberOf.
 
 use std::borrow::Cow;
 
@@ -93,6 +94,87 @@ pub fn strip_uid_suffix(value: &str) -> &str {
     value
 }
 
+/// Active Directory keeps a user's primary group (Domain Users, RID 513) out of the group's
+/// `member`: the user's `primaryGroupID` holds the group's RID, which the group shows as its
+/// constructed `primaryGroupToken` (asked for by name) or as the last sub-authority of its
+/// `objectSid` (what an LDIF export may carry instead). Users whose `primaryGroupID` is a group's
+/// RID, in the same domain (the `dc=` tail of both DNs), are members of that group.
+fn add_primary_members<'a>(
+    state: &'a DirectoryState,
+    members: &mut HashMap<Cow<'a, str>, Vec<Cow<'a, str>>>,
+) {
+    if state.identity != GroupIdentity::Dn {
+        return;
+    }
+    let mut by_rid: HashMap<(String, u32), Vec<Cow<'a, str>>> = HashMap::default();
+    for g in &state.groups {
+        if let Some(rid) = group_rid(g) {
+            let key = state.identity.normalize(g.dn());
+            by_rid.entry((domain_of(&key), rid)).or_default().push(key);
+        }
+    }
+    if by_rid.is_empty() {
+        return;
+    }
+    for u in &state.users {
+        let Some(rid) = u
+            .first_text("primaryGroupID")
+            .and_then(|v| v.trim().parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let user = state.identity.member(u.dn());
+        if let Some(groups) = by_rid.get(&(domain_of(&user), rid)) {
+            for g in groups {
+                if let Some(list) = members.get_mut(g) {
+                    list.push(user.clone());
+                }
+            }
+        }
+    }
+}
+
+/// A group's RID: its `primaryGroupToken`, else the last sub-authority of its `objectSid`
+/// (binary, as AD sends it, or the `S-1-5-21-…-513` text form).
+fn group_rid(group: &crate::model::Entry) -> Option<u32> {
+    if let Some(token) = group.first_text("primaryGroupToken") {
+        return token.trim().parse().ok();
+    }
+    let sid = group.values("objectSid").get(0)?;
+    match sid.as_text() {
+        Some(text) if text.starts_with(['S', 's']) => text.rsplit('-').next()?.parse().ok(),
+        _ => sid_rid(sid.as_bytes()),
+    }
+}
+
+/// Whether the users name their primary group by RID (`primaryGroupID`) while `group` shows no
+/// RID to match it with: an Active Directory export taken without the group's
+/// `primaryGroupToken` or `objectSid`, which leaves Domain Users looking empty.
+pub fn lacks_primary_group_rid(state: &DirectoryState, group: &crate::model::Entry) -> bool {
+    group_rid(group).is_none() && state.users.iter().any(|u| u.has("primaryGroupID"))
+}
+
+/// The last sub-authority of a binary SID: revision, count, 6-byte authority, then `count`
+/// little-endian 32-bit sub-authorities.
+pub fn sid_rid(sid: &[u8]) -> Option<u32> {
+    let count = usize::from(*sid.get(1)?);
+    if count == 0 || sid.len() != 8 + 4 * count {
+        return None;
+    }
+    let last: [u8; 4] = sid[sid.len() - 4..].try_into().ok()?;
+    Some(u32::from_le_bytes(last))
+}
+
+/// The domain part of a normalised DN: its trailing `dc=` RDNs (`dc=corp,dc=example,dc=com`).
+fn domain_of(dn: &str) -> String {
+    let rdns: Vec<&str> = dn.split(',').collect();
+    let start = rdns
+        .iter()
+        .rposition(|r| !r.starts_with("dc="))
+        .map_or(0, |i| i + 1);
+    rdns[start..].join(",")
+}
+
 impl<'a> Groups<'a> {
     pub fn new(state: &'a DirectoryState) -> Groups<'a> {
         let identity = state.identity;
@@ -115,6 +197,7 @@ impl<'a> Groups<'a> {
                 }
             }
         }
+        add_primary_members(state, &mut members);
         Groups {
             members,
             identity,
@@ -257,6 +340,60 @@ mod tests {
         assert_eq!((some.len(), complete), (2, false));
         assert_eq!(g.members_of("cn=A").map(<[_]>::len), Some(2));
         assert!(g.members_of("cn=d").is_none());
+    }
+
+    #[test]
+    fn primary_group_members_come_from_the_users_primary_group_id() {
+        let mut domain_users = group("CN=Domain Users,CN=Users,DC=corp,DC=test", &[]);
+        domain_users.add("primaryGroupToken", AttrValue::Text("513".into()));
+        // Only the objectSid (S-1-5-21-1-2-3-1105), binary, as an LDIF export may carry it.
+        let mut sid = vec![1u8, 5, 0, 0, 0, 0, 0, 5];
+        for sub in [21u32, 1, 2, 3, 1105] {
+            sid.extend(sub.to_le_bytes());
+        }
+        let mut staff = group("CN=Staff,OU=G,DC=corp,DC=test", &["cn=x,dc=corp,dc=test"]);
+        staff.add("objectSid", AttrValue::Binary(sid.clone()));
+        // The same RID in another domain of the forest is another group.
+        let mut other = group("CN=Domain Users,CN=Users,DC=eu,DC=corp,DC=test", &[]);
+        other.add("primaryGroupToken", AttrValue::Text("513".into()));
+        let user = |dn: &str, rid: &str| {
+            let mut u = Entry::new(dn);
+            u.add("primaryGroupID", AttrValue::Text(rid.into()));
+            u
+        };
+        let state = DirectoryState {
+            users: vec![
+                user("CN=Ada,OU=P,DC=corp,DC=test", "513"),
+                user("CN=Bob,OU=P,DC=corp,DC=test", "1105"),
+                user("CN=Eve,OU=P,DC=eu,DC=corp,DC=test", "513"),
+            ],
+            groups: vec![domain_users, staff, other],
+            ..Default::default()
+        };
+        let g = Groups::new(&state);
+        let all = |dn: &str| {
+            let mut v: Vec<String> = g
+                .transitive_members([dn])
+                .into_iter()
+                .map(Cow::into_owned)
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        assert_eq!(
+            all("CN=Domain Users,CN=Users,DC=corp,DC=test"),
+            ["cn=ada,ou=p,dc=corp,dc=test"]
+        );
+        assert_eq!(
+            all("CN=Staff,OU=G,DC=corp,DC=test"),
+            ["cn=bob,ou=p,dc=corp,dc=test", "cn=x,dc=corp,dc=test"]
+        );
+        assert_eq!(
+            all("cn=domain users,cn=users,dc=eu,dc=corp,dc=test"),
+            ["cn=eve,ou=p,dc=eu,dc=corp,dc=test"]
+        );
+        assert_eq!(sid_rid(&sid), Some(1105));
+        assert_eq!(sid_rid(&sid[..sid.len() - 1]), None);
     }
 
     #[test]

@@ -375,6 +375,15 @@ fn check_groups(config: &Config, dir: &DirectoryState, groups: &Groups, out: &mu
             ));
             continue;
         }
+        let primary = if members.is_empty()
+            && dir.groups.iter().any(|g| {
+                groups.key_of(g.dn()) == groups.key_of(dn)
+                    && crate::directory::groups::lacks_primary_group_rid(dir, g)
+            }) {
+            "; on Active Directory a primary group (Domain Users) lists its members only by their `primaryGroupID`, so the group's entry must carry its `primaryGroupToken` (ask for it by name) or `objectSid`"
+        } else {
+            ""
+        };
         let consequence = if what == "syncing group" {
             "its members' accounts would all be blocked"
         } else {
@@ -385,7 +394,7 @@ fn check_groups(config: &Config, dir: &DirectoryState, groups: &Groups, out: &mu
             message: format!("{what} `{}` {why}: {consequence}", shown(dn)),
             label: "resolves to no users".into(),
             help: format!(
-                "check the group in the directory{}; if it is meant to be empty for now, write it as `{{ group: {}, allow_empty: true }}`",
+                "check the group in the directory{}{primary}; if it is meant to be empty for now, write it as `{{ group: {}, allow_empty: true }}`",
                 if config.directory.source.ldap().is_some() {
                     " and the users search (`directory.ldap.users`: its base, filter and scope decide who is read)"
                 } else {

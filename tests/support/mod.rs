@@ -6,6 +6,7 @@ pub mod graph;
 pub mod interop;
 pub mod proxy;
 pub mod ranging;
+pub mod samba;
 pub mod scim;
 pub mod slapd;
 pub mod tls;

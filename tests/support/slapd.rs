@@ -168,25 +168,9 @@ impl Slapd {
 
     /// Apply an LDIF change set (`changetype: add|modify|modrdn|delete`) as the root DN.
     pub fn modify(&self, ldif: &str) {
-        let mut child = Command::new(tool("ldapmodify"))
-            .args(["-x", "-H", &self.url, "-D", ROOT_DN, "-w", ROOT_PW])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run ldapmodify (ldap-utils)");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(ldif.as_bytes())
-            .expect("write to ldapmodify");
-        let out = child.wait_with_output().expect("wait for ldapmodify");
-        assert!(
-            out.status.success(),
-            "ldapmodify failed: {}\n{ldif}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let mut cmd = Command::new(tool("ldapmodify"));
+        cmd.args(["-x", "-H", &self.url, "-D", ROOT_DN, "-w", ROOT_PW]);
+        ldapmodify(cmd, ldif);
     }
 
     fn wait_ready(&mut self) -> Result<(), String> {
@@ -229,6 +213,29 @@ impl Drop for Slapd {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Run `ldapmodify` (`cmd`, its connection and bind set) on the change set `ldif`; it must succeed.
+pub fn ldapmodify(mut cmd: Command, ldif: &str) {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run ldapmodify (ldap-utils)");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(ldif.as_bytes())
+        .expect("write to ldapmodify");
+    let out = child.wait_with_output().expect("wait for ldapmodify");
+    assert!(
+        out.status.success(),
+        "ldapmodify failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        ldif.chars().take(4000).collect::<String>()
+    );
 }
 
 fn find_slapd() -> PathBuf {

@@ -250,3 +250,20 @@ pub fn actions(plan: &Plan) -> Vec<(Action, String)> {
         .map(|c: &Change| (c.action, c.username.clone()))
         .collect()
 }
+
+/// A JSON plan's changes as `(action, username)`, sorted.
+pub fn json_actions(plan: &serde_json::Value) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = plan["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| {
+            (
+                c["action"].as_str().unwrap_or("").to_owned(),
+                c["username"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}

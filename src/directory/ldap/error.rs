@@ -342,8 +342,26 @@ pub(super) fn message_suffix(message: &str) -> String {
 
 pub(super) fn bind_help(rc: u32, message: &str) -> String {
     match rc {
-        49 if message.contains("data 775") => "the account is locked out (AD data 775)".into(),
-        49 if message.contains("data 533") => "the account is disabled (AD data 533)".into(),
+        // Active Directory (and Samba) say why in the message: `..., data 52e, v1db1`.
+        49 if message.contains("data 52e") => "invalid credentials: the password is wrong for \
+            `bind_dn` (AD data 52e; AD also answers this for a bind DN it does not know): check \
+            the password's env variable or file"
+            .into(),
+        49 if message.contains("data 525") => {
+            "no such user: AD knows no account with this `bind_dn` (AD data 525)".into()
+        }
+        49 if message.contains("data 775") => "the account is locked out after too many failed \
+            binds (AD data 775): wait for the lockout to end or have an administrator unlock it"
+            .into(),
+        49 if message.contains("data 533") => "the account is disabled (AD data 533): enable \
+            the service account in Active Directory"
+            .into(),
+        49 if message.contains("data 701") => "the account has expired (AD data 701)".into(),
+        49 if message.contains("data 530") || message.contains("data 531") => {
+            "the account may not log on now or from here (AD data 530/531: logon hours or \
+             workstations)"
+                .into()
+        }
         49 if message.contains("data 532") || message.contains("data 773") => {
             "the account's password expired or must be changed (AD data 532/773)".into()
         }

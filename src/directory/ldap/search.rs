@@ -21,8 +21,17 @@ pub const DEFAULT_USER_FILTER: &str =
 pub const DEFAULT_GROUP_FILTER: &str =
     "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=group))";
 
-/// Attributes fetched for every group entry: its classes and its members.
-pub const GROUP_ATTRIBUTES: &[&str] = &["objectClass", "cn", "member", "uniqueMember"];
+/// Attributes fetched for every group entry: its classes and its members; on Active Directory
+/// also its RID as `primaryGroupToken` (constructed, so only sent when asked for by name), which
+/// the users whose primary group it is (Domain Users) hold in `primaryGroupID` instead of the
+/// group holding them in `member`.
+pub const GROUP_ATTRIBUTES: &[&str] = &[
+    "objectClass",
+    "cn",
+    "member",
+    "uniqueMember",
+    "primaryGroupToken",
+];
 
 /// One search: where, what and which attributes.
 #[derive(Debug, Clone)]
@@ -57,7 +66,9 @@ impl Searches {
         want("objectClass");
         want(dir.id_attribute());
         want(dir.username_attribute());
-        match &dir.disabled {
+        // Active Directory's primary group (Domain Users) is not in the group's `member`.
+        want("primaryGroupID");
+        match dir.disabled_rule() {
             Some(DisabledRule::ActiveDirectory) => want("userAccountControl"),
             Some(DisabledRule::Attribute(a)) => want(a),
             Some(DisabledRule::Filter(_)) | None => {}
