@@ -150,6 +150,10 @@ fn account(username: &str, external_id: &str, active: bool) -> Value {
 /// AD's canonical GUID string of 16 objectGUID bytes (the first three parts little-endian),
 /// written out here rather than taken from Roster.
 fn guid_text(b: &[u8]) -> String {
+    // The LDIF reader behind `search` already turns `objectGUID:: <base64>` into this string.
+    if b.len() == 36 {
+        return String::from_utf8_lossy(b).to_ascii_lowercase();
+    }
     assert_eq!(b.len(), 16, "objectGUID is 16 bytes");
     let hex = |r: &[u8]| r.iter().map(|x| format!("{x:02x}")).collect::<String>();
     let rev = |r: &[u8]| r.iter().rev().copied().collect::<Vec<u8>>();

@@ -105,7 +105,11 @@ struct Outcome {
     rss_mib: u64,
 }
 
-/// Run roster in `dir`, killed past `max`, measuring its peak RSS (wait4's rusage).
+/// Run roster in `dir`, killed past `max`, measuring its peak RSS: the largest `VmHWM` of
+/// `/proc/<pid>/status` seen while it runs (polled every few ms; the high-water mark is a
+/// maximum, so only growth in the last poll interval could be missed). Not wait4's `ru_maxrss`:
+/// a child spawned by vfork folds the parent's high-water mark into its own at exec, so a test
+/// binary that once held 300 MiB (another test's big plan) would make every case look that big.
 // The child is reaped by wait4 below (std's wait() gives no rusage), which clippy cannot see.
 #[allow(clippy::zombie_processes)]
 fn run(dir: &Path, args: &[String], env: &BTreeMap<String, String>, max: Duration) -> Outcome {
@@ -128,14 +132,18 @@ fn run(dir: &Path, args: &[String], env: &BTreeMap<String, String>, max: Duratio
         .spawn()
         .expect("run roster");
     let pid = child.id() as libc::pid_t;
-    let (status, usage) = loop {
+    let mut peak_kib = 0u64;
+    let status = loop {
+        if let Some(kib) = vm_hwm_kib(pid) {
+            peak_kib = peak_kib.max(kib);
+        }
         let mut status = 0;
         // SAFETY: a zeroed rusage is valid; wait4 fills it for our own child.
         let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
         let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
         assert!(r >= 0, "wait4 failed");
         if r == pid {
-            break (status, usage);
+            break status;
         }
         if start.elapsed() > max {
             unsafe { libc::kill(pid, libc::SIGKILL) };
@@ -157,9 +165,15 @@ fn run(dir: &Path, args: &[String], env: &BTreeMap<String, String>, max: Duratio
         stdout: String::from_utf8_lossy(&std::fs::read(&so).unwrap()).into_owned(),
         stderr: String::from_utf8_lossy(&std::fs::read(&se).unwrap()).into_owned(),
         seconds: start.elapsed().as_secs_f64(),
-        // Linux reports ru_maxrss in KiB.
-        rss_mib: usage.ru_maxrss as u64 / 1024,
+        rss_mib: peak_kib / 1024,
     }
+}
+
+/// The `VmHWM` (peak resident set, KiB) of a running process; `None` once it has exited.
+fn vm_hwm_kib(pid: libc::pid_t) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn check(name: &str, case_dir: &Path) -> Vec<String> {
