@@ -66,22 +66,31 @@ pub fn check(
         });
     }
     let managed = active_managed(intranet);
-    let mut ids: HashSet<&str> =
+    // IDs as the plan matches them: a GUID without case (another tool may have upper-cased an
+    // externalId), so the guard never counts as vanished a user the plan found.
+    let id_key = crate::directory::ldap::id_key;
+    let mut ids: HashSet<std::borrow::Cow<'_, str>> =
         HashSet::with_capacity_and_hasher(dir.users.len(), Default::default());
     ids.extend(
         dir.users
             .iter()
-            .filter_map(|u| u.key_text(&config.directory.id_attribute())),
+            .filter_map(|u| u.key_text(&config.directory.id_attribute()))
+            .map(id_key),
     );
     let vanished = managed
         .iter()
-        .filter(|a| !ids.contains(a.external_id.as_deref().unwrap_or_default()))
+        .filter(|a| !ids.contains(&id_key(a.external_id.as_deref().unwrap_or_default())))
         .count();
     let allowed = policy.max_vanished.of(managed.len());
     if vanished > allowed && vanished > 0 {
         refusals.push(Refusal {
             rule: "max_vanished",
-            message: format!("{vanished} of {} active managed accounts have users missing from the directory read, over policy.max_vanished ({} = {allowed})", managed.len(), policy.max_vanished),
+            message: format!(
+                "{vanished} of {} active managed accounts {} users missing from the directory read, over policy.max_vanished ({} = {allowed})",
+                managed.len(),
+                if vanished == 1 { "has its user" } else { "have their users" },
+                policy.max_vanished
+            ),
             help: "a partial read looks like a mass leaving: check the directory's read (an LDAP search base, filter and size limits; a CSV export cut short); if the users really left, raise `policy.max_vanished` in a reviewed commit".into(),
             lift: None,
         });

@@ -248,37 +248,65 @@ pub fn http_client(
 }
 
 /// What a refused certificate means and what to do, for `host`. `ca_key` is the setting that
-/// names a CA file (`intranet.scim.ca_file`), if the client has one.
-pub fn explain(r: &Refusal, host: &str, ca_key: Option<&str>) -> (String, String) {
-    let trust = match ca_key {
-        Some(key) => format!("set `{key}` to the PEM file of the CA that issued it"),
-        None => "add the CA that issued it to the system's trusted roots, or point SSL_CERT_FILE at a PEM bundle holding it".to_owned(),
+/// names a CA file (`intranet.scim.ca_file`), if the client has one, and `ca_file` the file it
+/// names when it is set (then the help says that file does not hold the issuer).
+pub fn explain(
+    r: &Refusal,
+    host: &str,
+    ca_key: Option<&str>,
+    ca_file: Option<&Path>,
+) -> (String, String) {
+    let trust = match (ca_key, ca_file) {
+        (Some(key), Some(file)) => format!(
+            "`{key}` ({}) holds no CA that issued it: point it at the PEM file of that CA",
+            crate::text::shown(&file.display().to_string())
+        ),
+        (Some(key), None) => format!("set `{key}` to the PEM file of the CA that issued it"),
+        (None, _) => "add the CA that issued it to the system's trusted roots, or point SSL_CERT_FILE at a PEM bundle holding it".to_owned(),
     };
-    let issuer = if r.issuer.is_empty() {
-        "an issuer".to_owned()
+    let issuer = format!("`{}`", r.issuer);
+    // "(issued by `CN=…`)", or nothing when the certificate could not be parsed for its names.
+    let by = if r.issuer.is_empty() {
+        String::new()
     } else {
-        format!("`{}`", r.issuer)
+        format!(" (issued by {issuer})")
+    };
+    let roots = match ca_file {
+        Some(_) => "",
+        None => "; the system's roots (or SSL_CERT_FILE) are trusted otherwise",
     };
     match &r.error {
         CertificateError::UnknownIssuer => {
-            let what = if !r.issuer.is_empty() && r.issuer == r.subject {
+            let what = if r.issuer.is_empty() {
+                format!("the certificate of {host} is issued by a CA that is not trusted")
+            } else if r.issuer == r.subject {
                 format!("the certificate of {host} is self-signed by {issuer}, which is not a trusted CA")
             } else {
                 format!(
                     "the certificate of {host} is issued by {issuer}, which is not a trusted CA"
                 )
             };
-            (
-                what,
-                format!("{trust} ({issuer}); the system's roots (or SSL_CERT_FILE) are trusted otherwise"),
-            )
+            (what, format!("{trust}{roots}"))
         }
+        CertificateError::Other(other) if other.to_string().contains("CaUsedAsEndEntity") => (
+            format!(
+                "the certificate of {host}{by} is a CA certificate, which a server cannot use as its own (a self-signed certificate made as a CA, as `openssl req -x509` does by default)"
+            ),
+            format!(
+                "issue the server a certificate from that CA (basicConstraints CA:FALSE, a subjectAltName for `{host}`), and {}",
+                match ca_key {
+                    Some(key) => format!("set `{key}` to the CA's PEM file"),
+                    None => "trust the CA (the system's roots or SSL_CERT_FILE)".to_owned(),
+                }
+            ),
+        ),
         CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
             let presented = match &r.error {
                 CertificateError::NotValidForNameContext { presented, .. }
                     if !presented.is_empty() =>
                 {
-                    format!(" (it is for {})", crate::text::shown(&presented.join(", ")))
+                    let names: Vec<&str> = presented.iter().map(|p| presented_name(p)).collect();
+                    format!(" (it is for {})", crate::text::shown(&names.join(", ")))
                 }
                 _ => String::new(),
             };
@@ -306,11 +334,27 @@ pub fn explain(r: &Refusal, host: &str, ca_key: Option<&str>) -> (String, String
             format!("the certificate of {host} is not valid yet"),
             "check this machine's clock and the server's certificate".to_owned(),
         ),
-        other => (
-            format!("the certificate of {host} (issued by {issuer}) was refused: {other}"),
-            format!("check the server's certificate; if its CA is private, {trust}"),
-        ),
+        other => {
+            let why = match other {
+                CertificateError::Other(o) => o.to_string(),
+                other => format!("{other:?}"),
+            };
+            (
+                format!("the certificate of {host}{by} was refused: {why}"),
+                format!("check the server's certificate; if its CA is private, {trust}"),
+            )
+        }
     }
+}
+
+/// A name rustls lists as presented (`DnsName("intranet.example")`, `IpAddress(127.0.0.1)`)
+/// as the bare name.
+fn presented_name(p: &str) -> &str {
+    let inner = p
+        .split_once('(')
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .unwrap_or(p);
+    inner.trim_matches('"')
 }
 
 #[cfg(test)]
@@ -327,7 +371,12 @@ mod tests {
 
     #[test]
     fn each_refusal_says_what_is_wrong_and_what_to_do() {
-        let (what, help) = explain(&refused(CertificateError::UnknownIssuer), "h", Some("k"));
+        let (what, help) = explain(
+            &refused(CertificateError::UnknownIssuer),
+            "h",
+            Some("k"),
+            None,
+        );
         assert_eq!(
             what,
             "the certificate of h is issued by `CN=Corp CA`, which is not a trusted CA"
@@ -338,18 +387,72 @@ mod tests {
         );
         let mut own = refused(CertificateError::UnknownIssuer);
         own.subject = own.issuer.clone();
-        let (what, help) = explain(&own, "h", None);
+        let (what, help) = explain(&own, "h", None, None);
         assert!(what.contains("is self-signed by `CN=Corp CA`"), "{what}");
         assert!(help.contains("SSL_CERT_FILE"), "{help}");
         let expired = CertificateError::ExpiredContext {
             time: UnixTime::since_unix_epoch(std::time::Duration::from_secs(1_800_000_000)),
             not_after: UnixTime::since_unix_epoch(std::time::Duration::from_secs(1_700_000_000)),
         };
-        let (what, help) = explain(&refused(expired), "h", Some("k"));
+        let (what, help) = explain(&refused(expired), "h", Some("k"), None);
         assert_eq!(what, "the certificate of h expired on 2023-11-14T22:13:20Z");
         assert!(help.contains("renewed"), "{help}");
-        let (what, _) = explain(&refused(CertificateError::NotValidForName), "h", Some("k"));
+        let (what, _) = explain(
+            &refused(CertificateError::NotValidForName),
+            "h",
+            Some("k"),
+            None,
+        );
         assert_eq!(what, "the certificate of h is not issued for the name `h`");
+    }
+
+    #[test]
+    fn a_set_ca_file_without_the_issuer_a_ca_as_the_server_and_names_are_said_plainly() {
+        let (_, help) = explain(
+            &refused(CertificateError::UnknownIssuer),
+            "h",
+            Some("k"),
+            Some(Path::new("corp.pem")),
+        );
+        assert!(
+            help.starts_with("`k` (corp.pem) holds no CA that issued it"),
+            "{help}"
+        );
+        assert!(!help.contains("SSL_CERT_FILE"), "{help}");
+
+        #[derive(Debug)]
+        struct CaUsedAsEndEntity;
+        impl std::fmt::Display for CaUsedAsEndEntity {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("CaUsedAsEndEntity")
+            }
+        }
+        impl std::error::Error for CaUsedAsEndEntity {}
+        let ca = refused(CertificateError::Other(rustls::OtherError(Arc::new(
+            CaUsedAsEndEntity,
+        ))));
+        let (what, help) = explain(&ca, "h", Some("k"), None);
+        assert!(
+            what.contains("is a CA certificate, which a server cannot use"),
+            "{what}"
+        );
+        assert!(!what.contains("Other("), "{what}");
+        assert!(help.contains("CA:FALSE"), "{help}");
+
+        let mut unnamed = refused(CertificateError::UnknownIssuer);
+        unnamed.issuer.clear();
+        let (what, _) = explain(&unnamed, "h", Some("k"), None);
+        assert_eq!(
+            what,
+            "the certificate of h is issued by a CA that is not trusted"
+        );
+
+        assert_eq!(
+            presented_name("DnsName(\"wrong.example\")"),
+            "wrong.example"
+        );
+        assert_eq!(presented_name("IpAddress(127.0.0.1)"), "127.0.0.1");
+        assert_eq!(presented_name("plain"), "plain");
     }
 
     #[test]

@@ -269,6 +269,13 @@ fn a_password_over_plain_ldap_to_loopback_is_a_warning_in_every_plan_format() {
     let plan = plan_json(&config);
     let warnings = plan["warnings"].as_array().expect("warnings");
     assert!(
+        warnings
+            .iter()
+            .filter_map(|w| w.as_str())
+            .all(|w| !w.contains("  ")),
+        "a warning's text has no runs of spaces: {warnings:?}"
+    );
+    assert!(
         warnings.iter().any(|w| w.as_str().is_some_and(said)),
         "{plan:#}"
     );

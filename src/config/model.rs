@@ -544,7 +544,9 @@ pub struct LdapConfig {
     /// Upgrade `ldap://` with StartTLS.
     #[serde(default)]
     pub start_tls: bool,
-    /// PEM file of CA certificates to verify the server with, instead of the system roots.
+    /// PEM file of CA certificates to verify the server's certificate with, instead of the
+    /// system roots (a private CA, such as an Active Directory's enterprise CA); relative to the
+    /// config file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
     /// Allow a password over plain `ldap://` to a non-loopback host.

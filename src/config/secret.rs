@@ -18,6 +18,18 @@ pub struct SecretError {
 }
 
 impl Secret {
+    /// Where the secret is read from, for messages: `environment variable ROSTER_SCIM_TOKEN`,
+    /// `file /etc/roster/token`.
+    pub fn source_name(&self, base_dir: &Path) -> String {
+        match self {
+            Secret::Env(var) => format!("environment variable {}", crate::text::shown(var)),
+            Secret::File(path) => format!(
+                "file {}",
+                crate::text::shown(&base_dir.join(path).display().to_string())
+            ),
+        }
+    }
+
     /// Read the secret: from the environment (through `env`, so tests need not touch the
     /// process environment), or from a file relative to `base_dir`.
     pub fn read(
@@ -25,9 +37,10 @@ impl Secret {
         base_dir: &Path,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<String, SecretError> {
+        let source_name = self.source_name(base_dir);
         let (source_name, value) = match self {
             Secret::Env(var) => {
-                let name = format!("environment variable {}", crate::text::shown(var));
+                let name = source_name;
                 match env(var) {
                     Some(v) => (name, v),
                     None => {
@@ -44,7 +57,7 @@ impl Secret {
             }
             Secret::File(path) => {
                 let path = base_dir.join(path);
-                let name = format!("file {}", crate::text::shown(&path.display().to_string()));
+                let name = source_name;
                 match std::fs::read_to_string(&path) {
                     Ok(text) => (name, text),
                     Err(e) => {

@@ -270,7 +270,7 @@ pub async fn with_retries(
                         .ok()
                         .and_then(|u| u.host_str().map(String::from));
                     let (problem, help) =
-                        crate::tls::explain(&refused, &host.unwrap_or_default(), None);
+                        crate::tls::explain(&refused, &host.unwrap_or_default(), None, None);
                     return Err(EntraError::Untrusted {
                         url: url.into(),
                         problem,

@@ -96,7 +96,9 @@ impl Target {
             (Some(dn), Some(secret)) => {
                 if !encrypted && host.is_loopback() {
                     warnings.push(format!(
-                        "the password of {dn} goes to {url} in clear text (plain ldap://, no TLS);                          it stays on this machine (a loopback host), but any local process that                          sees loopback traffic can read it: use ldaps:// or `start_tls: true`"
+                        "the password of {dn} goes to {url} in clear text (plain ldap://, no TLS); \
+                         it stays on this machine (a loopback host), but any local process that \
+                         sees loopback traffic can read it: use ldaps:// or `start_tls: true`"
                     ));
                 } else if !encrypted {
                     if !cfg.insecure {
@@ -106,7 +108,8 @@ impl Target {
                         });
                     }
                     warnings.push(format!(
-                        "`insecure: true`: the password of {dn} goes to {url} in clear text (no TLS),                          readable by anyone on the network path: use ldaps:// or `start_tls: true`"
+                        "`insecure: true`: the password of {dn} goes to {url} in clear text (no TLS), \
+                         readable by anyone on the network path: use ldaps:// or `start_tls: true`"
                     ));
                 }
                 Some((dn.clone(), resolve_password(dn, secret, base_dir)?))

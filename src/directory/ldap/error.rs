@@ -275,7 +275,7 @@ pub(super) fn io_help(e: &std::io::Error) -> String {
                     .to_owned()
             }
             rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer) => {
-                "the server's certificate is not signed by a trusted CA: set `ca_file` to the PEM of the \
+                "the server's certificate is not signed by a trusted CA: set `directory.ldap.ca_file` to the PEM of the \
                  CA that issued it"
                     .to_owned()
             }

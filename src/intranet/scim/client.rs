@@ -58,14 +58,32 @@ pub fn resolve_secret(
     base_dir: &Path,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Token, ScimError> {
-    secret
-        .read(base_dir, env)
-        .map(Token::new)
-        .map_err(|e| ScimError::Secret {
-            source_name: e.source_name,
-            problem: e.problem,
-            fix: e.fix,
-        })
+    let value = secret.read(base_dir, env).map_err(|e| ScimError::Secret {
+        source_name: e.source_name,
+        problem: e.problem,
+        fix: e.fix,
+    })?;
+    let bad = |problem: &str, fix: &str| ScimError::Secret {
+        source_name: secret.source_name(base_dir),
+        problem: problem.into(),
+        fix: fix.into(),
+    };
+    if value
+        .get(..7)
+        .is_some_and(|p| p.eq_ignore_ascii_case("bearer "))
+    {
+        return Err(bad(
+            "it starts with `Bearer `",
+            "keep only the token itself: Roster sends `Authorization: Bearer <token>`",
+        ));
+    }
+    if HeaderValue::from_str(&value).is_err() {
+        return Err(bad(
+            "it holds characters not allowed in an HTTP header",
+            "the token is the intranet's API token as issued: check for a stray line break or quote inside it",
+        ));
+    }
+    Ok(Token::new(value))
 }
 
 /// Retry and concurrency settings. `from_config` takes them from `intranet.scim`.
@@ -432,8 +450,12 @@ impl ScimClient {
                     // A refused certificate is refused again: say why now, without retrying.
                     if let Some(refused) = self.tls.of(&e) {
                         let host = url.host_str().unwrap_or_default();
-                        let (problem, help) =
-                            crate::tls::explain(&refused, host, Some("intranet.scim.ca_file"));
+                        let (problem, help) = crate::tls::explain(
+                            &refused,
+                            host,
+                            Some("intranet.scim.ca_file"),
+                            self.opts.ca_file.as_deref(),
+                        );
                         return Err(ScimError::Certificate {
                             url: self.base.to_string(),
                             problem,
@@ -691,6 +713,26 @@ mod tests {
         assert!(missing.to_string().contains("NOPE"));
         let err = resolve_secret(&Secret::File("/nonexistent/tok".into()), &dir, env).unwrap_err();
         assert!(matches!(err, ScimError::Secret { .. }));
+    }
+
+    #[test]
+    fn a_token_with_a_line_break_or_the_bearer_prefix_names_where_it_came_from() {
+        let dir = std::env::temp_dir();
+        let env = |k: &str| match k {
+            "BROKEN" => Some("tok\nX-Evil: 1".to_string()),
+            "PREFIXED" => Some("Bearer tok".to_string()),
+            _ => None,
+        };
+        let broken = resolve_secret(&Secret::Env("BROKEN".into()), &dir, env).unwrap_err();
+        assert_eq!(
+            broken.to_string(),
+            "could not read the SCIM token from the environment variable BROKEN: it holds characters not allowed in an HTTP header"
+        );
+        let prefixed = resolve_secret(&Secret::Env("PREFIXED".into()), &dir, env).unwrap_err();
+        assert!(
+            prefixed.to_string().contains("starts with `Bearer `"),
+            "{prefixed}"
+        );
     }
 
     #[test]
