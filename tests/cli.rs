@@ -385,4 +385,11 @@ fn a_guid_in_upper_case_in_the_intranet_or_the_state_matches_the_lower_case_read
     let original = plan_changes(&quick);
     assert!(original.len() > 10);
     assert_eq!(lower(plan_changes(dir.path())), lower(original));
+    // The safety policy's read guard matches IDs as the plan does: no user counts as vanished.
+    let (upper, plain) = (
+        roster(dir.path(), &["plan", "--format", "json"]),
+        roster(&quick, &["plan", "--format", "json"]),
+    );
+    assert_eq!(upper.code, plain.code, "{}", upper.stderr);
+    assert!(!upper.stderr.contains("max_vanished"), "{}", upper.stderr);
 }
