@@ -236,12 +236,13 @@ impl<T: IntranetTarget> Run<'_, T> {
     /// Send every write, each on its own or together with others (as the target batches them);
     /// one result per write, in order. Batches run concurrently up to the target's
     /// `concurrency`, and start in order, so that once the target is unreachable the ones not
-    /// yet started are not tried.
+    /// yet started are not tried. They finish in any order: a slow one (a connection the
+    /// service dropped, retried a second later) does not hold back the start of the next.
     async fn send(&self, writes: &[WriteOp]) -> Vec<Sent> {
         let batches = self.target.batches(writes);
         let done: Vec<Vec<(usize, Sent)>> = stream::iter(batches)
             .map(|batch| self.send_batch(writes, batch))
-            .buffered(self.target.concurrency().max(1))
+            .buffer_unordered(self.target.concurrency().max(1))
             .collect()
             .await;
         let mut results: Vec<Option<Sent>> = vec![None; writes.len()];

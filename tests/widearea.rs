@@ -275,9 +275,12 @@ async fn backs_off_on(status: u16) {
         .iter()
         .position(|(n, _)| *n <= half)
         .unwrap_or_else(|| panic!("in flight never fell to {half} after {status}: {rest:?}"));
+    // (A little more than a round trip's worth: the proxy counts too the requests whose
+    // connection scim2-server's full accept queue dropped, which the gate has counted lost and
+    // whose places it has given to others while their SYN waits for its resend.)
     assert!(
-        drained <= peak_before,
-        "{drained} requests started after {status} before the count fell to {half}"
+        drained <= peak_before * 3 / 2,
+        "{drained} requests started after {status} before the count fell to {half}: {rest:?}"
     );
     let next: Vec<usize> = rest[drained..].iter().take(10).map(|(n, _)| *n).collect();
     assert!(
