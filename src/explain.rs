@@ -116,8 +116,15 @@ pub struct RoleRule {
     pub intranet_group: String,
     /// Whether the config says the person should hold it.
     pub should_hold: bool,
-    /// How: a nesting path from one of the role's groups, or `members.users`.
-    pub via: Vec<String>,
+    /// Through the role's directory groups: one nesting path per group that holds the user, from
+    /// the configured group down to the one that lists them.
+    pub paths: Vec<Vec<String>>,
+    /// Listed in the role's `members.users`.
+    pub listed: bool,
+    /// A member of the role's groups through no member path explain can show (an Active
+    /// Directory primary group, for one).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub untraced: bool,
     /// Whether the account holds it in the intranet now.
     pub holds: bool,
 }
@@ -650,11 +657,11 @@ fn roles(
         .iter()
         .zip(&desired.roles)
         .map(|((name, role), wanted)| {
-            let mut via = Vec::new();
-            if let (Some(t), Some(_)) = (&target, user) {
+            let mut paths = Vec::new();
+            if let Some(t) = &target {
                 for g in &role.members.groups {
                     if let Some(path) = path_to(groups, spelled, g.name(), t) {
-                        via.push(path.join(" ⊃ "));
+                        paths.push(path);
                     }
                 }
             }
@@ -663,22 +670,19 @@ fn roles(
                 .into_iter()
                 .chain(account.map(|a| a.username.as_str()))
                 .collect();
-            if wanted
+            let listed = wanted
                 .usernames
                 .iter()
-                .any(|w| names.iter().any(|n| username_key(w) == username_key(n)))
-            {
-                via.push("members.users".into());
-            }
+                .any(|w| names.iter().any(|n| username_key(w) == username_key(n)));
             let in_ids = user.is_some_and(|u| wanted.member_ids.iter().any(|i| same_id(i, u.id)));
-            if in_ids && via.is_empty() {
-                via.push("member through a way explain cannot trace".into());
-            }
+            let untraced = in_ids && paths.is_empty();
             RoleRule {
                 role: name.clone(),
                 intranet_group: role.intranet_group.clone(),
-                should_hold: !via.is_empty(),
-                via,
+                should_hold: listed || in_ids || !paths.is_empty(),
+                paths,
+                listed,
+                untraced,
                 holds: account.is_some_and(|a| {
                     intranet
                         .role_group(&role.intranet_group)

@@ -107,8 +107,22 @@ pub fn text(e: &Explanation) -> String {
     if !e.roles.is_empty() {
         let _ = writeln!(o, "Admin roles:");
         for r in &e.roles {
+            let mut via: Vec<String> = r
+                .paths
+                .iter()
+                .map(|p| {
+                    let p: Vec<_> = p.iter().map(|g| shown(g).into_owned()).collect();
+                    format!("{} ∋ {}", p.join(" ⊃ "), shown(who))
+                })
+                .collect();
+            if r.listed {
+                via.push("members.users".into());
+            }
+            if r.untraced {
+                via.push("a membership explain cannot trace (no member path)".into());
+            }
             let should = if r.should_hold {
-                format!("should hold, via {}", r.via.join("; "))
+                format!("should hold, via {}", via.join("; "))
             } else {
                 "should not hold".to_owned()
             };
