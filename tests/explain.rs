@@ -280,3 +280,105 @@ fn json_shape() {
     assert_eq!(e["roles"].as_array().unwrap().len(), 2);
     assert_eq!(e["changes"][0]["fields"][0]["after"], "jane.smith");
 }
+
+/// Live: a real slapd and scim2-server, the same rules read over LDAP and SCIM.
+#[test]
+fn live_slapd_and_scim() {
+    use crate::support::git::roster as run;
+    use crate::support::scim::{user, ScimServer, TOKEN};
+    use crate::support::slapd::{Slapd, BASE_DN, GROUPS, LIMITED_DN, LIMITED_PW, PEOPLE};
+
+    let person = |uid: &str| {
+        format!("dn: uid={uid},{PEOPLE}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid}\nsn: {uid}\ngivenName: {uid}\nmail: {uid}@example.org\ntitle: Analyst\n\n")
+    };
+    let mut ldif: String = ["ada", "bob", "cy"].iter().map(|u| person(u)).collect();
+    ldif.push_str(&format!(
+        "dn: cn=staff,{GROUPS}\nobjectClass: groupOfNames\ncn: staff\nmember: uid=ada,{PEOPLE}\nmember: cn=analysts,{GROUPS}\n\n\
+         dn: cn=analysts,{GROUPS}\nobjectClass: groupOfNames\ncn: analysts\nmember: uid=cy,{PEOPLE}\n\n\
+         dn: cn=admins,{GROUPS}\nobjectClass: groupOfNames\ncn: admins\nmember: uid=bob,{PEOPLE}\n\n"
+    ));
+    let slapd = Slapd::start(&ldif);
+    let scim = ScimServer::start();
+    scim.create_group("Sysadmins", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bind.pw"), LIMITED_PW).unwrap();
+    std::fs::write(
+        dir.path().join("roster.yaml"),
+        format!(
+            "version: 1\n\
+             directory:\n  ldap:\n    url: {ldap}\n    bind_dn: \"{LIMITED_DN}\"\n    password: {{ file: bind.pw }}\n    base_dn: \"{BASE_DN}\"\n\
+             intranet:\n  scim:\n    url: {scim}\n    token: {{ env: ROSTER_SCIM_TOKEN }}\n\
+             syncing_groups:\n  - \"cn=staff,{GROUPS}\"\n\
+             field_mappings:\n  email: mail\n  job_title: title\n\
+             admin_roles:\n  sysadmin:\n    intranet_group: Sysadmins\n    members:\n      groups: [\"cn=admins,{GROUPS}\"]\n",
+            ldap = slapd.url,
+            scim = scim.url(),
+        ),
+    )
+    .unwrap();
+    let explain = |who: &str| -> Value {
+        let (code, out, err) = run(dir.path(), TOKEN, &["explain", who, "--format", "json"]);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str(&out).unwrap()
+    };
+
+    // A nested member with no account yet: created.
+    let cy = explain("CY");
+    assert_eq!(
+        cy["syncing"]["groups"][0]["path"],
+        serde_json::json!([
+            format!("cn=staff,{GROUPS}"),
+            format!("cn=analysts,{GROUPS}")
+        ])
+    );
+    assert_eq!(actions(&cy), ["create"]);
+    // Not in a syncing group: no account is made, and the role path still shows.
+    let bob = explain("bob");
+    assert_eq!(bob["syncing"]["member"], false);
+    assert_eq!(
+        bob["roles"][0]["paths"],
+        serde_json::json!([[format!("cn=admins,{GROUPS}")]])
+    );
+    assert_eq!(
+        bob["outcome"],
+        "none: not in a syncing group: no account is made"
+    );
+
+    // ada's account, edited in the intranet; and an account only the intranet has.
+    let ada = explain("ada");
+    let id = ada["directory"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(ada["directory"]["id_attribute"], "entryUUID");
+    let mut body = user("ada", Some(&id));
+    body["title"] = "Chief Everything".into();
+    scim.seed_users(&[body, user("zed", None)]);
+    let ada = explain(&id.to_uppercase());
+    assert_eq!(ada["account"]["kind"], "managed");
+    let title = ada["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["field"] == "job_title")
+        .unwrap();
+    assert_eq!(
+        (
+            &title["directory"],
+            &title["intranet"],
+            &title["provenance"]
+        ),
+        (
+            &Value::from("Analyst"),
+            &Value::from("Chief Everything"),
+            &Value::from("differs")
+        )
+    );
+    assert_eq!(actions(&ada), ["update"]);
+    let zed = explain("zed");
+    assert_eq!(zed["directory"], Value::Null);
+    assert_eq!(zed["account"]["kind"], "unmanaged");
+    assert_eq!(actions(&zed), Vec::<&str>::new());
+
+    // Not found, live too.
+    let (code, _, err) = run(dir.path(), TOKEN, &["explain", "zedd"]);
+    assert_eq!(code, 1);
+    assert!(flat(&err).contains("did you mean `zed`?"), "{err}");
+}
