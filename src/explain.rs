@@ -153,7 +153,7 @@ pub enum LookupError {
         #[help]
         help: String,
     },
-    #[error("{} names more than one person: {}", shown(.query), .who.join(", "))]
+    #[error("{} names more than one person: {}", shown(.query), .who.join("; "))]
     #[diagnostic(
         code(roster::explain::ambiguous),
         help("name the person by DN or by immutable ID instead")
@@ -243,7 +243,8 @@ fn lookup(
                 .chain(accounts.iter().map(|a| a.username.as_str()))
                 .map(|n| {
                     let k = username_key(n);
-                    let prefix = k.len() > key.len() && k.starts_with(key.as_ref());
+                    let prefix =
+                        !key.is_empty() && k.len() > key.len() && k.starts_with(key.as_ref());
                     let score = strsim::normalized_levenshtein(&key, &k);
                     (
                         if prefix {
@@ -256,7 +257,7 @@ fn lookup(
                 })
                 .max_by(|a, b| a.0.total_cmp(&b.0));
             let help = match best {
-                Some((score, n)) if score >= TYPO => format!("did you mean `{}`?", shown(n)),
+                Some((score, n)) if score >= TYPO && !query.trim().is_empty() => format!("did you mean `{}`?", shown(n)),
                 _ => "give a username (any case), a DN or an immutable ID the directory or the intranet has".into(),
             };
             Err(LookupError::NotFound {
