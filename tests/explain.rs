@@ -382,3 +382,17 @@ fn live_slapd_and_scim() {
     assert_eq!(code, 1);
     assert!(flat(&err).contains("did you mean `zed`?"), "{err}");
 }
+
+#[test]
+fn readme_sample_is_the_real_output() {
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    let out = text("ken.thompson");
+    assert!(
+        readme.contains(&format!(
+            "$ roster explain ken.thompson --config examples/quickstart/roster.yaml\n{out}```"
+        )),
+        "README's explain sample differs from:\n{out}"
+    );
+}

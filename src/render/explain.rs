@@ -95,6 +95,20 @@ pub fn text(e: &Explanation) -> String {
     if !e.fields.is_empty() {
         let _ = writeln!(o, "Mapped fields:");
         for f in &e.fields {
+            // A field that agrees on both sides (and with the last apply) takes one line.
+            let agrees = f.directory == f.intranet
+                && f.last_applied.as_ref().is_none_or(|l| *l == f.intranet);
+            if agrees && e.directory.is_some() && e.account.is_some() {
+                let _ = writeln!(
+                    o,
+                    "  {} ← {}: {} ({})",
+                    f.field,
+                    shown(&f.mapping),
+                    value(f.directory.as_deref()),
+                    f.provenance
+                );
+                continue;
+            }
             let _ = writeln!(o, "  {} ← {}", f.field, shown(&f.mapping));
             let _ = writeln!(o, "      directory:    {}", value(f.directory.as_deref()));
             let _ = writeln!(o, "      intranet:     {}", value(f.intranet.as_deref()));
