@@ -235,17 +235,28 @@ fn lookup(
     match found.as_slice() {
         [one] => Ok(*one),
         [] => {
-            // A username the query begins (`ada` for `ada.lovelace`) reads as meant too.
+            // A username the query begins (`ada` for `ada.lovelace`) reads as meant too. A
+            // query that looks like a DN is compared with DNs.
+            let dn_like = query.contains('=');
             let best = desired
                 .users
                 .iter()
-                .map(|u| u.username)
-                .chain(accounts.iter().map(|a| a.username.as_str()))
+                .map(|u| if dn_like { u.dn() } else { u.username })
+                .chain(
+                    accounts
+                        .iter()
+                        .filter(|_| !dn_like)
+                        .map(|a| a.username.as_str()),
+                )
                 .map(|n| {
-                    let k = username_key(n);
+                    let (key, k) = if dn_like {
+                        (&ndn, dir.identity.normalize(n))
+                    } else {
+                        (&key, username_key(n))
+                    };
                     let prefix =
                         !key.is_empty() && k.len() > key.len() && k.starts_with(key.as_ref());
-                    let score = strsim::normalized_levenshtein(&key, &k);
+                    let score = strsim::normalized_levenshtein(key, &k);
                     (
                         if prefix {
                             score.max(TYPO) + score
@@ -582,7 +593,7 @@ fn syncing(
         out.push(GroupPath {
             group: group.to_owned(),
             path: vec![],
-            note: Some("member through a way explain cannot trace (no member path; an Active Directory primary group, for one)".into()),
+            note: Some(untraced(u)),
         });
         None
     } else {
@@ -592,6 +603,18 @@ fn syncing(
         member: u.syncing,
         groups: out,
         why,
+    }
+}
+
+/// What explain can say of a membership with no member path: the user's primary group when the
+/// entry names one (Active Directory lists no `member` value for it), else that it is untraced.
+fn untraced(u: &DesiredUser) -> String {
+    match u.entry.first_text("primarygroupid") {
+        Some(id) => format!(
+            "member through a way explain cannot trace: no member path; the entry's primaryGroupID is {} (an Active Directory primary group holds its members without listing them)",
+            shown(id.trim())
+        ),
+        None => "member through a way explain cannot trace (no member path)".into(),
     }
 }
 
@@ -728,4 +751,62 @@ fn outcome(
         (None, None) => "nobody to act on",
     };
     format!("none: {why}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AttrValue, Entry};
+
+    fn group(dn: &str, members: &[&str]) -> Entry {
+        let mut e = Entry::new(dn);
+        for m in members {
+            e.add("member", AttrValue::Text((*m).into()));
+        }
+        e
+    }
+
+    #[test]
+    fn warnings_name_a_username_as_a_word() {
+        assert!(names("ada is protected: not blocked", "ada"));
+        assert!(names("username ada.", "ada"));
+        assert!(!names("adam is protected", "ada"));
+        assert!(!names("ada.lovelace is protected", "ada"));
+        assert!(!names("x.ada is protected", "ada"));
+    }
+
+    #[test]
+    fn the_shortest_path_through_a_cycle_in_the_directory_s_spelling() {
+        let dir = DirectoryState {
+            groups: vec![
+                group("CN=Staff,DC=x", &["cn=eng,dc=x", "cn=loop,dc=x"]),
+                group("cn=loop,dc=x", &["CN=Staff,DC=x", "cn=eng,dc=x"]),
+                group("cn=eng,dc=x", &["cn=platform,dc=x"]),
+                group("cn=platform,dc=x", &["UID=Ken,DC=x"]),
+            ],
+            ..Default::default()
+        };
+        let groups = Groups::new(&dir);
+        let spelled: HashMap<Cow<str>, &str> = dir
+            .groups
+            .iter()
+            .map(|g| (dir.identity.normalize(g.dn()), g.dn()))
+            .collect();
+        assert_eq!(
+            path_to(&groups, &spelled, "cn=staff,dc=x", "uid=ken,dc=x"),
+            Some(vec![
+                "CN=Staff,DC=x".to_owned(),
+                "cn=eng,dc=x".to_owned(),
+                "cn=platform,dc=x".to_owned()
+            ])
+        );
+        assert_eq!(
+            path_to(&groups, &spelled, "cn=staff,dc=x", "uid=nobody,dc=x"),
+            None
+        );
+        assert_eq!(
+            path_to(&groups, &spelled, "cn=missing,dc=x", "uid=ken,dc=x"),
+            None
+        );
+    }
 }

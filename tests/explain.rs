@@ -243,6 +243,13 @@ fn not_found_says_did_you_mean() {
     );
     assert!(err.contains("did you mean `ada.lovelace`?"), "{err}");
     assert!(run.stdout.is_empty());
+    // A DN is compared with DNs.
+    let run = explain("uid=ada.lovelace,ou=people,dc=example,dc=org");
+    assert!(
+        flat(&run.stderr).contains("did you mean `uid=ada.lovelace,ou=people,dc=example,dc=com`?"),
+        "{}",
+        run.stderr
+    );
     let run = explain("nobody-at-all-here");
     assert_eq!(run.code, 1);
     assert!(
