@@ -756,14 +756,10 @@ fn outcome(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{AttrValue, Entry};
-
-    fn group(dn: &str, members: &[&str]) -> Entry {
-        let mut e = Entry::new(dn);
-        for m in members {
-            e.add("member", AttrValue::Text((*m).into()));
-        }
-        e
+    /// Group entries from LDIF.
+    fn groups_from(ldif: &str) -> Vec<crate::model::Entry> {
+        let src = crate::diag::Source::new(std::path::Path::new("t.ldif"), ldif.to_owned());
+        crate::directory::ldif::read::parse(&src).unwrap()
     }
 
     #[test]
@@ -778,12 +774,12 @@ mod tests {
     #[test]
     fn the_shortest_path_through_a_cycle_in_the_directory_s_spelling() {
         let dir = DirectoryState {
-            groups: vec![
-                group("CN=Staff,DC=x", &["cn=eng,dc=x", "cn=loop,dc=x"]),
-                group("cn=loop,dc=x", &["CN=Staff,DC=x", "cn=eng,dc=x"]),
-                group("cn=eng,dc=x", &["cn=platform,dc=x"]),
-                group("cn=platform,dc=x", &["UID=Ken,DC=x"]),
-            ],
+            groups: groups_from(
+                "dn: CN=Staff,DC=x\nmember: cn=eng,dc=x\nmember: cn=loop,dc=x\n\n\
+                 dn: cn=loop,dc=x\nmember: CN=Staff,DC=x\nmember: cn=eng,dc=x\n\n\
+                 dn: cn=eng,dc=x\nmember: cn=platform,dc=x\n\n\
+                 dn: cn=platform,dc=x\nmember: UID=Ken,DC=x\n",
+            ),
             ..Default::default()
         };
         let groups = Groups::new(&dir);
