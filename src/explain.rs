@@ -14,7 +14,7 @@ use crate::directory::groups::Groups;
 use crate::directory::ldap::id_key;
 use crate::model::{Account, DirectoryState, IntranetState, Value};
 use crate::plan::{Change, Plan};
-use crate::reconcile::{Desired, DesiredUser};
+use crate::reconcile::{Conflict, Desired, DesiredUser};
 use crate::state::State;
 use crate::text::{shown, username_key};
 
@@ -38,6 +38,9 @@ pub struct Explanation {
     pub changes: Vec<Change>,
     /// The plan's warnings about this person.
     pub warnings: Vec<String>,
+    /// When no plan can be made: the conflicts about this person.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<String>,
     /// The resulting action, or why there is none.
     pub outcome: String,
 }
@@ -395,14 +398,16 @@ fn disabled_rule(rule: Option<&DisabledRule>, user: Option<&DesiredUser>) -> Dis
 }
 
 /// Explain what decides the account of the person `query` names. `plan` is the plan of these
-/// very inputs: the changes and the outcome are read from it.
+/// very inputs (the changes and the outcome are read from it), or the conflicts that keep it
+/// from being made: the rules are then explained, with the conflicts about this person, and no
+/// action.
 pub fn explain(
     query: &str,
     config: &Config,
     dir: &DirectoryState,
     intranet: &IntranetState,
     state: Option<&State>,
-    plan: &Plan,
+    plan: Result<&Plan, &[Conflict]>,
 ) -> Result<Explanation, LookupError> {
     let desired = crate::reconcile::desired::compute(config, dir);
     let person = lookup(query, &desired, dir, intranet)?;
@@ -488,19 +493,49 @@ pub fn explain(
         rule: adopt_rule,
     };
 
-    let changes: Vec<Change> = plan
-        .changes
-        .iter()
-        .filter(|c| concerns(c, user, account))
-        .cloned()
-        .collect();
-    let warnings: Vec<String> = plan
-        .warnings
-        .iter()
-        .filter(|w| usernames.iter().any(|n| names(w, n)))
-        .cloned()
-        .collect();
-    let outcome = outcome(&changes, user, account, &syncing, &disabled, is_protected);
+    let (changes, warnings, conflicts, outcome) = match plan {
+        Ok(plan) => {
+            let changes: Vec<Change> = plan
+                .changes
+                .iter()
+                .filter(|c| concerns(c, user, account))
+                .cloned()
+                .collect();
+            let warnings: Vec<String> = plan
+                .warnings
+                .iter()
+                .filter(|w| usernames.iter().any(|n| names(w, n)))
+                .cloned()
+                .collect();
+            let outcome = outcome(&changes, user, account, &syncing, &disabled, is_protected);
+            (changes, warnings, vec![], outcome)
+        }
+        Err(all) => {
+            let dn = user.map(|u| shown(u.dn()).into_owned());
+            let mine: Vec<String> = all
+                .iter()
+                .filter(|c| {
+                    dn.as_deref() == Some(c.subject.as_str())
+                        || usernames.iter().any(|n| {
+                            names(&c.subject, n)
+                                || dn.as_deref().is_some_and(|d| c.message.contains(d))
+                        })
+                })
+                .map(|c| format!("{}: {}", c.subject, c.message))
+                .collect();
+            let outcome = format!(
+                "none: the plan cannot be made ({} conflict{}{}); no action is decided until they are resolved",
+                all.len(),
+                if all.len() == 1 { "" } else { "s" },
+                if mine.is_empty() {
+                    ", none about this person".to_owned()
+                } else {
+                    format!(", {} about this person", mine.len())
+                }
+            );
+            (vec![], vec![], mine, outcome)
+        }
+    };
     Ok(Explanation {
         query: query.to_owned(),
         directory,
@@ -513,6 +548,7 @@ pub fn explain(
         adopt,
         changes,
         warnings,
+        conflicts,
         outcome,
     })
 }

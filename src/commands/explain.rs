@@ -11,19 +11,29 @@ use crate::{config, exit, observe, reconcile, render};
 pub async fn run(args: ExplainArgs) -> miette::Result<ExitCode> {
     let loaded = config::load(&args.config.config)?;
     let observed = observe::observe_for(&loaded, &[], args.refresh).await?;
-    let plan = reconcile::plan(&loaded, &observed)?;
+    // Conflicts keep a plan from being made, not the rules from being explained: they are
+    // shown after the explanation, and the exit is still an error.
+    let (plan, conflicts) = match reconcile::plan(&loaded, &observed) {
+        Ok(plan) => (Some(plan), None),
+        Err(reconcile::PlanError::Conflicts(c)) => (None, Some(c)),
+        Err(e) => return Err(e.into()),
+    };
     let explanation = crate::explain::explain(
         &args.user,
         &loaded.config,
         &observed.directory,
         &observed.intranet,
         observed.state.as_ref(),
-        &plan,
+        plan.as_ref()
+            .ok_or(conflicts.as_ref().map_or(&[][..], |c| &c.conflicts[..])),
     )?;
     let text = match args.format {
         ExplainFormat::Text => render::explain::text(&explanation),
         ExplainFormat::Json => serde_json::to_string_pretty(&explanation).into_diagnostic()? + "\n",
     };
     super::print(text.as_bytes())?;
-    Ok(ExitCode::from(exit::OK))
+    match conflicts {
+        Some(c) => Err(c.into()),
+        None => Ok(ExitCode::from(exit::OK)),
+    }
 }

@@ -159,6 +159,9 @@ pub fn text(e: &Explanation) -> String {
     for w in &e.warnings {
         let _ = writeln!(o, "Warning: {w}");
     }
+    for c in &e.conflicts {
+        let _ = writeln!(o, "Conflict: {c}");
+    }
     let _ = writeln!(o);
     if e.changes.is_empty() {
         let _ = writeln!(o, "Action: {}", e.outcome);
