@@ -14,6 +14,7 @@ Examples:
   roster plan -o plan.json --detailed-exitcode     # CI: 0 = no changes, 2 = changes
   roster plan --base origin/main --format markdown # what this pull request changes
   roster apply --unattended -o pending.json        # a scheduled sync: 4 = saved for approval
+  roster explain ada.lovelace                       # every rule that decides ada's account
   roster validate --config roster.yaml
   roster snapshot directory -o directory.ldif      # what the directory holds, as read
   roster schema > schemas/roster.schema.json
@@ -46,6 +47,10 @@ pub struct Cli {
 pub enum Command {
     /// Show what a sync would do: creates, blocks, reactivations, renames, field reverts, role changes.
     Plan(PlanArgs),
+    /// Show every rule that decides one person's account: syncing groups and their nesting
+    /// paths, the disabled rule, the username and ID attributes, each mapped field on both
+    /// sides, admin roles, protected and adopt, and the plan's action (or why there is none).
+    Explain(ExplainArgs),
     /// Carry out a plan: a saved one exactly (`roster apply plan.json`), or a fresh one after
     /// confirmation. Writes the audit report and commits it.
     Apply(ApplyArgs),
@@ -212,6 +217,26 @@ pub struct PlanArgs {
     /// can be verified, else everything); `full` reads everything and rewrites the cache.
     #[arg(long, value_enum, default_value_t = Refresh::Auto, value_name = "MODE")]
     pub refresh: Refresh,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The person: a username (any case), a DN, an immutable ID or an intranet account's SCIM id.
+    pub user: String,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Output format on stdout (`text` or `json`).
+    #[arg(long, value_enum, default_value_t = ExplainFormat::Text)]
+    pub format: ExplainFormat,
+    /// How to read a live intranet (as `plan --refresh`).
+    #[arg(long, value_enum, default_value_t = Refresh::Auto, value_name = "MODE")]
+    pub refresh: Refresh,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExplainFormat {
+    Text,
+    Json,
 }
 
 /// One-run exceptions to the safety policy's limits, recorded in the plan's `allowances` and the

@@ -46,6 +46,7 @@ pub mod diag;
 pub mod digest;
 pub mod directory;
 pub mod exit;
+pub mod explain;
 pub mod export;
 pub mod gitops;
 pub mod http;

@@ -525,7 +525,11 @@ async fn an_untrusted_certificate_and_a_name_mismatch_are_refused() {
         .await
         .expect_err("not a system-trusted CA");
     assert_eq!(code(&e), "roster::ldap::connect");
-    assert!(rendered(&e).contains("set `directory.ldap.ca_file`"), "{}", rendered(&e));
+    assert!(
+        rendered(&e).contains("set `directory.ldap.ca_file`"),
+        "{}",
+        rendered(&e)
+    );
 
     cfg.ca_file = Some(server.ca_file());
     let e = read_as(&server, &cfg, &dir)

@@ -11,6 +11,7 @@ mod delta;
 mod diag;
 mod entra;
 mod escape;
+mod explain;
 mod export;
 mod gitops;
 mod hostile;

@@ -11,6 +11,7 @@ use crate::cli::{Cli, Command};
 use crate::{config, exit, observe, policy, render};
 
 pub mod apply;
+pub mod explain;
 pub mod export;
 pub mod plan;
 pub mod snapshot;
@@ -37,6 +38,7 @@ pub async fn run(cli: Cli) -> miette::Result<ExitCode> {
     match cli.command {
         Command::Validate(args) => validate::run(args).await,
         Command::Plan(args) => plan::run(args).await,
+        Command::Explain(args) => explain::run(args).await,
         Command::Schema { plan } => {
             let schema = if plan {
                 render::json::schema()

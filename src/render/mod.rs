@@ -1,6 +1,7 @@
 //! Drawing a plan for people and machines. Renderers read a `Plan` and never recompute it.
 
 pub(crate) mod budget;
+pub mod explain;
 pub mod impact;
 pub mod json;
 pub mod markdown;

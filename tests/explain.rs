@@ -1,0 +1,405 @@
+//! `roster explain USER`: one test per rule it reports, against the quickstart (offline), and
+//! one against a live slapd and scim2-server.
+
+use serde_json::Value;
+
+use crate::cli::{flat, roster, Run};
+
+const CONFIG: &str = "examples/quickstart/roster.yaml";
+
+fn explain(user: &str) -> Run {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    roster(&root, &["explain", user, "-c", CONFIG])
+}
+
+fn text(user: &str) -> String {
+    let run = explain(user);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.stdout
+}
+
+fn json(user: &str) -> Value {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let run = roster(&root, &["explain", user, "-c", CONFIG, "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    serde_json::from_str(&run.stdout).unwrap()
+}
+
+fn actions(e: &Value) -> Vec<&str> {
+    e["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["action"].as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn syncing_group_nesting_path() {
+    let out = text("nina.new");
+    assert!(
+        out.contains("cn=intranet-users,ou=groups,dc=example,dc=com ⊃ cn=engineering,ou=groups,dc=example,dc=com ⊃ cn=platform,ou=groups,dc=example,dc=com ∋ nina.new"),
+        "{out}"
+    );
+    let e = json("nina.new");
+    assert_eq!(e["syncing"]["member"], true);
+    assert_eq!(
+        e["syncing"]["groups"][0]["path"],
+        serde_json::json!([
+            "cn=intranet-users,ou=groups,dc=example,dc=com",
+            "cn=engineering,ou=groups,dc=example,dc=com",
+            "cn=platform,ou=groups,dc=example,dc=com"
+        ])
+    );
+}
+
+#[test]
+fn no_syncing_group_says_why() {
+    let out = text("lena.left");
+    assert!(
+        out.contains("none: no syncing group (cn=intranet-users,ou=groups,dc=example,dc=com) holds uid=lena.left,ou=people,dc=example,dc=com"),
+        "{out}"
+    );
+    let e = json("lena.left");
+    assert_eq!(e["syncing"]["member"], false);
+    assert_eq!(e["syncing"]["groups"], serde_json::json!([]));
+}
+
+#[test]
+fn disabled_rule_and_the_value_it_matched() {
+    let out = text("derek.stone");
+    assert!(
+        out.contains("Disabled rule: attribute `pwdAccountLockedTime` present and not FALSE"),
+        "{out}"
+    );
+    assert!(
+        out.contains("disabled: matched pwdAccountLockedTime: 000001010000Z"),
+        "{out}"
+    );
+    let e = json("ada.lovelace");
+    assert_eq!(e["disabled"]["disabled"], false);
+    assert!(e["disabled"].get("matched").is_none());
+}
+
+#[test]
+fn username_and_id_attributes() {
+    let out = text("ada.lovelace");
+    assert!(
+        out.contains("username:  ada.lovelace (from uid)")
+            && out.contains("ID:        1f28fbb3-0b59-5ecb-91a9-103a8022efb1 (from entryUUID)"),
+        "{out}"
+    );
+    // Found by DN (any case) and by immutable ID (a GUID, any case) too.
+    for query in [
+        "UID=Ada.Lovelace, OU=People,DC=example,DC=com",
+        "1F28FBB3-0B59-5ECB-91A9-103A8022EFB1",
+        "ADA.LOVELACE",
+    ] {
+        assert_eq!(
+            json(query)["directory"]["username"],
+            "ada.lovelace",
+            "{query}"
+        );
+    }
+}
+
+#[test]
+fn mapped_field_with_template_both_sides_and_provenance() {
+    let out = text("ken.thompson");
+    assert!(
+        out.contains(
+            "display_name ← {givenName} {sn}\n      directory:    \"Ken Thompson\"\n      intranet:     \"ken\"\n      last applied: \"Ken Thompson\"\n      → edited in the intranet"
+        ),
+        "{out}"
+    );
+    let e = json("grace.hopper");
+    let title = e["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["field"] == "job_title")
+        .unwrap();
+    assert_eq!(title["mapping"], "title");
+    assert_eq!(title["directory"], "Rear Admiral");
+    assert_eq!(title["intranet"], "Commodore");
+    assert_eq!(title["provenance"], "changed in the directory");
+    let email = e["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["field"] == "email")
+        .unwrap();
+    assert_eq!(email["provenance"], "in sync");
+}
+
+#[test]
+fn role_membership_paths() {
+    let out = text("bob.ops");
+    assert!(
+        out.contains("people_admin (People administrators): should hold, via cn=people-admins,ou=groups,dc=example,dc=com ⊃ cn=it-admins,ou=groups,dc=example,dc=com ∋ bob.ops; does not hold it"),
+        "{out}"
+    );
+    assert_eq!(actions(&json("bob.ops")), ["grant", "grant"]);
+    // Listed by username.
+    let e = json("breakglass");
+    let sysadmin = e["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["role"] == "sysadmin")
+        .unwrap();
+    assert_eq!(
+        (
+            &sysadmin["should_hold"],
+            &sysadmin["listed"],
+            &sysadmin["holds"]
+        ),
+        (&Value::Bool(true), &Value::Bool(true), &Value::Bool(true))
+    );
+}
+
+#[test]
+fn protected_rule() {
+    let out = text("breakglass");
+    assert!(
+        out.contains(
+            "Protected: listed in policy.protected: never blocked, renamed or stripped of roles"
+        ),
+        "{out}"
+    );
+    assert_eq!(json("ada.lovelace")["protected"]["protected"], false);
+}
+
+#[test]
+fn adopt_rule_links_an_unmanaged_account() {
+    let out = text("ivan.petrov");
+    assert!(out.contains("(unmanaged, active)"), "{out}");
+    assert!(
+        out.contains(
+            "Adopt: policy.adopt is on: this unmanaged account has the username of a syncing user"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("& link ivan.petrov"), "{out}");
+}
+
+#[test]
+fn resulting_action_is_the_plans() {
+    for (user, want) in [
+        ("nina.new", vec!["create"]),
+        ("derek.stone", vec!["block"]),
+        ("jsmith", vec!["rename", "update"]),
+        ("jane.smith", vec!["rename", "update"]),
+        ("rita.return", vec!["reactivate"]),
+        ("carl.former", vec!["revoke", "block"]),
+        ("ada.lovelace", vec![]),
+    ] {
+        assert_eq!(actions(&json(user)), want, "{user}");
+    }
+    let out = text("ada.lovelace");
+    assert!(
+        out.contains("Action: none: the account matches the directory and the config"),
+        "{out}"
+    );
+    let out = text("nina.new");
+    assert!(
+        out.contains("+ create nina.new  # enabled member of syncing group"),
+        "{out}"
+    );
+}
+
+#[test]
+fn intranet_only_accounts() {
+    // Orphaned: managed, but no directory user has its ID.
+    let e = json("gary.gone");
+    assert_eq!(e["directory"], Value::Null);
+    assert_eq!(e["account"]["kind"], "orphaned");
+    assert_eq!(actions(&e), ["block"]);
+    assert!(e["syncing"]["why"]
+        .as_str()
+        .unwrap()
+        .contains("gone from the directory"));
+    // Unmanaged: no externalId, no syncing user of that name.
+    let out = text("breakglass");
+    assert!(out.contains("no directory user"), "{out}");
+    assert!(out.contains("(unmanaged, active)"), "{out}");
+    assert!(
+        out.contains(
+            "Action: none: an unmanaged account no syncing user claims: Roster never changes it"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn not_found_says_did_you_mean() {
+    let run = explain("ada");
+    assert_eq!(run.code, 1);
+    let err = flat(&run.stderr);
+    assert!(err.contains("roster::explain::not_found"), "{err}");
+    assert!(
+        err.contains("no directory user or intranet account is ada"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `ada.lovelace`?"), "{err}");
+    assert!(run.stdout.is_empty());
+    // A DN is compared with DNs.
+    let run = explain("uid=ada.lovelace,ou=people,dc=example,dc=org");
+    assert!(
+        flat(&run.stderr).contains("did you mean `uid=ada.lovelace,ou=people,dc=example,dc=com`?"),
+        "{}",
+        run.stderr
+    );
+    let run = explain("nobody-at-all-here");
+    assert_eq!(run.code, 1);
+    assert!(
+        !flat(&run.stderr).contains("did you mean"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn json_shape() {
+    let e = json("jsmith");
+    // (serde_json's map sorts keys.)
+    let keys: Vec<&str> = e.as_object().unwrap().keys().map(String::as_str).collect();
+    let mut want = [
+        "query",
+        "directory",
+        "account",
+        "syncing",
+        "disabled",
+        "fields",
+        "roles",
+        "protected",
+        "adopt",
+        "changes",
+        "warnings",
+        "outcome",
+    ];
+    want.sort_unstable();
+    assert_eq!(keys, want);
+    assert_eq!(e["query"], "jsmith");
+    assert_eq!(e["directory"]["username"], "jane.smith");
+    assert_eq!(e["account"]["username"], "jsmith");
+    assert_eq!(e["fields"].as_array().unwrap().len(), 7);
+    assert_eq!(e["roles"].as_array().unwrap().len(), 2);
+    assert_eq!(e["changes"][0]["fields"][0]["after"], "jane.smith");
+}
+
+/// Live: a real slapd and scim2-server, the same rules read over LDAP and SCIM.
+#[test]
+fn live_slapd_and_scim() {
+    use crate::support::git::roster as run;
+    use crate::support::scim::{user, ScimServer, TOKEN};
+    use crate::support::slapd::{Slapd, BASE_DN, GROUPS, LIMITED_DN, LIMITED_PW, PEOPLE};
+
+    let person = |uid: &str| {
+        format!("dn: uid={uid},{PEOPLE}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid}\nsn: {uid}\ngivenName: {uid}\nmail: {uid}@example.org\ntitle: Analyst\n\n")
+    };
+    let mut ldif: String = ["ada", "bob", "cy"].iter().map(|u| person(u)).collect();
+    ldif.push_str(&format!(
+        "dn: cn=staff,{GROUPS}\nobjectClass: groupOfNames\ncn: staff\nmember: uid=ada,{PEOPLE}\nmember: cn=analysts,{GROUPS}\n\n\
+         dn: cn=analysts,{GROUPS}\nobjectClass: groupOfNames\ncn: analysts\nmember: uid=cy,{PEOPLE}\n\n\
+         dn: cn=admins,{GROUPS}\nobjectClass: groupOfNames\ncn: admins\nmember: uid=bob,{PEOPLE}\n\n"
+    ));
+    let slapd = Slapd::start(&ldif);
+    let scim = ScimServer::start();
+    scim.create_group("Sysadmins", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bind.pw"), LIMITED_PW).unwrap();
+    std::fs::write(
+        dir.path().join("roster.yaml"),
+        format!(
+            "version: 1\n\
+             directory:\n  ldap:\n    url: {ldap}\n    bind_dn: \"{LIMITED_DN}\"\n    password: {{ file: bind.pw }}\n    base_dn: \"{BASE_DN}\"\n\
+             intranet:\n  scim:\n    url: {scim}\n    token: {{ env: ROSTER_SCIM_TOKEN }}\n\
+             syncing_groups:\n  - \"cn=staff,{GROUPS}\"\n\
+             field_mappings:\n  email: mail\n  job_title: title\n\
+             admin_roles:\n  sysadmin:\n    intranet_group: Sysadmins\n    members:\n      groups: [\"cn=admins,{GROUPS}\"]\n",
+            ldap = slapd.url,
+            scim = scim.url(),
+        ),
+    )
+    .unwrap();
+    let explain = |who: &str| -> Value {
+        let (code, out, err) = run(dir.path(), TOKEN, &["explain", who, "--format", "json"]);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str(&out).unwrap()
+    };
+
+    // A nested member with no account yet: created.
+    let cy = explain("CY");
+    assert_eq!(
+        cy["syncing"]["groups"][0]["path"],
+        serde_json::json!([
+            format!("cn=staff,{GROUPS}"),
+            format!("cn=analysts,{GROUPS}")
+        ])
+    );
+    assert_eq!(actions(&cy), ["create"]);
+    // Not in a syncing group: no account is made, and the role path still shows.
+    let bob = explain("bob");
+    assert_eq!(bob["syncing"]["member"], false);
+    assert_eq!(
+        bob["roles"][0]["paths"],
+        serde_json::json!([[format!("cn=admins,{GROUPS}")]])
+    );
+    assert_eq!(
+        bob["outcome"],
+        "none: not in a syncing group: no account is made"
+    );
+
+    // ada's account, edited in the intranet; and an account only the intranet has.
+    let ada = explain("ada");
+    let id = ada["directory"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(ada["directory"]["id_attribute"], "entryUUID");
+    let mut body = user("ada", Some(&id));
+    body["title"] = "Chief Everything".into();
+    scim.seed_users(&[body, user("zed", None)]);
+    let ada = explain(&id.to_uppercase());
+    assert_eq!(ada["account"]["kind"], "managed");
+    let title = ada["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["field"] == "job_title")
+        .unwrap();
+    assert_eq!(
+        (
+            &title["directory"],
+            &title["intranet"],
+            &title["provenance"]
+        ),
+        (
+            &Value::from("Analyst"),
+            &Value::from("Chief Everything"),
+            &Value::from("differs")
+        )
+    );
+    assert_eq!(actions(&ada), ["update"]);
+    let zed = explain("zed");
+    assert_eq!(zed["directory"], Value::Null);
+    assert_eq!(zed["account"]["kind"], "unmanaged");
+    assert_eq!(actions(&zed), Vec::<&str>::new());
+
+    // Not found, live too.
+    let (code, _, err) = run(dir.path(), TOKEN, &["explain", "zedd"]);
+    assert_eq!(code, 1);
+    assert!(flat(&err).contains("did you mean `zed`?"), "{err}");
+}
+
+#[test]
+fn readme_sample_is_the_real_output() {
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    let out = text("ken.thompson");
+    assert!(
+        readme.contains(&format!(
+            "$ roster explain ken.thompson --config examples/quickstart/roster.yaml\n{out}```"
+        )),
+        "README's explain sample differs from:\n{out}"
+    );
+}
