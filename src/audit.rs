@@ -241,8 +241,9 @@ pub fn render_markdown(
 ) -> String {
     let mut md = format!("# Roster apply, {}\n\n", display_time(ctx.now));
     md.push_str(&format!(
-        "- Plan: `{digest}` ({} changes)\n",
-        plan.changes.len()
+        "- Plan: `{digest}` ({} change{})\n",
+        plan.changes.len(),
+        crate::render::plural(plan.changes.len())
     ));
     md.push_str(&format!(
         "- Run by: {} as {} from {}\n",
@@ -525,6 +526,35 @@ mod tests {
         );
         assert!(render_markdown(&plan, &report, &ctx, "sha256:0")
             .contains("- Run: unattended (`roster apply --unattended`)"));
+    }
+
+    #[test]
+    fn first_a_one_change_plan_says_1_change_in_text_markdown_and_the_audit_summary() {
+        let (report, ctx) = one_update("ada", ("phone", Some("1"), Some("2")), "ci");
+        let changes = vec![report.outcomes[0].change.clone()];
+        let plan = Plan::new(Default::default(), Vec::new(), changes);
+        let audit = render_markdown(&plan, &report, &ctx, "sha256:0");
+        assert!(audit.contains("(1 change)"), "{audit}");
+        let text = crate::render::text::render(&plan, false);
+        let md = crate::render::markdown::render(&plan, &[]);
+        for out in [&text, &md] {
+            assert!(
+                out.contains("Plan: 1 to update (1 field differs)."),
+                "{out}"
+            );
+        }
+        for out in [&audit, &text, &md] {
+            for noun in [
+                "changes",
+                "fields",
+                "users",
+                "accounts",
+                "overrides",
+                "members",
+            ] {
+                assert!(!out.contains(&format!(" 1 {noun}")), "{out}");
+            }
+        }
     }
 
     #[test]
