@@ -399,7 +399,7 @@ fn a_nested_group_outside_groups_base_is_followed_and_other_strays_are_named() {
 }
 
 /// Run `roster` under a pseudo-terminal (`script`), returning what the terminal showed.
-fn on_a_terminal(args: &str) -> String {
+pub(crate) fn on_a_terminal(args: &str) -> String {
     let roster = assert_cmd::cargo::cargo_bin("roster");
     let out = std::process::Command::new("script")
         .args(["-qec", &format!("{} {args}", roster.display()), "/dev/null"])
