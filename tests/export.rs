@@ -172,6 +172,15 @@ fn exported(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("roster.yaml")).unwrap()
 }
 
+/// The exported config plans the 24 links of the quickstart's accounts, and no revoke.
+fn plans_the_24_links(dir: &Path) {
+    let r = roster(dir, &["plan", "--format", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let plan: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(plan["summary"]["link"], 24, "{}", r.stdout);
+    assert_eq!(plan["summary"]["revoke"], 0, "{}", r.stdout);
+}
+
 /// Every commented candidate syncing group uncommented, as a person picking them would.
 fn uncomment_groups(yaml: &str) -> String {
     yaml.lines()
@@ -213,11 +222,7 @@ fn first_export_on_a_fresh_intranet_links_by_username_and_protects_only_break_gl
             && yaml.contains("    block: 5\n"),
         "{yaml}"
     );
-    let r = roster(dir.path(), &["plan", "--format", "json"]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let plan: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    assert_eq!(plan["summary"]["link"], 24, "{}", r.stdout);
-    assert_eq!(plan["summary"]["revoke"], 0, "{}", r.stdout);
+    plans_the_24_links(dir.path());
 
     // Every candidate uncommented is still a valid config.
     let all = uncomment_groups(&yaml);
@@ -264,4 +269,39 @@ fn first_export_with_no_account_to_match_lists_groups_that_uncomment_into_valid_
     assert_eq!(r.code, 0, "{}", r.stderr);
     let plan: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(plan["summary"]["create"], 26, "{}", r.stdout);
+}
+
+#[test]
+fn first_export_from_a_live_fresh_intranet_links_by_username() {
+    // The quickstart's intranet in a scim2-server, every account made by hand (no externalId).
+    let server = crate::support::scim::ScimServer::start();
+    let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart");
+    let snap: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ex.join("intranet.json")).unwrap()).unwrap();
+    let mut users = snap["users"]["Resources"].as_array().unwrap().clone();
+    for u in &mut users {
+        u.as_object_mut().unwrap().remove("externalId");
+    }
+    server.seed_snapshot(&users, snap["groups"]["Resources"].as_array().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(ex.join("directory.ldif"), dir.path().join("directory.ldif")).unwrap();
+    std::fs::write(
+        dir.path().join("token.txt"),
+        format!("{}\n", crate::support::scim::TOKEN),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("connect.yaml"),
+        format!("directory:\n  ldif: directory.ldif\n  disabled: {{ attribute: pwdAccountLockedTime }}\nintranet:\n  scim:\n    url: {}\n    token: {{ file: token.txt }}\n", server.url()),
+    )
+    .unwrap();
+    let yaml = exported(dir.path());
+    assert!(
+        yaml.contains("  - \"cn=intranet-users,ou=groups,dc=example,dc=com\"  # covers 20 of the 23 active accounts (20 unmanaged, which the first plan links by username)")
+            && yaml.contains("  protected: [\"breakglass\", \"kiosk\"]\n")
+            && yaml.contains("  sysadmin:\n    intranet_group: \"Sysadmins\"")
+            && yaml.contains("  min_sysadmins: 1\n"),
+        "{yaml}"
+    );
+    plans_the_24_links(dir.path());
 }
