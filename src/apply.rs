@@ -142,6 +142,8 @@ struct Run<'a, T> {
     interrupt: &'a Interrupt,
     /// How long writes in flight are waited for after the first signal.
     grace: std::time::Duration,
+    /// Changes written of the plan's, on a terminal.
+    progress: crate::progress::Progress,
 }
 
 fn outcome_of(sent: Sent) -> Outcome {
@@ -243,6 +245,7 @@ impl<T: IntranetTarget> Run<'_, T> {
         let done: Vec<Vec<(usize, Sent)>> = stream::iter(batches)
             .map(|batch| self.send_batch(writes, batch))
             .buffer_unordered(self.target.concurrency().max(1))
+            .inspect(|done| self.progress.add(done.len()))
             .collect()
             .await;
         let mut results: Vec<Option<Sent>> = vec![None; writes.len()];
@@ -667,6 +670,11 @@ pub async fn apply_interruptible<T: IntranetTarget>(
     let run = Run {
         interrupt,
         grace,
+        progress: crate::progress::Progress::new(
+            "applying the plan",
+            ("change", "changes"),
+            plan.changes.len(),
+        ),
         target,
         ids: Mutex::new(
             observed
@@ -747,6 +755,9 @@ pub async fn apply_interruptible<T: IntranetTarget>(
         for (i, o) in results {
             outcomes[i] = Some(o);
         }
+        // Changes with no write of their own (refused before sending, grouped role changes).
+        run.progress
+            .reach(outcomes.iter().filter(|o| o.is_some()).count());
     }
     let outcomes = plan
         .changes

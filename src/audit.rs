@@ -80,16 +80,40 @@ pub enum AuditError {
     NoAuthor,
 }
 
-/// The runner's name: the configured one, else `GITHUB_ACTOR`, `USER`, `USERNAME`.
-pub fn runner_identity(configured: Option<&str>, env: impl Fn(&str) -> Option<String>) -> String {
+/// The runner's name ("Run by"): the configured one, else `GITHUB_ACTOR`, else the git identity
+/// (`git`: `user.name <user.email>`, see [`git_identity`]), else `USER`, `USERNAME`; "unknown"
+/// only when none is set.
+pub fn runner_identity(
+    configured: Option<&str>,
+    env: impl Fn(&str) -> Option<String>,
+    git: impl FnOnce() -> Option<String>,
+) -> String {
+    let var = |k: &str| env(k).filter(|v| !v.trim().is_empty());
     configured
         .map(String::from)
-        .or_else(|| {
-            ["GITHUB_ACTOR", "USER", "USERNAME"]
-                .iter()
-                .find_map(|k| env(k).filter(|v| !v.is_empty()))
-        })
+        .or_else(|| var("GITHUB_ACTOR"))
+        .or_else(git)
+        .or_else(|| ["USER", "USERNAME"].iter().find_map(|k| var(k)))
         .unwrap_or_else(|| "unknown".into())
+}
+
+/// `user.name <user.email>` from the git config of the repository holding `near` (its own,
+/// then the global one), or the one of them that is set.
+pub fn git_identity(near: &std::path::Path) -> Option<String> {
+    let near = if near.as_os_str().is_empty() {
+        std::path::Path::new(".")
+    } else {
+        near
+    };
+    let config = match git2::Repository::discover(near) {
+        Ok(repo) => repo.config().ok()?,
+        Err(_) => git2::Config::open_default().ok()?,
+    };
+    let get = |k: &str| config.get_string(k).ok().filter(|v| !v.trim().is_empty());
+    match (get("user.name"), get("user.email")) {
+        (Some(name), Some(email)) => Some(format!("{name} <{email}>")),
+        (name, email) => name.or(email),
+    }
 }
 
 /// The commit author from the environment: `GIT_AUTHOR_NAME`/`GIT_AUTHOR_EMAIL`, else
@@ -217,8 +241,9 @@ pub fn render_markdown(
 ) -> String {
     let mut md = format!("# Roster apply, {}\n\n", display_time(ctx.now));
     md.push_str(&format!(
-        "- Plan: `{digest}` ({} changes)\n",
-        plan.changes.len()
+        "- Plan: `{digest}` ({} change{})\n",
+        plan.changes.len(),
+        crate::render::plural(plan.changes.len())
     ));
     md.push_str(&format!(
         "- Run by: {} as {} from {}\n",
@@ -504,6 +529,35 @@ mod tests {
     }
 
     #[test]
+    fn first_a_one_change_plan_says_1_change_in_text_markdown_and_the_audit_summary() {
+        let (report, ctx) = one_update("ada", ("phone", Some("1"), Some("2")), "ci");
+        let changes = vec![report.outcomes[0].change.clone()];
+        let plan = Plan::new(Default::default(), Vec::new(), changes);
+        let audit = render_markdown(&plan, &report, &ctx, "sha256:0");
+        assert!(audit.contains("(1 change)"), "{audit}");
+        let text = crate::render::text::render(&plan, false);
+        let md = crate::render::markdown::render(&plan, &[]);
+        for out in [&text, &md] {
+            assert!(
+                out.contains("Plan: 1 to update (1 field differs)."),
+                "{out}"
+            );
+        }
+        for out in [&audit, &text, &md] {
+            for noun in [
+                "changes",
+                "fields",
+                "users",
+                "accounts",
+                "overrides",
+                "members",
+            ] {
+                assert!(!out.contains(&format!(" 1 {noun}")), "{out}");
+            }
+        }
+    }
+
+    #[test]
     fn csv_has_the_columns_and_quotes() {
         let (report, ctx) = one_update(
             "=cmd|' /C calc'!A0",
@@ -571,12 +625,42 @@ mod tests {
             "USER" => Some("root".to_string()),
             _ => None,
         };
-        assert_eq!(runner_identity(None, env), "octo");
-        assert_eq!(runner_identity(Some("me"), env), "me");
+        let git = || Some("Ada Lovelace <ada@example.com>".to_string());
+        assert_eq!(runner_identity(None, env, git), "octo");
+        assert_eq!(runner_identity(Some("me"), env, git), "me");
+        // No GITHUB_ACTOR: the git identity, before USER.
+        let local = |k: &str| (k == "USER").then(|| "root".to_string());
+        assert_eq!(
+            runner_identity(None, local, git),
+            "Ada Lovelace <ada@example.com>"
+        );
+        // An empty GITHUB_ACTOR counts as unset.
+        let empty = |k: &str| (k == "GITHUB_ACTOR").then(String::new);
+        assert_eq!(
+            runner_identity(None, empty, git),
+            "Ada Lovelace <ada@example.com>"
+        );
+        assert_eq!(runner_identity(None, local, || None), "root");
+        assert_eq!(runner_identity(None, |_| None, || None), "unknown");
         assert_eq!(
             author_from_env(env).unwrap().email,
             "octo@users.noreply.github.com"
         );
         assert_eq!(author_from_env(|_| None), None);
+    }
+
+    #[test]
+    fn first_git_identity_reads_the_config_repository() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = git2::Repository::init(dir.path()).unwrap();
+        let mut config = repo.config().unwrap();
+        config.set_str("user.name", "Grace Hopper").unwrap();
+        config.set_str("user.email", "grace@example.com").unwrap();
+        let sub = dir.path().join("ops");
+        std::fs::create_dir(&sub).unwrap();
+        assert_eq!(
+            git_identity(&sub).as_deref(),
+            Some("Grace Hopper <grace@example.com>")
+        );
     }
 }

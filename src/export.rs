@@ -13,6 +13,7 @@ use crate::directory::groups::Groups;
 use crate::directory::ldap::id_key;
 use crate::intranet::fields::VOCABULARY;
 use crate::model::{DirectoryState, IntranetState};
+use crate::text::username_key;
 
 /// Directory attributes to try for each intranet field, most likely first (OpenLDAP and AD).
 pub const GUESSES: &[(&str, &[&str])] = &[
@@ -62,16 +63,24 @@ fn syncing_groups(
         .filter_map(|u| Some((id_key(u.first_text(id_attr)?), dir.identity.key(u.dn()))))
         .collect();
     let users: BTreeSet<String> = dn_of_id.values().cloned().collect();
-    let active: BTreeSet<String> = net
-        .accounts
-        .iter()
-        .filter(|a| a.active && a.is_managed())
-        .filter_map(|a| {
-            dn_of_id
-                .get(id_key(a.external_id.as_deref()?).as_ref())
-                .cloned()
-        })
-        .collect();
+    let dn_of_name = dn_of_username(directory, dir);
+    // The users of today's active accounts: a managed account's by its directory ID, an
+    // unmanaged one's by username (the first plan links it, `policy.adopt`); those by username
+    // also kept apart, to say how many accounts a group would link.
+    let mut active: BTreeSet<String> = BTreeSet::new();
+    let mut to_link: BTreeSet<String> = BTreeSet::new();
+    for a in net.accounts.iter().filter(|a| a.active) {
+        if a.is_managed() {
+            let ext = a.external_id.as_deref().unwrap_or_default();
+            if let Some(dn) = dn_of_id.get(id_key(ext).as_ref()) {
+                active.insert(dn.clone());
+            }
+        } else if let Some(dn) = dn_of_name.get(username_key(&a.username).as_ref()) {
+            if active.insert(dn.clone()) {
+                to_link.insert(dn.clone());
+            }
+        }
+    }
     // Each group's users, at any depth (members that are no user get no account).
     let mut candidates: Vec<(String, BTreeSet<String>)> = dir
         .groups
@@ -127,25 +136,40 @@ fn syncing_groups(
     let n_active = active.len();
     let mut out = String::from(
         "# Members of these groups (nested at any depth) get intranet accounts. Picked: the groups whose\n\
-         # users best match the users of today's active managed accounts (a group much larger than\n\
+         # users best match the users of today's active accounts (a group much larger than\n\
          # them would create an account for each member without one); the directory's other groups\n\
-         # are listed as comments.\nsyncing_groups:\n",
+         # are listed as comments. An unmanaged account with a member's username is linked to that\n\
+         # member by the first plan (`policy.adopt`).\n",
     );
+    // With nothing picked, a flow list: each commented group stays valid YAML once uncommented.
     if picked.is_empty() {
-        out.push_str("  [] # no group holds a user with an active account: pick one below\n");
+        out.push_str("syncing_groups: [ # no group holds a user with an active account: uncomment the ones to sync\n");
+    } else {
+        out.push_str("syncing_groups:\n");
     }
+    let (item, close) = if picked.is_empty() {
+        ("  # {},", "]\n")
+    } else {
+        ("  # - {}", "")
+    };
     let counts = |m: &BTreeSet<String>| {
         let with = m.intersection(&active).count();
         (with, m.len() - with)
+    };
+    // How many of the accounts it covers the first plan links (unmanaged ones, by username).
+    let linking = |m: &BTreeSet<String>| match m.intersection(&to_link).count() {
+        0 => String::new(),
+        n => format!(" ({n} unmanaged, which the first plan links by username)"),
     };
     for &i in &picked {
         let (dn, m) = &candidates[i];
         let (with, without) = counts(m);
         let _ = writeln!(
             out,
-            "  - {}  # covers {with} of the {n_active} active account{}, {without} member{} without an account",
+            "  - {}  # covers {with} of the {n_active} active account{}{}, {without} member{} without an account",
             q(dn),
             crate::render::plural(n_active),
+            linking(m),
             crate::render::plural(without)
         );
     }
@@ -168,12 +192,14 @@ fn syncing_groups(
         };
         let _ = writeln!(
             out,
-            "  # - {}  # {} member{}, {with} with an active intranet account{why}",
-            q(dn),
+            "{}  # {} member{}, {with} with an active intranet account{}{why}",
+            item.replace("{}", &q(dn)),
             m.len(),
-            crate::render::plural(m.len())
+            crate::render::plural(m.len()),
+            linking(m)
         );
     }
+    out.push_str(close);
     if n_active > hits {
         let _ = writeln!(
             out,
@@ -187,6 +213,18 @@ fn syncing_groups(
         );
     }
     out
+}
+
+/// Directory users by username as usernames compare, as `policy.adopt` matches them.
+fn dn_of_username<'a>(
+    directory: &DirectoryConfig,
+    dir: &'a DirectoryState,
+) -> HashMap<Cow<'a, str>, String> {
+    let attr = directory.username_attribute();
+    dir.users
+        .iter()
+        .filter_map(|u| Some((username_key(u.first_text(attr)?), dir.identity.key(u.dn()))))
+        .collect()
 }
 
 /// A YAML double-quoted scalar (JSON strings are valid YAML).
@@ -305,8 +343,18 @@ pub fn export(
         out.push_str("  {}\n");
     }
     let mut keys: BTreeMap<String, usize> = BTreeMap::new();
-    for g in &net.groups {
-        let mut key = slug(&g.display_name);
+    // The intranet's administrators' group is the `sysadmin` role, the one `min_sysadmins` counts.
+    let sysadmins = net
+        .groups
+        .iter()
+        .position(|g| SYSADMIN_NAMES.contains(&slug(&g.display_name).as_str()));
+    let dn_of_name = dn_of_username(directory, dir);
+    for (at, g) in net.groups.iter().enumerate() {
+        let mut key = if Some(at) == sysadmins {
+            SYSADMIN.to_owned()
+        } else {
+            slug(&g.display_name)
+        };
         let n = keys.entry(key.clone()).or_default();
         *n += 1;
         if *n > 1 {
@@ -318,7 +366,10 @@ pub fn export(
             match by_id.get(m.as_str()) {
                 Some(a) => {
                     users.push(&a.username);
-                    if !a.is_managed() {
+                    // Break-glass: a local account no directory user would ever link.
+                    if !a.is_managed()
+                        && !dn_of_name.contains_key(username_key(&a.username).as_ref())
+                    {
                         local_holders.insert(a.username.clone());
                     }
                 }
@@ -349,7 +400,7 @@ pub fn export(
         }
     }
     out.push('\n');
-    out.push_str("policy:\n  reactivate: true\n  adopt: true\n  # Local accounts that hold intranet groups (break-glass admins): never blocked, renamed or stripped.\n");
+    out.push_str("policy:\n  reactivate: true\n  adopt: true\n  # Local accounts that hold intranet groups and match no directory user (break-glass admins):\n  # never blocked, renamed or stripped.\n");
     let _ = writeln!(
         out,
         "  protected: [{}]",
@@ -383,5 +434,39 @@ pub fn export(
         crate::config::default_guard(managed),
         crate::config::Policy::default().max_vanished,
     );
+    let held = |i: usize| !net.groups[i].members.is_empty();
+    match sysadmins {
+        Some(i) if held(i) => out.push_str(
+            "  # Refuse a plan that would leave the intranet without an active sysadmin.\n  min_sysadmins: 1\n",
+        ),
+        _ => out.push_str(
+            "  # With an `admin_roles.sysadmin` role: refuse a plan that leaves fewer holders.\n  # min_sysadmins: 1\n",
+        ),
+    }
+    out.push_str(
+        "  # What `roster apply --unattended` (a scheduled run) applies on its own, per kind of change:\n  \
+         # true, false (a person approves) or up to a count or share. These are the defaults.\n",
+    );
+    let unattended = section("unattended", &crate::config::Policy::default().unattended);
+    for line in unattended.lines() {
+        let _ = writeln!(out, "  {line}");
+    }
     out
 }
+
+/// The role key `min_sysadmins` counts the holders of.
+const SYSADMIN: &str = "sysadmin";
+
+/// Intranet group names (as [`slug`]s) taken for the administrators' group.
+const SYSADMIN_NAMES: &[&str] = &[
+    "sysadmin",
+    "sysadmins",
+    "system_administrator",
+    "system_administrators",
+    "administrator",
+    "administrators",
+    "admin",
+    "admins",
+    "intranet_admins",
+    "intranet_administrators",
+];

@@ -57,6 +57,7 @@ pub mod model;
 pub mod observe;
 pub mod plan;
 pub mod policy;
+pub mod progress;
 pub mod reconcile;
 pub mod render;
 pub mod report;

@@ -178,9 +178,17 @@ fn missing_secrets(cfg: &Loaded) -> miette::Result<()> {
         .iter()
         .map(|(name, e)| format!("`{name}` from the {}: {}", e.source_name, e.problem))
         .collect();
+    // Each one's own fix (`export ROSTER_SCIM_TOKEN=... in the shell …`), by its key.
+    let fixes: Vec<String> = missing
+        .iter()
+        .map(|(name, e)| format!("`{name}`: {}", e.fix))
+        .collect();
     Err(miette::miette!(
         code = "roster::config::secrets",
-        help = "set each environment variable or create each file; secrets are never written in the YAML",
+        help = format!(
+            "{}. Secrets are never written in the YAML",
+            fixes.join("; ")
+        ),
         "{} secrets cannot be read: {}",
         missing.len(),
         list.join("; ")

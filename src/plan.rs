@@ -270,17 +270,19 @@ impl IntranetRead {
     /// 3m old)` or `full (10000 users; no cache yet)`, then `; concurrency adaptive up to 32
     /// (settled at 3)` when known.
     pub fn describe(&self) -> String {
+        let users = format!("{} user{}", self.users, crate::render::plural(self.users));
         let read = match self.mode {
             ReadMode::Delta => format!(
-                "delta since {} ({} of {} users changed; cache {} old)",
+                "delta since {} ({} of {} user{} changed; cache {} old)",
                 self.since.as_deref().unwrap_or("?"),
                 self.users_read,
                 self.users,
+                crate::render::plural(self.users),
                 age(self.cache_age_seconds.unwrap_or(0))
             ),
             ReadMode::Full => match &self.note {
-                Some(note) => format!("full ({} users; {note})", self.users),
-                None => format!("full ({} users)", self.users),
+                Some(note) => format!("full ({users}; {note})"),
+                None => format!("full ({users})"),
             },
         };
         match &self.concurrency {

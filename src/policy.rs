@@ -159,7 +159,7 @@ pub fn check(
         if holders < min as usize {
             refusals.push(Refusal {
                 rule: "min_sysadmins",
-                message: format!("after the plan {holders} active account{} would hold sysadmin, under policy.min_sysadmins ({min})", if holders == 1 { "" } else { "s" }),
+                message: format!("after the plan {holders} active account{} would hold sysadmin, under policy.min_sysadmins ({min})", crate::render::plural(holders)),
                 help: "add holders to `admin_roles.sysadmin.members` (or keep their accounts active); the intranet must never be left without administrators".into(),
                 lift: None,
             });
@@ -170,7 +170,7 @@ pub fn check(
         if plan.licences.after as u64 > limit {
             refusals.push(Refusal {
                 rule: "licences",
-                message: format!("after the plan {} accounts would be active, over policy.licences ({limit}); {} are active now", plan.licences.after, plan.licences.before),
+                message: format!("after the plan {} account{} would be active, over policy.licences ({limit}); {} {} active now", plan.licences.after, crate::render::plural(plan.licences.after), plan.licences.before, if plan.licences.before == 1 { "is" } else { "are" }),
                 help: "buy licences and raise `policy.licences` in a reviewed commit, or narrow the syncing groups".into(),
                 lift: None,
             });

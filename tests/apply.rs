@@ -544,3 +544,30 @@ async fn a_signal_before_the_first_write_ends_the_run_with_nothing_written() {
     assert_eq!(server.settled_writes(), before, "no SCIM write");
     assert!(!site.path("audit").exists() && !site.path("roster.state.json").exists());
 }
+
+#[test]
+fn first_apply_shows_its_progress_on_a_terminal() {
+    // 40 writes, 4 at a time, each answered after 150 ms: some 1.5 s of writing.
+    let site = SlowSite::new(40, Duration::from_millis(150));
+    let config = site.dir().join("roster.yaml");
+    let shown = crate::cli_ldap::on_a_terminal(&format!(
+        "apply --auto-approve --no-commit -c {}",
+        config.display()
+    ));
+    assert!(shown.contains("applying the plan: "), "{shown}");
+    // `12/40 changes, 26/s, 2s left`: a count of the plan's changes, a whole rate.
+    let line = shown
+        .rsplit("applying the plan: ")
+        .next()
+        .unwrap_or_default();
+    let (count, rest) = line.split_once(" changes, ").unwrap_or_default();
+    assert!(count.ends_with("/40"), "{line}");
+    let rate = rest.split("/s").next().unwrap_or_default();
+    assert!(
+        !rate.is_empty() && rate.chars().all(|c| c.is_ascii_digit()),
+        "{rate:?} in {line}"
+    );
+    // Off a terminal: none.
+    let r = crate::cli::roster(site.dir(), &["plan"]);
+    assert!(!r.stderr.contains("changes, "), "{}", r.stderr);
+}

@@ -62,6 +62,16 @@ fn a_closed_pipe_keeps_the_documented_exit_code() {
     );
     assert_eq!(with_closed_pipes(dir.path(), &["schema"]), 0);
     assert_eq!(with_closed_pipes(dir.path(), &["completions", "bash"]), 0);
+    // Every command that writes to stdout (`roster … | head` on a large output).
+    for args in [
+        &["plan", "--format", "markdown"][..],
+        &["plan", "-o", "-"],
+        &["export", "-o", "-"],
+        &["snapshot", "directory", "-o", "-"],
+        &["snapshot", "intranet", "-o", "-"],
+    ] {
+        assert_eq!(with_closed_pipes(dir.path(), args), 0, "{args:?}");
+    }
     // A bad config: the diagnostic is lost, the exit code is not.
     std::fs::write(dir.path().join("roster.yaml"), b"version: 1\nx: caf\xe9\n").unwrap();
     assert_eq!(with_closed_pipes(dir.path(), &["plan"]), 1, "bad config");

@@ -149,7 +149,11 @@ pub async fn run(args: ApplyArgs) -> miette::Result<ExitCode> {
         audit_dir: loaded.resolve(&args.audit_dir),
         no_commit: args.no_commit,
         now: std::time::SystemTime::now(),
-        runner: crate::audit::runner_identity(None, |k| std::env::var(k).ok()),
+        runner: crate::audit::runner_identity(
+            None,
+            |k| std::env::var(k).ok(),
+            || crate::audit::git_identity(&loaded.dir),
+        ),
         author: crate::audit::author_from_env(|k| std::env::var(k).ok()),
         refresh: args.refresh,
         allow_dirty: args.allow_dirty,

@@ -210,8 +210,9 @@ fn check_keys(
                 shown(attr)
             ),
             label: format!(
-                "none of the {} members of the syncing groups has `{}`",
+                "none of the {} member{} of the syncing groups has `{}`",
                 members.len(),
+                crate::render::plural(members.len()),
                 shown(attr)
             ),
             help: did_you_mean(config, attr, seen, entry, false),

@@ -226,10 +226,19 @@ struct Progress {
 impl Progress {
     fn new(url: &str) -> Progress {
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
-        if let Ok(style) =
-            ProgressStyle::with_template("{spinner} {msg}: {pos} entries ({per_sec})")
+        if let Ok(style) = ProgressStyle::with_template("{spinner} {msg}: {pos} entries ({rate}/s)")
         {
-            bar.set_style(style);
+            // A whole number per second, as every progress line shows it.
+            bar.set_style(style.with_key(
+                "rate",
+                |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(
+                        w,
+                        "{}",
+                        crate::progress::per_second(s.pos() as usize, s.elapsed())
+                    );
+                },
+            ));
         }
         Progress {
             bar,

@@ -85,7 +85,14 @@ impl<W: Write> LdifWriter<W> {
     /// The trailer: counts and the read's warnings, as comments.
     pub fn finish(&mut self, warnings: &[String]) -> io::Result<()> {
         writeln!(self.out)?;
-        writeln!(self.out, "# {} users, {} groups", self.users, self.groups)?;
+        writeln!(
+            self.out,
+            "# {} user{}, {} group{}",
+            self.users,
+            crate::render::plural(self.users),
+            self.groups,
+            crate::render::plural(self.groups)
+        )?;
         for w in warnings {
             writeln!(self.out, "# warning: {}", w.replace(['\n', '\r'], " "))?;
         }

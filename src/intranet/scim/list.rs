@@ -105,6 +105,16 @@ impl ScimClient {
                 endpoint.path()
             ))));
         }
+        let progress = crate::progress::Progress::new(
+            format!("reading {list_url}"),
+            match endpoint {
+                Endpoint::Users => ("user", "users"),
+                Endpoint::Groups => ("group", "groups"),
+            },
+            total,
+        );
+        progress.add(per_page);
+        let progress = &progress;
         let mut pages: BTreeMap<usize, Vec<Value>> = BTreeMap::new();
         pages.insert(1, first.resources);
         if per_page > 0 && per_page < total {
@@ -133,6 +143,7 @@ impl ScimClient {
                             endpoint.path()
                         ))));
                     }
+                    progress.add(p.resources.len());
                     Ok((start, p.resources))
                 })
                 .try_collect()
@@ -162,6 +173,7 @@ impl ScimClient {
                             p.total
                         ))));
                     }
+                    progress.add(p.resources.len());
                     p.resources
                 }
             };

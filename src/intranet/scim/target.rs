@@ -125,8 +125,9 @@ fn bulk_outcome(e: &ScimError, writes: usize) -> Outcome {
         } => Outcome::Failed {
             http_status,
             detail: format!(
-                "the Bulk request of {writes} writes carrying it failed as a whole (some may \
-                 have been applied: plan again to see what is left): {detail}"
+                "the Bulk request of {writes} write{} carrying it failed as a whole (some may \
+                 have been applied: plan again to see what is left): {detail}",
+                crate::render::plural(writes)
             ),
         },
         other => other,
