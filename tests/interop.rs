@@ -481,24 +481,78 @@ async fn a_refused_projection_is_read_in_full_and_the_plan_says_so() {
     );
 }
 
-/// django-scim2 answers 501 to a PATCH of `title`: the apply fails those changes (exit 3) and
-/// does not promise that applying again converges; `apply --color` is taken as `plan`'s.
+/// django-scim2 creates accounts without `title` and `phoneNumbers` (it does not support them):
+/// the create's answer lacks them, so the apply says so (terminal and audit), counts them, does
+/// not promise convergence, and does not record them as applied, so the next plan does not call
+/// them edits in the intranet. It answers 501 to a PATCH of `title`: the next apply fails those
+/// changes (exit 3) and does not promise that applying again converges; `apply --color` is
+/// taken as `plan`'s.
 #[test]
 fn a_refused_change_is_not_promised_to_converge() {
     let site = Site::new(Kind::Django);
     let text = std::fs::read_to_string(site.dir().join("roster.yaml")).unwrap();
     std::fs::write(
         site.dir().join("roster.yaml"),
-        text.replace("  email: mail\n", "  email: mail\n  job_title: cn\n"),
+        text.replace(
+            "  email: mail\n",
+            "  email: mail\n  job_title: cn\n  phone: departmentNumber\n",
+        ),
     )
     .unwrap();
-    site.git(&["commit", "-qam", "job titles"]);
-    // Created with a title django-scim2 does not keep: the next plan updates every one.
-    let said = site.expect(0, &["apply", "--auto-approve", "--color", "always"]);
+    site.git(&["commit", "-qam", "job titles and phones"]);
+    // Created without the title and phone django-scim2 does not keep: said so, not converged.
+    let said = site.expect(3, &["apply", "--auto-approve", "--color", "always"]);
     assert!(
         said.contains("\u{1b}["),
         "the plan shown is coloured: {said}"
     );
+    assert!(
+        said.contains(&format!(
+            "applied (2 fields not stored on {PEOPLE} accounts), 0 failed, 0 stale."
+        )),
+        "{said}"
+    );
+    assert!(
+        said.contains(
+            "created u01, but the service did not store job_title (title), phone (phoneNumbers)"
+        ),
+        "{said}"
+    );
+    assert!(!said.contains("a second apply converges"), "{said}");
+    assert!(
+        said.contains(&format!(
+            "The service did not store 2 fields on {PEOPLE} accounts (listed above)"
+        )),
+        "{said}"
+    );
+    let audit = site.dir().join("audit");
+    let report = |ext: &str| {
+        let mut files: Vec<_> = std::fs::read_dir(&audit)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == ext))
+            .collect();
+        files.sort();
+        std::fs::read_to_string(files.last().unwrap()).unwrap()
+    };
+    let csv = report("csv");
+    assert!(
+        csv.contains(
+            "outcome: applied, but the service did not store job_title (title), phone (phoneNumbers)"
+        ),
+        "{csv}"
+    );
+    let md = report("md");
+    assert!(
+        md.contains("The service did not store 2 fields")
+            && !md.contains("apply to converge")
+            && !md.contains("a second apply converges"),
+        "{md}"
+    );
+    // The next plan does not blame the intranet for what the service never stored.
+    let plan = site.expect(0, &["plan", "--color", "never"]);
+    assert!(plan.contains("job_title"), "{plan}");
+    assert!(!plan.contains("edited in the intranet"), "{plan}");
     let said = site.expect(3, &["apply", "--auto-approve", "--color", "never"]);
     assert!(
         said.contains(&format!("Apply: 0 applied, {PEOPLE} failed, 0 stale.")),

@@ -202,7 +202,11 @@ pub async fn run(args: ApplyArgs) -> miette::Result<ExitCode> {
     if let Some(w) = &r.writes {
         crate::say!("Writes: {}.", w.describe());
     }
-    for o in r.outcomes.iter().filter(|o| o.outcome != Outcome::Applied) {
+    for o in r
+        .outcomes
+        .iter()
+        .filter(|o| o.outcome != Outcome::Applied || !o.not_stored.is_empty())
+    {
         say_outcome(o);
     }
     let commit = applied
@@ -212,20 +216,8 @@ pub async fn run(args: ApplyArgs) -> miette::Result<ExitCode> {
         .map(|c| format!(" (commit {})", crate::digest::short(c, 12)))
         .unwrap_or_default();
     crate::say!("Audit: {}{commit}", applied.audit.csv.display());
-    if !r.is_complete() {
-        let refused = r
-            .outcomes
-            .iter()
-            .filter(|o| o.outcome.is_permanent())
-            .count();
-        if refused == 0 {
-            crate::say!("Plan again to see what is left; a second apply converges.");
-        } else {
-            crate::say!(
-                "Plan again to see what is left. The service refused {refused} {} (listed above): applying again meets the same refusal until the cause is fixed on the service or in the config.",
-                if refused == 1 { "change" } else { "changes" }
-            );
-        }
+    if let Some(next) = r.next_step() {
+        crate::say!("{next}");
     }
     Ok(ExitCode::from(r.exit_code()))
 }
@@ -765,6 +757,7 @@ pub async fn apply_saved(
         &not_applied,
         &scim::mapped_fields(cfg),
         &crate::reconcile::mapping::digests(&cfg.config),
+        &report.not_stored_by_account(),
     );
     let mut also_commit = Vec::new();
     match std::fs::write(&state_path, crate::state::render(&state)) {
@@ -838,10 +831,5 @@ fn print_outcomes(report: &ApplyReport) {
 /// One change's outcome for the terminal: `  block derek.stone: failed (HTTP 500): …`, the
 /// username and the service's detail escaped.
 fn say_outcome(o: &crate::report::ChangeOutcome) {
-    crate::say!(
-        "  {} {}: {}",
-        o.change.action.name(),
-        crate::text::shown(&o.change.username),
-        crate::text::escape(&o.outcome.describe())
-    );
+    crate::say!("  {}", crate::text::escape(&o.line()));
 }
