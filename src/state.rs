@@ -242,4 +242,20 @@ mod tests {
         assert!(!state.mapping_changed("email", Some("abc")));
         assert!(!state.mapping_changed("phone", Some("abc")));
     }
+
+    #[test]
+    fn a_field_the_service_did_not_store_has_no_last_applied_value() {
+        let text = r#"{ "format_version": 1, "accounts": { "u1": { "email": "a@x" } },
+            "not_stored": { "u1": ["job_title"] } }"#;
+        let state: State = serde_json::from_str(text).unwrap();
+        assert_eq!(state.last("u1", "job_title"), None, "unknown");
+        assert_eq!(state.last("u1", "email"), Some(Some("a@x")));
+        assert_eq!(state.last("u1", "phone"), Some(None), "applied as empty");
+        assert!(render(&state).contains("not_stored"));
+        let old: State = serde_json::from_str(
+            r#"{ "format_version": 1, "accounts": { "u1": { "email": "a@x" } } }"#,
+        )
+        .unwrap();
+        assert!(old.not_stored.is_empty() && !render(&old).contains("not_stored"));
+    }
 }

@@ -551,7 +551,11 @@ fn a_refused_change_is_not_promised_to_converge() {
     );
     // The next plan does not blame the intranet for what the service never stored.
     let plan = site.expect(0, &["plan", "--color", "never"]);
-    assert!(plan.contains("job_title"), "{plan}");
+    assert!(
+        plan.contains("job_title:  (none) → \"u01\"  (differs)")
+            && plan.contains("phone:      (none) → \"Dept1\"  (differs)"),
+        "{plan}"
+    );
     assert!(!plan.contains("edited in the intranet"), "{plan}");
     let said = site.expect(3, &["apply", "--auto-approve", "--color", "never"]);
     assert!(
