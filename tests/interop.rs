@@ -525,24 +525,24 @@ fn a_refused_change_is_not_promised_to_converge() {
         )),
         "{said}"
     );
-    let audit = site.dir().join("audit");
-    let report = |ext: &str| {
-        let mut files: Vec<_> = std::fs::read_dir(&audit)
+    // The audit report this apply wrote, as the terminal names it.
+    let report = |said: &str, ext: &str| {
+        let csv = line(said, "Audit: ")["Audit: ".len()..]
+            .split(" (commit")
+            .next()
             .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == ext))
-            .collect();
-        files.sort();
-        std::fs::read_to_string(files.last().unwrap()).unwrap()
+            .to_string();
+        let path = site.dir().join(csv).with_extension(ext);
+        std::fs::read_to_string(path).unwrap()
     };
-    let csv = report("csv");
+    let csv = report(&said, "csv");
     assert!(
         csv.contains(
             "outcome: applied, but the service did not store job_title (title), phone (phoneNumbers)"
         ),
         "{csv}"
     );
-    let md = report("md");
+    let md = report(&said, "md");
     assert!(
         md.contains("The service did not store 2 fields")
             && !md.contains("apply to converge")
@@ -575,4 +575,12 @@ fn a_refused_change_is_not_promised_to_converge() {
         "{said}"
     );
     assert!(!said.contains(": \n"), "no dangling colon: {said}");
+    // The audit report says what the terminal says.
+    let md = report(&said, "md");
+    assert!(
+        md.contains(&format!(
+            "The service refused {PEOPLE} changes (listed above): applying again meets the same refusal"
+        )) && !md.contains("apply to converge"),
+        "{md}"
+    );
 }
