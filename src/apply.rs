@@ -30,6 +30,12 @@
 //! change `stale`; the run goes on. Once the service is unreachable, the changes not yet tried
 //! are marked failed without trying them.
 //!
+//! A write the target answered with the resource (a SCIM POST, a PATCH `200` with a body) says
+//! which fields it was sent that the resource lacks ([`crate::intranet::Written::not_stored`]):
+//! the change is applied, with those fields named in its [`ChangeOutcome::not_stored`], and the
+//! apply is not complete. A write answered without a resource (a PATCH `204`, a Bulk operation)
+//! gives nothing to compare: its fields are taken as stored.
+//!
 //! On SIGINT or SIGTERM ([`Interrupt`]) no write starts any more (those changes end
 //! `not_started`); writes in flight are waited for, at most the SCIM timeout; a second signal
 //! stops waiting (those end `unknown`). The audit report and state file are written and

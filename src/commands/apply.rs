@@ -10,8 +10,9 @@
 //! - [`crate::exit::ERROR`] (1): nothing was written: config, connection or discovery failed, or
 //!   the record could not be kept ([`preflight`]: git repository, audit folder, state file).
 //! - [`crate::exit::PARTIAL`] (3): the apply ran, but some changes failed, were stale or were not
-//!   started (interrupted); or the writes happened and their record failed ([`NotRecorded`]).
-//!   Planning again shows what is left, and applying converges.
+//!   started (interrupted), or the service answered without fields it was sent (did not store
+//!   them); or the writes happened and their record failed ([`NotRecorded`]). Planning again
+//!   shows what is left; [`ApplyReport::next_step`] says whether applying again converges.
 //! - [`crate::exit::REFUSED`] (4): the safety policy refused the plan, checked on the figures
 //!   derived now (never the file's), with the allowances the plan recorded; or, with
 //!   `--unattended`, the plan does not fit `policy.unattended` ([`NeedsApproval`]): nothing is
