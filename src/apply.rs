@@ -30,6 +30,12 @@
 //! change `stale`; the run goes on. Once the service is unreachable, the changes not yet tried
 //! are marked failed without trying them.
 //!
+//! A write the target answered with the resource (a SCIM POST, a PATCH `200` with a body) says
+//! which fields it was sent that the resource lacks ([`crate::intranet::Written::not_stored`]):
+//! the change is applied, with those fields named in its [`ChangeOutcome::not_stored`], and the
+//! apply is not complete. A write answered without a resource (a PATCH `204`, a Bulk operation)
+//! gives nothing to compare: its fields are taken as stored.
+//!
 //! On SIGINT or SIGTERM ([`Interrupt`]) no write starts any more (those changes end
 //! `not_started`); writes in flight are waited for, at most the SCIM timeout; a second signal
 //! stops waiting (those end `unknown`). The audit report and state file are written and
@@ -45,7 +51,7 @@ use futures_util::stream::{self, StreamExt};
 use crate::intranet::{Batch, BatchFailed, IntranetTarget, Sent, UserEdits, WriteOp};
 use crate::model::IntranetState;
 use crate::plan::{Action, Change, FieldChange, Plan};
-pub use crate::report::{ApplyReport, ChangeOutcome, Outcome};
+pub use crate::report::{ApplyReport, ChangeOutcome, NotStored, Outcome};
 
 /// SIGINT or SIGTERM during an apply, as the executor sees it. The first signal stops new
 /// writes from starting and lets those in flight finish (for a bounded time); a second stops
@@ -139,6 +145,9 @@ struct Run<'a, T> {
     /// The usernames (as compared) that renames of the plan move away from.
     /// Removed as each rename applies.
     renamed_from: Mutex<std::collections::HashSet<String>>,
+    /// Change index → the fields its write sent that the service answered without (see
+    /// [`crate::intranet::Written::not_stored`]).
+    not_stored: Mutex<HashMap<usize, Vec<NotStored>>>,
     interrupt: &'a Interrupt,
     /// How long writes in flight are waited for after the first signal.
     grace: std::time::Duration,
@@ -321,6 +330,15 @@ impl<T: IntranetTarget> Run<'_, T> {
             .collect()
     }
 
+    /// Note the fields the service did not store of change `i`'s write.
+    fn note_not_stored(&self, i: usize, sent: &Sent) {
+        if let (Ok(w), Ok(mut not_stored)) = (sent, self.not_stored.lock()) {
+            if !w.not_stored.is_empty() {
+                not_stored.insert(i, w.not_stored.clone());
+            }
+        }
+    }
+
     /// Field changes with `manager` turned from the plan's username into the manager's id.
     fn resolve_fields(&self, fields: &[FieldChange]) -> Result<Vec<FieldChange>, String> {
         fields
@@ -433,6 +451,7 @@ impl<T: IntranetTarget> Run<'_, T> {
             .collect();
         let mut r = Vec::new();
         for ((i, c, manager), sent) in self.send_prepared(prepared).await {
+            self.note_not_stored(i, &sent);
             let o = self.user_changed(c, sent);
             match (&o, manager, &c.intranet_id) {
                 (Outcome::Applied, Some(m), Some(id)) => {
@@ -496,6 +515,7 @@ impl<T: IntranetTarget> Run<'_, T> {
         let mut r = Vec::new();
         let mut deferred = Vec::new();
         for ((i, c, manager), sent) in self.send_prepared(prepared).await {
+            self.note_not_stored(i, &sent);
             match sent {
                 Ok(w) => {
                     let id = w.id.unwrap_or_default();
@@ -689,6 +709,7 @@ pub async fn apply_interruptible<T: IntranetTarget>(
                 .collect(),
         ),
         written: Mutex::new(HashMap::new()),
+        not_stored: Mutex::new(HashMap::new()),
         later_managers: Mutex::new(Vec::new()),
         renamed_from: Mutex::new(
             plan.changes
@@ -759,13 +780,23 @@ pub async fn apply_interruptible<T: IntranetTarget>(
         run.progress
             .reach(outcomes.iter().filter(|o| o.is_some()).count());
     }
+    let mut not_stored = run.not_stored.into_inner().unwrap_or_default();
     let outcomes = plan
         .changes
         .iter()
         .zip(outcomes)
-        .map(|(c, o)| ChangeOutcome {
-            change: c.clone(),
-            outcome: o.unwrap_or_else(|| Outcome::failed("not attempted")),
+        .enumerate()
+        .map(|(i, (c, o))| {
+            let outcome = o.unwrap_or_else(|| Outcome::failed("not attempted"));
+            ChangeOutcome {
+                change: c.clone(),
+                // Only said of a change that applied (not one whose manager failed after).
+                not_stored: match outcome {
+                    Outcome::Applied => not_stored.remove(&i).unwrap_or_default(),
+                    _ => Vec::new(),
+                },
+                outcome,
+            }
         })
         .collect();
     ApplyReport {

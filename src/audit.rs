@@ -12,9 +12,9 @@ use jiff::Timestamp;
 use miette::Diagnostic;
 use thiserror::Error;
 
-use crate::plan::{Change, Plan};
+use crate::plan::Plan;
 use crate::render::show;
-use crate::report::{ApplyReport, Outcome};
+use crate::report::{ApplyReport, ChangeOutcome};
 
 /// The intranet audit log's columns, in its order.
 pub const COLUMNS: [&str; 9] = [
@@ -161,7 +161,8 @@ pub fn neutralise(cell: &str) -> String {
     }
 }
 
-fn details(c: &Change, o: &Outcome) -> String {
+fn details(co: &ChangeOutcome) -> String {
+    let c = &co.change;
     let mut parts: Vec<String> = Vec::new();
     if let Some(r) = &c.role {
         parts.push(format!("role {} via group {}", r.role, r.group));
@@ -174,7 +175,7 @@ fn details(c: &Change, o: &Outcome) -> String {
             show(f.after.as_deref())
         )
     }));
-    parts.push(format!("outcome: {}", o.describe()));
+    parts.push(format!("outcome: {}", co.describe()));
     parts.join("; ")
 }
 
@@ -205,8 +206,8 @@ pub fn rows(report: &ApplyReport, ctx: &AuditContext) -> Vec<[String; 9]> {
                 c.action.name().to_string(),
                 c.username.clone(),
                 match ctx.unattended {
-                    true => format!("{}; {UNATTENDED_DETAIL}", details(c, &co.outcome)),
-                    false => details(c, &co.outcome),
+                    true => format!("{}; {UNATTENDED_DETAIL}", details(co)),
+                    false => details(co),
                 },
             ]
             .map(|cell| neutralise(&crate::text::escape(&cell)))
@@ -274,9 +275,6 @@ pub fn render_markdown(
             "- Interrupted: by {signal}; no write started after it (changes marked `not_started`), and writes in flight were waited for (or, after a second signal, marked `unknown`)\n"
         ));
     }
-    if !report.is_complete() {
-        md.push_str("\nThis apply is partial. Plan again and apply to converge.\n");
-    }
     md.push_str("\n| Outcome | Action | Object | Details |\n|---|---|---|---|\n");
     for co in &report.outcomes {
         md.push_str(&format!(
@@ -284,8 +282,12 @@ pub fn render_markdown(
             co.outcome.name(),
             co.change.action.name(),
             md_escape(&crate::text::shown(&co.change.username)),
-            md_escape(&details(&co.change, &co.outcome))
+            md_escape(&details(co))
         ));
+    }
+    // The same words as the terminal's (after the table, which lists the changes it means).
+    if let Some(next) = report.next_step() {
+        md.push_str(&format!("\nThis apply is partial. {next}\n"));
     }
     md
 }
@@ -442,8 +444,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::plan::{Action, FieldChange, Inputs};
+    use crate::plan::{Action, Change, FieldChange, Inputs};
     use crate::report::ChangeOutcome;
+    use crate::report::Outcome;
 
     fn at(secs: u64) -> SystemTime {
         std::time::UNIX_EPOCH + Duration::from_secs(secs)
@@ -497,6 +500,7 @@ mod tests {
             outcomes: vec![ChangeOutcome {
                 change,
                 outcome: Outcome::Applied,
+                not_stored: Vec::new(),
             }],
             writes: None,
         };

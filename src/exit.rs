@@ -7,8 +7,8 @@ pub const OK: u8 = 0;
 pub const ERROR: u8 = 1;
 /// With `--detailed-exitcode`: success, and the plan has changes.
 pub const CHANGES: u8 = 2;
-/// `apply` carried out only part of the plan: some changes failed or were stale, or it was
-/// interrupted (SIGINT, SIGTERM); or writes happened and a later step failed (the state file,
+/// `apply` carried out only part of the plan: some changes failed or were stale, or the service
+/// did not store fields it was sent, or it was interrupted (SIGINT, SIGTERM); or writes happened and a later step failed (the state file,
 /// the audit report or its commit). Once anything may have been written, a failure is this
 /// code, never [`ERROR`].
 pub const PARTIAL: u8 = 3;

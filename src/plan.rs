@@ -71,6 +71,20 @@ impl Action {
         }
     }
 
+    /// The change done, in the past tense: `created`, `updated`.
+    pub fn done(self) -> &'static str {
+        match self {
+            Action::Create => "created",
+            Action::Link => "linked",
+            Action::Rename => "renamed",
+            Action::Update => "updated",
+            Action::Reactivate => "reactivated",
+            Action::Block => "blocked",
+            Action::Grant => "granted",
+            Action::Revoke => "revoked",
+        }
+    }
+
     /// Role changes act on intranet groups; the others on user accounts.
     pub fn is_role(self) -> bool {
         matches!(self, Action::Grant | Action::Revoke)

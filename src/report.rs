@@ -96,11 +96,62 @@ impl Outcome {
     }
 }
 
+/// A mapped field a write sent and the resource the service answered with does not hold: the
+/// service dropped it (it does not support the attribute).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotStored {
+    /// The intranet field (`job_title`).
+    pub field: String,
+    /// Its SCIM attribute (`title`, `phoneNumbers`).
+    pub attribute: String,
+}
+
+/// `job_title (title), phone (phoneNumbers)`.
+pub fn describe_not_stored(fields: &[NotStored]) -> String {
+    fields
+        .iter()
+        .map(|f| format!("{} ({})", f.field, f.attribute))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// One change of the plan and its outcome.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChangeOutcome {
     pub change: Change,
     pub outcome: Outcome,
+    /// Applied, but the resource the service answered with lacks these fields Roster sent.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_stored: Vec<NotStored>,
+}
+
+impl ChangeOutcome {
+    /// The outcome in words, with the fields the service did not store: `applied, but the
+    /// service did not store job_title (title)`.
+    pub fn describe(&self) -> String {
+        match self.not_stored.is_empty() {
+            true => self.outcome.describe(),
+            false => format!(
+                "{}, but the service did not store {}",
+                self.outcome.describe(),
+                describe_not_stored(&self.not_stored)
+            ),
+        }
+    }
+
+    /// For the terminal: `created ada.lovelace, but the service did not store job_title
+    /// (title)`, or `update ada.lovelace: failed (HTTP 400): …`.
+    pub fn line(&self) -> String {
+        let who = crate::text::shown(&self.change.username);
+        if self.outcome == Outcome::Applied && !self.not_stored.is_empty() {
+            return format!(
+                "{} {who}, but the service did not store {}",
+                self.change.action.done(),
+                describe_not_stored(&self.not_stored)
+            );
+        }
+        format!("{} {who}: {}", self.change.action.name(), self.describe())
+    }
 }
 
 /// The outcome of every change, in plan order.
@@ -143,11 +194,49 @@ impl ApplyReport {
             .filter(|o| o.outcome.name() == status)
             .count()
     }
+    /// Directory immutable ID → the fields the service did not store, for the state file.
+    pub fn not_stored_by_account(
+        &self,
+    ) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+        let mut m = std::collections::BTreeMap::<String, std::collections::BTreeSet<String>>::new();
+        for o in self.outcomes.iter().filter(|o| !o.not_stored.is_empty()) {
+            if let Some(id) = &o.change.external_id {
+                m.entry(id.clone())
+                    .or_default()
+                    .extend(o.not_stored.iter().map(|f| f.field.clone()));
+            }
+        }
+        m
+    }
+
+    /// The distinct fields the service did not store, and on how many accounts.
+    fn not_stored(&self) -> (usize, usize) {
+        let with: Vec<&ChangeOutcome> = self
+            .outcomes
+            .iter()
+            .filter(|o| !o.not_stored.is_empty())
+            .collect();
+        let fields: std::collections::BTreeSet<&str> = with
+            .iter()
+            .flat_map(|o| o.not_stored.iter().map(|f| f.field.as_str()))
+            .collect();
+        (fields.len(), with.len())
+    }
+
     /// "N applied, N failed, N stale": the outcome in one line, as the terminal, the audit
-    /// report and its commit say it.
+    /// report and its commit say it; `23 applied (2 fields not stored on 23 accounts), …` when
+    /// the service dropped fields it was sent.
     pub fn tally(&self) -> String {
+        let not_stored = match self.not_stored() {
+            (0, _) => String::new(),
+            (f, a) => format!(
+                " ({f} field{} not stored on {a} account{})",
+                crate::render::plural(f),
+                crate::render::plural(a)
+            ),
+        };
         let mut t = format!(
-            "{} applied, {} failed, {} stale",
+            "{} applied{not_stored}, {} failed, {} stale",
             self.count("applied"),
             self.count("failed"),
             self.count("stale")
@@ -160,8 +249,44 @@ impl ApplyReport {
         }
         t
     }
+    /// Every change applied, and the service stored every field it was sent.
     pub fn is_complete(&self) -> bool {
-        self.outcomes.iter().all(|o| o.outcome == Outcome::Applied)
+        self.outcomes
+            .iter()
+            .all(|o| o.outcome == Outcome::Applied && o.not_stored.is_empty())
+    }
+
+    /// What to do next when the apply is not complete, in the words both the terminal and the
+    /// audit report use: a second apply converges only when nothing was refused by the service
+    /// and every field sent was stored.
+    pub fn next_step(&self) -> Option<String> {
+        if self.is_complete() {
+            return None;
+        }
+        let refused = self
+            .outcomes
+            .iter()
+            .filter(|o| o.outcome.is_permanent())
+            .count();
+        let (fields, accounts) = self.not_stored();
+        if refused == 0 && fields == 0 {
+            return Some("Plan again to see what is left; a second apply converges.".into());
+        }
+        let mut s = String::from("Plan again to see what is left.");
+        if refused > 0 {
+            s.push_str(&format!(
+                " The service refused {refused} change{} (listed above): applying again meets the same refusal until the cause is fixed on the service or in the config.",
+                crate::render::plural(refused)
+            ));
+        }
+        if fields > 0 {
+            s.push_str(&format!(
+                " The service did not store {fields} field{} on {accounts} account{} (listed above): it answered without them, so it does not keep them; applying again sends them again, and they stay unstored until the service supports them or they are no longer mapped.",
+                crate::render::plural(fields),
+                crate::render::plural(accounts)
+            ));
+        }
+        Some(s)
     }
     pub fn exit_code(&self) -> u8 {
         if self.is_complete() {

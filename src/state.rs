@@ -5,7 +5,7 @@
 //! Pretty JSON with sorted keys, one field a line, so that its diff in the audit commit reads
 //! well.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -30,14 +30,32 @@ pub struct State {
     /// config's part is then unknown, and a difference is told as before.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub mappings: BTreeMap<String, String>,
+    /// Directory immutable ID → the fields Roster sent that the service answered without (it
+    /// did not store them: see [`crate::report::NotStored`]). Their last-applied value is
+    /// unknown, so the next plan says "differs" rather than blaming an edit in the intranet.
+    /// Kept until a write of the field is stored.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub not_stored: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl State {
     /// The last-applied value of a field: `None` when unknown (no entry for the account),
     /// `Some(None)` when it was applied as empty.
     pub fn last(&self, external_id: &str, field: &str) -> Option<Option<&str>> {
-        // A GUID compares without case: the state may hold it as another tool wrote it.
-        let fields = self.accounts.get(external_id).or_else(|| {
+        let key = self.key(external_id)?;
+        if self.not_stored.get(key).is_some_and(|f| f.contains(field)) {
+            return None;
+        }
+        self.accounts
+            .get(key)
+            .map(|f| f.get(field).map(String::as_str))
+    }
+
+    /// The key the state holds `external_id` under. A GUID compares without case: the state
+    /// may hold it as another tool wrote it.
+    fn key(&self, external_id: &str) -> Option<&str> {
+        let found = |k: &str| self.accounts.get_key_value(k).map(|(k, _)| k.as_str());
+        found(external_id).or_else(|| {
             crate::directory::ldap::is_guid(external_id)
                 .then(|| {
                     [
@@ -45,11 +63,10 @@ impl State {
                         external_id.to_ascii_uppercase(),
                     ]
                     .into_iter()
-                    .find_map(|k| self.accounts.get(&k))
+                    .find_map(|k| found(&k))
                 })
                 .flatten()
-        });
-        fields.map(|f| f.get(field).map(String::as_str))
+        })
     }
 
     /// Whether the mapping of `field` changed since the values were applied: `false` when the
@@ -108,7 +125,10 @@ pub fn render(state: &State) -> String {
 /// [`crate::apply::carried_out`]) recorded, with the `mappings` that made them. Accounts with a
 /// change that was not applied keep their previous entry, so provenance is not lost for them;
 /// unless a mapping changed since, as those values were made by the old one (the account's
-/// provenance is then unknown until its next apply).
+/// provenance is then unknown until its next apply). `not_stored`: directory immutable ID → the
+/// fields this apply sent that the service answered without; they are not recorded as applied
+/// (see [`State::not_stored`]), nor are those an earlier apply found not stored and this one did
+/// not write.
 pub fn after_apply(
     prev: Option<&State>,
     after: &IntranetState,
@@ -116,7 +136,18 @@ pub fn after_apply(
     not_applied: &HashSet<usize>,
     fields: &[String],
     mappings: &BTreeMap<String, String>,
+    not_stored: &BTreeMap<String, BTreeSet<String>>,
 ) -> State {
+    // The fields each account's applied changes wrote.
+    let mut wrote: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for (i, c) in plan.changes.iter().enumerate() {
+        if let (false, Some(id)) = (not_applied.contains(&i), c.external_id.as_deref()) {
+            wrote
+                .entry(id)
+                .or_default()
+                .extend(c.fields.iter().map(|f| f.name.as_str()));
+        }
+    }
     let untouched: HashSet<&str> = not_applied
         .iter()
         .filter_map(|&i| plan.changes.get(i)?.external_id.as_deref())
@@ -125,6 +156,7 @@ pub fn after_apply(
         format_version: FORMAT_VERSION,
         accounts: BTreeMap::new(),
         mappings: mappings.clone(),
+        not_stored: BTreeMap::new(),
     };
     let remapped =
         prev.is_some_and(|p| mappings.iter().any(|(f, d)| p.mapping_changed(f, Some(d))));
@@ -132,15 +164,31 @@ pub fn after_apply(
         let id = a.external_id.clone().unwrap_or_default();
         if untouched.contains(id.as_str()) {
             if let Some(old) = prev.and_then(|p| p.accounts.get(&id)).filter(|_| !remapped) {
-                state.accounts.insert(id, old.clone());
+                state.accounts.insert(id.clone(), old.clone());
+                if let Some(old) = prev.and_then(|p| p.not_stored.get(&id)) {
+                    state.not_stored.insert(id, old.clone());
+                }
             }
             continue;
         }
+        let written = wrote.get(id.as_str());
+        let mut unstored: BTreeSet<String> = prev
+            .and_then(|p| p.not_stored.get(&id))
+            .into_iter()
+            .flatten()
+            .filter(|f| !written.is_some_and(|w| w.contains(f.as_str())))
+            .cloned()
+            .collect();
+        unstored.extend(not_stored.get(&id).into_iter().flatten().cloned());
         let values = fields
             .iter()
+            .filter(|f| !unstored.contains(*f))
             .filter_map(|f| Some((f.clone(), a.fields.get(f)?.to_owned())))
             .collect();
-        state.accounts.insert(id, values);
+        state.accounts.insert(id.clone(), values);
+        if !unstored.is_empty() {
+            state.not_stored.insert(id, unstored);
+        }
     }
     state
 }
@@ -193,5 +241,21 @@ mod tests {
         assert!(state.mapping_changed("email", Some("def")));
         assert!(!state.mapping_changed("email", Some("abc")));
         assert!(!state.mapping_changed("phone", Some("abc")));
+    }
+
+    #[test]
+    fn a_field_the_service_did_not_store_has_no_last_applied_value() {
+        let text = r#"{ "format_version": 1, "accounts": { "u1": { "email": "a@x" } },
+            "not_stored": { "u1": ["job_title"] } }"#;
+        let state: State = serde_json::from_str(text).unwrap();
+        assert_eq!(state.last("u1", "job_title"), None, "unknown");
+        assert_eq!(state.last("u1", "email"), Some(Some("a@x")));
+        assert_eq!(state.last("u1", "phone"), Some(None), "applied as empty");
+        assert!(render(&state).contains("not_stored"));
+        let old: State = serde_json::from_str(
+            r#"{ "format_version": 1, "accounts": { "u1": { "email": "a@x" } } }"#,
+        )
+        .unwrap();
+        assert!(old.not_stored.is_empty() && !render(&old).contains("not_stored"));
     }
 }

@@ -481,24 +481,82 @@ async fn a_refused_projection_is_read_in_full_and_the_plan_says_so() {
     );
 }
 
-/// django-scim2 answers 501 to a PATCH of `title`: the apply fails those changes (exit 3) and
-/// does not promise that applying again converges; `apply --color` is taken as `plan`'s.
+/// django-scim2 creates accounts without `title` and `phoneNumbers` (it does not support them):
+/// the create's answer lacks them, so the apply says so (terminal and audit), counts them, does
+/// not promise convergence, and does not record them as applied, so the next plan does not call
+/// them edits in the intranet. It answers 501 to a PATCH of `title`: the next apply fails those
+/// changes (exit 3) and does not promise that applying again converges; `apply --color` is
+/// taken as `plan`'s.
 #[test]
 fn a_refused_change_is_not_promised_to_converge() {
     let site = Site::new(Kind::Django);
     let text = std::fs::read_to_string(site.dir().join("roster.yaml")).unwrap();
     std::fs::write(
         site.dir().join("roster.yaml"),
-        text.replace("  email: mail\n", "  email: mail\n  job_title: cn\n"),
+        text.replace(
+            "  email: mail\n",
+            "  email: mail\n  job_title: cn\n  phone: departmentNumber\n",
+        ),
     )
     .unwrap();
-    site.git(&["commit", "-qam", "job titles"]);
-    // Created with a title django-scim2 does not keep: the next plan updates every one.
-    let said = site.expect(0, &["apply", "--auto-approve", "--color", "always"]);
+    site.git(&["commit", "-qam", "job titles and phones"]);
+    // Created without the title and phone django-scim2 does not keep: said so, not converged.
+    let said = site.expect(3, &["apply", "--auto-approve", "--color", "always"]);
     assert!(
         said.contains("\u{1b}["),
         "the plan shown is coloured: {said}"
     );
+    assert!(
+        said.contains(&format!(
+            "applied (2 fields not stored on {PEOPLE} accounts), 0 failed, 0 stale."
+        )),
+        "{said}"
+    );
+    assert!(
+        said.contains(
+            "created u01, but the service did not store job_title (title), phone (phoneNumbers)"
+        ),
+        "{said}"
+    );
+    assert!(!said.contains("a second apply converges"), "{said}");
+    assert!(
+        said.contains(&format!(
+            "The service did not store 2 fields on {PEOPLE} accounts (listed above)"
+        )),
+        "{said}"
+    );
+    // The audit report this apply wrote, as the terminal names it.
+    let report = |said: &str, ext: &str| {
+        let csv = line(said, "Audit: ")["Audit: ".len()..]
+            .split(" (commit")
+            .next()
+            .unwrap()
+            .to_string();
+        let path = site.dir().join(csv).with_extension(ext);
+        std::fs::read_to_string(path).unwrap()
+    };
+    let csv = report(&said, "csv");
+    assert!(
+        csv.contains(
+            "outcome: applied, but the service did not store job_title (title), phone (phoneNumbers)"
+        ),
+        "{csv}"
+    );
+    let md = report(&said, "md");
+    assert!(
+        md.contains("The service did not store 2 fields")
+            && !md.contains("apply to converge")
+            && !md.contains("a second apply converges"),
+        "{md}"
+    );
+    // The next plan does not blame the intranet for what the service never stored.
+    let plan = site.expect(0, &["plan", "--color", "never"]);
+    assert!(
+        plan.contains("job_title:  (none) → \"u01\"  (differs)")
+            && plan.contains("phone:      (none) → \"Dept1\"  (differs)"),
+        "{plan}"
+    );
+    assert!(!plan.contains("edited in the intranet"), "{plan}");
     let said = site.expect(3, &["apply", "--auto-approve", "--color", "never"]);
     assert!(
         said.contains(&format!("Apply: 0 applied, {PEOPLE} failed, 0 stale.")),
@@ -517,4 +575,12 @@ fn a_refused_change_is_not_promised_to_converge() {
         "{said}"
     );
     assert!(!said.contains(": \n"), "no dangling colon: {said}");
+    // The audit report says what the terminal says.
+    let md = report(&said, "md");
+    assert!(
+        md.contains(&format!(
+            "The service refused {PEOPLE} changes (listed above): applying again meets the same refusal"
+        )) && !md.contains("apply to converge"),
+        "{md}"
+    );
 }

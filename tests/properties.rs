@@ -175,6 +175,7 @@ fn build(case: &Case) -> Built {
         format_version: roster::state::FORMAT_VERSION,
         accounts: BTreeMap::new(),
         mappings: BTreeMap::new(),
+        not_stored: BTreeMap::new(),
     };
     let mut staying = HashSet::new();
     for (i, p) in case.people.iter().enumerate() {
@@ -361,7 +362,7 @@ proptest! {
         prop_assert!(report.is_complete(), "not every change applied: {:#?}", report.outcomes.iter().filter(|o| o.outcome != roster::apply::Outcome::Applied).collect::<Vec<_>>());
         // The state file the apply writes, then the next plan with it.
         let fields: Vec<String> = b.world.config.field_mappings.keys().cloned().collect();
-        let state = b.state.as_ref().map(|prev| roster::state::after_apply(Some(prev), &after, &plan, &HashSet::new(), &fields, &roster::reconcile::mapping::digests(&b.world.config)));
+        let state = b.state.as_ref().map(|prev| roster::state::after_apply(Some(prev), &after, &plan, &HashSet::new(), &fields, &roster::reconcile::mapping::digests(&b.world.config), &Default::default()));
         let world = World { config: b.world.config.clone(), dir: b.world.dir.clone(), intranet: after };
         let again = plan_of(&world, state.as_ref());
         prop_assert!(again.is_ok(), "a converged state has conflicts: {:#?}", again.err());

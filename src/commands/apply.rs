@@ -10,8 +10,9 @@
 //! - [`crate::exit::ERROR`] (1): nothing was written: config, connection or discovery failed, or
 //!   the record could not be kept ([`preflight`]: git repository, audit folder, state file).
 //! - [`crate::exit::PARTIAL`] (3): the apply ran, but some changes failed, were stale or were not
-//!   started (interrupted); or the writes happened and their record failed ([`NotRecorded`]).
-//!   Planning again shows what is left, and applying converges.
+//!   started (interrupted), or the service answered without fields it was sent (did not store
+//!   them); or the writes happened and their record failed ([`NotRecorded`]). Planning again
+//!   shows what is left; [`ApplyReport::next_step`] says whether applying again converges.
 //! - [`crate::exit::REFUSED`] (4): the safety policy refused the plan, checked on the figures
 //!   derived now (never the file's), with the allowances the plan recorded; or, with
 //!   `--unattended`, the plan does not fit `policy.unattended` ([`NeedsApproval`]): nothing is
@@ -206,7 +207,11 @@ pub async fn run(args: ApplyArgs) -> miette::Result<ExitCode> {
     if let Some(w) = &r.writes {
         crate::say!("Writes: {}.", w.describe());
     }
-    for o in r.outcomes.iter().filter(|o| o.outcome != Outcome::Applied) {
+    for o in r
+        .outcomes
+        .iter()
+        .filter(|o| o.outcome != Outcome::Applied || !o.not_stored.is_empty())
+    {
         say_outcome(o);
     }
     let commit = applied
@@ -216,20 +221,8 @@ pub async fn run(args: ApplyArgs) -> miette::Result<ExitCode> {
         .map(|c| format!(" (commit {})", crate::digest::short(c, 12)))
         .unwrap_or_default();
     crate::say!("Audit: {}{commit}", applied.audit.csv.display());
-    if !r.is_complete() {
-        let refused = r
-            .outcomes
-            .iter()
-            .filter(|o| o.outcome.is_permanent())
-            .count();
-        if refused == 0 {
-            crate::say!("Plan again to see what is left; a second apply converges.");
-        } else {
-            crate::say!(
-                "Plan again to see what is left. The service refused {refused} {} (listed above): applying again meets the same refusal until the cause is fixed on the service or in the config.",
-                if refused == 1 { "change" } else { "changes" }
-            );
-        }
+    if let Some(next) = r.next_step() {
+        crate::say!("{next}");
     }
     Ok(ExitCode::from(r.exit_code()))
 }
@@ -769,6 +762,7 @@ pub async fn apply_saved(
         &not_applied,
         &scim::mapped_fields(cfg),
         &crate::reconcile::mapping::digests(&cfg.config),
+        &report.not_stored_by_account(),
     );
     let mut also_commit = Vec::new();
     match std::fs::write(&state_path, crate::state::render(&state)) {
@@ -842,10 +836,5 @@ fn print_outcomes(report: &ApplyReport) {
 /// One change's outcome for the terminal: `  block derek.stone: failed (HTTP 500): …`, the
 /// username and the service's detail escaped.
 fn say_outcome(o: &crate::report::ChangeOutcome) {
-    crate::say!(
-        "  {} {}: {}",
-        o.change.action.name(),
-        crate::text::shown(&o.change.username),
-        crate::text::escape(&o.outcome.describe())
-    );
+    crate::say!("  {}", crate::text::escape(&o.line()));
 }

@@ -142,6 +142,7 @@ impl MemoryTarget {
                 Ok(Written {
                     id: Some(id),
                     etag: Some(etag),
+                    not_stored: Vec::new(),
                 })
             }
             WriteOp::User {
@@ -177,6 +178,7 @@ impl MemoryTarget {
                 Ok(Written {
                     id: Some(group_id.clone()),
                     etag: Some(etag),
+                    not_stored: Vec::new(),
                 })
             }
         }
@@ -228,6 +230,7 @@ impl MemoryTarget {
         Ok(Written {
             id: Some(id.to_string()),
             etag: Some(etag),
+            not_stored: Vec::new(),
         })
     }
 }

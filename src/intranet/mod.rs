@@ -64,11 +64,14 @@ impl UserEdits {
 }
 
 /// A successful write: the resource's id (known for creates) and its new ETag, if the target
-/// gave one.
+/// gave one; and the fields it was sent that the resource it answered with does not hold.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Written {
     pub id: Option<String>,
     pub etag: Option<String>,
+    /// Fields sent with a value that the resource the target answered with lacks (the target
+    /// dropped them). Empty when the answer carried no resource to compare with.
+    pub not_stored: Vec<crate::report::NotStored>,
 }
 
 /// A write's result: what the target answered, or the outcome of a write that did not happen.

@@ -197,7 +197,13 @@ impl ScimClient {
                 problem: "created User has no id".into(),
             });
         }
-        Ok(Written { id, etag })
+        // A Bulk response carries no resource body in most servers: nothing to compare the
+        // fields sent with, so none is reported as not stored.
+        Ok(Written {
+            id,
+            etag,
+            not_stored: Vec::new(),
+        })
     }
 }
 
@@ -348,7 +354,8 @@ mod tests {
             c.bulk_result(&create, &ok).unwrap(),
             Written {
                 id: Some("a b".into()),
-                etag: Some("W/\"7\"".into())
+                etag: Some("W/\"7\"".into()),
+                not_stored: Vec::new(),
             }
         );
         let stale = json!({"method": "PATCH", "status": "412", "response": {"status": "412", "detail": "version mismatch"}});

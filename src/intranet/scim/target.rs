@@ -21,7 +21,7 @@ use super::{
 };
 use crate::intranet::fields::{self, Field};
 use crate::intranet::{Batch, BatchFailed, IntranetTarget, Reading, Sent, UserEdits, WriteOp};
-use crate::report::Outcome;
+use crate::report::{NotStored, Outcome};
 
 /// A connected, discovered SCIM service: read by `observe`, written through by `apply`.
 pub struct ScimTarget {
@@ -165,6 +165,38 @@ fn member_removals(members: &[String], by_value: bool) -> Vec<Value> {
     members
         .iter()
         .map(|id| json!({"op": "remove", "path": format!("members[value eq \"{}\"]", id.replace('"', "\\\""))}))
+        .collect()
+}
+
+/// The mapped fields `op` sent with a value that `resource`, the User the service answered the
+/// write with, does not hold (read with the plan's own field readers): the service dropped them,
+/// as a service does with an attribute it does not support. Only an absent value counts: a
+/// value the service stored in its own form (another case, a normalised phone number) is
+/// stored, and the next plan shows it as it is. A field cleared (sent without a value) is not
+/// judged. Only where the answer carries the resource: a PATCH answered `204 No Content` (as
+/// scim2-server's) or a Bulk operation (whose response carries no body in most servers) gives
+/// nothing to compare, and its fields are taken as stored, as before.
+fn not_stored(op: &WriteOp, resource: &Value) -> Vec<NotStored> {
+    let sent: Vec<(&str, &str)> = match op {
+        WriteOp::Create { fields, .. } => fields
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str(), value.as_deref()?)))
+            .collect(),
+        WriteOp::User { edits, .. } => edits
+            .fields
+            .iter()
+            .filter_map(|f| Some((f.name.as_str(), f.after.as_deref()?)))
+            .collect(),
+        WriteOp::Members { .. } => Vec::new(),
+    };
+    sent.into_iter()
+        .filter_map(|(name, _)| {
+            let field = Field::parse(name)?;
+            field.read(resource).is_none().then(|| NotStored {
+                field: name.to_owned(),
+                attribute: field.request_attribute(),
+            })
+        })
         .collect()
 }
 
@@ -339,7 +371,7 @@ impl IntranetTarget for ScimTarget {
                 status: 400 | 501, ..
             }) if !by_value && matches!(write, WriteOp::Members { add: false, .. }) => {
                 let request = to_write_with(write, true)?;
-                let written = self
+                let (written, _) = self
                     .client
                     .write(&request)
                     .await
@@ -347,7 +379,13 @@ impl IntranetTarget for ScimTarget {
                 self.members_by_value.store(true, Ordering::SeqCst);
                 Ok(written)
             }
-            other => other.map_err(|e| self.failed(&e)),
+            Ok((mut written, resource)) => {
+                if let Some(resource) = &resource {
+                    written.not_stored = not_stored(write, resource);
+                }
+                Ok(written)
+            }
+            Err(e) => Err(self.failed(&e)),
         }
     }
 

@@ -40,8 +40,11 @@ pub(super) fn patch_body(operations: &[Value]) -> Value {
 }
 
 impl ScimClient {
-    /// POST a new User. Returns its id and ETag.
-    pub async fn create_user(&self, resource: &Value) -> Result<Written, ScimError> {
+    /// POST a new User. Returns its id and ETag, and the User the service answered with.
+    pub async fn create_user(
+        &self,
+        resource: &Value,
+    ) -> Result<(Written, Option<Value>), ScimError> {
         let url = self.url(Endpoint::Users.path())?;
         let ans = self
             .send(
@@ -64,32 +67,42 @@ impl ScimClient {
                 problem: "created User has no id".into(),
             });
         }
-        Ok(Written { id, etag: ans.etag })
+        let written = Written {
+            id,
+            etag: ans.etag,
+            not_stored: Vec::new(),
+        };
+        Ok((written, ans.body))
     }
 
     /// PATCH a resource with SCIM PatchOp operations, with `If-Match` when given. A `204 No
-    /// Content` answer is success without a body.
+    /// Content` answer is success without a body; a `200` may carry the resource as it is now
+    /// (returned when it has an `id`).
     pub async fn patch(
         &self,
         endpoint: Endpoint,
         id: &str,
         operations: Vec<Value>,
         if_match: Option<&str>,
-    ) -> Result<Written, ScimError> {
+    ) -> Result<(Written, Option<Value>), ScimError> {
         let url = self.url(&endpoint.resource(id))?;
         let body = patch_body(&operations).to_string();
         let ans = self
             .send(Method::PATCH, url, Some(&body), if_match, true)
             .await?;
         debug_assert!(ans.status.is_success());
-        Ok(Written {
+        let written = Written {
             id: Some(id.to_string()),
             etag: ans.etag,
-        })
+            not_stored: Vec::new(),
+        };
+        let resource = ans.body.filter(|b| b.get("id").is_some());
+        Ok((written, resource))
     }
 
-    /// One write as its own request.
-    pub async fn write(&self, write: &Write) -> Result<Written, ScimError> {
+    /// One write as its own request: what was written, and the resource the service answered
+    /// with, when it did (a POST's 201, a PATCH's 200 with a body; not a PATCH's 204).
+    pub async fn write(&self, write: &Write) -> Result<(Written, Option<Value>), ScimError> {
         match write {
             Write::Create { resource } => self.create_user(resource).await,
             Write::Patch(p) => {
