@@ -168,7 +168,7 @@ pub(crate) use crate::task::blocking;
 
 /// Two or more secrets of the config that cannot be read, named at once before any traffic (one
 /// alone is reported by the side that reads it, with its own help).
-fn missing_secrets(cfg: &Loaded) -> miette::Result<()> {
+pub fn missing_secrets(cfg: &Loaded) -> miette::Result<()> {
     let missing =
         crate::config::secret::unreadable(&cfg.config, &cfg.dir, |k| std::env::var(k).ok());
     if missing.len() < 2 {

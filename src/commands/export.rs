@@ -9,6 +9,8 @@ use crate::{config, observe};
 
 pub async fn run(path: PathBuf, out: PathBuf) -> miette::Result<ExitCode> {
     let loaded = config::load::load_connection(&path)?;
+    // Export reads both sides: every secret that cannot be read is named at once, as for plan.
+    observe::missing_secrets(&loaded)?;
     // The attributes are guesses: a source that refuses a column it lacks (CSV) reads the rest.
     let directory = crate::directory::DirectorySource::of(&loaded)
         .read_guessing(&crate::export::attributes())

@@ -170,10 +170,7 @@ pub(super) fn resolve_password(
             format!("{} is empty", e.source_name),
             "an empty password would be an unauthenticated bind",
         )),
-        Err(e) => Err(fail(
-            format!("{}: {}", e.source_name, e.problem),
-            "set it before running roster (a file path is relative to the config file)",
-        )),
+        Err(e) => Err(fail(format!("{}: {}", e.source_name, e.problem), &e.fix)),
     }
 }
 
