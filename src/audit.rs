@@ -233,14 +233,17 @@ fn md_escape(s: &str) -> std::borrow::Cow<'_, str> {
     crate::text::markdown(s)
 }
 
-/// The Markdown summary beside the CSV.
-pub fn render_markdown(
+/// The run's facts as a `- Key: value` list, each outside value passed through `escape`:
+/// Markdown escaping for the report, [`crate::text::shown`] for the commit message (plain
+/// text, where `&lt;` would show as such).
+fn facts(
     plan: &Plan,
     report: &ApplyReport,
     ctx: &AuditContext,
     digest: &str,
+    escape: fn(&str) -> std::borrow::Cow<'_, str>,
 ) -> String {
-    let mut md = format!("# Roster apply, {}\n\n", display_time(ctx.now));
+    let mut md = String::new();
     md.push_str(&format!(
         "- Plan: `{digest}` ({} change{})\n",
         plan.changes.len(),
@@ -248,9 +251,9 @@ pub fn render_markdown(
     ));
     md.push_str(&format!(
         "- Run by: {} as {} from {}\n",
-        md_escape(&ctx.runner),
-        md_escape(&ctx.scim_identity),
-        md_escape(&ctx.address)
+        escape(&ctx.runner),
+        escape(&ctx.scim_identity),
+        escape(&ctx.address)
     ));
     md.push_str(&format!("- Outcome: {}\n", report.tally()));
     if let Some(w) = &report.writes {
@@ -275,6 +278,18 @@ pub fn render_markdown(
             "- Interrupted: by {signal}; no write started after it (changes marked `not_started`), and writes in flight were waited for (or, after a second signal, marked `unknown`)\n"
         ));
     }
+    md
+}
+
+/// The Markdown summary beside the CSV.
+pub fn render_markdown(
+    plan: &Plan,
+    report: &ApplyReport,
+    ctx: &AuditContext,
+    digest: &str,
+) -> String {
+    let mut md = format!("# Roster apply, {}\n\n", display_time(ctx.now));
+    md.push_str(&facts(plan, report, ctx, digest, md_escape));
     md.push_str("\n| Outcome | Action | Object | Details |\n|---|---|---|---|\n");
     for co in &report.outcomes {
         md.push_str(&format!(
@@ -333,12 +348,7 @@ pub fn write_report(
         let message = format!(
             "Roster apply: {}\n\n{}\nPlan-Digest: {digest}\n",
             report.tally(),
-            summary
-                .lines()
-                .filter(|l| l.starts_with("- "))
-                .collect::<Vec<_>>()
-                .join("\n")
-                + "\n",
+            facts(plan, report, ctx, &digest, crate::text::shown),
         );
         let mut files = vec![csv.clone(), markdown.clone()];
         files.extend(also_commit.iter().cloned());

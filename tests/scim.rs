@@ -237,7 +237,7 @@ impl Site {
             audit_dir: self.path("audit"),
             no_commit: false,
             now: std::time::UNIX_EPOCH + Duration::from_secs(1_795_655_984),
-            runner: "ci-runner".into(),
+            runner: "ci-runner <ci@example.org>".into(),
             author: None,
             refresh: roster::intranet::scim::cache::Refresh::Auto,
             allow_dirty: false,
@@ -377,6 +377,11 @@ async fn every_action_applies_and_a_second_plan_is_empty() {
         )),
         "{message}"
     );
+    // Plain text, not the Markdown report's escapes.
+    assert!(
+        message.contains("- Run by: ci-runner <ci@example.org> as ") && !message.contains("&lt;"),
+        "{message}"
+    );
     assert_eq!(
         site.git(&["log", "-1", "--format=%an <%ae>"]).trim(),
         "Site Owner <owner@example.org>"
@@ -408,7 +413,7 @@ async fn every_action_applies_and_a_second_plan_is_empty() {
     let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), plan.changes.len());
     assert!(rows.iter().all(|row| row.len() == 9
-        && &row[1] == "ci-runner"
+        && &row[1] == "ci-runner <ci@example.org>"
         && &row[5] == "Sync"
         && &row[3] == "127.0.0.1"));
     let grant = rows.iter().find(|row| &row[6] == "grant").unwrap();
