@@ -220,3 +220,231 @@ fn the_installer_asks_for_the_archives_the_release_publishes() {
         );
     }
 }
+
+fn steps<'a>(wf: &'a Value, job: &str) -> &'a Vec<Value> {
+    wf["jobs"][job]["steps"].as_array().unwrap()
+}
+
+fn step_index(steps: &[Value], job: &str, what: &str, pick: impl Fn(&Value) -> bool) -> usize {
+    steps
+        .iter()
+        .position(pick)
+        .unwrap_or_else(|| panic!("{job} has no step that {what}"))
+}
+
+/// The audit report and the state file are kept as an artifact before the push, which a
+/// protected branch or a conflict can refuse after the intranet was written.
+#[test]
+fn applies_keep_the_audit_as_an_artifact_before_pushing_and_push_from_the_branch_head() {
+    let wf = yaml(".github/workflows/roster.yml");
+    for job in ["sync", "apply-approved"] {
+        let steps = steps(&wf, job);
+        let upload = step_index(steps, job, "uploads the audit", |s| {
+            s["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("actions/upload-artifact@"))
+                && s["with"]["path"] == "${{ runner.temp }}/roster-audit/"
+        });
+        let push = step_index(steps, job, "pushes", |s| {
+            s["run"]
+                .as_str()
+                .is_some_and(|r| r.contains(r#"git push origin "HEAD:$BRANCH""#))
+        });
+        let apply = step_index(steps, job, "applies", |s| s["id"] == "apply");
+        let collect = step_index(steps, job, "collects the audit", |s| s["id"] == "audit");
+        assert!(
+            apply < collect && collect < upload && upload < push,
+            "{job}"
+        );
+        // Kept whatever the apply's outcome (a partial apply writes the intranet too).
+        for i in [collect, upload, push] {
+            assert!(
+                steps[i]["if"].as_str().unwrap().starts_with("always() && "),
+                "{job}: {}",
+                steps[i]
+            );
+        }
+        let collect_script = steps[collect]["run"].as_str().unwrap();
+        assert!(
+            collect_script.contains(r#"echo "name=roster-audit-$GITHUB_JOB""#)
+                && collect_script.contains("git format-patch"),
+            "{collect_script}"
+        );
+        assert_eq!(
+            steps[upload]["with"]["name"],
+            "${{ steps.audit.outputs.name }}"
+        );
+        // The push names the same artifact, retries on a moved branch and stops on a conflict.
+        assert_eq!(
+            steps[push]["env"]["ARTIFACT"],
+            "roster-audit-${{ github.job }}"
+        );
+        let script = steps[push]["run"].as_str().unwrap();
+        for needed in ["for attempt in", "git fetch", "rebase --abort", "$ARTIFACT"] {
+            assert!(
+                script.contains(needed),
+                "{job} push lacks {needed}: {script}"
+            );
+        }
+        // The branch head, never the triggering commit: a queued sync plans with the newest
+        // state file, and an approved plan is checked against the config as it is now.
+        let checkouts: Vec<&Value> = steps
+            .iter()
+            .filter(|s| {
+                s["uses"]
+                    .as_str()
+                    .is_some_and(|u| u.starts_with("actions/checkout@"))
+            })
+            .collect();
+        assert_eq!(checkouts.len(), 1, "{job}");
+        let with = &checkouts[0]["with"];
+        assert_eq!(with["ref"], "${{ inputs.branch }}", "{job}");
+        assert_eq!(
+            with["token"],
+            "${{ steps.app-token.outputs.token || secrets.push-token || github.token }}",
+            "{job}"
+        );
+        let mint = step_index(steps, job, "mints the app token", |s| {
+            s["id"] == "app-token"
+        });
+        assert!(mint < step_index(steps, job, "checks out", |s| s == checkouts[0]));
+    }
+    let secrets = &wf["on"]["workflow_call"]["secrets"];
+    for secret in ["push-token", "push-app-private-key"] {
+        assert_eq!(secrets[secret]["required"], false, "{secret}");
+    }
+    assert_eq!(
+        wf["on"]["workflow_call"]["inputs"]["push-app-client-id"]["default"],
+        ""
+    );
+}
+
+/// An environment with no required reviewers would let `approve` pass at once.
+#[test]
+fn approve_fails_unless_the_environment_requires_a_reviewer() {
+    let wf = yaml(".github/workflows/roster.yml");
+    let approve = &wf["jobs"]["approve"];
+    assert_eq!(approve["runs-on"], "${{ inputs.runs-on }}");
+    assert_eq!(approve["permissions"]["actions"], "read");
+    let script = approve["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|s| s["run"].as_str().filter(|r| r.contains("gh api")))
+        .expect("a step that reads the environment");
+    for needed in [
+        r#""repos/$GITHUB_REPOSITORY/environments/$name""#,
+        r#"select(.type == "required_reviewers")"#,
+        r#"if [ "$reviewers" -eq 0 ]; then"#,
+        "exit 1",
+    ] {
+        assert!(script.contains(needed), "lacks {needed}: {script}");
+    }
+    // The caller grants what the check reads.
+    let caller = yaml("examples/github/roster.yml");
+    assert_eq!(
+        caller["jobs"]["roster"]["permissions"]["actions"], "read",
+        "{caller}"
+    );
+}
+
+/// A broken `--base` plan fails the check; a base without the config is no impact, with a note.
+#[test]
+fn pr_plan_keeps_the_base_plans_exit_code_and_notes_a_new_config() {
+    let wf = yaml(".github/workflows/roster.yml");
+    let script = steps(&wf, "pr-plan")
+        .iter()
+        .find(|s| s["id"] == "plan")
+        .and_then(|s| s["run"].as_str())
+        .unwrap();
+    for needed in [
+        r#"if git cat-file -e "origin/$BASE_REF:$ROSTER_CONFIG" 2> /dev/null; then"#,
+        "base_code=$?",
+        "is new in this pull request",
+        r#"if [ "$code" = 0 ]; then code=$base_code; fi"#,
+    ] {
+        assert!(script.contains(needed), "lacks {needed}: {script}");
+    }
+}
+
+/// The push script itself, on real git repositories: a moved branch is replayed onto; a
+/// conflict on the state file fails, naming the artifact, and leaves no rebase half-done.
+#[test]
+fn the_audit_push_replays_onto_a_moved_branch_and_fails_loudly_on_a_conflict() {
+    let wf = yaml(".github/workflows/roster.yml");
+    let script = steps(&wf, "sync")
+        .iter()
+        .find_map(|s| s["run"].as_str().filter(|r| r.contains("git push origin")))
+        .unwrap()
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let git = |cwd: &Path, args: &[&str]| {
+        let out = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.org"])
+            .args(args)
+            .current_dir(cwd)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let remote = dir.path().join("remote.git");
+    git(
+        dir.path(),
+        &["init", "-q", "--bare", "-b", "main", "remote.git"],
+    );
+    let clone = |name: &str| {
+        git(dir.path(), &["clone", "-q", "remote.git", name]);
+        dir.path().join(name)
+    };
+    let commit = |cwd: &Path, file: &str, text: &str| {
+        std::fs::write(cwd.join(file), text).unwrap();
+        git(cwd, &["add", "."]);
+        git(cwd, &["commit", "-qm", file]);
+    };
+    let runner = clone("runner");
+    git(&runner, &["checkout", "-qb", "main"]);
+    commit(&runner, "roster.yaml", "v1\n");
+    commit(&runner, "roster.state.json", "{}\n");
+    git(&runner, &["push", "-q", "origin", "main"]);
+    let other = clone("other");
+    assert!(remote.exists());
+    let push = |cwd: &Path| {
+        Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .env("BRANCH", "main")
+            .env("ARTIFACT", "roster-audit-sync")
+            .current_dir(cwd)
+            .output()
+            .unwrap()
+    };
+    // The audit commit; meanwhile a config change lands on main.
+    commit(&runner, "audit.csv", "run 1\n");
+    commit(&other, "roster.yaml", "v2\n");
+    git(&other, &["push", "-q", "origin", "main"]);
+    let out = push(&runner);
+    assert!(out.status.success(), "{out:?}");
+    git(&other, &["pull", "-q", "origin", "main"]);
+    assert_eq!(
+        git(&other, &["log", "--format=%s", "-3"]),
+        "audit.csv\nroster.yaml\nroster.state.json\n"
+    );
+    // The state file changed on main meanwhile: a conflict, never guessed.
+    commit(&other, "roster.state.json", "{\"other\": 1}\n");
+    git(&other, &["push", "-q", "origin", "main"]);
+    commit(&runner, "roster.state.json", "{\"runner\": 1}\n");
+    let out = push(&runner);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        stdout.contains("::error::The audit commit conflicts with main")
+            && stdout.contains("artifact roster-audit-sync"),
+        "{stdout}"
+    );
+    assert!(!runner.join(".git/rebase-merge").exists(), "rebase aborted");
+    assert_eq!(
+        std::fs::read_to_string(runner.join("roster.state.json")).unwrap(),
+        "{\"runner\": 1}\n"
+    );
+}
