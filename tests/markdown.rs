@@ -317,3 +317,148 @@ fn md_a_refused_plan_says_so_first_even_when_cut() {
     );
     assert!(balanced(&rendered), "{}", r.stdout);
 }
+
+/// The quickstart under a policy it breaks: 5 blocks over `max_blocks: 2`, 2 revokes over
+/// `max_revokes: 1`.
+fn refused() -> tempfile::TempDir {
+    let dir = quickstart();
+    let cfg = dir.path().join("roster.yaml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let text = text.replace("policy:\n", "policy:\n  max_blocks: 2\n  max_revokes: 1\n");
+    std::fs::write(&cfg, text).unwrap();
+    dir
+}
+
+const FIRST_RULE: &str = "the plan blocks 5 accounts, over policy.max_blocks (2)";
+const SUMMARY: &str = "**Plan: 2 to create, 1 to link, 1 to rename, 6 to update";
+const TOO_SMALL: &str = "is too small for the plan's summary; the full plan is in --full-markdown";
+
+fn cut(dir: &Path, max: usize) -> crate::cli::Run {
+    let r = run(
+        dir,
+        &[
+            "plan",
+            "--format",
+            "markdown",
+            "--max-bytes",
+            &max.to_string(),
+        ],
+    );
+    // Refused, whatever the budget.
+    assert_eq!(r.code, 4, "{max}: {}", r.stderr);
+    assert!(r.stdout.len() <= max, "{max}: {}", r.stdout.len());
+    r
+}
+
+#[test]
+fn md_a_refused_plan_keeps_its_rules_summary_and_blocks_at_small_budgets() {
+    let dir = refused();
+    for max in [700, 1000, 1500] {
+        let r = cut(dir.path(), max);
+        let md = &r.stdout;
+        assert!(
+            md.contains("**Refused by the safety policy** (2 rules)"),
+            "{max}: {md}"
+        );
+        assert!(md.contains(FIRST_RULE), "{max}: {md}");
+        assert!(md.contains(SUMMARY), "{max}: {md}");
+        // The refusal, then the summary.
+        assert!(md.find(FIRST_RULE) < md.find(SUMMARY), "{max}: {md}");
+        // No section is a heading-only table.
+        assert!(!md.contains("|---|\n\n"), "{max}: {md}");
+        assert!(!r.stderr.contains(TOO_SMALL), "{max}: {}", r.stderr);
+        let rendered = render(md);
+        if md.contains("<details") {
+            assert!(balanced(&rendered), "{max}: {md}");
+        }
+    }
+    // At 1500 bytes the blocks show their rows; the other sections count theirs.
+    let md = cut(dir.path(), 1500).stdout;
+    assert!(
+        render(&md).cells.iter().any(|c| c == "block carl.former"),
+        "{md}"
+    );
+    assert!(md.contains("… and 2 more accounts to create"), "{md}");
+    assert!(!md.contains("<summary>+ create"), "{md}");
+    // At 300 bytes the refusal's first line and the summary line.
+    let r = cut(dir.path(), 300);
+    assert!(
+        r.stdout.contains("Refused by the safety policy"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains(SUMMARY), "{}", r.stdout);
+}
+
+#[test]
+fn md_a_budget_too_small_for_the_summary_says_so() {
+    let dir = refused();
+    // Too small for anything: nothing on stdout, a warning on stderr, the plan's exit code.
+    let r = cut(dir.path(), 10);
+    assert_eq!(r.stdout, "");
+    assert!(
+        r.stderr.contains(&format!("--max-bytes 10 {TOO_SMALL}")),
+        "{}",
+        r.stderr
+    );
+    // Too small for the refusal's first line: the shortest honest line that fits.
+    let r = cut(dir.path(), 60);
+    assert!(r.stdout.contains("refused"), "{}", r.stdout);
+    assert!(r.stderr.contains(TOO_SMALL), "{}", r.stderr);
+    // A plan not refused: its summary when it fits, else the short line and the warning.
+    let dir = quickstart();
+    let r = run(
+        dir.path(),
+        &["plan", "--format", "markdown", "--max-bytes", "200"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains(SUMMARY), "{}", r.stdout);
+    assert!(!r.stderr.contains(TOO_SMALL), "{}", r.stderr);
+    let r = run(
+        dir.path(),
+        &["plan", "--format", "markdown", "--max-bytes", "100"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "**Roster plan: too large for this comment; see the full plan.**\n"
+    );
+    assert!(r.stderr.contains(TOO_SMALL), "{}", r.stderr);
+}
+
+#[test]
+fn md_a_refused_plan_at_every_budget() {
+    let dir = refused();
+    let full = run(dir.path(), &["plan", "--format", "markdown"]).stdout;
+    // The refusal's first line (with the blank line after it).
+    let head = "> [!CAUTION]\n> **Refused by the safety policy** (2 rules): nothing was changed, and this plan cannot be applied.\n";
+    assert!(full.contains(head), "{full}");
+    let summary_line = full.lines().find(|l| l.starts_with(SUMMARY)).unwrap();
+    // Every byte where the first lines are decided, then in steps to the whole plan.
+    let budgets = (0..400).chain((400..full.len() + 20).step_by(17));
+    for max in budgets {
+        let r = cut(dir.path(), max);
+        let md = &r.stdout;
+        if max >= full.len() {
+            assert_eq!(md, &full);
+            continue;
+        }
+        if max > head.len() {
+            assert!(md.contains(head), "{max}: {md}");
+        }
+        if max > head.len() + summary_line.len() + 3 {
+            assert!(md.contains(summary_line), "{max}: {md}");
+        }
+        // The warning exactly when the summary is missing.
+        assert_eq!(
+            r.stderr.contains(TOO_SMALL),
+            !md.contains(summary_line),
+            "{max}: {md}\n{}",
+            r.stderr
+        );
+        assert!(!md.contains("|---|\n\n"), "{max}: {md}");
+        if md.contains("<details") {
+            assert!(balanced(&render(md)), "{max}: {md}");
+        }
+    }
+}

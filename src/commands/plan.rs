@@ -65,7 +65,7 @@ pub async fn run(args: PlanArgs) -> miette::Result<ExitCode> {
                 (Format::Text, _) => (render::impact::text(&impact), None),
                 (Format::Markdown, None) => (render::impact::markdown(&impact), None),
                 (Format::Markdown, Some(max)) => (
-                    render::impact::markdown_within(&impact, max),
+                    within(render::impact::markdown_within(&impact, max), max),
                     Some(render::impact::markdown(&impact)),
                 ),
                 (Format::Json, _) => (
@@ -85,7 +85,7 @@ pub async fn run(args: PlanArgs) -> miette::Result<ExitCode> {
                 (Format::Text, _) => (render::text::render(&plan, color), None),
                 (Format::Markdown, None) => (render::markdown::render(&plan, refusals), None),
                 (Format::Markdown, Some(max)) => (
-                    render::markdown::render_within(&plan, refusals, max),
+                    within(render::markdown::render_within(&plan, refusals, max), max),
                     Some(render::markdown::render(&plan, refusals)),
                 ),
                 (Format::Json, _) => (render::json::render(&plan), None),
@@ -129,4 +129,15 @@ pub async fn run(args: PlanArgs) -> miette::Result<ExitCode> {
     std::mem::forget(observed);
     std::mem::forget(plan);
     Ok(ExitCode::from(code))
+}
+
+/// The cut Markdown; a warning on stderr when even the summary did not fit (the exit code is
+/// the plan's, as ever).
+fn within(fitted: render::Fitted, max: usize) -> String {
+    if !fitted.complete {
+        crate::say!(
+            "warning: --max-bytes {max} is too small for the plan's summary; the full plan is in --full-markdown"
+        );
+    }
+    fitted.text
 }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::budget::{more_line, notice, Doc, Part};
+use super::budget::{fallback, more_line, notice, Doc, Fitted, Part};
 use super::markdown::cell;
 use super::show;
 use crate::impact::{Effect, Impact, Unit};
@@ -94,11 +94,21 @@ pub fn markdown(i: &Impact) -> String {
 
 /// The Markdown impact in at most `max` bytes ([`super::budget::Doc::fit`]): the config change
 /// and its counted effects whole, then the first of the changes it causes and of the drift.
-pub fn markdown_within(i: &Impact, max: usize) -> String {
-    document(i, max).fit(
-        max,
-        "**Roster: the impact of this change is too large for this comment; see the full plan.**\n",
-    )
+pub fn markdown_within(i: &Impact, max: usize) -> Fitted {
+    let fitted = document(i, max).fit(max);
+    if !fitted.text.is_empty() {
+        return fitted;
+    }
+    Fitted {
+        text: fallback(
+            max,
+            &[
+                "**Roster: the impact of this change is too large for this comment; see the full plan.**\n",
+                "Roster: see the full plan.\n",
+            ],
+        ),
+        complete: false,
+    }
 }
 
 fn document(i: &Impact, max: usize) -> Doc {
@@ -110,24 +120,21 @@ fn document(i: &Impact, max: usize) -> Doc {
             revs(i)
         ),
     ));
-    doc.push(Part::fixed(0, notice(max)).when_cut());
+    doc.push(notice(0, 6, max));
     if !i.config_changes.is_empty() {
-        doc.push(
-            Part::list(
-                1,
-                "",
-                i.config_changes
-                    .iter()
-                    .map(|c| format!("- {}\n", cell(c)))
-                    .collect(),
-                "\n",
-                |n| format!("- {}\n", more_line(n, "config change", "config changes")),
-            )
-            .must(),
-        );
+        doc.push(Part::list(
+            1,
+            "",
+            i.config_changes
+                .iter()
+                .map(|c| format!("- {}\n", cell(c)))
+                .collect(),
+            "\n",
+            |n| format!("- {}\n", more_line(n, "config change", "config changes")),
+        ));
     }
     if i.effects.is_empty() && i.avoided.is_empty() {
-        doc.push(Part::fixed(1, "**It changes nothing in the plan.**\n\n"));
+        doc.push(Part::fixed(1, "**It changes nothing in the plan.**\n\n").key());
     } else {
         doc.push(
             Part::list(
@@ -148,7 +155,7 @@ fn document(i: &Impact, max: usize) -> Doc {
                 "\n",
                 |n| format!("\n{}\n\n", more_line(n, "effect", "effects")),
             )
-            .must(),
+            .key(),
         );
         doc.push(Part::list(
             4,

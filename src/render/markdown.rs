@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use super::budget::{more_line, notice, Doc, Part};
+use super::budget::{fallback, more_line, notice, Doc, Fitted, Part};
 use super::{headline, summary_line};
 use crate::plan::{Action, Change, Plan};
 use crate::policy::Refusal;
@@ -31,22 +31,41 @@ pub fn render(plan: &Plan, refusals: &[Refusal]) -> String {
 }
 
 /// The Markdown plan in at most `max` bytes ([`super::budget::Doc::fit`]): whole when it fits;
-/// else the refusals, the warnings and the summary whole, and each action's first rows.
-pub fn render_within(plan: &Plan, refusals: &[Refusal], max: usize) -> String {
-    document(plan, refusals, max).fit(
-        max,
-        "**Roster plan: too large for this comment; see the full plan.**\n",
-    )
+/// else, in this order, the first line of what refuses the plan, the summary line, each refused
+/// rule's message, the blocks' first rows, the count table, the warnings, how to allow each refused
+/// rule, the other actions' first rows. `complete` is false when even the summary did not fit
+/// (the text is then the refusal, or the shortest line that fits, or nothing).
+pub fn render_within(plan: &Plan, refusals: &[Refusal], max: usize) -> Fitted {
+    let fitted = document(plan, refusals, max).fit(max);
+    if !fitted.text.is_empty() {
+        return fitted;
+    }
+    let lines: &[&str] = if refusals.is_empty() {
+        &[
+            "**Roster plan: too large for this comment; see the full plan.**\n",
+            "Roster plan: see the full plan.\n",
+        ]
+    } else {
+        &[
+            "**Roster plan: refused by the safety policy; see the full plan.**\n",
+            "Roster plan refused; see the full plan.\n",
+            "Plan refused.\n",
+        ]
+    };
+    Fitted {
+        text: fallback(max, lines),
+        complete: false,
+    }
 }
 
 fn document(plan: &Plan, refusals: &[Refusal], max: usize) -> Doc {
     let mut doc = Doc::default();
-    doc.push(Part::fixed(0, "## Roster plan\n\n"));
-    doc.push(Part::fixed(0, notice(max)).when_cut());
+    doc.push(Part::fixed(3, "## Roster plan\n\n"));
+    doc.push(notice(4, 10, max));
     if !refusals.is_empty() {
         doc.push(
             Part::list(
-                1,
+                0,
                 format!(
                     "> [!CAUTION]\n> **Refused by the safety policy** ({} rule{}): nothing was changed, and this plan cannot be applied.\n",
                     refusals.len(),
@@ -59,32 +78,34 @@ fn document(plan: &Plan, refusals: &[Refusal], max: usize) -> Doc {
                 "\n",
                 |n| format!("> - … and {n} more (see the full plan)\n"),
             )
-            .must(),
+            .items_at(2)
+            .short_items(
+                refusals
+                    .iter()
+                    .map(|r| format!("> - {}\n", cell(&r.message)))
+                    .collect(),
+                8,
+            )
+            .more_optional(),
         );
     }
-    doc.push(Part::fixed(
-        1,
-        format!("**{}**\n\n", summary_line(&plan.summary)),
-    ));
+    doc.push(Part::fixed(1, format!("**{}**\n\n", summary_line(&plan.summary))).key());
     if !plan.warnings.is_empty() {
-        doc.push(
-            Part::list(
-                2,
-                "",
-                plan.warnings
-                    .iter()
-                    .map(|w| format!("> [!WARNING]\n> {}\n\n", cell(w)))
-                    .collect(),
-                "",
-                |n| {
-                    format!(
-                        "> [!WARNING]\n> {}\n\n",
-                        more_line(n, "warning", "warnings")
-                    )
-                },
-            )
-            .must(),
-        );
+        doc.push(Part::list(
+            7,
+            "",
+            plan.warnings
+                .iter()
+                .map(|w| format!("> [!WARNING]\n> {}\n\n", cell(w)))
+                .collect(),
+            "",
+            |n| {
+                format!(
+                    "> [!WARNING]\n> {}\n\n",
+                    more_line(n, "warning", "warnings")
+                )
+            },
+        ));
     }
     let mut top = format!("{}\n\n", super::licence_line(plan));
     for exception in plan.allowances.describe() {
@@ -103,7 +124,7 @@ fn document(plan: &Plan, refusals: &[Refusal], max: usize) -> Doc {
         }
         top.push('\n');
     }
-    doc.push(Part::fixed(1, top));
+    doc.push(Part::fixed(6, top));
     for a in Action::ALL {
         let changes: Vec<&Change> = plan.changes.iter().filter(|c| c.action == a).collect();
         if changes.is_empty() {
@@ -138,9 +159,14 @@ fn document(plan: &Plan, refusals: &[Refusal], max: usize) -> Doc {
             Action::Grant => ("role grant", "role grants"),
             Action::Revoke => ("role revoke", "role revokes"),
         };
-        doc.push(Part::list(4, head, rows, "\n</details>\n\n", move |n| {
-            format!("\n{}\n", more_line(n, one, many))
-        }));
+        // Blocks are what a reviewer must see: their rows before the count table.
+        let rank = if a == Action::Block { 5 } else { 9 };
+        doc.push(
+            Part::list(rank, head, rows, "\n</details>\n\n", move |n| {
+                format!("\n{}\n", more_line(n, one, many))
+            })
+            .bare(move |n| format!("{}\n\n", more_line(n, one, many))),
+        );
     }
     let read = plan
         .inputs
@@ -159,18 +185,15 @@ fn document(plan: &Plan, refusals: &[Refusal], max: usize) -> Doc {
             line
         })
         .unwrap_or_default();
-    doc.push(
-        Part::fixed(
-            8,
-            format!(
-                "<sub>config `{}` · directory `{}` · intranet `{}`{read}</sub>\n",
-                short(&plan.inputs.config),
-                short(&plan.inputs.directory),
-                short(&plan.inputs.intranet)
-            ),
-        )
-        .droppable(),
-    );
+    doc.push(Part::fixed(
+        11,
+        format!(
+            "<sub>config `{}` · directory `{}` · intranet `{}`{read}</sub>\n",
+            short(&plan.inputs.config),
+            short(&plan.inputs.directory),
+            short(&plan.inputs.intranet)
+        ),
+    ));
     doc
 }
 

@@ -9,6 +9,7 @@ pub mod text;
 
 use crate::plan::{Action, Change, Summary};
 use crate::text::{quoted, shown};
+pub use budget::Fitted;
 
 /// "Plan: 2 to create, 1 to rename, 3 to block, 4 to update (6 fields), 1 role grant."
 pub fn summary_line(s: &Summary) -> String {
