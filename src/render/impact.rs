@@ -92,7 +92,7 @@ pub fn markdown(i: &Impact) -> String {
     document(i, usize::MAX).whole()
 }
 
-/// The Markdown impact in at most `max` bytes ([`super::budget::Doc::fit`]): the config change
+/// The Markdown impact in at most `max` bytes (`render::budget`): the config change
 /// and its counted effects whole, then the first of the changes it causes and of the drift.
 pub fn markdown_within(i: &Impact, max: usize) -> Fitted {
     let fitted = document(i, max).fit(max);

@@ -1,7 +1,7 @@
 //! The Markdown plan, for a pull-request comment: what refuses the plan and what a reviewer must
 //! see first, then the summary table, then the details per action in collapsible sections (the
 //! blocks open), in the plan's stable order. With a size budget (`--max-bytes`) the sections are
-//! cut to their first rows ([`super::budget`]).
+//! cut to their first rows (`render::budget`).
 
 use std::fmt::Write;
 
@@ -30,7 +30,7 @@ pub fn render(plan: &Plan, refusals: &[Refusal]) -> String {
     document(plan, refusals, usize::MAX).whole()
 }
 
-/// The Markdown plan in at most `max` bytes ([`super::budget::Doc::fit`]): whole when it fits;
+/// The Markdown plan in at most `max` bytes (`render::budget`): whole when it fits;
 /// else, in this order, the first line of what refuses the plan, the summary line, each refused
 /// rule's message, the blocks' first rows, the count table, the warnings, how to allow each refused
 /// rule, the other actions' first rows. `complete` is false when even the summary did not fit

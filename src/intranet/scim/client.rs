@@ -91,7 +91,7 @@ pub fn resolve_secret(
 pub struct ClientOptions {
     /// The most requests in flight (of each kind: list pages, single writes, Bulk requests).
     pub concurrency: usize,
-    /// Learn the limit from the answers, up to `concurrency` ([`super::limit`]); `false`: always
+    /// Learn the limit from the answers, up to `concurrency` (`intranet::scim::limit`); `false`: always
     /// `concurrency`.
     pub adaptive: bool,
     pub timeout: Duration,
