@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::plan::{Action, Plan, Revision};
+use crate::policy::Refusal;
 
 /// One comparable piece of a plan: an action on an account, per field for updates and links.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
@@ -58,6 +59,13 @@ pub struct Impact {
     pub avoided_units: Vec<Unit>,
     /// In both plans: drift between the config and the systems, not caused by this change.
     pub drift: Vec<Unit>,
+    /// The safety policy's rules that refuse the head plan but not the base plan: this change
+    /// is what makes the plan refused (a tightened limit, a group that adds blocks), in words.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refuses: Vec<String>,
+    /// The rules that refused the base plan and no longer refuse the head plan.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lifts: Vec<String>,
 }
 
 fn units(plan: &Plan) -> BTreeSet<Unit> {
@@ -141,7 +149,11 @@ fn effects(units: &[Unit], avoided: bool) -> Vec<Effect> {
 }
 
 /// Compare the plans of the base and head configs, made against one read of the systems.
-pub fn compare(base_cfg: &Config, base: &Plan, head_cfg: &Config, head: &Plan) -> Impact {
+/// The two plans and what the safety policy said of each (`[]` when it passed).
+pub fn compare(
+    (base_cfg, base, base_refusals): (&Config, &Plan, &[Refusal]),
+    (head_cfg, head, head_refusals): (&Config, &Plan, &[Refusal]),
+) -> Impact {
     let b = units(base);
     let h = units(head);
     let caused: Vec<Unit> = h.difference(&b).cloned().collect();
@@ -157,7 +169,18 @@ pub fn compare(base_cfg: &Config, base: &Plan, head_cfg: &Config, head: &Plan) -
         caused,
         avoided_units,
         drift,
+        refuses: only_in(head_refusals, base_refusals),
+        lifts: only_in(base_refusals, head_refusals),
     }
+}
+
+/// The messages of the rules in `a` that `b` does not have: compared by rule, so a rule that
+/// refuses both plans (with other counts) is drift, not this change.
+fn only_in(a: &[Refusal], b: &[Refusal]) -> Vec<String> {
+    a.iter()
+        .filter(|r| !b.iter().any(|o| o.rule == r.rule))
+        .map(|r| r.message.clone())
+        .collect()
 }
 
 /// The config diff in words.

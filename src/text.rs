@@ -11,7 +11,8 @@
 //! - [`shown`] is a value inline (a username, a DN): as it is when plain, else quoted with `\\`
 //!   and `\"` escaped too, so `"a\nb"` (a newline) and `a\nb` (a backslash) read differently.
 //! - [`quoted`] is a field value: always quoted, escaped the same way.
-//! - [`markdown`] and [`code`] add Markdown's and HTML's metacharacters.
+//! - [`markdown`] and [`code`] add Markdown's and HTML's metacharacters; [`prose`] is Roster's
+//!   own words, with their `` `…` `` parts as code spans.
 
 use std::borrow::Cow;
 use std::fmt::Write;
@@ -127,6 +128,25 @@ pub fn markdown(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Roster's own words for Markdown, where `` `…` `` marks a name or a value: those parts become
+/// code spans ([`code`]), the rest is escaped as [`markdown`]. Text with an unpaired backtick (a
+/// value that carried one) is escaped whole: it then shows its backticks rather than misplace a
+/// span. Either way nothing in `s` can open HTML, a link or a span of its own.
+pub fn prose(s: &str) -> Cow<'_, str> {
+    if !s.contains('`') || s.matches('`').count() % 2 == 1 {
+        return markdown(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for (i, part) in s.split('`').enumerate() {
+        if i % 2 == 0 {
+            out.push_str(&markdown(part));
+        } else {
+            out.push_str(&code(part));
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// A value as a Markdown code span, for a table cell: hostile characters escaped, `|` escaped
 /// (GitHub tables split cells on it even in code), and a fence longer than any run of backticks
 /// in the value, so it cannot close the span early. Nothing else is interpreted inside a span.
@@ -201,6 +221,19 @@ pub fn mixed_scripts(s: &str) -> Option<Vec<&'static str>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prose_makes_code_spans_of_its_backticked_parts_and_escapes_the_rest() {
+        assert_eq!(
+            prose("maps job_title to `{title} | x` (was `title`) <b>"),
+            "maps job_title to `{title} \\| x` (was `title`) &lt;b&gt;"
+        );
+        // A value that brought its own backtick: escaped whole, never a misplaced span.
+        assert_eq!(prose("group `a`b` gone"), "group \\`a\\`b\\` gone");
+        // A hostile value inside a span stays visible and inert.
+        assert_eq!(prose("`\x1b[2J`"), "`\\x1b[2J`");
+        assert_eq!(prose("plain"), "plain");
+    }
 
     #[test]
     fn control_characters_become_visible() {

@@ -7,16 +7,26 @@ use std::path::Path;
 
 /// A config repo holding the quickstart, committed as `base`; `edit` makes the head commit.
 pub fn repo(edit: impl FnOnce(&str) -> String) -> tempfile::TempDir {
+    repo_from(str::to_owned, edit)
+}
+
+/// A config repo holding the quickstart, its config edited by `base` in the base commit and by
+/// `head` in the head commit.
+pub fn repo_from(
+    base: impl FnOnce(&str) -> String,
+    head: impl FnOnce(&str) -> String,
+) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart");
     for f in ["roster.yaml", "directory.ldif", "intranet.json"] {
         std::fs::copy(ex.join(f), dir.path().join(f)).unwrap();
     }
+    let cfg = std::fs::read_to_string(dir.path().join("roster.yaml")).unwrap();
+    std::fs::write(dir.path().join("roster.yaml"), base(&cfg)).unwrap();
     git(dir.path(), &["init", "-q", "-b", "main"]);
     git(dir.path(), &["add", "."]);
     git(dir.path(), &["commit", "-qm", "base"]);
-    let cfg = std::fs::read_to_string(dir.path().join("roster.yaml")).unwrap();
-    std::fs::write(dir.path().join("roster.yaml"), edit(&cfg)).unwrap();
+    std::fs::write(dir.path().join("roster.yaml"), head(&cfg)).unwrap();
     git(dir.path(), &["commit", "-qam", "head"]);
     dir
 }
@@ -77,6 +87,31 @@ fn removing_a_syncing_group_blocks_its_members() {
     // Drift (present in both plans) is shown apart: grace.hopper's title is reverted either way.
     assert!(i["drift"].to_string().contains("grace.hopper"));
     assert!(!i["caused"].to_string().contains("grace.hopper"));
+}
+
+#[test]
+fn an_impact_says_which_refusals_the_change_causes_and_lifts() {
+    // Base: refused by a block limit of 1 and a revoke limit of 1; head: lifts the block limit
+    // only. The revoke refusal stands in both plans: drift, not this change.
+    let dir = repo_from(
+        |c| {
+            c.replace(
+                "  adopt: true",
+                "  adopt: true\n  max_blocks: 1\n  max_revokes: 1",
+            )
+        },
+        |c| c.replace("  adopt: true", "  adopt: true\n  max_revokes: 1"),
+    );
+    let r = roster(
+        dir.path(),
+        &["plan", "--base", "HEAD~1", "--format", "json"],
+    );
+    assert_eq!(r.code, 4, "still refused by max_revokes: {}", r.stderr);
+    let i: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let lifts = i["lifts"].to_string();
+    assert!(lifts.contains("policy.max_blocks (1)"), "{lifts}");
+    assert!(!lifts.contains("max_revokes"), "{lifts}");
+    assert!(i.get("refuses").is_none(), "{i}");
 }
 
 #[test]

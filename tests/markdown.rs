@@ -57,6 +57,8 @@ fn with_new_hires(n: usize) -> tempfile::TempDir {
 #[derive(Default, Debug)]
 struct Rendered {
     cells: Vec<String>,
+    /// The text of every code span, in cells or not.
+    codes: Vec<String>,
     text: String,
     html: Vec<String>,
     deepest_list: usize,
@@ -80,8 +82,17 @@ fn render(md: &str) -> Rendered {
                 out.deepest_list = out.deepest_list.max(lists);
             }
             Event::End(TagEnd::List(_)) => lists -= 1,
-            Event::Text(t) | Event::Code(t) if in_cell => cell.push_str(&t),
-            Event::Text(t) | Event::Code(t) => {
+            Event::Code(t) if in_cell => {
+                out.codes.push(t.to_string());
+                cell.push_str(&t);
+            }
+            Event::Code(t) => {
+                out.codes.push(t.to_string());
+                out.text.push_str(&t);
+                out.text.push('\n');
+            }
+            Event::Text(t) if in_cell => cell.push_str(&t),
+            Event::Text(t) => {
                 out.text.push_str(&t);
                 out.text.push('\n');
             }
@@ -290,6 +301,56 @@ fn md_impact_symbols_are_not_nested_lists() {
         r.stdout
     );
     assert!(rendered.text.contains("more changes"), "{}", r.stdout);
+}
+
+#[test]
+fn md_impact_credits_a_refusal_to_the_change_and_shows_names_as_code() {
+    // A tighter block limit refuses the quickstart's five blocks (drift, in both plans): the
+    // refusal is this change's doing. The remap avoids grace.hopper's title revert ("no longer").
+    let dir = crate::gitops::repo(|c| {
+        c.replace("  adopt: true", "  adopt: true\n  max_blocks: 1")
+            .replace("  job_title: title", "  job_title: description")
+    });
+    let r = run(
+        dir.path(),
+        &["plan", "--base", "HEAD~1", "--format", "markdown"],
+    );
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    let rendered = render(&r.stdout);
+    assert!(
+        rendered.text.contains(
+            "This change makes the plan refused by the safety policy:\n the plan blocks 5 accounts, over policy.max_blocks (1)"
+        ),
+        "{}",
+        rendered.text
+    );
+    // Names in Roster's own words are code spans, not escaped backticks.
+    for name in ["description", "title"] {
+        assert!(
+            rendered.codes.iter().any(|c| c == name),
+            "{name}: {:?}",
+            rendered.codes
+        );
+    }
+    assert!(!rendered.text.contains('`'), "{}", rendered.text);
+    // What the change avoids keeps its action's symbol.
+    assert!(
+        rendered
+            .text
+            .contains("~\n no longer: update grace.hopper job_title"),
+        "{}",
+        rendered.text
+    );
+    assert_eq!(rendered.deepest_list, 1, "{}", r.stdout);
+    let r = run(dir.path(), &["plan", "--base", "HEAD~1"]);
+    assert!(
+        r.stdout
+            .contains("It makes the plan refused by the safety policy: the plan blocks 5 accounts")
+            && r.stdout
+                .contains("~ (no longer) update grace.hopper job_title"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]

@@ -60,7 +60,19 @@ pub async fn run(args: PlanArgs) -> miette::Result<ExitCode> {
     // `full` is the Markdown not cut, when `--max-bytes` cut what stdout gets.
     let (text, full, changed) = match &base_plan {
         Some((base, base_plan)) => {
-            let impact = crate::impact::compare(&base.config, base_plan, &loaded.config, &plan);
+            // The policy's verdict on the base plan too: a refusal this change causes (or lifts)
+            // is part of what it does.
+            let base_refused = super::refusals(base_plan, base, &observed);
+            let impact = crate::impact::compare(
+                (
+                    &base.config,
+                    base_plan,
+                    base_refused
+                        .as_ref()
+                        .map_or(no_refusals, |r| &r.refusals[..]),
+                ),
+                (&loaded.config, &plan, refusals),
+            );
             let (text, full) = match (args.format, args.max_bytes) {
                 (Format::Text, _) => (render::impact::text(&impact), None),
                 (Format::Markdown, None) => (render::impact::markdown(&impact), None),

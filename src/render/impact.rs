@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::budget::{fallback, more_line, notice, Doc, Fitted, Part};
-use super::markdown::cell;
+use super::markdown::{cell, prose};
 use super::show;
 use crate::impact::{Effect, Impact, Unit};
 use crate::text::{escape, shown};
@@ -53,6 +53,16 @@ pub fn text(i: &Impact) -> String {
         }
         out.push('\n');
     }
+    for r in &i.refuses {
+        let _ = writeln!(
+            out,
+            "It makes the plan refused by the safety policy: {}\n",
+            escape(r)
+        );
+    }
+    for r in &i.lifts {
+        let _ = writeln!(out, "It lifts a refusal of the base plan: {}\n", escape(r));
+    }
     if i.effects.is_empty() && i.avoided.is_empty() {
         out.push_str("It changes nothing in the plan.\n\n");
     } else {
@@ -65,7 +75,7 @@ pub fn text(i: &Impact) -> String {
             let _ = writeln!(out, "    {} {}", u.action.symbol(), unit(u));
         }
         for u in &i.avoided_units {
-            let _ = writeln!(out, "    (no longer) {}", unit(u));
+            let _ = writeln!(out, "    {} (no longer) {}", u.action.symbol(), unit(u));
         }
         out.push('\n');
     }
@@ -127,10 +137,32 @@ fn document(i: &Impact, max: usize) -> Doc {
             "",
             i.config_changes
                 .iter()
-                .map(|c| format!("- {}\n", cell(c)))
+                .map(|c| format!("- {}\n", prose(c)))
                 .collect(),
             "\n",
             |n| format!("- {}\n", more_line(n, "config change", "config changes")),
+        ));
+    }
+    // What refuses the plan is what a reviewer must see first.
+    for r in &i.refuses {
+        doc.push(
+            Part::fixed(
+                0,
+                format!(
+                    "> [!CAUTION]\n> **This change makes the plan refused by the safety policy:** {}\n\n",
+                    prose(r)
+                ),
+            )
+            .key(),
+        );
+    }
+    for r in &i.lifts {
+        doc.push(Part::fixed(
+            1,
+            format!(
+                "> [!NOTE]\n> This change lifts a refusal of the base plan: {}\n\n",
+                prose(r)
+            ),
         ));
     }
     if i.effects.is_empty() && i.avoided.is_empty() {
@@ -147,7 +179,7 @@ fn document(i: &Impact, max: usize) -> Doc {
                         format!(
                             "| {} {} | {} |\n",
                             e.action.symbol(),
-                            cell(&e.text),
+                            prose(&e.text),
                             e.accounts
                         )
                     })
@@ -164,14 +196,17 @@ fn document(i: &Impact, max: usize) -> Doc {
                 .iter()
                 .map(unit_item)
                 .chain(
-                    i.avoided_units
-                        .iter()
-                        .map(|u| format!("- no longer: {}\n", cell(&unit(u)))),
+                    i.avoided_units.iter().map(|u| {
+                        format!("- `{}` no longer: {}\n", u.action.symbol(), cell(&unit(u)))
+                    }),
                 )
                 .collect(),
             "\n</details>\n\n",
             |n| format!("\n{}\n", more_line(n, "change", "changes")),
         ));
+    }
+    if i.drift.is_empty() {
+        return doc;
     }
     doc.push(Part::list(
         5,
@@ -218,6 +253,8 @@ mod tests {
             caused: vec![unit(Action::Update, "mallory\n    ⊘ block ceo")],
             avoided_units: vec![],
             drift: vec![unit(Action::Block, "eve\x1b[2J")],
+            refuses: vec![],
+            lifts: vec![],
         };
         let text = text(&i);
         let md = markdown(&i);

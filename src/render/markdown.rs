@@ -16,6 +16,11 @@ pub(crate) fn cell(s: &str) -> std::borrow::Cow<'_, str> {
     crate::text::markdown(s)
 }
 
+/// Roster's own words in a cell or a line, with their `` `…` `` parts as code spans.
+pub(crate) fn prose(s: &str) -> std::borrow::Cow<'_, str> {
+    crate::text::prose(s)
+}
+
 /// A field value as a code span ([`crate::text::code`]); `""` for the empty string.
 fn value(v: Option<&str>) -> String {
     match v {
@@ -73,7 +78,7 @@ fn document(plan: &Plan, refusals: &[Refusal], max: usize) -> Doc {
                 ),
                 refusals
                     .iter()
-                    .map(|r| format!("> - {} ({})\n", cell(&r.message), cell(&r.help)))
+                    .map(|r| format!("> - {} ({})\n", prose(&r.message), prose(&r.help)))
                     .collect(),
                 "\n",
                 |n| format!("> - … and {n} more (see the full plan)\n"),
@@ -82,7 +87,7 @@ fn document(plan: &Plan, refusals: &[Refusal], max: usize) -> Doc {
             .short_items(
                 refusals
                     .iter()
-                    .map(|r| format!("> - {}\n", cell(&r.message)))
+                    .map(|r| format!("> - {}\n", prose(&r.message)))
                     .collect(),
                 8,
             )
@@ -96,7 +101,7 @@ fn document(plan: &Plan, refusals: &[Refusal], max: usize) -> Doc {
             "",
             plan.warnings
                 .iter()
-                .map(|w| format!("> [!WARNING]\n> {}\n\n", cell(w)))
+                .map(|w| format!("> [!WARNING]\n> {}\n\n", prose(w)))
                 .collect(),
             "",
             |n| {
@@ -146,7 +151,7 @@ fn document(plan: &Plan, refusals: &[Refusal], max: usize) -> Doc {
             head.push_str("| Change | Reason |\n|---|---|\n");
             changes
                 .iter()
-                .map(|c| format!("| {} | {} |\n", cell(&headline(c)), cell(&c.reason)))
+                .map(|c| format!("| {} | {} |\n", cell(&headline(c)), prose(&c.reason)))
                 .collect()
         };
         let (one, many) = match a {
@@ -173,14 +178,14 @@ fn document(plan: &Plan, refusals: &[Refusal], max: usize) -> Doc {
         .intranet_read
         .as_ref()
         .map(|r| {
-            let mut line = format!(" · intranet read: {}", cell(&r.describe()));
+            let mut line = format!(" · intranet read: {}", prose(&r.describe()));
             for more in r
                 .writes
                 .iter()
                 .map(|w| format!("writes: {w}"))
                 .chain(r.notes.clone())
             {
-                line.push_str(&format!(" · {}", cell(&more)));
+                line.push_str(&format!(" · {}", prose(&more)));
             }
             line
         })
@@ -212,7 +217,7 @@ fn field_rows(c: &Change) -> String {
     }
     let reason = match c.action {
         Action::Update => String::new(),
-        _ => cell(&c.reason).into_owned(),
+        _ => prose(&c.reason).into_owned(),
     };
     if c.fields.is_empty() {
         let _ = writeln!(out, "| {who} | | | | {reason} |");
@@ -281,7 +286,7 @@ mod tests {
         );
         let md = super::render(&plan, &[]);
         assert!(
-            md.contains(" · writes: one request per change (the service announces no Bulk) · the service refused \\`attributes=\\` (HTTP 400); Roster read full resources instead</sub>"),
+            md.contains(" · writes: one request per change (the service announces no Bulk) · the service refused `attributes=` (HTTP 400); Roster read full resources instead</sub>"),
             "{md}"
         );
     }
