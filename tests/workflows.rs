@@ -127,6 +127,9 @@ fn pull_request_plans_never_queue_behind_applies_and_applies_are_never_cancelled
         let c = &jobs[job]["concurrency"];
         assert_eq!(c["group"], "roster-apply", "{job}: {c}");
         assert_eq!(c["cancel-in-progress"], false, "{job}: {c}");
+        // GitHub keeps one waiting job per group and cancels the older unless it may queue:
+        // an approved plan waiting behind a running sync would be cancelled.
+        assert_eq!(c["queue"], "max", "{job}: {c}");
         assert!(
             jobs[job].get("environment").is_none(),
             "{job} holds the apply group: it must not also wait for reviewers"
@@ -256,13 +259,18 @@ fn applies_keep_the_audit_as_an_artifact_before_pushing_and_push_from_the_branch
             apply < collect && collect < upload && upload < push,
             "{job}"
         );
-        // Kept whatever the apply's outcome (a partial apply writes the intranet too).
+        // Kept whatever the apply's outcome (a partial apply writes the intranet too), and
+        // when the run was cancelled or timed out mid-apply: keyed on the output written before
+        // roster starts, never on its exit code, which a killed shell never writes.
+        let apply_script = steps[apply]["run"].as_str().unwrap();
+        let start = apply_script.find("echo \"start=").expect("start output");
+        assert!(start < apply_script.find("roster apply").unwrap(), "{apply_script}");
         for i in [collect, upload, push] {
-            assert!(
-                steps[i]["if"].as_str().unwrap().starts_with("always() && "),
-                "{job}: {}",
-                steps[i]
-            );
+            let cond = steps[i]["if"].as_str().unwrap();
+            assert!(cond.starts_with("always() && "), "{job}: {}", steps[i]);
+            if i != upload {
+                assert_eq!(cond, "always() && steps.apply.outputs.start != ''", "{job}");
+            }
         }
         let collect_script = steps[collect]["run"].as_str().unwrap();
         assert!(
@@ -317,6 +325,89 @@ fn applies_keep_the_audit_as_an_artifact_before_pushing_and_push_from_the_branch
         wf["on"]["workflow_call"]["inputs"]["push-app-client-id"]["default"],
         ""
     );
+}
+
+/// The `env-secrets` step of a job.
+fn env_secrets_script(wf: &Value, job: &str) -> String {
+    steps(wf, job)
+        .iter()
+        .find(|s| s["env"]["ENV_SECRETS"] == "${{ secrets.env-secrets }}")
+        .and_then(|s| s["run"].as_str())
+        .unwrap_or_else(|| panic!("{job} exposes no env-secrets"))
+        .to_string()
+}
+
+/// More `{ env: }` secrets (an Entra ID client secret) reach every job that runs Roster, and
+/// only as ROSTER_* variables: a line that would set PATH or the workflow's own settings
+/// exposes nothing.
+#[test]
+fn env_secrets_reach_every_roster_job_and_only_as_roster_variables() {
+    let wf = yaml(".github/workflows/roster.yml");
+    assert_eq!(
+        wf["on"]["workflow_call"]["secrets"]["env-secrets"]["required"],
+        false
+    );
+    let script = env_secrets_script(&wf, "pr-plan");
+    for job in ["sync", "apply-approved"] {
+        assert_eq!(env_secrets_script(&wf, job), script, "{job}");
+        // Before the step that runs roster.
+        let steps = steps(&wf, job);
+        let exposed = step_index(steps, job, "exposes", |s| {
+            s["env"]["ENV_SECRETS"] == "${{ secrets.env-secrets }}"
+        });
+        assert!(exposed < step_index(steps, job, "applies", |s| s["id"] == "apply"));
+    }
+    let run = |secrets: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let env_file = dir.path().join("env");
+        std::fs::write(&env_file, "").unwrap();
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .env("ENV_SECRETS", secrets)
+            .env("GITHUB_ENV", &env_file)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out.status.success(), stdout, std::fs::read_to_string(&env_file).unwrap())
+    };
+    let (ok, stdout, env) = run("ROSTER_ENTRA_SECRET=s3cr=t\r\n# a comment\n\nROSTER_HEADER=Basic x");
+    assert!(ok, "{stdout}");
+    assert_eq!(env, "ROSTER_ENTRA_SECRET=s3cr=t\nROSTER_HEADER=Basic x\n");
+    assert!(
+        stdout.contains("::add-mask::s3cr=t\n") && stdout.contains("::add-mask::Basic x\n"),
+        "{stdout}"
+    );
+    assert!(run("").0, "no env-secrets: nothing to do");
+    for bad in [
+        "ROSTER_A=1\nPATH=/tmp/evil",
+        "ROSTER_A=1\nBASH_ENV=/tmp/x",
+        "ROSTER_A=1\nroster_lower=1",
+        "ROSTER_A=1\nROSTER_NO_VALUE",
+        "ROSTER_CONFIG=other.yaml",
+    ] {
+        let (ok, stdout, env) = run(bad);
+        assert!(!ok, "{bad}: {stdout}");
+        assert!(stdout.contains("::error::env-secrets, line "), "{stdout}");
+        assert_eq!(env, "", "{bad}: one bad line exposes nothing");
+        assert!(!stdout.contains("add-mask"), "{stdout}");
+    }
+}
+
+/// The pull-request comment updated in place is this workflow's own, never a person's comment
+/// that happens to start with the marker.
+#[test]
+fn the_plan_comment_updates_only_the_workflows_own_comment() {
+    let wf = yaml(".github/workflows/roster.yml");
+    let script = steps(&wf, "pr-plan")
+        .iter()
+        .find_map(|s| s["run"].as_str().filter(|r| r.contains("issues/comments/")))
+        .unwrap();
+    assert!(
+        script.contains(r#"select(.user.login == "github-actions[bot]" and (.body | startswith("<!-- roster-plan -->")))"#),
+        "{script}"
+    );
+    assert!(!script.contains("| head"), "no pipe to head: gh may die of SIGPIPE: {script}");
 }
 
 /// An environment with no required reviewers would let `approve` pass at once.
