@@ -43,6 +43,8 @@ pub struct AuditContext {
     pub allow_dirty: bool,
     /// `--unattended`: no one watched the run; the plan fit `policy.unattended`.
     pub unattended: bool,
+    /// `--approved-by`: who approved the plan.
+    pub approved_by: Option<String>,
     /// The signal that interrupted the apply, if one did.
     pub interrupted: Option<String>,
 }
@@ -205,9 +207,10 @@ pub fn rows(report: &ApplyReport, ctx: &AuditContext) -> Vec<[String; 9]> {
                 "Sync".to_string(),
                 c.action.name().to_string(),
                 c.username.clone(),
-                match ctx.unattended {
-                    true => format!("{}; {UNATTENDED_DETAIL}", details(co)),
-                    false => details(co),
+                match (ctx.unattended, &ctx.approved_by) {
+                    (true, _) => format!("{}; {UNATTENDED_DETAIL}", details(co)),
+                    (false, Some(who)) => format!("{}; approved by: {who}", details(co)),
+                    (false, None) => details(co),
                 },
             ]
             .map(|cell| neutralise(&crate::text::escape(&cell)))
@@ -266,6 +269,9 @@ fn facts(
         md.push_str(
             "- Exception: `--allow-dirty` applied with uncommitted changes in the config\n",
         );
+    }
+    if let Some(who) = &ctx.approved_by {
+        md.push_str(&format!("- Approved by: {}\n", escape(who)));
     }
     if ctx.unattended {
         md.push_str("- Run: unattended (`roster apply --unattended`): the plan fit `policy.unattended`, no one approved it\n");
@@ -521,6 +527,7 @@ mod tests {
             address: "127.0.0.1".into(),
             allow_dirty: false,
             unattended: false,
+            approved_by: None,
             interrupted: None,
         };
         (report, ctx)
@@ -540,6 +547,23 @@ mod tests {
         );
         assert!(render_markdown(&plan, &report, &ctx, "sha256:0")
             .contains("- Run: unattended (`roster apply --unattended`)"));
+    }
+
+    #[test]
+    fn who_approved_is_recorded_in_each_row_and_the_summary() {
+        let (report, mut ctx) = one_update("ada", ("phone", Some("1"), Some("2")), "ci");
+        let plan = Plan::new(Default::default(), Vec::new(), Vec::new());
+        assert!(!render_markdown(&plan, &report, &ctx, "sha256:0").contains("Approved by"));
+        ctx.approved_by = Some("octo, <b>hubot</b>".into());
+        assert_eq!(
+            rows(&report, &ctx)[0][8],
+            "phone: \"1\" -> \"2\"; outcome: applied; approved by: octo, <b>hubot</b>"
+        );
+        let md = render_markdown(&plan, &report, &ctx, "sha256:0");
+        assert!(
+            md.contains("- Approved by: octo, &lt;b&gt;hubot&lt;/b&gt;\n"),
+            "{md}"
+        );
     }
 
     #[test]

@@ -146,6 +146,10 @@ pub struct ApplyArgs {
     /// to approve (a fresh plan is saved to --out). Recorded in the audit.
     #[arg(long, conflicts_with = "auto_approve")]
     pub unattended: bool,
+    /// Who approved this plan (the reviewers of the CI environment that gated it, say):
+    /// recorded in the audit, in each row's Details and in the report. Not with --unattended.
+    #[arg(long, value_name = "NAME", conflicts_with = "unattended", value_parser = approver)]
+    pub approved_by: Option<String>,
     /// With --unattended and no saved plan: where to save a plan that needs approval. Default
     /// `pending-plan.json` in Roster's data folder (`.roster/` beside the config, or
     /// `$ROSTER_DATA_DIR`).
@@ -297,4 +301,19 @@ impl ColorChoice {
             }
         }
     }
+}
+
+/// `--approved-by`: a name for the audit, one line of printable text.
+fn approver(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err("an empty name: say who approved the plan, or leave --approved-by out".into());
+    }
+    if s.chars().any(crate::text::is_hostile) {
+        return Err("a name with control characters: give the approver's login or name".into());
+    }
+    if s.chars().count() > 256 {
+        return Err("longer than 256 characters: give the approvers' logins".into());
+    }
+    Ok(s.to_owned())
 }

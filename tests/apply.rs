@@ -532,6 +532,7 @@ async fn a_signal_before_the_first_write_ends_the_run_with_nothing_written() {
         refresh: roster::intranet::scim::cache::Refresh::Auto,
         allow_dirty: false,
         unattended: false,
+        approved_by: None,
         interrupt,
     };
     let err = roster::commands::apply::apply_saved(&site.loaded(), &plan, &opts)

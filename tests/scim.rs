@@ -242,6 +242,7 @@ impl Site {
             refresh: roster::intranet::scim::cache::Refresh::Auto,
             allow_dirty: false,
             unattended: false,
+            approved_by: None,
             interrupt: Default::default(),
         };
         apply_saved(&self.loaded(), plan, &opts)
@@ -499,6 +500,7 @@ async fn a_plan_the_intranet_no_longer_matches_is_refused_before_any_write() {
         refresh: roster::intranet::scim::cache::Refresh::Auto,
         allow_dirty: false,
         unattended: false,
+        approved_by: None,
         interrupt: Default::default(),
     };
     let err = apply_saved(&site.loaded(), &plan, &opts).await.unwrap_err();

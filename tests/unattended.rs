@@ -110,13 +110,41 @@ fn ops_a_plan_over_the_unattended_policy_writes_nothing_and_is_saved_for_approva
     assert_eq!(pending["summary"]["block"], 5);
     assert_eq!(pending["summary"]["revoke"], 2);
 
-    // A person approves: the saved plan applies exactly, and is not recorded as unattended.
-    let r = roster(&dir, &["apply", "pending.json"]);
+    // Who approved is one line of text, and an approved run is not unattended.
+    for (bad, why) in [
+        (&["--approved-by", " "][..], "an empty name"),
+        (&["--approved-by", "octo\x1b[2J"][..], "control characters"),
+        (
+            &["--approved-by", "octo", "--unattended"][..],
+            "cannot be used with",
+        ),
+    ] {
+        let mut args = vec!["apply"];
+        args.extend(bad);
+        args.push("pending.json");
+        let r = roster(&dir, &args);
+        assert_eq!(r.code, 1, "{bad:?}: {}", r.stderr);
+        assert!(flat(&r.stderr).contains(why), "{bad:?}: {}", r.stderr);
+    }
+    assert_eq!(server.settled_writes(), before, "no SCIM write");
+    // A person approves: the saved plan applies exactly, and is recorded as approved by them,
+    // not as unattended.
+    let r = roster(
+        &dir,
+        &["apply", "--approved-by", "octo, hubot", "pending.json"],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let log = site.git(&["log", "-1", "--format=%B"]);
     assert!(!log.contains("unattended"), "{log}");
+    assert!(log.contains("- Approved by: octo, hubot\n"), "{log}");
     let csv = std::fs::read_to_string(&audit_csvs(&site)[0]).unwrap();
     assert!(!csv.contains("run: unattended"), "{csv}");
+    assert!(
+        csv.lines()
+            .skip(1)
+            .all(|row| row.contains("; approved by: octo, hubot")),
+        "{csv}"
+    );
 }
 
 #[test]

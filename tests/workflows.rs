@@ -264,7 +264,10 @@ fn applies_keep_the_audit_as_an_artifact_before_pushing_and_push_from_the_branch
         // roster starts, never on its exit code, which a killed shell never writes.
         let apply_script = steps[apply]["run"].as_str().unwrap();
         let start = apply_script.find("echo \"start=").expect("start output");
-        assert!(start < apply_script.find("roster apply").unwrap(), "{apply_script}");
+        assert!(
+            start < apply_script.find("roster apply").unwrap(),
+            "{apply_script}"
+        );
         for i in [collect, upload, push] {
             let cond = steps[i]["if"].as_str().unwrap();
             assert!(cond.starts_with("always() && "), "{job}: {}", steps[i]);
@@ -369,9 +372,14 @@ fn env_secrets_reach_every_roster_job_and_only_as_roster_variables() {
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        (out.status.success(), stdout, std::fs::read_to_string(&env_file).unwrap())
+        (
+            out.status.success(),
+            stdout,
+            std::fs::read_to_string(&env_file).unwrap(),
+        )
     };
-    let (ok, stdout, env) = run("ROSTER_ENTRA_SECRET=s3cr=t\r\n# a comment\n\nROSTER_HEADER=Basic x");
+    let (ok, stdout, env) =
+        run("ROSTER_ENTRA_SECRET=s3cr=t\r\n# a comment\n\nROSTER_HEADER=Basic x");
     assert!(ok, "{stdout}");
     assert_eq!(env, "ROSTER_ENTRA_SECRET=s3cr=t\nROSTER_HEADER=Basic x\n");
     assert!(
@@ -407,7 +415,71 @@ fn the_plan_comment_updates_only_the_workflows_own_comment() {
         script.contains(r#"select(.user.login == "github-actions[bot]" and (.body | startswith("<!-- roster-plan -->")))"#),
         "{script}"
     );
-    assert!(!script.contains("| head"), "no pipe to head: gh may die of SIGPIPE: {script}");
+    assert!(
+        !script.contains("| head"),
+        "no pipe to head: gh may die of SIGPIPE: {script}"
+    );
+}
+
+/// The approved plan is applied naming who approved it (read from the run's approvals), and
+/// still applied, with a warning, when they cannot be read: the gate itself already passed.
+#[test]
+fn apply_approved_names_the_approvers_in_the_audit() {
+    let wf = yaml(".github/workflows/roster.yml");
+    assert_eq!(
+        wf["jobs"]["apply-approved"]["permissions"]["actions"],
+        "read"
+    );
+    let script = steps(&wf, "apply-approved")
+        .iter()
+        .find(|s| s["id"] == "apply")
+        .and_then(|s| s["run"].as_str())
+        .unwrap()
+        .to_string();
+    let run = |approvals: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        // `gh` prints what the API would after --jq; `roster` prints its arguments.
+        let fake = |name: &str, body: &str| {
+            let path = bin.join(name);
+            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+            }
+        };
+        fake("gh", &format!("printf '%s\\n' '{approvals}'"));
+        fake(
+            "roster",
+            r#"for a in "$@"; do printf '[%s]' "$a"; done; echo"#,
+        );
+        fake("git", "echo 0123abc");
+        let output = dir.path().join("output");
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .env("GITHUB_OUTPUT", &output)
+            .env("RUNNER_TEMP", "/tmp/rt")
+            .env("GITHUB_REPOSITORY", "acme/config")
+            .env("GITHUB_RUN_ID", "42")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let stdout = run("octo, hubot");
+    assert!(
+        stdout.contains("[apply][--approved-by][octo, hubot][/tmp/rt/roster/pending-plan.json]"),
+        "{stdout}"
+    );
+    let stdout = run("");
+    assert!(
+        stdout.contains("::warning::Could not read who approved this run")
+            && stdout.contains("\n[apply][/tmp/rt/roster/pending-plan.json]\n"),
+        "{stdout}"
+    );
 }
 
 /// An environment with no required reviewers would let `approve` pass at once.

@@ -159,6 +159,7 @@ pub async fn run(args: ApplyArgs) -> miette::Result<ExitCode> {
         refresh: args.refresh,
         allow_dirty: args.allow_dirty,
         unattended: args.unattended,
+        approved_by: args.approved_by.clone(),
         interrupt: Interrupt::default(),
     };
     listen_for_signals(&opts.interrupt);
@@ -490,6 +491,8 @@ pub struct ApplyOptions {
     /// `--unattended`: apply only a plan that fits `policy.unattended` (else [`NeedsApproval`],
     /// before any write); recorded in the audit report.
     pub unattended: bool,
+    /// `--approved-by`: who approved the plan, for the audit.
+    pub approved_by: Option<String>,
     /// Signalled on SIGINT/SIGTERM (by the CLI); never signalled: the apply runs to its end.
     pub interrupt: Interrupt,
 }
@@ -789,6 +792,7 @@ pub async fn apply_saved(
             .map_or_else(|| "unknown".into(), |ip| ip.to_string()),
         allow_dirty: opts.allow_dirty,
         unattended: opts.unattended,
+        approved_by: opts.approved_by.clone(),
         interrupted: interrupted.clone(),
     };
     let audit = crate::audit::write_report(
