@@ -184,6 +184,25 @@ fn the_installer_asks_for_the_archives_the_release_publishes() {
         .map(String::from)
         .into(),
     );
+    // Runner images GitHub has retired fail every job that names them, and a failed build
+    // publishes no release at all (macos-13 in December 2025, macos-14 in November 2026).
+    for m in release["jobs"]["build"]["strategy"]["matrix"]["include"]
+        .as_array()
+        .unwrap()
+    {
+        let os = m["os"].as_str().unwrap();
+        assert!(
+            ![
+                "macos-12",
+                "macos-13",
+                "macos-14",
+                "ubuntu-20.04",
+                "windows-2019"
+            ]
+            .contains(&os),
+            "{os} is a retired runner image"
+        );
+    }
     let wf = yaml(".github/workflows/roster.yml");
     let steps = wf["jobs"]["pr-plan"]["steps"].as_array().unwrap();
     let install = steps
@@ -320,6 +339,15 @@ fn applies_keep_the_audit_as_an_artifact_before_pushing_and_push_from_the_branch
         });
         assert!(mint < step_index(steps, job, "checks out", |s| s == checkouts[0]));
     }
+    // The plan that waits for approval is kept even when a step before it failed: `approve`
+    // would otherwise ask reviewers for a plan `apply-approved` cannot download.
+    let keep = step_index(steps(&wf, "sync"), "sync", "keeps the plan", |s| {
+        s["with"]["name"] == "roster-pending-plan"
+    });
+    assert_eq!(
+        steps(&wf, "sync")[keep]["if"],
+        "always() && steps.apply.outputs.pending == 'true'"
+    );
     let secrets = &wf["on"]["workflow_call"]["secrets"];
     for secret in ["push-token", "push-app-private-key"] {
         assert_eq!(secrets[secret]["required"], false, "{secret}");
