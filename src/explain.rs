@@ -41,7 +41,8 @@ pub struct Explanation {
     /// When no plan can be made: the conflicts about this person.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub conflicts: Vec<String>,
-    /// The resulting action, or why there is none.
+    /// The resulting action (the plan's lines for the changes, `; `-separated), or why there is
+    /// none.
     pub outcome: String,
 }
 
@@ -753,7 +754,8 @@ fn roles(
         .collect()
 }
 
-/// The resulting action, read from the plan, or why there is none.
+/// The resulting action, read from the plan in the plan's words (its lines, as the text plan
+/// shows them: [`crate::render::text::action_line`]), or why there is none.
 fn outcome(
     changes: &[Change],
     user: Option<&DesiredUser>,
@@ -765,7 +767,7 @@ fn outcome(
     if !changes.is_empty() {
         return changes
             .iter()
-            .map(|c| format!("{}: {}", c.action.name(), c.reason))
+            .map(|c| crate::render::text::action_line(c, false))
             .collect::<Vec<_>>()
             .join("; ");
     }

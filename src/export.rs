@@ -228,6 +228,19 @@ fn dn_of_username<'a>(
 }
 
 /// A YAML double-quoted scalar (JSON strings are valid YAML).
+/// Where a default limit comes from, for `base` of `what` (`active managed accounts`): the
+/// larger of the floor and the share of them, or the floor alone while there are none (a fresh
+/// intranet), never "10% of 0".
+fn guard_basis(base: usize, what: &str) -> String {
+    let floor = crate::config::DEFAULT_GUARD_FLOOR;
+    let pct = crate::config::DEFAULT_GUARD_PERCENT;
+    if base == 0 {
+        format!("{floor}, the floor, as there are no {what} yet")
+    } else {
+        format!("the larger of {floor} and {pct}% of {base} {what}")
+    }
+}
+
 fn q(s: &str) -> String {
     serde_json::to_string(s).expect("strings serialise")
 }
@@ -417,17 +430,19 @@ pub fn export(
         .filter(|a| a.active && a.is_managed())
         .count();
     let holders: usize = net.groups.iter().map(|g| g.members.len()).sum();
-    let floor = crate::config::DEFAULT_GUARD_FLOOR;
-    let pct = crate::config::DEFAULT_GUARD_PERCENT;
     let _ = write!(
         out,
         "  # Limits: a plan that goes over one is refused (exit 4). These are the defaults for today's\n  \
-         # systems, the larger of {floor} and {pct}% of {managed} active managed accounts (blocks, cleared field\n  \
-         # values, renames) and of {holders} admin role holders (revokes). Each takes a count, a share (\"10%\")\n  \
-         # or `false`; without the line, the default follows the numbers as they grow.\n  \
+         # systems:\n  \
+         #   blocks, cleared field values, renames: {}\n  \
+         #   revokes: {}\n  \
+         # Each takes a count, a share (\"10%\") or `false`; without the line, the default follows the\n  \
+         # numbers as they grow.\n  \
          max_blocks: {}\n  max_clears: {}\n  max_revokes: {}\n  max_renames: {}\n  \
          # The read guard: refuse to plan when more active managed accounts than this lost their user.\n  \
          max_vanished: {}\n",
+        guard_basis(managed, "active managed accounts"),
+        guard_basis(holders, "admin role holders"),
         crate::config::default_guard(managed),
         crate::config::default_guard(managed),
         crate::config::default_guard(holders),

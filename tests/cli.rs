@@ -104,6 +104,77 @@ fn plan_json_of_the_quickstart_matches_its_schema() {
     insta::assert_snapshot!("plan_json", serde_json::to_string_pretty(&plan).unwrap());
 }
 
+/// The quickstart's state file holds the mapping digests `roster apply` writes
+/// (`mapping::digests` of the quickstart config, rendered by `state::render`), so its plan tells
+/// a change of the config from one in the directory. `ROSTER_REGENERATE_EXAMPLES=1` rewrites it
+/// so (the last-applied values are kept).
+#[test]
+fn the_quickstart_state_file_carries_the_mapping_digests_apply_writes() {
+    let quick = root().join("examples/quickstart");
+    let path = quick.join("roster.state.json");
+    let text = std::fs::read_to_string(&path).expect("the quickstart state file");
+    let state = roster::state::read(&path)
+        .expect("a valid state file")
+        .expect("present");
+    let cfg = roster::config::load(&quick.join("roster.yaml")).expect("the quickstart config");
+    let expected = roster::state::render(&roster::state::State {
+        mappings: roster::reconcile::mapping::digests(&cfg.config),
+        ..state
+    });
+    if std::env::var_os("ROSTER_REGENERATE_EXAMPLES").is_some() {
+        std::fs::write(&path, &expected).expect("rewrite the quickstart state file");
+        return;
+    }
+    assert!(
+        text == expected,
+        "examples/quickstart/roster.state.json is not as `roster apply` writes it for this config \
+         (mapping digests); rewrite it with ROSTER_REGENERATE_EXAMPLES=1 cargo test --test tests \
+         the_quickstart_state_file"
+    );
+}
+
+#[test]
+fn an_edited_template_in_the_quickstart_is_labelled_config_changed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let quick = root().join("examples/quickstart");
+    for f in [
+        "roster.yaml",
+        "directory.ldif",
+        "intranet.json",
+        "roster.state.json",
+    ] {
+        std::fs::copy(quick.join(f), dir.path().join(f)).expect("copy the quickstart");
+    }
+    let yaml = std::fs::read_to_string(dir.path().join("roster.yaml")).expect("config");
+    let edited = yaml.replace(
+        "display_name: \"{givenName} {sn}\"",
+        "display_name: \"{sn}, {givenName}\"",
+    );
+    assert_ne!(edited, yaml);
+    std::fs::write(dir.path().join("roster.yaml"), edited).expect("config");
+    let changes = plan_changes(dir.path());
+    let ada = changes
+        .iter()
+        .find(|c| c["username"] == "ada.lovelace")
+        .expect("ada.lovelace's display name is updated");
+    let field = ada["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .find(|f| f["name"] == "display_name")
+        .expect("display_name");
+    assert_eq!(field["after"], "Lovelace, Ada");
+    assert_eq!(field["origin"], "config", "{field}");
+    // The text plan says so in words.
+    let r = roster(dir.path(), &["plan"]);
+    assert!(
+        r.stdout
+            .contains("\"Ada Lovelace\" → \"Lovelace, Ada\"  (config changed)"),
+        "{}",
+        r.stdout
+    );
+}
+
 #[test]
 fn plan_colour_only_when_asked_or_on_a_terminal() {
     assert!(!quickstart(&["plan"]).stdout.contains('\x1b'));

@@ -208,6 +208,37 @@ fn resulting_action_is_the_plans() {
     );
 }
 
+/// The action lines read as the plan's own lines for the same changes, word for word (a rename
+/// names both usernames, a role its intranet group, a link the directory ID); the JSON outcome
+/// says the same.
+#[test]
+fn action_lines_are_the_plans_lines() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let plan = roster(&root, &["plan", "-c", CONFIG]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let plan_lines: Vec<&str> = plan.stdout.lines().collect();
+    for (user, want) in [
+        ("jsmith", "  → rename jsmith → jane.smith  # the directory user's username changed (same immutable ID)"),
+        ("carl.former", "  - revoke sysadmin from carl.former (Sysadmins)  # not among the configured holders of sysadmin (and blocked)"),
+        ("bob.ops", "  + grant people_admin to bob.ops (People administrators)  # should hold people_admin"),
+        ("ivan.petrov", "  & link ivan.petrov to directory ID c7b9b41f-b19f-501a-a36f-cfa564e77614  # unmanaged account with the username of a syncing user (policy.adopt)"),
+    ] {
+        let out = text(user);
+        let actions: Vec<&str> = out
+            .split("Action (from the plan):\n")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{user}: no action lines in\n{out}"))
+            .lines()
+            .collect();
+        assert!(actions.contains(&want), "{user}: {want:?} not in\n{out}");
+        for line in &actions {
+            assert!(plan_lines.contains(line), "{user}: {line:?} is not a line of the plan\n{}", plan.stdout);
+        }
+        let outcome = json(user)["outcome"].as_str().unwrap().to_owned();
+        assert!(outcome.contains(want.trim()), "{user}: {outcome}");
+    }
+}
+
 #[test]
 fn intranet_only_accounts() {
     // Orphaned: managed, but no directory user has its ID.

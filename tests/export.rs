@@ -222,6 +222,14 @@ fn first_export_on_a_fresh_intranet_links_by_username_and_protects_only_break_gl
             && yaml.contains("    block: 5\n"),
         "{yaml}"
     );
+    // No account is managed yet: the limits say the floor applies, not "10% of 0".
+    assert!(!yaml.contains("% of 0"), "{yaml}");
+    assert!(
+        yaml.contains(
+            "  #   blocks, cleared field values, renames: 5, the floor, as there are no active managed accounts yet\n"
+        ) && yaml.contains("  max_blocks: 5\n  max_clears: 5\n"),
+        "{yaml}"
+    );
     plans_the_24_links(dir.path());
 
     // Every candidate uncommented is still a valid config.

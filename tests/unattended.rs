@@ -235,6 +235,63 @@ fn ops_without_out_the_plan_waits_in_the_data_folder_which_git_ignores() {
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
 
+/// The plan waiting in `.roster/pending-plan.json` goes once it is applied (saying so on stderr),
+/// or once any apply converges the same config; an apply that fails keeps it.
+#[test]
+fn ops_the_pending_plan_goes_once_applied_and_stays_when_the_apply_fails() {
+    // A site whose unattended run kept its plan for approval, and that plan's path.
+    let waiting = |server: &ScimServer| {
+        let site = site(server, "");
+        let r = roster(&site.path(""), &["apply", "--unattended"]);
+        assert_eq!(r.code, 4, "{}", r.stderr);
+        let pending = site.path(".roster/pending-plan.json");
+        assert!(pending.exists());
+        (site, pending)
+    };
+    let server = ScimServer::start();
+    let (first, pending) = waiting(&server);
+    let dir = first.path("");
+    // Refused (a config with uncommitted changes): nothing applied, the plan still waits.
+    let config = std::fs::read_to_string(first.path("roster.yaml")).unwrap();
+    std::fs::write(first.path("roster.yaml"), format!("{config}# edited\n")).unwrap();
+    let r = roster(&dir, &["apply", ".roster/pending-plan.json"]);
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert!(pending.exists(), "a failed apply keeps the pending plan");
+    assert!(
+        !r.stderr.contains("pending-plan.json (the plan"),
+        "{}",
+        r.stderr
+    );
+    std::fs::write(first.path("roster.yaml"), &config).unwrap();
+    // Applied: it goes, in one line.
+    let r = roster(&dir, &["apply", ".roster/pending-plan.json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!pending.exists(), "{}", r.stderr);
+    let said: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains("pending-plan.json"))
+        .collect();
+    assert_eq!(
+        said,
+        ["Removed .roster/pending-plan.json (the plan waiting for approval): this config is applied."],
+        "{}",
+        r.stderr
+    );
+
+    // Another apply that converges the same config (a person's, with --auto-approve) removes it too.
+    let server = ScimServer::start();
+    let (second, pending) = waiting(&server);
+    let r = roster(&second.path(""), &["apply", "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!pending.exists(), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("Removed .roster/pending-plan.json"),
+        "{}",
+        r.stderr
+    );
+}
+
 #[test]
 fn ops_a_saved_plan_applied_unattended_is_kept_as_it_is_when_it_needs_approval() {
     let server = ScimServer::start();

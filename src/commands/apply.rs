@@ -120,6 +120,7 @@ pub async fn run(args: ApplyArgs) -> miette::Result<ExitCode> {
                 return Ok(code);
             }
             if plan.is_empty() {
+                clear_pending(&loaded);
                 return Ok(ExitCode::SUCCESS);
             }
             if args.unattended {
@@ -225,7 +226,28 @@ pub async fn run(args: ApplyArgs) -> miette::Result<ExitCode> {
     if let Some(next) = r.next_step() {
         crate::say!("{next}");
     }
+    if r.exit_code() == exit::OK && applied.interrupted.is_none() {
+        clear_pending(&loaded);
+    }
     Ok(ExitCode::from(r.exit_code()))
+}
+
+/// After an apply that left this config converged (every change applied, or nothing to do):
+/// the plan `--unattended` kept for approval in the data folder ([`PENDING_PLAN`]), when it was
+/// made from this same config, is applied or moot, so it goes, in one line on stderr. A plan of
+/// another config, or one that cannot be read, stays.
+fn clear_pending(loaded: &config::Loaded) {
+    let path = loaded.data_dir().join(PENDING_PLAN);
+    let same_config = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|text| serde_json::from_str::<Plan>(&text).ok())
+        .is_some_and(|p| p.inputs.config == loaded.digest);
+    if same_config && std::fs::remove_file(&path).is_ok() {
+        crate::say!(
+            "Removed {} (the plan waiting for approval): this config is applied.",
+            crate::text::shown(&path.to_string_lossy())
+        );
+    }
 }
 
 /// A plan that does not fit `policy.unattended`, with `--unattended`: keep it for approval (a

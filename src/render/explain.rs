@@ -168,19 +168,7 @@ pub fn text(e: &Explanation) -> String {
     } else {
         let _ = writeln!(o, "Action (from the plan):");
         for c in &e.changes {
-            let role = c
-                .role
-                .as_ref()
-                .map(|r| format!(" {}", r.role))
-                .unwrap_or_default();
-            let _ = writeln!(
-                o,
-                "  {} {}{role} {}  # {}",
-                c.action.symbol(),
-                c.action.name(),
-                shown(&c.username),
-                c.reason
-            );
+            let _ = writeln!(o, "  {}", super::text::action_line(c, false));
         }
     }
     o

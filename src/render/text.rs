@@ -72,25 +72,27 @@ pub fn render(plan: &Plan, color: bool) -> String {
     out
 }
 
-fn change(out: &mut String, c: &Change, color: bool) {
-    let st = style(c.action);
-    let sym = c.action.symbol();
-    let head = headline(c);
-    if color {
-        let _ = write!(out, "  {} {}", sym.style(st), head.style(st.bold()));
-    } else {
-        let _ = write!(out, "  {sym} {head}");
-    }
+/// A change's line as the plan says it: `~ update ada.lovelace  # mapped fields differ from the
+/// directory` (its symbol, [`headline`] and escaped reason), coloured when `color`. `roster
+/// explain` shows the same line for the same change.
+pub fn action_line(c: &Change, color: bool) -> String {
+    let (sym, head) = (c.action.symbol(), headline(c));
     let reason = format!("  # {}", escape(&c.reason));
-    let _ = writeln!(
-        out,
-        "{}",
-        if color {
-            reason.dimmed().to_string()
-        } else {
-            reason
-        }
-    );
+    if color {
+        let st = style(c.action);
+        format!(
+            "{} {}{}",
+            sym.style(st),
+            head.style(st.bold()),
+            reason.dimmed()
+        )
+    } else {
+        format!("{sym} {head}{reason}")
+    }
+}
+
+fn change(out: &mut String, c: &Change, color: bool) {
+    let _ = writeln!(out, "  {}", action_line(c, color));
     let fields: Vec<_> = c
         .fields
         .iter()

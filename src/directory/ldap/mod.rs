@@ -259,7 +259,8 @@ impl Progress {
         // Not while logging: a redrawn bar and log lines would garble each other.
         let quiet = crate::log::enabled();
         if !self.shown && self.tty && !quiet && self.started.elapsed() > Duration::from_secs(1) {
-            self.bar.set_draw_target(ProgressDrawTarget::stderr());
+            // A line of its own beside the intranet's reads.
+            crate::progress::Lines::stderr().add(&self.bar);
             self.shown = true;
         }
     }
@@ -270,5 +271,6 @@ impl Progress {
 
     fn finish(&self) {
         self.bar.finish_and_clear();
+        crate::progress::Lines::stderr().remove(&self.bar);
     }
 }
