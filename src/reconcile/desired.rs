@@ -11,7 +11,7 @@ use crate::directory::ldap::id_key;
 use crate::model::{AttrId, DirectoryState, Entry, Value};
 use crate::reconcile::mapping::Template;
 use crate::reconcile::Conflict;
-use crate::text::{escape, mixed_scripts, shown, username_key};
+use crate::text::{escape, mixed_scripts, quoted, shown, username_key};
 
 /// A directory user as Roster sees it, borrowed from the directory as read and the config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,6 +148,11 @@ pub struct Desired<'a> {
     made: String,
 }
 
+/// `userAccountControl` as a number (AD writes it as a signed 32-bit decimal).
+fn uac(v: &str) -> Option<i64> {
+    v.trim().parse::<i64>().ok()
+}
+
 fn is_disabled(
     rule: Option<&DisabledRule>,
     entry: &Entry,
@@ -155,10 +160,11 @@ fn is_disabled(
 ) -> bool {
     match rule {
         None => false,
+        // A value that is no number says nothing of the account: read as disabled, never as
+        // an enabled account to create or keep (and a plan warning names it).
         Some(DisabledRule::ActiveDirectory) => entry
             .first_text("useraccountcontrol")
-            .and_then(|v| v.trim().parse::<i64>().ok())
-            .is_some_and(|uac| uac & 0x2 != 0),
+            .is_some_and(|v| uac(v).is_none_or(|uac| uac & 0x2 != 0)),
         Some(DisabledRule::Attribute(a)) => entry.values(&a.name).iter().any(|v| match v {
             Value::Text(t) => a.disables(t),
             Value::Binary(_) => true,
@@ -223,6 +229,7 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
         HashMap::default()
     };
 
+    let mut garbled_uac: Vec<String> = Vec::new();
     let mut by_name: HashMap<Cow<str>, usize> = HashMap::default();
     let mut by_id: HashMap<Cow<str>, usize> = HashMap::default();
     by_id.reserve(dir.users.len());
@@ -290,6 +297,14 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
                 }
             }
         }
+        if in_sync && matches!(d.disabled_rule(), Some(DisabledRule::ActiveDirectory)) {
+            if let Some(v) = entry
+                .first_text("useraccountcontrol")
+                .filter(|v| uac(v).is_none())
+            {
+                garbled_uac.push(format!("{} ({})", shown(username), quoted(v)));
+            }
+        }
         let user = DesiredUser {
             entry,
             id,
@@ -331,6 +346,17 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
         }
         by_id.insert(id_key(id), out.users.len());
         out.users.push(user);
+    }
+    if !garbled_uac.is_empty() {
+        let n = garbled_uac.len();
+        garbled_uac.sort();
+        let first: Vec<&str> = garbled_uac.iter().take(5).map(String::as_str).collect();
+        out.warnings.push(format!(
+            "userAccountControl is not a number for {n} syncing user{}, read as disabled: {}{}; check the directory",
+            if n == 1 { "" } else { "s" },
+            first.join(", "),
+            if n > 5 { format!(", and {} more", n - 5) } else { String::new() }
+        ));
     }
     out.users
         .sort_unstable_by(|a, b| a.username.cmp(b.username).then_with(|| a.dn().cmp(b.dn())));
