@@ -681,13 +681,13 @@ fn fields(
                 (Some(_), None) => "no account yet".to_owned(),
                 (Some(_), Some(_)) if dir_value == intranet => "in sync".to_owned(),
                 (Some(_), Some(_)) => {
-                    let changed = state.is_some_and(|s| {
-                        s.mapping_changed(
+                    let mapping = state.map_or(crate::state::Mapping::Same, |s| {
+                        s.mapping(
                             field,
                             desired.mapping_digests.get(field).map(String::as_str),
                         )
                     });
-                    crate::state::origin(last, intranet, dir_value, changed)
+                    crate::state::origin(last, intranet, dir_value, mapping)
                         .describe()
                         .to_owned()
                 }

@@ -77,18 +77,54 @@ impl State {
             .zip(now)
             .is_some_and(|(then, now)| then != now)
     }
+
+    /// How the mapping of `field` stands against the one the values were applied with: new
+    /// when the state records the mappings of its apply and this field was not among them.
+    pub fn mapping(&self, field: &str, now: Option<&str>) -> Mapping {
+        if !self.mappings.is_empty() && now.is_some() && !self.mappings.contains_key(field) {
+            Mapping::New
+        } else if self.mapping_changed(field, now) {
+            Mapping::Changed
+        } else {
+            Mapping::Same
+        }
+    }
 }
 
-/// Which side moved since the last apply. When the field's mapping changed since
-/// (`mapping_changed`) and the intranet still holds the value applied then, the new value is the
-/// config's doing.
+/// A field's mapping against the one its last-applied values were made with ([`State::mapping`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mapping {
+    /// The same, or not known (an older state file).
+    Same,
+    /// Edited since (another attribute, another template).
+    Changed,
+    /// Not mapped when the values were applied: every value it makes is the config's doing.
+    New,
+}
+
+impl From<bool> for Mapping {
+    fn from(changed: bool) -> Mapping {
+        if changed {
+            Mapping::Changed
+        } else {
+            Mapping::Same
+        }
+    }
+}
+
+/// Which side moved since the last apply. When the field's mapping changed since and the
+/// intranet still holds the value applied then, the new value is the config's doing; so is every
+/// value of a field the config maps anew ([`Mapping::New`]), whatever the intranet held.
 pub fn origin(
     last: Option<Option<&str>>,
     intranet: Option<&str>,
     directory: Option<&str>,
-    mapping_changed: bool,
+    mapping: impl Into<Mapping>,
 ) -> Origin {
+    let mapping = mapping.into();
+    let mapping_changed = mapping == Mapping::Changed;
     match last {
+        _ if mapping == Mapping::New => Origin::Config,
         None => Origin::Differs,
         Some(l) => match (intranet != l, directory != l) {
             (true, true) => Origin::Both,
@@ -225,6 +261,31 @@ mod tests {
             origin(Some(Some("a")), Some("a"), Some("b"), true),
             Origin::Config
         );
+        // A field the config maps anew: the config's doing, whatever the intranet held and
+        // whether or not the account has a state entry.
+        for last in [None, Some(None)] {
+            for intranet in [None, Some("by hand")] {
+                assert_eq!(
+                    origin(last, intranet, Some("ada"), Mapping::New),
+                    Origin::Config
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_field_the_applied_mappings_lack_is_new_when_the_state_records_mappings() {
+        let state: State = serde_json::from_str(
+            r#"{ "format_version": 1, "accounts": {}, "mappings": { "email": "abc" } }"#,
+        )
+        .unwrap();
+        assert_eq!(state.mapping("employee_number", Some("d1")), Mapping::New);
+        assert_eq!(state.mapping("email", Some("abc")), Mapping::Same);
+        assert_eq!(state.mapping("email", Some("def")), Mapping::Changed);
+        // An older state file records no mappings: nothing is known to be new.
+        let old: State =
+            serde_json::from_str(r#"{ "format_version": 1, "accounts": {} }"#).unwrap();
+        assert_eq!(old.mapping("employee_number", Some("d1")), Mapping::Same);
     }
 
     #[test]

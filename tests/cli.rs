@@ -133,8 +133,8 @@ fn the_quickstart_state_file_carries_the_mapping_digests_apply_writes() {
     );
 }
 
-#[test]
-fn an_edited_template_in_the_quickstart_is_labelled_config_changed() {
+/// The quickstart (config, snapshots and state file) in a temp folder, its config edited.
+fn quickstart_edited(edit: impl FnOnce(&str) -> String) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     let quick = root().join("examples/quickstart");
     for f in [
@@ -146,12 +146,57 @@ fn an_edited_template_in_the_quickstart_is_labelled_config_changed() {
         std::fs::copy(quick.join(f), dir.path().join(f)).expect("copy the quickstart");
     }
     let yaml = std::fs::read_to_string(dir.path().join("roster.yaml")).expect("config");
-    let edited = yaml.replace(
-        "display_name: \"{givenName} {sn}\"",
-        "display_name: \"{sn}, {givenName}\"",
-    );
+    let edited = edit(&yaml);
     assert_ne!(edited, yaml);
     std::fs::write(dir.path().join("roster.yaml"), edited).expect("config");
+    dir
+}
+
+#[test]
+fn a_new_mapping_in_the_quickstart_is_labelled_config_changed() {
+    // The state file records the mappings its apply used; employee_number was not one of them,
+    // so each value it makes is the config's doing, not a change in the directory.
+    let dir = quickstart_edited(|y| {
+        y.replace(
+            "  department: departmentNumber",
+            "  department: departmentNumber\n  employee_number: uid",
+        )
+    });
+    let changes = plan_changes(dir.path());
+    let ada = changes
+        .iter()
+        .find(|c| c["username"] == "ada.lovelace")
+        .expect("ada.lovelace gets an employee number");
+    let field = ada["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .find(|f| f["name"] == "employee_number")
+        .expect("employee_number");
+    assert_eq!(field["origin"], "config", "{field}");
+    let r = roster(dir.path(), &["plan"]);
+    assert!(
+        r.stdout
+            .contains("employee_number:  (none) → \"ada.lovelace\"  (config changed)"),
+        "{}",
+        r.stdout
+    );
+    let r = roster(dir.path(), &["explain", "ada.lovelace"]);
+    assert!(
+        r.stdout.contains("employee_number ← uid") && r.stdout.contains("→ config changed"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn an_edited_template_in_the_quickstart_is_labelled_config_changed() {
+    let dir = quickstart_edited(|y| {
+        y.replace(
+            "display_name: \"{givenName} {sn}\"",
+            "display_name: \"{sn}, {givenName}\"",
+        )
+    });
     let changes = plan_changes(dir.path());
     let ada = changes
         .iter()

@@ -416,11 +416,9 @@ fn field_diff(
                 after: after.map(str::to_owned),
                 origin: last.map(|s| {
                     let recorded = acct.external_id.as_deref().and_then(|id| s.last(id, name));
-                    let remapped = s.mapping_changed(
-                        name,
-                        desired.mapping_digests.get(name).map(String::as_str),
-                    );
-                    crate::state::origin(recorded, before, after, remapped)
+                    let mapping =
+                        s.mapping(name, desired.mapping_digests.get(name).map(String::as_str));
+                    crate::state::origin(recorded, before, after, mapping)
                 }),
             })
         })
