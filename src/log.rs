@@ -46,6 +46,12 @@ pub fn init(verbose: u8) -> miette::Result<()> {
             crate::text::shown(&directive)
         )
     })?;
+    for target in unknown_targets(&directive) {
+        crate::say!(
+            "warning: ROSTER_LOG names the target {}, which no log line of Roster's has: Roster logs under `roster` (e.g. ROSTER_LOG=roster=debug), and its libraries under `ldap3`, `reqwest`, `hyper`, `rustls`",
+            crate::text::shown(target)
+        );
+    }
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let installed = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -54,6 +60,41 @@ pub fn init(verbose: u8) -> miette::Result<()> {
         .try_init();
     ON.store(installed.is_ok(), Ordering::Relaxed);
     Ok(())
+}
+
+/// Where log lines come from: Roster's modules, and the libraries that speak to the servers.
+const TARGETS: &[&str] = &[
+    "roster",
+    "ldap3",
+    "reqwest",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "rustls",
+    "tokio",
+];
+
+/// The targets a directive names that no log line has (a typo such as `rooster=debug` would
+/// otherwise log nothing, silently). A directive is `target=level`, `target`, a bare level, or
+/// a span filter (`[span]`, `target[span]`): only the target part counts.
+fn unknown_targets(directive: &str) -> Vec<&str> {
+    const LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
+    directive
+        .split(',')
+        .filter_map(|d| {
+            let target = d.split(['=', '[']).next()?.trim();
+            let known = target.is_empty()
+                || LEVELS.contains(&target.to_ascii_lowercase().as_str())
+                || target.parse::<u8>().is_ok()
+                || TARGETS.iter().any(|t| {
+                    target == *t
+                        || target
+                            .strip_prefix(t)
+                            .is_some_and(|rest| rest.starts_with("::"))
+                });
+            (!known).then_some(target)
+        })
+        .collect()
 }
 
 /// A request or response body as a log shows it (formatted only when the line is logged):
@@ -149,6 +190,17 @@ pub fn ms(start: std::time::Instant) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_target_no_log_line_has_is_named() {
+        assert!(unknown_targets("roster=debug").is_empty());
+        assert!(unknown_targets("debug,roster::intranet=trace,ldap3=info").is_empty());
+        assert!(unknown_targets("roster[request]=trace,warn,[span]=debug").is_empty());
+        assert_eq!(unknown_targets("rooster=debug"), ["rooster"]);
+        assert_eq!(unknown_targets("roster=debug,scim=trace"), ["scim"]);
+        // `rosterx` is not under `roster`.
+        assert_eq!(unknown_targets("rosterx=debug"), ["rosterx"]);
+    }
+
     use super::*;
 
     fn shown(text: &str, scrub: Option<&str>) -> String {
