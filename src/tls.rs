@@ -62,15 +62,6 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// A client config trusting `roots` only (LDAP).
-pub fn plain_config(roots: RootCertStore) -> Result<ClientConfig, String> {
-    Ok(ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
-}
-
 /// Why a server's certificate was refused, and what it said of itself.
 #[derive(Debug, Clone)]
 pub struct Refusal {
@@ -99,6 +90,12 @@ impl Refusals {
 
     /// The refusal behind a failed request, if a certificate was refused.
     pub fn of(&self, e: &reqwest::Error) -> Option<Refusal> {
+        self.behind(e)
+    }
+
+    /// The refusal behind any failed TLS connection (an LDAP connect's io error), if a
+    /// certificate was refused.
+    pub fn behind(&self, e: &(dyn std::error::Error + 'static)) -> Option<Refusal> {
         let error = certificate_error(e)?;
         let recorded = self.0.lock().ok().and_then(|last| last.clone());
         Some(match recorded {
@@ -114,7 +111,7 @@ impl Refusals {
 
 /// The rustls certificate error in a request's chain of causes (io errors hold it inside, at
 /// times an io error inside another).
-fn certificate_error(e: &reqwest::Error) -> Option<CertificateError> {
+fn certificate_error(e: &(dyn std::error::Error + 'static)) -> Option<CertificateError> {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(s) = source {
         let mut inner: &(dyn std::error::Error + 'static) = s;
@@ -203,6 +200,14 @@ fn names(cert: &CertificateDer<'_>) -> (String, String) {
 /// A client config for HTTPS (HTTP/2 and HTTP/1.1 offered, as reqwest does), verifying against
 /// `roots` and recording what it refuses in the returned [`Refusals`].
 pub fn http_config(roots: RootCertStore) -> Result<(ClientConfig, Refusals), RootsError> {
+    let (mut config, refusals) = recording_config(roots)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok((config, refusals))
+}
+
+/// A client config verifying against `roots` only, recording what it refuses in the returned
+/// [`Refusals`] (LDAP's, and under [`http_config`]).
+pub fn recording_config(roots: RootCertStore) -> Result<(ClientConfig, Refusals), RootsError> {
     let fail = |problem: String| RootsError {
         path: PathBuf::new(),
         problem,
@@ -222,13 +227,12 @@ pub fn http_config(roots: RootCertStore) -> Result<(ClientConfig, Refusals), Roo
         inner,
         refusals: refusals.clone(),
     });
-    let mut config = ClientConfig::builder_with_provider(provider())
+    let config = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| fail(e.to_string()))?
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok((config, refusals))
 }
 

@@ -30,6 +30,11 @@ pub(super) struct Target {
     pub(super) bind: Option<(String, Password)>,
     pub(super) start_tls: bool,
     pub(super) tls: Option<Arc<ClientConfig>>,
+    /// What the TLS verifier refused, for a connect error to name the certificate's issuer.
+    pub(super) tls_refusals: crate::tls::Refusals,
+    /// The host as the URL names it, and the CA file that was trusted (resolved), if one was.
+    pub(super) host: String,
+    pub(super) ca_file: Option<PathBuf>,
     pub(super) connect_timeout: Duration,
     pub(super) timeout: Duration,
     pub(super) timeout_secs: u64,
@@ -115,16 +120,20 @@ impl Target {
                 Some((dn.clone(), resolve_password(dn, secret, base_dir)?))
             }
         };
-        let tls = if encrypted {
-            Some(tls_config(cfg.ca_file.as_deref(), base_dir)?)
+        let (tls, tls_refusals) = if encrypted {
+            let (config, refusals) = tls_config(cfg.ca_file.as_deref(), base_dir)?;
+            (Some(config), refusals)
         } else {
-            None
+            (None, crate::tls::Refusals::default())
         };
         Ok(Target {
             url,
             bind,
             start_tls: cfg.start_tls,
             tls,
+            tls_refusals,
+            host: parsed.host_str().unwrap_or_default().to_owned(),
+            ca_file: cfg.ca_file.as_deref().map(|f| base_dir.join(f)),
             connect_timeout: Duration::from_secs(cfg.connect_timeout.max(1)),
             timeout: Duration::from_secs(cfg.timeout.max(1)),
             timeout_secs: cfg.timeout.max(1),
@@ -177,17 +186,14 @@ pub(super) fn resolve_password(
 pub(super) fn tls_config(
     ca_file: Option<&Path>,
     base_dir: &Path,
-) -> Result<Arc<ClientConfig>, LdapError> {
+) -> Result<(Arc<ClientConfig>, crate::tls::Refusals), LdapError> {
     let fail = |e: crate::tls::RootsError| LdapError::CaFile {
         path: e.path,
         problem: e.problem,
     };
     let roots = crate::tls::roots(ca_file, base_dir).map_err(fail)?;
-    let config = crate::tls::plain_config(roots).map_err(|problem| LdapError::CaFile {
-        path: PathBuf::new(),
-        problem,
-    })?;
-    Ok(Arc::new(config))
+    let (config, refusals) = crate::tls::recording_config(roots).map_err(fail)?;
+    Ok((Arc::new(config), refusals))
 }
 
 pub(super) async fn connect(t: &Target) -> Result<Ldap, Failure> {

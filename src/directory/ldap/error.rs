@@ -236,7 +236,16 @@ pub(super) fn connect_error(t: &Target, e: ldap3::LdapError) -> LdapError {
             format!("StartTLS refused: {} (rc {}){}", rc_name(result.rc), result.rc, message_suffix(&result.text)),
             "the server does not offer StartTLS on this port: use `ldaps://` or enable TLS on the server".to_owned(),
         ),
-        ldap3::LdapError::Io { source } => (error_chain(source), io_help(source)),
+        // A refused certificate: what it is, who issued it, and what to trust (as for SCIM).
+        ldap3::LdapError::Io { source } => match t.tls_refusals.behind(source) {
+            Some(r) => crate::tls::explain(
+                &r,
+                &t.host,
+                Some("directory.ldap.ca_file"),
+                t.ca_file.as_deref(),
+            ),
+            None => (error_chain(source), io_help(source)),
+        },
         other => (other.to_string(), "check the URL, and that the server speaks LDAP on that port".to_owned()),
     };
     LdapError::Connect {
