@@ -109,6 +109,22 @@ fn a_private_ca_is_refused_with_its_issuer_named_until_ca_file_or_ssl_cert_file_
 }
 
 #[test]
+fn an_expired_certificate_says_when_it_expired() {
+    let scim = ScimServer::start();
+    let front = TlsFront::start_expired(scim.port, &["IP:127.0.0.1"]);
+    let dir = site(&front.url("/v2"), Some(&front.ca_file()));
+    let run = plan(dir.path(), None);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let err = flat(&run.stderr);
+    assert!(
+        err.contains("the certificate of 127.0.0.1 expired on 2020-01-02T00:00:00Z")
+            && err.contains("the certificate must be renewed on the server"),
+        "{err}"
+    );
+    assert!(run.stdout.is_empty(), "no plan: {}", run.stdout);
+}
+
+#[test]
 fn a_certificate_for_another_name_says_which_names_it_holds() {
     let scim = ScimServer::start();
     let front = TlsFront::start(scim.port, &["DNS:intranet.example.com"]);

@@ -26,9 +26,21 @@ pub struct TlsFront {
 impl TlsFront {
     /// A front relaying to `127.0.0.1:target`, its certificate for `names` (`IP:127.0.0.1`).
     pub fn start(target: u16, names: &[&str]) -> TlsFront {
+        TlsFront::start_with(target, names, false)
+    }
+
+    /// As [`TlsFront::start`], its certificate valid only on 1–2 January 2020 (long expired).
+    pub fn start_expired(target: u16, names: &[&str]) -> TlsFront {
+        TlsFront::start_with(target, names, true)
+    }
+
+    fn start_with(target: u16, names: &[&str], expired: bool) -> TlsFront {
         let dir = tempfile::tempdir().expect("tempdir");
         let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
         make_certs(dir.path(), &names);
+        if expired {
+            reissue_expired(dir.path());
+        }
         let certs: Vec<CertificateDer<'static>> =
             CertificateDer::pem_file_iter(dir.path().join("server.pem"))
                 .expect("server.pem")
@@ -103,6 +115,35 @@ impl TlsFront {
     pub fn ca_file(&self) -> PathBuf {
         self.dir.path().join("ca.pem")
     }
+}
+
+/// Issue `server.pem` again from `server.csr`, by the same CA, valid 2020-01-01 to 2020-01-02:
+/// `openssl ca` is the openssl 3.0 command that takes dates in the past.
+fn reissue_expired(dir: &Path) {
+    std::fs::write(dir.join("index.txt"), "").expect("index.txt");
+    std::fs::write(dir.join("serial"), "1000\n").expect("serial");
+    std::fs::write(
+        dir.join("ca.cnf"),
+        "[ca]\ndefault_ca = test\n[test]\ndatabase = index.txt\nserial = serial\n\
+         new_certs_dir = .\ndefault_md = sha256\npolicy = any\ncopy_extensions = none\n\
+         [any]\ncommonName = supplied\n",
+    )
+    .expect("ca.cnf");
+    let status = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args(["ca", "-batch", "-notext", "-config", "ca.cnf"])
+        .args(["-cert", "ca.pem", "-keyfile", "ca.key", "-in", "server.csr"])
+        .args([
+            "-startdate",
+            "20200101000000Z",
+            "-enddate",
+            "20200102000000Z",
+        ])
+        .args(["-extfile", "server.ext", "-out", "server.pem"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("run openssl ca");
+    assert!(status.success(), "openssl ca failed");
 }
 
 /// Another CA (`CN=Some Other CA`), which issued nothing the front presents: `other-ca.pem` in
