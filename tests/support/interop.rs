@@ -233,16 +233,8 @@ impl Server {
     }
 
     fn try_curl(&self, extra: &[&str], path: &str) -> Option<String> {
-        let out = Command::new("curl")
-            .args(["-sS", "--fail", "--max-time", "30"])
-            .args(["-H", &format!("Authorization: Bearer {TOKEN}")])
-            .args(extra)
-            .arg(format!("{}/{path}", self.url()))
-            .output()
-            .expect("curl is needed by the SCIM tests");
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        let extra: Vec<&str> = ["--fail"].into_iter().chain(extra.iter().copied()).collect();
+        crate::support::scim::curl(&self.url(), TOKEN, path, &extra)
     }
 
     pub fn get(&self, path: &str) -> Value {

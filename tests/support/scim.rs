@@ -264,21 +264,7 @@ impl ScimServer {
     }
 
     fn try_curl(&self, extra: &[&str], path: &str) -> Option<String> {
-        let out = Command::new("curl")
-            .args([
-                "-sS",
-                "--max-time",
-                "30",
-                "-H",
-                &format!("Authorization: Bearer {TOKEN}"),
-            ])
-            .args(extra)
-            .arg(format!("{}/{path}", self.url()))
-            .output()
-            .expect("curl is needed by the SCIM tests");
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        curl(&self.url(), TOKEN, path, extra)
     }
 
     /// GET with curl; the body as JSON. Panics (failing the test) on any error.
@@ -512,4 +498,19 @@ async fn fault_proxy(
         }
     });
     format!("http://127.0.0.1:{port}/v2")
+}
+
+/// `curl` a path under a SCIM base URL with a bearer token (30 s at most): the body when curl
+/// succeeds (an HTTP error status too, unless `extra` holds `--fail`).
+pub fn curl(base: &str, token: &str, path: &str, extra: &[&str]) -> Option<String> {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "30", "-H"])
+        .arg(format!("Authorization: Bearer {token}"))
+        .args(extra)
+        .arg(format!("{base}/{path}"))
+        .output()
+        .expect("curl is needed by the SCIM tests");
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
