@@ -13,7 +13,8 @@ use crate::config::{Config, DisabledRule, Mapping};
 use crate::directory::groups::Groups;
 use crate::directory::ldap::id_key;
 use crate::model::{Account, DirectoryState, IntranetState, Value};
-use crate::plan::{Change, Plan};
+use crate::plan::{Action, Change, Origin, Plan};
+use crate::policy::Refusal;
 use crate::reconcile::{Conflict, Desired, DesiredUser};
 use crate::state::State;
 use crate::text::{shown, username_key};
@@ -41,9 +42,23 @@ pub struct Explanation {
     /// When no plan can be made: the conflicts about this person.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub conflicts: Vec<String>,
+    /// When the safety policy refuses the plan (as `plan` checks it): every rule that refuses
+    /// it. Nothing of the plan would be applied, this person's changes included.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<RefusedRule>,
     /// The resulting action (the plan's lines for the changes, `; `-separated), or why there is
     /// none.
     pub outcome: String,
+}
+
+/// One rule of the safety policy that refuses the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefusedRule {
+    /// The policy's name for it: `max_blocks`, `licences`, `empty_directory`, ... (see
+    /// [`crate::policy::Refusal::rule`]).
+    pub rule: &'static str,
+    /// The refusal's own message, as `plan` gives it.
+    pub message: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -110,7 +125,14 @@ pub struct FieldRule {
     /// The value Roster last applied (state file): absent when unknown.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_applied: Option<Option<String>>,
-    /// `in sync`, or which side moved (as the plan tells it: `edited in the intranet`, ...).
+    /// Which side moved, as the plan's JSON says it for the field (`directory`, `intranet`,
+    /// `both`, `config`, `differs`): the plan's own value when the plan changes the field.
+    /// Absent when the values agree, when one side has no such person, or (as in the plan)
+    /// when there is no state file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+    /// The same for people: `in sync`, or which side moved (as the text plan tells it:
+    /// `edited in the intranet`, ...).
     pub provenance: String,
 }
 
@@ -399,16 +421,16 @@ fn disabled_rule(rule: Option<&DisabledRule>, user: Option<&DesiredUser>) -> Dis
 }
 
 /// Explain what decides the account of the person `query` names. `plan` is the plan of these
-/// very inputs (the changes and the outcome are read from it), or the conflicts that keep it
-/// from being made: the rules are then explained, with the conflicts about this person, and no
-/// action.
+/// very inputs (the changes, the fields' origins and the outcome are read from it) with the
+/// safety policy's refusals of it, or the conflicts that keep it from being made: the rules are
+/// then explained, with the conflicts about this person, and no action.
 pub fn explain(
     query: &str,
     config: &Config,
     dir: &DirectoryState,
     intranet: &IntranetState,
     state: Option<&State>,
-    plan: Result<&Plan, &[Conflict]>,
+    plan: Result<(&Plan, &[Refusal]), &[Conflict]>,
 ) -> Result<Explanation, LookupError> {
     let desired = crate::reconcile::desired::compute(config, dir);
     let person = lookup(query, &desired, dir, intranet)?;
@@ -442,9 +464,18 @@ pub fn explain(
         },
     });
 
+    let changes: Vec<Change> = match plan {
+        Ok((plan, _)) => plan
+            .changes
+            .iter()
+            .filter(|c| concerns(c, user, account))
+            .cloned()
+            .collect(),
+        Err(_) => vec![],
+    };
     let syncing = syncing(config, &desired, &groups, &spelled, user, account, dir);
     let disabled = disabled_rule(d.disabled_rule(), user);
-    let fields = fields(config, &desired, user, account, state);
+    let fields = fields(config, &desired, (user, account), state, &changes);
     let roles = roles(
         config,
         &desired,
@@ -494,14 +525,8 @@ pub fn explain(
         rule: adopt_rule,
     };
 
-    let (changes, warnings, conflicts, outcome) = match plan {
-        Ok(plan) => {
-            let changes: Vec<Change> = plan
-                .changes
-                .iter()
-                .filter(|c| concerns(c, user, account))
-                .cloned()
-                .collect();
+    let (warnings, conflicts, refused, outcome) = match plan {
+        Ok((plan, refusals)) => {
             let warnings: Vec<String> = plan
                 .warnings
                 .iter()
@@ -509,7 +534,14 @@ pub fn explain(
                 .cloned()
                 .collect();
             let outcome = outcome(&changes, user, account, &syncing, &disabled, is_protected);
-            (changes, warnings, vec![], outcome)
+            let refused = refusals
+                .iter()
+                .map(|r| RefusedRule {
+                    rule: r.rule,
+                    message: r.message.clone(),
+                })
+                .collect();
+            (warnings, vec![], refused, outcome)
         }
         Err(all) => {
             let dn = user.map(|u| shown(u.dn()).into_owned());
@@ -534,7 +566,7 @@ pub fn explain(
                     format!(", {} about this person", mine.len())
                 }
             );
-            (vec![], vec![], mine, outcome)
+            (vec![], mine, vec![], outcome)
         }
     };
     Ok(Explanation {
@@ -550,6 +582,7 @@ pub fn explain(
         changes,
         warnings,
         conflicts,
+        refused,
         outcome,
     })
 }
@@ -658,9 +691,9 @@ fn untraced(u: &DesiredUser) -> String {
 fn fields(
     config: &Config,
     desired: &Desired,
-    user: Option<&DesiredUser>,
-    account: Option<&Account>,
+    (user, account): (Option<&DesiredUser>, Option<&Account>),
     state: Option<&State>,
+    changes: &[Change],
 ) -> Vec<FieldRule> {
     let values: HashMap<&str, Option<&str>> = user
         .map(|u| desired.fields_of(u).collect())
@@ -669,6 +702,13 @@ fn fields(
         .and_then(|a| a.external_id.as_deref())
         .filter(|e| !e.is_empty())
         .or(user.map(|u| u.id));
+    // The fields the plan writes to this account, with the plan's origin for each.
+    let planned: HashMap<&str, Option<Origin>> = changes
+        .iter()
+        .filter(|c| matches!(c.action, Action::Update | Action::Link))
+        .flat_map(|c| &c.fields)
+        .map(|f| (f.name.as_str(), f.origin))
+        .collect();
     config
         .field_mappings
         .iter()
@@ -676,20 +716,26 @@ fn fields(
             let dir_value = values.get(field.as_str()).copied().flatten();
             let intranet = account.and_then(|a| a.fields.get(field));
             let last = state.zip(ext).and_then(|(s, e)| s.last(e, field));
-            let provenance = match (user, account) {
-                (None, _) => "no directory user: not managed from the directory".to_owned(),
-                (Some(_), None) => "no account yet".to_owned(),
-                (Some(_), Some(_)) if dir_value == intranet => "in sync".to_owned(),
-                (Some(_), Some(_)) => {
-                    let mapping = state.map_or(crate::state::Mapping::Same, |s| {
-                        s.mapping(
+            let (origin, provenance) = match (user, account, planned.get(field.as_str())) {
+                (None, _, _) => (
+                    None,
+                    "no directory user: not managed from the directory".to_owned(),
+                ),
+                (Some(_), None, _) => (None, "no account yet".to_owned()),
+                // The plan writes it: its origin, as the plan tells it.
+                (Some(_), Some(_), Some(&origin)) => (origin, described(origin)),
+                (Some(_), Some(_), None) if dir_value == intranet => (None, "in sync".to_owned()),
+                // A difference the plan does not write (a blocked account's, say): told the
+                // way the plan tells its own.
+                (Some(_), Some(_), None) => {
+                    let origin = state.map(|s| {
+                        let mapping = s.mapping(
                             field,
                             desired.mapping_digests.get(field).map(String::as_str),
-                        )
+                        );
+                        crate::state::origin(last, intranet, dir_value, mapping)
                     });
-                    crate::state::origin(last, intranet, dir_value, mapping)
-                        .describe()
-                        .to_owned()
+                    (origin, described(origin))
                 }
             };
             FieldRule {
@@ -698,10 +744,16 @@ fn fields(
                 directory: dir_value.map(str::to_owned),
                 intranet: intranet.map(str::to_owned),
                 last_applied: last.map(|l| l.map(str::to_owned)),
+                origin,
                 provenance,
             }
         })
         .collect()
+}
+
+/// A field's origin as the text plan says it: no origin (no state file) `differs`.
+fn described(origin: Option<Origin>) -> String {
+    origin.unwrap_or(Origin::Differs).describe().to_owned()
 }
 
 fn roles(

@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use crate::cli::{flat, roster, Run};
+use crate::policy::quickstart_with_policy;
 
 const CONFIG: &str = "examples/quickstart/roster.yaml";
 
@@ -290,6 +291,147 @@ fn not_found_says_did_you_mean() {
     );
 }
 
+/// The files in `dir` with their contents, to tell that a run wrote nothing.
+fn files(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            let bytes = std::fs::read(&p).unwrap_or_default();
+            (p, bytes)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// A plan the safety policy refuses (`plan` exits 4) is explained with its refusals right under
+/// the action, one line per rule in the refusal's own words: nothing would be applied. Explain
+/// itself succeeds (exit 0), and writes nothing; the JSON says it in `refused`.
+#[test]
+fn a_refused_plan_says_nothing_would_be_applied() {
+    let dir = quickstart_with_policy("  max_blocks: 2\n");
+    let plan = roster(dir.path(), &["plan"]);
+    assert_eq!(plan.code, 4, "{}", plan.stderr);
+    let before = files(dir.path());
+    let run = roster(dir.path(), &["explain", "derek.stone"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.ends_with(
+            "Action (from the plan):\n  ⊘ block derek.stone  # disabled in the directory while still in a syncing group\n\
+             The plan is refused by the safety policy (policy.max_blocks: the plan blocks 5 accounts, over policy.max_blocks (2)): nothing would be applied\n"
+        ),
+        "{}",
+        run.stdout
+    );
+    // The refusal is the plan's, not this person's: said under "none" too.
+    let run = roster(dir.path(), &["explain", "ada.lovelace"]);
+    assert!(
+        run.stdout.ends_with(
+            "Action: none: the account matches the directory and the config\n\
+             The plan is refused by the safety policy (policy.max_blocks: the plan blocks 5 accounts, over policy.max_blocks (2)): nothing would be applied\n"
+        ),
+        "{}",
+        run.stdout
+    );
+    let run = roster(dir.path(), &["explain", "derek.stone", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let e: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        e["refused"],
+        serde_json::json!([{
+            "rule": "max_blocks",
+            "message": "the plan blocks 5 accounts, over policy.max_blocks (2)"
+        }])
+    );
+    assert_eq!(actions(&e), ["block"]);
+    assert_eq!(files(dir.path()), before, "explain wrote a file");
+
+    // Two rules, two lines, in the policy's order.
+    let dir = quickstart_with_policy("  max_blocks: 2\n  licences: 3\n");
+    let run = roster(dir.path(), &["explain", "rita.return"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let refused: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("The plan is refused"))
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            "The plan is refused by the safety policy (policy.max_blocks: the plan blocks 5 accounts, over policy.max_blocks (2)): nothing would be applied",
+            "The plan is refused by the safety policy (policy.licences: after the plan 25 accounts would be active, over policy.licences (3); 27 are active now): nothing would be applied",
+        ],
+        "{}",
+        run.stdout
+    );
+
+    // A plan the policy lets through says nothing of it, and its JSON has no `refused`.
+    assert!(!text("derek.stone").contains("refused"));
+    assert!(json("derek.stone").get("refused").is_none());
+}
+
+/// Each mapped field's `origin` is the plan's machine value for it (the same key and values as
+/// the JSON plan's field changes), next to the wording for people in `provenance`.
+#[test]
+fn field_origin_is_the_plans() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let run = roster(&root, &["plan", "-c", CONFIG, "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let plan: Value = serde_json::from_str(&run.stdout).unwrap();
+    let mut seen = 0;
+    for c in plan["changes"].as_array().unwrap() {
+        if c["action"] != "update" {
+            continue;
+        }
+        let e = json(c["username"].as_str().unwrap());
+        for f in c["fields"].as_array().unwrap() {
+            let rule = e["fields"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["field"] == f["name"])
+                .unwrap_or_else(|| panic!("{}: no field {}", c["username"], f["name"]));
+            assert_eq!(
+                rule["origin"], f["origin"],
+                "{}: {}",
+                c["username"], f["name"]
+            );
+            seen += 1;
+        }
+    }
+    assert!(seen >= 6, "{seen} fields compared");
+    let field = |who: &str, name: &str| {
+        json(who)["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["field"] == name)
+            .unwrap()
+            .clone()
+    };
+    let ken = field("ken.thompson", "display_name");
+    assert_eq!(
+        (&ken["origin"], &ken["provenance"]),
+        (
+            &Value::from("intranet"),
+            &Value::from("edited in the intranet")
+        )
+    );
+    let grace = field("grace.hopper", "job_title");
+    assert_eq!(
+        (&grace["origin"], &grace["provenance"]),
+        (
+            &Value::from("directory"),
+            &Value::from("changed in the directory")
+        )
+    );
+    // In sync: no origin, as the plan has no change to give one to.
+    let email = field("grace.hopper", "email");
+    assert!(email.get("origin").is_none(), "{email}");
+    assert_eq!(email["provenance"], "in sync");
+}
+
 #[test]
 fn json_shape() {
     let e = json("jsmith");
@@ -409,6 +551,8 @@ fn live_slapd_and_scim() {
             &Value::from("differs")
         )
     );
+    // No state file: no origin, as the plan gives none.
+    assert!(title.get("origin").is_none(), "{title}");
     assert_eq!(actions(&ada), ["update"]);
     let zed = explain("zed");
     assert_eq!(zed["directory"], Value::Null);

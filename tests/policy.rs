@@ -139,7 +139,7 @@ fn the_apply_identity_keeps_its_account_and_roles() {
 }
 
 /// The quickstart in a temporary folder, with `lines` added to its policy.
-fn quickstart_with_policy(lines: &str) -> tempfile::TempDir {
+pub fn quickstart_with_policy(lines: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let ex = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart");
     for f in ["directory.ldif", "intranet.json"] {

@@ -1,5 +1,6 @@
-//! `roster explain USER`: read the same inputs as `plan`, plan them, and show every rule that
-//! decides one person's account, with the plan's action for it.
+//! `roster explain USER`: read the same inputs as `plan`, plan them, check the plan against the
+//! safety policy, and show every rule that decides one person's account, with the plan's action
+//! for it (and, when the policy refuses the plan, that nothing would be applied). Read-only.
 
 use std::process::ExitCode;
 
@@ -18,6 +19,13 @@ pub async fn run(args: ExplainArgs) -> miette::Result<ExitCode> {
         Err(reconcile::PlanError::Conflicts(c)) => (None, Some(c)),
         Err(e) => return Err(e.into()),
     };
+    // The safety policy's verdict on the plan, checked as `plan` checks it (no one-run
+    // allowance: explain takes none). A refused plan is explained with its refusals, and the
+    // exit is still 0: explaining it succeeded (`refused` in the JSON tells a script).
+    let refused = plan
+        .as_ref()
+        .and_then(|plan| super::refusals(plan, &loaded, &observed));
+    let refusals = refused.as_ref().map_or(&[][..], |r| &r.refusals[..]);
     let explanation = crate::explain::explain(
         &args.user,
         &loaded.config,
@@ -25,6 +33,7 @@ pub async fn run(args: ExplainArgs) -> miette::Result<ExitCode> {
         &observed.intranet,
         observed.state.as_ref(),
         plan.as_ref()
+            .map(|plan| (plan, refusals))
             .ok_or(conflicts.as_ref().map_or(&[][..], |c| &c.conflicts[..])),
     )?;
     let text = match args.format {

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use crate::explain::Explanation;
-use crate::text::{quoted, shown};
+use crate::text::{escape, quoted, shown};
 
 fn value(v: Option<&str>) -> String {
     v.map_or_else(|| "(none)".to_owned(), quoted)
@@ -171,5 +171,23 @@ pub fn text(e: &Explanation) -> String {
             let _ = writeln!(o, "  {}", super::text::action_line(c, false));
         }
     }
+    // A refused plan applies nothing: said right under the action, one line per rule.
+    for r in &e.refused {
+        let _ = writeln!(
+            o,
+            "The plan is refused by the safety policy ({}: {}): nothing would be applied",
+            rule_name(r.rule),
+            escape(&r.message)
+        );
+    }
     o
+}
+
+/// A safety policy rule as the config names it (`policy.max_blocks`); the read guard on an
+/// empty directory read has no setting.
+fn rule_name(rule: &str) -> String {
+    match rule {
+        "empty_directory" => "the read guard".to_owned(),
+        rule => format!("policy.{rule}"),
+    }
 }

@@ -233,7 +233,10 @@ impl Server {
     }
 
     fn try_curl(&self, extra: &[&str], path: &str) -> Option<String> {
-        let extra: Vec<&str> = ["--fail"].into_iter().chain(extra.iter().copied()).collect();
+        let extra: Vec<&str> = ["--fail"]
+            .into_iter()
+            .chain(extra.iter().copied())
+            .collect();
         crate::support::scim::curl(&self.url(), TOKEN, path, &extra)
     }
 
