@@ -42,6 +42,10 @@ impl State {
     /// The last-applied value of a field: `None` when unknown (no entry for the account),
     /// `Some(None)` when it was applied as empty.
     pub fn last(&self, external_id: &str, field: &str) -> Option<Option<&str>> {
+        // A field its apply did not map was never applied: unknown, not "applied as empty".
+        if !self.mappings.is_empty() && !self.mappings.contains_key(field) {
+            return None;
+        }
         let key = self.key(external_id)?;
         if self.not_stored.get(key).is_some_and(|f| f.contains(field)) {
             return None;
@@ -276,10 +280,12 @@ mod tests {
     #[test]
     fn a_field_the_applied_mappings_lack_is_new_when_the_state_records_mappings() {
         let state: State = serde_json::from_str(
-            r#"{ "format_version": 1, "accounts": {}, "mappings": { "email": "abc" } }"#,
+            r#"{ "format_version": 1, "accounts": { "u1": { "email": "a@x" } }, "mappings": { "email": "abc" } }"#,
         )
         .unwrap();
         assert_eq!(state.mapping("employee_number", Some("d1")), Mapping::New);
+        assert_eq!(state.last("u1", "employee_number"), None, "never applied");
+        assert_eq!(state.last("u1", "email"), Some(Some("a@x")));
         assert_eq!(state.mapping("email", Some("abc")), Mapping::Same);
         assert_eq!(state.mapping("email", Some("def")), Mapping::Changed);
         // An older state file records no mappings: nothing is known to be new.
