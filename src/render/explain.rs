@@ -157,10 +157,10 @@ pub fn text(e: &Explanation) -> String {
     let _ = writeln!(o, "Protected: {}", e.protected.rule);
     let _ = writeln!(o, "Adopt: {}", e.adopt.rule);
     for w in &e.warnings {
-        let _ = writeln!(o, "Warning: {w}");
+        let _ = writeln!(o, "Warning: {}", escape(w));
     }
     for c in &e.conflicts {
-        let _ = writeln!(o, "Conflict: {c}");
+        let _ = writeln!(o, "Conflict: {}", escape(c));
     }
     let _ = writeln!(o);
     if e.changes.is_empty() {
