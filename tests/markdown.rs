@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 
-use crate::cli::roster;
+use crate::cli::roster_env;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -60,6 +60,8 @@ struct Rendered {
     /// The text of every code span, in cells or not.
     codes: Vec<String>,
     text: String,
+    /// The text outside tables and code spans.
+    plain: String,
     html: Vec<String>,
     deepest_list: usize,
 }
@@ -95,6 +97,8 @@ fn render(md: &str) -> Rendered {
             Event::Text(t) => {
                 out.text.push_str(&t);
                 out.text.push('\n');
+                out.plain.push_str(&t);
+                out.plain.push('\n');
             }
             Event::Html(h) => out.html.push(h.to_string()),
             _ => {}
@@ -109,8 +113,9 @@ fn balanced(r: &Rendered) -> bool {
     count("<details") == count("</details>") && count("<details") > 0
 }
 
+/// Roster outside GitHub Actions, whatever runs the tests (a cut plan's wording depends on it).
 fn run(dir: &Path, args: &[&str]) -> crate::cli::Run {
-    roster(dir, args)
+    roster_env(dir, args, &[("GITHUB_ACTIONS", "")])
 }
 
 #[test]
@@ -300,7 +305,7 @@ fn md_impact_symbols_are_not_nested_lists() {
         "{}",
         r.stdout
     );
-    assert!(rendered.text.contains("more changes"), "{}", r.stdout);
+    assert!(rendered.text.contains("more drift changes"), "{}", r.stdout);
 }
 
 #[test]
@@ -382,17 +387,25 @@ fn md_a_refused_plan_says_so_first_even_when_cut() {
 /// The quickstart under a policy it breaks: 5 blocks over `max_blocks: 2`, 2 revokes over
 /// `max_revokes: 1`.
 fn refused() -> tempfile::TempDir {
+    under_policy("  max_blocks: 2\n  max_revokes: 1\n")
+}
+
+/// The quickstart with these lines added to its `policy:`.
+fn under_policy(lines: &str) -> tempfile::TempDir {
     let dir = quickstart();
     let cfg = dir.path().join("roster.yaml");
     let text = std::fs::read_to_string(&cfg).unwrap();
-    let text = text.replace("policy:\n", "policy:\n  max_blocks: 2\n  max_revokes: 1\n");
-    std::fs::write(&cfg, text).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace("policy:\n", &format!("policy:\n{lines}")),
+    )
+    .unwrap();
     dir
 }
 
 const FIRST_RULE: &str = "the plan blocks 5 accounts, over policy.max_blocks (2)";
 const SUMMARY: &str = "**Plan: 2 to create, 1 to link, 1 to rename, 6 to update";
-const TOO_SMALL: &str = "is too small for the plan's summary; the full plan is in --full-markdown";
+const TOO_SMALL: &str = "is too small for the plan's summary;";
 
 fn cut(dir: &Path, max: usize) -> crate::cli::Run {
     let r = run(
@@ -522,4 +535,311 @@ fn md_a_refused_plan_at_every_budget() {
             assert!(balanced(&render(md)), "{max}: {md}");
         }
     }
+}
+
+/// The quickstart refused as the reviewer had it: `policy.max_blocks: 2` (5 blocks).
+fn refused_once() -> tempfile::TempDir {
+    under_policy("  max_blocks: 2\n")
+}
+
+fn markdown_at(dir: &Path, max: usize, more: &[&str], env: &[(&str, &str)]) -> crate::cli::Run {
+    let max = max.to_string();
+    let mut args = vec!["plan", "--format", "markdown", "--max-bytes", &max];
+    args.extend(more);
+    let mut all = vec![("GITHUB_ACTIONS", "")];
+    all.extend(env);
+    roster_env(dir, &args, &all)
+}
+
+#[test]
+fn md_a_cut_plan_says_where_the_full_plan_is() {
+    let dir = refused_once();
+    let p = dir.path();
+    // Neither --full-markdown nor GitHub Actions: run it again without --max-bytes.
+    for env in [&[][..], &[("GITHUB_ACTIONS", "true")][..]] {
+        let r = markdown_at(p, 1500, &[], env);
+        let md = &r.stdout;
+        assert!(md.contains("**Cut to fit 1500 bytes**: for the full plan, run the same `roster plan --format markdown` without `--max-bytes`."), "{env:?}: {md}");
+        assert!(
+            md.contains("… and 2 more accounts to create (full plan: run without `--max-bytes`)"),
+            "{env:?}: {md}"
+        );
+        assert!(
+            !md.contains("job summary") && !md.contains("artifact"),
+            "{env:?}: {md}"
+        );
+    }
+    // The file, named as given, as a code span (a Markdown or HTML name stays text).
+    let name = "plan <b>*full* [x](http:e.x) `q`.md";
+    let r = markdown_at(p, 1500, &["--full-markdown", name], &[]);
+    assert!(p.join(name).exists());
+    let rendered = render(&r.stdout);
+    assert!(
+        rendered.text.contains(&format!(
+            "Cut to fit 1500 bytes\n: the full plan is in \n{name}\n."
+        )),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        rendered.codes.iter().filter(|c| *c == name).count() > 1,
+        "{}",
+        r.stdout
+    );
+    assert!(
+        rendered.html.iter().all(|h| !h.contains("<b>")),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        !r.stdout.contains("job summary") && !r.stdout.contains("without `--max-bytes`"),
+        "{}",
+        r.stdout
+    );
+    // In GitHub Actions with --full-markdown (the reusable workflow): the job summary and the
+    // artifact, never the runner's file path.
+    let file = p.join("plan-full.md");
+    let file = file.to_str().unwrap();
+    let r = markdown_at(
+        p,
+        1500,
+        &["--full-markdown", file],
+        &[("GITHUB_ACTIONS", "true")],
+    );
+    let md = &r.stdout;
+    assert!(
+        md.contains(
+            "**Cut to fit 1500 bytes**: the full plan is in this run's job summary and artifact."
+        ),
+        "{md}"
+    );
+    assert!(
+        md.contains("… and 2 more accounts to create (full plan: job summary or artifact)"),
+        "{md}"
+    );
+    assert!(
+        !md.contains("plan-full") && !md.contains(&p.display().to_string()),
+        "{md}"
+    );
+}
+
+#[test]
+fn md_a_budget_too_small_names_the_full_plan_only_when_there_is_one() {
+    let dir = refused_once();
+    let p = dir.path();
+    let r = markdown_at(p, 10, &[], &[]);
+    assert_eq!(r.stdout, "");
+    assert!(
+        r.stderr.contains("warning: --max-bytes 10 is too small for the plan's summary; give a larger N, or add --full-markdown FILE to write the full plan"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("the full plan is in"), "{}", r.stderr);
+    let r = markdown_at(p, 10, &["--full-markdown", "all of it.md"], &[]);
+    assert!(
+        r.stderr.contains("warning: --max-bytes 10 is too small for the plan's summary; the full plan is in all of it.md"),
+        "{}",
+        r.stderr
+    );
+    assert!(p.join("all of it.md").exists());
+}
+
+/// The sections of a cut plan and how each is told of: its rows, its count line, or the line
+/// counting the sections not shown.
+fn told(md: &str) -> (Vec<&'static str>, usize) {
+    let sections = [
+        ("⊘ block (", "to block"),
+        ("+ create (", "to create"),
+        ("& link (", "to link"),
+        ("→ rename (", "rename"),
+        ("~ update (", "to update"),
+        ("↑ reactivate (", "to reactivate"),
+        ("+ grant (", "role grant"),
+        ("- revoke (", "role revoke"),
+    ];
+    let shown = sections
+        .iter()
+        .filter(|(head, count)| {
+            md.contains(&format!("<summary>{head}"))
+                || md
+                    .lines()
+                    .any(|l| l.starts_with("… and ") && l.contains(count))
+        })
+        .map(|(head, _)| *head)
+        .collect();
+    let counted = md
+        .lines()
+        .find_map(|l| {
+            l.strip_suffix(" more sections not shown (see the full plan)")
+                .or_else(|| l.strip_suffix(" more section not shown (see the full plan)"))
+        })
+        .map_or(0, |n| n.parse().unwrap());
+    (shown, counted)
+}
+
+#[test]
+fn md_no_section_vanishes_without_a_trace() {
+    let dir = refused_once();
+    let p = dir.path();
+    // The reviewer's budgets: every section is there, the blocks first.
+    for max in [600, 1200] {
+        let md = markdown_at(p, max, &[], &[]).stdout;
+        assert!(md.len() <= max);
+        let (shown, counted) = told(&md);
+        assert_eq!(shown.len() + counted, 8, "{max}: {md}");
+        assert_eq!(shown[0], "⊘ block (", "{max}: {md}");
+        assert!(render(&md).text.contains("Cut to fit"), "{max}: {md}");
+    }
+    // At 1200 every section has its count line at the least.
+    let md = markdown_at(p, 1200, &[], &[]).stdout;
+    assert_eq!(told(&md), (told(&md).0, 0), "{md}");
+    assert_eq!(told(&md).0.len(), 8, "{md}");
+    // At 300, the refusal and the summary, and a line saying the plan is cut.
+    let md = markdown_at(p, 300, &[], &[]).stdout;
+    let rendered = render(&md);
+    assert!(rendered.text.contains("Cut to fit"), "{md}");
+    assert!(
+        rendered.text.contains("Refused by the safety policy"),
+        "{md}"
+    );
+    assert!(md.contains(SUMMARY), "{md}");
+    // At every budget from there: cut, it says so; a section is there only with every other
+    // told of (with rows, a count line, or in the line counting those not shown), the blocks
+    // first; from 600 bytes every section is told of; the same budget, the same text.
+    let full = run(p, &["plan", "--format", "markdown"]).stdout;
+    for max in (300..full.len()).step_by(7) {
+        let md = markdown_at(p, max, &[], &[]).stdout;
+        assert!(md.len() <= max, "{max}");
+        let rendered = render(&md);
+        assert!(rendered.text.contains("Cut to fit"), "{max}: {md}");
+        let (shown, counted) = told(&md);
+        if !shown.is_empty() || counted > 0 || max >= 600 {
+            assert_eq!(shown.len() + counted, 8, "{max}: {md}");
+        }
+        if let Some(first) = shown.first() {
+            assert_eq!(*first, "⊘ block (", "{max}: {md}");
+        }
+        if md.contains("<details") {
+            assert!(balanced(&rendered), "{max}: {md}");
+        }
+        assert!(!md.contains("|---|\n\n"), "{max}: {md}");
+    }
+    assert_eq!(
+        markdown_at(p, 900, &[], &[]).stdout,
+        markdown_at(p, 900, &[], &[]).stdout
+    );
+}
+
+#[test]
+fn md_a_cut_impact_keeps_the_drift_section() {
+    // The change syncs 80 new hires: 80 creates it causes, beside the quickstart's 20 changes
+    // of drift.
+    let hires = with_new_hires(80);
+    let cfg = std::fs::read_to_string(hires.path().join("roster.yaml")).unwrap();
+    let dir = crate::gitops::repo(|_| cfg);
+    let p = dir.path();
+    std::fs::copy(
+        hires.path().join("directory.ldif"),
+        p.join("directory.ldif"),
+    )
+    .unwrap();
+    let cut = |max: usize| {
+        let max = max.to_string();
+        let args = [
+            "plan",
+            "--base",
+            "HEAD~1",
+            "--format",
+            "markdown",
+            "--max-bytes",
+            &max,
+        ];
+        run(p, &args)
+    };
+    let r = cut(3000);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let md = &r.stdout;
+    assert!(md.len() <= 3000);
+    let rendered = render(md);
+    assert!(balanced(&rendered), "{md}");
+    assert!(rendered.text.contains("Cut to fit 3000 bytes"), "{md}");
+    assert!(
+        md.contains("<summary>Changes caused by this change</summary>"),
+        "{md}"
+    );
+    assert!(
+        md.contains(
+            "<summary>Drift: 20 changes in both plans, not caused by this change</summary>"
+        ) || md.contains("… and 20 more drift changes"),
+        "{md}"
+    );
+    // At tighter budgets: the sections' count lines, or the line counting those left out;
+    // the changes it causes before the drift.
+    let mut seen = std::collections::BTreeSet::new();
+    for max in (200..1600).step_by(10) {
+        let md = cut(max).stdout;
+        assert!(md.len() <= max, "{max}");
+        let caused = md.contains("more changes caused by this change")
+            || md.contains("<summary>Changes caused");
+        let drift = md.contains("more drift changes") || md.contains("<summary>Drift");
+        let counted = md
+            .lines()
+            .find_map(|l| l.strip_suffix(" not shown (see the full plan)"));
+        match (caused, drift, counted) {
+            (true, true, None)
+            | (true, false, Some("1 more section"))
+            | (false, false, Some("2 more sections")) => seen.insert((caused, drift)),
+            // Too small for the effects: no section yet.
+            (false, false, None) => false,
+            other => panic!("{max}: {other:?}\n{md}"),
+        };
+        if md.contains("<details") {
+            assert!(balanced(&render(&md)), "{max}: {md}");
+        }
+    }
+    assert!(
+        seen.contains(&(true, true)) && seen.contains(&(true, false)),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn md_impact_values_are_code_spans_not_links() {
+    // job_title from `description`: ada.lovelace's is a URL.
+    let dir = crate::gitops::repo(|c| c.replace("  job_title: title", "  job_title: description"));
+    let ldif = dir.path().join("directory.ldif");
+    let text = std::fs::read_to_string(&ldif).unwrap();
+    std::fs::write(
+        &ldif,
+        text.replace(
+            "uid: ada.lovelace\n",
+            "uid: ada.lovelace\ndescription: http://e.x\n",
+        ),
+    )
+    .unwrap();
+    let r = run(
+        dir.path(),
+        &["plan", "--base", "HEAD~1", "--format", "markdown"],
+    );
+    let rendered = render(&r.stdout);
+    assert!(
+        r.stdout
+            .contains("update ada.lovelace job_title: `Principal Engineer` → `http://e.x`"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        rendered.codes.iter().any(|c| c == "http://e.x"),
+        "{:?}",
+        rendered.codes
+    );
+    assert!(!rendered.plain.contains("http://e.x"), "{}", rendered.plain);
+    // The text impact is as it was.
+    let r = run(dir.path(), &["plan", "--base", "HEAD~1"]);
+    assert!(
+        r.stdout
+            .contains(r#"update ada.lovelace job_title: "Principal Engineer" → "http://e.x""#),
+        "{}",
+        r.stdout
+    );
 }

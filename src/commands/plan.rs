@@ -55,6 +55,13 @@ pub async fn run(args: PlanArgs) -> miette::Result<ExitCode> {
     let refused = super::refusals(&plan, &loaded, &observed);
     let no_refusals: &[crate::policy::Refusal] = &[];
     let refusals = refused.as_ref().map_or(no_refusals, |r| &r.refusals[..]);
+    // Where a cut Markdown plan says the full one is: the --full-markdown file, which the
+    // reusable workflow puts in the job summary and an artifact when in GitHub Actions.
+    let at = render::budget::FullPlanAt::new(
+        args.full_markdown.as_deref(),
+        std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true"),
+    );
+    let within = |fitted, max| within(fitted, max, args.full_markdown.as_deref());
     // With a base: what the change does (drift shown apart); without: the whole plan. Either
     // way a refused plan is still shown, but never saved: `apply` must not be handed it.
     // `full` is the Markdown not cut, when `--max-bytes` cut what stdout gets.
@@ -77,7 +84,7 @@ pub async fn run(args: PlanArgs) -> miette::Result<ExitCode> {
                 (Format::Text, _) => (render::impact::text(&impact), None),
                 (Format::Markdown, None) => (render::impact::markdown(&impact), None),
                 (Format::Markdown, Some(max)) => (
-                    within(render::impact::markdown_within(&impact, max), max),
+                    within(render::impact::markdown_within(&impact, max, &at), max),
                     Some(render::impact::markdown(&impact)),
                 ),
                 (Format::Json, _) => (
@@ -97,7 +104,10 @@ pub async fn run(args: PlanArgs) -> miette::Result<ExitCode> {
                 (Format::Text, _) => (render::text::render(&plan, color), None),
                 (Format::Markdown, None) => (render::markdown::render(&plan, refusals), None),
                 (Format::Markdown, Some(max)) => (
-                    within(render::markdown::render_within(&plan, refusals, max), max),
+                    within(
+                        render::markdown::render_within(&plan, refusals, max, &at),
+                        max,
+                    ),
                     Some(render::markdown::render(&plan, refusals)),
                 ),
                 (Format::Json, _) => (render::json::render(&plan), None),
@@ -143,13 +153,18 @@ pub async fn run(args: PlanArgs) -> miette::Result<ExitCode> {
     Ok(ExitCode::from(code))
 }
 
-/// The cut Markdown; a warning on stderr when even the summary did not fit (the exit code is
-/// the plan's, as ever).
-fn within(fitted: render::Fitted, max: usize) -> String {
+/// The cut Markdown; a warning on stderr when even the summary did not fit, saying where the
+/// full plan is (the exit code is the plan's, as ever).
+fn within(fitted: render::Fitted, max: usize, full: Option<&std::path::Path>) -> String {
     if !fitted.complete {
-        crate::say!(
-            "warning: --max-bytes {max} is too small for the plan's summary; the full plan is in --full-markdown"
-        );
+        let full = match full {
+            Some(f) => format!(
+                "the full plan is in {}",
+                crate::text::shown(&f.display().to_string())
+            ),
+            None => "give a larger N, or add --full-markdown FILE to write the full plan".into(),
+        };
+        crate::say!("warning: --max-bytes {max} is too small for the plan's summary; {full}");
     }
     fitted.text
 }

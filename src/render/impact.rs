@@ -2,8 +2,8 @@
 
 use std::fmt::Write;
 
-use super::budget::{fallback, more_line, notice, Doc, Fitted, Part};
-use super::markdown::{cell, prose};
+use super::budget::{fallback, more_line, Doc, Fitted, FullPlanAt, Part};
+use super::markdown::{cell, prose, value};
 use super::show;
 use crate::impact::{Effect, Impact, Unit};
 use crate::text::{escape, shown};
@@ -91,21 +91,43 @@ pub fn text(i: &Impact) -> String {
     out
 }
 
+/// A unit in Markdown: its values as code spans, as in the plan's tables (a value is the
+/// directory's text: a URL in it must not become a link).
+fn unit_markdown(u: &Unit) -> String {
+    let mut s = format!("{} {}", u.action.name(), cell(&shown(&u.username)));
+    if let Some(r) = &u.role {
+        let _ = write!(s, " ({})", cell(&shown(r)));
+    }
+    if let Some(f) = &u.field {
+        let _ = write!(
+            s,
+            " {}: {} → {}",
+            cell(f),
+            value(u.before.as_deref()),
+            value(u.after.as_deref())
+        );
+    }
+    s
+}
+
 /// A unit as a Markdown list item. The action's symbol is a code span: a bare `+` or `-` after
 /// the item's `- ` would open a nested list and be lost.
 fn unit_item(u: &Unit) -> String {
-    format!("- `{}` {}\n", u.action.symbol(), cell(&unit(u)))
+    format!("- `{}` {}\n", u.action.symbol(), unit_markdown(u))
 }
 
 /// The whole Markdown impact.
 pub fn markdown(i: &Impact) -> String {
-    document(i, usize::MAX).whole()
+    document(i, usize::MAX, &FullPlanAt::default()).whole()
 }
 
-/// The Markdown impact in at most `max` bytes (`render::budget`): the config change
-/// and its counted effects whole, then the first of the changes it causes and of the drift.
-pub fn markdown_within(i: &Impact, max: usize) -> Fitted {
-    let fitted = document(i, max).fit(max);
+/// The Markdown impact in at most `max` bytes (`render::budget`): what refuses the plan, the
+/// effects table and the config change's first line, a line saying it is cut, the config
+/// change whole, one count line per section (the changes it causes, the drift; those that do
+/// not fit counted in one line), the note saying where the full plan is (`at`), then the first
+/// changes it causes, then the drift's.
+pub fn markdown_within(i: &Impact, max: usize, at: &FullPlanAt) -> Fitted {
+    let fitted = document(i, max, at).fit(max);
     if !fitted.text.is_empty() {
         return fitted;
     }
@@ -121,33 +143,54 @@ pub fn markdown_within(i: &Impact, max: usize) -> Fitted {
     }
 }
 
-fn document(i: &Impact, max: usize) -> Doc {
+/// Ranks, most important first (see [`markdown_within`]).
+const KEY: u8 = 0;
+const EFFECTS: u8 = 1;
+const CUT: u8 = 2;
+const CONFIG: u8 = 3;
+const TALLY: u8 = 4;
+const SECTIONS: u8 = 5;
+const NOTE: u8 = 6;
+const CAUSED_ROWS: u8 = 7;
+const DRIFT_ROWS: u8 = 8;
+const WHOLE_NOTE: u8 = 9;
+
+fn document(i: &Impact, max: usize, at: &FullPlanAt) -> Doc {
     let mut doc = Doc::default();
     doc.push(Part::fixed(
-        0,
+        KEY,
         format!(
             "## Roster: impact of this change\n\n<sub>{}</sub>\n\n",
             revs(i)
         ),
     ));
-    doc.push(notice(0, 6, max));
+    doc.notice([CUT, NOTE, WHOLE_NOTE], max, at);
     if !i.config_changes.is_empty() {
-        doc.push(Part::list(
-            1,
-            "",
-            i.config_changes
-                .iter()
-                .map(|c| format!("- {}\n", prose(c)))
-                .collect(),
-            "\n",
-            |n| format!("- {}\n", more_line(n, "config change", "config changes")),
-        ));
+        let at = at.clone();
+        doc.push(
+            Part::list(
+                EFFECTS,
+                "",
+                i.config_changes
+                    .iter()
+                    .map(|c| format!("- {}\n", prose(c)))
+                    .collect(),
+                "\n",
+                move |n| {
+                    format!(
+                        "- {}\n",
+                        more_line(n, "config change", "config changes", &at)
+                    )
+                },
+            )
+            .items_at(CONFIG),
+        );
     }
     // What refuses the plan is what a reviewer must see first.
     for r in &i.refuses {
         doc.push(
             Part::fixed(
-                0,
+                KEY,
                 format!(
                     "> [!CAUTION]\n> **This change makes the plan refused by the safety policy:** {}\n\n",
                     prose(r)
@@ -158,19 +201,30 @@ fn document(i: &Impact, max: usize) -> Doc {
     }
     for r in &i.lifts {
         doc.push(Part::fixed(
-            1,
+            EFFECTS,
             format!(
                 "> [!NOTE]\n> This change lifts a refusal of the base plan: {}\n\n",
                 prose(r)
             ),
         ));
     }
+    // A section: its count line at SECTIONS, its rows at `rows`.
+    let section = |head: String, items: Vec<String>, tail: &str, rows: u8, one, many| {
+        let (at, bare_at) = (at.clone(), at.clone());
+        Part::list(SECTIONS, head, items, tail, move |n| {
+            format!("\n{}\n", more_line(n, one, many, &at))
+        })
+        .bare(move |n| format!("{}\n\n", more_line(n, one, many, &bare_at)))
+        .items_at(rows)
+        .section()
+    };
     if i.effects.is_empty() && i.avoided.is_empty() {
-        doc.push(Part::fixed(1, "**It changes nothing in the plan.**\n\n").key());
+        doc.push(Part::fixed(EFFECTS, "**It changes nothing in the plan.**\n\n").key());
     } else {
+        let at = at.clone();
         doc.push(
             Part::list(
-                1,
+                EFFECTS,
                 "| Effect | Accounts |\n|---|---:|\n",
                 i.effects
                     .iter()
@@ -185,40 +239,44 @@ fn document(i: &Impact, max: usize) -> Doc {
                     })
                     .collect(),
                 "\n",
-                |n| format!("\n{}\n\n", more_line(n, "effect", "effects")),
+                move |n| format!("\n{}\n\n", more_line(n, "effect", "effects", &at)),
             )
             .key(),
         );
-        doc.push(Part::list(
-            4,
-            "<details><summary>Changes caused by this change</summary>\n\n",
+        doc.push(section(
+            "<details><summary>Changes caused by this change</summary>\n\n".into(),
             i.caused
                 .iter()
                 .map(unit_item)
-                .chain(
-                    i.avoided_units.iter().map(|u| {
-                        format!("- `{}` no longer: {}\n", u.action.symbol(), cell(&unit(u)))
-                    }),
-                )
+                .chain(i.avoided_units.iter().map(|u| {
+                    format!(
+                        "- `{}` no longer: {}\n",
+                        u.action.symbol(),
+                        unit_markdown(u)
+                    )
+                }))
                 .collect(),
             "\n</details>\n\n",
-            |n| format!("\n{}\n", more_line(n, "change", "changes")),
+            CAUSED_ROWS,
+            "change caused by this change",
+            "changes caused by this change",
         ));
     }
-    if i.drift.is_empty() {
-        return doc;
+    if !i.drift.is_empty() {
+        doc.push(section(
+            format!(
+                "<details><summary>Drift: {} change{} in both plans, not caused by this change</summary>\n\n",
+                i.drift.len(),
+                super::plural(i.drift.len())
+            ),
+            i.drift.iter().map(unit_item).collect(),
+            "\n</details>\n",
+            DRIFT_ROWS,
+            "drift change",
+            "drift changes",
+        ));
     }
-    doc.push(Part::list(
-        5,
-        format!(
-            "<details><summary>Drift: {} change{} in both plans, not caused by this change</summary>\n\n",
-            i.drift.len(),
-            super::plural(i.drift.len())
-        ),
-        i.drift.iter().map(unit_item).collect(),
-        "\n</details>\n",
-        |n| format!("\n{}\n", more_line(n, "change", "changes")),
-    ));
+    doc.push(Part::tally(TALLY));
     doc
 }
 
@@ -269,7 +327,7 @@ mod tests {
             ),
             "{text}"
         );
-        assert!(md.contains("&lt;b&gt;x&lt;/b&gt;"), "{md}");
-        assert!(!md.contains("<b>"), "{md}");
+        // Values are code spans, as in the plan's tables: literal, never HTML or a link.
+        assert!(md.contains(r#"`\x1b]0;pwned\x07` → `<b>x</b>`"#), "{md}");
     }
 }

@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use super::budget::{fallback, more_line, notice, Doc, Fitted, Part};
+use super::budget::{fallback, more_line, Doc, Fitted, FullPlanAt, Part};
 use super::{headline, summary_line};
 use crate::plan::{Action, Change, Plan};
 use crate::policy::Refusal;
@@ -22,7 +22,7 @@ pub(crate) fn prose(s: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// A field value as a code span ([`crate::text::code`]); `""` for the empty string.
-fn value(v: Option<&str>) -> String {
+pub(crate) fn value(v: Option<&str>) -> String {
     match v {
         Some("") => "`\"\"`".into(),
         Some(s) => crate::text::code(s),
@@ -32,16 +32,18 @@ fn value(v: Option<&str>) -> String {
 
 /// The whole Markdown plan.
 pub fn render(plan: &Plan, refusals: &[Refusal]) -> String {
-    document(plan, refusals, usize::MAX).whole()
+    document(plan, refusals, usize::MAX, &FullPlanAt::default()).whole()
 }
 
 /// The Markdown plan in at most `max` bytes (`render::budget`): whole when it fits;
-/// else, in this order, the first line of what refuses the plan, the summary line, each refused
-/// rule's message, the blocks' first rows, the count table, the warnings, how to allow each refused
-/// rule, the other actions' first rows. `complete` is false when even the summary did not fit
-/// (the text is then the refusal, or the shortest line that fits, or nothing).
-pub fn render_within(plan: &Plan, refusals: &[Refusal], max: usize) -> Fitted {
-    let fitted = document(plan, refusals, max).fit(max);
+/// else, in this order, the first line of what refuses the plan, the summary line, a line saying
+/// it is cut, each refused rule's message, one count line per section (the blocks first; those
+/// that do not fit counted in one line), the note saying where the full plan is (`at`), the
+/// blocks' first rows, the count table, the warnings, how to allow each refused rule, the other
+/// actions' first rows. `complete` is false when even the summary did not fit (the text is then
+/// the refusal, or the shortest line that fits, or nothing).
+pub fn render_within(plan: &Plan, refusals: &[Refusal], max: usize, at: &FullPlanAt) -> Fitted {
+    let fitted = document(plan, refusals, max, at).fit(max);
     if !fitted.text.is_empty() {
         return fitted;
     }
@@ -63,14 +65,32 @@ pub fn render_within(plan: &Plan, refusals: &[Refusal], max: usize) -> Fitted {
     }
 }
 
-fn document(plan: &Plan, refusals: &[Refusal], max: usize) -> Doc {
+/// Ranks, most important first (see [`render_within`]).
+const CAUTION: u8 = 0;
+const SUMMARY: u8 = 1;
+const CUT: u8 = 2;
+const RULES: u8 = 3;
+const TALLY: u8 = 4;
+const BLOCKS: u8 = 5;
+const SECTIONS: u8 = 6;
+const TITLE: u8 = 7;
+const NOTE: u8 = 8;
+const BLOCK_ROWS: u8 = 9;
+const COUNTS: u8 = 10;
+const WARNINGS: u8 = 11;
+const HOW_TO_ALLOW: u8 = 12;
+const ROWS: u8 = 13;
+const WHOLE_NOTE: u8 = 14;
+const FOOTER: u8 = 15;
+
+fn document(plan: &Plan, refusals: &[Refusal], max: usize, at: &FullPlanAt) -> Doc {
     let mut doc = Doc::default();
-    doc.push(Part::fixed(3, "## Roster plan\n\n"));
-    doc.push(notice(4, 10, max));
+    doc.push(Part::fixed(TITLE, "## Roster plan\n\n"));
+    doc.notice([CUT, NOTE, WHOLE_NOTE], max, at);
     if !refusals.is_empty() {
         doc.push(
             Part::list(
-                0,
+                CAUTION,
                 format!(
                     "> [!CAUTION]\n> **Refused by the safety policy** ({} rule{}): nothing was changed, and this plan cannot be applied.\n",
                     refusals.len(),
@@ -83,31 +103,32 @@ fn document(plan: &Plan, refusals: &[Refusal], max: usize) -> Doc {
                 "\n",
                 |n| format!("> - … and {n} more (see the full plan)\n"),
             )
-            .items_at(2)
+            .items_at(RULES)
             .short_items(
                 refusals
                     .iter()
                     .map(|r| format!("> - {}\n", prose(&r.message)))
                     .collect(),
-                8,
+                HOW_TO_ALLOW,
             )
             .more_optional(),
         );
     }
-    doc.push(Part::fixed(1, format!("**{}**\n\n", summary_line(&plan.summary))).key());
+    doc.push(Part::fixed(SUMMARY, format!("**{}**\n\n", summary_line(&plan.summary))).key());
     if !plan.warnings.is_empty() {
+        let at = at.clone();
         doc.push(Part::list(
-            7,
+            WARNINGS,
             "",
             plan.warnings
                 .iter()
                 .map(|w| format!("> [!WARNING]\n> {}\n\n", prose(w)))
                 .collect(),
             "",
-            |n| {
+            move |n| {
                 format!(
                     "> [!WARNING]\n> {}\n\n",
-                    more_line(n, "warning", "warnings")
+                    more_line(n, "warning", "warnings", &at)
                 )
             },
         ));
@@ -129,7 +150,7 @@ fn document(plan: &Plan, refusals: &[Refusal], max: usize) -> Doc {
         }
         top.push('\n');
     }
-    doc.push(Part::fixed(6, top));
+    doc.push(Part::fixed(COUNTS, top));
     for a in Action::ALL {
         let changes: Vec<&Change> = plan.changes.iter().filter(|c| c.action == a).collect();
         if changes.is_empty() {
@@ -164,15 +185,23 @@ fn document(plan: &Plan, refusals: &[Refusal], max: usize) -> Doc {
             Action::Grant => ("role grant", "role grants"),
             Action::Revoke => ("role revoke", "role revokes"),
         };
-        // Blocks are what a reviewer must see: their rows before the count table.
-        let rank = if a == Action::Block { 5 } else { 9 };
+        // Blocks are what a reviewer must see: their count line first, their rows before the
+        // count table.
+        let (rank, rows_rank) = match a {
+            Action::Block => (BLOCKS, BLOCK_ROWS),
+            _ => (SECTIONS, ROWS),
+        };
+        let (at, bare_at) = (at.clone(), at.clone());
         doc.push(
             Part::list(rank, head, rows, "\n</details>\n\n", move |n| {
-                format!("\n{}\n", more_line(n, one, many))
+                format!("\n{}\n", more_line(n, one, many, &at))
             })
-            .bare(move |n| format!("{}\n\n", more_line(n, one, many))),
+            .bare(move |n| format!("{}\n\n", more_line(n, one, many, &bare_at)))
+            .items_at(rows_rank)
+            .section(),
         );
     }
+    doc.push(Part::tally(TALLY));
     let read = plan
         .inputs
         .intranet_read
@@ -191,7 +220,7 @@ fn document(plan: &Plan, refusals: &[Refusal], max: usize) -> Doc {
         })
         .unwrap_or_default();
     doc.push(Part::fixed(
-        11,
+        FOOTER,
         format!(
             "<sub>config `{}` · directory `{}` · intranet `{}`{read}</sub>\n",
             short(&plan.inputs.config),
