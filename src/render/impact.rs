@@ -22,17 +22,33 @@ fn revs(i: &Impact) -> String {
 }
 
 fn unit(u: &Unit) -> String {
-    let mut s = format!("{} {}", u.action.name(), shown(&u.username));
+    unit_with(
+        u,
+        |t| std::borrow::Cow::Owned(shown(t).into_owned()),
+        |t| escape(t),
+        show,
+    )
+}
+
+/// A unit in words, its names passed through `name` (the username, the role), the field through
+/// `field` and the values through `value`: plain text, or Markdown ([`unit_markdown`]).
+fn unit_with<'a>(
+    u: &'a Unit,
+    name: impl Fn(&'a str) -> std::borrow::Cow<'a, str>,
+    field: impl Fn(&'a str) -> std::borrow::Cow<'a, str>,
+    value: impl Fn(Option<&'a str>) -> String,
+) -> String {
+    let mut s = format!("{} {}", u.action.name(), name(&u.username));
     if let Some(r) = &u.role {
-        let _ = write!(s, " ({})", shown(r));
+        let _ = write!(s, " ({})", name(r));
     }
     if let Some(f) = &u.field {
         let _ = write!(
             s,
             " {}: {} → {}",
-            escape(f),
-            show(u.before.as_deref()),
-            show(u.after.as_deref())
+            field(f),
+            value(u.before.as_deref()),
+            value(u.after.as_deref())
         );
     }
     s
@@ -94,20 +110,12 @@ pub fn text(i: &Impact) -> String {
 /// A unit in Markdown: its values as code spans, as in the plan's tables (a value is the
 /// directory's text: a URL in it must not become a link).
 fn unit_markdown(u: &Unit) -> String {
-    let mut s = format!("{} {}", u.action.name(), cell(&shown(&u.username)));
-    if let Some(r) = &u.role {
-        let _ = write!(s, " ({})", cell(&shown(r)));
-    }
-    if let Some(f) = &u.field {
-        let _ = write!(
-            s,
-            " {}: {} → {}",
-            cell(f),
-            value(u.before.as_deref()),
-            value(u.after.as_deref())
-        );
-    }
-    s
+    unit_with(
+        u,
+        |t| std::borrow::Cow::Owned(cell(&shown(t)).into_owned()),
+        |t| cell(t),
+        value,
+    )
 }
 
 /// A unit as a Markdown list item. The action's symbol is a code span: a bare `+` or `-` after
