@@ -694,8 +694,9 @@ fn md_no_section_vanishes_without_a_trace() {
     let md = markdown_at(p, 1200, &[], &[]).stdout;
     assert_eq!(told(&md), (told(&md).0, 0), "{md}");
     assert_eq!(told(&md).0.len(), 8, "{md}");
-    // At 300, the refusal and the summary, and a line saying the plan is cut.
-    let md = markdown_at(p, 300, &[], &[]).stdout;
+    // At 320, the refusal and the summary, and a line saying the plan is cut (below that, no
+    // room is left for the line once the summary is whole).
+    let md = markdown_at(p, 320, &[], &[]).stdout;
     let rendered = render(&md);
     assert!(rendered.text.contains("Cut to fit"), "{md}");
     assert!(
@@ -707,7 +708,7 @@ fn md_no_section_vanishes_without_a_trace() {
     // told of (with rows, a count line, or in the line counting those not shown), the blocks
     // first; from 600 bytes every section is told of; the same budget, the same text.
     let full = run(p, &["plan", "--format", "markdown"]).stdout;
-    for max in (300..full.len()).step_by(7) {
+    for max in (320..full.len()).step_by(7) {
         let md = markdown_at(p, max, &[], &[]).stdout;
         assert!(md.len() <= max, "{max}");
         let rendered = render(&md);
