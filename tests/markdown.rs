@@ -452,7 +452,7 @@ fn md_a_refused_plan_keeps_its_rules_summary_and_blocks_at_small_budgets() {
         render(&md).cells.iter().any(|c| c == "block carl.former"),
         "{md}"
     );
-    assert!(md.contains("… and 2 more accounts to create"), "{md}");
+    assert!(md.contains("2 accounts to create, not shown"), "{md}");
     assert!(!md.contains("<summary>+ create"), "{md}");
     // At 300 bytes the refusal's first line and the summary line.
     let r = cut(dir.path(), 300);
@@ -561,7 +561,7 @@ fn md_a_cut_plan_says_where_the_full_plan_is() {
         let md = &r.stdout;
         assert!(md.contains("**Cut to fit 1500 bytes**: for the full plan, run the same `roster plan --format markdown` without `--max-bytes`."), "{env:?}: {md}");
         assert!(
-            md.contains("… and 2 more accounts to create (full plan: run without `--max-bytes`)"),
+            md.contains("2 accounts to create, not shown (full plan: run without `--max-bytes`)"),
             "{env:?}: {md}"
         );
         assert!(
@@ -614,7 +614,7 @@ fn md_a_cut_plan_says_where_the_full_plan_is() {
         "{md}"
     );
     assert!(
-        md.contains("… and 2 more accounts to create (full plan: job summary or artifact)"),
+        md.contains("2 accounts to create, not shown (full plan: job summary or artifact)"),
         "{md}"
     );
     assert!(
@@ -661,9 +661,10 @@ fn told(md: &str) -> (Vec<&'static str>, usize) {
         .iter()
         .filter(|(head, count)| {
             md.contains(&format!("<summary>{head}"))
-                || md
-                    .lines()
-                    .any(|l| l.starts_with("… and ") && l.contains(count))
+                || md.lines().any(|l| {
+                    (l.starts_with("… and ") || l.contains(", not shown (full plan"))
+                        && l.contains(count)
+                })
         })
         .map(|(head, _)| *head)
         .collect();
@@ -771,7 +772,7 @@ fn md_a_cut_impact_keeps_the_drift_section() {
     assert!(
         md.contains(
             "<summary>Drift: 20 changes in both plans, not caused by this change</summary>"
-        ) || md.contains("… and 20 more drift changes"),
+        ) || md.contains("20 drift changes, not shown"),
         "{md}"
     );
     // At tighter budgets: the sections' count lines, or the line counting those left out;
@@ -781,8 +782,11 @@ fn md_a_cut_impact_keeps_the_drift_section() {
         let md = cut(max).stdout;
         assert!(md.len() <= max, "{max}");
         let caused = md.contains("more changes caused by this change")
+            || md.contains("changes caused by this change, not shown")
             || md.contains("<summary>Changes caused");
-        let drift = md.contains("more drift changes") || md.contains("<summary>Drift");
+        let drift = md.contains("more drift changes")
+            || md.contains("drift changes, not shown")
+            || md.contains("<summary>Drift");
         let counted = md
             .lines()
             .find_map(|l| l.strip_suffix(" not shown (see the full plan)"));

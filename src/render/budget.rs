@@ -503,6 +503,15 @@ pub(crate) fn more_line(n: usize, one: &str, many: &str, at: &FullPlanAt) -> Str
     )
 }
 
+/// A section none of whose rows fit: "5 accounts to block, not shown (full plan: …)".
+pub(crate) fn none_shown_line(n: usize, one: &str, many: &str, at: &FullPlanAt) -> String {
+    format!(
+        "{n} {}, not shown {}",
+        if n == 1 { one } else { many },
+        at.see()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -531,7 +540,7 @@ mod tests {
                     "\n</details>\n\n",
                     |n| format!("\n{}\n", more_line(n, "row", "rows", &at())),
                 )
-                .bare(|n| format!("{}\n\n", more_line(n, "row", "rows", &at()))),
+                .bare(|n| format!("{}\n\n", none_shown_line(n, "row", "rows", &at()))),
             );
         }
         d.push(Part::fixed(9, "<sub>footer</sub>\n"));
@@ -584,7 +593,8 @@ mod tests {
                     || l.starts_with("> [!NOTE]")
                     || l.starts_with("> **Cut to fit 100 bytes")
                     || l == "Cut to fit."
-                    || l.contains("more")),
+                    || l.contains("more")
+                    || l.contains("not shown")),
                 "{max}: {out}"
             );
             // No heading-only table.

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::budget::{fallback, more_line, Doc, Fitted, FullPlanAt, Part};
+use super::budget::{fallback, more_line, none_shown_line, Doc, Fitted, FullPlanAt, Part};
 use super::markdown::{cell, prose, value};
 use super::show;
 use crate::impact::{Effect, Impact, Unit};
@@ -222,7 +222,7 @@ fn document(i: &Impact, max: usize, at: &FullPlanAt) -> Doc {
         Part::list(SECTIONS, head, items, tail, move |n| {
             format!("\n{}\n", more_line(n, one, many, &at))
         })
-        .bare(move |n| format!("{}\n\n", more_line(n, one, many, &bare_at)))
+        .bare(move |n| format!("{}\n\n", none_shown_line(n, one, many, &bare_at)))
         .items_at(rows)
         .section()
     };

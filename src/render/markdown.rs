@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use super::budget::{fallback, more_line, Doc, Fitted, FullPlanAt, Part};
+use super::budget::{fallback, more_line, none_shown_line, Doc, Fitted, FullPlanAt, Part};
 use super::{headline, summary_line};
 use crate::plan::{Action, Change, Plan};
 use crate::policy::Refusal;
@@ -196,7 +196,7 @@ fn document(plan: &Plan, refusals: &[Refusal], max: usize, at: &FullPlanAt) -> D
             Part::list(rank, head, rows, "\n</details>\n\n", move |n| {
                 format!("\n{}\n", more_line(n, one, many, &at))
             })
-            .bare(move |n| format!("{}\n\n", more_line(n, one, many, &bare_at)))
+            .bare(move |n| format!("{}\n\n", none_shown_line(n, one, many, &bare_at)))
             .items_at(rows_rank)
             .section(),
         );
