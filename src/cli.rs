@@ -146,9 +146,16 @@ pub struct ApplyArgs {
     /// to approve (a fresh plan is saved to --out). Recorded in the audit.
     #[arg(long, conflicts_with = "auto_approve")]
     pub unattended: bool,
-    /// Who approved this plan (the reviewers of the CI environment that gated it, say):
-    /// recorded in the audit, in each row's Details and in the report. Not with --unattended.
-    #[arg(long, value_name = "NAME", conflicts_with = "unattended", value_parser = approver)]
+    /// Who approved this saved plan (the reviewers of the CI environment that gated it, say):
+    /// recorded in the audit, in each row's Details and in the report. Only with a saved plan
+    /// (a fresh plan was seen by no one), and not with --unattended.
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "plan",
+        conflicts_with = "unattended",
+        value_parser = approver
+    )]
     pub approved_by: Option<String>,
     /// With --unattended and no saved plan: where to save a plan that needs approval. Default
     /// `pending-plan.json` in Roster's data folder (`.roster/` beside the config, or

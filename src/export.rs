@@ -227,7 +227,6 @@ fn dn_of_username<'a>(
         .collect()
 }
 
-/// A YAML double-quoted scalar (JSON strings are valid YAML).
 /// Where a default limit comes from, for `base` of `what` (`active managed accounts`): the
 /// larger of the floor and the share of them, or the floor alone while there are none (a fresh
 /// intranet), never "10% of 0".
@@ -241,6 +240,7 @@ fn guard_basis(base: usize, what: &str) -> String {
     }
 }
 
+/// A YAML double-quoted scalar (JSON strings are valid YAML).
 fn q(s: &str) -> String {
     serde_json::to_string(s).expect("strings serialise")
 }

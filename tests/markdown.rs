@@ -329,6 +329,12 @@ fn md_impact_credits_a_refusal_to_the_change_and_shows_names_as_code() {
         "{}",
         rendered.text
     );
+    // The refusal comes first, before the config change that causes it.
+    assert!(
+        r.stdout.find("[!CAUTION]").unwrap() < r.stdout.find("- maps job_title").unwrap(),
+        "{}",
+        r.stdout
+    );
     // Names in Roster's own words are code spans, not escaped backticks.
     for name in ["description", "title"] {
         assert!(

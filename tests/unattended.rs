@@ -126,6 +126,10 @@ fn ops_a_plan_over_the_unattended_policy_writes_nothing_and_is_saved_for_approva
         assert_eq!(r.code, 1, "{bad:?}: {}", r.stderr);
         assert!(flat(&r.stderr).contains(why), "{bad:?}: {}", r.stderr);
     }
+    // A fresh plan was seen by no one: there is no approver to name.
+    let r = roster(&dir, &["apply", "--approved-by", "octo", "--auto-approve"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(flat(&r.stderr).contains("<PLAN>"), "{}", r.stderr);
     assert_eq!(server.settled_writes(), before, "no SCIM write");
     // A person approves: the saved plan applies exactly, and is recorded as approved by them,
     // not as unattended.

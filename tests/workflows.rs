@@ -415,12 +415,18 @@ fn env_secrets_reach_every_roster_job_and_only_as_roster_variables() {
         "{stdout}"
     );
     assert!(run("").0, "no env-secrets: nothing to do");
+    // A value with `%` or a carriage return is masked as it is, not as the runner would decode it.
+    let (ok, stdout, env) = run("ROSTER_X=a%0Ab%25c");
+    assert!(ok, "{stdout}");
+    assert!(stdout.contains("::add-mask::a%250Ab%2525c\n"), "{stdout}");
+    assert_eq!(env, "ROSTER_X=a%0Ab%25c\n");
     for bad in [
         "ROSTER_A=1\nPATH=/tmp/evil",
         "ROSTER_A=1\nBASH_ENV=/tmp/x",
         "ROSTER_A=1\nroster_lower=1",
         "ROSTER_A=1\nROSTER_NO_VALUE",
         "ROSTER_CONFIG=other.yaml",
+        "ROSTER_SCIM_TOKEN=would-lose-to-the-scim-token-secret",
     ] {
         let (ok, stdout, env) = run(bad);
         assert!(!ok, "{bad}: {stdout}");
@@ -458,12 +464,22 @@ fn apply_approved_names_the_approvers_in_the_audit() {
         wf["jobs"]["apply-approved"]["permissions"]["actions"],
         "read"
     );
-    let script = steps(&wf, "apply-approved")
-        .iter()
-        .find(|s| s["id"] == "apply")
-        .and_then(|s| s["run"].as_str())
-        .unwrap()
-        .to_string();
+    let step = |id: &str| {
+        steps(&wf, "apply-approved")
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap_or_else(|| panic!("apply-approved has no step {id}"))
+            .clone()
+    };
+    let (read, apply) = (step("approvers"), step("apply"));
+    // The workflow's token is the reading step's alone: roster never gets it.
+    assert_eq!(read["env"]["GH_TOKEN"], "${{ github.token }}");
+    assert!(apply["env"].get("GH_TOKEN").is_none(), "{apply}");
+    assert_eq!(
+        apply["env"]["APPROVED_BY"],
+        "${{ steps.approvers.outputs.names }}"
+    );
+    // Run the two steps as the runner would: the first's output is the second's APPROVED_BY.
     let run = |approvals: &str| {
         let dir = tempfile::tempdir().unwrap();
         let bin = dir.path().join("bin");
@@ -485,17 +501,28 @@ fn apply_approved_names_the_approvers_in_the_audit() {
         );
         fake("git", "echo 0123abc");
         let output = dir.path().join("output");
-        let out = Command::new("bash")
-            .arg("-c")
-            .arg(&script)
-            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
-            .env("GITHUB_OUTPUT", &output)
-            .env("RUNNER_TEMP", "/tmp/rt")
-            .env("GITHUB_REPOSITORY", "acme/config")
-            .env("GITHUB_RUN_ID", "42")
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        let bash = |script: &str, approved_by: &str| {
+            Command::new("bash")
+                .arg("-c")
+                .arg(script)
+                .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+                .env("GITHUB_OUTPUT", &output)
+                .env("RUNNER_TEMP", "/tmp/rt")
+                .env("GITHUB_REPOSITORY", "acme/config")
+                .env("GITHUB_RUN_ID", "42")
+                .env("APPROVED_BY", approved_by)
+                .output()
+                .unwrap()
+        };
+        let first = bash(read["run"].as_str().unwrap(), "");
+        let names = std::fs::read_to_string(&output)
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("names=").map(str::to_owned))
+            .expect("a names output");
+        let second = bash(apply["run"].as_str().unwrap(), &names);
+        String::from_utf8_lossy(&first.stdout).into_owned()
+            + &String::from_utf8_lossy(&second.stdout)
     };
     let stdout = run("octo, hubot");
     assert!(

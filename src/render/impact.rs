@@ -22,12 +22,7 @@ fn revs(i: &Impact) -> String {
 }
 
 fn unit(u: &Unit) -> String {
-    unit_with(
-        u,
-        |t| std::borrow::Cow::Owned(shown(t).into_owned()),
-        |t| escape(t),
-        show,
-    )
+    unit_with(u, shown, escape, show)
 }
 
 /// A unit in words, its names passed through `name` (the username, the role), the field through
@@ -173,27 +168,6 @@ fn document(i: &Impact, max: usize, at: &FullPlanAt) -> Doc {
         ),
     ));
     doc.notice([CUT, NOTE, WHOLE_NOTE], max, at);
-    if !i.config_changes.is_empty() {
-        let at = at.clone();
-        doc.push(
-            Part::list(
-                EFFECTS,
-                "",
-                i.config_changes
-                    .iter()
-                    .map(|c| format!("- {}\n", prose(c)))
-                    .collect(),
-                "\n",
-                move |n| {
-                    format!(
-                        "- {}\n",
-                        more_line(n, "config change", "config changes", &at)
-                    )
-                },
-            )
-            .items_at(CONFIG),
-        );
-    }
     // What refuses the plan is what a reviewer must see first.
     for r in &i.refuses {
         doc.push(
@@ -215,6 +189,27 @@ fn document(i: &Impact, max: usize, at: &FullPlanAt) -> Doc {
                 prose(r)
             ),
         ));
+    }
+    if !i.config_changes.is_empty() {
+        let at = at.clone();
+        doc.push(
+            Part::list(
+                EFFECTS,
+                "",
+                i.config_changes
+                    .iter()
+                    .map(|c| format!("- {}\n", prose(c)))
+                    .collect(),
+                "\n",
+                move |n| {
+                    format!(
+                        "- {}\n",
+                        more_line(n, "config change", "config changes", &at)
+                    )
+                },
+            )
+            .items_at(CONFIG),
+        );
     }
     // A section: its count line at SECTIONS, its rows at `rows`.
     let section = |head: String, items: Vec<String>, tail: &str, rows: u8, one, many| {
