@@ -198,8 +198,13 @@ pub fn after_apply(
         mappings: mappings.clone(),
         not_stored: BTreeMap::new(),
     };
-    let remapped =
-        prev.is_some_and(|p| mappings.iter().any(|(f, d)| p.mapping_changed(f, Some(d))));
+    // A mapping edited or new since the last apply: an account left untouched keeps no
+    // entry, as its recorded values were not made by the mappings recorded now.
+    let remapped = prev.is_some_and(|p| {
+        mappings
+            .iter()
+            .any(|(f, d)| p.mapping(f, Some(d)) != Mapping::Same)
+    });
     for a in after.accounts.iter().filter(|a| a.is_managed()) {
         let id = a.external_id.clone().unwrap_or_default();
         if untouched.contains(id.as_str()) {
@@ -275,6 +280,61 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn an_account_an_apply_left_untouched_keeps_no_entry_when_a_mapping_is_new() {
+        use crate::model::{Account, IntranetState};
+        use crate::plan::{Action, Change, Plan};
+        let prev: State = serde_json::from_str(
+            r#"{ "format_version": 1, "accounts": { "u1": { "email": "a@x" }, "u2": { "email": "b@x" } },
+                 "mappings": { "email": "e1" } }"#,
+        )
+        .unwrap();
+        let account = |id: &str, ext: &str| Account {
+            id: id.into(),
+            username: id.into(),
+            external_id: Some(ext.into()),
+            active: true,
+            fields: [("email", format!("{ext}@x"))].into_iter().collect(),
+            etag: None,
+        };
+        let after = IntranetState {
+            accounts: vec![account("a1", "u1"), account("a2", "u2")],
+            groups: vec![],
+        };
+        let change = |ext: &str| Change {
+            action: Action::Update,
+            username: ext.into(),
+            external_id: Some(ext.into()),
+            intranet_id: None,
+            etag: None,
+            fields: vec![],
+            role: None,
+            reason: String::new(),
+        };
+        let plan = Plan::new(Default::default(), vec![], vec![change("u1"), change("u2")]);
+        let fields = vec!["email".to_owned(), "employee_number".to_owned()];
+        let mappings: BTreeMap<String, String> = [
+            ("email".to_owned(), "e1".to_owned()),
+            ("employee_number".to_owned(), "n1".to_owned()),
+        ]
+        .into();
+        // u2's change failed: its old entry holds no employee_number, which would read as
+        // "applied as empty" under mappings that now list it.
+        let not_applied: HashSet<usize> = [1].into();
+        let state = after_apply(
+            Some(&prev),
+            &after,
+            &plan,
+            &not_applied,
+            &fields,
+            &mappings,
+            &BTreeMap::new(),
+        );
+        assert!(state.accounts.contains_key("u1"));
+        assert!(!state.accounts.contains_key("u2"), "{:?}", state.accounts);
+        assert_eq!(state.last("u2", "employee_number"), None);
     }
 
     #[test]
