@@ -160,11 +160,12 @@ fn is_disabled(
 ) -> bool {
     match rule {
         None => false,
-        // A value that is no number says nothing of the account: read as disabled, never as
-        // an enabled account to create or keep (and a plan warning names it).
+        // A value that is no number is a conflict of its own (see `compute`): nothing is
+        // planned on a guess, neither an enabled account nor a block.
         Some(DisabledRule::ActiveDirectory) => entry
             .first_text("useraccountcontrol")
-            .is_some_and(|v| uac(v).is_none_or(|uac| uac & 0x2 != 0)),
+            .and_then(uac)
+            .is_some_and(|uac| uac & 0x2 != 0),
         Some(DisabledRule::Attribute(a)) => entry.values(&a.name).iter().any(|v| match v {
             Value::Text(t) => a.disables(t),
             Value::Binary(_) => true,
@@ -229,7 +230,6 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
         HashMap::default()
     };
 
-    let mut garbled_uac: Vec<String> = Vec::new();
     let mut by_name: HashMap<Cow<str>, usize> = HashMap::default();
     let mut by_id: HashMap<Cow<str>, usize> = HashMap::default();
     by_id.reserve(dir.users.len());
@@ -302,7 +302,15 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
                 .first_text("useraccountcontrol")
                 .filter(|v| uac(v).is_none())
             {
-                garbled_uac.push(format!("{} ({})", shown(username), quoted(v)));
+                out.conflicts.push(Conflict {
+                    subject: shown(entry.dn()).into_owned(),
+                    message: format!(
+                        "userAccountControl {} is not a number: whether {} is disabled is unknown",
+                        quoted(v),
+                        shown(username)
+                    ),
+                    help: "Active Directory writes it as a decimal number (512 enabled, 514 disabled); fix the entry, or check what rewrites it on the way (a proxy, an export tool)".into(),
+                });
             }
         }
         let user = DesiredUser {
@@ -346,17 +354,6 @@ pub fn compute<'a>(config: &'a Config, dir: &'a DirectoryState) -> Desired<'a> {
         }
         by_id.insert(id_key(id), out.users.len());
         out.users.push(user);
-    }
-    if !garbled_uac.is_empty() {
-        let n = garbled_uac.len();
-        garbled_uac.sort();
-        let first: Vec<&str> = garbled_uac.iter().take(5).map(String::as_str).collect();
-        out.warnings.push(format!(
-            "userAccountControl is not a number for {n} syncing user{}, read as disabled: {}{}; check the directory",
-            if n == 1 { "" } else { "s" },
-            first.join(", "),
-            if n > 5 { format!(", and {} more", n - 5) } else { String::new() }
-        ));
     }
     out.users
         .sort_unstable_by(|a, b| a.username.cmp(b.username).then_with(|| a.dn().cmp(b.dn())));
