@@ -115,7 +115,7 @@ fn balanced(r: &Rendered) -> bool {
 
 /// Roster outside GitHub Actions, whatever runs the tests (a cut plan's wording depends on it).
 fn run(dir: &Path, args: &[&str]) -> crate::cli::Run {
-    roster_env(dir, args, &[("GITHUB_ACTIONS", "")])
+    roster_env(dir, args, &[("ROSTER_FULL_PLAN", "")])
 }
 
 #[test]
@@ -552,7 +552,7 @@ fn markdown_at(dir: &Path, max: usize, more: &[&str], env: &[(&str, &str)]) -> c
     let max = max.to_string();
     let mut args = vec!["plan", "--format", "markdown", "--max-bytes", &max];
     args.extend(more);
-    let mut all = vec![("GITHUB_ACTIONS", "")];
+    let mut all = vec![("ROSTER_FULL_PLAN", "")];
     all.extend(env);
     roster_env(dir, &args, &all)
 }
@@ -561,8 +561,9 @@ fn markdown_at(dir: &Path, max: usize, more: &[&str], env: &[(&str, &str)]) -> c
 fn md_a_cut_plan_says_where_the_full_plan_is() {
     let dir = refused_once();
     let p = dir.path();
-    // Neither --full-markdown nor GitHub Actions: run it again without --max-bytes.
-    for env in [&[][..], &[("GITHUB_ACTIONS", "true")][..]] {
+    // No --full-markdown (whether or not a caller publishes one): run it again without
+    // --max-bytes.
+    for env in [&[][..], &[("ROSTER_FULL_PLAN", "job-summary")][..]] {
         let r = markdown_at(p, 1500, &[], env);
         let md = &r.stdout;
         assert!(md.contains("**Cut to fit 1500 bytes**: for the full plan, run the same `roster plan --format markdown` without `--max-bytes`."), "{env:?}: {md}");
@@ -575,9 +576,15 @@ fn md_a_cut_plan_says_where_the_full_plan_is() {
             "{env:?}: {md}"
         );
     }
-    // The file, named as given, as a code span (a Markdown or HTML name stays text).
+    // The file, named as given, as a code span (a Markdown or HTML name stays text); in
+    // another GitHub workflow too, which publishes no job summary of it.
     let name = "plan <b>*full* [x](http:e.x) `q`.md";
-    let r = markdown_at(p, 1500, &["--full-markdown", name], &[]);
+    let r = markdown_at(
+        p,
+        1500,
+        &["--full-markdown", name],
+        &[("GITHUB_ACTIONS", "true")],
+    );
     assert!(p.join(name).exists());
     let rendered = render(&r.stdout);
     assert!(
@@ -602,15 +609,15 @@ fn md_a_cut_plan_says_where_the_full_plan_is() {
         "{}",
         r.stdout
     );
-    // In GitHub Actions with --full-markdown (the reusable workflow): the job summary and the
-    // artifact, never the runner's file path.
+    // The reusable workflow (ROSTER_FULL_PLAN=job-summary, with --full-markdown): the job
+    // summary and the artifact, never the runner's file path.
     let file = p.join("plan-full.md");
     let file = file.to_str().unwrap();
     let r = markdown_at(
         p,
         1500,
         &["--full-markdown", file],
-        &[("GITHUB_ACTIONS", "true")],
+        &[("ROSTER_FULL_PLAN", "job-summary")],
     );
     let md = &r.stdout;
     assert!(

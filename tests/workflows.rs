@@ -436,6 +436,24 @@ fn env_secrets_reach_every_roster_job_and_only_as_roster_variables() {
     }
 }
 
+/// The plan step says where it publishes the full plan, so the cut comment points there and
+/// not at a file on the runner.
+#[test]
+fn the_pr_plan_says_the_full_plan_is_in_the_job_summary() {
+    let wf = yaml(".github/workflows/roster.yml");
+    let plan = steps(&wf, "pr-plan")
+        .iter()
+        .find(|s| s["id"] == "plan")
+        .unwrap();
+    assert_eq!(plan["env"]["ROSTER_FULL_PLAN"], "job-summary");
+    let script = plan["run"].as_str().unwrap();
+    assert!(
+        script.contains("--full-markdown plan-full.md")
+            && script.contains(r#">> "$GITHUB_STEP_SUMMARY""#),
+        "{script}"
+    );
+}
+
 /// The pull-request comment updated in place is this workflow's own, never a person's comment
 /// that happens to start with the marker.
 #[test]

@@ -55,11 +55,13 @@ pub async fn run(args: PlanArgs) -> miette::Result<ExitCode> {
     let refused = super::refusals(&plan, &loaded, &observed);
     let no_refusals: &[crate::policy::Refusal] = &[];
     let refusals = refused.as_ref().map_or(no_refusals, |r| &r.refusals[..]);
-    // Where a cut Markdown plan says the full one is: the --full-markdown file, which the
-    // reusable workflow puts in the job summary and an artifact when in GitHub Actions.
+    // Where a cut Markdown plan says the full one is: the --full-markdown file, or where the
+    // caller publishes it: `ROSTER_FULL_PLAN=job-summary`, set by the reusable workflow, which
+    // puts that file in the job summary and an artifact (a runner's path means nothing to a
+    // reviewer). Not GITHUB_ACTIONS: another workflow may publish nothing.
     let at = render::budget::FullPlanAt::new(
         args.full_markdown.as_deref(),
-        std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true"),
+        std::env::var("ROSTER_FULL_PLAN").is_ok_and(|v| v == "job-summary"),
     );
     let within = |fitted, max| within(fitted, max, args.full_markdown.as_deref());
     // With a base: what the change does (drift shown apart); without: the whole plan. Either

@@ -17,8 +17,8 @@ type More = Box<dyn Fn(usize) -> String>;
 pub struct FullPlanAt {
     /// `--full-markdown FILE`, as given.
     file: Option<String>,
-    /// In GitHub Actions (`GITHUB_ACTIONS=true`), where the reusable workflow puts the file in
-    /// the job summary and an artifact: a runner's file path means nothing to a reviewer.
+    /// Published by the caller (`ROSTER_FULL_PLAN=job-summary`: the reusable workflow puts the
+    /// file in the job summary and an artifact): a runner's file path means nothing to a reviewer.
     actions: bool,
 }
 
