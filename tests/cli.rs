@@ -152,6 +152,22 @@ fn quickstart_edited(edit: impl FnOnce(&str) -> String) -> tempfile::TempDir {
     dir
 }
 
+/// The JSON plan's change of `field` on `username`'s account in `dir`.
+fn planned_field(dir: &std::path::Path, username: &str, field: &str) -> serde_json::Value {
+    let changes = plan_changes(dir);
+    let change = changes
+        .iter()
+        .find(|c| c["username"] == username)
+        .unwrap_or_else(|| panic!("no change for {username}"));
+    change["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .find(|f| f["name"] == field)
+        .unwrap_or_else(|| panic!("{username}: no change of {field}"))
+        .clone()
+}
+
 #[test]
 fn a_new_mapping_in_the_quickstart_is_labelled_config_changed() {
     // The state file records the mappings its apply used; employee_number was not one of them,
@@ -162,17 +178,7 @@ fn a_new_mapping_in_the_quickstart_is_labelled_config_changed() {
             "  department: departmentNumber\n  employee_number: uid",
         )
     });
-    let changes = plan_changes(dir.path());
-    let ada = changes
-        .iter()
-        .find(|c| c["username"] == "ada.lovelace")
-        .expect("ada.lovelace gets an employee number");
-    let field = ada["fields"]
-        .as_array()
-        .expect("fields")
-        .iter()
-        .find(|f| f["name"] == "employee_number")
-        .expect("employee_number");
+    let field = planned_field(dir.path(), "ada.lovelace", "employee_number");
     assert_eq!(field["origin"], "config", "{field}");
     let r = roster(dir.path(), &["plan"]);
     assert!(
@@ -197,17 +203,7 @@ fn an_edited_template_in_the_quickstart_is_labelled_config_changed() {
             "display_name: \"{sn}, {givenName}\"",
         )
     });
-    let changes = plan_changes(dir.path());
-    let ada = changes
-        .iter()
-        .find(|c| c["username"] == "ada.lovelace")
-        .expect("ada.lovelace's display name is updated");
-    let field = ada["fields"]
-        .as_array()
-        .expect("fields")
-        .iter()
-        .find(|f| f["name"] == "display_name")
-        .expect("display_name");
+    let field = planned_field(dir.path(), "ada.lovelace", "display_name");
     assert_eq!(field["after"], "Lovelace, Ada");
     assert_eq!(field["origin"], "config", "{field}");
     // The text plan says so in words.
