@@ -807,7 +807,7 @@ fn roles(
 }
 
 /// The resulting action, read from the plan in the plan's words (its lines, as the text plan
-/// shows them: [`crate::render::text::action_line`]), or why there is none.
+/// shows them: [`Change::line`]), or why there is none.
 fn outcome(
     changes: &[Change],
     user: Option<&DesiredUser>,
@@ -819,7 +819,7 @@ fn outcome(
     if !changes.is_empty() {
         return changes
             .iter()
-            .map(|c| crate::render::text::action_line(c, false))
+            .map(Change::line)
             .collect::<Vec<_>>()
             .join("; ");
     }

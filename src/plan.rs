@@ -6,6 +6,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::text::shown;
+
 /// Version of the JSON plan format (`--format json`, `-o plan.json`). Bumped on breaking changes.
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -473,6 +475,52 @@ pub struct Plan {
     pub warnings: Vec<String>,
     /// In the order apply carries them out.
     pub changes: Vec<Change>,
+}
+
+impl Change {
+    /// The headline, without colour: `rename jdoe → john.doe`, `grant sysadmin to ada`. Every
+    /// value in it is [`shown`]: escaped, and quoted when it needs it.
+    pub fn headline(&self) -> String {
+        let user = shown(&self.username);
+        match (self.action, &self.role) {
+            (Action::Grant, Some(r)) => {
+                format!("grant {} to {user} ({})", shown(&r.role), shown(&r.group))
+            }
+            (Action::Revoke, Some(r)) => {
+                format!(
+                    "revoke {} from {user} ({})",
+                    shown(&r.role),
+                    shown(&r.group)
+                )
+            }
+            (Action::Rename, _) => {
+                let from = self
+                    .fields
+                    .iter()
+                    .find(|f| f.name == "username")
+                    .and_then(|f| f.before.clone())
+                    .unwrap_or_default();
+                format!("rename {} → {user}", shown(&from))
+            }
+            (Action::Link, _) => format!(
+                "link {user} to directory ID {}",
+                shown(self.external_id.as_deref().unwrap_or("?"))
+            ),
+            (a, _) => format!("{} {user}", a.name()),
+        }
+    }
+
+    /// The change's line as the plan says it, without colour: `~ update ada.lovelace  # mapped
+    /// fields differ from the directory` (symbol, [`Change::headline`], escaped reason). The
+    /// text plan colours it; `roster explain` shows it as it is.
+    pub fn line(&self) -> String {
+        format!(
+            "{} {}  # {}",
+            self.action.symbol(),
+            self.headline(),
+            crate::text::escape(&self.reason)
+        )
+    }
 }
 
 impl Plan {

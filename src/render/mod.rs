@@ -8,7 +8,7 @@ pub mod markdown;
 pub mod text;
 
 use crate::plan::{Action, Change, Summary};
-use crate::text::{quoted, shown};
+use crate::text::quoted;
 pub use budget::Fitted;
 
 /// "Plan: 2 to create, 1 to rename, 3 to block, 4 to update (6 fields differ), 1 role grant."
@@ -101,36 +101,9 @@ pub fn plural(n: usize) -> &'static str {
     }
 }
 
-/// The headline of a change, without colour: `rename jdoe → john.doe`, `grant sysadmin to ada`.
-/// Every value in it is [`shown`]: escaped, and quoted when it needs it.
+/// The headline of a change, without colour: [`Change::headline`].
 pub fn headline(c: &Change) -> String {
-    let user = shown(&c.username);
-    match (c.action, &c.role) {
-        (Action::Grant, Some(r)) => {
-            format!("grant {} to {user} ({})", shown(&r.role), shown(&r.group))
-        }
-        (Action::Revoke, Some(r)) => {
-            format!(
-                "revoke {} from {user} ({})",
-                shown(&r.role),
-                shown(&r.group)
-            )
-        }
-        (Action::Rename, _) => {
-            let from = c
-                .fields
-                .iter()
-                .find(|f| f.name == "username")
-                .and_then(|f| f.before.clone())
-                .unwrap_or_default();
-            format!("rename {} → {user}", shown(&from))
-        }
-        (Action::Link, _) => format!(
-            "link {user} to directory ID {}",
-            shown(c.external_id.as_deref().unwrap_or("?"))
-        ),
-        (a, _) => format!("{} {user}", a.name()),
-    }
+    c.headline()
 }
 
 /// Why a field differs, for display next to it: `edited in the intranet`, or `differs` when no

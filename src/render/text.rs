@@ -76,19 +76,16 @@ pub fn render(plan: &Plan, color: bool) -> String {
 /// directory` (its symbol, [`headline`] and escaped reason), coloured when `color`. `roster
 /// explain` shows the same line for the same change.
 pub fn action_line(c: &Change, color: bool) -> String {
-    let (sym, head) = (c.action.symbol(), headline(c));
-    let reason = format!("  # {}", escape(&c.reason));
-    if color {
-        let st = style(c.action);
-        format!(
-            "{} {}{}",
-            sym.style(st),
-            head.style(st.bold()),
-            reason.dimmed()
-        )
-    } else {
-        format!("{sym} {head}{reason}")
+    if !color {
+        return c.line();
     }
+    let st = style(c.action);
+    format!(
+        "{} {}{}",
+        c.action.symbol().style(st),
+        headline(c).style(st.bold()),
+        format!("  # {}", escape(&c.reason)).dimmed()
+    )
 }
 
 fn change(out: &mut String, c: &Change, color: bool) {
